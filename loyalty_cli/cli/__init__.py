@@ -1,0 +1,191 @@
+"""The `loyalty` command: a Typer app of nouns with verbs, global options, one error handler.
+
+Global options (`--db`, `--json`, `--csv`, `-q`) are accepted anywhere on the
+command line: the root group lifts them out of the arguments before Typer parses
+the rest. Every expected failure becomes one `Error:` line and the exit code of
+SPEC §3; nothing a user can cause prints a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from loyalty_cli import __version__
+from loyalty_cli.cli.common import GLOBAL_HELP, Invocation, out, store
+from loyalty_cli.errors import CheckFailed, InputFileError, LoyaltyError
+
+FLAGS = {"--json": "json", "--csv": "csv", "-q": "quiet", "--quiet": "quiet"}
+
+
+def split_globals(args: list[str]) -> tuple[dict, list[str]]:
+    """Lift the global options out of the arguments, wherever they stand (not after `--`)."""
+    opts = {"db": None, "json": False, "csv": False, "quiet": False}
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in FLAGS:
+            opts[FLAGS[arg]] = True
+        elif arg == "--db":
+            if i + 1 >= len(args):
+                raise typer.BadParameter("--db needs a path", param_hint="'--db'")
+            opts["db"] = args[i + 1]
+            i += 1
+        elif arg.startswith("--db="):
+            opts["db"] = arg[5:]
+        else:
+            rest.append(arg)
+        i += 1
+    return opts, rest
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"Error: {message}\n")
+
+
+class LoyaltyGroup(TyperGroup):
+    """The root group: lifts global options and maps every failure to one line and an exit code."""
+
+    def parse_args(self, ctx, args):
+        if ctx.parent is None:
+            opts, args = split_globals(list(args))
+            Invocation.reset(opts)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        import sqlite3
+
+        from loyalty_cli.store import BUSY_MESSAGE, is_busy
+
+        try:
+            return super().invoke(ctx)
+        except InputFileError as exc:
+            if Invocation.json and exc.summary is not None:
+                summary = dict(exc.summary)
+                summary["errors"] = [p.as_dict() for p in exc.problems]
+                out().json_doc(summary)
+            _error(str(exc))
+            if not Invocation.json:
+                for problem in exc.problems[:1000]:
+                    if problem.line is not None:
+                        sys.stderr.write(f"  line {problem.line}: {problem.message}\n")
+                if len(exc.problems) > 1000:
+                    sys.stderr.write(f"  … and {len(exc.problems) - 1000} more (use --json or --rejects to see them all)\n")
+            ctx.exit(exc.exit_code)
+        except CheckFailed as exc:
+            _error(str(exc))
+            ctx.exit(exc.exit_code)
+        except LoyaltyError as exc:
+            _error(str(exc))
+            ctx.exit(exc.exit_code)
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                _error(BUSY_MESSAGE)
+                ctx.exit(75)
+            _unexpected(exc)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            sys.stderr.write("Interrupted: nothing was written by the unfinished command.\n")
+            ctx.exit(130)
+        except (typer.Exit, typer.Abort):
+            raise
+        except BrokenPipeError:
+            ctx.exit(1)
+        except Exception as exc:
+            if type(exc).__module__.startswith(("typer", "click")):
+                raise
+            _unexpected(exc)
+            ctx.exit(1)
+
+
+def _unexpected(exc: BaseException) -> None:
+    if os.environ.get("LOYALTY_DEBUG"):
+        raise exc
+    _error(f"unexpected {type(exc).__name__}: {exc} (set LOYALTY_DEBUG=1 for details and please report it)")
+
+
+def _interactive() -> bool:
+    return sys.stdout.isatty() and sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
+
+app = typer.Typer(
+    cls=LoyaltyGroup,
+    name="loyalty",
+    help="A loyalty programme for a small shop: members, points, tiers, reports — in one SQLite file.",
+    epilog=GLOBAL_HELP,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich" if _interactive() else None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool):
+    if value:
+        sys.stdout.write(f"loyalty {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    db: str = typer.Option(None, "--db", envvar="LOYALTY_DB", help="Database file (default: ~/.local/share/loyalty/loyalty.db)."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    csv_: bool = typer.Option(False, "--csv", help="Print lists as CSV."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success."),
+):
+    """A loyalty programme for a small shop, in one SQLite file.
+
+    \b
+    Example:
+      loyalty init
+      loyalty members add --name "Ana Li" --email ana@shop.example
+      loyalty purchases add L00000001 12.50
+    """
+
+
+@app.command()
+def init():
+    """Create (or migrate) the database and print where it is.
+
+    \b
+    Example:
+      loyalty init --db shop.db
+    """
+    s = store()
+    try:
+        path = str(s.path.resolve())
+    finally:
+        s.close()
+    out(lists=False).done(f"database ready at {path}", {"path": path})
+
+
+def _register() -> None:
+    from loyalty_cli.cli import members, purchases
+
+    app.add_typer(members.app, name="members")
+    app.add_typer(purchases.app, name="purchases")
+    for name in ("points", "rewards", "vouchers", "tiers", "reports", "program", "db", "feedback", "dashboard"):
+        try:
+            module = __import__(f"loyalty_cli.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.umask(0o077)
+    app(prog_name="loyalty")

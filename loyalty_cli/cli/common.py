@@ -1,0 +1,130 @@
+"""What every command shares: the global options, the store, time, operator, value parsing.
+
+Commands are thin: parse options, call one domain function, hand the result to
+`render`. Bad option values raise `UsageError` (exit 2) with the option's name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from loyalty_cli import values
+from loyalty_cli.errors import UsageError
+from loyalty_cli.render import Output
+
+
+class Invocation:
+    """The global options of the running command (`--db`, `--json`, `--csv`, `-q`)."""
+
+    db: str | None = None
+    json: bool = False
+    csv: bool = False
+    quiet: bool = False
+
+    @classmethod
+    def reset(cls, opts: dict) -> None:
+        for key, value in opts.items():
+            setattr(cls, key, value)
+
+
+def out(lists: bool = True) -> Output:
+    if Invocation.csv and not lists:
+        raise UsageError("--csv is for commands that print a list; use --json here")
+    return Output(json=Invocation.json, csv=Invocation.csv and not Invocation.json, quiet=Invocation.quiet)
+
+
+def store():
+    from loyalty_cli.store import Store
+
+    return Store.open(Invocation.db)
+
+
+def now() -> str:
+    return dt.datetime.now().replace(microsecond=0).isoformat()
+
+
+def today() -> str:
+    return dt.date.today().isoformat()
+
+
+def at_option(value: str | None, option: str = "--at") -> str:
+    """`--at DATETIME` (default now) → stored form."""
+    if value is None:
+        return now()
+    try:
+        return values.parse_datetime(value, option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def as_of_option(value: str | None, option: str = "--as-of", default_today: bool = True) -> str | None:
+    """`--as-of DATE` (default today) → `YYYY-MM-DD`."""
+    if value is None:
+        return today() if default_today else None
+    try:
+        return values.parse_date(value, option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def date_option(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return values.parse_date(value, option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def parse(fn, value, *args):
+    """Run a values.parse_* function, turning ValueError into a usage error (exit 2)."""
+    try:
+        return fn(value, *args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def operator(by: str | None) -> str:
+    """Who made a manual entry: --by, else LOYALTY_OPERATOR, else the OS user."""
+    if by:
+        return by
+    if os.environ.get("LOYALTY_OPERATOR"):
+        return os.environ["LOYALTY_OPERATOR"]
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (containers)
+        return "unknown"
+
+
+def money(minor: int | None, decimals: int) -> str | None:
+    return None if minor is None else values.format_money(minor, decimals)
+
+
+def masked(rows: list[dict], show_pii: bool) -> list[dict]:
+    if show_pii:
+        return rows
+    for r in rows:
+        if "email" in r:
+            r["email"] = values.mask_email(r["email"])
+        if "phone" in r:
+            r["phone"] = values.mask_phone(r["phone"])
+    return rows
+
+
+def existing_file(path: Path, what: str = "file") -> Path:
+    if not path.exists():
+        from loyalty_cli.errors import InputFileError
+
+        raise InputFileError(f"{what} {path} does not exist")
+    if path.is_dir():
+        from loyalty_cli.errors import InputFileError
+
+        raise InputFileError(f"{path} is a directory, not a {what}")
+    return path
+
+
+GLOBAL_HELP = "Global options, accepted anywhere: --db PATH (env LOYALTY_DB), --json, --csv (lists), -q/--quiet."

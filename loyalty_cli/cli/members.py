@@ -1,0 +1,282 @@
+"""`loyalty members …`: enrol, import, show, list, edit, erase."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from loyalty_cli import values
+from loyalty_cli.cli.common import (GLOBAL_HELP, as_of_option, date_option, existing_file, masked, money, operator, out,
+                                    parse, store, today)
+
+app = typer.Typer(help="Enrol and look after members.", no_args_is_help=True, epilog=GLOBAL_HELP)
+
+LIST_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), ("phone", "phone"), ("tier", "tier"),
+                ("balance", "points"), ("joined_on", "joined")]
+
+
+def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
+    return {
+        "name": _name(name) if name is not None else None,
+        "email": parse(values.parse_email, email) if email is not None else None,
+        "phone": parse(values.parse_phone, phone) if phone is not None else None,
+        "birthday": date_option(birthday, "--birthday"),
+        "joined_on": date_option(joined, "--joined"),
+        "referred_by": referred_by,
+    }
+
+
+def _name(name: str) -> str:
+    from loyalty_cli.errors import UsageError
+
+    name = name.strip()
+    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+        raise UsageError("--name must be 1-200 characters without control characters")
+    return name
+
+
+@app.command("add")
+def add(
+    name: str = typer.Option(..., "--name", help="The member's name."),
+    member_id: str = typer.Option(None, "--id", help="Member id (a card barcode, the till's id); default: L + 8 digits."),
+    email: str = typer.Option(None, "--email"),
+    phone: str = typer.Option(None, "--phone"),
+    birthday: str = typer.Option(None, "--birthday", help="YYYY-MM-DD"),
+    joined: str = typer.Option(None, "--joined", help="Date joined, YYYY-MM-DD (default: today)."),
+    referred_by: str = typer.Option(None, "--referred-by", help="Id of the member who referred them."),
+):
+    """Enrol a member and print their id; the signup bonus applies.
+
+    \b
+    Example:
+      loyalty members add --name "Ana Li" --email ana@shop.example --birthday 1990-04-12
+    """
+    fields = _profile_fields(name, email, phone, birthday, joined, referred_by)
+    fields["joined_on"] = fields["joined_on"] or today()
+    mid = parse(values.parse_member_id, member_id) if member_id is not None else None
+    from loyalty_cli import members
+
+    s = store()
+    try:
+        result = members.add(s, member_id=mid, **fields)
+    finally:
+        s.close()
+    o = out(lists=False)
+    if o.json:
+        o.json_doc(result)
+    elif not o.quiet:
+        print(result["member_id"])
+        o.note(f"enrolled {result['member_id']} ({result['tier']}, {result['balance']} points)")
+
+
+@app.command("show")
+def show(
+    member_id: str = typer.Argument(..., help="Member id."),
+    as_of: str = typer.Option(None, "--as-of", help="Show the tier held and balance on this date (default: today)."),
+):
+    """Profile, tier, balance, points expiring soon and progress to the next tier.
+
+    \b
+    Example:
+      loyalty members show M0001
+      loyalty members show M0001 --json --as-of 2026-06-30
+    """
+    from loyalty_cli import members
+
+    date = as_of_option(as_of, default_today=False)
+    s = store()
+    try:
+        p = members.profile(s, member_id, date)
+    finally:
+        s.close()
+    d = p["currency_decimals"]
+    spend = money(p["spend_in_window"], d) if p["basis"] == "spend" else p["points_in_window"]
+    to_next = money(p["to_next_tier"], d) if p["basis"] == "spend" else p["to_next_tier"]
+    doc = {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "tier", "balance")}
+    doc.update(spend_in_window=money(p["spend_in_window"], d),
+               points_in_window=p["points_in_window"], next_tier=p["next_tier"], to_next_tier=to_next,
+               referred_by=p["referred_by"], tier_since=p["tier_since"], expiring=p["expiring"], erased=p["erased"])
+    soon = ", ".join(f"{e['points']} on {e['date']}" for e in p["expiring"][:3] if e["date"]) or "none"
+    pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
+             ("joined", p["joined_on"]), ("referred by", p["referred_by"]),
+             ("tier", f"{p['tier']} (since {p['tier_since']})" + (f", held until {p['floor_until']}" if p["floor_until"] else "")),
+             ("balance", f"{p['balance']} points"), ("expiring", soon),
+             ("spend in window" if p["basis"] == "spend" else "points in window", spend),
+             ("next tier", f"{p['next_tier']}: {to_next} to go" if p["next_tier"] else "top tier")]
+    if p["erased"]:
+        pairs.insert(0, ("erased", "personal data erased"))
+    out(lists=False).record(pairs, title=f"member {p['member_id']}", json_obj=doc)
+
+
+@app.command("list")
+def list_(
+    tier: str = typer.Option(None, "--tier", help="Only members holding this tier."),
+    segment: str = typer.Option(None, "--segment", help="Only members in this RFM segment (see loyalty report rfm)."),
+    search: str = typer.Option(None, "--search", help="Text found in the id, name, email or phone."),
+    sort: str = typer.Option("id", "--sort", help="id | name | joined | balance | tier"),
+    limit: int = typer.Option(None, "--limit", min=1, help="At most this many (a terminal shows 100 by default)."),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Show emails and phones unmasked."),
+    as_of: str = typer.Option(None, "--as-of", help="Date for --segment (default: today)."),
+):
+    """List members; emails and phones are masked unless --show-pii.
+
+    \b
+    Example:
+      loyalty members list --tier Gold --sort balance --limit 20
+      loyalty members list --search ana --csv > ana.csv
+    """
+    from loyalty_cli import members
+
+    o = out()
+    if limit is None and o.rich:
+        limit = 100
+    s = store()
+    try:
+        ids = None
+        if segment is not None:
+            from loyalty_cli import reports
+
+            ids = reports.segment_members(s, segment, as_of_option(as_of))
+        rows, total = members.listing(s, tier=tier, search=search, sort=sort, limit=None if ids is not None else limit)
+    finally:
+        s.close()
+    if ids is not None:
+        rows = [r for r in rows if r["member_id"] in ids]
+        total = len(rows)
+        rows = rows[:limit] if limit else rows
+    rows = masked(rows, show_pii)
+    o.table(rows, LIST_COLUMNS, empty="no members match")
+    if o.rich and total > len(rows):
+        o.note(f"showing {len(rows)} of {total} members; use --limit N, or pipe/--csv for all")
+
+
+@app.command("edit")
+def edit(
+    member_id: str = typer.Argument(..., help="Member id."),
+    name: str = typer.Option(None, "--name"),
+    email: str = typer.Option(None, "--email"),
+    phone: str = typer.Option(None, "--phone"),
+    birthday: str = typer.Option(None, "--birthday", help="YYYY-MM-DD"),
+    joined: str = typer.Option(None, "--joined", help="YYYY-MM-DD"),
+    referred_by: str = typer.Option(None, "--referred-by"),
+):
+    """Change a member's profile fields; fields not given stay as they are.
+
+    \b
+    Example:
+      loyalty members edit M0001 --email ana.li@shop.example --phone "+44 7700 900123"
+    """
+    from loyalty_cli import members
+
+    changes = _profile_fields(name, email, phone, birthday, joined, referred_by)
+    s = store()
+    try:
+        p = members.edit(s, member_id, changes)
+    finally:
+        s.close()
+    changed = ", ".join(k for k, v in changes.items() if v is not None)
+    out(lists=False).done(f"updated {member_id}: {changed}",
+                          {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "referred_by")})
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="Members CSV: member_id,name,email,phone,birthday,joined_on,referred_by"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
+    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and reason."),
+    encoding: str = typer.Option("utf-8", "--encoding", envvar="LOYALTY_ENCODING"),
+    delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER"),
+    mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
+    date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
+                                    help="strftime format of birthday/joined_on (default ISO)."),
+):
+    """Enrol or update members from CSV: matched by member_id, else email; never duplicated.
+
+    All or nothing by default: one bad row rejects the file (exit 3), every bad row
+    is listed with its line number. New members get the signup bonus dated joined_on.
+
+    \b
+    Example:
+      loyalty members import sample_data/members.csv
+      loyalty members import till.csv --delimiter ';' --map member_id=CustomerNo --dry-run
+    """
+    from loyalty_cli import importer
+
+    options = _import_options(mapping, encoding=encoding, delimiter=delimiter, dry_run=dry_run, skip_bad=skip_bad,
+                              rejects=rejects, date_format=date_format, today=today())
+    existing_file(file, "CSV file")
+    s = store()
+    try:
+        counts = importer.import_members(s, file, options, progress=_progress())
+    finally:
+        s.close()
+    counts["errors"] = []
+    verb = "would import" if dry_run else "imported"
+    out(lists=False).done(
+        f"{counts['rows']} rows {verb}: {counts['created']} created, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged, {counts['rejected']} rejected" + (" (dry run: nothing changed)" if dry_run else ""),
+        counts)
+
+
+def _progress() -> bool:
+    import sys
+
+    from loyalty_cli.cli.common import Invocation
+
+    return sys.stderr.isatty() and not Invocation.quiet
+
+
+def _import_options(mapping: list[str], **kw):
+    from loyalty_cli.errors import UsageError
+    from loyalty_cli.importer import ImportOptions
+
+    pairs = {}
+    for item in mapping:
+        field, sep, column = item.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise UsageError(f"--map takes FIELD=COLUMN, got {item!r}")
+        pairs[field.strip()] = column.strip()
+    if kw.get("rejects") and not kw.get("skip_bad"):
+        raise UsageError("--rejects goes with --skip-bad")
+    if kw.get("delimiter") in ("\\t", "tab", "TAB"):
+        kw["delimiter"] = "\t"
+    if kw.get("date_format") == "":
+        kw["date_format"] = None
+    return ImportOptions(mapping=pairs, **kw)
+
+
+@app.command("erase")
+def erase(
+    member_id: str = typer.Argument(..., help="Member id."),
+    yes: bool = typer.Option(False, "--yes", help="Really erase (required)."),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who is erasing (default: the OS user)."),
+    at: str = typer.Option(None, "--at", help="When (default: now)."),
+):
+    """Erase a member's personal data (name, email, phone, birthday); keep the ledger.
+
+    The member id, points and history stay so totals still add up. Backups taken
+    before keep what they held.
+
+    \b
+    Example:
+      loyalty members erase M0042 --yes
+    """
+    from loyalty_cli import members
+    from loyalty_cli.cli.common import at_option
+    from loyalty_cli.errors import UsageError
+
+    if not yes:
+        import sys
+
+        if sys.stdin.isatty() and not typer.confirm(f"Erase the personal data of {member_id}? This cannot be undone"):
+            raise typer.Exit(1)
+        elif not sys.stdin.isatty():
+            raise UsageError("erasing personal data needs --yes")
+    s = store()
+    try:
+        result = members.erase(s, member_id, at_option(at), operator(by))
+    finally:
+        s.close()
+    out(lists=False).done(f"erased the personal data of {member_id}", result)

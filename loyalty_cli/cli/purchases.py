@@ -1,0 +1,122 @@
+"""`loyalty purchases …`: import the till's CSV, record a sale, refund one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from loyalty_cli import values
+from loyalty_cli.cli.common import GLOBAL_HELP, at_option, existing_file, out, parse, store, today
+from loyalty_cli.cli.members import _import_options, _progress
+
+app = typer.Typer(help="Record sales and refunds; import them from the till.", no_args_is_help=True, epilog=GLOBAL_HELP)
+
+
+def _decimals(s) -> int:
+    from loyalty_cli.ledger import load_programme
+
+    return load_programme(s.conn).currency_decimals
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="Purchases CSV: purchase_id,member_id,purchased_at,amount[,category,kind,refund_of]"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
+    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and reason."),
+    create_members: bool = typer.Option(False, "--create-members", help="Enrol unknown members as of their first purchase."),
+    encoding: str = typer.Option("utf-8", "--encoding", envvar="LOYALTY_ENCODING"),
+    delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER", help="Column separator, e.g. ';'."),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma", help="Amounts like 1.234,56 (never guessed)."),
+    mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
+    date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
+                                    help="strftime format of purchased_at, e.g. '%d/%m/%Y %H:%M' (default ISO 8601)."),
+):
+    """Import sales and refunds from CSV, awarding and reversing points.
+
+    Exactly once: a purchase id already recorded is a duplicate (skipped) when its
+    data match, an error when they differ. All or nothing by default: one bad row
+    rejects the whole file (exit 3) and every bad row is listed with its line.
+
+    \b
+    Example:
+      loyalty purchases import sample_data/purchases.csv
+      loyalty purchases import till.csv --delimiter ';' --decimal-comma --map purchase_id=Receipt
+      loyalty purchases import day.csv --skip-bad --rejects bad-rows.csv --json
+    """
+    from loyalty_cli import importer
+
+    options = _import_options(mapping, encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma,
+                              dry_run=dry_run, skip_bad=skip_bad, rejects=rejects, date_format=date_format,
+                              create_members=create_members, today=today())
+    existing_file(file, "CSV file")
+    s = store()
+    try:
+        counts = importer.import_purchases(s, file, options, progress=_progress())
+    finally:
+        s.close()
+    counts["errors"] = []
+    verb = "checked (dry run, nothing changed)" if dry_run else "imported"
+    out(lists=False).done(
+        f"{counts['rows']} rows {verb}: {counts['imported']} new, {counts['duplicates']} duplicates, "
+        f"{counts['rejected']} rejected; {counts['points_awarded']:,} points awarded, "
+        f"{counts['points_reversed']:,} reversed, {counts['members_created']} members created", counts)
+
+
+@app.command("add")
+def add(
+    member_id: str = typer.Argument(..., help="Member id."),
+    amount: str = typer.Argument(..., help="Amount spent, e.g. 12.50"),
+    purchase_id: str = typer.Option(None, "--id", help="The till's receipt id (default: generated)."),
+    at: str = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now)."),
+    category: str = typer.Option(None, "--category", help="Product category, for category rules."),
+):
+    """Record one sale at the counter and award its points.
+
+    \b
+    Example:
+      loyalty purchases add M0001 23.40 --category bakery
+    """
+    from loyalty_cli import purchases
+
+    when = at_option(at)
+    s = store()
+    try:
+        d = _decimals(s)
+        minor = parse(values.parse_money, amount, d)
+        r = purchases.add_sale(s, member_id, minor, when, purchase_id, category)
+    finally:
+        s.close()
+    r["amount"] = values.format_money(r["amount"], d)
+    up = f"; now {r['tier']}!" if r["upgraded"] else ""
+    out(lists=False).done(f"{r['purchase_id']}: {r['points']} points to {member_id} (balance {r['balance']}){up}", r)
+
+
+@app.command("refund")
+def refund(
+    purchase_id: str = typer.Argument(..., help="The sale to refund."),
+    amount: str = typer.Argument(None, help="Amount refunded (default: all that is left of the sale)."),
+    refund_id: str = typer.Option(None, "--id", help="The till's refund receipt id, so a later import of it is a duplicate."),
+    at: str = typer.Option(None, "--at", help="When (default: now)."),
+):
+    """Refund all or part of a sale, reversing its share of the points.
+
+    \b
+    Example:
+      loyalty purchases refund T000123          # the whole sale
+      loyalty purchases refund T000123 5.00 --id R000045
+    """
+    from loyalty_cli import purchases
+
+    when = at_option(at)
+    s = store()
+    try:
+        d = _decimals(s)
+        minor = parse(values.parse_money, amount, d) if amount is not None else None
+        r = purchases.refund(s, purchase_id, minor, when, refund_id)
+    finally:
+        s.close()
+    r["amount"] = values.format_money(r["amount"], d)
+    out(lists=False).done(f"{r['refund_id']}: refunded {r['amount']} of {purchase_id}; "
+                          f"{r['points_reversed']} points reversed (balance {r['balance']})", r)

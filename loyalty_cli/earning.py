@@ -1,0 +1,69 @@
+"""Pure earning rules: a sale + the rules in force + the member's situation → ledger lines.
+
+No I/O. Every step is rounded from the exact product of the amount and every
+multiplier so far (integer numerator/denominator arithmetic, never floats or
+rounded running totals); each step's bonus is its total minus the previous
+step's total, so `earn + Σ bonus` is exactly the sale's points.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from loyalty_cli.rules import Rules
+
+ONE = Fraction(1)
+
+
+def _round(num: int, den: int, rounding: str) -> int:
+    if rounding == "half_up":
+        return (2 * num + den) // (2 * den)
+    return num // den
+
+
+def promotions(rules: Rules, *, date: str, category: str | None, first: bool, birthday: bool) -> list[tuple[str, Fraction]]:
+    """The promotional multipliers that apply, in the order of SPEC §6, after stacking."""
+    found = []
+    if first and rules.first_purchase_multiplier > 1:
+        found.append(("first_purchase", rules.first_purchase_multiplier))
+    if birthday and rules.birthday_multiplier > 1:
+        found.append(("birthday", rules.birthday_multiplier))
+    if rules.campaigns:
+        day = date[:10]
+        cat = category.lower() if category else None
+        for c in rules.campaigns:
+            if c.start <= day <= c.end and c.multiplier > 1 and (not c.categories or cat in c.categories):
+                found.append((f"campaign:{c.name}", c.multiplier))
+    if rules.stacking == "max" and len(found) > 1:
+        best = found[0]
+        for promo in found[1:]:
+            if promo[1] > best[1]:
+                best = promo
+        found = [best]
+    return found
+
+
+def earn(amount: int, rules: Rules, *, date: str, category: str | None = None, first: bool = False,
+         birthday: bool = False, tier: str | None = None) -> list[tuple[str, str | None, int]]:
+    """Ledger lines for one sale: [("earn", None, base), ("bonus", rule, points), …], zeros left out."""
+    if amount < rules.min_amount:
+        return []
+    cat = rules.categories.get(category.lower(), ONE) if category and rules.categories else ONE
+    ppu = rules.points_per_unit
+    num = amount * ppu.numerator * cat.numerator
+    den = 10**rules.currency_decimals * ppu.denominator * cat.denominator
+    total = _round(num, den, rules.rounding)
+    lines = [("earn", None, total)] if total else []
+    steps = promotions(rules, date=date, category=category, first=first, birthday=birthday)
+    if tier is not None:
+        level = rules.level(tier)
+        if level is not None and level.multiplier > 1:
+            steps.append((f"tier:{tier}", level.multiplier))
+    for name, mult in steps:
+        num *= mult.numerator
+        den *= mult.denominator
+        step_total = _round(num, den, rules.rounding)
+        if step_total != total:
+            lines.append(("bonus", name, step_total - total))
+            total = step_total
+    return lines

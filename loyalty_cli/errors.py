@@ -1,0 +1,73 @@
+"""The few exceptions the domain raises, and Problem values for reports of many errors.
+
+Each exception carries the exit code of SPEC §3, so the CLI maps errors to exit
+codes in one place. Validation that can find many problems at once (imports,
+`db check`) returns lists of `Problem` values instead of raising on the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong: a bad input row (with its line) or a failed check."""
+
+    message: str
+    line: int | None = None
+    check: str | None = None
+    member_id: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "message": self.message}
+
+
+class LoyaltyError(Exception):
+    """Refused by a rule: unknown member, not enough points, voucher already used."""
+
+    exit_code = 1
+
+
+class NotFound(LoyaltyError):
+    """Something named on the command line does not exist."""
+
+
+class UsageError(LoyaltyError):
+    """A bad option or argument value: a malformed date, email or amount."""
+
+    exit_code = 2
+
+
+class InputFileError(LoyaltyError):
+    """A CSV or TOML file that was rejected; `problems` lists every bad row."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, problems: list[Problem] | None = None, summary: dict | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+        self.summary = summary
+
+
+class CheckFailed(LoyaltyError):
+    """`db check` found problems."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, problems: list[Problem]):
+        super().__init__(message)
+        self.problems = problems
+
+
+class Busy(LoyaltyError):
+    """Another process holds the database or the job's lock."""
+
+    exit_code = 75
+
+
+@dataclass
+class Outcome:
+    """What a write returned, for commands that report counts."""
+
+    counts: dict = field(default_factory=dict)

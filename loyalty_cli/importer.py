@@ -1,0 +1,442 @@
+"""CSV imports: stream the file, validate rows, apply them in one transaction.
+
+Rows are read one at a time (memory does not grow with the file) and handled in
+chunks: one query per chunk finds which purchase ids are already recorded and
+loads the members involved, then each row goes through the same domain code as
+the counter. Every bad row becomes a `Problem(line, message)`; by default one
+bad row rejects the file and nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loyalty_cli import values
+from loyalty_cli.errors import InputFileError, LoyaltyError, Problem
+
+CHUNK = 2000
+csv.field_size_limit(1 << 20)
+
+PURCHASE_FIELDS = {"purchase_id": True, "member_id": True, "purchased_at": True, "amount": True,
+                   "category": False, "kind": False, "refund_of": False}
+MEMBER_FIELDS = {"member_id": False, "name": False, "email": False, "phone": False, "birthday": False,
+                 "joined_on": False, "referred_by": False}
+
+
+@dataclass
+class ImportOptions:
+    """How to read a till's CSV; every flag of SPEC §5."""
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal_comma: bool = False
+    mapping: dict = field(default_factory=dict)
+    date_format: str | None = None
+    dry_run: bool = False
+    skip_bad: bool = False
+    rejects: Path | None = None
+    create_members: bool = False
+    today: str = "1970-01-01"
+
+
+class _Counting(io.RawIOBase):
+    """A binary reader that counts bytes, for the progress bar."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.count = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = self.raw.readinto(buffer)
+        self.count += n or 0
+        return n
+
+
+class CsvSource:
+    """A CSV file matched by header name: `rows()` yields (line, {field: text})."""
+
+    def __init__(self, path: Path, fields: dict, options: ImportOptions):
+        self.path = Path(path)
+        self.fields = fields
+        self.options = options
+        self.size = 0
+        self.header: list[str] = []
+        self._index: dict[str, int] = {}
+        if len(options.delimiter) != 1:
+            raise LoyaltyError_usage(f"--delimiter must be one character, got {options.delimiter!r}")
+        try:
+            import codecs
+
+            codecs.lookup(options.encoding)
+        except LookupError:
+            raise LoyaltyError_usage(f"--encoding {options.encoding!r} is not an encoding Python knows") from None
+
+    def __enter__(self):
+        try:
+            self._file = open(self.path, "rb")
+        except OSError as exc:
+            raise InputFileError(f"cannot read {self.path}: {exc.strerror}") from None
+        self.size = os.fstat(self._file.fileno()).st_size
+        self.counter = _Counting(self._file)
+        encoding = "utf-8-sig" if self.options.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.options.encoding
+        self._text = io.TextIOWrapper(io.BufferedReader(self.counter), encoding=encoding, newline="")
+        self._reader = csv.reader(self._text, delimiter=self.options.delimiter, strict=True)
+        self._read_header()
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+    def _fail(self, message: str, line: int | None = None):
+        raise InputFileError(f"{self.path.name}: {message}", [Problem(message, line)])
+
+    def _next(self):
+        try:
+            return next(self._reader)
+        except csv.Error as exc:
+            self._fail(f"line {self._reader.line_num}: malformed CSV ({exc})", self._reader.line_num)
+        except UnicodeDecodeError:
+            self._fail(f"is not valid {self.options.encoding} text near line {self._reader.line_num + 1} "
+                       "(give the file's encoding with --encoding, e.g. --encoding latin-1)", self._reader.line_num + 1)
+
+    def _read_header(self) -> None:
+        try:
+            header = self._next()
+        except StopIteration:
+            self._fail("the file is empty; it needs a header row")
+        names = [h.strip().lower() for h in header]
+        seen = set()
+        for name in names:
+            if name and name in seen:
+                self._fail(f"the header names column {name!r} twice", 1)
+            seen.add(name)
+        mapping = {k.lower(): v.strip().lower() for k, v in self.options.mapping.items()}
+        for fld in mapping:
+            if fld not in self.fields:
+                raise LoyaltyError_usage(f"--map names {fld!r}, which is not one of {', '.join(self.fields)}")
+        for fld, required in self.fields.items():
+            column = mapping.get(fld, fld)
+            if column in names:
+                self._index[fld] = names.index(column)
+            elif required:
+                hint = f" (--map {fld}={column} was given)" if fld in mapping else f" (use --map {fld}=COLUMN if your till names it differently)"
+                self._fail(f"the header lacks the required column {column!r}{hint}", 1)
+        self.header = header
+
+    def rows(self):
+        index = self._index
+        width = len(self.header)
+        while True:
+            start = self._reader.line_num + 1
+            try:
+                cells = self._next()
+            except StopIteration:
+                return
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if len(cells) > width and any(c.strip() for c in cells[width:]):
+                yield start, cells, f"has {len(cells)} cells but the header has {width}"
+                continue
+            yield start, cells, {f: (cells[i].strip() if i < len(cells) else "") for f, i in index.items()}
+
+
+def LoyaltyError_usage(message: str):
+    from loyalty_cli.errors import UsageError
+
+    return UsageError(message)
+
+
+class Rejects:
+    """Bad rows written to `--rejects FILE` (mode 0600), with line and reason."""
+
+    def __init__(self, path: Path | None, header: list[str]):
+        self.path = path
+        self.header = header
+        self._writer = None
+        self._file = None
+
+    def add(self, line: int, reason: str, cells: list[str]) -> None:
+        if self.path is None:
+            return
+        if self._writer is None:
+            from loyalty_cli.render import safe_cell
+            from loyalty_cli.store import create_private_file
+
+            self._safe = safe_cell
+            self._file = os.fdopen(create_private_file(self.path), "w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["line", "reason", *self.header])
+        self._writer.writerow([line, self._safe(reason), *(self._safe(c) for c in cells)])
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+
+
+class Progress:
+    """A transient rich progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled and total:
+            from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+            from rich.console import Console
+
+            self.bar = RichProgress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("import", total=total)
+
+    def update(self, done: int) -> None:
+        if self.bar:
+            self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def _summary(**counts) -> dict:
+    return counts
+
+
+def _parse_at(text: str, options: ImportOptions, cache: dict, what: str) -> str:
+    hit = cache.get(text)
+    if hit is None:
+        if options.date_format:
+            hit = values.parse_with_format(text, options.date_format, what)
+        else:
+            hit = values.parse_datetime(text, what)
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[text] = hit
+    return hit
+
+
+def import_purchases(store, path: Path, options: ImportOptions, progress: bool = False) -> dict:
+    """`purchases import`: exactly once by purchase id, all or nothing by default."""
+    from loyalty_cli import members as members_mod
+    from loyalty_cli import tiers
+    from loyalty_cli.ledger import Book
+    from loyalty_cli.purchases import record_refund, record_sale
+
+    counts = dict(rows=0, imported=0, duplicates=0, rejected=0, points_awarded=0, points_reversed=0, members_created=0)
+    problems: list[Problem] = []
+    with CsvSource(path, PURCHASE_FIELDS, options) as source:
+        rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
+        bar = Progress(source.size, progress)
+        try:
+            with store.write() as conn:
+                book = Book(conn)
+                decimals = book.programme.currency_decimals
+                pattern = values.money_pattern(decimals, options.decimal_comma)
+                date_cache: dict = {}
+                chunk: list = []
+
+                def bad(line, cells, message):
+                    problems.append(Problem(message, line))
+                    counts["rejected"] += 1
+                    rejects.add(line, message, cells)
+
+                def run(chunk):
+                    book.flush()
+                    parsed = []
+                    for line, cells, row in chunk:
+                        if isinstance(row, str):
+                            bad(line, cells, row)
+                            continue
+                        try:
+                            pid = row["purchase_id"]
+                            if not pid:
+                                raise ValueError("purchase_id is blank")
+                            mid = row["member_id"]
+                            if not mid:
+                                raise ValueError("member_id is blank")
+                            at = _parse_at(row["purchased_at"], options, date_cache, "purchased_at")
+                            amount = values.parse_money(row["amount"], decimals, options.decimal_comma, pattern)
+                            kind = (row.get("kind") or "sale").lower()
+                            if kind not in ("sale", "refund"):
+                                raise ValueError(f"kind must be sale or refund, got {row.get('kind')!r}")
+                            refund_of = row.get("refund_of") or None
+                            if kind == "sale" and refund_of:
+                                raise ValueError("a sale cannot have refund_of (set kind to refund)")
+                        except ValueError as exc:
+                            bad(line, cells, str(exc))
+                            continue
+                        parsed.append((line, cells, pid, mid, at, amount, row.get("category") or None, kind, refund_of))
+                    ids = list({p[2] for p in parsed})
+                    known = {}
+                    for start in range(0, len(ids), 500):
+                        part = ids[start:start + 500]
+                        q = ",".join("?" * len(part))
+                        for r in conn.execute(f"SELECT purchase_id, member_id, kind, amount, refund_of, purchased_at "
+                                              f"FROM purchases WHERE purchase_id IN ({q})", part):
+                            known[r[0]] = (r[1], r[2], r[3], r[4], r[5][:10])
+                    fresh = [p[3] for p in parsed if p[2] not in known]
+                    if fresh:
+                        book.load_members(fresh)
+                        tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)
+                    for line, cells, pid, mid, at, amount, category, kind, refund_of in parsed:
+                        sig = (mid, kind, amount, refund_of, at[:10])
+                        if pid in known:
+                            if known[pid] == sig:
+                                counts["duplicates"] += 1
+                            else:
+                                bad(line, cells, f"purchase {pid} is already recorded with different data "
+                                                 f"(member, kind, amount, refund_of or date differ)")
+                            continue
+                        m = book.members.get(mid)
+                        if m is None and mid not in book.members:
+                            book.load_members([mid])
+                            m = book.members.get(mid)
+                        if m is None:
+                            if not options.create_members:
+                                bad(line, cells, f"member {mid} not found (add them first, or import with --create-members)")
+                                continue
+                            try:
+                                mid_checked = values.parse_member_id(mid)
+                                m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=at[:10])
+                            except (ValueError, LoyaltyError) as exc:
+                                bad(line, cells, str(exc))
+                                continue
+                            counts["members_created"] += 1
+                        if m.erased:
+                            bad(line, cells, f"member {mid} was erased; erased members take no new activity")
+                            continue
+                        try:
+                            if kind == "sale":
+                                record_sale(book, m, pid, at, amount, category)
+                            else:
+                                counts["points_reversed"] += record_refund(book, m, pid, at, amount, refund_of)
+                        except LoyaltyError as exc:
+                            bad(line, cells, str(exc))
+                            continue
+                        known[pid] = sig
+                        counts["imported"] += 1
+                    bar.update(source.counter.count)
+
+                for item in source.rows():
+                    counts["rows"] += 1
+                    chunk.append(item)
+                    if len(chunk) >= CHUNK:
+                        run(chunk)
+                        chunk = []
+                run(chunk)
+                book.flush()
+                counts["points_awarded"] = book.points_in
+                if problems and not options.skip_bad:
+                    raise InputFileError(_reject_message(path, problems), problems, counts)
+                if options.dry_run:
+                    raise _DryRun()
+        except _DryRun:
+            pass
+        finally:
+            bar.close()
+            rejects.close()
+    if problems:
+        raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
+            f", written to {options.rejects}" if options.rejects else ""), problems, counts)
+    return counts
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction so `--dry-run` rolls everything back."""
+
+
+def _reject_message(path: Path, problems: list[Problem]) -> str:
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more bad row(s))" if len(problems) > 1 else ""
+    return f"{path.name} rejected, nothing imported: line {first.line}: {first.message}{more}"
+
+
+def import_members(store, path: Path, options: ImportOptions, progress: bool = False) -> dict:
+    """`members import`: upsert by member_id, else by email; never duplicates."""
+    from loyalty_cli import members as members_mod
+    from loyalty_cli.ledger import Book
+
+    counts = dict(rows=0, created=0, updated=0, unchanged=0, rejected=0)
+    problems: list[Problem] = []
+    with CsvSource(path, MEMBER_FIELDS, options) as source:
+        rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
+        bar = Progress(source.size, progress)
+        try:
+            with store.write() as conn:
+                book = Book(conn)
+                for line, cells, row in source.rows():
+                    counts["rows"] += 1
+                    try:
+                        if isinstance(row, str):
+                            raise ValueError(row)
+                        outcome = _upsert_member(book, conn, row, options, members_mod)
+                    except (ValueError, LoyaltyError) as exc:
+                        problems.append(Problem(str(exc), line))
+                        counts["rejected"] += 1
+                        rejects.add(line, str(exc), cells)
+                        continue
+                    counts[outcome] += 1
+                    if counts["rows"] % CHUNK == 0:
+                        book.flush()
+                        bar.update(source.counter.count)
+                book.flush()
+                if problems and not options.skip_bad:
+                    raise InputFileError(_reject_message(path, problems), problems, counts)
+                if options.dry_run:
+                    raise _DryRun()
+        except _DryRun:
+            pass
+        finally:
+            bar.close()
+            rejects.close()
+    if problems:
+        raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
+            f", written to {options.rejects}" if options.rejects else ""), problems, counts)
+    return counts
+
+
+def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -> str:
+    mid = values.parse_member_id(row["member_id"]) if row.get("member_id") else None
+    email = values.parse_email(row["email"]) if row.get("email") else None
+    if mid is None and email is None:
+        raise ValueError("a row needs a member_id or an email")
+    fields = {
+        "name": row.get("name") or None,
+        "email": email,
+        "phone": values.parse_phone(row["phone"]) if row.get("phone") else None,
+        "birthday": values.parse_date(row["birthday"], "birthday") if row.get("birthday") else None,
+        "joined_on": values.parse_date(row["joined_on"], "joined_on") if row.get("joined_on") else None,
+        "referred_by": row.get("referred_by") or None,
+    }
+    if fields["name"] is not None and (len(fields["name"]) > 200 or any(ord(c) < 32 for c in fields["name"])):
+        raise ValueError("name must be at most 200 characters without control characters")
+    match = None
+    if mid is not None:
+        match = conn.execute("SELECT member_id, erased_at FROM members WHERE member_id = ?", (mid,)).fetchone()
+    elif email is not None:
+        match = conn.execute("SELECT member_id, erased_at FROM members WHERE email = ?", (email,)).fetchone()
+    if match and match[1]:
+        raise LoyaltyError(f"member {match[0]} was erased; erased members cannot be imported again")
+    ref = fields["referred_by"]
+    if ref is not None:
+        if ref == (match[0] if match else mid):
+            raise LoyaltyError(f"member {ref} cannot refer themself")
+        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (ref,)).fetchone():
+            raise LoyaltyError(f"referred_by names member {ref}, who is not enrolled (earlier rows of the file count)")
+    if match is None:
+        joined = fields.pop("joined_on") or options.today
+        members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
+        return "created"
+    changes = {k: v for k, v in fields.items() if v is not None}
+    members_mod.check_email_free(conn, changes.get("email"), match[0])
+    current = conn.execute(f"SELECT {', '.join(changes) or 'member_id'} FROM members WHERE member_id = ?", (match[0],)).fetchone()
+    if not changes or tuple(changes.values()) == tuple(current):
+        return "unchanged"
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    conn.execute(f"UPDATE members SET {sets} WHERE member_id = ?", (*changes.values(), match[0]))
+    return "updated"

@@ -1,0 +1,291 @@
+"""The append-only points ledger: entries, lots, FIFO consumption, expiry, balances.
+
+`Book` is one unit of work inside a write transaction. It assigns entry ids and
+chains hashes in Python, buffers rows and writes them with `executemany` when
+flushed, so a counter command and a million-row import share the same code. A
+debit always flushes first, then reads the member's open lots from the database.
+
+Lot rules (SPEC §6): every credit is a lot expiring on E; debits consume the
+earliest E first (oldest lot first among equal dates, never-expiring lots last);
+lapsed lots are written off (one `expire` entry) before any debit; while a
+balance is below zero, new credits fill that hole first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from loyalty_cli.errors import LoyaltyError, NotFound
+from loyalty_cli.rules import Programme
+
+GENESIS = "0" * 64
+CREDIT_KINDS = ("signup", "earn", "bonus", "referral", "award", "adjust", "transfer_in", "voucher_cancel")
+NEVER = "9999-12-31"  # sorts never-expiring lots last
+
+
+def entry_hash(prev: str, eid: int, member_id: str, at: str, kind: str, points: int, ref, note, by) -> str:
+    """sha256 over the previous entry's hash and this entry's fields."""
+    text = "\x1f".join((prev, str(eid), member_id, at, kind, str(points), ref or "", note or "", by or ""))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(slots=True, eq=False)
+class MemberState:
+    """What the ledger needs to know of a member while it writes."""
+
+    member_id: str
+    joined_on: str
+    birthday: str | None
+    referred_by: str | None
+    tier: str
+    tier_since: str
+    floor_tier: str | None
+    floor_until: str | None
+    balance: int
+    first_sale: str | None
+    erased: bool
+    qualifying: dict | None = field(default=None)  # basis -> (days, values), loaded lazily by tiers
+
+    @property
+    def birth_month(self) -> str | None:
+        return self.birthday[5:7] if self.birthday else None
+
+
+MEMBER_COLUMNS = ("member_id, joined_on, birthday, referred_by, tier, tier_since, floor_tier, floor_until, "
+                  "balance, first_sale, erased_at IS NOT NULL")
+
+
+def load_programme(conn) -> Programme:
+    from loyalty_cli.rules import validate
+    import json
+
+    rows = conn.execute("SELECT applies_from, rules FROM program_versions ORDER BY applies_from, id").fetchall()
+    return Programme([(applies_from, validate(json.loads(doc))) for applies_from, doc in rows])
+
+
+class Book:
+    """A unit of work over the ledger; call `flush()` before the transaction commits."""
+
+    def __init__(self, conn, programme: Programme | None = None):
+        self.conn = conn
+        self.programme = programme or load_programme(conn)
+        last = conn.execute("SELECT id, hash FROM ledger ORDER BY id DESC LIMIT 1").fetchone()
+        self.next_id, self.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        self.next_lot = (conn.execute("SELECT max(id) FROM lots").fetchone()[0] or 0) + 1
+        self.members: dict[str, MemberState] = {}
+        self.dirty: set = set()
+        self.entries: list[tuple] = []
+        self.lots: list[tuple] = []
+        self.uses: list[tuple] = []
+        self.lot_remaining: dict[int, int] = {}
+        self.purchases: list[tuple] = []
+        self.tier_changes: list[tuple] = []
+        self.pending_purchase_ids: set = set()
+        self.points_in = 0   # credits written by this book
+        self.points_out = 0  # debits written by this book
+
+    # -- members ----------------------------------------------------------
+    def member(self, member_id: str, *, active: bool = True) -> MemberState:
+        """The member's state (cached for the life of the book); NotFound if unknown."""
+        m = self.members.get(member_id)
+        if m is None:
+            self.load_members([member_id])
+            m = self.members.get(member_id)
+            if m is None:
+                raise NotFound(f"member {member_id} not found (add it with: loyalty members add --id {member_id} --name …)")
+        if active and m.erased:
+            raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
+        return m
+
+    def load_members(self, ids) -> None:
+        """Load many members' state with a few queries (for imports)."""
+        wanted = [i for i in dict.fromkeys(ids) if i not in self.members]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id IN ({marks})", chunk):
+                self.members[row[0]] = MemberState(*row[:10], erased=bool(row[10]))
+
+    def add_member_state(self, m: MemberState) -> None:
+        self.members[m.member_id] = m
+
+    def rules_for(self, date: str):
+        return self.programme.for_date(date)
+
+    # -- entries ----------------------------------------------------------
+    def _append(self, m: MemberState, at: str, kind: str, points: int, ref, note, by) -> int:
+        eid = self.next_id
+        self.next_id += 1
+        h = entry_hash(self.prev_hash, eid, m.member_id, at, kind, points, ref, note, by)
+        self.prev_hash = h
+        self.entries.append((eid, m.member_id, at, kind, points, ref, note, by, h))
+        self.dirty.add(m)
+        return eid
+
+    def credit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
+               purchase_id=None, lots: list[tuple[str | None, int]] | None = None) -> int:
+        """Append a credit and its lot(s); a balance below zero is filled first."""
+        if points <= 0:
+            raise ValueError("a credit must be positive")
+        eid = self._append(m, at, kind, points, ref, note, by)
+        if lots is None:
+            lots = [(self.rules_for(at).expiry_for(at), points)]
+        hole = -m.balance if m.balance < 0 else 0
+        for expires_on, size in lots:
+            lot_id = self.next_lot
+            self.next_lot += 1
+            fill = min(hole, size)
+            hole -= fill
+            self.lots.append((lot_id, eid, m.member_id, expires_on, size, size - fill, purchase_id))
+            if fill:
+                self.uses.append((eid, lot_id, fill))
+        m.balance += points
+        self.points_in += points
+        return eid
+
+    def debit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
+              purchase_id=None, allow_negative: bool = False) -> tuple[int, list[tuple[int, str | None, int]]]:
+        """Append a debit consuming lots; returns (entry id, [(lot id, E, points taken)])."""
+        if points <= 0:
+            raise ValueError("a debit must be positive")
+        self.write_off_lapsed(m, at)
+        if not allow_negative and m.balance < points:
+            raise LoyaltyError(f"member {m.member_id} has {m.balance} points available, not enough for {points}")
+        eid = self._append(m, at, kind, -points, ref, note, by)
+        taken = self._consume(m, eid, points, purchase_id)
+        m.balance -= points
+        self.points_out += points
+        return eid, taken
+
+    def _open_lots(self, m: MemberState, purchase_id=None):
+        self.flush()
+        if purchase_id is not None:
+            return self.conn.execute(
+                "SELECT id, expires_on, remaining FROM lots WHERE purchase_id = ? AND member_id = ? AND remaining > 0 ORDER BY id",
+                (purchase_id, m.member_id)).fetchall()
+        return self.conn.execute(
+            "SELECT id, expires_on, remaining FROM lots WHERE member_id = ? AND remaining > 0 "
+            "ORDER BY coalesce(expires_on, ?), id", (m.member_id, NEVER)).fetchall()
+
+    def _consume(self, m: MemberState, eid: int, points: int, purchase_id=None) -> list:
+        """Take `points` from open lots: the purchase's own lots first (refunds), then earliest E."""
+        need = points
+        taken = []
+        for own in ((True, False) if purchase_id is not None else (False,)):
+            if need == 0:
+                break
+            for lot_id, expires_on, remaining in self._open_lots(m, purchase_id if own else None):
+                remaining = self.lot_remaining.get(lot_id, remaining)
+                if remaining <= 0:
+                    continue
+                take = min(need, remaining)
+                need -= take
+                self.lot_remaining[lot_id] = remaining - take
+                self.uses.append((eid, lot_id, take))
+                taken.append((lot_id, expires_on, take))
+                if need == 0:
+                    break
+        return taken
+
+    def write_off_lapsed(self, m: MemberState, at: str) -> int:
+        """Write off the member's lots that lapsed before `at`'s date; return the points."""
+        self.flush()
+        rows = self.conn.execute(
+            "SELECT id, remaining FROM lots WHERE member_id = ? AND remaining > 0 AND expires_on < ?",
+            (m.member_id, at[:10])).fetchall()
+        return self._write_off(m, at, rows)
+
+    def _write_off(self, m: MemberState, at: str, rows) -> int:
+        total = sum(r for _, r in rows)
+        if total <= 0:
+            return 0
+        eid = self._append(m, at, "expire", -total, None, None, None)
+        for lot_id, remaining in rows:
+            self.lot_remaining[lot_id] = 0
+            self.uses.append((eid, lot_id, remaining))
+        m.balance -= total
+        return total
+
+    def expire_all(self, as_of: str) -> tuple[int, int]:
+        """Write off every lot that lapsed before `as_of` (one entry per member)."""
+        self.flush()
+        rows = self.conn.execute(
+            "SELECT member_id, id, remaining FROM lots WHERE remaining > 0 AND expires_on < ? ORDER BY member_id, id",
+            (as_of[:10],)).fetchall()
+        at = as_of[:10] + "T00:00:00"
+        by_member: dict[str, list] = {}
+        for member_id, lot_id, remaining in rows:
+            by_member.setdefault(member_id, []).append((lot_id, remaining))
+        self.load_members(by_member)
+        members = points = 0
+        for member_id, lots in by_member.items():
+            written = self._write_off(self.members[member_id], at, lots)
+            if written:
+                members += 1
+                points += written
+            if len(self.entries) > 5000:
+                self.flush()
+        return members, points
+
+    # -- writing ----------------------------------------------------------
+    def flush(self) -> None:
+        """Write everything buffered, in an order the foreign keys accept."""
+        c = self.conn
+        if self.purchases:
+            c.executemany(
+                "INSERT INTO purchases (purchase_id, member_id, kind, amount, purchased_at, category, refund_of, points, basis_points) "
+                "VALUES (?,?,?,?,?,?,?,?,?)", self.purchases)
+            self.purchases.clear()
+            self.pending_purchase_ids.clear()
+        if self.entries:
+            c.executemany("INSERT INTO ledger (id, member_id, at, kind, points, ref, note, by, hash) VALUES (?,?,?,?,?,?,?,?,?)",
+                          self.entries)
+            self.entries.clear()
+        if self.lots:
+            c.executemany("INSERT INTO lots (id, entry_id, member_id, expires_on, points, remaining, purchase_id) "
+                          "VALUES (?,?,?,?,?,?,?)", self.lots)
+            self.lots.clear()
+        if self.uses:
+            c.executemany("INSERT INTO lot_uses (entry_id, lot_id, points) VALUES (?,?,?)", self.uses)
+            self.uses.clear()
+        if self.lot_remaining:
+            c.executemany("UPDATE lots SET remaining = ? WHERE id = ?", [(r, i) for i, r in self.lot_remaining.items()])
+            self.lot_remaining.clear()
+        if self.tier_changes:
+            c.executemany("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
+                          "VALUES (?,?,?,?,?,?,?,?)", self.tier_changes)
+            self.tier_changes.clear()
+        if self.dirty:
+            c.executemany(
+                "UPDATE members SET balance = ?, tier = ?, tier_since = ?, floor_tier = ?, floor_until = ?, first_sale = ? "
+                "WHERE member_id = ?",
+                [(m.balance, m.tier, m.tier_since, m.floor_tier, m.floor_until, m.first_sale, m.member_id) for m in self.dirty])
+            self.dirty.clear()
+
+
+def balance_as_of(conn, member_id: str, as_of: str | None) -> tuple[int, list[dict]]:
+    """Balance from entries dated up to `as_of`, and unconsumed points per expiry date.
+
+    Lots count when their credit is dated up to `as_of`, minus uses by entries
+    dated up to `as_of`; lapsed lots not yet written off are included.
+    """
+    if as_of is None:
+        balance = conn.execute("SELECT balance FROM members WHERE member_id = ?", (member_id,)).fetchone()[0]
+        rows = conn.execute(
+            "SELECT expires_on, sum(remaining) FROM lots WHERE member_id = ? AND remaining > 0 "
+            "GROUP BY expires_on ORDER BY coalesce(expires_on, ?)", (member_id, NEVER)).fetchall()
+    else:
+        end = as_of[:10] + "T23:59:59"
+        balance = conn.execute("SELECT coalesce(sum(points), 0) FROM ledger WHERE member_id = ? AND at <= ?",
+                               (member_id, end)).fetchone()[0]
+        rows = conn.execute(
+            """SELECT l.expires_on, sum(l.points - coalesce(u.used, 0)) AS left
+               FROM lots l JOIN ledger c ON c.id = l.entry_id
+               LEFT JOIN (SELECT lu.lot_id, sum(lu.points) AS used FROM lot_uses lu JOIN ledger d ON d.id = lu.entry_id
+                          WHERE d.member_id = ? AND d.at <= ? GROUP BY lu.lot_id) u ON u.lot_id = l.id
+               WHERE l.member_id = ? AND c.at <= ?
+               GROUP BY l.expires_on HAVING left > 0 ORDER BY coalesce(l.expires_on, ?)""",
+            (member_id, end, member_id, end, NEVER)).fetchall()
+    expiring = [{"date": e, "points": p} for e, p in rows if p > 0]
+    return balance, expiring

@@ -1,0 +1,201 @@
+"""Members: enrol, edit, look up, list, upsert from import rows, erase personal data."""
+
+from __future__ import annotations
+
+import secrets
+
+from loyalty_cli import values
+from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+from loyalty_cli.ledger import Book, MemberState, balance_as_of
+
+PROFILE_FIELDS = ("name", "email", "phone", "birthday", "joined_on", "referred_by")
+SORT_KEYS = {
+    "id": "member_id",
+    "name": "name COLLATE NOCASE",
+    "joined": "joined_on",
+    "balance": "balance DESC",
+    "tier": "tier",
+}
+
+
+def _generate_id(conn) -> str:
+    while True:
+        mid = f"L{secrets.randbelow(10**8):08d}"
+        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (mid,)).fetchone():
+            return mid
+
+
+def check_email_free(conn, email: str | None, member_id: str | None) -> None:
+    if email is None:
+        return
+    row = conn.execute("SELECT member_id FROM members WHERE email = ?", (email,)).fetchone()
+    if row and row[0] != member_id:
+        raise LoyaltyError(f"that email already belongs to member {row[0]}")
+
+
+def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | None = None, phone: str | None = None,
+          birthday: str | None = None, joined_on: str, referred_by: str | None = None) -> MemberState:
+    """Insert a member (tier: the lowest level) and write the signup bonus dated `joined_on`."""
+    conn = book.conn
+    if member_id is None:
+        member_id = _generate_id(conn)
+    elif member_id in book.members or conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
+        raise LoyaltyError(f"member {member_id} already exists (change it with: loyalty members edit {member_id} …)")
+    if referred_by is not None:
+        if referred_by == member_id:
+            raise LoyaltyError(f"member {member_id} cannot refer themself")
+        book.member(referred_by, active=False)
+    check_email_free(conn, email, member_id)
+    rules = book.rules_for(joined_on)
+    tier = rules.levels[0].name
+    conn.execute(
+        "INSERT INTO members (member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, balance) "
+        "VALUES (?,?,?,?,?,?,?,?,?,0)",
+        (member_id, name, email, phone, birthday, joined_on, referred_by, tier, joined_on))
+    m = MemberState(member_id, joined_on, birthday, referred_by, tier, joined_on, None, None, 0, None, False)
+    book.add_member_state(m)
+    if rules.signup_bonus:
+        book.credit(m, joined_on + "T00:00:00", "signup", rules.signup_bonus, note="signup bonus")
+    return m
+
+
+def add(store, **fields) -> dict:
+    """`members add`: enrol one member; returns the profile."""
+    with store.write() as conn:
+        book = Book(conn)
+        m = enrol(book, **fields)
+        book.flush()
+        return {"member_id": m.member_id, "balance": m.balance, "tier": m.tier}
+
+
+def edit(store, member_id: str, changes: dict) -> dict:
+    """`members edit`: change profile fields (None values are left as they are)."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    with store.write() as conn:
+        row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"member {member_id} not found")
+        if row[0]:
+            raise LoyaltyError(f"member {member_id} was erased; erased members cannot be edited")
+        if not changes:
+            raise UsageError("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, --referred-by")
+        if "referred_by" in changes:
+            if changes["referred_by"] == member_id:
+                raise LoyaltyError(f"member {member_id} cannot refer themself")
+            if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (changes["referred_by"],)).fetchone():
+                raise NotFound(f"member {changes['referred_by']} (the referrer) not found")
+        check_email_free(conn, changes.get("email"), member_id)
+        sets = ", ".join(f"{k} = ?" for k in changes)  # keys come from PROFILE_FIELDS only
+        assert set(changes) <= set(PROFILE_FIELDS)
+        conn.execute(f"UPDATE members SET {sets} WHERE member_id = ?", (*changes.values(), member_id))
+    return profile(store, member_id)
+
+
+def profile(store, member_id: str, as_of: str | None = None) -> dict:
+    """`members show`: profile, tier held on the date, balance, expiring points, progress to the next tier."""
+    from loyalty_cli import tiers as tiers_mod
+
+    with store.read() as conn:
+        row = conn.execute(
+            "SELECT member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, floor_tier, "
+            "floor_until, erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"member {member_id} not found")
+        book = Book(conn)
+        rules = book.rules_for(as_of or "9999-12-31")
+        tier = row[7] if as_of is None else tier_on(conn, member_id, as_of, row[7])
+        date = as_of or _today()
+        m = book.member(member_id, active=False)
+        value = tiers_mod.qualifying_value(book, m, rules, date)
+        spend = value if rules.tier_basis == "spend" else tiers_mod.qualifying_value(book, m, rules, date, "spend")
+        balance, expiring = balance_as_of(conn, member_id, as_of)
+        rank = rules.rank(tier)
+        nxt = rules.levels[rank + 1] if 0 <= rank + 1 < len(rules.levels) else None
+        if rank < 0:
+            nxt = next((lvl for lvl in rules.levels if lvl.min > value), None)
+        return {
+            "member_id": row[0], "name": row[1], "email": row[2], "phone": row[3], "birthday": row[4],
+            "joined_on": row[5], "referred_by": row[6], "tier": tier, "tier_since": row[8],
+            "floor_tier": row[9], "floor_until": row[10], "erased": row[11] is not None,
+            "balance": balance, "expiring": expiring,
+            "spend_in_window": spend,
+            "points_in_window": value if rules.tier_basis == "points" else None,
+            "basis": rules.tier_basis,
+            "next_tier": nxt.name if nxt else None,
+            "to_next_tier": max(nxt.min - value, 0) if nxt else None,
+            "currency_decimals": rules.currency_decimals,
+        }
+
+
+def tier_on(conn, member_id: str, date: str, current: str) -> str:
+    """The tier a member held at the end of a date, from the recorded changes."""
+    row = conn.execute("SELECT to_tier FROM tier_changes WHERE member_id = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1",
+                       (member_id, values.end_of_day(date))).fetchone()
+    if row:
+        return row[0]
+    first = conn.execute("SELECT from_tier FROM tier_changes WHERE member_id = ? ORDER BY at, id LIMIT 1", (member_id,)).fetchone()
+    return first[0] if first and first[0] else current
+
+
+def _today() -> str:
+    import datetime as dt
+
+    return dt.date.today().isoformat()
+
+
+def listing(store, *, tier: str | None = None, search: str | None = None, sort: str = "id", limit: int | None = None,
+            include_erased: bool = True) -> tuple[list[dict], int]:
+    """`members list`: matching members (all SQL parameterised; sort keys allow-listed); also the total."""
+    if sort not in SORT_KEYS:
+        raise UsageError(f"--sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
+    where, params = [], []
+    if tier:
+        where.append("tier = ? COLLATE NOCASE")
+        params.append(tier)
+    if search:
+        like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(member_id LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\')")
+        params += [like] * 4
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    with store.read() as conn:
+        total = conn.execute(f"SELECT count(*) FROM members{clause}", params).fetchone()[0]
+        sql = (f"SELECT member_id, name, email, phone, tier, balance, joined_on, erased_at IS NOT NULL FROM members{clause} "
+               f"ORDER BY {SORT_KEYS[sort]}, member_id")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = params + [limit]
+        rows = [
+            {"member_id": r[0], "name": r[1], "email": r[2], "phone": r[3], "tier": r[4], "balance": r[5],
+             "joined_on": r[6], "erased": bool(r[7])}
+            for r in conn.execute(sql, params)
+        ]
+    return rows, total
+
+
+def erase(store, member_id: str, at: str, by: str) -> dict:
+    """Remove name, email, phone and birthday; keep the id and ledger; record who and when.
+
+    Erasing twice is harmless: the second run only retries the WAL checkpoint that
+    makes the old values unreadable in the files (exit 75 if it still cannot).
+    """
+    from loyalty_cli.errors import Busy
+
+    with store.write() as conn:
+        row = conn.execute("SELECT erased_at, erased_by FROM members WHERE member_id = ?", (member_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"member {member_id} not found")
+        if row[0]:
+            at, by = row
+        else:
+            _erase_row(conn, member_id, at, by)
+    if not store.checkpoint():
+        raise Busy(f"member {member_id} is erased, but another process kept the old data in the write-ahead log; "
+                   "run 'loyalty members erase' again when it has finished")
+    return {"member_id": member_id, "erased_at": at, "erased_by": by}
+
+
+def _erase_row(conn, member_id: str, at: str, by: str) -> None:
+    conn.execute("UPDATE members SET name = NULL, email = NULL, phone = NULL, birthday = NULL, erased_at = ?, erased_by = ? "
+                 "WHERE member_id = ?", (at, by, member_id))
+    conn.execute("UPDATE feedback SET comment = NULL WHERE member_id = ?", (member_id,))
+    conn.execute("INSERT INTO erasures (member_id, at, by) VALUES (?, ?, ?)", (member_id, at, by))

@@ -1,0 +1,159 @@
+"""Versioned, never destructive schema migrations, run when the database is opened.
+
+Each migration is a function named `m00N_…` returning its statements; it runs in
+the same transaction as the row that records it (the way llm and sqlite-utils do
+it). `PRAGMA user_version` mirrors the count so opening an up-to-date database
+costs one pragma read. Statements are executed one by one: `executescript`
+would commit behind our back.
+"""
+
+from __future__ import annotations
+
+ENTRY_KINDS = (
+    "signup", "earn", "bonus", "referral", "award", "adjust", "redeem",
+    "reversal", "expire", "transfer_in", "transfer_out", "voucher_cancel",
+)
+
+
+def m001_initial(_conn) -> list[str]:
+    """The whole programme: members, purchases, the append-only ledger and its lots."""
+    kinds = ", ".join(f"'{k}'" for k in ENTRY_KINDS)
+    return [
+        """CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        # Programme rules, one row per version; `rules` is the validated TOML as JSON.
+        """CREATE TABLE program_versions (
+            id INTEGER PRIMARY KEY,
+            applies_from TEXT NOT NULL,
+            rules TEXT NOT NULL,
+            loaded_at TEXT NOT NULL,
+            source TEXT
+        )""",
+        """CREATE TABLE members (
+            member_id TEXT PRIMARY KEY,
+            name TEXT,
+            email TEXT UNIQUE,
+            phone TEXT,
+            birthday TEXT,
+            joined_on TEXT NOT NULL,
+            referred_by TEXT REFERENCES members(member_id),
+            tier TEXT NOT NULL,
+            tier_since TEXT NOT NULL,
+            floor_tier TEXT,
+            floor_until TEXT,
+            balance INTEGER NOT NULL DEFAULT 0,
+            first_sale TEXT,
+            erased_at TEXT,
+            erased_by TEXT
+        )""",
+        "CREATE INDEX members_tier ON members(tier)",
+        """CREATE TABLE purchases (
+            purchase_id TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            kind TEXT NOT NULL CHECK (kind IN ('sale', 'refund')),
+            amount INTEGER NOT NULL CHECK (amount >= 0),
+            purchased_at TEXT NOT NULL,
+            category TEXT,
+            refund_of TEXT REFERENCES purchases(purchase_id),
+            points INTEGER NOT NULL DEFAULT 0,
+            basis_points INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX purchases_member ON purchases(member_id, purchased_at)",
+        "CREATE INDEX purchases_refund_of ON purchases(refund_of) WHERE refund_of IS NOT NULL",
+        f"""CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({kinds})),
+            points INTEGER NOT NULL,
+            ref TEXT,
+            note TEXT,
+            by TEXT,
+            hash TEXT NOT NULL
+        )""",
+        "CREATE INDEX ledger_member ON ledger(member_id, id)",
+        """CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+           BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: write a correcting entry instead'); END""",
+        """CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+           BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: write a correcting entry instead'); END""",
+        # A lot is (part of) a credit with the last day it can be used; `remaining`
+        # is a cache of points minus its uses, verified by `db check`.
+        """CREATE TABLE lots (
+            id INTEGER PRIMARY KEY,
+            entry_id INTEGER NOT NULL REFERENCES ledger(id),
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            expires_on TEXT,
+            points INTEGER NOT NULL CHECK (points > 0),
+            remaining INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= points),
+            purchase_id TEXT
+        )""",
+        "CREATE INDEX lots_open ON lots(member_id, expires_on) WHERE remaining > 0",
+        "CREATE INDEX lots_purchase ON lots(purchase_id) WHERE purchase_id IS NOT NULL",
+        # Which entry consumed how much of which lot: debits, and credits filling a hole.
+        """CREATE TABLE lot_uses (
+            entry_id INTEGER NOT NULL REFERENCES ledger(id),
+            lot_id INTEGER NOT NULL REFERENCES lots(id),
+            points INTEGER NOT NULL CHECK (points > 0)
+        )""",
+        "CREATE INDEX lot_uses_lot ON lot_uses(lot_id)",
+        """CREATE TRIGGER lot_uses_no_update BEFORE UPDATE ON lot_uses
+           BEGIN SELECT RAISE(ABORT, 'lot uses are append-only'); END""",
+        """CREATE TRIGGER lot_uses_no_delete BEFORE DELETE ON lot_uses
+           BEGIN SELECT RAISE(ABORT, 'lot uses are append-only'); END""",
+        """CREATE TABLE tier_changes (
+            id INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            at TEXT NOT NULL,
+            from_tier TEXT,
+            to_tier TEXT NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('purchase', 'recalc', 'manual')),
+            until TEXT,
+            by TEXT,
+            ref TEXT
+        )""",
+        "CREATE INDEX tier_changes_member ON tier_changes(member_id, id)",
+        """CREATE TABLE recalc_runs (
+            id INTEGER PRIMARY KEY,
+            as_of TEXT NOT NULL,
+            ran_at TEXT NOT NULL,
+            upgraded INTEGER NOT NULL,
+            downgraded INTEGER NOT NULL
+        )""",
+        """CREATE TABLE rewards (
+            code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            cost INTEGER NOT NULL CHECK (cost > 0),
+            stock INTEGER CHECK (stock >= 0),
+            retired_at TEXT
+        )""",
+        """CREATE TABLE vouchers (
+            code TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            reward_code TEXT NOT NULL REFERENCES rewards(code),
+            points INTEGER NOT NULL,
+            redeem_entry INTEGER NOT NULL REFERENCES ledger(id),
+            status TEXT NOT NULL CHECK (status IN ('issued', 'used', 'cancelled')),
+            issued_at TEXT NOT NULL,
+            closed_at TEXT
+        )""",
+        "CREATE INDEX vouchers_member ON vouchers(member_id)",
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            at TEXT NOT NULL,
+            score INTEGER NOT NULL CHECK (score BETWEEN 0 AND 10),
+            comment TEXT
+        )""",
+        "CREATE INDEX feedback_member ON feedback(member_id, at)",
+        """CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            at TEXT NOT NULL,
+            by TEXT NOT NULL
+        )""",
+    ]
+
+
+MIGRATIONS = [m001_initial]

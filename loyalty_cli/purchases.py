@@ -1,0 +1,152 @@
+"""Record a sale or a refund: earning, ledger entries, lots and tier upgrade as one unit.
+
+The counter (`purchases add`, `purchases refund`) and the CSV importer both come
+through `record_sale` / `record_refund` on a `Book`, so a sale earns the same
+points however it arrives.
+"""
+
+from __future__ import annotations
+
+from loyalty_cli import earning, tiers, values
+from loyalty_cli.errors import LoyaltyError, NotFound
+from loyalty_cli.ledger import Book, MemberState
+
+
+def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: int, category: str | None) -> int:
+    """Write a sale and the points it earns; return the points."""
+    rules = book.rules_for(at)
+    first = amount > 0 and m.first_sale is None
+    lines = earning.earn(amount, rules, date=at, category=category, first=first,
+                         birthday=m.birthday is not None and m.birthday[5:7] == at[5:7], tier=m.tier)
+    points = sum(p for _, _, p in lines)
+    tier_points = sum(p for kind, rule, p in lines if rule and rule.startswith("tier:"))
+    book.purchases.append((purchase_id, m.member_id, "sale", amount, at, category, None, points, points - tier_points))
+    book.pending_purchase_ids.add(purchase_id)
+    for kind, rule, p in lines:
+        book.credit(m, at, kind, p, ref=purchase_id, note=rule, purchase_id=purchase_id)
+    if first:
+        m.first_sale = purchase_id
+        book.dirty.add(m)
+        if m.referred_by and rules.referral_bonus:
+            referrer = book.member(m.referred_by, active=False)
+            book.credit(referrer, at, "referral", rules.referral_bonus, ref=purchase_id, note=f"referred {m.member_id}")
+    tiers.note_purchase(book, m, rules, at, "sale", amount, points - tier_points)
+    tiers.upgrade_on_sale(book, m, rules, at, purchase_id)
+    return points
+
+
+def sale_facts(book: Book, sale_id: str):
+    """(member, amount, at, points, basis_points, refunded, reversed, expired) of a sale, or None."""
+    if sale_id in book.pending_purchase_ids:
+        book.flush()
+    row = book.conn.execute(
+        "SELECT member_id, kind, amount, purchased_at, points, basis_points FROM purchases WHERE purchase_id = ?",
+        (sale_id,)).fetchone()
+    if row is None:
+        return None
+    refunded, reversed_ = book.conn.execute(
+        "SELECT coalesce(sum(amount), 0), coalesce(sum(points), 0) FROM purchases WHERE refund_of = ?", (sale_id,)).fetchone()
+    return row, refunded, reversed_
+
+
+def expired_points_of(book: Book, sale_id: str) -> int:
+    """X: how many of the sale's own points have been written off by expiry."""
+    return book.conn.execute(
+        """SELECT coalesce(sum(u.points), 0) FROM lots l JOIN lot_uses u ON u.lot_id = l.id
+           JOIN ledger e ON e.id = u.entry_id WHERE l.purchase_id = ? AND e.kind = 'expire'""", (sale_id,)).fetchone()[0]
+
+
+def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: int, refund_of: str | None):
+    """Validate a refund; return the sale's facts or raise LoyaltyError saying what is wrong."""
+    if not refund_of:
+        raise LoyaltyError(f"refund {refund_id} needs refund_of: the purchase id it refunds")
+    if amount <= 0:
+        raise LoyaltyError(f"refund {refund_id} must be for more than 0")
+    facts = sale_facts(book, refund_of)
+    if facts is None:
+        raise LoyaltyError(f"refund {refund_id} refunds purchase {refund_of}, which is not recorded")
+    (sale_member, kind, sale_amount, sale_at, _p, _bp), refunded, _rev = facts
+    if kind != "sale":
+        raise LoyaltyError(f"refund {refund_id} refunds {refund_of}, which is itself a refund")
+    if sale_amount == 0:
+        raise LoyaltyError(f"refund {refund_id} refunds {refund_of}, a zero sale")
+    if sale_member != member_id:
+        raise LoyaltyError(f"refund {refund_id} is for member {member_id} but {refund_of} was a sale to {sale_member}")
+    if at[:10] < sale_at[:10]:
+        raise LoyaltyError(f"refund {refund_id} is dated {at[:10]}, before the sale {refund_of} ({sale_at[:10]})")
+    if refunded + amount > sale_amount:
+        left = sale_amount - refunded
+        raise LoyaltyError(f"refund {refund_id} is larger than what is left of {refund_of} "
+                           f"({values.format_money(left, book.programme.currency_decimals)} left to refund)")
+    return facts
+
+
+def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: int, refund_of: str | None) -> int:
+    """Write a refund and reverse its share of the sale's points; return the points reversed."""
+    check_refund(book, m.member_id, refund_id, at, amount, refund_of)
+    book.write_off_lapsed(m, at)  # lapsed points are written off before the debit, so X counts them
+    (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = sale_facts(book, refund_of)
+    expired = expired_points_of(book, refund_of)
+    target = min(earned * (refunded + amount) // sale_amount, earned - expired)
+    points = max(0, target - reversed_)
+    basis_points = basis_earned * points // earned if earned else 0
+    rules = book.rules_for(at)
+    book.purchases.append((refund_id, m.member_id, "refund", amount, at, None, refund_of, points, basis_points))
+    book.pending_purchase_ids.add(refund_id)
+    if points:
+        book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",
+                   purchase_id=refund_of, allow_negative=True)
+    tiers.note_purchase(book, m, rules, at, "refund", amount, basis_points)
+    return points
+
+
+def existing(conn, purchase_id: str):
+    return conn.execute("SELECT member_id, kind, amount, refund_of, purchased_at FROM purchases WHERE purchase_id = ?",
+                        (purchase_id,)).fetchone()
+
+
+def new_purchase_id(conn, prefix: str) -> str:
+    """A fresh id for a counter sale or refund given no --id."""
+    import secrets
+
+    while True:
+        pid = f"{prefix}{secrets.randbelow(10**10):010d}"
+        if existing(conn, pid) is None:
+            return pid
+
+
+def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | None, category: str | None) -> dict:
+    """`purchases add`: one sale at the counter."""
+    with store.write() as conn:
+        book = Book(conn)
+        m = book.member(member_id)
+        if purchase_id and existing(conn, purchase_id):
+            raise LoyaltyError(f"purchase {purchase_id} is already recorded")
+        pid = purchase_id or new_purchase_id(conn, "S")
+        before = m.tier
+        points = record_sale(book, m, pid, at, amount, category)
+        book.flush()
+        return {"purchase_id": pid, "member_id": member_id, "amount": amount, "at": at, "points": points,
+                "balance": m.balance, "tier": m.tier, "upgraded": m.tier != before}
+
+
+def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | None) -> dict:
+    """`purchases refund`: all (no amount) or part of a sale."""
+    with store.write() as conn:
+        book = Book(conn)
+        sale = existing(conn, sale_id)
+        if sale is None:
+            raise NotFound(f"purchase {sale_id} not found")
+        m = book.member(sale[0])
+        if refund_id and existing(conn, refund_id):
+            raise LoyaltyError(f"purchase {refund_id} is already recorded")
+        rid = refund_id or new_purchase_id(conn, "R")
+        if amount is None:
+            refunded = conn.execute("SELECT coalesce(sum(amount), 0) FROM purchases WHERE refund_of = ?", (sale_id,)).fetchone()[0]
+            amount = sale[2] - refunded
+            if amount <= 0:
+                raise LoyaltyError(f"purchase {sale_id} is already fully refunded")
+        points = record_refund(book, m, rid, at, amount, sale_id)
+        book.flush()
+        return {"refund_id": rid, "purchase_id": sale_id, "member_id": m.member_id, "amount": amount, "at": at,
+                "points_reversed": points, "balance": m.balance}

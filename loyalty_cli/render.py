@@ -1,0 +1,132 @@
+"""One place for output: rich on a terminal, plain text when piped, JSON, CSV.
+
+Commands hand plain data here; nothing else in the tool prints data. Rich and
+tabulate are imported only when a table is actually drawn, to keep start-up fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """Neutralise spreadsheet formulas in text cells; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def use_color(stream) -> bool:
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty()
+
+
+@dataclass
+class Output:
+    """The output mode of one invocation (`--json`, `--csv`, `-q`)."""
+
+    json: bool = False
+    csv: bool = False
+    quiet: bool = False
+
+    @property
+    def rich(self) -> bool:
+        return not (self.json or self.csv) and sys.stdout.isatty()
+
+    def console(self, stderr: bool = False):
+        from rich.console import Console
+
+        stream = sys.stderr if stderr else sys.stdout
+        return Console(file=stream, no_color=not use_color(stream), highlight=False, soft_wrap=False)
+
+    # -- documents ----------------------------------------------------------
+    def json_doc(self, obj) -> None:
+        sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+    def done(self, message: str, result) -> None:
+        """A write command's result: JSON with --json, else one summary line (nothing with -q)."""
+        if self.json:
+            self.json_doc(result)
+        elif not self.quiet:
+            sys.stdout.write(message + "\n")
+
+    def note(self, message: str) -> None:
+        """A message for the person at the terminal (stderr), silenced by -q and --json."""
+        if not self.quiet and not self.json:
+            sys.stderr.write(message + "\n")
+
+    # -- lists ----------------------------------------------------------------
+    def table(self, rows: list[dict], columns: list[tuple[str, str]], *, title: str | None = None,
+              json_obj=None, empty: str = "nothing to show") -> None:
+        """A list: JSON (`json_obj` or the rows), CSV, a rich table, or plain columns."""
+        if self.json:
+            self.json_doc(rows if json_obj is None else json_obj)
+            return
+        if self.csv:
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow([key for key, _ in columns])
+            for row in rows:
+                writer.writerow([safe_cell(_plain(row.get(key))) for key, _ in columns])
+            return
+        if self.quiet:
+            return
+        if not rows:
+            sys.stderr.write(f"{empty}\n")
+            return
+        if self.rich:
+            from rich.table import Table
+
+            table = Table(title=title, title_justify="left", header_style="bold")
+            for key, label in columns:
+                numeric = all(isinstance(r.get(key), (int, float)) or r.get(key) is None for r in rows)
+                table.add_column(label, justify="right" if numeric else "left")
+            for row in rows:
+                table.add_row(*("" if row.get(k) is None else str(row.get(k)) for k, _ in columns))
+            self.console().print(table)
+            return
+        from tabulate import tabulate
+
+        if title:
+            sys.stdout.write(title + "\n")
+        sys.stdout.write(tabulate([[_plain(r.get(k)) for k, _ in columns] for r in rows],
+                                  headers=[label for _, label in columns], tablefmt="simple", disable_numparse=True) + "\n")
+
+    def record(self, pairs: list[tuple[str, object]], *, title: str, json_obj) -> None:
+        """One thing (a member, a balance): a rich panel or aligned plain lines."""
+        if self.json:
+            self.json_doc(json_obj)
+            return
+        if self.quiet:
+            return
+        if self.rich:
+            from rich.panel import Panel
+            from rich.table import Table
+
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="bold")
+            grid.add_column()
+            for label, value in pairs:
+                grid.add_row(label, "" if value is None else str(value))
+            self.console().print(Panel(grid, title=title, title_align="left", expand=False))
+            return
+        width = max((len(label) for label, _ in pairs), default=0)
+        sys.stdout.write(title + "\n")
+        for label, value in pairs:
+            sys.stdout.write(f"  {label.ljust(width)}  {'' if value is None else value}\n")
+
+
+def _plain(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value

@@ -1,0 +1,406 @@
+"""Programme rules: TOML in, validated frozen dataclasses out, with the defaults of SPEC §6.
+
+A rules document is merged over the defaults (tables merged key by key, arrays
+replaced), validated, and stored as canonical JSON in `program_versions` with the
+date it applies from. Every error names the key: `earn.points_per_unit must be a
+decimal ≥ 0, got "-1"`. Multipliers and money are exact `Fraction`s/minor units;
+never floats.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from loyalty_cli import values
+
+DEFAULTS: dict = {
+    "currency_decimals": 2,
+    "point_value": "0.01",
+    "earn": {
+        "points_per_unit": "1",
+        "rounding": "down",
+        "min_amount": "0",
+        "stacking": "max",
+        "signup_bonus": 0,
+        "first_purchase_multiplier": "1",
+        "birthday_multiplier": "1",
+        "referral_bonus": 0,
+        "categories": [],
+    },
+    "campaigns": [],
+    "expiry": {"months": 12, "round_to": "month_end"},
+    "tiers": {
+        "basis": "spend",
+        "window": "rolling_12m",
+        "hold_months": 12,
+        "levels": [
+            {"name": "Bronze", "min": "0", "multiplier": "1"},
+            {"name": "Silver", "min": "500", "multiplier": "1.25"},
+            {"name": "Gold", "min": "1500", "multiplier": "1.5"},
+            {"name": "Platinum", "min": "5000", "multiplier": "2"},
+        ],
+    },
+    "transfers": {"enabled": True, "max_points_per_month": 10000},
+    "anomalies": {
+        "max_sales_per_day": 5,
+        "small_sale": "2.00",
+        "small_burst": 5,
+        "small_burst_minutes": 60,
+        "refund_ratio_factor": "3",
+        "award_redeem_points": 500,
+        "award_redeem_days": 7,
+    },
+}
+
+_DECIMAL = re.compile(r"\d+(\.\d+)?")
+
+
+class RulesError(ValueError):
+    """A programme document that breaks a rule; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    min: int  # minor units under the spend basis, points under the points basis
+    multiplier: Fraction
+
+
+@dataclass(frozen=True)
+class Campaign:
+    name: str
+    start: str
+    end: str
+    multiplier: Fraction
+    categories: frozenset
+
+
+@dataclass(frozen=True)
+class Rules:
+    """One validated version of the programme."""
+
+    doc: dict  # the merged document, as stored
+    currency_decimals: int
+    point_value: Fraction
+    points_per_unit: Fraction
+    rounding: str
+    min_amount: int
+    stacking: str
+    signup_bonus: int
+    first_purchase_multiplier: Fraction
+    birthday_multiplier: Fraction
+    referral_bonus: int
+    categories: dict  # lower-cased name -> Fraction
+    campaigns: tuple
+    expiry_months: int
+    expiry_round_to: str
+    tier_basis: str
+    tier_window: str
+    hold_months: int
+    levels: tuple
+    transfers_enabled: bool
+    max_transfer_per_month: int
+    anomalies: dict
+
+    def expiry_for(self, date: str) -> str | None:
+        """E, the last day a credit dated `date` can be used (None: never expires)."""
+        if self.expiry_months == 0:
+            return None
+        e = values.add_months(date, self.expiry_months)
+        return values.month_end(e) if self.expiry_round_to == "month_end" else e
+
+    def level(self, name: str) -> Level | None:
+        for lvl in self.levels:
+            if lvl.name == name:
+                return lvl
+        return None
+
+    def rank(self, name: str) -> int:
+        for i, lvl in enumerate(self.levels):
+            if lvl.name == name:
+                return i
+        return -1
+
+    def qualifying_level(self, value: int) -> Level:
+        """The highest level whose minimum the qualifying value reaches."""
+        best = self.levels[0]
+        for lvl in self.levels:
+            if value >= lvl.min:
+                best = lvl
+        return best
+
+    def to_json(self) -> str:
+        return json.dumps(self.doc, sort_keys=True)
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Tables merged key by key; anything else (arrays included) replaced."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _unknown_keys(doc: dict, defaults: dict, prefix: str = "") -> None:
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if key not in defaults:
+            raise RulesError(f"{name} is not a programme setting (known: {', '.join(sorted(defaults))})")
+        if isinstance(defaults[key], dict) and key not in ("anomalies",):
+            if not isinstance(value, dict):
+                raise RulesError(f"{name} must be a table")
+            _unknown_keys(value, defaults[key], name + ".")
+
+
+def _decimal(value, key: str, *, minimum: Fraction | None = Fraction(0), at_least_one: bool = False) -> Fraction:
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if text is None or not _DECIMAL.fullmatch(text):
+        raise RulesError(f'{key} must be a decimal{" ≥ 1" if at_least_one else " ≥ 0"}, got {json.dumps(value)}')
+    number = Fraction(text)
+    if at_least_one and number < 1:
+        raise RulesError(f'{key} must be a decimal ≥ 1, got {json.dumps(value)}')
+    return number
+
+
+def _integer(value, key: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
+            value = int(value)
+        else:
+            raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {json.dumps(value)}")
+    if value < minimum:
+        raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {value}")
+    return value
+
+
+def _choice(value, key: str, choices: tuple) -> str:
+    if value not in choices:
+        raise RulesError(f"{key} must be one of {', '.join(choices)}, got {json.dumps(value)}")
+    return value
+
+
+def _money(value, key: str, decimals: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise RulesError(f"{key} must be an amount of money as text like \"2.00\", got {json.dumps(value)}")
+    try:
+        return values.parse_money(str(value), decimals)
+    except ValueError:
+        raise RulesError(f'{key} must be an amount of money with at most {decimals} decimals, got {json.dumps(value)}') from None
+
+
+def validate(doc: dict) -> Rules:
+    """Merged document → Rules, or RulesError naming the first bad key."""
+    if not isinstance(doc, dict):
+        raise RulesError("the programme must be a TOML table")
+    _unknown_keys(doc, DEFAULTS)
+    d = merge(DEFAULTS, doc)
+    decimals = _integer(d["currency_decimals"], "currency_decimals")
+    if decimals > 4:
+        raise RulesError(f"currency_decimals must be between 0 and 4, got {decimals}")
+    e = d["earn"]
+    categories = {}
+    if not isinstance(e["categories"], list):
+        raise RulesError("earn.categories must be an array of tables")
+    for i, cat in enumerate(e["categories"]):
+        key = f"earn.categories[{i}]"
+        if not isinstance(cat, dict) or not isinstance(cat.get("name"), str) or not cat["name"].strip():
+            raise RulesError(f"{key} needs a name")
+        if set(cat) - {"name", "multiplier"}:
+            raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(cat) - {'name', 'multiplier'}))}")
+        categories[cat["name"].strip().lower()] = _decimal(cat.get("multiplier"), f"{key}.multiplier")
+    campaigns = []
+    if not isinstance(d["campaigns"], list):
+        raise RulesError("campaigns must be an array of tables")
+    for i, c in enumerate(d["campaigns"]):
+        key = f"campaigns[{i}]"
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not c["name"].strip():
+            raise RulesError(f"{key} needs a name")
+        extra = set(c) - {"name", "from", "to", "multiplier", "categories"}
+        if extra:
+            raise RulesError(f"{key} has unknown keys: {', '.join(sorted(extra))}")
+        try:
+            start = values.parse_date(str(c.get("from", "")), f"{key}.from")
+            end = values.parse_date(str(c.get("to", "")), f"{key}.to")
+        except ValueError as exc:
+            raise RulesError(str(exc)) from None
+        if end < start:
+            raise RulesError(f"{key}.to ({end}) is before its from ({start})")
+        cats = c.get("categories", [])
+        if not isinstance(cats, list) or not all(isinstance(x, str) for x in cats):
+            raise RulesError(f"{key}.categories must be an array of category names")
+        campaigns.append(Campaign(c["name"], start, end, _decimal(c.get("multiplier"), f"{key}.multiplier", at_least_one=True),
+                                  frozenset(x.strip().lower() for x in cats)))
+    campaigns.sort(key=lambda c: (c.start, c.name))
+    x = d["expiry"]
+    t = d["tiers"]
+    basis = _choice(t["basis"], "tiers.basis", ("spend", "points"))
+    levels = []
+    if not isinstance(t["levels"], list) or not t["levels"]:
+        raise RulesError("tiers.levels must be a non-empty array of { name, min, multiplier }")
+    for i, lvl in enumerate(t["levels"]):
+        key = f"tiers.levels[{i}]"
+        if not isinstance(lvl, dict) or not isinstance(lvl.get("name"), str) or not lvl["name"].strip():
+            raise RulesError(f"{key} needs a name")
+        if set(lvl) - {"name", "min", "multiplier"}:
+            raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(lvl) - {'name', 'min', 'multiplier'}))}")
+        if basis == "spend":
+            minimum = _money(lvl.get("min"), f"{key}.min", decimals)
+        else:
+            minimum = _integer(lvl.get("min"), f"{key}.min")
+        levels.append(Level(lvl["name"].strip(), minimum, _decimal(lvl.get("multiplier"), f"{key}.multiplier", at_least_one=True)))
+    if levels[0].min != 0:
+        raise RulesError(f"tiers.levels[0].min must be 0 (the lowest tier holds everyone), got {json.dumps(t['levels'][0].get('min'))}")
+    for i in range(1, len(levels)):
+        if levels[i].min <= levels[i - 1].min:
+            raise RulesError(f"tiers.levels[{i}].min must be greater than the level before it (minimums strictly increase)")
+    names = [lvl.name for lvl in levels]
+    if len(set(names)) != len(names):
+        raise RulesError("tiers.levels names must be unique")
+    tr = d["transfers"]
+    if not isinstance(tr["enabled"], bool):
+        raise RulesError(f"transfers.enabled must be true or false, got {json.dumps(tr['enabled'])}")
+    a = d["anomalies"]
+    anomalies = {
+        "max_sales_per_day": _integer(a["max_sales_per_day"], "anomalies.max_sales_per_day", 1),
+        "small_sale": _money(a["small_sale"], "anomalies.small_sale", decimals),
+        "small_burst": _integer(a["small_burst"], "anomalies.small_burst", 2),
+        "small_burst_minutes": _integer(a["small_burst_minutes"], "anomalies.small_burst_minutes", 1),
+        "refund_ratio_factor": _decimal(a["refund_ratio_factor"], "anomalies.refund_ratio_factor"),
+        "award_redeem_points": _integer(a["award_redeem_points"], "anomalies.award_redeem_points", 1),
+        "award_redeem_days": _integer(a["award_redeem_days"], "anomalies.award_redeem_days", 0),
+    }
+    unknown = set(a) - set(DEFAULTS["anomalies"])
+    if unknown:
+        raise RulesError(f"anomalies.{sorted(unknown)[0]} is not a programme setting")
+    return Rules(
+        doc=d,
+        currency_decimals=decimals,
+        point_value=_decimal(d["point_value"], "point_value"),
+        points_per_unit=_decimal(e["points_per_unit"], "earn.points_per_unit"),
+        rounding=_choice(e["rounding"], "earn.rounding", ("down", "half_up")),
+        min_amount=_money(e["min_amount"], "earn.min_amount", decimals),
+        stacking=_choice(e["stacking"], "earn.stacking", ("max", "multiply")),
+        signup_bonus=_integer(e["signup_bonus"], "earn.signup_bonus"),
+        first_purchase_multiplier=_decimal(e["first_purchase_multiplier"], "earn.first_purchase_multiplier", at_least_one=True),
+        birthday_multiplier=_decimal(e["birthday_multiplier"], "earn.birthday_multiplier", at_least_one=True),
+        referral_bonus=_integer(e["referral_bonus"], "earn.referral_bonus"),
+        categories=categories,
+        campaigns=tuple(campaigns),
+        expiry_months=_integer(x["months"], "expiry.months"),
+        expiry_round_to=_choice(x["round_to"], "expiry.round_to", ("month_end", "day")),
+        tier_basis=basis,
+        tier_window=_choice(t["window"], "tiers.window", ("rolling_12m", "calendar_year", "lifetime")),
+        hold_months=_integer(t["hold_months"], "tiers.hold_months"),
+        levels=tuple(levels),
+        transfers_enabled=tr["enabled"],
+        max_transfer_per_month=_integer(tr["max_points_per_month"], "transfers.max_points_per_month"),
+        anomalies=anomalies,
+    )
+
+
+def parse_toml(text: str, source: str = "program.toml") -> dict:
+    """TOML text → a document (not yet merged); RulesError with the parser's message."""
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{source} is not valid TOML: {exc}") from None
+
+
+def set_key(doc: dict, dotted: str, raw: str) -> dict:
+    """A copy of `doc` with one dotted key set from command-line text (TOML value syntax accepted)."""
+    import tomllib
+
+    parts = dotted.split(".")
+    node = DEFAULTS
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            raise RulesError(f"{dotted} is not a programme setting")
+        node = node[part]
+    if isinstance(node, (dict, list)):
+        raise RulesError(f"{dotted} is a table or array; edit it in a TOML file and use 'loyalty program load'")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    if isinstance(node, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = raw.strip()
+    out = copy.deepcopy(doc)
+    target = out
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value
+    return out
+
+
+def to_toml(doc: dict) -> str:
+    """A rules document as TOML, for `program show` (our schema only, not general TOML)."""
+
+    def scalar(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int):
+            return str(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {scalar(x)}" for k, x in v.items()) + " }"
+        return json.dumps(str(v), ensure_ascii=False)
+
+    lines = []
+    for key, value in doc.items():
+        if not isinstance(value, (dict, list)) or (isinstance(value, list) and not value and key != "campaigns"):
+            lines.append(f"{key} = {scalar(value)}")
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            for k, v in value.items():
+                if key == "earn" and k == "categories":
+                    continue
+                if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+                    lines.append(f"{k} = [")
+                    lines.extend(f"  {scalar(x)}," for x in v)
+                    lines.append("]")
+                else:
+                    lines.append(f"{k} = {scalar(v)}")
+            if key == "earn":
+                for cat in value.get("categories", []):
+                    lines.append("\n[[earn.categories]]")
+                    lines.extend(f"{k} = {scalar(v)}" for k, v in cat.items())
+    for c in doc.get("campaigns", []):
+        lines.append("\n[[campaigns]]")
+        lines.extend(f"{k} = {scalar(v)}" for k, v in c.items())
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+class Programme:
+    """Every stored version of the rules, and which one is in force on a date."""
+
+    def __init__(self, versions: list[tuple[str, Rules]]):
+        # (applies_from, rules), oldest first; later loads win on the same date.
+        self.versions = versions
+        self._by_date: dict[str, Rules] = {}
+        self.default = validate({})
+
+    def for_date(self, date: str) -> Rules:
+        day = date[:10]
+        rules = self._by_date.get(day)
+        if rules is None:
+            rules = self.default
+            for applies_from, version in self.versions:
+                if applies_from <= day:
+                    rules = version
+            self._by_date[day] = rules
+        return rules
+
+    @property
+    def currency_decimals(self) -> int:
+        return self.versions[0][1].currency_decimals if self.versions else self.default.currency_decimals

@@ -1,0 +1,237 @@
+"""The only module that opens SQLite: location, file modes, pragmas, transactions, locks.
+
+Every write goes through `Store.write()`, which begins with `BEGIN IMMEDIATE`, so a
+writer waits for the busy timeout at the start instead of failing half-way when
+a deferred transaction tries to upgrade. Failing to get the database in time is
+`Busy` (exit 75), never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+from loyalty_cli.errors import Busy, LoyaltyError
+from loyalty_cli.migrations import MIGRATIONS
+
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+
+def default_path() -> Path:
+    """`$XDG_DATA_HOME/loyalty/loyalty.db`, else `~/.local/share/loyalty/loyalty.db`."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "loyalty" / "loyalty.db"
+
+
+def resolve_path(db: str | os.PathLike | None = None) -> Path:
+    """`--db` beats `LOYALTY_DB` beats the XDG default."""
+    if db:
+        return Path(db)
+    if os.environ.get("LOYALTY_DB"):
+        return Path(os.environ["LOYALTY_DB"])
+    return default_path()
+
+
+def busy_timeout() -> float:
+    raw = os.environ.get("LOYALTY_BUSY_TIMEOUT", "")
+    if not raw:
+        return DEFAULT_BUSY_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise LoyaltyError(f"LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise LoyaltyError(f"LOYALTY_BUSY_TIMEOUT must be zero or more seconds, got {raw!r}")
+    return value
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked/busy" after the busy timeout ran out."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+BUSY_MESSAGE = "the database is busy (another loyalty command is writing to it); try again later, or raise LOYALTY_BUSY_TIMEOUT"
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a directory (and parents) with mode 0700."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        os.mkdir(d, 0o700)
+        os.chmod(d, 0o700)
+
+
+def create_private_file(path: Path, exclusive: bool = False):
+    """Open a new file for writing with mode 0600, whatever the umask."""
+    make_private_dir(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+class Store:
+    """One open database: a connection in autocommit mode with explicit transactions."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self.conn = conn
+
+    @classmethod
+    def open(cls, db: str | os.PathLike | None = None, migrate: bool = True) -> "Store":
+        """Open (creating if needed, mode 0600 before SQLite writes) and migrate."""
+        path = resolve_path(db)
+        if path.is_dir():
+            raise LoyaltyError(f"{path} is a directory; give --db the path of a database file")
+        if not path.exists():
+            try:
+                os.close(create_private_file(path, exclusive=True))
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise LoyaltyError(f"cannot create the database at {path}: {exc.strerror}") from None
+        try:
+            conn = sqlite3.connect(path, timeout=busy_timeout(), isolation_level=None, check_same_thread=False)
+            store = cls(path, conn)
+            store._configure()
+            if migrate:
+                store.migrate()
+        except sqlite3.DatabaseError as exc:
+            if is_busy(exc):
+                raise Busy(BUSY_MESSAGE) from None
+            raise LoyaltyError(f"{path} is not a loyalty database ({exc})") from None
+        return store
+
+    def _configure(self) -> None:
+        c = self.conn
+        if c.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=FULL")
+        c.execute("PRAGMA foreign_keys=ON")
+        c.execute("PRAGMA secure_delete=ON")
+
+    def migrate(self) -> list[str]:
+        """Run the migrations this database has not had yet; return their names."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+            return []
+        done = []
+        with self.write():
+            c = self.conn
+            c.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            applied = {r[0] for r in c.execute("SELECT name FROM migrations")}
+            for migration in MIGRATIONS:
+                if migration.__name__ in applied:
+                    continue
+                for statement in migration(c):
+                    c.execute(statement)
+                c.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                    (migration.__name__, dt.datetime.now().isoformat(timespec="seconds")),
+                )
+                done.append(migration.__name__)
+            c.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        return done
+
+    @contextmanager
+    def write(self):
+        """A write transaction that begins IMMEDIATE; nested calls join the outer one."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise Busy(BUSY_MESSAGE) from None
+            raise
+        try:
+            yield self.conn
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if is_busy(exc):
+                raise Busy(BUSY_MESSAGE) from None
+            raise
+
+    @contextmanager
+    def read(self):
+        """A read transaction: every query inside sees one consistent snapshot."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+    # -- settings ---------------------------------------------------------
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- files beside the database -----------------------------------------
+    @contextmanager
+    def job_lock(self, name: str):
+        """A per-database lock for nightly jobs: a second run gets `Busy` at once."""
+        import fcntl
+
+        lock_path = Path(f"{self.path}.{name}.lock")
+        fd = create_private_file(lock_path) if not lock_path.exists() else os.open(lock_path, os.O_WRONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Busy(f"another '{name}' job is running on {self.path}; try again when it has finished") from None
+            yield
+        finally:
+            os.close(fd)
+
+    def backup_to(self, target: Path) -> None:
+        """SQLite's online backup API: a consistent copy, safe while others write."""
+        if target.exists():
+            raise LoyaltyError(f"{target} already exists; choose a new file name for the backup")
+        os.close(create_private_file(target, exclusive=True))
+        dest = sqlite3.connect(target)
+        try:
+            with dest:
+                self.conn.backup(dest)
+            dest.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dest.close()
+        os.chmod(target, 0o600)
+
+    def checkpoint(self) -> bool:
+        """`wal_checkpoint(TRUNCATE)`; False when another process kept it from finishing."""
+        busy, _log, _done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0

@@ -1,0 +1,181 @@
+"""Parsing and formatting of the values users type: dates, datetimes, money, ids.
+
+Everything here is strict: a value is either exactly what the spec allows or a
+ValueError whose message says what was expected. Nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+
+BEGINNING = "0001-01-01"
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_EMAIL = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]+")
+_PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{4,30}")
+_MEMBER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+
+MAX_MINOR_UNITS = 10**12
+
+
+def parse_date(text: str, what: str = "date") -> str:
+    """`YYYY-MM-DD` → the same text, validated (a real calendar day)."""
+    m = _DATE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if m:
+        try:
+            return dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be a date YYYY-MM-DD, got {text!r}")
+
+
+def parse_datetime(text: str, what: str = "date") -> str:
+    """ISO 8601 shop-local date or datetime → `YYYY-MM-DDTHH:MM:SS`. Offsets are refused."""
+    m = _DATETIME.fullmatch(text.strip()) if isinstance(text, str) else None
+    if m:
+        y, mo, d, h, mi, s = m.groups()
+        try:
+            value = dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
+            return value.isoformat(timespec="seconds")
+        except ValueError:
+            pass
+    raise ValueError(
+        f"{what} must be a shop-local date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], no offset), got {text!r}"
+    )
+
+
+def parse_with_format(text: str, fmt: str, what: str = "date") -> str:
+    """A date in the till's own `strftime` format → `YYYY-MM-DDTHH:MM:SS`."""
+    try:
+        value = dt.datetime.strptime(text.strip(), fmt)
+    except ValueError:
+        raise ValueError(f"{what} must match the date format {fmt!r}, got {text!r}") from None
+    return value.isoformat(timespec="seconds")
+
+
+def parse_month(text: str) -> str:
+    m = _MONTH.fullmatch(text.strip())
+    if not m or not 1 <= int(m[2]) <= 12:
+        raise ValueError(f"month must be YYYY-MM, got {text!r}")
+    return text.strip()
+
+
+def end_of_day(date: str) -> str:
+    """The last stored timestamp of a date: "as of D" includes everything up to here."""
+    return date[:10] + "T23:59:59"
+
+
+def to_date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text[:10])
+
+
+def add_days(date: str, days: int) -> str:
+    return (to_date(date) + dt.timedelta(days=days)).isoformat()
+
+
+def add_months(date: str, months: int) -> str:
+    """`months` after a date, keeping the day, clamped to the month's last day."""
+    d = to_date(date)
+    index = d.year * 12 + (d.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    if year < 1:
+        return BEGINNING
+    if year > 9999:
+        return "9999-12-31"
+    day = min(d.day, calendar.monthrange(year, month)[1])
+    return dt.date(year, month, day).isoformat()
+
+
+def month_end(date: str) -> str:
+    d = to_date(date)
+    return dt.date(d.year, d.month, calendar.monthrange(d.year, d.month)[1]).isoformat()
+
+
+def days_between(earlier: str, later: str) -> int:
+    return (to_date(later) - to_date(earlier)).days
+
+
+def money_pattern(decimals: int, decimal_comma: bool = False) -> re.Pattern:
+    """The regular expression of SPEC §4 for amounts with `decimals` places."""
+    frac = rf"(?:\.(\d{{1,{decimals}}}))?" if decimals else ""
+    if not decimal_comma:
+        return re.compile(rf"(\d+){frac}")
+    cfrac = rf"(?:,(\d{{1,{decimals}}}))?" if decimals else ""
+    return re.compile(rf"(\d{{1,3}}(?:\.\d{{3}})+|\d+){cfrac}")
+
+
+def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, pattern: re.Pattern | None = None) -> int:
+    """Decimal text → integer minor units. No sign, no exponent, no extra decimals."""
+    pat = pattern or money_pattern(decimals, decimal_comma)
+    m = pat.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not m:
+        example = "1.234,56 or 12,50" if decimal_comma else "12.50"
+        raise ValueError(f"amount must be a number of money like {example} (at most {decimals} decimals, no sign), got {text!r}")
+    units = m[1].replace(".", "") if decimal_comma else m[1]
+    frac = (m[2] or "") if decimals else ""
+    value = int(units) * 10**decimals + (int(frac.ljust(decimals, "0")) if frac else 0)
+    if value > MAX_MINOR_UNITS:
+        raise ValueError(f"amount {text.strip()!r} is too large (at most {MAX_MINOR_UNITS} minor units)")
+    return value
+
+
+def format_money(minor: int, decimals: int = 2) -> str:
+    """Integer minor units → decimal text with exactly `decimals` places ("12.50")."""
+    if decimals == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    units, frac = divmod(abs(minor), 10**decimals)
+    return f"{sign}{units}.{frac:0{decimals}d}"
+
+
+def parse_email(text: str) -> str:
+    """An email address, lower-cased: emails are compared case-insensitively."""
+    value = text.strip()
+    if not _EMAIL.fullmatch(value) or len(value) > 254:
+        raise ValueError("email is not a valid address (expected something like name@shop.example)")
+    return value.lower()
+
+
+def parse_phone(text: str) -> str:
+    value = text.strip()
+    if not _PHONE.fullmatch(value) or sum(c.isdigit() for c in value) < 5:
+        raise ValueError("phone must be digits, spaces and + ( ) - . only, with at least 5 digits")
+    return value
+
+
+def parse_member_id(text: str) -> str:
+    value = text.strip()
+    if not _MEMBER_ID.fullmatch(value):
+        raise ValueError(f"member id must be 1-64 printable characters, got {text!r}")
+    return value
+
+
+def parse_int(text: str, what: str, minimum: int | None = None) -> int:
+    value = text.strip()
+    if not re.fullmatch(r"[+-]?\d{1,15}", value):
+        raise ValueError(f"{what} must be a whole number, got {text!r}")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{what} must be at least {minimum}, got {number}")
+    return number
+
+
+def mask_email(email: str | None) -> str | None:
+    """`ana@shop.example` → `a***@shop.example`."""
+    if not email:
+        return email
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """`+44 7700 901234` → `*******1234` (the last four digits kept)."""
+    if not phone:
+        return phone
+    digits = [c for c in phone if c.isdigit()]
+    return "*" * max(len(digits) - 4, 3) + "".join(digits[-4:])
