@@ -141,6 +141,7 @@ class Book:
             if fill:
                 self.uses.append((eid, lot_id, fill))
         m.balance += points
+        self.dirty.add(m)
         self.points_in += points
         return eid
 
@@ -153,8 +154,9 @@ class Book:
         if not allow_negative and m.balance < points:
             raise LoyaltyError(f"member {m.member_id} has {m.balance} points available, not enough for {points}")
         eid = self._append(m, at, kind, -points, ref, note, by)
-        taken = self._consume(m, eid, points, purchase_id)
+        taken = self._consume(m, eid, points, purchase_id)  # may flush: mark dirty after it
         m.balance -= points
+        self.dirty.add(m)
         self.points_out += points
         return eid, taken
 
@@ -205,6 +207,7 @@ class Book:
             self.lot_remaining[lot_id] = 0
             self.uses.append((eid, lot_id, remaining))
         m.balance -= total
+        self.dirty.add(m)
         return total
 
     def expire_all(self, as_of: str) -> tuple[int, int]:

@@ -114,3 +114,164 @@ def upgrade_on_sale(book, m, rules: Rules, at: str, purchase_id: str) -> None:
         m.tier = level.name
         m.tier_since = at[:10]
         book.dirty.add(m)
+
+
+def _qualifying_values(conn, rules: Rules, date: str) -> dict[str, int]:
+    """Every member's qualifying value in the window ending at `date`, in one grouped query."""
+    first, last = window_bounds(rules, date)
+    column = _value_column(rules.tier_basis)
+    sql = (f"SELECT member_id, sum(CASE kind WHEN 'sale' THEN {column} ELSE -{column} END) FROM purchases "
+           "WHERE purchased_at <= ?" + (" AND purchased_at >= ?" if first else "") + " GROUP BY member_id")
+    params = [values.end_of_day(last)] + ([first] if first else [])
+    return dict(conn.execute(sql, params).fetchall())
+
+
+def _undone_upgrades(conn, rules: Rules, candidates: list[tuple[str, str]], as_of: str) -> dict[str, int]:
+    """For members whose hold would keep them up: the value on their upgrade date, counting refunds since.
+
+    SPEC §6: the hold does not protect an upgrade that refunds have undone.
+    """
+    if not candidates:
+        return {}
+    column = _value_column(rules.tier_basis)
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS recalc_candidates (member_id TEXT PRIMARY KEY, first TEXT, last TEXT)")
+    conn.execute("DELETE FROM recalc_candidates")
+    rows = []
+    for member_id, since in candidates:
+        first, last = window_bounds(rules, since)
+        rows.append((member_id, first or values.BEGINNING, values.end_of_day(last)))
+    conn.executemany("INSERT INTO recalc_candidates VALUES (?,?,?)", rows)
+    result = dict(conn.execute(
+        f"""SELECT c.member_id,
+                   coalesce((SELECT sum(s.{column}) FROM purchases s WHERE s.member_id = c.member_id AND s.kind = 'sale'
+                             AND s.purchased_at >= c.first AND s.purchased_at <= c.last), 0)
+                 - coalesce((SELECT sum(r.{column}) FROM purchases r JOIN purchases s ON s.purchase_id = r.refund_of
+                             WHERE r.member_id = c.member_id AND r.kind = 'refund' AND r.purchased_at <= ?
+                             AND s.purchased_at >= c.first AND s.purchased_at <= c.last), 0)
+            FROM recalc_candidates c""", (values.end_of_day(as_of),)).fetchall())
+    conn.execute("DELETE FROM recalc_candidates")
+    return result
+
+
+def recalc(store, as_of: str, dry_run: bool = False) -> dict:
+    """Recalculate every member's tier as of a date: upgrades, held downgrades, lapsed manual floors."""
+    from loyalty_cli.ledger import load_programme
+
+    with store.job_lock("recalc"):
+        with store.write() as conn:
+            latest = conn.execute("SELECT max(as_of) FROM recalc_runs").fetchone()[0]
+            if latest and as_of < latest and not dry_run:
+                raise LoyaltyError(f"a recalc as of {latest} has already run; a recalc dated {as_of} would rewrite "
+                                   "history (use --dry-run to look without changing anything)")
+            rules = load_programme(conn).for_date(as_of)
+            q = _qualifying_values(conn, rules, as_of)
+            members = conn.execute(
+                "SELECT member_id, tier, tier_since, floor_tier, floor_until FROM members WHERE joined_on <= ? "
+                "ORDER BY member_id", (as_of,)).fetchall()
+            changes, held = [], []
+            plans = {}
+            for member_id, tier, since, floor_tier, floor_until in members:
+                qualified = rules.qualifying_level(q.get(member_id, 0) or 0).name
+                floor_active = floor_tier is not None and (floor_until is None or floor_until >= as_of)
+                target = qualified
+                if floor_active and rules.rank(floor_tier) > rules.rank(target):
+                    target = floor_tier
+                current_rank, target_rank = rules.rank(tier), rules.rank(target)
+                if target_rank > current_rank:
+                    plans[member_id] = (tier, target, floor_active)
+                elif target_rank < current_rank:
+                    lapsed_floor = floor_tier == tier and not floor_active
+                    if lapsed_floor or as_of >= values.add_months(since, rules.hold_months):
+                        plans[member_id] = (tier, target, floor_active)
+                    else:
+                        held.append((member_id, since))
+                elif floor_tier is not None and not floor_active:
+                    plans[member_id] = (tier, tier, False)  # floor lapsed, same tier: just clear it
+            held_tiers = {mid: tier for mid, tier, *_ in members}
+            manual = {r[0] for r in conn.execute(
+                "SELECT member_id FROM tier_changes t WHERE reason = 'manual' "
+                "AND id = (SELECT max(id) FROM tier_changes WHERE member_id = t.member_id)")}
+            held = [(mid, since) for mid, since in held if mid not in manual]
+            for member_id, value in _undone_upgrades(conn, rules, held, as_of).items():
+                level = rules.level(held_tiers[member_id])
+                if level is not None and value < level.min:
+                    qualified = rules.qualifying_level(q.get(member_id, 0) or 0).name
+                    plans[member_id] = (held_tiers[member_id], qualified, False)
+            at = as_of + "T00:00:00"
+            upgraded = downgraded = 0
+            tier_rows, member_rows = [], []
+            for member_id, (old, new, floor_active) in sorted(plans.items()):
+                if old != new:
+                    up = rules.rank(new) > rules.rank(old)
+                    upgraded += up
+                    downgraded += not up
+                    changes.append({"member_id": member_id, "from": old, "to": new})
+                    tier_rows.append((member_id, at, old, new, "recalc", None, None, None))
+                member_rows.append((new, as_of if old != new else None, floor_active, member_id))
+            unchanged = len(members) - len(changes)
+            if not dry_run:
+                conn.executemany("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
+                                 "VALUES (?,?,?,?,?,?,?,?)", tier_rows)
+                conn.executemany(
+                    "UPDATE members SET tier = ?, tier_since = coalesce(?, tier_since), "
+                    "floor_tier = CASE WHEN ? THEN floor_tier END, floor_until = CASE WHEN ? THEN floor_until END "
+                    "WHERE member_id = ?", [(t, s, f, f, m) for t, s, f, m in member_rows])
+                conn.execute("INSERT INTO recalc_runs (as_of, ran_at, upgraded, downgraded) VALUES (?, datetime('now', 'localtime'), ?, ?)",
+                             (as_of, upgraded, downgraded))
+            else:
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN")
+    return {"as_of": as_of, "dry_run": dry_run, "upgraded": upgraded, "downgraded": downgraded, "unchanged": unchanged,
+            "changes": changes}
+
+
+def set_tier(store, member_id: str, tier: str, at: str, until: str | None, by: str) -> dict:
+    """`tiers set`: a manual tier, applied at once (up or down), held as a floor through `until`."""
+    from loyalty_cli.ledger import load_programme
+
+    with store.write() as conn:
+        row = conn.execute("SELECT tier, erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"member {member_id} not found")
+        if row[1]:
+            raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
+        rules = load_programme(conn).for_date(at)
+        level = next((lvl for lvl in rules.levels if lvl.name.lower() == tier.lower()), None)
+        if level is None:
+            raise LoyaltyError(f"there is no tier {tier!r} (tiers: {', '.join(lvl.name for lvl in rules.levels)})")
+        if until is not None and until < at[:10]:
+            raise LoyaltyError(f"--until {until} is before the change itself ({at[:10]})")
+        conn.execute("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by) VALUES (?,?,?,?,?,?,?)",
+                     (member_id, at, row[0], level.name, "manual", until, by))
+        conn.execute("UPDATE members SET tier = ?, tier_since = ?, floor_tier = ?, floor_until = ? WHERE member_id = ?",
+                     (level.name, at[:10], level.name if until else None, until, member_id))
+    return {"member_id": member_id, "from": row[0], "to": level.name, "until": until, "at": at}
+
+
+def fraction_text(f) -> str:
+    """An exact multiplier as decimal text (5/4 → "1.25")."""
+    from decimal import Decimal
+
+    return str((Decimal(f.numerator) / Decimal(f.denominator)).normalize())
+
+
+def levels_with_counts(store, as_of: str) -> list[dict]:
+    """`tiers list`: the levels in force, their thresholds and multipliers, and how many members hold each."""
+    from loyalty_cli.ledger import load_programme
+
+    with store.read() as conn:
+        rules = load_programme(conn).for_date(as_of)
+        counts = dict(conn.execute("SELECT tier, count(*) FROM members GROUP BY tier").fetchall())
+    out = [{"tier": lvl.name, "min": lvl.min, "multiplier": fraction_text(lvl.multiplier), "members": counts.pop(lvl.name, 0)}
+           for lvl in rules.levels]
+    out += [{"tier": name, "min": None, "multiplier": None, "members": n} for name, n in counts.items()]
+    return out, rules
+
+
+def history(store, member_id: str) -> list[dict]:
+    with store.read() as conn:
+        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
+            raise NotFound(f"member {member_id} not found")
+        return [{"at": r[0], "from": r[1], "to": r[2], "reason": r[3], "until": r[4], "by": r[5], "ref": r[6]}
+                for r in conn.execute("SELECT at, from_tier, to_tier, reason, until, by, ref FROM tier_changes "
+                                      "WHERE member_id = ? ORDER BY at, id", (member_id,))]

@@ -1,0 +1,138 @@
+"""`db check`: every invariant of SPEC §7 as a function returning problems (beancount style).
+
+Checks never raise on bad data; each returns a list of `Problem`s naming the
+check, the member where there is one, and what was expected against what was
+found, so one run reports everything.
+"""
+
+from __future__ import annotations
+
+from loyalty_cli.errors import Problem
+from loyalty_cli.ledger import GENESIS, entry_hash
+
+LIMIT = 100  # problems reported per check, so a wrecked file does not flood the terminal
+
+
+def check_sqlite(conn) -> list[Problem]:
+    """SQLite's own integrity_check and foreign_key_check."""
+    problems = []
+    for (msg,) in conn.execute("PRAGMA integrity_check"):
+        if msg != "ok":
+            problems.append(Problem(f"integrity_check: {msg}", check="sqlite"))
+    for table, rowid, parent, _fk in conn.execute("PRAGMA foreign_key_check").fetchmany(LIMIT):
+        problems.append(Problem(f"foreign_key_check: {table} row {rowid} refers to a missing {parent}", check="sqlite"))
+    return problems
+
+
+def check_append_only(conn) -> list[Problem]:
+    """The triggers that refuse UPDATE and DELETE on the ledger are in place."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    return [Problem(f"trigger {name} is missing: the ledger is not protected against edits", check="append_only")
+            for name in ("ledger_no_update", "ledger_no_delete", "lot_uses_no_update", "lot_uses_no_delete")
+            if name not in have]
+
+
+def check_hash_chain(conn) -> list[Problem]:
+    """Recompute every entry's hash from the previous one: an edit behind the tool's back breaks the chain."""
+    problems = []
+    prev = GENESIS
+    expected_id = None
+    for eid, member_id, at, kind, points, ref, note, by, h in conn.execute(
+            "SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger ORDER BY id"):
+        if entry_hash(prev, eid, member_id, at, kind, points, ref, note, by) != h:
+            problems.append(Problem(f"entry {eid}: hash does not match its contents and the previous entry "
+                                    "(edited or removed behind the tool's back)", check="hash_chain", member_id=member_id))
+            if len(problems) >= LIMIT:
+                break
+        if expected_id is not None and eid != expected_id:
+            problems.append(Problem(f"entries {expected_id}..{eid - 1} are missing", check="hash_chain"))
+        expected_id = eid + 1
+        prev = h
+    return problems
+
+
+def check_balances(conn) -> list[Problem]:
+    """Every member's cached balance equals the sum of their entries."""
+    rows = conn.execute(
+        """SELECT m.member_id, m.balance, coalesce(l.total, 0) FROM members m
+           LEFT JOIN (SELECT member_id, sum(points) AS total FROM ledger GROUP BY member_id) l USING (member_id)
+           WHERE m.balance != coalesce(l.total, 0) LIMIT ?""", (LIMIT,)).fetchall()
+    return [Problem(f"balance shown is {shown} but the entries add up to {total}", check="balance", member_id=mid)
+            for mid, shown, total in rows]
+
+
+def check_lots(conn) -> list[Problem]:
+    """Lots are never consumed beyond their size, and open lots minus any hole equal the balance."""
+    problems = [
+        Problem(f"lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size - used}",
+                check="lots", member_id=mid)
+        for lot_id, mid, size, remaining, used in conn.execute(
+            """SELECT l.id, l.member_id, l.points, l.remaining, coalesce(u.used, 0) FROM lots l
+               LEFT JOIN (SELECT lot_id, sum(points) AS used FROM lot_uses GROUP BY lot_id) u ON u.lot_id = l.id
+               WHERE l.remaining != l.points - coalesce(u.used, 0) OR coalesce(u.used, 0) > l.points LIMIT ?""", (LIMIT,))
+    ]
+    problems += [
+        Problem(f"open lots hold {open_} points and the hole is {hole}, but the balance is {bal}", check="lots", member_id=mid)
+        for mid, bal, open_, hole in conn.execute(
+            """SELECT m.member_id, t.total, coalesce(o.open, 0), max(-t.total, 0) FROM members m
+               JOIN (SELECT member_id, sum(points) AS total FROM ledger GROUP BY member_id) t USING (member_id)
+               LEFT JOIN (SELECT member_id, sum(remaining) AS open FROM lots GROUP BY member_id) o USING (member_id)
+               WHERE coalesce(o.open, 0) - max(-t.total, 0) != t.total LIMIT ?""", (LIMIT,))
+    ]
+    problems += [
+        Problem(f"entry {eid} consumed {used} points of lots but is only {-points}", check="lots", member_id=mid)
+        for eid, mid, points, used in conn.execute(
+            """SELECT e.id, e.member_id, e.points, u.used FROM ledger e
+               JOIN (SELECT entry_id, sum(points) AS used FROM lot_uses GROUP BY entry_id) u ON u.entry_id = e.id
+               WHERE u.used > abs(e.points) LIMIT ?""", (LIMIT,))
+    ]
+    return problems
+
+
+def check_no_overdraft(conn) -> list[Problem]:
+    """No entry other than a refund reversal took a balance below zero."""
+    rows = conn.execute(
+        """SELECT id, member_id, kind, after FROM (
+               SELECT id, member_id, kind, points, sum(points) OVER (PARTITION BY member_id ORDER BY id) AS after FROM ledger)
+           WHERE points < 0 AND after < 0 AND kind != 'reversal' LIMIT ?""", (LIMIT,)).fetchall()
+    return [Problem(f"entry {eid} ({kind}) left the balance at {after}", check="overdraft", member_id=mid)
+            for eid, mid, kind, after in rows]
+
+
+def check_purchases(conn) -> list[Problem]:
+    """Earn, bonus and reversal entries refer to purchases; no purchase reverses more than it earned."""
+    problems = [
+        Problem(f"entry {eid} ({kind}) refers to purchase {ref!r}, which is not recorded", check="purchases", member_id=mid)
+        for eid, mid, kind, ref in conn.execute(
+            """SELECT e.id, e.member_id, e.kind, e.ref FROM ledger e LEFT JOIN purchases p ON p.purchase_id = e.ref
+               WHERE e.kind IN ('earn', 'bonus', 'reversal') AND p.purchase_id IS NULL LIMIT ?""", (LIMIT,))
+    ]
+    problems += [
+        Problem(f"purchase {pid} records {cached} points but its entries add up to {total}", check="purchases", member_id=mid)
+        for pid, mid, cached, total in conn.execute(
+            """SELECT p.purchase_id, p.member_id, p.points, coalesce(e.total, 0) FROM purchases p
+               LEFT JOIN (SELECT ref, sum(abs(points)) AS total FROM ledger WHERE kind IN ('earn', 'bonus', 'reversal')
+                          GROUP BY ref) e ON e.ref = p.purchase_id
+               WHERE p.points != coalesce(e.total, 0) LIMIT ?""", (LIMIT,))
+    ]
+    problems += [
+        Problem(f"purchase {pid} earned {earned} points but its refunds reversed {reversed_}", check="purchases", member_id=mid)
+        for pid, mid, earned, reversed_ in conn.execute(
+            """SELECT s.purchase_id, s.member_id, s.points, r.total FROM purchases s
+               JOIN (SELECT refund_of, sum(points) AS total FROM purchases WHERE kind = 'refund' GROUP BY refund_of) r
+                 ON r.refund_of = s.purchase_id
+               WHERE r.total > s.points LIMIT ?""", (LIMIT,))
+    ]
+    return problems
+
+
+CHECKS = [check_sqlite, check_append_only, check_hash_chain, check_balances, check_lots, check_no_overdraft, check_purchases]
+
+
+def run_checks(store) -> list[Problem]:
+    """Every check, in one read snapshot."""
+    with store.read() as conn:
+        problems = []
+        for check in CHECKS:
+            problems.extend(check(conn))
+    return problems

@@ -1,0 +1,104 @@
+"""`loyalty db …`: check every invariant, back up online, restore a checked backup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from loyalty_cli.cli.common import GLOBAL_HELP, existing_file, out, store
+
+app = typer.Typer(help="Check, back up and restore the database.", no_args_is_help=True, epilog=GLOBAL_HELP)
+
+
+def register(root) -> None:
+    root.add_typer(app, name="db")
+
+
+@app.command("check")
+def check():
+    """Verify every ledger invariant (balances, lots, hash chain, SQLite integrity); exit 4 on any problem.
+
+    \b
+    Example:
+      loyalty db check --json
+    """
+    from loyalty_cli import checks
+    from loyalty_cli.errors import CheckFailed
+
+    s = store()
+    try:
+        problems = checks.run_checks(s)
+    finally:
+        s.close()
+    o = out(lists=False)
+    doc = {"ok": not problems,
+           "problems": [{"check": p.check, "message": p.message, "member_id": p.member_id} for p in problems]}
+    if o.json:
+        o.json_doc(doc)
+    elif problems:
+        import sys
+
+        for p in problems:
+            who = f" (member {p.member_id})" if p.member_id else ""
+            sys.stdout.write(f"{p.check}: {p.message}{who}\n")
+    else:
+        o.done("ok: every check passed", doc)
+    if problems:
+        raise CheckFailed(f"db check found {len(problems)} problem(s)", problems)
+
+
+@app.command("backup")
+def backup(file: Path = typer.Argument(..., help="The backup file to write (must not exist).")):
+    """A consistent online backup (SQLite's backup API), safe while others write.
+
+    \b
+    Example:
+      loyalty db backup ~/backups/loyalty-$(date +%F).db
+    """
+    s = store()
+    try:
+        s.backup_to(file)
+    finally:
+        s.close()
+    out(lists=False).done(f"backed up to {file}", {"backup": str(file)})
+
+
+@app.command("restore")
+def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db backup'."),
+            yes: bool = typer.Option(False, "--yes", help="Really replace the database (required).")):
+    """Replace the database with a backup, only if the backup passes 'db check'.
+
+    \b
+    Example:
+      loyalty db restore ~/backups/loyalty-2026-11-22.db --yes
+    """
+    from loyalty_cli import checks
+    from loyalty_cli.errors import CheckFailed, InputFileError, LoyaltyError, UsageError
+    from loyalty_cli.store import Store
+
+    if not yes:
+        raise UsageError("restoring replaces the whole database; add --yes if you mean it")
+    existing_file(file, "backup file")
+    try:
+        backup_store = Store.open(file, migrate=False)
+    except LoyaltyError as exc:
+        raise InputFileError(f"{file} is not a loyalty backup: {exc}") from None
+    try:
+        if not backup_store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
+            raise InputFileError(f"{file} is not a loyalty backup (it has no ledger)")
+        problems = checks.run_checks(backup_store)
+        if problems:
+            raise CheckFailed(f"{file} fails db check ({len(problems)} problem(s): first: {problems[0].message}); "
+                              "nothing restored", problems)
+        s = store()
+        try:
+            with s.write():
+                pass
+            backup_store.conn.backup(s.conn)
+            s.migrate()
+        finally:
+            s.close()
+    finally:
+        backup_store.close()
+    out(lists=False).done(f"restored the database from {file}", {"restored": str(file)})

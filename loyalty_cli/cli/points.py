@@ -1,0 +1,145 @@
+"""`loyalty points …`: balance, statement, award, adjust, redeem, transfer, expire."""
+
+from __future__ import annotations
+
+import typer
+
+from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, operator, out, store
+
+app = typer.Typer(help="Balances, statements and manual points operations.", no_args_is_help=True, epilog=GLOBAL_HELP)
+
+BY = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who did it (default: the OS user).")
+AT = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now).")
+REASON = typer.Option(..., "--reason", help="Why (kept in the ledger forever: no personal data).")
+
+
+def register(root) -> None:
+    root.add_typer(app, name="points")
+
+
+def _run(fn, *args):
+    s = store()
+    try:
+        return fn(s, *args)
+    finally:
+        s.close()
+
+
+@app.command("balance")
+def balance(member_id: str = typer.Argument(..., help="Member id."),
+            as_of: str = typer.Option(None, "--as-of", help="Balance from the entries dated up to this date.")):
+    """Balance and upcoming expiries, earliest first.
+
+    \b
+    Example:
+      loyalty points balance M0001
+      loyalty points balance M0001 --json --as-of 2026-03-31
+    """
+    from loyalty_cli import points
+
+    r = _run(points.balance, member_id, as_of_option(as_of, default_today=False))
+    pairs = [("balance", f"{r['balance']} points")]
+    pairs += [(f"expires {e['date']}" if e["date"] else "never expires", e["points"]) for e in r["expiring"]]
+    out(lists=False).record(pairs, title=f"points of {member_id}", json_obj=r)
+
+
+@app.command("history")
+def history(member_id: str = typer.Argument(..., help="Member id."),
+            limit: int = typer.Option(None, "--limit", min=1, help="Only the last N entries.")):
+    """The member's statement: every ledger entry with the balance after it.
+
+    \b
+    Example:
+      loyalty points history M0001 --limit 20
+    """
+    from loyalty_cli import points
+
+    rows = _run(points.history, member_id, limit)
+    out().table(rows, [("id", "#"), ("at", "at"), ("kind", "kind"), ("points", "points"), ("balance_after", "balance"),
+                       ("ref", "ref"), ("note", "note")],
+                title=f"statement of {member_id}", empty=f"{member_id} has no entries yet")
+
+
+@app.command("award")
+def award(member_id: str = typer.Argument(..., help="Member id."),
+          points_: int = typer.Argument(..., metavar="POINTS", help="Points to credit."),
+          reason: str = REASON, by: str = BY, at: str = AT):
+    """Credit points by hand (a goodwill gesture, a competition prize).
+
+    \b
+    Example:
+      loyalty points award M0001 100 --reason "sorry for the wait"
+    """
+    from loyalty_cli import points
+
+    r = _run(points.award, member_id, points_, at_option(at), reason, operator(by))
+    out(lists=False).done(f"awarded {points_} points to {member_id} (balance {r['balance']})", r)
+
+
+@app.command("adjust", context_settings={"ignore_unknown_options": True})
+def adjust(member_id: str = typer.Argument(..., help="Member id."),
+           points_: int = typer.Argument(..., metavar="±POINTS", help="Points to add (20) or take away (-20)."),
+           reason: str = REASON, by: str = BY, at: str = AT):
+    """Correct a balance by hand, up or down (never below zero).
+
+    \b
+    Example:
+      loyalty points adjust M0001 -20 --reason "double-scanned receipt"
+    """
+    from loyalty_cli import points
+
+    r = _run(points.adjust, member_id, points_, at_option(at), reason, operator(by))
+    out(lists=False).done(f"adjusted {member_id} by {points_:+d} points (balance {r['balance']})", r)
+
+
+@app.command("redeem")
+def redeem(member_id: str = typer.Argument(..., help="Member id."),
+           points_: int = typer.Argument(None, metavar="[POINTS]", help="Points to spend (or use --reward)."),
+           reward: str = typer.Option(None, "--reward", help="Reward code: spends its cost and issues a voucher."),
+           by: str = BY, at: str = AT):
+    """Spend points, or exchange them for a reward voucher; refused when the balance is short.
+
+    \b
+    Example:
+      loyalty points redeem M0001 250
+      loyalty points redeem M0001 --reward COFFEE
+    """
+    from loyalty_cli import points
+    from loyalty_cli.errors import UsageError
+
+    if points_ is None and reward is None:
+        raise UsageError("give POINTS to spend or --reward CODE")
+    r = _run(points.redeem, member_id, points_, reward, at_option(at), operator(by))
+    extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
+    out(lists=False).done(f"redeemed {r['points']} points from {member_id} (balance {r['balance']}){extra}", r)
+
+
+@app.command("transfer")
+def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = typer.Argument(..., metavar="TO"),
+             points_: int = typer.Argument(..., metavar="POINTS"), by: str = BY, at: str = AT):
+    """Gift points to another member (within the programme's monthly limit).
+
+    \b
+    Example:
+      loyalty points transfer M0001 M0002 300
+    """
+    from loyalty_cli import points
+
+    r = _run(points.transfer, sender, receiver, points_, at_option(at), operator(by))
+    out(lists=False).done(f"moved {points_} points from {sender} (balance {r['from_balance']}) "
+                          f"to {receiver} (balance {r['to_balance']})", r)
+
+
+@app.command("expire")
+def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points that lapsed before this date (default: today).")):
+    """Write off lapsed points: one expire entry per member (nightly; running it again writes nothing).
+
+    \b
+    Example (crontab, 02:00 every night):
+      0 2 * * *  loyalty points expire -q
+    """
+    from loyalty_cli import points
+
+    r = _run(points.expire, as_of_option(as_of))
+    out(lists=False).done(f"expired {r['points']:,} points of {r['members']} members as of {r['as_of']}",
+                          {"members": r["members"], "points": r["points"]})

@@ -1,0 +1,135 @@
+"""`loyalty rewards …` and `loyalty vouchers …`: the catalogue and the voucher lifecycle."""
+
+from __future__ import annotations
+
+import typer
+
+from loyalty_cli.cli.common import GLOBAL_HELP, at_option, now, operator, out, store
+
+app = typer.Typer(help="The reward catalogue.", no_args_is_help=True, epilog=GLOBAL_HELP)
+vouchers_app = typer.Typer(help="Vouchers issued for rewards: list, use, cancel.", no_args_is_help=True, epilog=GLOBAL_HELP)
+
+COLUMNS = [("code", "code"), ("name", "name"), ("cost", "cost"), ("stock", "stock"), ("retired", "retired")]
+
+
+def register(root) -> None:
+    root.add_typer(app, name="rewards")
+    root.add_typer(vouchers_app, name="vouchers")
+
+
+def _run(fn, *args):
+    s = store()
+    try:
+        return fn(s, *args)
+    finally:
+        s.close()
+
+
+@app.command("add")
+def add(code: str = typer.Argument(..., help="Short code, e.g. COFFEE"),
+        name: str = typer.Option(..., "--name", help="What the member gets."),
+        cost: int = typer.Option(..., "--cost", help="Points it costs."),
+        stock: int = typer.Option(None, "--stock", help="How many are left (default: unlimited).")):
+    """Add a reward to the catalogue.
+
+    \b
+    Example:
+      loyalty rewards add COFFEE --name "Free coffee" --cost 150 --stock 100
+    """
+    from loyalty_cli import rewards
+
+    r = _run(rewards.add, code, name, cost, stock)
+    out(lists=False).done(f"added reward {r['code']}: {r['name']} for {r['cost']} points", r)
+
+
+@app.command("list")
+def list_(all_: bool = typer.Option(False, "--all", help="Include retired rewards."),
+          sort: str = typer.Option("code", "--sort", help="code | cost | name"),
+          limit: int = typer.Option(None, "--limit", min=1)):
+    """List the rewards members can redeem.
+
+    \b
+    Example:
+      loyalty rewards list --sort cost
+    """
+    from loyalty_cli import rewards
+
+    rows = _run(rewards.listing, all_, sort)
+    out().table(rows[:limit] if limit else rows, COLUMNS, empty="no rewards yet (add one with: loyalty rewards add)")
+
+
+@app.command("edit")
+def edit(code: str = typer.Argument(...), name: str = typer.Option(None, "--name"),
+         cost: int = typer.Option(None, "--cost"), stock: int = typer.Option(None, "--stock")):
+    """Change a reward's name, cost or stock.
+
+    \b
+    Example:
+      loyalty rewards edit COFFEE --cost 120 --stock 50
+    """
+    from loyalty_cli import rewards
+
+    r = _run(rewards.edit, code, name, cost, stock)
+    out(lists=False).done(f"updated reward {code}", r)
+
+
+@app.command("retire")
+def retire(code: str = typer.Argument(...)):
+    """Take a reward out of the catalogue (vouchers already issued stay valid).
+
+    \b
+    Example:
+      loyalty rewards retire COFFEE
+    """
+    from loyalty_cli import rewards
+
+    r = _run(rewards.retire, code, now())
+    out(lists=False).done(f"retired reward {code}", r)
+
+
+@vouchers_app.command("list")
+def vouchers_list(member: str = typer.Option(None, "--member", help="Only this member's vouchers."),
+                  status: str = typer.Option(None, "--status", help="issued | used | cancelled"),
+                  limit: int = typer.Option(None, "--limit", min=1)):
+    """List vouchers.
+
+    \b
+    Example:
+      loyalty vouchers list --member M0001 --status issued
+    """
+    from loyalty_cli import rewards
+
+    rows = _run(rewards.vouchers, member, status)
+    out().table(rows[:limit] if limit else rows,
+                [("code", "voucher"), ("member_id", "member"), ("reward", "reward"), ("points", "points"),
+                 ("status", "status"), ("issued_at", "issued"), ("closed_at", "closed")], empty="no vouchers")
+
+
+@vouchers_app.command("use")
+def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "--at")):
+    """Mark a voucher used at the counter (final).
+
+    \b
+    Example:
+      loyalty vouchers use VAB12CD34
+    """
+    from loyalty_cli import rewards
+
+    r = _run(rewards.use, code, at_option(at))
+    out(lists=False).done(f"voucher {code} used", r)
+
+
+@vouchers_app.command("cancel")
+def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None, "--at"),
+                    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR")):
+    """Cancel an issued voucher: its points go back with their expiry dates.
+
+    \b
+    Example:
+      loyalty vouchers cancel VAB12CD34
+    """
+    from loyalty_cli import rewards
+
+    r = _run(rewards.cancel, code, at_option(at), operator(by))
+    lapsed = f" ({r['points_expired']} had lapsed and were written off)" if r["points_expired"] else ""
+    out(lists=False).done(f"voucher {code} cancelled: {r['points_returned']} points back to {r['member_id']}{lapsed}", r)

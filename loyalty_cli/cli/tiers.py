@@ -1,0 +1,111 @@
+"""`loyalty tiers …`: levels, the nightly recalc, manual tiers, history."""
+
+from __future__ import annotations
+
+import typer
+
+from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, date_option, money, operator, out, store
+
+app = typer.Typer(help="Tiers: levels, nightly recalculation, manual tiers.", no_args_is_help=True, epilog=GLOBAL_HELP)
+
+
+def register(root) -> None:
+    root.add_typer(app, name="tiers")
+
+
+@app.command("list")
+def list_(as_of: str = typer.Option(None, "--as-of", help="Levels in force on this date (default: today).")):
+    """Tiers, their thresholds and multipliers, and how many members hold each.
+
+    \b
+    Example:
+      loyalty tiers list
+    """
+    from loyalty_cli import tiers
+
+    s = store()
+    try:
+        rows, rules = tiers.levels_with_counts(s, as_of_option(as_of))
+    finally:
+        s.close()
+    for r in rows:
+        if r["min"] is not None and rules.tier_basis == "spend":
+            r["min"] = money(r["min"], rules.currency_decimals)
+    basis = "spend" if rules.tier_basis == "spend" else "points earned"
+    out().table(rows, [("tier", "tier"), ("min", f"min {basis}"), ("multiplier", "multiplier"), ("members", "members")],
+                title=f"tiers by {basis}, window {rules.tier_window}, held {rules.hold_months} months")
+
+
+@app.command("recalc")
+def recalc(as_of: str = typer.Option(None, "--as-of", help="Recalculate as of this date (default: today)."),
+           dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing.")):
+    """Recalculate every member's tier (nightly): upgrades, downgrades after the hold, lapsed manual tiers.
+
+    Running it twice for the same date changes nothing the second time; a recalc
+    dated before the latest one is refused (exit 1) unless --dry-run. A second run
+    while one is going exits 75 at once.
+
+    \b
+    Example (crontab, after the expiry job):
+      15 2 * * *  loyalty tiers recalc -q
+    """
+    from loyalty_cli import tiers
+
+    s = store()
+    try:
+        r = tiers.recalc(s, as_of_option(as_of), dry_run)
+    finally:
+        s.close()
+    o = out(lists=False)
+    doc = {k: r[k] for k in ("upgraded", "downgraded", "unchanged", "changes")}
+    if o.json or o.quiet:
+        o.done("", doc)
+        return
+    would = "would change" if dry_run else "changed"
+    o.done(f"tiers as of {r['as_of']}: {r['upgraded']} upgraded, {r['downgraded']} downgraded, "
+           f"{r['unchanged']} unchanged" + (" (dry run: nothing changed)" if dry_run else ""), doc)
+    for c in r["changes"][:50]:
+        o.note(f"  {c['member_id']}: {c['from']} → {c['to']} ({would})")
+    if len(r["changes"]) > 50:
+        o.note(f"  … and {len(r['changes']) - 50} more (use --json for all)")
+
+
+@app.command("set")
+def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
+         until: str = typer.Option(None, "--until", help="Hold this tier as a floor through this date."),
+         at: str = typer.Option(None, "--at", help="When it applies (default: now)."),
+         by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who (default: the OS user).")):
+    """Give a member a tier by hand, at once (up or down); with --until it is a floor through that date.
+
+    \b
+    Example:
+      loyalty tiers set M0001 Platinum --until 2026-12-31
+    """
+    from loyalty_cli import tiers
+
+    s = store()
+    try:
+        r = tiers.set_tier(s, member_id, tier, at_option(at), date_option(until, "--until"), operator(by))
+    finally:
+        s.close()
+    held = f", held through {r['until']}" if r["until"] else ""
+    out(lists=False).done(f"{member_id}: {r['from']} → {r['to']}{held}", r)
+
+
+@app.command("history")
+def history(member_id: str = typer.Argument(...)):
+    """Every tier change of a member, with date and reason (purchase, recalc, manual).
+
+    \b
+    Example:
+      loyalty tiers history M0001
+    """
+    from loyalty_cli import tiers
+
+    s = store()
+    try:
+        rows = tiers.history(s, member_id)
+    finally:
+        s.close()
+    out().table(rows, [("at", "at"), ("from", "from"), ("to", "to"), ("reason", "reason"), ("until", "until"),
+                       ("by", "by"), ("ref", "ref")], empty=f"{member_id} has held their first tier since joining")

@@ -1,0 +1,157 @@
+"""Counter operations on points: balance, statement, award, adjust, redeem, transfer, expire.
+
+Each operation is one write transaction through a `Book`; a refusal (not enough
+points, transfer limit…) raises before commit, so nothing is written.
+"""
+
+from __future__ import annotations
+
+from loyalty_cli import values
+from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+from loyalty_cli.ledger import Book, balance_as_of
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500 or any(ord(c) < 32 for c in reason):
+        raise UsageError("--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)")
+    return reason
+
+
+def _positive(points: int, what: str = "points") -> int:
+    if points <= 0:
+        raise UsageError(f"{what} must be a whole number above 0, got {points}")
+    return points
+
+
+def balance(store, member_id: str, as_of: str | None = None) -> dict:
+    """`points balance`: balance and unconsumed points per expiry date (as of a date)."""
+    with store.read() as conn:
+        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
+            raise NotFound(f"member {member_id} not found")
+        total, expiring = balance_as_of(conn, member_id, as_of)
+    return {"member_id": member_id, "balance": total, "expiring": expiring}
+
+
+def history(store, member_id: str, limit: int | None = None) -> list[dict]:
+    """`points history`: every entry of the member, with the running balance after it."""
+    with store.read() as conn:
+        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
+            raise NotFound(f"member {member_id} not found")
+        rows = conn.execute(
+            "SELECT id, at, kind, points, sum(points) OVER (ORDER BY id), ref, note, by FROM ledger "
+            "WHERE member_id = ? ORDER BY id", (member_id,)).fetchall()
+    out = [{"id": r[0], "at": r[1], "kind": r[2], "points": r[3], "balance_after": r[4], "ref": r[5], "note": r[6], "by": r[7]}
+           for r in rows]
+    return out[-limit:] if limit else out
+
+
+def award(store, member_id: str, points: int, at: str, reason: str, by: str) -> dict:
+    """A manual credit."""
+    _positive(points)
+    reason = _reason(reason)
+    with store.write() as conn:
+        book = Book(conn)
+        m = book.member(member_id)
+        eid = book.credit(m, at, "award", points, note=reason, by=by)
+        book.flush()
+        return {"member_id": member_id, "points": points, "balance": m.balance, "entry": eid}
+
+
+def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) -> dict:
+    """A manual correction, up or down; never below zero."""
+    if points == 0:
+        raise UsageError("an adjustment of 0 points changes nothing; give e.g. 20 or -20")
+    reason = _reason(reason)
+    with store.write() as conn:
+        book = Book(conn)
+        m = book.member(member_id)
+        if points > 0:
+            eid = book.credit(m, at, "adjust", points, note=reason, by=by)
+        else:
+            eid, _ = book.debit(m, at, "adjust", -points, note=reason, by=by)
+        book.flush()
+        return {"member_id": member_id, "points": points, "balance": m.balance, "entry": eid}
+
+
+def _voucher_code(conn) -> str:
+    import secrets
+
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    while True:
+        code = "V" + "".join(secrets.choice(alphabet) for _ in range(8))
+        if not conn.execute("SELECT 1 FROM vouchers WHERE code = ?", (code,)).fetchone():
+            return code
+
+
+def redeem(store, member_id: str, points: int | None, reward: str | None, at: str, by: str) -> dict:
+    """Spend points, or exchange them for a reward's voucher. Refused (never clamped) when short."""
+    with store.write() as conn:
+        book = Book(conn)
+        m = book.member(member_id)
+        code = None
+        if reward is not None:
+            row = conn.execute("SELECT name, cost, stock, retired_at FROM rewards WHERE code = ?", (reward,)).fetchone()
+            if row is None:
+                raise NotFound(f"reward {reward} not found (see: loyalty rewards list)")
+            name, cost, stock, retired = row
+            if retired:
+                raise LoyaltyError(f"reward {reward} was retired on {retired[:10]}")
+            if stock is not None and stock <= 0:
+                raise LoyaltyError(f"reward {reward} is out of stock")
+            if points is not None and points != cost:
+                raise UsageError(f"reward {reward} costs {cost} points; leave out POINTS or give {cost}")
+            points = cost
+            note = f"reward {reward}"
+        else:
+            _positive(points)
+            note = None
+        eid, _ = book.debit(m, at, "redeem", points, ref=None, note=note, by=by)
+        if reward is not None:
+            code = _voucher_code(conn)
+            book.flush()
+            conn.execute("INSERT INTO vouchers (code, member_id, reward_code, points, redeem_entry, status, issued_at) "
+                         "VALUES (?,?,?,?,?, 'issued', ?)", (code, member_id, reward, points, eid, at))
+            if stock is not None:
+                conn.execute("UPDATE rewards SET stock = stock - 1 WHERE code = ?", (reward,))
+        book.flush()
+        return {"member_id": member_id, "points": points, "balance": m.balance, "voucher": code}
+
+
+def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -> dict:
+    """Gift points: the receiver's lots keep the expiry dates of the sender's lots they came from."""
+    _positive(points)
+    if sender == receiver:
+        raise LoyaltyError("a member cannot transfer points to themself")
+    with store.write() as conn:
+        book = Book(conn)
+        rules = book.rules_for(at)
+        if not rules.transfers_enabled:
+            raise LoyaltyError("transfers are disabled by the programme (transfers.enabled = false)")
+        src = book.member(sender)
+        dst = book.member(receiver)
+        month = at[:7]
+        sent = -conn.execute(
+            "SELECT coalesce(sum(points), 0) FROM ledger WHERE member_id = ? AND kind = 'transfer_out' AND at >= ? AND at < ?",
+            (sender, month + "-01", month + "-32")).fetchone()[0]
+        limit = rules.max_transfer_per_month
+        if sent + points > limit:
+            raise LoyaltyError(f"member {sender} may transfer at most {limit} points in {month} "
+                               f"({sent} already sent this month)")
+        _, taken = book.debit(src, at, "transfer_out", points, ref=receiver, by=by)
+        lots: dict = {}
+        for _lot, expires_on, take in taken:
+            lots[expires_on] = lots.get(expires_on, 0) + take
+        book.credit(dst, at, "transfer_in", points, ref=sender, by=by, lots=list(lots.items()))
+        book.flush()
+        return {"from": sender, "to": receiver, "points": points, "from_balance": src.balance, "to_balance": dst.balance}
+
+
+def expire(store, as_of: str) -> dict:
+    """The nightly write-off of lapsed lots (E before the date): one entry per member; idempotent."""
+    with store.job_lock("expire"):
+        with store.write() as conn:
+            book = Book(conn)
+            members, points = book.expire_all(as_of)
+            book.flush()
+    return {"members": members, "points": points, "as_of": as_of}

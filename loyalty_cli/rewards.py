@@ -1,0 +1,121 @@
+"""The reward catalogue and the voucher lifecycle: issued → used (final) or cancelled."""
+
+from __future__ import annotations
+
+from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+from loyalty_cli.ledger import Book
+
+SORT_KEYS = {"code": "code", "cost": "cost", "name": "name COLLATE NOCASE"}
+
+
+def _code(code: str) -> str:
+    code = code.strip()
+    if not code or len(code) > 40 or any(ord(c) < 33 for c in code):
+        raise UsageError("a reward code must be 1-40 characters without spaces")
+    return code
+
+
+def add(store, code: str, name: str, cost: int, stock: int | None) -> dict:
+    code = _code(code)
+    if cost <= 0:
+        raise UsageError(f"--cost must be above 0 points, got {cost}")
+    if stock is not None and stock < 0:
+        raise UsageError(f"--stock must be 0 or more, got {stock}")
+    with store.write() as conn:
+        if conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
+            raise LoyaltyError(f"reward {code} already exists (change it with: loyalty rewards edit {code} …)")
+        conn.execute("INSERT INTO rewards (code, name, cost, stock) VALUES (?,?,?,?)", (code, name.strip(), cost, stock))
+    return {"code": code, "name": name.strip(), "cost": cost, "stock": stock, "retired": False}
+
+
+def listing(store, include_retired: bool = False, sort: str = "code") -> list[dict]:
+    if sort not in SORT_KEYS:
+        raise UsageError(f"--sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
+    where = "" if include_retired else " WHERE retired_at IS NULL"
+    with store.read() as conn:
+        return [{"code": r[0], "name": r[1], "cost": r[2], "stock": r[3], "retired": r[4] is not None}
+                for r in conn.execute(f"SELECT code, name, cost, stock, retired_at FROM rewards{where} ORDER BY {SORT_KEYS[sort]}")]
+
+
+def edit(store, code: str, name: str | None, cost: int | None, stock: int | None) -> dict:
+    if cost is not None and cost <= 0:
+        raise UsageError(f"--cost must be above 0 points, got {cost}")
+    if stock is not None and stock < 0:
+        raise UsageError(f"--stock must be 0 or more, got {stock}")
+    if name is None and cost is None and stock is None:
+        raise UsageError("nothing to change: give --name, --cost or --stock")
+    with store.write() as conn:
+        if not conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
+            raise NotFound(f"reward {code} not found")
+        conn.execute("UPDATE rewards SET name = coalesce(?, name), cost = coalesce(?, cost), stock = coalesce(?, stock) "
+                     "WHERE code = ?", (name, cost, stock, code))
+        r = conn.execute("SELECT code, name, cost, stock, retired_at FROM rewards WHERE code = ?", (code,)).fetchone()
+    return {"code": r[0], "name": r[1], "cost": r[2], "stock": r[3], "retired": r[4] is not None}
+
+
+def retire(store, code: str, at: str) -> dict:
+    with store.write() as conn:
+        row = conn.execute("SELECT retired_at FROM rewards WHERE code = ?", (code,)).fetchone()
+        if row is None:
+            raise NotFound(f"reward {code} not found")
+        if row[0]:
+            raise LoyaltyError(f"reward {code} is already retired")
+        conn.execute("UPDATE rewards SET retired_at = ? WHERE code = ?", (at, code))
+    return {"code": code, "retired_at": at}
+
+
+def vouchers(store, member_id: str | None = None, status: str | None = None) -> list[dict]:
+    where, params = [], []
+    if member_id:
+        where.append("member_id = ?")
+        params.append(member_id)
+    if status:
+        if status not in ("issued", "used", "cancelled"):
+            raise UsageError("--status must be issued, used or cancelled")
+        where.append("status = ?")
+        params.append(status)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    with store.read() as conn:
+        return [{"code": r[0], "member_id": r[1], "reward": r[2], "points": r[3], "status": r[4], "issued_at": r[5],
+                 "closed_at": r[6]}
+                for r in conn.execute("SELECT code, member_id, reward_code, points, status, issued_at, closed_at FROM vouchers"
+                                      f"{clause} ORDER BY issued_at, code", params)]
+
+
+def _voucher(conn, code: str):
+    row = conn.execute("SELECT member_id, reward_code, points, redeem_entry, status, closed_at FROM vouchers WHERE code = ?",
+                       (code,)).fetchone()
+    if row is None:
+        raise NotFound(f"voucher {code} not found")
+    if row[4] != "issued":
+        raise LoyaltyError(f"voucher {code} was already {row[4]} on {row[5][:10]}")
+    return row
+
+
+def use(store, code: str, at: str) -> dict:
+    """Mark a voucher used: final."""
+    with store.write() as conn:
+        member_id, reward, points, _, _, _ = _voucher(conn, code)
+        conn.execute("UPDATE vouchers SET status = 'used', closed_at = ? WHERE code = ?", (at, code))
+    return {"code": code, "status": "used", "member_id": member_id, "reward": reward}
+
+
+def cancel(store, code: str, at: str, by: str) -> dict:
+    """Cancel an issued voucher: points go back with their expiry dates; lapsed ones are written off at once."""
+    with store.write() as conn:
+        member_id, reward, points, redeem_entry, _, _ = _voucher(conn, code)
+        book = Book(conn)
+        m = book.member(member_id, active=False)
+        lots: dict = {}
+        for expires_on, used in conn.execute(
+                "SELECT l.expires_on, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id WHERE u.entry_id = ? ORDER BY u.rowid",
+                (redeem_entry,)):
+            lots[expires_on] = lots.get(expires_on, 0) + used
+        book.credit(m, at, "voucher_cancel", points, ref=code, note=f"voucher {code} cancelled", by=by,
+                    lots=list(lots.items()) or None)
+        written_off = book.write_off_lapsed(m, at)
+        book.flush()
+        conn.execute("UPDATE vouchers SET status = 'cancelled', closed_at = ? WHERE code = ?", (at, code))
+        conn.execute("UPDATE rewards SET stock = stock + 1 WHERE code = ? AND stock IS NOT NULL", (reward,))
+    return {"code": code, "status": "cancelled", "member_id": member_id, "points_returned": points,
+            "points_expired": written_off, "balance": m.balance}

@@ -1,0 +1,117 @@
+"""Shared fixtures: a private home for every test, a fresh database, two ways to run the CLI.
+
+No test may touch a real user's data: the autouse `isolated_env` fixture points
+HOME, XDG_DATA_HOME and LOYALTY_DB into the test's own temporary directory and
+clears every environment variable the tool reads, so each test starts from the
+documented defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from loyalty_cli.cli import app
+
+# Everything the tool (or rich/click underneath it) reads from the environment.
+TOOL_ENV = (
+    "LOYALTY_DB", "LOYALTY_BUSY_TIMEOUT", "LOYALTY_OPERATOR", "LOYALTY_ENCODING", "LOYALTY_DELIMITER",
+    "LOYALTY_DATE_FORMAT", "LOYALTY_DEBUG", "LOYALTY_STRESS",
+    "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TERM", "XDG_DATA_HOME",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """HOME, XDG_DATA_HOME and LOYALTY_DB inside tmp_path; nothing else of the user's environment."""
+    for name in TOOL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("LOYALTY_DB", str(tmp_path / "env" / "loyalty.db"))
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    """The path of a fresh database (created by the first command that opens it)."""
+    return tmp_path / "shop.db"
+
+
+@pytest.fixture
+def cli():
+    """`cli(*args, input=None)`: invoke the app in-process exactly as given (no --db added).
+
+    Click ≥ 8.2's CliRunner keeps `result.stdout` and `result.stderr` apart
+    (`result.output` is the two interleaved), so tests can check that data goes
+    to stdout and messages to stderr.
+    """
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(app, [str(a) for a in args], input=input)
+
+    return invoke
+
+
+@pytest.fixture
+def run(cli, db):
+    """`run(*args, input=None) -> Result` with `--db <db>` prepended; exit_code, stdout, stderr apart."""
+
+    def invoke(*args, input=None):
+        return cli("--db", db, *args, input=input)
+
+    return invoke
+
+
+@pytest.fixture
+def loyalty_proc(tmp_path):
+    """`loyalty_proc(*args, input=None, env=None)`: the real CLI in a child process (`python -m loyalty_cli`).
+
+    For tests that need real processes: locks held by another connection, pipes,
+    exit codes as the shell sees them. Arguments are passed as given (add
+    `--db` yourself); `env` adds to the test's isolated environment.
+    """
+
+    def invoke(*args, input=None, env=None, timeout=120):
+        environ = dict(os.environ)
+        environ.update(env or {})
+        return subprocess.run([sys.executable, "-m", "loyalty_cli", *map(str, args)], input=input,
+                              capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=timeout)
+
+    return invoke
+
+
+@pytest.fixture
+def sql(db):
+    """`sql(query, *params) -> list of rows`, read straight from the database file with sqlite3."""
+
+    def query(text, *params):
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute(text, params).fetchall()
+        finally:
+            conn.close()
+
+    return query
+
+
+@pytest.fixture
+def umask_zero():
+    """Run with umask 0, so a file or directory is private only if the tool made it so."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+

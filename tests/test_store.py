@@ -1,0 +1,356 @@
+"""The store: where the database lives, file modes, pragmas, migrations, transactions, busy.
+
+SPEC §2 (location, modes, pragmas), §7.1 (append-only ledger) and §10
+(BEGIN IMMEDIATE, no transaction left open, exit 75 when busy).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from loyalty_cli import store
+from loyalty_cli.errors import Busy
+from loyalty_cli.migrations import MIGRATIONS
+from loyalty_cli.store import Store
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def other_connection(path: Path) -> sqlite3.Connection:
+    """A second, independent connection that never waits for a lock."""
+    return sqlite3.connect(path, timeout=0, isolation_level=None)
+
+
+def add_member(conn, member_id: str) -> None:
+    conn.execute("INSERT INTO members (member_id, joined_on, tier, tier_since) VALUES (?, '2025-01-01', 'Bronze', '2025-01-01')",
+                 (member_id,))
+
+
+# -- where the database is ------------------------------------------------------
+
+
+def test_db_option_beats_environment_and_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOYALTY_DB", str(tmp_path / "from-env.db"))
+    assert store.resolve_path(tmp_path / "given.db") == tmp_path / "given.db"
+
+
+def test_environment_beats_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOYALTY_DB", str(tmp_path / "from-env.db"))
+    assert store.resolve_path(None) == tmp_path / "from-env.db"
+
+
+def test_default_is_under_xdg_data_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOYALTY_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert store.resolve_path(None) == tmp_path / "data" / "loyalty" / "loyalty.db"
+
+
+def test_default_without_xdg_is_under_home_local_share(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOYALTY_DB")
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert store.resolve_path(None) == tmp_path / "home" / ".local" / "share" / "loyalty" / "loyalty.db"
+
+
+def init_path(cli, *args) -> Path:
+    result = cli(*args, "init", "--json")
+    assert result.exit_code == 0, result.stderr
+    return Path(json.loads(result.stdout)["path"])
+
+
+def test_init_prints_where_the_database_is_by_precedence(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("LOYALTY_DB")
+    assert init_path(cli) == (tmp_path / "xdg" / "loyalty" / "loyalty.db").resolve()
+
+    monkeypatch.setenv("LOYALTY_DB", str(tmp_path / "from-env.db"))
+    assert init_path(cli) == (tmp_path / "from-env.db").resolve()
+
+    assert init_path(cli, "--db", tmp_path / "given.db") == (tmp_path / "given.db").resolve()
+    for created in ("xdg/loyalty/loyalty.db", "from-env.db", "given.db"):
+        assert (tmp_path / created).is_file()
+
+
+def test_init_plain_output_names_the_path(cli, db):
+    result = cli("--db", db, "init")
+    assert result.exit_code == 0
+    assert result.stdout == f"database ready at {db.resolve()}\n"
+
+
+# -- files and directories are private -------------------------------------------
+
+
+def test_new_database_file_is_0600(db, umask_zero):
+    s = Store.open(db)
+    try:
+        assert mode(db) == 0o600
+    finally:
+        s.close()
+
+
+def test_wal_and_shm_files_are_0600_while_open(db, umask_zero):
+    s = Store.open(db)
+    try:
+        with s.write() as conn:
+            add_member(conn, "M1")
+        wal, shm = Path(f"{db}-wal"), Path(f"{db}-shm")
+        assert wal.exists() and shm.exists()
+        assert mode(wal) == 0o600
+        assert mode(shm) == 0o600
+    finally:
+        s.close()
+
+
+def test_directories_created_for_the_database_are_0700(tmp_path, umask_zero):
+    path = tmp_path / "shop" / "data" / "loyalty.db"
+    s = Store.open(path)
+    s.close()
+    assert mode(tmp_path / "shop") == 0o700
+    assert mode(tmp_path / "shop" / "data") == 0o700
+    assert mode(path) == 0o600
+
+
+def test_default_location_directories_are_0700(tmp_path, monkeypatch, umask_zero):
+    monkeypatch.delenv("LOYALTY_DB")
+    s = Store.open(None)
+    s.close()
+    assert mode(tmp_path / "xdg") == 0o700
+    assert mode(tmp_path / "xdg" / "loyalty") == 0o700
+    assert mode(tmp_path / "xdg" / "loyalty" / "loyalty.db") == 0o600
+
+
+def test_a_directory_given_as_the_database_is_an_error_not_a_traceback(cli, tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    result = cli("--db", folder, "init")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error:")
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+# -- pragmas and migrations -------------------------------------------------------
+
+
+def test_connection_pragmas(db):
+    s = Store.open(db)
+    try:
+        c = s.conn
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert c.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert c.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert c.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    finally:
+        s.close()
+
+
+def test_busy_timeout_comes_from_the_environment(db, monkeypatch):
+    monkeypatch.setenv("LOYALTY_BUSY_TIMEOUT", "0.25")
+    s = Store.open(db)
+    try:
+        assert s.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 250
+    finally:
+        s.close()
+
+
+def test_default_busy_timeout_is_five_seconds(db):
+    s = Store.open(db)
+    try:
+        assert s.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    finally:
+        s.close()
+
+
+def test_migrations_are_recorded_in_a_table_and_user_version(db):
+    Store.open(db).close()
+    conn = sqlite3.connect(db)
+    names = [r[0] for r in conn.execute("SELECT name FROM migrations ORDER BY name")]
+    assert names == [m.__name__ for m in MIGRATIONS]
+    assert names[0] == "m001_initial"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    conn.close()
+
+
+def test_reopening_does_not_run_migrations_again(db):
+    Store.open(db).close()
+    before = sqlite3.connect(db).execute("SELECT name, applied_at FROM migrations").fetchall()
+    s = Store.open(db)
+    try:
+        assert s.migrate() == []
+    finally:
+        s.close()
+    after = sqlite3.connect(db).execute("SELECT name, applied_at FROM migrations").fetchall()
+    assert after == before
+
+
+def test_first_open_reports_the_migrations_it_ran(db):
+    s = Store.open(db, migrate=False)
+    try:
+        assert s.migrate() == [m.__name__ for m in MIGRATIONS]
+        assert s.migrate() == []
+    finally:
+        s.close()
+
+
+def test_a_file_that_is_not_a_database_is_an_error(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("this is a shopping list, not a database\n" * 100)
+    with pytest.raises(Exception) as info:
+        Store.open(path)
+    assert "not a loyalty database" in str(info.value)
+
+
+# -- the ledger is append-only, enforced by the database ----------------------------
+
+
+@pytest.fixture
+def ledger_entry(db):
+    """A database with member M1 and one ledger entry (id 1) of 50 points."""
+    s = Store.open(db)
+    with s.write() as conn:
+        add_member(conn, "M1")
+        conn.execute("INSERT INTO ledger (id, member_id, at, kind, points, hash) "
+                     "VALUES (1, 'M1', '2025-01-01T00:00:00', 'award', 50, 'x')")
+    s.close()
+    return db
+
+
+def test_ledger_update_is_refused_by_the_database(ledger_entry):
+    conn = sqlite3.connect(ledger_entry)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE ledger SET points = 5000 WHERE id = 1")
+    conn.rollback()
+    assert conn.execute("SELECT points FROM ledger WHERE id = 1").fetchone() == (50,)
+    conn.close()
+
+
+def test_ledger_delete_is_refused_by_the_database(ledger_entry):
+    conn = sqlite3.connect(ledger_entry)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM ledger WHERE id = 1")
+    conn.rollback()
+    assert conn.execute("SELECT count(*) FROM ledger").fetchone() == (1,)
+    conn.close()
+
+
+def test_foreign_keys_are_enforced_on_the_ledger(db):
+    s = Store.open(db)
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            with s.write() as conn:
+                conn.execute("INSERT INTO ledger (member_id, at, kind, points, hash) "
+                             "VALUES ('NOBODY', '2025-01-01T00:00:00', 'award', 5, 'x')")
+        assert s.conn.execute("SELECT count(*) FROM ledger").fetchone() == (0,)
+    finally:
+        s.close()
+
+
+# -- transactions --------------------------------------------------------------------
+
+
+def test_write_begins_immediate(db):
+    """Inside write(), before any statement, another writer is already shut out."""
+    s = Store.open(db)
+    other = other_connection(db)
+    try:
+        with s.write():
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again once write() has committed
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        s.close()
+
+
+def test_write_commits_and_leaves_no_transaction_open(db):
+    s = Store.open(db)
+    try:
+        with s.write() as conn:
+            add_member(conn, "M1")
+            assert s.conn.in_transaction
+        assert not s.conn.in_transaction
+    finally:
+        s.close()
+    assert sqlite3.connect(db).execute("SELECT member_id FROM members").fetchall() == [("M1",)]
+
+
+def test_write_rolls_back_on_an_exception_and_leaves_no_transaction_open(db):
+    s = Store.open(db)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            with s.write() as conn:
+                add_member(conn, "M1")
+                1 / 0
+        assert not s.conn.in_transaction
+        assert s.conn.execute("SELECT count(*) FROM members").fetchone() == (0,)
+    finally:
+        s.close()
+    other = other_connection(db)
+    other.execute("BEGIN IMMEDIATE")  # no lock left behind
+    other.execute("ROLLBACK")
+    other.close()
+
+
+def test_nested_write_joins_the_outer_transaction(db):
+    s = Store.open(db)
+    try:
+        with pytest.raises(RuntimeError):
+            with s.write() as conn:
+                add_member(conn, "M1")
+                with s.write() as inner:
+                    add_member(inner, "M2")
+                raise RuntimeError("the outer unit of work fails after the inner one finished")
+        assert s.conn.execute("SELECT count(*) FROM members").fetchone() == (0,)
+        assert not s.conn.in_transaction
+    finally:
+        s.close()
+
+
+def test_write_raises_busy_when_another_connection_writes(db, monkeypatch):
+    Store.open(db).close()
+    monkeypatch.setenv("LOYALTY_BUSY_TIMEOUT", "0")
+    other = other_connection(db)
+    other.execute("BEGIN IMMEDIATE")
+    s = Store.open(db)
+    try:
+        with pytest.raises(Busy) as info:
+            with s.write():
+                pass
+        assert info.value.exit_code == 75
+        assert not s.conn.in_transaction
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        s.close()
+
+
+def test_bad_busy_timeout_is_an_error(db, monkeypatch):
+    monkeypatch.setenv("LOYALTY_BUSY_TIMEOUT", "soon")
+    with pytest.raises(Exception, match="LOYALTY_BUSY_TIMEOUT"):
+        Store.open(db)
+
+
+def test_cli_exits_75_with_one_line_when_the_database_is_busy(db, loyalty_proc):
+    assert loyalty_proc("--db", db, "init").returncode == 0
+    other = other_connection(db)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        result = loyalty_proc("--db", db, "members", "add", "--name", "Ana Li", env={"LOYALTY_BUSY_TIMEOUT": "0.2"})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert result.returncode == 75
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error:")
+    assert "busy" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM members").fetchone() == (0,)
