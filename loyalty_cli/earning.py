@@ -54,11 +54,11 @@ def earn(amount: int, rules: Rules, *, date: str, category: str | None = None, f
     den = 10**rules.currency_decimals * ppu.denominator * cat.denominator
     total = _round(num, den, rules.rounding)
     lines = [("earn", None, total)] if total else []
-    steps = promotions(rules, date=date, category=category, first=first, birthday=birthday)
+    steps = promotions(rules, date=date, category=category, first=first, birthday=birthday) if rules.has_promotions else []
     if tier is not None:
-        level = rules.level(tier)
-        if level is not None and level.multiplier > 1:
-            steps.append((f"tier:{tier}", level.multiplier))
+        mult = rules.tier_multipliers.get(tier)
+        if mult is not None and mult > 1:
+            steps.append((f"tier:{tier}", mult))
     for name, mult in steps:
         num *= mult.numerator
         den *= mult.denominator

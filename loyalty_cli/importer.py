@@ -246,7 +246,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                     rejects.add(line, message, cells)
 
                 def run(chunk):
-                    book.flush()
+                    book.flush(members=False)
                     parsed = []
                     for line, cells, row in chunk:
                         if isinstance(row, str):

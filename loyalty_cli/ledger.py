@@ -82,6 +82,7 @@ class Book:
         self.purchases: list[tuple] = []
         self.tier_changes: list[tuple] = []
         self.pending_purchase_ids: set = set()
+        self.pending_members: set = set()  # members whose lots have unwritten changes
         self.points_in = 0   # credits written by this book
         self.points_out = 0  # debits written by this book
 
@@ -125,25 +126,37 @@ class Book:
 
     def credit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
                purchase_id=None, lots: list[tuple[str | None, int]] | None = None) -> int:
-        """Append a credit and its lot(s); a balance below zero is filled first."""
-        if points <= 0:
-            raise ValueError("a credit must be positive")
-        eid = self._append(m, at, kind, points, ref, note, by)
+        """Append a credit and its lot(s); a balance below zero is filled first. Returns the entry id."""
+        return self.credit_entries(m, at, [(kind, points, ref, note)], by=by, purchase_id=purchase_id, lots=lots)[0]
+
+    def credit_entries(self, m: MemberState, at: str, entries: list[tuple], *, by=None, purchase_id=None,
+                       lots: list[tuple[str | None, int]] | None = None) -> tuple[int, int]:
+        """Append credits [(kind, points, ref, note)] sharing lots; return (first entry id, first lot id)."""
+        total = 0
+        first = None
+        for kind, points, ref, note in entries:
+            if points <= 0:
+                raise ValueError("a credit must be positive")
+            eid = self._append(m, at, kind, points, ref, note, by)
+            first = first or eid
+            total += points
         if lots is None:
-            lots = [(self.rules_for(at).expiry_for(at), points)]
+            lots = [(self.rules_for(at).expiry_for(at), total)]
         hole = -m.balance if m.balance < 0 else 0
+        first_lot = self.next_lot
         for expires_on, size in lots:
             lot_id = self.next_lot
             self.next_lot += 1
             fill = min(hole, size)
             hole -= fill
-            self.lots.append((lot_id, eid, m.member_id, expires_on, size, size - fill, purchase_id))
+            self.lots.append((lot_id, first, m.member_id, expires_on, size, size - fill, purchase_id))
             if fill:
-                self.uses.append((eid, lot_id, fill))
-        m.balance += points
+                self.uses.append((first, lot_id, fill))
+        self.pending_members.add(m.member_id)
+        m.balance += total
         self.dirty.add(m)
-        self.points_in += points
-        return eid
+        self.points_in += total
+        return first, first_lot
 
     def debit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
               purchase_id=None, allow_negative: bool = False) -> tuple[int, list[tuple[int, str | None, int]]]:
@@ -160,12 +173,17 @@ class Book:
         self.points_out += points
         return eid, taken
 
+    def _sync(self, m: MemberState) -> None:
+        """Write buffered rows if this member's lots have changes not yet in the database."""
+        if m.member_id in self.pending_members:
+            self.flush(members=False)
+
     def _open_lots(self, m: MemberState, purchase_id=None):
-        self.flush()
+        self._sync(m)
         if purchase_id is not None:
             return self.conn.execute(
-                "SELECT id, expires_on, remaining FROM lots WHERE purchase_id = ? AND member_id = ? AND remaining > 0 ORDER BY id",
-                (purchase_id, m.member_id)).fetchall()
+                "SELECT l.id, l.expires_on, l.remaining FROM purchases p JOIN lots l ON l.id = p.lot_id "
+                "WHERE p.purchase_id = ? AND l.member_id = ? AND l.remaining > 0", (purchase_id, m.member_id)).fetchall()
         return self.conn.execute(
             "SELECT id, expires_on, remaining FROM lots WHERE member_id = ? AND remaining > 0 "
             "ORDER BY coalesce(expires_on, ?), id", (m.member_id, NEVER)).fetchall()
@@ -184,6 +202,7 @@ class Book:
                 take = min(need, remaining)
                 need -= take
                 self.lot_remaining[lot_id] = remaining - take
+                self.pending_members.add(m.member_id)
                 self.uses.append((eid, lot_id, take))
                 taken.append((lot_id, expires_on, take))
                 if need == 0:
@@ -192,7 +211,7 @@ class Book:
 
     def write_off_lapsed(self, m: MemberState, at: str) -> int:
         """Write off the member's lots that lapsed before `at`'s date; return the points."""
-        self.flush()
+        self._sync(m)
         rows = self.conn.execute(
             "SELECT id, remaining FROM lots WHERE member_id = ? AND remaining > 0 AND expires_on < ?",
             (m.member_id, at[:10])).fetchall()
@@ -203,6 +222,7 @@ class Book:
         if total <= 0:
             return 0
         eid = self._append(m, at, "expire", -total, None, None, None)
+        self.pending_members.add(m.member_id)
         for lot_id, remaining in rows:
             self.lot_remaining[lot_id] = 0
             self.uses.append((eid, lot_id, remaining))
@@ -212,7 +232,7 @@ class Book:
 
     def expire_all(self, as_of: str) -> tuple[int, int]:
         """Write off every lot that lapsed before `as_of` (one entry per member)."""
-        self.flush()
+        self.flush(members=False)
         rows = self.conn.execute(
             "SELECT member_id, id, remaining FROM lots WHERE remaining > 0 AND expires_on < ? ORDER BY member_id, id",
             (as_of[:10],)).fetchall()
@@ -228,19 +248,19 @@ class Book:
                 members += 1
                 points += written
             if len(self.entries) > 5000:
-                self.flush()
+                self.flush(members=False)
         return members, points
 
     # -- writing ----------------------------------------------------------
-    def flush(self) -> None:
-        """Write everything buffered, in an order the foreign keys accept."""
+    def flush(self, members: bool = True) -> None:
+        """Write everything buffered, in an order the foreign keys accept.
+
+        Member rows (balance, tier…) are written only when `members` is true: inside
+        a book the in-memory state is the truth, so a big import updates each
+        member once at the end instead of at every intermediate flush.
+        """
         c = self.conn
-        if self.purchases:
-            c.executemany(
-                "INSERT INTO purchases (purchase_id, member_id, kind, amount, purchased_at, category, refund_of, points, basis_points) "
-                "VALUES (?,?,?,?,?,?,?,?,?)", self.purchases)
-            self.purchases.clear()
-            self.pending_purchase_ids.clear()
+        self.pending_members.clear()
         if self.entries:
             c.executemany("INSERT INTO ledger (id, member_id, at, kind, points, ref, note, by, hash) VALUES (?,?,?,?,?,?,?,?,?)",
                           self.entries)
@@ -255,11 +275,17 @@ class Book:
         if self.lot_remaining:
             c.executemany("UPDATE lots SET remaining = ? WHERE id = ?", [(r, i) for i, r in self.lot_remaining.items()])
             self.lot_remaining.clear()
+        if self.purchases:
+            c.executemany(
+                "INSERT INTO purchases (purchase_id, member_id, kind, amount, purchased_at, category, refund_of, points, "
+                "basis_points, lot_id) VALUES (?,?,?,?,?,?,?,?,?,?)", self.purchases)
+            self.purchases.clear()
+            self.pending_purchase_ids.clear()
         if self.tier_changes:
             c.executemany("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
                           "VALUES (?,?,?,?,?,?,?,?)", self.tier_changes)
             self.tier_changes.clear()
-        if self.dirty:
+        if self.dirty and members:
             c.executemany(
                 "UPDATE members SET balance = ?, tier = ?, tier_since = ?, floor_tier = ?, floor_until = ?, first_sale = ? "
                 "WHERE member_id = ?",

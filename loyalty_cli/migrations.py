@@ -58,8 +58,9 @@ def m001_initial(_conn) -> list[str]:
             category TEXT,
             refund_of TEXT REFERENCES purchases(purchase_id),
             points INTEGER NOT NULL DEFAULT 0,
-            basis_points INTEGER NOT NULL DEFAULT 0
-        )""",
+            basis_points INTEGER NOT NULL DEFAULT 0,
+            lot_id INTEGER REFERENCES lots(id)
+        ) WITHOUT ROWID""",
         "CREATE INDEX purchases_member ON purchases(member_id, purchased_at)",
         "CREATE INDEX purchases_refund_of ON purchases(refund_of) WHERE refund_of IS NOT NULL",
         f"""CREATE TABLE ledger (
@@ -79,7 +80,8 @@ def m001_initial(_conn) -> list[str]:
         """CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
            BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: write a correcting entry instead'); END""",
         # A lot is (part of) a credit with the last day it can be used; `remaining`
-        # is a cache of points minus its uses, verified by `db check`.
+        # is a cache of points minus its uses, verified by `db check`. A sale's earn
+        # and bonus entries share one lot (same date, same E), named by purchases.lot_id.
         """CREATE TABLE lots (
             id INTEGER PRIMARY KEY,
             entry_id INTEGER NOT NULL REFERENCES ledger(id),
@@ -90,7 +92,6 @@ def m001_initial(_conn) -> list[str]:
             purchase_id TEXT
         )""",
         "CREATE INDEX lots_open ON lots(member_id, expires_on) WHERE remaining > 0",
-        "CREATE INDEX lots_purchase ON lots(purchase_id) WHERE purchase_id IS NOT NULL",
         # Which entry consumed how much of which lot: debits, and credits filling a hole.
         """CREATE TABLE lot_uses (
             entry_id INTEGER NOT NULL REFERENCES ledger(id),

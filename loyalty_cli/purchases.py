@@ -20,10 +20,12 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
                          birthday=m.birthday is not None and m.birthday[5:7] == at[5:7], tier=m.tier)
     points = sum(p for _, _, p in lines)
     tier_points = sum(p for kind, rule, p in lines if rule and rule.startswith("tier:"))
-    book.purchases.append((purchase_id, m.member_id, "sale", amount, at, category, None, points, points - tier_points))
+    lot_id = None
+    if lines:
+        _, lot_id = book.credit_entries(m, at, [(kind, p, purchase_id, rule) for kind, rule, p in lines],
+                                        purchase_id=purchase_id)
+    book.purchases.append((purchase_id, m.member_id, "sale", amount, at, category, None, points, points - tier_points, lot_id))
     book.pending_purchase_ids.add(purchase_id)
-    for kind, rule, p in lines:
-        book.credit(m, at, kind, p, ref=purchase_id, note=rule, purchase_id=purchase_id)
     if first:
         m.first_sale = purchase_id
         book.dirty.add(m)
@@ -38,7 +40,7 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
 def sale_facts(book: Book, sale_id: str):
     """(member, amount, at, points, basis_points, refunded, reversed, expired) of a sale, or None."""
     if sale_id in book.pending_purchase_ids:
-        book.flush()
+        book.flush(members=False)
     row = book.conn.execute(
         "SELECT member_id, kind, amount, purchased_at, points, basis_points FROM purchases WHERE purchase_id = ?",
         (sale_id,)).fetchone()
@@ -52,8 +54,8 @@ def sale_facts(book: Book, sale_id: str):
 def expired_points_of(book: Book, sale_id: str) -> int:
     """X: how many of the sale's own points have been written off by expiry."""
     return book.conn.execute(
-        """SELECT coalesce(sum(u.points), 0) FROM lots l JOIN lot_uses u ON u.lot_id = l.id
-           JOIN ledger e ON e.id = u.entry_id WHERE l.purchase_id = ? AND e.kind = 'expire'""", (sale_id,)).fetchone()[0]
+        """SELECT coalesce(sum(u.points), 0) FROM purchases p JOIN lot_uses u ON u.lot_id = p.lot_id
+           JOIN ledger e ON e.id = u.entry_id WHERE p.purchase_id = ? AND e.kind = 'expire'""", (sale_id,)).fetchone()[0]
 
 
 def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: int, refund_of: str | None):
@@ -91,7 +93,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     points = max(0, target - reversed_)
     basis_points = basis_earned * points // earned if earned else 0
     rules = book.rules_for(at)
-    book.purchases.append((refund_id, m.member_id, "refund", amount, at, None, refund_of, points, basis_points))
+    book.purchases.append((refund_id, m.member_id, "refund", amount, at, None, refund_of, points, basis_points, None))
     book.pending_purchase_ids.add(refund_id)
     if points:
         book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",

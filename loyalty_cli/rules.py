@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from loyalty_cli import values
 
@@ -105,13 +106,14 @@ class Rules:
     transfers_enabled: bool
     max_transfer_per_month: int
     anomalies: dict
+    tier_multipliers: dict  # level name -> multiplier, for the earning hot path
+    has_promotions: bool
 
     def expiry_for(self, date: str) -> str | None:
         """E, the last day a credit dated `date` can be used (None: never expires)."""
         if self.expiry_months == 0:
             return None
-        e = values.add_months(date, self.expiry_months)
-        return values.month_end(e) if self.expiry_round_to == "month_end" else e
+        return _expiry(date[:10], self.expiry_months, self.expiry_round_to)
 
     def level(self, name: str) -> Level | None:
         for lvl in self.levels:
@@ -135,6 +137,12 @@ class Rules:
 
     def to_json(self) -> str:
         return json.dumps(self.doc, sort_keys=True)
+
+
+@lru_cache(maxsize=8192)
+def _expiry(day: str, months: int, round_to: str) -> str:
+    e = values.add_months(day, months)
+    return values.month_end(e) if round_to == "month_end" else e
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -279,8 +287,12 @@ def validate(doc: dict) -> Rules:
     unknown = set(a) - set(DEFAULTS["anomalies"])
     if unknown:
         raise RulesError(f"anomalies.{sorted(unknown)[0]} is not a programme setting")
+    first_mult = _decimal(e["first_purchase_multiplier"], "earn.first_purchase_multiplier", at_least_one=True)
+    birthday_mult = _decimal(e["birthday_multiplier"], "earn.birthday_multiplier", at_least_one=True)
     return Rules(
         doc=d,
+        tier_multipliers={lvl.name: lvl.multiplier for lvl in levels},
+        has_promotions=first_mult > 1 or birthday_mult > 1 or any(c.multiplier > 1 for c in campaigns),
         currency_decimals=decimals,
         point_value=_decimal(d["point_value"], "point_value"),
         points_per_unit=_decimal(e["points_per_unit"], "earn.points_per_unit"),
@@ -288,8 +300,8 @@ def validate(doc: dict) -> Rules:
         min_amount=_money(e["min_amount"], "earn.min_amount", decimals),
         stacking=_choice(e["stacking"], "earn.stacking", ("max", "multiply")),
         signup_bonus=_integer(e["signup_bonus"], "earn.signup_bonus"),
-        first_purchase_multiplier=_decimal(e["first_purchase_multiplier"], "earn.first_purchase_multiplier", at_least_one=True),
-        birthday_multiplier=_decimal(e["birthday_multiplier"], "earn.birthday_multiplier", at_least_one=True),
+        first_purchase_multiplier=first_mult,
+        birthday_multiplier=birthday_mult,
         referral_bonus=_integer(e["referral_bonus"], "earn.referral_bonus"),
         categories=categories,
         campaigns=tuple(campaigns),

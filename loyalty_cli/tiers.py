@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from array import array
 from bisect import bisect_left, bisect_right
+from functools import lru_cache
 
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound
@@ -28,10 +29,14 @@ def ordinal(date: str) -> int:
 
 def window_bounds(rules: Rules, date: str) -> tuple[str | None, str]:
     """(first date in the window or None for lifetime, last date in the window)."""
-    day = date[:10]
-    if rules.tier_window == "rolling_12m":
+    return _window_bounds(rules.tier_window, date[:10])
+
+
+@lru_cache(maxsize=4096)
+def _window_bounds(window: str, day: str) -> tuple[str | None, str]:
+    if window == "rolling_12m":
         return values.add_days(values.add_months(day, -12), 1), day
-    if rules.tier_window == "calendar_year":
+    if window == "calendar_year":
         return day[:4] + "-01-01", day
     return None, day
 
@@ -63,13 +68,13 @@ def preload(book, ids, basis: str) -> None:
             vals.append(_value(basis, kind, amount, bp))
 
 
-def history(book, m, basis: str):
+def qualifying_history(book, m, basis: str):
     """The member's (days, values) for a basis, loading it on first use."""
     if m.qualifying is None:
         preload(book, [m.member_id], basis)
     q = m.qualifying.get(basis)
     if q is None:
-        book.flush()  # another basis is loaded; pending purchases must be in the database first
+        book.flush(members=False)  # another basis is loaded; pending purchases must be in the database first
         m.qualifying[basis] = q = (array("l"), array("q"))
         for at, kind, amount, bp in book.conn.execute(
                 "SELECT purchased_at, kind, amount, basis_points FROM purchases WHERE member_id = ? ORDER BY purchased_at",
@@ -82,7 +87,7 @@ def history(book, m, basis: str):
 def note_purchase(book, m, rules: Rules, at: str, kind: str, amount: int, basis_points: int) -> None:
     """Add a recorded sale or refund to the member's qualifying history."""
     if m.qualifying is None:
-        history(book, m, rules.tier_basis)
+        qualifying_history(book, m, rules.tier_basis)
     day = ordinal(at)
     for basis, (days, vals) in m.qualifying.items():
         v = _value(basis, kind, amount, basis_points)
@@ -97,7 +102,7 @@ def note_purchase(book, m, rules: Rules, at: str, kind: str, amount: int, basis_
 
 def qualifying_value(book, m, rules: Rules, date: str, basis: str | None = None) -> int:
     """The member's spend (or points earned) in the window ending at `date`."""
-    days, vals = history(book, m, basis or rules.tier_basis)
+    days, vals = qualifying_history(book, m, basis or rules.tier_basis)
     first, last = window_bounds(rules, date)
     i = bisect_left(days, ordinal(first)) if first else 0
     j = bisect_right(days, ordinal(last))

@@ -33,8 +33,26 @@ def parse_date(text: str, what: str = "date") -> str:
     raise ValueError(f"{what} must be a date YYYY-MM-DD, got {text!r}")
 
 
+_FULL = re.compile(r"(\d{4}-\d{2}-\d{2})[T ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)")
+_DAY_OK: dict[str, bool] = {}
+
+
 def parse_datetime(text: str, what: str = "date") -> str:
     """ISO 8601 shop-local date or datetime → `YYYY-MM-DDTHH:MM:SS`. Offsets are refused."""
+    full = _FULL.fullmatch(text) if isinstance(text, str) else None
+    if full:  # the common case in a till export: validate each calendar day once
+        day = full[1]
+        ok = _DAY_OK.get(day)
+        if ok is None:
+            try:
+                dt.date.fromisoformat(day)
+                ok = True
+            except ValueError:
+                ok = False
+            if len(_DAY_OK) < 100_000:
+                _DAY_OK[day] = ok
+        if ok:
+            return f"{day}T{full[2]}:{full[3]}:{full[4]}"
     m = _DATETIME.fullmatch(text.strip()) if isinstance(text, str) else None
     if m:
         y, mo, d, h, mi, s = m.groups()

@@ -1,0 +1,648 @@
+"""`loyalty report …`, `loyalty dashboard` and `loyalty feedback add`.
+
+Thin: parse options, call `loyalty_cli.reports` (or `feedback`), format money
+and shares, hand rows to `render.Output`. The dashboard has its own small
+renderer here: rich panels on a terminal, plain aligned text when piped; both
+are built from the same formatted strings, so the text shows exactly the
+figures of `--json`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from loyalty_cli import values
+from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, masked, money, out, parse, store
+
+app = typer.Typer(help="Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
+                  no_args_is_help=True, epilog=GLOBAL_HELP)
+feedback_app = typer.Typer(help="Customer feedback: 0-10 'would you recommend us?' scores, for the NPS.",
+                           no_args_is_help=True, epilog=GLOBAL_HELP)
+
+TERMINAL_ROWS = 100  # a terminal shows this many rows unless --limit says otherwise
+
+AS_OF_HELP = "Report as of the end of this date, YYYY-MM-DD (default: today)."
+LIMIT_HELP = "At most this many rows (a terminal shows 100 by default)."
+PII_HELP = "Show emails and phones unmasked."
+
+
+def register(root) -> None:
+    root.add_typer(app, name="report")
+    root.command("dashboard", epilog=GLOBAL_HELP)(dashboard)
+    root.add_typer(feedback_app, name="feedback")
+
+
+# -- formatting ------------------------------------------------------------------
+def pct(share: float | None) -> str:
+    """A share (0..1) as a percentage with one decimal; "–" when there is none (total ≤ 0)."""
+    return "–" if share is None else f"{share * 100:.1f}%"
+
+
+def nps_text(nps: float | None) -> str:
+    if nps is None:
+        return "–"
+    text = f"{nps:.1f}".rstrip("0").rstrip(".")
+    return text if text.startswith("-") or text == "0" else "+" + text
+
+
+def _shown(o, rows: list[dict], limit: int | None, what: str) -> list[dict]:
+    """Cap what a terminal shows (JSON, CSV and pipes get everything asked for)."""
+    if limit is None and o.rich and len(rows) > TERMINAL_ROWS:
+        o.note(f"showing {TERMINAL_ROWS} of {len(rows)} {what}; use --limit N, or pipe/--csv/--json for all")
+        return rows[:TERMINAL_ROWS]
+    return rows
+
+
+def _days(days: int) -> int:
+    from loyalty_cli.errors import UsageError
+
+    if days < 0:
+        raise UsageError(f"--days must be zero or more, got {days}")
+    return days
+
+
+# -- report rfm ------------------------------------------------------------------------
+RFM_COLUMNS = [("member_id", "member"), ("last_sale", "last sale"), ("recency_days", "days since"),
+               ("frequency", "sales"), ("monetary", "spend"), ("r", "R"), ("f", "F"), ("m", "M"), ("segment", "segment")]
+
+
+@app.command("rfm")
+def rfm(
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    sort: str = typer.Option("id", "--sort", help="id | recency | frequency | monetary | segment | score"),
+    limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+):
+    """Recency, frequency and spend of each member, scored 1-5, and their segment.
+
+    Over the 365 days ending with --as-of: recency is the days since the last
+    sale, frequency the number of sales, monetary the net spend (sales - refunds).
+    A score is 1 + floor(5 x members strictly worse / members), so ties share a
+    score. Segments, first match: champions (R,F,M >= 4), loyal (F >= 4, M >= 3),
+    potential (R >= 4), at_risk (R <= 2 and F or M >= 3), lost (R <= 2), regular.
+
+    \b
+    Example:
+      loyalty report rfm --as-of 2026-10-31 --sort score --limit 20
+      loyalty report rfm --csv > rfm.csv
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out()
+    s = store()
+    try:
+        r = reports.rfm(s, date, sort=sort, limit=limit)
+    finally:
+        s.close()
+    d = r["currency_decimals"]
+    rows = [{**m, "monetary": money(m["monetary"], d)} for m in r["members"]]
+    doc = {"as_of": r["as_of"], "members": [{k: m[k] for k in ("member_id", "recency_days", "frequency", "monetary", "r", "f",
+                                                               "m", "segment", "last_sale")} for m in rows]}
+    o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=f"RFM as of {r['as_of']} (365 days)", json_obj=doc,
+            empty="no member has bought anything yet")
+
+
+# -- report segments -----------------------------------------------------------------
+SEGMENT_COLUMNS = [("segment", "segment"), ("members", "members"), ("share_of_members_text", "% members"),
+                   ("spend", "spend"), ("share_of_spend_text", "% spend"), ("sales", "sales"),
+                   ("average_order_value", "avg order")]
+
+
+@app.command("segments")
+def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
+    """Each RFM segment's members, share of spend and average order value.
+
+    Spend is the net spend of the 365 days ending with --as-of; the average order
+    value is that spend divided by the segment's sales. A share is empty (null in
+    JSON) when the total is zero or less.
+
+    \b
+    Example:
+      loyalty report segments --as-of 2026-10-31
+      loyalty members list --segment at_risk      # who they are
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out()
+    s = store()
+    try:
+        r = reports.segments(s, date)
+    finally:
+        s.close()
+    d = r["currency_decimals"]
+    rows = []
+    for seg in r["segments"]:
+        rows.append({"segment": seg["segment"], "members": seg["members"], "share_of_members": seg["share_of_members"],
+                     "spend": money(seg["spend"], d), "share_of_spend": seg["share_of_spend"], "sales": seg["sales"],
+                     "average_order_value": money(seg["average_order_value"], d)})
+    doc = {"as_of": r["as_of"], "members": r["members"], "spend": money(r["spend"], d), "segments": rows}
+    shown = [{**row, "share_of_members_text": pct(row["share_of_members"]), "share_of_spend_text": pct(row["share_of_spend"])}
+             for row in rows]
+    if o.csv:
+        columns = [(k, k) for k in ("segment", "members", "share_of_members", "spend", "share_of_spend", "sales",
+                                    "average_order_value")]
+        o.table(rows, columns)
+        return
+    o.table(shown, SEGMENT_COLUMNS, title=f"RFM segments as of {r['as_of']}: {r['members']} members, "
+                                          f"{money(r['spend'], d)} net spend in 365 days", json_obj=doc)
+
+
+# -- report pareto ---------------------------------------------------------------------
+@app.command("pareto")
+def pareto(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
+    """How much of the year's spend comes from your best customers.
+
+    Over the members with a sale up to --as-of, ranked by net spend in the 365
+    days ending with it: the share made by the top 1%, 5%, 10% and 20% of them
+    (the top ceil(n x p / 100) members), and the smallest share of members whose
+    spend reaches 80% of the total.
+
+    \b
+    Example:
+      loyalty report pareto --as-of 2026-10-31
+      loyalty report pareto --json | jq .members_share_for_80pct
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out(lists=False)
+    s = store()
+    try:
+        r = reports.pareto(s, date)
+    finally:
+        s.close()
+    d = r["currency_decimals"]
+    doc = {"as_of": r["as_of"], "top_shares": r["top_shares"], "members_share_for_80pct": r["members_share_for_80pct"],
+           "member_count": r["member_count"], "total_spend": money(r["total_spend"], d), "top_counts": r["top_counts"],
+           "top_spend": {p: money(v, d) for p, v in r["top_spend"].items()}}
+    pairs = [("members", r["member_count"]), ("net spend (365 days)", money(r["total_spend"], d))]
+    for p, share in r["top_shares"].items():
+        k = r["top_counts"][p]
+        pairs.append((f"top {p}%", f"{pct(share)} of spend ({k} member{'s' if k != 1 else ''}, {money(r['top_spend'][p], d)})"))
+    k80 = r["members_share_for_80pct"]
+    pairs.append(("80% of spend from", "–" if k80 is None else f"{pct(k80)} of members"))
+    o.record(pairs, title=f"Pareto as of {r['as_of']}", json_obj=doc)
+
+
+# -- report churn ----------------------------------------------------------------------
+CHURN_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), ("phone", "phone"),
+                 ("last_sale", "last sale"), ("days_since", "days since"), ("lifetime_spend", "lifetime spend")]
+
+
+@app.command("churn")
+def churn(
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    days: int = typer.Option(365, "--days", help="Lapsed when the last sale is this many days or more before --as-of."),
+    sort: str = typer.Option("last_sale", "--sort", help="last_sale | spend | id"),
+    limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+    show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
+):
+    """Members who stopped coming: no sale for --days days or more.
+
+    With their last sale and lifetime net spend, for a win-back campaign.
+
+    \b
+    Example:
+      loyalty report churn --days 90 --sort spend --limit 50
+      loyalty report churn --days 180 --csv --show-pii > win-back.csv
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out()
+    s = store()
+    try:
+        r = reports.churn(s, date, _days(days), sort=sort, limit=limit)
+    finally:
+        s.close()
+    d = r["currency_decimals"]
+    rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    o.table(_shown(o, rows, limit, "members"), CHURN_COLUMNS, json_obj=doc,
+            title=f"Lapsed members as of {r['as_of']}: no sale for {days} days or more",
+            empty=f"no member has been away {days} days or more")
+
+
+# -- report liability ------------------------------------------------------------------
+@app.command("liability")
+def liability(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
+    """Points outstanding, what they are worth, and when they expire.
+
+    Also lists the members whose balance is below zero.
+
+    Outstanding points are the sum of the positive balances at the end of
+    --as-of, valued at the programme's point_value. Expiring: the points of that
+    month and each of the 11 after it, by the expiry dates of the lots still
+    unused on --as-of.
+
+    \b
+    Example:
+      loyalty report liability --as-of 2026-10-31
+      loyalty report liability --json | jq '.expiring[0]'
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out(lists=False)
+    s = store()
+    try:
+        r = reports.liability(s, date)
+    finally:
+        s.close()
+    d = r["currency_decimals"]
+    doc = {"as_of": r["as_of"], "outstanding_points": r["outstanding_points"], "value": money(r["value"], d),
+           "expiring": [{"month": e["month"], "points": e["points"]} for e in r["expiring"]], "negative": r["negative"]}
+    if o.json:
+        o.json_doc(doc)
+        return
+    if o.quiet:
+        return
+    pairs = [("outstanding points", r["outstanding_points"]),
+             ("value", f"{money(r['value'], d)} (at {money_fraction(r['point_value'])} a point)"),
+             ("expiring in 12 months", sum(e["points"] for e in r["expiring"])),
+             ("balances below zero", len(r["negative"]))]
+    o.record(pairs, title=f"Points liability as of {r['as_of']}", json_obj=doc)
+    sys.stdout.flush()
+    o.table([{**e, "value": money(e["value"], d)} for e in r["expiring"]],
+            [("month", "month"), ("points", "points expiring"), ("value", "value")], title="Expiring by month")
+    if r["negative"]:
+        o.table(r["negative"], [("member_id", "member"), ("balance", "balance")], title="Balances below zero")
+
+
+def money_fraction(value) -> str:
+    """An exact point value (a Fraction of money) as decimal text: 1/100 → 0.01."""
+    from loyalty_cli.tiers import fraction_text
+
+    return fraction_text(value)
+
+
+# -- report birthdays / expiring --------------------------------------------------------
+BIRTHDAY_COLUMNS = [("date", "date"), ("member_id", "member"), ("name", "name"), ("email", "email"), ("phone", "phone"),
+                    ("age", "age")]
+
+
+@app.command("birthdays")
+def birthdays(
+    as_of: str = typer.Option(None, "--as-of", help="Count from this date, YYYY-MM-DD (default: today)."),
+    days: int = typer.Option(30, "--days", help="Birthdays from --as-of to this many days after it (inclusive)."),
+    sort: str = typer.Option("date", "--sort", help="date | id | age"),
+    limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+    show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
+):
+    """Members with a birthday in the next --days days (a card, a treat).
+
+    With the date and the age they turn. A 29 February birthday is on
+    28 February in other years.
+
+    \b
+    Example:
+      loyalty report birthdays --days 7
+      loyalty report birthdays --days 31 --as-of 2026-12-01 --csv --show-pii > december.csv
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out()
+    s = store()
+    try:
+        r = reports.birthdays(s, date, _days(days), sort=sort, limit=limit)
+    finally:
+        s.close()
+    rows = masked(r["members"], show_pii)
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    o.table(_shown(o, rows, limit, "members"), BIRTHDAY_COLUMNS, json_obj=doc,
+            title=f"Birthdays {r['as_of']} to {values.add_days(r['as_of'], days)}",
+            empty=f"no birthdays in the {days} days from {r['as_of']}")
+
+
+EXPIRING_COLUMNS = [("date", "expires on"), ("member_id", "member"), ("name", "name"), ("email", "email"),
+                    ("phone", "phone"), ("points", "points")]
+
+
+@app.command("expiring")
+def expiring(
+    as_of: str = typer.Option(None, "--as-of", help="Count from this date, YYYY-MM-DD (default: today)."),
+    days: int = typer.Option(30, "--days", help="Expiry dates from --as-of to this many days after it (inclusive)."),
+    sort: str = typer.Option("date", "--sort", help="date | points | id"),
+    limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+    show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
+):
+    """Members whose points expire in the next --days days (a reminder).
+
+    One row per member and expiry date, with the points that will lapse.
+
+    \b
+    Example:
+      loyalty report expiring --days 30 --sort points
+      loyalty report expiring --as-of 2026-10-31 --csv --show-pii > remind.csv
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out()
+    s = store()
+    try:
+        r = reports.expiring(s, date, _days(days), sort=sort, limit=limit)
+    finally:
+        s.close()
+    rows = masked(r["members"], show_pii)
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    o.table(_shown(o, rows, limit, "rows"), EXPIRING_COLUMNS, json_obj=doc,
+            title=f"Points expiring {r['as_of']} to {values.add_days(r['as_of'], days)}"
+                  + ("" if limit else f": {sum(m['points'] for m in rows)} points, {len({m['member_id'] for m in rows})} members"),
+            empty=f"no points expire in the {days} days from {r['as_of']}")
+
+
+# -- report anomalies ------------------------------------------------------------------
+ANOMALY_COLUMNS = [("date", "date"), ("member_id", "member"), ("rule", "rule"), ("reason", "reason")]
+
+
+@app.command("anomalies")
+def anomalies(
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    sort: str = typer.Option("date", "--sort", help="date | id | rule"),
+    limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+):
+    """Activity worth a second look, by the programme's [anomalies] rules.
+
+    Looks at the 365 days to --as-of. Rules: sales_per_day (more sales by one member in a day than
+    max_sales_per_day), small_burst (small_burst or more sales under small_sale
+    within small_burst_minutes), refund_ratio (a member's refunds/sales count
+    above refund_ratio_factor x the shop's, for members with at least 3 sales
+    and 2 refunds), award_redeem (a manual award of award_redeem_points or more
+    redeemed within award_redeem_days).
+
+    \b
+    Example:
+      loyalty report anomalies --as-of 2026-10-31
+      loyalty report anomalies --sort rule --json
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out()
+    s = store()
+    try:
+        r = reports.anomalies(s, date, sort=sort, limit=limit)
+    finally:
+        s.close()
+    rows = r["findings"]
+    o.table(_shown(o, rows, limit, "findings"), ANOMALY_COLUMNS, json_obj={"as_of": r["as_of"], "findings": rows},
+            title=f"Anomalies in the 365 days to {r['as_of']}", empty="no anomalies found")
+
+
+# -- dashboard ---------------------------------------------------------------------------
+def dashboard(
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    period: int = typer.Option(30, "--period", min=1, help="The period: this many days ending with --as-of."),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Show the top members' emails and phones unmasked."),
+):
+    """The owner's overview: sales, members, points, tiers, top customers.
+
+    The period is the --period days ending with --as-of; "active" members made a
+    sale in it; retention is the share of the previous period's active members
+    who came back in this one. Points issued exclude transfers; the redemption
+    rate is all-time redeemed / issued. NPS uses each member's latest score in
+    the 365 days (loyalty feedback add).
+
+    \b
+    Example:
+      loyalty dashboard
+      loyalty dashboard --as-of 2026-10-31 --period 7
+      loyalty dashboard --json | jq .sales
+    """
+    from loyalty_cli import reports
+
+    date = as_of_option(as_of)
+    o = out(lists=False)
+    s = store()
+    try:
+        r = reports.dashboard(s, date, period)
+    finally:
+        s.close()
+    doc = dashboard_json(r, show_pii)
+    if o.json:
+        o.json_doc(doc)
+        return
+    if o.quiet:
+        return
+    view = DashboardView(doc)
+    if o.rich:
+        o.console().print(view.rich())
+    else:
+        sys.stdout.write(view.plain())
+
+
+def dashboard_json(r: dict, show_pii: bool = False) -> dict:
+    """The dashboard's figures in the JSON shape of SPEC §11 (money as decimal strings)."""
+    d = r["currency_decimals"]
+    top = masked([{"member_id": t["member_id"], "name": t["name"], "email": t["email"], "phone": t["phone"],
+                   "net_spend": money(t["net_spend"], d)} for t in r["top_members"]], show_pii)
+    return {
+        "as_of": r["as_of"],
+        "period_days": r["period_days"],
+        "members": r["members"],
+        "sales": {"count": r["sales"]["count"], "net": money(r["sales"]["net"], d),
+                  "average_order_value": money(r["sales"]["average_order_value"], d)},
+        "repeat_rate": r["repeat_rate"],
+        "retention": r["retention"],
+        "points": r["points"],
+        "liability": money(r["liability"], d),
+        "redemption_rate": r["redemption_rate"],
+        "tiers": r["tiers"],
+        "segments": r["segments"],
+        "nps": r["nps"],
+        "monthly": [{"month": m["month"], "net_sales": money(m["net_sales"], d), "points_issued": m["points_issued"]}
+                    for m in r["monthly"]],
+        "top_members": top,
+    }
+
+
+BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def bar(value: float, top: float, width: int) -> str:
+    """A horizontal bar of block characters, `width` cells for `top`, in eighths of a cell."""
+    if top <= 0 or value <= 0 or width <= 0:
+        return ""
+    eighths = round(value / top * width * 8)
+    full, part = divmod(max(eighths, 1), 8)
+    return "█" * full + (BLOCKS[part] if part else "")
+
+
+class DashboardView:
+    """The dashboard as text: every figure formatted once, then laid out for rich or for plain text."""
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+        m, s, p = doc["members"], doc["sales"], doc["points"]
+        self.title = f"Loyalty dashboard · as of {doc['as_of']}"
+        start = values.add_days(doc["as_of"], 1 - doc["period_days"])
+        self.subtitle = f"last {doc['period_days']} days: {start} to {doc['as_of']}"
+        na = "–"
+        self.kpis = [
+            ("Members", [(str(m["total"]), "members"), (str(m["new"]), "new"), (str(m["active"]), "active")]),
+            ("Sales", [(str(s["count"]), "sales"), (s["net"], "net sales"),
+                       (s["average_order_value"] or na, "average order")]),
+            ("Loyalty", [(pct(doc["repeat_rate"]), "repeat rate"), (pct(doc["retention"]), "retention"),
+                         (nps_text(doc["nps"]), "NPS")]),
+            ("Points", [(str(p["issued"]), "issued"), (str(p["redeemed"]), "redeemed"), (str(p["expired"]), "expired")]),
+            ("Liability", [(str(p["outstanding"]), "points outstanding"), (doc["liability"], "value"),
+                           (pct(doc["redemption_rate"]), "redemption rate")]),
+        ]
+        self.tiers = list(doc["tiers"].items())
+        self.segments = list(doc["segments"].items())
+        self.monthly = [(row["month"], row["net_sales"], row["points_issued"]) for row in doc["monthly"]]
+        self.top = [(str(i), t["member_id"], t["name"] or "(erased)", t["email"] or "", t["phone"] or "", t["net_spend"])
+                    for i, t in enumerate(doc["top_members"], 1)]
+
+    # -- plain text (piped) --------------------------------------------------------------
+    def plain(self, width: int = 80) -> str:
+        lines = [self.title, self.subtitle, ""]
+        label_w = max(len(name) for name, _ in self.kpis)
+        for name, cells in self.kpis:
+            lines.append(f"{name.ljust(label_w)}  " + "   ".join(f"{v} {label}" for v, label in cells))
+        lines.append("")
+        lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width)
+        lines.append("")
+        lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width)
+        lines.append("")
+        lines += self._plain_monthly(width)
+        lines.append("")
+        lines.append("Top 10 members by net spend (365 days)")
+        if self.top:
+            from tabulate import tabulate
+
+            lines.append(tabulate([list(row) for row in self.top], headers=["#", "member", "name", "email", "phone", "net spend"],
+                                  tablefmt="simple", disable_numparse=True, colalign=("right",) + ("left",) * 4 + ("right",)))
+        else:
+            lines.append("  no sales in the 365 days")
+        return "\n".join(line.rstrip() for line in lines) + "\n"
+
+    def _plain_distribution(self, title: str, items: list[tuple[str, int]], width: int) -> list[str]:
+        total = sum(n for _, n in items)
+        top = max((n for _, n in items), default=0)
+        name_w = max((len(k) for k, _ in items), default=0)
+        num_w = max((len(str(n)) for _, n in items), default=1)
+        bar_w = max(10, width - name_w - num_w - 16)
+        out = [title]
+        for name, n in items:
+            out.append(f"  {name.ljust(name_w)}  {str(n).rjust(num_w)}  {pct(n / total if total else None).rjust(6)}  "
+                       f"{bar(n, top, bar_w)}")
+        return out
+
+    def _plain_monthly(self, width: int) -> list[str]:
+        sales_w = max(len("net sales"), *(len(v) for _, v, _ in self.monthly))
+        points_w = max(len("points"), *(len(str(v)) for _, _, v in self.monthly))
+        bar_w = max(8, (width - 7 - sales_w - points_w - 10) // 2)
+        top_sales = max(float(v) for _, v, _ in self.monthly)
+        top_points = max(p for _, _, p in self.monthly)
+        out = ["Last 12 months: net sales and points issued",
+               f"  {'month':7}  {'net sales'.rjust(sales_w)} {''.ljust(bar_w)}  {'points'.rjust(points_w)}"]
+        for month, net, points in self.monthly:
+            out.append(f"  {month:7}  {net.rjust(sales_w)} {bar(float(net), top_sales, bar_w).ljust(bar_w)}  "
+                       f"{str(points).rjust(points_w)} {bar(points, top_points, bar_w)}")
+        return out
+
+    # -- rich (terminal) ------------------------------------------------------------------
+    def rich(self):
+        from rich import box
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
+        kpi_row = Table.grid(expand=True, padding=(0, 1))
+        for _ in self.kpis:
+            kpi_row.add_column(ratio=1)
+        panels = []
+        for name, cells in self.kpis:
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(justify="right", style="bold")
+            grid.add_column(style="dim")
+            for v, label in cells:
+                grid.add_row(v, label)
+            panels.append(Panel(grid, title=name, title_align="left", box=box.ROUNDED, border_style="cyan"))
+        kpi_row.add_row(*panels)
+
+        def distribution(items, style):
+            total = sum(n for _, n in items)
+            top = max((n for _, n in items), default=0)
+            t = Table.grid(padding=(0, 1), expand=True)
+            t.add_column(no_wrap=True)
+            t.add_column(justify="right")
+            t.add_column(justify="right", style="dim")
+            t.add_column(ratio=1, no_wrap=True)
+            for name, n in items:
+                t.add_row(name, str(n), pct(n / total if total else None), Text(bar(n, top, 22), style=style))
+            return t
+
+        dist_row = Table.grid(expand=True, padding=(0, 1))
+        dist_row.add_column(ratio=1)
+        dist_row.add_column(ratio=1)
+        dist_row.add_row(
+            Panel(distribution(self.tiers, "yellow"), title="Tiers held", title_align="left", border_style="cyan"),
+            Panel(distribution(self.segments, "green"), title="RFM segments (365 days)", title_align="left",
+                  border_style="cyan"))
+
+        top_sales = max(float(v) for _, v, _ in self.monthly)
+        top_points = max(p for _, _, p in self.monthly)
+        chart = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+        chart.add_column("month", no_wrap=True)
+        chart.add_column("net sales", justify="right", no_wrap=True)
+        chart.add_column("", ratio=1, no_wrap=True)
+        chart.add_column("points issued", justify="right", no_wrap=True)
+        chart.add_column("", ratio=1, no_wrap=True)
+        for month, net, points in self.monthly:
+            chart.add_row(month, net, Text(bar(float(net), top_sales, 30), style="blue"),
+                          str(points), Text(bar(points, top_points, 30), style="magenta"))
+
+        top = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False)
+        for label, justify in (("#", "right"), ("member", "left"), ("name", "left"), ("email", "left"),
+                               ("phone", "left"), ("net spend", "right")):
+            top.add_column(label, justify=justify, no_wrap=label != "name")
+        for row in self.top:
+            top.add_row(*row)
+        if not self.top:
+            top.add_row("", "no sales in the 365 days", "", "", "", "")
+
+        return Panel(
+            Group(kpi_row, dist_row,
+                  Panel(chart, title="Last 12 months", title_align="left", border_style="cyan"),
+                  Panel(top, title="Top 10 members by net spend (365 days)", title_align="left", border_style="cyan")),
+            title=f"[bold]{self.title}[/bold]", subtitle=self.subtitle, border_style="bright_blue", padding=(0, 1))
+
+
+# -- feedback ---------------------------------------------------------------------------
+@feedback_app.command("add")
+def feedback_add(
+    member_id: str = typer.Argument(..., help="Member id."),
+    score: str = typer.Argument(..., help="0-10: how likely they are to recommend the shop."),
+    comment: str = typer.Option(None, "--comment", help="What they said (erased with the member's personal data)."),
+    at: str = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now)."),
+):
+    """Record a member's 0-10 recommendation score (for the NPS).
+
+    The dashboard's NPS uses each member's latest score in the 365 days.
+
+    \b
+    Example:
+      loyalty feedback add M0001 9 --comment "lovely bread"
+      loyalty feedback add M0002 4 --at 2026-10-30
+    """
+    from loyalty_cli import feedback
+    from loyalty_cli.errors import UsageError
+
+    value = parse(values.parse_int, score, "SCORE", 0)
+    if value > 10:
+        raise UsageError(f"SCORE must be between 0 and 10, got {value}")
+    when = at_option(at)
+    s = store()
+    try:
+        r = feedback.add(s, member_id, value, when, comment)
+    finally:
+        s.close()
+    out(lists=False).done(f"recorded score {r['score']} from {r['member_id']} ({r['at']})", r)

@@ -1,0 +1,29 @@
+"""Customer feedback: a member's 0–10 "would you recommend us?" score, for the dashboard's NPS.
+
+Scores are kept per answer (a member may answer again later; the NPS uses each
+member's latest in the 365 days to the as-of date). A comment is the member's
+own words, so it is personal data: `members erase` deletes it.
+"""
+
+from __future__ import annotations
+
+from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+
+
+def add(store, member_id: str, score: int, at: str, comment: str | None = None) -> dict:
+    """Record one score (0–10) from an existing, not erased member; return the stored answer."""
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        raise UsageError(f"a score must be a whole number from 0 to 10, got {score!r}")
+    if comment is not None:
+        comment = comment.strip() or None
+        if comment is not None and (len(comment) > 2000 or any(ord(c) < 32 and c not in "\t\n" for c in comment)):
+            raise UsageError("--comment must be at most 2000 characters without control characters")
+    with store.write() as conn:
+        row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"member {member_id} not found (add it with: loyalty members add --id {member_id} …)")
+        if row[0] is not None:
+            raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
+        cur = conn.execute("INSERT INTO feedback (member_id, at, score, comment) VALUES (?, ?, ?, ?)",
+                           (member_id, at, score, comment))
+        return {"id": cur.lastrowid, "member_id": member_id, "at": at, "score": score, "comment": comment}

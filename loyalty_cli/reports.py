@@ -1,0 +1,658 @@
+"""Reports and the dashboard (SPEC §8): queries that return plain data, never print.
+
+Everything is computed in SQL — grouped aggregates, window functions, CTEs — so
+a million purchases never travel into Python; what comes back is one row per
+member at most (usually far less). Money stays integer minor units here; the
+CLI formats it.
+
+Dates: "as of D" means everything dated up to the end of day D. Windows and day
+counts use calendar dates (the time of day is ignored):
+
+- the *year window* is the 365 days ending with D: dated after D − 365 days,
+  up to and including D (RFM, Pareto, top members, NPS, anomalies);
+- the dashboard's *period* is the P days ending with D, the *previous period*
+  the P days before that.
+
+A sale is any `kind = 'sale'` row, zero sales included; refunds count on their
+own date (a refund dated in a window lowers that window's net spend even when
+the sale was earlier).
+
+Choices made where SPEC §8 is silent (kept in one place so the help and the
+README can quote them):
+
+- Erased members are still members: their purchases and points count in every
+  figure (totals must add up); they simply have no name or contact.
+- Points *issued* = signup, earn, bonus, referral, award and positive adjust
+  entries, minus reversals (transfers and voucher cancellations move points that
+  were issued before). Points *redeemed* = redeem entries net of voucher
+  cancellations (a cancelled voucher gives the points back, so it was not a
+  redemption). Redeemed and expired are positive numbers.
+- Money divisions (average order value, the liability's value) round half up
+  to the minor unit.
+- Liability months count the unconsumed points (as of D) of lots whose expiry
+  date falls in that month — lots already lapsed but not yet written off by an
+  expiry run included, since they have not been written off on D.
+- Birthdays: a 29 February birthday is celebrated on 28 February in other years;
+  the age shown is the age reached on that date.
+- Anomalies (the 365 days to D, thresholds of the rules in force on D):
+  * `sales_per_day`: more than `max_sales_per_day` sales by one member on one
+    calendar date;
+  * `small_burst`: `small_burst` or more sales, each of an amount below
+    `small_sale` (zero sales included), whose first and last are at most
+    `small_burst_minutes` apart (inclusive); one finding per member and day,
+    with the largest such run that starts that day;
+  * `refund_ratio`: a member's refund ratio (number of refunds / number of
+    sales, both dated in the window) above `refund_ratio_factor` × the shop's
+    ratio over the same window, counted only for members with at least
+    `REFUND_RATIO_MIN_SALES` sales in the window and at least
+    `REFUND_RATIO_MIN_REFUNDS` refunds (a single refund is never a pattern);
+    dated on the member's last refund;
+  * `award_redeem`: a manual `award` entry of at least `award_redeem_points`
+    followed (a later entry) by a `redeem` entry of the same member dated at
+    most `award_redeem_days` calendar days after it; dated on the award.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from fractions import Fraction
+
+from loyalty_cli import values
+from loyalty_cli.errors import UsageError
+
+SEGMENTS = ("champions", "loyal", "potential", "at_risk", "lost", "regular")
+PARETO_PERCENTS = (1, 5, 10, 20)
+REFUND_RATIO_MIN_SALES = 3
+REFUND_RATIO_MIN_REFUNDS = 2
+ANOMALY_RULES = ("sales_per_day", "small_burst", "refund_ratio", "award_redeem")
+WINDOW_DAYS = 365
+
+# Ledger kinds in the dashboard's points figures (see the module docstring).
+ISSUED = ("CASE WHEN kind IN ('signup', 'earn', 'bonus', 'referral', 'award', 'reversal') "
+          "OR (kind = 'adjust' AND points > 0) THEN points ELSE 0 END")
+REDEEMED = "CASE WHEN kind IN ('redeem', 'voucher_cancel') THEN -points ELSE 0 END"
+EXPIRED = "CASE WHEN kind = 'expire' THEN -points ELSE 0 END"
+
+SEGMENT_CASE = """CASE
+    WHEN r >= 4 AND f >= 4 AND m >= 4 THEN 'champions'
+    WHEN f >= 4 AND m >= 3 THEN 'loyal'
+    WHEN r >= 4 THEN 'potential'
+    WHEN r <= 2 AND (f >= 3 OR m >= 3) THEN 'at_risk'
+    WHEN r <= 2 THEN 'lost'
+    ELSE 'regular' END"""
+
+# Sort keys each list accepts, mapped to SQL (never user text in SQL).
+RFM_SORTS = {
+    "id": "member_id",
+    "recency": "recency_days, member_id",
+    "frequency": "frequency DESC, member_id",
+    "monetary": "monetary DESC, member_id",
+    "segment": f"{' '.join(['CASE segment'] + [f'WHEN {s!r} THEN {i}' for i, s in enumerate(SEGMENTS)] + ['END'])}, member_id",
+    "score": "r + f + m DESC, member_id",
+}
+CHURN_SORTS = {"last_sale": "last_sale, member_id", "spend": "lifetime_spend DESC, member_id", "id": "member_id"}
+BIRTHDAY_SORTS = {"date": "date", "id": "member_id", "age": "age"}
+EXPIRING_SORTS = {"date": "expires_on, member_id", "points": "points DESC, expires_on, member_id", "id": "member_id, expires_on"}
+ANOMALY_SORTS = {"date": ("date", "member_id", "rule"), "id": ("member_id", "date", "rule"), "rule": ("rule", "date", "member_id")}
+
+
+# -- dates --------------------------------------------------------------------
+class Dates:
+    """The bounds every report derives from the as-of date D (text, for SQL comparisons)."""
+
+    def __init__(self, as_of: str, period: int = 30):
+        self.as_of = as_of[:10]
+        self.end = values.end_of_day(self.as_of)                               # D 23:59:59
+        self.window_start = values.add_days(self.as_of, 1 - WINDOW_DAYS) + "T00:00:00"
+        self.period = period
+        self.period_start = values.add_days(self.as_of, 1 - period) + "T00:00:00"
+        self.previous_start = values.add_days(self.as_of, 1 - 2 * period) + "T00:00:00"
+
+    def months(self, count: int = 12) -> list[str]:
+        """The `count` months ending with D's month, oldest first ("YYYY-MM")."""
+        y, m = int(self.as_of[:4]), int(self.as_of[5:7])
+        out = []
+        for back in range(count - 1, -1, -1):
+            index = y * 12 + (m - 1) - back
+            out.append(f"{index // 12:04d}-{index % 12 + 1:02d}")
+        return out
+
+    def months_ahead(self, count: int = 12) -> list[str]:
+        """D's month and the `count` − 1 after it ("YYYY-MM")."""
+        y, m = int(self.as_of[:4]), int(self.as_of[5:7])
+        out = []
+        for ahead in range(count):
+            index = y * 12 + (m - 1) + ahead
+            out.append(f"{index // 12:04d}-{index % 12 + 1:02d}")
+        return out
+
+
+def _rules(conn, as_of: str):
+    from loyalty_cli.ledger import load_programme
+
+    programme = load_programme(conn)
+    return programme.for_date(as_of), programme.currency_decimals
+
+
+def _ratio(numerator, denominator) -> float | None:
+    """A share or rate: null when the denominator (the total) is ≤ 0."""
+    if denominator is None or denominator <= 0:
+        return None
+    return (numerator or 0) / denominator
+
+
+def _round_half_up(value: Fraction) -> int:
+    return (value.numerator * 2 + value.denominator) // (value.denominator * 2)
+
+
+def divide_money(total: int | None, count: int | None) -> int | None:
+    """total / count in minor units, rounded half up; None when count ≤ 0."""
+    if not count or count <= 0:
+        return None
+    return _round_half_up(Fraction(total or 0, count))
+
+
+def points_value(points: int, rules) -> int:
+    """The money value (minor units, rounded half up) of `points` at `point_value`."""
+    return _round_half_up(points * rules.point_value * 10 ** rules.currency_decimals)
+
+
+def _order(sorts: dict, key: str, what: str) -> str:
+    if key not in sorts:
+        raise UsageError(f"--sort for {what} must be one of {', '.join(sorts)}, got {key!r}")
+    return sorts[key]
+
+
+# -- the per-member purchase summary -------------------------------------------
+# One pass over the purchases dated up to D, grouped by member: everything RFM,
+# Pareto, churn, top members and the dashboard's period figures need.
+SUMMARY_SQL = """
+SELECT member_id,
+       max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
+       CAST(julianday(:as_of) - julianday(substr(max(CASE WHEN kind = 'sale' THEN purchased_at END), 1, 10)) AS INTEGER)
+           AS recency_days,
+       count(CASE WHEN kind = 'sale' AND purchased_at >= :window_start THEN 1 END) AS frequency,
+       coalesce(sum(CASE WHEN purchased_at >= :window_start
+                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary,
+       sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END) AS lifetime_spend,
+       count(CASE WHEN kind = 'sale' AND purchased_at >= :period_start THEN 1 END) AS period_sales,
+       coalesce(sum(CASE WHEN purchased_at >= :period_start
+                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS period_net,
+       count(CASE WHEN kind = 'sale' AND purchased_at >= :previous_start AND purchased_at < :period_start
+                  THEN 1 END) AS previous_sales
+FROM purchases
+WHERE purchased_at <= :end
+GROUP BY member_id
+"""
+
+# RFM over the members with at least one sale up to D. rank() − 1 is the number
+# of members strictly worse: score = 1 + floor(5 × worse / n), in integer SQL
+# arithmetic (worse and n are integers ≥ 0, so / is floor division).
+RFM_SQL = f"""
+WITH summary AS ({SUMMARY_SQL}),
+buyers AS (SELECT * FROM summary WHERE last_sale IS NOT NULL),
+ranked AS (
+    SELECT *,
+           rank() OVER (ORDER BY recency_days DESC) - 1 AS worse_r,
+           rank() OVER (ORDER BY frequency) - 1 AS worse_f,
+           rank() OVER (ORDER BY monetary) - 1 AS worse_m,
+           count(*) OVER () AS n
+    FROM buyers),
+scored AS (
+    SELECT *, 1 + 5 * worse_r / n AS r, 1 + 5 * worse_f / n AS f, 1 + 5 * worse_m / n AS m FROM ranked),
+rfm AS (SELECT *, {SEGMENT_CASE} AS segment FROM scored)
+"""
+
+
+def _params(d: Dates) -> dict:
+    return {"as_of": d.as_of, "end": d.end, "window_start": d.window_start, "period_start": d.period_start,
+            "previous_start": d.previous_start}
+
+
+# -- RFM, segments, Pareto ---------------------------------------------------------
+def rfm(store, as_of: str, sort: str = "id", limit: int | None = None) -> dict:
+    """`report rfm`: recency, frequency, monetary, their 1–5 scores and segment, per member with a sale."""
+    order = _order(RFM_SORTS, sort, "report rfm")
+    d = Dates(as_of)
+    with store.read() as conn:
+        _, decimals = _rules(conn, d.as_of)
+        rows = conn.execute(
+            RFM_SQL + f"SELECT member_id, recency_days, frequency, monetary, r, f, m, segment, substr(last_sale, 1, 10) "
+                      f"FROM rfm ORDER BY {order}" + (" LIMIT :limit" if limit else ""),
+            {**_params(d), "limit": limit}).fetchall()
+    members = [{"member_id": r[0], "recency_days": r[1], "frequency": r[2], "monetary": r[3], "r": r[4], "f": r[5],
+                "m": r[6], "segment": r[7], "last_sale": r[8]} for r in rows]
+    return {"as_of": d.as_of, "members": members, "currency_decimals": decimals}
+
+
+def segment_members(store, segment: str, as_of: str) -> set[str]:
+    """The ids of the members in one RFM segment on `as_of` (for `members list --segment`)."""
+    if segment not in SEGMENTS:
+        raise UsageError(f"unknown segment {segment!r}; the segments are: {', '.join(SEGMENTS)}")
+    d = Dates(as_of)
+    with store.read() as conn:
+        rows = conn.execute(RFM_SQL + "SELECT member_id FROM rfm WHERE segment = :segment",
+                            {**_params(d), "segment": segment}).fetchall()
+    return {r[0] for r in rows}
+
+
+def _segment_rows(conn, d: Dates) -> list[tuple]:
+    """(segment, members, spend, sales) for each segment that has members."""
+    return conn.execute(
+        RFM_SQL + "SELECT segment, count(*), sum(monetary), sum(frequency) FROM rfm GROUP BY segment",
+        _params(d)).fetchall()
+
+
+def segments(store, as_of: str) -> dict:
+    """`report segments`: per RFM segment, its members, share of members, share of spend, average order value."""
+    d = Dates(as_of)
+    with store.read() as conn:
+        _, decimals = _rules(conn, d.as_of)
+        found = {r[0]: r[1:] for r in _segment_rows(conn, d)}
+    n = sum(c for c, _, _ in found.values())
+    total = sum(s for _, s, _ in found.values())
+    out = []
+    for name in SEGMENTS:
+        count, spend, sales = found.get(name, (0, 0, 0))
+        out.append({"segment": name, "members": count, "share_of_members": _ratio(count, n),
+                    "spend": spend, "share_of_spend": _ratio(spend, total), "sales": sales,
+                    "average_order_value": divide_money(spend, sales)})
+    return {"as_of": d.as_of, "members": n, "spend": total, "segments": out, "currency_decimals": decimals}
+
+
+def pareto(store, as_of: str) -> dict:
+    """`report pareto`: the share of the year's net spend made by the top 1/5/10/20 % of members, and 80 %."""
+    d = Dates(as_of)
+    with store.read() as conn:
+        _, decimals = _rules(conn, d.as_of)
+        n, total = conn.execute(
+            f"WITH summary AS ({SUMMARY_SQL}) SELECT count(*), coalesce(sum(monetary), 0) FROM summary "
+            "WHERE last_sale IS NOT NULL", _params(d)).fetchone()
+        tops = {p: -(-n * p // 100) for p in PARETO_PERCENTS}  # ⌈n·p/100⌉
+        cums: dict[int, int] = {}
+        k80 = None
+        if n:
+            # the top k's spend for each k asked for, and the smallest k whose spend reaches 80 % (5 × cum ≥ 4 × total)
+            ks = {f"k{i}": k for i, k in enumerate(sorted(set(tops.values())))}
+            rows = conn.execute(
+                f"""WITH summary AS ({SUMMARY_SQL}),
+                    ranked AS (SELECT row_number() OVER w AS k, sum(monetary) OVER w AS cum
+                               FROM summary WHERE last_sale IS NOT NULL
+                               WINDOW w AS (ORDER BY monetary DESC, member_id ROWS UNBOUNDED PRECEDING))
+                    SELECT k, cum, 0 FROM ranked WHERE k IN ({", ".join(":" + name for name in ks)})
+                    UNION ALL
+                    SELECT min(k), NULL, 1 FROM ranked WHERE 5 * cum >= 4 * :total""",
+                {**_params(d), **ks, "total": total}).fetchall()
+            for k, cum, is80 in rows:
+                if is80:
+                    k80 = k
+                else:
+                    cums[k] = cum
+    return {
+        "as_of": d.as_of, "member_count": n, "total_spend": total,
+        "top_counts": {str(p): k for p, k in tops.items()},
+        "top_spend": {str(p): cums.get(k, 0) for p, k in tops.items()},
+        "top_shares": {str(p): _ratio(cums.get(k, 0), total) if n else None for p, k in tops.items()},
+        "members_share_for_80pct": (k80 / n) if (k80 is not None and total > 0) else None,
+        "currency_decimals": decimals,
+    }
+
+
+# -- churn -------------------------------------------------------------------------
+def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: int | None = None) -> dict:
+    """`report churn`: members whose last sale is `days` or more days before D (exactly N counts)."""
+    if days < 0:
+        raise UsageError(f"--days must be zero or more, got {days}")
+    order = _order(CHURN_SORTS, sort, "report churn")
+    d = Dates(as_of)
+    cutoff = values.end_of_day(values.add_days(d.as_of, -days))  # last sale dated on or before D − N
+    with store.read() as conn:
+        _, decimals = _rules(conn, d.as_of)
+        rows = conn.execute(
+            f"""WITH summary AS ({SUMMARY_SQL})
+                SELECT s.member_id, substr(s.last_sale, 1, 10) AS last_sale, s.lifetime_spend, s.recency_days,
+                       m.name, m.email, m.phone
+                FROM summary s JOIN members m ON m.member_id = s.member_id
+                WHERE s.last_sale IS NOT NULL AND s.last_sale <= :cutoff
+                ORDER BY {order.replace('member_id', 's.member_id').replace('last_sale', 's.last_sale')}"""
+            + (" LIMIT :limit" if limit else ""),
+            {**_params(d), "cutoff": cutoff, "limit": limit}).fetchall()
+    members = [{"member_id": r[0], "last_sale": r[1], "lifetime_spend": r[2], "days_since": r[3], "name": r[4],
+                "email": r[5], "phone": r[6]} for r in rows]
+    return {"as_of": d.as_of, "days": days, "members": members, "currency_decimals": decimals}
+
+
+# -- liability and expiring points -----------------------------------------------------
+# The cached state (members.balance, lots.remaining) is the state after every
+# entry; the state at the end of D is that minus the effects of the entries dated
+# after D. Those are usually few (none when D is today), so they are collected
+# once into a temporary table instead of re-dating every lot and use.
+@contextmanager
+def _entries_after(conn, d: Dates):
+    """temp.after_entries: the ledger entries dated after the end of D."""
+    conn.execute("DROP TABLE IF EXISTS temp.after_entries")
+    conn.execute("CREATE TEMP TABLE after_entries (id INTEGER PRIMARY KEY, member_id TEXT, points INTEGER)")
+    conn.execute("INSERT INTO temp.after_entries SELECT id, member_id, points FROM ledger WHERE at > ?", (d.end,))
+    try:
+        yield
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.after_entries")
+
+
+# Each member's balance at the end of D (needs temp.after_entries).
+BALANCES_SQL = """balances AS (
+    SELECT m.member_id, m.balance - coalesce(a.points, 0) AS balance
+    FROM members m LEFT JOIN (SELECT member_id, sum(points) AS points FROM temp.after_entries GROUP BY member_id) a
+         ON a.member_id = m.member_id)"""
+
+# Unconsumed points at the end of D of the lots expiring in [:first_day, :last_day]
+# whose credit is dated up to D: what remains now plus what entries after D took.
+LOTS_LEFT_SQL = """lots_left AS (
+    SELECT l.member_id, l.expires_on, l.remaining AS points FROM lots l
+    WHERE l.expires_on BETWEEN :first_day AND :last_day AND l.entry_id NOT IN (SELECT id FROM temp.after_entries)
+    UNION ALL
+    SELECT l.member_id, l.expires_on, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id
+    WHERE u.entry_id IN (SELECT id FROM temp.after_entries) AND l.expires_on BETWEEN :first_day AND :last_day
+      AND l.entry_id NOT IN (SELECT id FROM temp.after_entries))"""
+
+
+def _outstanding(conn) -> int:
+    """The sum of positive balances at the end of D (needs temp.after_entries)."""
+    return conn.execute(f"WITH {BALANCES_SQL} SELECT coalesce(sum(balance), 0) FROM balances WHERE balance > 0").fetchone()[0]
+
+
+def liability(store, as_of: str) -> dict:
+    """`report liability`: outstanding points and their value, expiries by month, members below zero."""
+    d = Dates(as_of)
+    months = d.months_ahead(12)
+    with store.read() as conn:
+        rules, decimals = _rules(conn, d.as_of)
+        with _entries_after(conn, d):
+            outstanding = _outstanding(conn)
+            by_month = dict(conn.execute(
+                f"WITH {LOTS_LEFT_SQL} SELECT substr(expires_on, 1, 7), sum(points) FROM lots_left GROUP BY 1",
+                {"first_day": months[0] + "-01", "last_day": months[-1] + "-31"}).fetchall())
+            negative = conn.execute(
+                f"WITH {BALANCES_SQL} SELECT member_id, balance FROM balances WHERE balance < 0 ORDER BY balance, member_id"
+            ).fetchall()
+    return {
+        "as_of": d.as_of,
+        "outstanding_points": outstanding,
+        "value": points_value(outstanding, rules),
+        "point_value": rules.point_value,
+        "expiring": [{"month": m, "points": by_month.get(m) or 0, "value": points_value(by_month.get(m) or 0, rules)}
+                     for m in months],
+        "negative": [{"member_id": m, "balance": b} for m, b in negative],
+        "currency_decimals": decimals,
+    }
+
+
+def expiring(store, as_of: str, days: int = 30, sort: str = "date", limit: int | None = None) -> dict:
+    """`report expiring`: members with unconsumed points whose expiry date falls in [D, D + days], per date."""
+    if days < 0:
+        raise UsageError(f"--days must be zero or more, got {days}")
+    order = _order(EXPIRING_SORTS, sort, "report expiring")
+    d = Dates(as_of)
+    with store.read() as conn:
+        with _entries_after(conn, d):
+            rows = conn.execute(
+                f"""WITH {LOTS_LEFT_SQL},
+                    per AS (SELECT member_id, expires_on, sum(points) AS points FROM lots_left
+                            GROUP BY member_id, expires_on HAVING sum(points) > 0)
+                    SELECT p.member_id, p.expires_on, p.points, m.name, m.email, m.phone
+                    FROM per p JOIN members m ON m.member_id = p.member_id
+                    ORDER BY {order.replace('member_id', 'p.member_id')}""" + (" LIMIT :limit" if limit else ""),
+                {"first_day": d.as_of, "last_day": values.add_days(d.as_of, days), "limit": limit}).fetchall()
+    members = [{"member_id": r[0], "date": r[1], "points": r[2], "name": r[3], "email": r[4], "phone": r[5]} for r in rows]
+    return {"as_of": d.as_of, "days": days, "members": members}
+
+
+# -- birthdays -----------------------------------------------------------------------------
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def birthday_dates(as_of: str, days: int) -> dict[str, str]:
+    """Month-day ("MM-DD") → the date it next falls on within [D, D + days]; 29 Feb → 28 Feb off leap years."""
+    start = values.to_date(as_of)
+    out: dict[str, str] = {}
+    for i in range(min(days, 366) + 1):
+        day = start + dt.timedelta(days=i)
+        md = day.strftime("%m-%d")
+        out.setdefault(md, day.isoformat())
+        if md == "02-28" and not _is_leap(day.year):
+            out.setdefault("02-29", day.isoformat())
+    return out
+
+
+def birthdays(store, as_of: str, days: int = 30, sort: str = "date", limit: int | None = None) -> dict:
+    """`report birthdays`: members whose birthday falls within the next `days` days from D (inclusive)."""
+    if days < 0:
+        raise UsageError(f"--days must be zero or more, got {days}")
+    if sort not in BIRTHDAY_SORTS:
+        raise UsageError(f"--sort for report birthdays must be one of {', '.join(BIRTHDAY_SORTS)}, got {sort!r}")
+    d = Dates(as_of)
+    dates = birthday_dates(d.as_of, days)
+    with store.read() as conn:
+        marks = ",".join("?" * len(dates))
+        rows = conn.execute(
+            f"SELECT member_id, name, email, phone, birthday FROM members "
+            f"WHERE birthday IS NOT NULL AND erased_at IS NULL AND joined_on <= ? AND substr(birthday, 6) IN ({marks})",
+            (d.as_of, *dates)).fetchall()
+    members = []
+    for member_id, name, email, phone, birthday in rows:
+        date = dates[birthday[5:]]
+        members.append({"member_id": member_id, "name": name, "email": email, "phone": phone, "birthday": birthday,
+                        "date": date, "age": int(date[:4]) - int(birthday[:4])})
+    key = {"date": lambda r: (r["date"], r["member_id"]), "id": lambda r: r["member_id"],
+           "age": lambda r: (r["age"], r["date"], r["member_id"])}[sort]
+    members.sort(key=key)
+    return {"as_of": d.as_of, "days": days, "members": members[:limit] if limit else members}
+
+
+# -- anomalies -------------------------------------------------------------------------------
+def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -> dict:
+    """`report anomalies`: findings by the `[anomalies]` thresholds in force on D, over the 365 days to D."""
+    if sort not in ANOMALY_SORTS:
+        raise UsageError(f"--sort for report anomalies must be one of {', '.join(ANOMALY_SORTS)}, got {sort!r}")
+    d = Dates(as_of)
+    with store.read() as conn:
+        rules, decimals = _rules(conn, d.as_of)
+        a = rules.anomalies
+        small = values.format_money(a["small_sale"], decimals)
+        p = {"start": d.window_start, "end": d.end}
+        found: list[dict] = []
+
+        limit_day = a["max_sales_per_day"]
+        for member_id, day, count in conn.execute(
+                """SELECT member_id, substr(purchased_at, 1, 10) AS day, count(*) AS n FROM purchases
+                   WHERE kind = 'sale' AND purchased_at BETWEEN :start AND :end
+                   GROUP BY member_id, day HAVING n > :max""", {**p, "max": limit_day}):
+            found.append({"member_id": member_id, "date": day, "rule": "sales_per_day",
+                          "reason": f"{count} sales in one day (more than {limit_day} a day)"})
+
+        seconds = int(a["small_burst_minutes"]) * 60  # an int from validated rules, safe to put in the SQL
+        for member_id, day, count, first, last in conn.execute(
+                f"""WITH small AS (
+                        SELECT member_id, purchased_at, CAST(strftime('%s', purchased_at) AS INTEGER) AS t
+                        FROM purchases WHERE kind = 'sale' AND amount < :small AND purchased_at BETWEEN :start AND :end),
+                    runs AS (
+                        SELECT member_id, purchased_at,
+                               count(*) OVER w AS n, max(purchased_at) OVER w AS last
+                        FROM small
+                        WINDOW w AS (PARTITION BY member_id ORDER BY t RANGE BETWEEN CURRENT ROW AND {seconds} FOLLOWING)),
+                    bursts AS (
+                        SELECT member_id, substr(purchased_at, 1, 10) AS day, n, purchased_at, last,
+                               row_number() OVER (PARTITION BY member_id, substr(purchased_at, 1, 10)
+                                                  ORDER BY n DESC, purchased_at) AS pick
+                        FROM runs WHERE n >= :burst)
+                    SELECT member_id, day, n, purchased_at, last FROM bursts WHERE pick = 1""",
+                {**p, "small": a["small_sale"], "burst": a["small_burst"]}):
+            found.append({"member_id": member_id, "date": day, "rule": "small_burst",
+                          "reason": f"{count} sales under {small} within {a['small_burst_minutes']} minutes "
+                                    f"({first[11:16]}–{last[11:16]}{'' if last[:10] == day else ' next day'})"})
+
+        factor = a["refund_ratio_factor"]
+        shop_sales, shop_refunds = conn.execute(
+            """SELECT count(CASE WHEN kind = 'sale' THEN 1 END), count(CASE WHEN kind = 'refund' THEN 1 END)
+               FROM purchases WHERE purchased_at BETWEEN :start AND :end""", p).fetchone()
+        if shop_sales and shop_refunds:
+            # member refunds / member sales > factor × shop refunds / shop sales, in integers:
+            # refunds × shop_sales × den > num × shop_refunds × sales
+            for member_id, sales, refunds, last in conn.execute(
+                    """SELECT member_id, count(CASE WHEN kind = 'sale' THEN 1 END) AS sales,
+                              count(CASE WHEN kind = 'refund' THEN 1 END) AS refunds,
+                              max(CASE WHEN kind = 'refund' THEN purchased_at END)
+                       FROM purchases WHERE purchased_at BETWEEN :start AND :end
+                       GROUP BY member_id
+                       HAVING sales >= :min_sales AND refunds >= :min_refunds
+                          AND refunds * :shop_sales * :den > :num * :shop_refunds * sales""",
+                    {**p, "min_sales": REFUND_RATIO_MIN_SALES, "min_refunds": REFUND_RATIO_MIN_REFUNDS,
+                     "shop_sales": shop_sales, "shop_refunds": shop_refunds,
+                     "num": factor.numerator, "den": factor.denominator}):
+                found.append({"member_id": member_id, "date": last[:10], "rule": "refund_ratio",
+                              "reason": f"{refunds} refunds for {sales} sales ({_pct(refunds / sales)}); the shop's ratio is "
+                                        f"{_pct(shop_refunds / shop_sales)}, the limit {_number(factor)} × that"})
+
+        for member_id, at, points, by, redeemed_at, redeemed in conn.execute(
+                """SELECT a.member_id, a.at, a.points, a.by, r.at, -r.points
+                   FROM ledger a JOIN ledger r ON r.id = (
+                        SELECT r2.id FROM ledger r2
+                        WHERE r2.member_id = a.member_id AND r2.id > a.id AND r2.kind = 'redeem' AND r2.at <= :end
+                          AND substr(r2.at, 1, 10) BETWEEN substr(a.at, 1, 10) AND date(a.at, :days)
+                        ORDER BY r2.id LIMIT 1)
+                   WHERE a.kind = 'award' AND a.points >= :min_points AND a.at BETWEEN :start AND :end""",
+                {**p, "min_points": a["award_redeem_points"], "days": f"+{a['award_redeem_days']} days"}):
+            gap = values.days_between(at, redeemed_at)
+            found.append({"member_id": member_id, "date": at[:10], "rule": "award_redeem",
+                          "reason": f"manual award of {points} points{f' by {by}' if by else ''} followed by a redemption of "
+                                    f"{redeemed} points {'the same day' if gap == 0 else f'{gap} day' + ('s' if gap > 1 else '') + ' later'}"
+                                    f" ({redeemed_at[:10]})"})
+    keys = ANOMALY_SORTS[sort]
+    found.sort(key=lambda f: tuple(f[k] for k in keys))
+    return {"as_of": d.as_of, "findings": found[:limit] if limit else found}
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def _number(f: Fraction) -> str:
+    return str(f.numerator) if f.denominator == 1 else f"{float(f):g}"
+
+
+# -- dashboard -------------------------------------------------------------------------------
+def dashboard(store, as_of: str, period: int = 30) -> dict:
+    """The owner's overview (SPEC §8): every figure of `loyalty dashboard`, as plain data (money in minor units)."""
+    if period < 1:
+        raise UsageError(f"--period must be at least 1 day, got {period}")
+    d = Dates(as_of, period)
+    months = d.months(12)
+    with store.read() as conn:
+        rules, decimals = _rules(conn, d.as_of)
+        params = _params(d)
+
+        total, new = conn.execute(
+            "SELECT count(*), count(CASE WHEN joined_on >= :p THEN 1 END) FROM members WHERE joined_on <= :d",
+            {"p": d.period_start[:10], "d": d.as_of}).fetchone()
+
+        # Purchases: one grouped pass (the summary) feeds the period figures, RFM segments and the top members.
+        with _temp_summary(conn, params):
+            (active, count, net, repeaters, previous, both) = conn.execute(
+                """SELECT count(CASE WHEN period_sales > 0 THEN 1 END), coalesce(sum(period_sales), 0),
+                          coalesce(sum(period_net), 0), count(CASE WHEN period_sales >= 2 THEN 1 END),
+                          count(CASE WHEN previous_sales > 0 THEN 1 END),
+                          count(CASE WHEN previous_sales > 0 AND period_sales > 0 THEN 1 END)
+                   FROM temp.member_summary""").fetchone()
+            seg_counts = dict(conn.execute(
+                RFM_SQL.replace(f"summary AS ({SUMMARY_SQL}),", "summary AS (SELECT * FROM temp.member_summary),")
+                + "SELECT segment, count(*) FROM rfm GROUP BY segment", params).fetchall())
+            top = conn.execute(
+                """SELECT s.member_id, m.name, m.email, m.phone, s.monetary FROM temp.member_summary s
+                   JOIN members m ON m.member_id = s.member_id
+                   WHERE s.last_sale IS NOT NULL ORDER BY s.monetary DESC, s.member_id LIMIT 10""").fetchall()
+        monthly_sales = dict(conn.execute(
+            """SELECT substr(purchased_at, 1, 7) AS month, sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END)
+               FROM purchases WHERE purchased_at >= :first AND purchased_at <= :end GROUP BY month""",
+            {"first": months[0] + "-01T00:00:00", "end": d.end}).fetchall())
+
+        # Ledger: one pass of conditional sums for the period, all time (up to D) and each month
+        # (issued since the start of each month; a month's figure is the difference).
+        starts = {f"m{i}": m + "-01" for i, m in enumerate(months)}
+        row = conn.execute(
+            f"""SELECT sum(CASE WHEN at >= :period_start THEN {ISSUED} ELSE 0 END),
+                       sum(CASE WHEN at >= :period_start THEN {REDEEMED} ELSE 0 END),
+                       sum(CASE WHEN at >= :period_start THEN {EXPIRED} ELSE 0 END),
+                       sum({ISSUED}), sum({REDEEMED}),
+                       {", ".join(f"sum(CASE WHEN at >= :{k} THEN {ISSUED} ELSE 0 END)" for k in starts)}
+                FROM ledger WHERE at <= :end""", {"period_start": d.period_start, "end": d.end, **starts}).fetchone()
+        issued, redeemed, expired, all_issued, all_redeemed = (v or 0 for v in row[:5])
+        since = [v or 0 for v in row[5:]] + [0]
+        monthly_points = [since[i] - since[i + 1] for i in range(len(months))]
+
+        with _entries_after(conn, d):
+            outstanding = _outstanding(conn)
+        tiers = _tiers_held(conn, d, rules)
+        nps = _nps(conn, d)
+
+    return {
+        "as_of": d.as_of,
+        "period_days": period,
+        "period_start": d.period_start[:10],
+        "members": {"total": total, "new": new, "active": active},
+        "sales": {"count": count, "net": net, "average_order_value": divide_money(net, count)},
+        "repeat_rate": _ratio(repeaters, active),
+        "retention": _ratio(both, previous),
+        "points": {"issued": issued, "redeemed": redeemed, "expired": expired, "outstanding": outstanding},
+        "liability": points_value(outstanding, rules),
+        "redemption_rate": _ratio(all_redeemed, all_issued),
+        "tiers": tiers,
+        "segments": {name: seg_counts.get(name, 0) for name in SEGMENTS},
+        "nps": nps,
+        "monthly": [{"month": m, "net_sales": monthly_sales.get(m, 0) or 0, "points_issued": p}
+                    for m, p in zip(months, monthly_points)],
+        "top_members": [{"member_id": r[0], "name": r[1], "email": r[2], "phone": r[3], "net_spend": r[4]} for r in top],
+        "currency_decimals": decimals,
+    }
+
+
+@contextmanager
+def _temp_summary(conn, params: dict):
+    """The per-member summary as a temporary table, so several queries share one pass over purchases."""
+    conn.execute("DROP TABLE IF EXISTS temp.member_summary")
+    conn.execute(f"CREATE TEMP TABLE member_summary AS {SUMMARY_SQL}", params)
+    try:
+        yield
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.member_summary")
+
+
+def _tiers_held(conn, d: Dates, rules) -> dict[str, int]:
+    """Members joined by D, counted by the tier they held at the end of D (every level shown, zeros too)."""
+    rows = conn.execute(
+        """SELECT coalesce(
+                    (SELECT t.to_tier FROM tier_changes t WHERE t.member_id = m.member_id AND t.at <= :end
+                     ORDER BY t.at DESC, t.id DESC LIMIT 1),
+                    (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.at, t.id LIMIT 1),
+                    m.tier) AS held, count(*)
+           FROM members m WHERE m.joined_on <= :as_of GROUP BY held""", {"end": d.end, "as_of": d.as_of}).fetchall()
+    counts = dict(rows)
+    out = {lvl.name: counts.pop(lvl.name, 0) for lvl in rules.levels}
+    out.update(sorted(counts.items()))
+    return out
+
+
+def _nps(conn, d: Dates) -> float | None:
+    """% promoters (9–10) − % detractors (0–6) over each member's latest score in the 365 days to D."""
+    n, promoters, detractors = conn.execute(
+        """WITH latest AS (
+               SELECT score, row_number() OVER (PARTITION BY member_id ORDER BY at DESC, id DESC) AS k
+               FROM feedback WHERE at BETWEEN :start AND :end)
+           SELECT count(*), count(CASE WHEN score >= 9 THEN 1 END), count(CASE WHEN score <= 6 THEN 1 END)
+           FROM latest WHERE k = 1""", {"start": d.window_start, "end": d.end}).fetchone()
+    if not n:
+        return None
+    return 100 * (promoters - detractors) / n
+
+
