@@ -18,6 +18,7 @@ from loyalty_cli import __version__
 from loyalty_cli.cli.common import GLOBAL_HELP, Invocation, out, store
 from loyalty_cli.errors import CheckFailed, InputFileError, LoyaltyError
 
+SHOW_PROBLEMS = 100  # bad rows listed on stderr; --json and --rejects give all of them
 FLAGS = {"--json": "json", "--csv": "csv", "-q": "quiet", "--quiet": "quiet"}
 
 
@@ -73,11 +74,12 @@ class LoyaltyGroup(TyperGroup):
                 out().json_doc(summary)
             _error(str(exc))
             if not Invocation.json:
-                for problem in exc.problems[:1000]:
-                    if problem.line is not None:
-                        sys.stderr.write(f"  line {problem.line}: {problem.message}\n")
-                if len(exc.problems) > 1000:
-                    sys.stderr.write(f"  … and {len(exc.problems) - 1000} more (use --json or --rejects to see them all)\n")
+                shown = [p for p in exc.problems if p.line is not None][:SHOW_PROBLEMS]
+                for problem in shown:
+                    sys.stderr.write(f"  line {problem.line}: {problem.message}\n")
+                if len(exc.problems) > SHOW_PROBLEMS:
+                    sys.stderr.write(f"  … and {len(exc.problems) - SHOW_PROBLEMS} more bad rows "
+                                     "(--json lists them all; --skip-bad --rejects FILE writes them out)\n")
             ctx.exit(exc.exit_code)
         except CheckFailed as exc:
             _error(str(exc))
