@@ -254,11 +254,14 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                             continue
                         try:
                             pid = row["purchase_id"]
-                            if not pid:
-                                raise ValueError("purchase_id is blank")
+                            if not pid or len(pid) > 64 or not pid.isprintable():
+                                raise ValueError(f"purchase_id must be 1-64 printable characters, got {pid[:40]!r}")
                             mid = row["member_id"]
-                            if not mid:
-                                raise ValueError("member_id is blank")
+                            if not mid or len(mid) > 64 or not mid.isprintable():
+                                raise ValueError(f"member_id must be 1-64 printable characters, got {mid[:40]!r}")
+                            category = row.get("category") or None
+                            if category is not None and (len(category) > 100 or not category.isprintable()):
+                                raise ValueError("category must be at most 100 printable characters")
                             at = _parse_at(row["purchased_at"], options, date_cache, "purchased_at")
                             amount = values.parse_money(row["amount"], decimals, options.decimal_comma, pattern)
                             kind = (row.get("kind") or "sale").lower()
@@ -270,7 +273,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                         except ValueError as exc:
                             bad(line, cells, str(exc))
                             continue
-                        parsed.append((line, cells, pid, mid, at, amount, row.get("category") or None, kind, refund_of))
+                        parsed.append((line, cells, pid, mid, at, amount, category, kind, refund_of))
                     ids = list({p[2] for p in parsed})
                     known = {}
                     for start in range(0, len(ids), 500):

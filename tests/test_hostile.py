@@ -1,0 +1,136 @@
+"""Hostile input files: never a traceback; exit 0 or 3; nothing changed when a file is rejected.
+
+The corpus in tests/data/hostile/ holds the shapes a till export or a prankster
+produces (see the file names); hypothesis adds random bytes with and without a
+valid header.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from loyalty_cli import members
+from loyalty_cli.cli import app
+from loyalty_cli.store import Store
+
+CORPUS = Path(__file__).parent / "data" / "hostile"
+HEADER = b"purchase_id,member_id,purchased_at,amount,category,kind,refund_of\n"
+
+# Files a strict importer accepts (every row valid); all the others must be rejected (exit 3).
+ACCEPTED = {
+    "header_only.csv": 0,
+    "crlf.csv": 2,
+    "quoted_newlines.csv": 2,
+    "duplicate_ids_same_data.csv": 1,
+    "formula_injection.csv": 1,
+    "sql_text.csv": 1,
+    "header_whitespace.csv": 1,
+    "thousands_of_columns.csv": 1,  # extra columns are ignored
+}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """A database with member M1 and one earlier sale, copied fresh for each import."""
+    path = tmp_path_factory.mktemp("hostile") / "template.db"
+    store = Store.open(path)
+    members.add(store, member_id="M1", name="Ana", joined_on="2024-01-01")
+    store.close()
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", str(path), "purchases", "add", "M1", "10.00", "--id", "OLD1",
+                               "--at", "2024-06-01"]).exit_code == 0
+    return path
+
+
+def snapshot(db: Path):
+    conn = sqlite3.connect(db)
+    try:
+        return (conn.execute("SELECT count(*), coalesce(sum(points), 0) FROM ledger").fetchone(),
+                conn.execute("SELECT count(*) FROM purchases").fetchone(),
+                conn.execute("SELECT count(*) FROM members").fetchone())
+    finally:
+        conn.close()
+
+
+def import_file(template: Path, folder: Path, source: Path, *extra: str):
+    db = folder / "shop.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(template, db)
+    before = snapshot(db)
+    result = CliRunner().invoke(app, ["--db", str(db), "purchases", "import", str(source), *extra])
+    return db, before, result
+
+
+def assert_well_behaved(db, before, result):
+    assert result.exit_code in (0, 3), (result.exit_code, result.stderr, result.exception)
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    if result.exit_code == 3:
+        assert result.stderr.startswith("Error:")
+        assert result.stdout == ""
+        assert snapshot(db) == before
+    else:
+        check = CliRunner().invoke(app, ["--db", str(db), "db", "check"])
+        assert check.exit_code == 0, check.stdout
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CORPUS.glob("*.csv")))
+def test_hostile_file(template, tmp_path, name):
+    db, before, result = import_file(template, tmp_path, CORPUS / name)
+    assert_well_behaved(db, before, result)
+    if name in ACCEPTED:
+        assert result.exit_code == 0, result.stderr
+        assert snapshot(db)[1][0] == before[1][0] + ACCEPTED[name]  # new purchases
+    else:
+        assert result.exit_code == 3, f"{name} was accepted: {result.stdout}"
+
+
+def test_rejected_rows_are_reported_with_their_lines(template, tmp_path):
+    _, _, result = import_file(template, tmp_path, CORPUS / "impossible_dates.csv", "--json")
+    import json
+
+    report = json.loads(result.stdout)
+    assert result.exit_code == 3
+    assert [e["line"] for e in report["errors"]] == [2, 3, 4, 5]
+    assert report["imported"] == 0 and report["rejected"] == 4
+
+
+def test_semicolons_with_bom_import_when_told(template, tmp_path):
+    db, before, result = import_file(template, tmp_path, CORPUS / "bom_semicolon.csv", "--delimiter", ";")
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(db)[1][0] == before[1][0] + 1
+
+
+def test_latin1_imports_with_its_encoding(template, tmp_path):
+    db, _, result = import_file(template, tmp_path, CORPUS / "latin1.csv", "--encoding", "latin-1")
+    assert result.exit_code == 0, result.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT category FROM purchases WHERE purchase_id = 'P1'").fetchone() == ("café",)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=600), with_header=st.booleans())
+def test_random_bytes_never_crash(template, tmp_path, body, with_header):
+    source = tmp_path / "random.csv"
+    source.write_bytes((HEADER if with_header else b"") + body)
+    db, before, result = import_file(template, tmp_path, source)
+    assert_well_behaved(db, before, result)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(st.sampled_from(
+    ["P1", "P2", "M1", "M2", "2025-01-01", "2025-01-01T10:00", "1.00", "0", "-1", "1e2", "refund", "sale", "",
+     "P1", "12,50", "2025-02-30", "\u00e9", "=1+1", "\x00"]), min_size=0, max_size=8), max_size=6))
+def test_random_rows_never_crash(template, tmp_path, rows):
+    source = tmp_path / "rows.csv"
+    source.write_text(HEADER.decode() + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    db, before, result = import_file(template, tmp_path, source)
+    assert_well_behaved(db, before, result)
