@@ -403,6 +403,15 @@ def import_members(store, path: Path, options: ImportOptions, progress: bool = F
     return counts
 
 
+def _member_date(text: str | None, options: ImportOptions, what: str) -> str | None:
+    """A date cell of the members CSV, in ISO form or the --date-format given."""
+    if not text:
+        return None
+    if options.date_format:
+        return values.parse_with_format(text, options.date_format, what)[:10]
+    return values.parse_date(text, what)
+
+
 def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -> str:
     mid = values.parse_member_id(row["member_id"]) if row.get("member_id") else None
     email = values.parse_email(row["email"]) if row.get("email") else None
@@ -412,8 +421,8 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         "name": row.get("name") or None,
         "email": email,
         "phone": values.parse_phone(row["phone"]) if row.get("phone") else None,
-        "birthday": values.parse_date(row["birthday"], "birthday") if row.get("birthday") else None,
-        "joined_on": values.parse_date(row["joined_on"], "joined_on") if row.get("joined_on") else None,
+        "birthday": _member_date(row.get("birthday"), options, "birthday"),
+        "joined_on": _member_date(row.get("joined_on"), options, "joined_on"),
         "referred_by": row.get("referred_by") or None,
     }
     if fields["name"] is not None and (len(fields["name"]) > 200 or any(ord(c) < 32 for c in fields["name"])):

@@ -82,6 +82,7 @@ class Book:
         self.purchases: list[tuple] = []
         self.tier_changes: list[tuple] = []
         self.pending_purchase_ids: set = set()
+        self.pending_refunds_of: set = set()  # sales with buffered refunds
         self.pending_members: set = set()  # members whose lots have unwritten changes
         self.points_in = 0   # credits written by this book
         self.points_out = 0  # debits written by this book
@@ -173,13 +174,13 @@ class Book:
         self.points_out += points
         return eid, taken
 
-    def _sync(self, m: MemberState) -> None:
+    def sync(self, m: MemberState) -> None:
         """Write buffered rows if this member's lots have changes not yet in the database."""
         if m.member_id in self.pending_members:
             self.flush(members=False)
 
     def _open_lots(self, m: MemberState, purchase_id=None):
-        self._sync(m)
+        self.sync(m)
         if purchase_id is not None:
             return self.conn.execute(
                 "SELECT l.id, l.expires_on, l.remaining FROM purchases p JOIN lots l ON l.id = p.lot_id "
@@ -211,7 +212,7 @@ class Book:
 
     def write_off_lapsed(self, m: MemberState, at: str) -> int:
         """Write off the member's lots that lapsed before `at`'s date; return the points."""
-        self._sync(m)
+        self.sync(m)
         rows = self.conn.execute(
             "SELECT id, remaining FROM lots WHERE member_id = ? AND remaining > 0 AND expires_on < ?",
             (m.member_id, at[:10])).fetchall()
@@ -281,6 +282,7 @@ class Book:
                 "basis_points, lot_id) VALUES (?,?,?,?,?,?,?,?,?,?)", self.purchases)
             self.purchases.clear()
             self.pending_purchase_ids.clear()
+            self.pending_refunds_of.clear()
         if self.tier_changes:
             c.executemany("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
                           "VALUES (?,?,?,?,?,?,?,?)", self.tier_changes)

@@ -39,7 +39,7 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
 
 def sale_facts(book: Book, sale_id: str):
     """(member, amount, at, points, basis_points, refunded, reversed, expired) of a sale, or None."""
-    if sale_id in book.pending_purchase_ids:
+    if sale_id in book.pending_purchase_ids or sale_id in book.pending_refunds_of:
         book.flush(members=False)
     row = book.conn.execute(
         "SELECT member_id, kind, amount, purchased_at, points, basis_points FROM purchases WHERE purchase_id = ?",
@@ -87,6 +87,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     """Write a refund and reverse its share of the sale's points; return the points reversed."""
     check_refund(book, m.member_id, refund_id, at, amount, refund_of)
     book.write_off_lapsed(m, at)  # lapsed points are written off before the debit, so X counts them
+    book.sync(m)
     (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = sale_facts(book, refund_of)
     expired = expired_points_of(book, refund_of)
     target = min(earned * (refunded + amount) // sale_amount, earned - expired)
@@ -95,6 +96,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     rules = book.rules_for(at)
     book.purchases.append((refund_id, m.member_id, "refund", amount, at, None, refund_of, points, basis_points, None))
     book.pending_purchase_ids.add(refund_id)
+    book.pending_refunds_of.add(refund_of)
     if points:
         book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",
                    purchase_id=refund_of, allow_negative=True)

@@ -28,7 +28,9 @@ def default_path() -> Path:
 
 def resolve_path(db: str | os.PathLike | None = None) -> Path:
     """`--db` beats `LOYALTY_DB` beats the XDG default."""
-    if db:
+    if db is not None:
+        if not str(db).strip():
+            raise LoyaltyError("--db was given an empty path; give the path of a database file")
         return Path(db)
     if os.environ.get("LOYALTY_DB"):
         return Path(os.environ["LOYALTY_DB"])

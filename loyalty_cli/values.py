@@ -12,11 +12,11 @@ import re
 
 BEGINNING = "0001-01-01"
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _EMAIL = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]+")
-_PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{4,30}")
+_PHONE = re.compile(r"\+?[0-9(][0-9 ()./-]{4,30}")
 _MEMBER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 MAX_MINOR_UNITS = 10**12
@@ -33,7 +33,7 @@ def parse_date(text: str, what: str = "date") -> str:
     raise ValueError(f"{what} must be a date YYYY-MM-DD, got {text!r}")
 
 
-_FULL = re.compile(r"(\d{4}-\d{2}-\d{2})[T ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)")
+_FULL = re.compile(r"(\d{4}-\d{2}-\d{2})[T ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)", re.ASCII)
 _DAY_OK: dict[str, bool] = {}
 
 
@@ -122,9 +122,9 @@ def money_pattern(decimals: int, decimal_comma: bool = False) -> re.Pattern:
     """The regular expression of SPEC §4 for amounts with `decimals` places."""
     frac = rf"(?:\.(\d{{1,{decimals}}}))?" if decimals else ""
     if not decimal_comma:
-        return re.compile(rf"(\d+){frac}")
+        return re.compile(rf"(\d+){frac}", re.ASCII)
     cfrac = rf"(?:,(\d{{1,{decimals}}}))?" if decimals else ""
-    return re.compile(rf"(\d{{1,3}}(?:\.\d{{3}})+|\d+){cfrac}")
+    return re.compile(rf"(\d{{1,3}}(?:\.\d{{3}})+|\d+){cfrac}", re.ASCII)
 
 
 def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, pattern: re.Pattern | None = None) -> int:
@@ -175,7 +175,7 @@ def parse_member_id(text: str) -> str:
 
 def parse_int(text: str, what: str, minimum: int | None = None) -> int:
     value = text.strip()
-    if not re.fullmatch(r"[+-]?\d{1,15}", value):
+    if not re.fullmatch(r"[+-]?[0-9]{1,15}", value):
         raise ValueError(f"{what} must be a whole number, got {text!r}")
     number = int(value)
     if minimum is not None and number < minimum:

@@ -52,9 +52,10 @@ def db(tmp_path) -> Path:
 def cli():
     """`cli(*args, input=None)`: invoke the app in-process exactly as given (no --db added).
 
-    Click ≥ 8.2's CliRunner keeps `result.stdout` and `result.stderr` apart
-    (`result.output` is the two interleaved), so tests can check that data goes
-    to stdout and messages to stderr.
+    Typer (0.29 vendors its own Click as `typer._click`) ships a CliRunner that
+    keeps `result.stdout` and `result.stderr` apart (`result.output` is the two
+    interleaved), so tests can check that data goes to stdout and messages to
+    stderr. Standard streams are not terminals inside the runner.
     """
     runner = CliRunner()
 

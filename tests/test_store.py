@@ -76,6 +76,13 @@ def test_init_prints_where_the_database_is_by_precedence(cli, tmp_path, monkeypa
         assert (tmp_path / created).is_file()
 
 
+def test_an_empty_db_option_is_a_usage_error(cli, tmp_path):
+    result = cli("--db", "", "init")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error:") or "Usage:" in result.stderr
+    assert not (tmp_path / "env" / "loyalty.db").exists()
+
+
 def test_init_plain_output_names_the_path(cli, db):
     result = cli("--db", db, "init")
     assert result.exit_code == 0

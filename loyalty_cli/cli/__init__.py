@@ -34,13 +34,17 @@ def split_globals(args: list[str]) -> tuple[dict, list[str]]:
             break
         if arg in FLAGS:
             opts[FLAGS[arg]] = True
-        elif arg == "--db":
-            if i + 1 >= len(args):
-                raise typer.BadParameter("--db needs a path", param_hint="'--db'")
-            opts["db"] = args[i + 1]
-            i += 1
-        elif arg.startswith("--db="):
-            opts["db"] = arg[5:]
+        elif arg == "--db" or arg.startswith("--db="):
+            if arg == "--db":
+                if i + 1 >= len(args):
+                    raise typer.BadParameter("--db needs the path of a database file", param_hint="'--db'")
+                i += 1
+                value = args[i]
+            else:
+                value = arg[5:]
+            if not value.strip():
+                raise typer.BadParameter("--db was given an empty path (is a shell variable unset?)", param_hint="'--db'")
+            opts["db"] = value
         else:
             rest.append(arg)
         i += 1
@@ -120,7 +124,6 @@ def _interactive() -> bool:
 app = typer.Typer(
     cls=LoyaltyGroup,
     name="loyalty",
-    help="A loyalty programme for a small shop: members, points, tiers, reports — in one SQLite file.",
     epilog=GLOBAL_HELP,
     no_args_is_help=True,
     add_completion=True,

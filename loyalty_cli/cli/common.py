@@ -128,3 +128,10 @@ def existing_file(path: Path, what: str = "file") -> Path:
 
 
 GLOBAL_HELP = "Global options, accepted anywhere: --db PATH (env LOYALTY_DB), --json, --csv (lists), -q/--quiet."
+
+
+def group(help: str, example: str):
+    """A command group whose --help ends with an example, like every command's."""
+    import typer
+
+    return typer.Typer(help=f"{help}\n\n\b\nExample:\n  {example}", no_args_is_help=True, epilog=GLOBAL_HELP)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import GLOBAL_HELP, existing_file, out, store
+from loyalty_cli.cli.common import group, GLOBAL_HELP, existing_file, out, store
 
-app = typer.Typer(help="Check, back up and restore the database.", no_args_is_help=True, epilog=GLOBAL_HELP)
+app = group("Check, back up and restore the database.", 'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db')
 
 
 def register(root) -> None:

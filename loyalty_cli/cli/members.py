@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import (GLOBAL_HELP, as_of_option, date_option, existing_file, masked, money, operator, out,
+from loyalty_cli.cli.common import (group, GLOBAL_HELP, as_of_option, date_option, existing_file, masked, money, operator, out,
                                     parse, store, today)
 
-app = typer.Typer(help="Enrol and look after members.", no_args_is_help=True, epilog=GLOBAL_HELP)
+app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
 
 LIST_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), ("phone", "phone"), ("tier", "tier"),
                 ("balance", "points"), ("joined_on", "joined")]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, operator, out, store
+from loyalty_cli.cli.common import group, GLOBAL_HELP, as_of_option, at_option, operator, out, store
 
-app = typer.Typer(help="Balances, statements and manual points operations.", no_args_is_help=True, epilog=GLOBAL_HELP)
+app = group("Balances, statements and manual points operations.", 'loyalty points balance M0001')
 
 BY = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who did it (default: the OS user).")
 AT = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now).")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, date_option, existing_file, out, store, today
+from loyalty_cli.cli.common import group, GLOBAL_HELP, as_of_option, date_option, existing_file, out, store, today
 
-app = typer.Typer(help="Programme rules: earning, expiry, tiers, transfers.", no_args_is_help=True, epilog=GLOBAL_HELP)
+app = group("Programme rules: earning, expiry, tiers, transfers.", 'loyalty program load sample_data/program.toml')
 
 
 def register(root) -> None:

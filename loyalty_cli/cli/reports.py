@@ -431,7 +431,8 @@ def dashboard(
         return
     view = DashboardView(doc)
     if o.rich:
-        o.console().print(view.rich())
+        console = o.console()
+        console.print(view.rich(console.width))
     else:
         sys.stdout.write(view.plain())
 
@@ -479,19 +480,20 @@ class DashboardView:
     def __init__(self, doc: dict):
         self.doc = doc
         m, s, p = doc["members"], doc["sales"], doc["points"]
-        self.title = f"Loyalty dashboard · as of {doc['as_of']}"
         start = values.add_days(doc["as_of"], 1 - doc["period_days"])
-        self.subtitle = f"last {doc['period_days']} days: {start} to {doc['as_of']}"
-        na = "–"
-        self.kpis = [
-            ("Members", [(str(m["total"]), "members"), (str(m["new"]), "new"), (str(m["active"]), "active")]),
-            ("Sales", [(str(s["count"]), "sales"), (s["net"], "net sales"),
-                       (s["average_order_value"] or na, "average order")]),
-            ("Loyalty", [(pct(doc["repeat_rate"]), "repeat rate"), (pct(doc["retention"]), "retention"),
-                         (nps_text(doc["nps"]), "NPS")]),
-            ("Points", [(str(p["issued"]), "issued"), (str(p["redeemed"]), "redeemed"), (str(p["expired"]), "expired")]),
-            ("Liability", [(str(p["outstanding"]), "points outstanding"), (doc["liability"], "value"),
-                           (pct(doc["redemption_rate"]), "redemption rate")]),
+        self.title = f"Loyalty dashboard · as of {doc['as_of']}"
+        self.period_title = f"Last {doc['period_days']} days ({start} to {doc['as_of']})"
+        self.now_title = f"On {doc['as_of']}"
+        self.period_kpis = [
+            ("net sales", s["net"]), ("sales", str(s["count"])), ("average order", s["average_order_value"] or "–"),
+            ("active members", str(m["active"])), ("new members", str(m["new"])),
+            ("repeat rate", pct(doc["repeat_rate"])), ("retention", pct(doc["retention"])),
+            ("points issued", str(p["issued"])), ("points redeemed", str(p["redeemed"])),
+            ("points expired", str(p["expired"])),
+        ]
+        self.now_kpis = [
+            ("members", str(m["total"])), ("points outstanding", str(p["outstanding"])), ("liability", doc["liability"]),
+            ("redemption rate", pct(doc["redemption_rate"])), ("NPS (365 days)", nps_text(doc["nps"])),
         ]
         self.tiers = list(doc["tiers"].items())
         self.segments = list(doc["segments"].items())
@@ -501,17 +503,12 @@ class DashboardView:
 
     # -- plain text (piped) --------------------------------------------------------------
     def plain(self, width: int = 80) -> str:
-        lines = [self.title, self.subtitle, ""]
-        label_w = max(len(name) for name, _ in self.kpis)
-        for name, cells in self.kpis:
-            lines.append(f"{name.ljust(label_w)}  " + "   ".join(f"{v} {label}" for v, label in cells))
-        lines.append("")
-        lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width)
-        lines.append("")
-        lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width)
-        lines.append("")
-        lines += self._plain_monthly(width)
-        lines.append("")
+        lines = [self.title, ""]
+        lines += [self.period_title] + _plain_pairs(self.period_kpis, 3) + [""]
+        lines += [self.now_title] + _plain_pairs(self.now_kpis, 3) + [""]
+        lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width) + [""]
+        lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width) + [""]
+        lines += self._plain_monthly(width) + [""]
         lines.append("Top 10 members by net spend (365 days)")
         if self.top:
             from tabulate import tabulate
@@ -527,7 +524,7 @@ class DashboardView:
         top = max((n for _, n in items), default=0)
         name_w = max((len(k) for k, _ in items), default=0)
         num_w = max((len(str(n)) for _, n in items), default=1)
-        bar_w = max(10, width - name_w - num_w - 16)
+        bar_w = max(10, min(40, width - name_w - num_w - 14))
         out = [title]
         for name, n in items:
             out.append(f"  {name.ljust(name_w)}  {str(n).rjust(num_w)}  {pct(n / total if total else None).rjust(6)}  "
@@ -536,69 +533,73 @@ class DashboardView:
 
     def _plain_monthly(self, width: int) -> list[str]:
         sales_w = max(len("net sales"), *(len(v) for _, v, _ in self.monthly))
-        points_w = max(len("points"), *(len(str(v)) for _, _, v in self.monthly))
-        bar_w = max(8, (width - 7 - sales_w - points_w - 10) // 2)
+        points_w = max(len("points issued"), *(len(str(v)) for _, _, v in self.monthly))
+        bar_w = max(8, (width - 2 - 7 - sales_w - points_w - 8) // 2)
         top_sales = max(float(v) for _, v, _ in self.monthly)
         top_points = max(p for _, _, p in self.monthly)
-        out = ["Last 12 months: net sales and points issued",
-               f"  {'month':7}  {'net sales'.rjust(sales_w)} {''.ljust(bar_w)}  {'points'.rjust(points_w)}"]
+        out = ["Last 12 months",
+               f"  {'month':7}  {'net sales'.rjust(sales_w)} {''.ljust(bar_w)}  {'points issued'.rjust(points_w)}"]
         for month, net, points in self.monthly:
             out.append(f"  {month:7}  {net.rjust(sales_w)} {bar(float(net), top_sales, bar_w).ljust(bar_w)}  "
                        f"{str(points).rjust(points_w)} {bar(points, top_points, bar_w)}")
         return out
 
     # -- rich (terminal) ------------------------------------------------------------------
-    def rich(self):
+    def rich(self, width: int = 110):
         from rich import box
         from rich.console import Group
         from rich.panel import Panel
         from rich.table import Table
         from rich.text import Text
 
-        kpi_row = Table.grid(expand=True, padding=(0, 1))
-        for _ in self.kpis:
-            kpi_row.add_column(ratio=1)
-        panels = []
-        for name, cells in self.kpis:
-            grid = Table.grid(padding=(0, 1))
-            grid.add_column(justify="right", style="bold")
-            grid.add_column(style="dim")
-            for v, label in cells:
-                grid.add_row(v, label)
-            panels.append(Panel(grid, title=name, title_align="left", box=box.ROUNDED, border_style="cyan"))
-        kpi_row.add_row(*panels)
+        def tiles(pairs, per_row):
+            grid = Table.grid(expand=True, padding=(0, 2))
+            for _ in range(per_row):
+                grid.add_column(ratio=1, no_wrap=True)
+            for i in range(0, len(pairs), per_row):
+                chunk = pairs[i:i + per_row]
+                chunk += [("", "")] * (per_row - len(chunk))
+                grid.add_row(*(Text(v, style="bold cyan") for _, v in chunk))
+                grid.add_row(*(Text(label, style="dim") for label, _ in chunk))
+                if i + per_row < len(pairs):
+                    grid.add_row(*([""] * per_row))
+            return grid
 
-        def distribution(items, style):
+        def distribution(items, style, bar_width):
             total = sum(n for _, n in items)
             top = max((n for _, n in items), default=0)
-            t = Table.grid(padding=(0, 1), expand=True)
+            t = Table.grid(padding=(0, 1))
             t.add_column(no_wrap=True)
             t.add_column(justify="right")
             t.add_column(justify="right", style="dim")
-            t.add_column(ratio=1, no_wrap=True)
+            t.add_column(no_wrap=True)
             for name, n in items:
-                t.add_row(name, str(n), pct(n / total if total else None), Text(bar(n, top, 22), style=style))
+                t.add_row(name, str(n), pct(n / total if total else None), Text(bar(n, top, bar_width), style=style))
             return t
 
+        half = max(10, (width - 8) // 2 - 24)
         dist_row = Table.grid(expand=True, padding=(0, 1))
         dist_row.add_column(ratio=1)
         dist_row.add_column(ratio=1)
         dist_row.add_row(
-            Panel(distribution(self.tiers, "yellow"), title="Tiers held", title_align="left", border_style="cyan"),
-            Panel(distribution(self.segments, "green"), title="RFM segments (365 days)", title_align="left",
+            Panel(distribution(self.tiers, "yellow", half), title="Tiers held", title_align="left", border_style="cyan"),
+            Panel(distribution(self.segments, "green", half), title="RFM segments (365 days)", title_align="left",
                   border_style="cyan"))
 
         top_sales = max(float(v) for _, v, _ in self.monthly)
         top_points = max(p for _, _, p in self.monthly)
+        sales_w = max(len("net sales"), *(len(v) for _, v, _ in self.monthly))
+        points_w = max(len("points issued"), *(len(str(v)) for _, _, v in self.monthly))
+        bar_w = max(8, (width - 8 - 7 - sales_w - points_w - 14) // 2)
         chart = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
         chart.add_column("month", no_wrap=True)
         chart.add_column("net sales", justify="right", no_wrap=True)
-        chart.add_column("", ratio=1, no_wrap=True)
+        chart.add_column("", no_wrap=True, width=bar_w, overflow="crop")
         chart.add_column("points issued", justify="right", no_wrap=True)
-        chart.add_column("", ratio=1, no_wrap=True)
+        chart.add_column("", no_wrap=True, width=bar_w, overflow="crop")
         for month, net, points in self.monthly:
-            chart.add_row(month, net, Text(bar(float(net), top_sales, 30), style="blue"),
-                          str(points), Text(bar(points, top_points, 30), style="magenta"))
+            chart.add_row(month, net, Text(bar(float(net), top_sales, bar_w), style="blue"),
+                          str(points), Text(bar(points, top_points, bar_w), style="magenta"))
 
         top = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False)
         for label, justify in (("#", "right"), ("member", "left"), ("name", "left"), ("email", "left"),
@@ -610,10 +611,20 @@ class DashboardView:
             top.add_row("", "no sales in the 365 days", "", "", "", "")
 
         return Panel(
-            Group(kpi_row, dist_row,
+            Group(Panel(tiles(self.period_kpis, 5), title=self.period_title, title_align="left", border_style="cyan"),
+                  Panel(tiles(self.now_kpis, 5), title=self.now_title, title_align="left", border_style="cyan"),
+                  dist_row,
                   Panel(chart, title="Last 12 months", title_align="left", border_style="cyan"),
                   Panel(top, title="Top 10 members by net spend (365 days)", title_align="left", border_style="cyan")),
-            title=f"[bold]{self.title}[/bold]", subtitle=self.subtitle, border_style="bright_blue", padding=(0, 1))
+            title=f"[bold]{self.title}[/bold]", border_style="bright_blue", padding=(0, 1))
+
+
+def _plain_pairs(pairs: list[tuple[str, str]], per_line: int) -> list[str]:
+    """`label  value` pairs in aligned columns, `per_line` to a line."""
+    label_w = max(len(label) for label, _ in pairs)
+    value_w = max(len(v) for _, v in pairs)
+    cells = [f"{label.ljust(label_w)}  {v.rjust(value_w)}" for label, v in pairs]
+    return ["  " + "    ".join(cells[i:i + per_line]) for i in range(0, len(cells), per_line)]
 
 
 # -- feedback ---------------------------------------------------------------------------

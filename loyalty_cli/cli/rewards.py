@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import GLOBAL_HELP, at_option, now, operator, out, store
+from loyalty_cli.cli.common import group, GLOBAL_HELP, at_option, now, operator, out, store
 
-app = typer.Typer(help="The reward catalogue.", no_args_is_help=True, epilog=GLOBAL_HELP)
-vouchers_app = typer.Typer(help="Vouchers issued for rewards: list, use, cancel.", no_args_is_help=True, epilog=GLOBAL_HELP)
+app = group("The reward catalogue.", 'loyalty rewards add COFFEE --name "Free coffee" --cost 150')
+vouchers_app = group("Vouchers issued for rewards: list, use, cancel.", "loyalty vouchers list --member M0001")
 
 COLUMNS = [("code", "code"), ("name", "name"), ("cost", "cost"), ("stock", "stock"), ("retired", "retired")]
 

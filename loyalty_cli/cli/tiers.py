@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, date_option, money, operator, out, store
+from loyalty_cli.cli.common import group, GLOBAL_HELP, as_of_option, at_option, date_option, money, operator, out, store
 
-app = typer.Typer(help="Tiers: levels, nightly recalculation, manual tiers.", no_args_is_help=True, epilog=GLOBAL_HELP)
+app = group("Tiers: levels, nightly recalculation, manual tiers.", 'loyalty tiers recalc --as-of 2026-10-31 --dry-run')
 
 
 def register(root) -> None:

@@ -1,0 +1,470 @@
+"""`loyalty purchases import` (SPEC §5, §11): exactly once, all or nothing, the till's CSV dialects.
+
+CSVs are written inside each test; what was written is read back from the
+database file with sqlite3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from loyalty_cli.cli import app
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+SUMMARY_KEYS = {"rows", "imported", "duplicates", "rejected", "points_awarded", "points_reversed", "members_created",
+                "errors"}
+
+# -- small local helpers (independent of conftest) ------------------------------------
+
+RUNNER = CliRunner()
+
+
+def run(db, *args):
+    return RUNNER.invoke(app, ["--db", str(db), *map(str, args)])
+
+
+def ok(db, *args):
+    result = run(db, *args)
+    assert result.exit_code == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def as_json(db, *args):
+    return json.loads(ok(db, *args, "--json").stdout)
+
+
+def q(db, text, *params):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(text, params).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def dbp(tmp_path):
+    return tmp_path / "shop.db"
+
+
+@pytest.fixture
+def shop(dbp):
+    """Members A and B, joined 2025-01-01, default rules (1 point per 1.00, no bonuses)."""
+    for mid in ("A", "B"):
+        ok(dbp, "members", "add", "--id", mid, "--name", f"Member {mid}", "--joined", "2025-01-01")
+    return dbp
+
+
+def write(tmp_path, text, name="purchases.csv", encoding="utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def import_json(db, path, *extra):
+    """(exit code, summary JSON) of an import run with --json."""
+    result = run(db, "purchases", "import", path, *extra, "--json")
+    assert "Traceback" not in result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def snapshot(db):
+    """Everything an import may touch."""
+    return (q(db, "SELECT * FROM purchases ORDER BY purchase_id"),
+            q(db, "SELECT id, member_id, at, kind, points, ref FROM ledger ORDER BY id"),
+            q(db, "SELECT member_id, balance, tier FROM members ORDER BY member_id"),
+            q(db, "SELECT count(*) FROM lots"))
+
+
+def balances(db):
+    return dict(q(db, "SELECT member_id, balance FROM members"))
+
+
+HEADER = "purchase_id,member_id,purchased_at,amount,category,kind,refund_of\n"
+CLEAN = HEADER + (
+    "P1,A,2025-03-01,10.00,grocery,sale,\n"
+    "P2,B,2025-03-02T10:30,20.50,bakery,sale,\n"
+    "P3,A,2025-03-03T09:15:00,5.00,,,\n"
+)
+
+
+# -- clean import and re-import ------------------------------------------------------------------
+
+
+def test_clean_import_summary_json(shop, tmp_path):
+    code, doc = import_json(shop, write(tmp_path, CLEAN))
+    assert code == 0
+    assert set(doc) == SUMMARY_KEYS
+    assert doc == {"rows": 3, "imported": 3, "duplicates": 0, "rejected": 0, "points_awarded": 35,
+                   "points_reversed": 0, "members_created": 0, "errors": []}
+    assert q(shop, "SELECT purchase_id, member_id, kind, amount, purchased_at, category FROM purchases "
+                   "ORDER BY purchase_id") == [
+        ("P1", "A", "sale", 1000, "2025-03-01T00:00:00", "grocery"),
+        ("P2", "B", "sale", 2050, "2025-03-02T10:30:00", "bakery"),
+        ("P3", "A", "sale", 500, "2025-03-03T09:15:00", None),
+    ]
+    assert balances(shop) == {"A": 15, "B": 20}
+    assert run(shop, "db", "check").exit_code == 0
+
+
+def test_clean_import_prints_summary_without_json(shop, tmp_path):
+    result = run(shop, "purchases", "import", write(tmp_path, CLEAN))
+    assert result.exit_code == 0
+    assert "3" in result.stdout and result.stderr == ""
+
+
+def test_reimport_changes_nothing(shop, tmp_path):
+    path = write(tmp_path, CLEAN)
+    assert import_json(shop, path)[0] == 0
+    before = snapshot(shop)
+    code, doc = import_json(shop, path)
+    assert code == 0
+    assert doc["duplicates"] == doc["rows"] == 3
+    assert (doc["imported"], doc["points_awarded"], doc["points_reversed"], doc["rejected"]) == (0, 0, 0, 0)
+    assert snapshot(shop) == before
+
+
+def test_duplicate_with_other_time_and_category_is_still_a_duplicate(shop, tmp_path):
+    assert import_json(shop, write(tmp_path, CLEAN))[0] == 0
+    before = snapshot(shop)
+    code, doc = import_json(shop, write(tmp_path, HEADER + "P1,A,2025-03-01T18:45,10.00,dairy,sale,\n", "again.csv"))
+    assert code == 0
+    assert doc["duplicates"] == 1
+    assert snapshot(shop) == before
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "P1,A,2025-03-01,11.00,grocery,sale,",      # amount differs
+        "P1,B,2025-03-01,10.00,grocery,sale,",      # member differs
+        "P1,A,2025-03-02,10.00,grocery,sale,",      # calendar date differs
+    ],
+)
+def test_conflicting_duplicate_rejects_the_whole_file(shop, tmp_path, row):
+    assert import_json(shop, write(tmp_path, CLEAN))[0] == 0
+    before = snapshot(shop)
+    path = write(tmp_path, HEADER + "P9,B,2025-04-01,50.00,,,\n" + row + "\n", "conflict.csv")
+    result = run(shop, "purchases", "import", path)
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert "line 3" in result.stderr
+    assert "P1" in result.stderr
+    assert snapshot(shop) == before
+
+
+# -- all or nothing, --skip-bad, --dry-run --------------------------------------------------------
+
+MIXED = HEADER + (
+    "P1,A,2025-03-01,10.00,,,\n"       # line 2: good
+    "P2,A,2025-03-02,abc,,,\n"         # line 3: bad amount
+    "P3,B,2025-03-03,20.00,,,\n"       # line 4: good
+    "P4,NOBODY,2025-03-04,5.00,,,\n"   # line 5: unknown member
+    "P5,B,2025-03-05,7.00,,,\n"        # line 6: good
+)
+
+
+def test_one_bad_row_rejects_the_file_and_every_bad_row_is_reported(shop, tmp_path):
+    before = snapshot(shop)
+    path = write(tmp_path, MIXED)
+    code, doc = import_json(shop, path)
+    assert code == 3
+    assert set(doc) == SUMMARY_KEYS
+    assert [e["line"] for e in doc["errors"]] == [3, 5]
+    assert all(e["message"] for e in doc["errors"])
+    assert doc["rejected"] == 2
+    assert snapshot(shop) == before
+
+    result = run(shop, "purchases", "import", path)
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error:")
+    assert "line 3" in result.stderr and "line 5" in result.stderr
+    assert "Traceback" not in result.output
+    assert snapshot(shop) == before
+
+
+def test_skip_bad_imports_good_rows_and_writes_rejects(shop, tmp_path):
+    rejects = tmp_path / "rejects.csv"
+    old = os.umask(0)
+    try:
+        code, doc = import_json(shop, write(tmp_path, MIXED), "--skip-bad", "--rejects", rejects)
+    finally:
+        os.umask(old)
+    assert code == 3
+    assert (doc["rows"], doc["imported"], doc["rejected"], doc["points_awarded"]) == (5, 3, 2, 37)
+    assert [e["line"] for e in doc["errors"]] == [3, 5]
+    assert q(shop, "SELECT purchase_id FROM purchases ORDER BY purchase_id") == [("P1",), ("P3",), ("P5",)]
+    assert stat.S_IMODE(rejects.stat().st_mode) == 0o600
+    import csv
+
+    rows = list(csv.reader(rejects.open(encoding="utf-8")))
+    assert rows[0][:2] == ["line", "reason"]
+    assert [(r[0], r[2]) for r in rows[1:]] == [("3", "P2"), ("5", "P4")]
+    assert all(r[1] for r in rows[1:])
+    assert run(shop, "db", "check").exit_code == 0
+
+
+def test_dry_run_writes_nothing(shop, tmp_path):
+    before = snapshot(shop)
+    code, doc = import_json(shop, write(tmp_path, CLEAN), "--dry-run")
+    assert code == 0
+    assert set(doc) == SUMMARY_KEYS
+    assert (doc["rows"], doc["imported"], doc["rejected"], doc["points_awarded"]) == (3, 3, 0, 35)
+    assert snapshot(shop) == before
+
+    code, doc = import_json(shop, write(tmp_path, MIXED, "mixed.csv"), "--dry-run")
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [3, 5]
+    assert snapshot(shop) == before
+
+
+# -- dialects ---------------------------------------------------------------------------------------
+
+
+def test_bom_semicolon_decimal_comma(shop, tmp_path):
+    text = "\ufeffpurchase_id;member_id;purchased_at;amount\nP1;A;2025-03-01;1.234,56\nP2;A;2025-03-02;12,50\nP3;B;2025-03-03;7\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--delimiter", ";", "--decimal-comma")
+    assert code == 0, doc
+    assert doc["imported"] == 3
+    assert q(shop, "SELECT purchase_id, amount FROM purchases ORDER BY purchase_id") == [
+        ("P1", 123456), ("P2", 1250), ("P3", 700)]
+    # 1234.56 lifts A into Silver (500.00), so the next sale earns at Silver: 12.50 × 1.25 = 15.625 → 15
+    assert balances(shop) == {"A": 1234 + 15, "B": 7}
+
+
+@pytest.mark.parametrize(
+    "text, extra",
+    [
+        ('purchase_id,member_id,purchased_at,amount\nP1,A,2025-03-01,"12,50"\n', []),
+        ("purchase_id;member_id;purchased_at;amount\nP1;A;2025-03-01;12,50\n", ["--delimiter", ";"]),
+        ("purchase_id;member_id;purchased_at;amount\nP1;A;2025-03-01;1.234,56\n", ["--delimiter", ";"]),
+    ],
+)
+def test_decimal_comma_without_the_flag_is_an_error(shop, tmp_path, text, extra):
+    code, doc = import_json(shop, write(tmp_path, text), *extra)
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [2]
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+def test_map_columns(shop, tmp_path):
+    text = "Receipt,member_id,purchased_at,Total\nT1,A,2025-03-01,10.00\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--map", "purchase_id=Receipt", "--map", "amount=Total")
+    assert code == 0, doc
+    assert q(shop, "SELECT purchase_id, amount FROM purchases") == [("T1", 1000)]
+
+
+def test_headers_are_case_insensitive_and_in_any_order(shop, tmp_path):
+    text = "AMOUNT,Refund_Of,Member_ID,Kind,purchased_AT,Purchase_Id\n10.00,,A,SALE,2025-03-01,P1\n4.00,P1,A,refund,2025-03-02,R1\n"
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert code == 0, doc
+    assert q(shop, "SELECT purchase_id, member_id, kind, amount, refund_of FROM purchases ORDER BY purchase_id") == [
+        ("P1", "A", "sale", 1000, None), ("R1", "A", "refund", 400, "P1")]
+    assert balances(shop)["A"] == 6
+
+
+@pytest.mark.parametrize("missing", ["purchase_id", "member_id", "purchased_at", "amount"])
+def test_missing_required_column_names_it(shop, tmp_path, missing):
+    cols = [c for c in ("purchase_id", "member_id", "purchased_at", "amount") if c != missing]
+    vals = {"purchase_id": "P1", "member_id": "A", "purchased_at": "2025-03-01", "amount": "1.00"}
+    text = ",".join(cols) + "\n" + ",".join(vals[c] for c in cols) + "\n"
+    result = run(shop, "purchases", "import", write(tmp_path, text))
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error:")
+    assert missing in result.stderr
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+@pytest.mark.parametrize("header", ["purchase_id,member_id,purchased_at,amount,amount",
+                                    "purchase_id,member_id,purchased_at,amount,Amount"])
+def test_duplicate_header_rejects_the_file(shop, tmp_path, header):
+    result = run(shop, "purchases", "import", write(tmp_path, header + "\nP1,A,2025-03-01,1.00,2.00\n"))
+    assert result.exit_code == 3
+    assert "amount" in result.stderr.lower()
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+def test_date_format(shop, tmp_path):
+    text = "purchase_id,member_id,purchased_at,amount\nP1,A,01/03/2025 14:30,10.00\nP2,A,31/12/2025 08:05,1.00\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--date-format", "%d/%m/%Y %H:%M")
+    assert code == 0, doc
+    assert q(shop, "SELECT purchase_id, purchased_at FROM purchases ORDER BY purchase_id") == [
+        ("P1", "2025-03-01T14:30:00"), ("P2", "2025-12-31T08:05:00")]
+
+
+def test_date_format_mismatch_is_a_bad_row(shop, tmp_path):
+    text = "purchase_id,member_id,purchased_at,amount\nP1,A,2025-03-01,10.00\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--date-format", "%d/%m/%Y %H:%M")
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [2]
+
+
+@pytest.mark.parametrize("when", ["2025-03-01T10:00+01:00", "2025-02-30", "yesterday", ""])
+def test_bad_dates_are_bad_rows(shop, tmp_path, when):
+    code, doc = import_json(shop, write(tmp_path, f"purchase_id,member_id,purchased_at,amount\nP1,A,{when},1.00\n"))
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [2]
+
+
+# -- members ------------------------------------------------------------------------------------
+
+
+def test_create_members_enrols_as_of_first_purchase_with_signup_bonus(shop, tmp_path):
+    ok(shop, "program", "set", "earn.signup_bonus", "50")
+    text = HEADER + "P1,Z,2025-03-05T11:00,10.00,,,\nP2,Z,2025-03-09,20.00,,,\nP3,A,2025-03-09,1.00,,,\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--create-members")
+    assert code == 0, doc
+    assert doc["members_created"] == 1
+    assert doc["imported"] == 3
+    show = as_json(shop, "members", "show", "Z")
+    assert show["joined_on"] == "2025-03-05"
+    assert show["balance"] == 50 + 10 + 20
+    signup = q(shop, "SELECT at, points FROM ledger WHERE member_id = 'Z' AND kind = 'signup'")
+    assert signup == [("2025-03-05T00:00:00", 50)]
+    assert run(shop, "db", "check").exit_code == 0
+    # a second import of the same file creates nobody
+    code, doc = import_json(shop, write(tmp_path, text), "--create-members")
+    assert (code, doc["members_created"], doc["duplicates"]) == (0, 0, 3)
+
+
+def test_unknown_member_without_create_members_rejects_the_file(shop, tmp_path):
+    code, doc = import_json(shop, write(tmp_path, HEADER + "P1,A,2025-03-01,1.00,,,\nP2,Z,2025-03-05,10.00,,,\n"))
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [3]
+    assert "Z" in doc["errors"][0]["message"]
+    assert q(shop, "SELECT count(*) FROM members WHERE member_id = 'Z'") == [(0,)]
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+# -- bad amounts ---------------------------------------------------------------------------------
+
+
+def test_every_bad_amount_is_a_reported_bad_row(shop, tmp_path):
+    text = ("purchase_id,member_id,purchased_at,amount\n"
+            "P1,A,2025-03-01,1e3\n"       # 2
+            "P2,A,2025-03-01,-5\n"        # 3
+            "P3,A,2025-03-01,12.345\n"    # 4
+            "P4,A,2025-03-01,\n"          # 5
+            "P5,A,2025-03-01,abc\n"       # 6
+            "P6,A,2025-03-01,12.50\n"     # 7 good
+            "P7,A,2025-03-01,+5\n"        # 8
+            "P8,A,2025-03-01,1 000\n"     # 9
+            "P9,A,2025-03-01,10000000000.01\n")  # 10: more than 10^12 minor units
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [2, 3, 4, 5, 6, 8, 9, 10]
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+def test_amount_with_spaces_and_zero_sale(shop, tmp_path):
+    text = "purchase_id,member_id,purchased_at,amount\nP1,A,2025-03-01, 12.5 \nP2,A,2025-03-02,0\nP3,A,2025-03-03,0.00\n"
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert code == 0, doc
+    assert q(shop, "SELECT purchase_id, amount, points FROM purchases ORDER BY purchase_id") == [
+        ("P1", 1250, 12), ("P2", 0, 0), ("P3", 0, 0)]
+
+
+# -- refunds in the file ---------------------------------------------------------------------------
+
+
+def test_refund_rows_in_the_same_file_as_their_sale(shop, tmp_path):
+    text = HEADER + (
+        "P1,A,2025-03-01,100.00,,sale,\n"
+        "R1,A,2025-03-05,30.00,,refund,P1\n"
+        "P2,B,2025-03-02,37.99,,,\n"
+        "R2,B,2025-03-06,10.00,,refund,P2\n"
+        "R3,B,2025-03-07,27.99,,refund,P2\n"
+    )
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert code == 0, doc
+    assert (doc["imported"], doc["points_awarded"], doc["points_reversed"]) == (5, 137, 30 + 9 + 28)
+    assert balances(shop) == {"A": 70, "B": 0}
+    assert q(shop, "SELECT purchase_id, points FROM purchases WHERE kind = 'refund' ORDER BY purchase_id") == [
+        ("R1", 30), ("R2", 9), ("R3", 28)]
+    assert run(shop, "db", "check").exit_code == 0
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert (code, doc["duplicates"], doc["points_reversed"]) == (0, 5, 0)
+    assert balances(shop) == {"A": 70, "B": 0}
+
+
+def test_several_refunds_of_one_sale_in_one_file_reverse_like_the_counter(shop, tmp_path):
+    """R₀ (what was refunded before) counts refunds earlier in the same file: 0.50 + 0.50 + 9.00 of 10.00 → 0, 1, 9."""
+    text = HEADER + (
+        "P1,A,2025-03-01,10.00,,,\n"
+        "R1,A,2025-03-02,0.50,,refund,P1\n"
+        "R2,A,2025-03-03,0.50,,refund,P1\n"
+        "R3,A,2025-03-04,9.00,,refund,P1\n"
+    )
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert code == 0, doc
+    assert q(shop, "SELECT purchase_id, points FROM purchases WHERE kind = 'refund' ORDER BY purchase_id") == [
+        ("R1", 0), ("R2", 1), ("R3", 9)]
+    assert doc["points_reversed"] == 10
+    assert balances(shop)["A"] == 0
+    # the same at the counter
+    ok(shop, "purchases", "add", "B", "10.00", "--id", "Q1", "--at", "2025-03-01")
+    got = [as_json(shop, "purchases", "refund", "Q1", amt, "--id", rid, "--at", "2025-03-05")["points_reversed"]
+           for rid, amt in (("QR1", "0.50"), ("QR2", "0.50"), ("QR3", "9.00"))]
+    assert got == [0, 1, 9]
+
+
+@pytest.mark.parametrize(
+    "rows, line",
+    [
+        ("R1,A,2025-03-05,30.00,,refund,\n", 2),                                      # no refund_of
+        ("R1,A,2025-03-05,30.00,,refund,NOPE\n", 2),                                  # unknown sale
+        ("P1,A,2025-03-01,10.00,,,\nR1,A,2025-03-05,10.01,,refund,P1\n", 3),        # more than the sale
+        ("P1,A,2025-03-01,10.00,,,\nR1,A,2025-02-28,1.00,,refund,P1\n", 3),         # before the sale
+        ("P1,A,2025-03-01,10.00,,,\nR1,B,2025-03-05,1.00,,refund,P1\n", 3),         # another member's sale
+        ("P1,A,2025-03-01,10.00,,,\nR1,A,2025-03-05,1.00,,refund,P1\nR2,A,2025-03-05,1.00,,refund,R1\n", 4),  # of a refund
+        ("P1,A,2025-03-01,0.00,,,\nR1,A,2025-03-05,0.00,,refund,P1\n", 3),          # zero refund of a zero sale
+        ("P1,A,2025-03-01,10.00,,,\nR1,A,2025-03-05,5.00,,refund,P1\nR2,A,2025-03-05,5.01,,refund,P1\n", 4),
+        ("P1,A,2025-03-01,10.00,,sale,P0\n", 2),                                      # a sale with refund_of
+        ("P1,A,2025-03-01,10.00,,return,\n", 2),                                      # unknown kind
+    ],
+)
+def test_bad_refund_rows(shop, tmp_path, rows, line):
+    code, doc = import_json(shop, write(tmp_path, HEADER + rows))
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [line]
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+    assert q(shop, "SELECT count(*) FROM ledger") == [(0,)]
+
+
+def test_same_purchase_id_twice_in_one_file(shop, tmp_path):
+    """Within one file: identical rows are a duplicate; a differing one is an error."""
+    code, doc = import_json(shop, write(tmp_path, HEADER + "P1,A,2025-03-01,10.00,,,\nP1,A,2025-03-01,10.00,,,\n"))
+    assert (code, doc["imported"], doc["duplicates"]) == (0, 1, 1)
+    assert balances(shop)["A"] == 10
+    code, doc = import_json(shop, write(tmp_path, HEADER + "P2,A,2025-03-01,10.00,,,\nP2,A,2025-03-01,11.00,,,\n", "b.csv"))
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [3]
+    assert balances(shop)["A"] == 10
+
+
+# -- the sample data ---------------------------------------------------------------------------------
+
+
+def test_sample_data_imports_and_checks(dbp):
+    ok(dbp, "program", "load", SAMPLE / "program.toml")
+    ok(dbp, "members", "import", SAMPLE / "members.csv")
+    code, doc = import_json(dbp, SAMPLE / "purchases.csv")
+    assert code == 0, doc["errors"][:5]
+    assert doc["rejected"] == 0 and doc["errors"] == []
+    assert doc["imported"] == doc["rows"] > 1000
+    assert doc["points_awarded"] > 0
+    assert run(dbp, "db", "check").exit_code == 0
+    before = snapshot(dbp)
+    code, again = import_json(dbp, SAMPLE / "purchases.csv")
+    assert code == 0
+    assert again["duplicates"] == again["rows"] == doc["rows"]
+    assert (again["imported"], again["points_awarded"], again["points_reversed"]) == (0, 0, 0)
+    assert snapshot(dbp) == before
