@@ -22,6 +22,8 @@ from loyalty_cli.rules import Programme
 GENESIS = "0" * 64
 CREDIT_KINDS = ("signup", "earn", "bonus", "referral", "award", "adjust", "transfer_in", "voucher_cancel")
 NEVER = "9999-12-31"  # sorts never-expiring lots last
+# A sale's own lots: the one it created, and any a cancelled voucher returned to it (two parameters: the sale id).
+OWN_LOTS = "(id = (SELECT lot_id FROM purchases WHERE purchase_id = ?) OR (purchase_id = ? AND origin IS NOT NULL))"
 
 
 def entry_hash(prev: str, eid: int, member_id: str, at: str, kind: str, points: int, ref, note, by) -> str:
@@ -126,13 +128,18 @@ class Book:
         return eid
 
     def credit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
-               purchase_id=None, lots: list[tuple[str | None, int]] | None = None) -> int:
+               purchase_id=None, lots: list[tuple] | None = None, origin: str | None = None) -> int:
         """Append a credit and its lot(s); a balance below zero is filled first. Returns the entry id."""
-        return self.credit_entries(m, at, [(kind, points, ref, note)], by=by, purchase_id=purchase_id, lots=lots)[0]
+        return self.credit_entries(m, at, [(kind, points, ref, note)], by=by, purchase_id=purchase_id, lots=lots,
+                                   origin=origin)[0]
 
     def credit_entries(self, m: MemberState, at: str, entries: list[tuple], *, by=None, purchase_id=None,
-                       lots: list[tuple[str | None, int]] | None = None) -> tuple[int, int]:
-        """Append credits [(kind, points, ref, note)] sharing lots; return (first entry id, first lot id)."""
+                       lots: list[tuple] | None = None, origin: str | None = None) -> tuple[int, int]:
+        """Append credits [(kind, points, ref, note)] sharing lots; return (first entry id, first lot id).
+
+        `lots` overrides the single lot expiring by the rules: [(E, size)] or
+        [(E, size, purchase_id)] for points returning to where they came from.
+        """
         total = 0
         first = None
         for kind, points, ref, note in entries:
@@ -145,12 +152,13 @@ class Book:
             lots = [(self.rules_for(at).expiry_for(at), total)]
         hole = -m.balance if m.balance < 0 else 0
         first_lot = self.next_lot
-        for expires_on, size in lots:
+        for expires_on, size, *source in lots:
             lot_id = self.next_lot
             self.next_lot += 1
             fill = min(hole, size)
             hole -= fill
-            self.lots.append((lot_id, first, m.member_id, expires_on, size, size - fill, purchase_id))
+            self.lots.append((lot_id, first, m.member_id, expires_on, size, size - fill,
+                              source[0] if source else purchase_id, origin if source and source[0] else None))
             if fill:
                 self.uses.append((first, lot_id, fill))
         self.pending_members.add(m.member_id)
@@ -183,8 +191,8 @@ class Book:
         self.sync(m)
         if purchase_id is not None:
             return self.conn.execute(
-                "SELECT l.id, l.expires_on, l.remaining FROM purchases p JOIN lots l ON l.id = p.lot_id "
-                "WHERE p.purchase_id = ? AND l.member_id = ? AND l.remaining > 0", (purchase_id, m.member_id)).fetchall()
+                f"SELECT id, expires_on, remaining FROM lots WHERE {OWN_LOTS} AND member_id = ? AND remaining > 0 "
+                "ORDER BY coalesce(expires_on, ?), id", (purchase_id, purchase_id, m.member_id, NEVER)).fetchall()
         return self.conn.execute(
             "SELECT id, expires_on, remaining FROM lots WHERE member_id = ? AND remaining > 0 "
             "ORDER BY coalesce(expires_on, ?), id", (m.member_id, NEVER)).fetchall()
@@ -267,8 +275,8 @@ class Book:
                           self.entries)
             self.entries.clear()
         if self.lots:
-            c.executemany("INSERT INTO lots (id, entry_id, member_id, expires_on, points, remaining, purchase_id) "
-                          "VALUES (?,?,?,?,?,?,?)", self.lots)
+            c.executemany("INSERT INTO lots (id, entry_id, member_id, expires_on, points, remaining, purchase_id, origin) "
+                          "VALUES (?,?,?,?,?,?,?,?)", self.lots)
             self.lots.clear()
         if self.uses:
             c.executemany("INSERT INTO lot_uses (entry_id, lot_id, points) VALUES (?,?,?)", self.uses)

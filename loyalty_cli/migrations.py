@@ -89,9 +89,13 @@ def m001_initial(_conn) -> list[str]:
             expires_on TEXT,
             points INTEGER NOT NULL CHECK (points > 0),
             remaining INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= points),
-            purchase_id TEXT
+            purchase_id TEXT,
+            origin TEXT
         )""",
         "CREATE INDEX lots_open ON lots(member_id, expires_on) WHERE remaining > 0",
+        # Points a cancelled voucher returns keep the sale they came from (origin 'voucher'), so a
+        # refund still takes them back first; only those few lots need this index.
+        "CREATE INDEX lots_returned ON lots(purchase_id) WHERE origin IS NOT NULL",
         # Which entry consumed how much of which lot: debits, and credits filling a hole.
         """CREATE TABLE lot_uses (
             entry_id INTEGER NOT NULL REFERENCES ledger(id),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from loyalty_cli import earning, tiers, values
 from loyalty_cli.errors import LoyaltyError, NotFound
-from loyalty_cli.ledger import Book, MemberState
+from loyalty_cli.ledger import OWN_LOTS, Book, MemberState
 
 
 def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: int, category: str | None) -> int:
@@ -54,8 +54,8 @@ def sale_facts(book: Book, sale_id: str):
 def expired_points_of(book: Book, sale_id: str) -> int:
     """X: how many of the sale's own points have been written off by expiry."""
     return book.conn.execute(
-        """SELECT coalesce(sum(u.points), 0) FROM purchases p JOIN lot_uses u ON u.lot_id = p.lot_id
-           JOIN ledger e ON e.id = u.entry_id WHERE p.purchase_id = ? AND e.kind = 'expire'""", (sale_id,)).fetchone()[0]
+        f"""SELECT coalesce(sum(u.points), 0) FROM lot_uses u JOIN ledger e ON e.id = u.entry_id
+            WHERE u.lot_id IN (SELECT id FROM lots WHERE {OWN_LOTS}) AND e.kind = 'expire'""", (sale_id, sale_id)).fetchone()[0]
 
 
 def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: int, refund_of: str | None):

@@ -92,10 +92,17 @@ def _voucher(conn, code: str):
     return row
 
 
+def _not_before_issue(conn, code: str, at: str) -> None:
+    issued = conn.execute("SELECT issued_at FROM vouchers WHERE code = ?", (code,)).fetchone()[0]
+    if at < issued:
+        raise LoyaltyError(f"voucher {code} was issued at {issued}; it cannot be used or cancelled before that")
+
+
 def use(store, code: str, at: str) -> dict:
     """Mark a voucher used: final."""
     with store.write() as conn:
         member_id, reward, points, _, _, _ = _voucher(conn, code)
+        _not_before_issue(conn, code, at)
         conn.execute("UPDATE vouchers SET status = 'used', closed_at = ? WHERE code = ?", (at, code))
     return {"code": code, "status": "used", "member_id": member_id, "reward": reward}
 
@@ -104,15 +111,16 @@ def cancel(store, code: str, at: str, by: str) -> dict:
     """Cancel an issued voucher: points go back with their expiry dates; lapsed ones are written off at once."""
     with store.write() as conn:
         member_id, reward, points, redeem_entry, _, _ = _voucher(conn, code)
+        _not_before_issue(conn, code, at)
         book = Book(conn)
         m = book.member(member_id, active=False)
-        lots: dict = {}
-        for expires_on, used in conn.execute(
-                "SELECT l.expires_on, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id WHERE u.entry_id = ? ORDER BY u.rowid",
-                (redeem_entry,)):
-            lots[expires_on] = lots.get(expires_on, 0) + used
+        lots: dict = {}  # (E, the sale the points came from) -> points
+        for expires_on, purchase_id, used in conn.execute(
+                "SELECT l.expires_on, l.purchase_id, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id "
+                "WHERE u.entry_id = ? ORDER BY u.rowid", (redeem_entry,)):
+            lots[(expires_on, purchase_id)] = lots.get((expires_on, purchase_id), 0) + used
         book.credit(m, at, "voucher_cancel", points, ref=code, note=f"voucher {code} cancelled", by=by,
-                    lots=list(lots.items()) or None)
+                    lots=[(e, n, pid) for (e, pid), n in lots.items()] or None, origin="voucher")
         written_off = book.write_off_lapsed(m, at)
         book.flush()
         conn.execute("UPDATE vouchers SET status = 'cancelled', closed_at = ? WHERE code = ?", (at, code))

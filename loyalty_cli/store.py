@@ -125,7 +125,7 @@ class Store:
         c.execute("PRAGMA secure_delete=ON")
         # A larger page cache keeps a big import's dirty pages in memory instead of
         # spilling them to the WAL mid-transaction (pages are only allocated when used).
-        c.execute("PRAGMA cache_size=-49152")
+        c.execute("PRAGMA cache_size=-16384")
 
     def migrate(self) -> list[str]:
         """Run the migrations this database has not had yet; return their names."""

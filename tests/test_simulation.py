@@ -52,10 +52,10 @@ class Model:
     def credit(self, m, points_, date, sale=None, lots=None):
         hole = max(0, -self.balance[m])
         made = None
-        for e, size in (lots or [(expiry(date), points_)]):
+        for e, size, *source in (lots or [(expiry(date), points_)]):
             fill = min(hole, size)
             hole -= fill
-            made = [e, size - fill, sale]
+            made = [e, size - fill, source[0] if source else sale]
             self.lots[m].append(made)
         self.balance[m] += points_
         return made
@@ -71,15 +71,16 @@ class Model:
         return total
 
     def consume(self, m, points_, own=None):
+        """FIFO by expiry; a refund first takes back its own sale's lots (returned voucher points included)."""
         taken = []
-        order = ([own] if own is not None else []) + sorted(
-            (lot for lot in self.lots[m] if lot is not own), key=lambda lot: lot[0])
+        mine = sorted((lot for lot in self.lots[m] if own is not None and lot[2] == own), key=lambda lot: lot[0])
+        order = mine + sorted((lot for lot in self.lots[m] if all(lot is not x for x in mine)), key=lambda lot: lot[0])
         for lot in order:
             take = min(points_, lot[1])
             if take:
                 lot[1] -= take
                 points_ -= take
-                taken.append((lot[0], take))
+                taken.append((lot[0], take, lot[2]))
         return taken
 
     def debit(self, m, points_, date, allow_negative=False, own=None):
@@ -159,7 +160,7 @@ def simulate(seed, path):
                 s["refunded"] += amount
                 s["reversed"] += rev
                 if rev:
-                    model.debit(s["member"], rev, day, allow_negative=True, own=s["lot"])
+                    model.debit(s["member"], rev, day, allow_negative=True, own=pid)
             elif op == "award":
                 n = rng.randint(1, 50)
                 points.award(store, m, n, at, "sim", "sim")
@@ -204,10 +205,10 @@ def simulate(seed, path):
                 code = rng.choice(sorted(model.vouchers))
                 owner, taken = model.vouchers.pop(code)
                 grouped = {}
-                for e, n in taken:
-                    grouped[e] = grouped.get(e, 0) + n
+                for e, n, sale in taken:
+                    grouped[(e, sale)] = grouped.get((e, sale), 0) + n
                 rewards.cancel(store, code, at, "sim")
-                model.credit(owner, 15, day, lots=list(grouped.items()))
+                model.credit(owner, 15, day, lots=[(e, n, sale) for (e, sale), n in grouped.items()])
                 model.write_off(owner, day)
             elif op == "transfer":
                 other = rng.choice(ids)
@@ -228,7 +229,7 @@ def simulate(seed, path):
                     continue
                 points.transfer(store, m, other, n, at, "sim")
                 grouped = {}
-                for e, k in taken:
+                for e, k, _sale in taken:
                     grouped[e] = grouped.get(e, 0) + k
                 model.credit(other, n, day, lots=list(grouped.items()))
             elif op == "expire":

@@ -1,0 +1,215 @@
+"""Edits behind the tool's back, the append-only triggers, and backup/restore (SPEC §7, §10, §3 `db`).
+
+The database file is opened with plain sqlite3 to do what the tool never does;
+`db check` must then find it (exit 4), and `db restore` must refuse a backup
+that fails the check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+
+import pytest
+from typer.testing import CliRunner
+
+from loyalty_cli.cli import app
+
+RUNNER = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "shop.db"
+
+
+def run(db, *args, env=None):
+    return RUNNER.invoke(app, ["--db", str(db), *map(str, args)], env=env)
+
+
+def ok(db, *args):
+    result = run(db, *args)
+    assert result.exit_code == 0, (args, result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def sql(db, query, *params):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
+
+
+def balance(db, member) -> int:
+    return json.loads(ok(db, "points", "balance", member, "--json").stdout)["balance"]
+
+
+def check_ok(db) -> None:
+    result = run(db, "db", "check", "--json")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert json.loads(result.stdout) == {"ok": True, "problems": []}
+
+
+def some_activity(db) -> None:
+    """Two members, a few entries: M1 ends with 70 points, M2 with 30."""
+    ok(db, "members", "add", "--id", "M1", "--name", "Ana Li", "--joined", "2025-01-01")
+    ok(db, "members", "add", "--id", "M2", "--name", "Bo Chen", "--joined", "2025-01-01")
+    ok(db, "points", "award", "M1", "100", "--reason", "opening", "--at", "2025-01-10")  # entry 1
+    ok(db, "points", "award", "M2", "50", "--reason", "opening", "--at", "2025-01-11")   # entry 2
+    ok(db, "points", "redeem", "M1", "30", "--at", "2025-02-01")                         # entry 3
+    ok(db, "points", "transfer", "M2", "M1", "20", "--at", "2025-02-02")                 # entries 4, 5
+    ok(db, "points", "transfer", "M1", "M2", "20", "--at", "2025-02-03")                 # entries 6, 7
+
+
+def tamper(path) -> None:
+    """What someone with sqlite3 could do: drop the guard and give M2 one more point in entry 2."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER ledger_no_update")
+    conn.execute("UPDATE ledger SET points = points + 1 WHERE id = 2")
+    conn.commit()
+    conn.close()
+
+
+# -- db check finds an edit ---------------------------------------------------------------------
+def test_an_edited_entry_breaks_the_hash_chain_and_the_balance(db):
+    some_activity(db)
+    assert (balance(db, "M1"), balance(db, "M2")) == (70, 50)
+    check_ok(db)
+    tamper(db)
+
+    result = run(db, "db", "check")
+    assert result.exit_code == 4, (result.stdout, result.stderr)
+    assert "Traceback" not in result.output
+    text = result.stdout.lower()
+    assert "hash" in text and "entry 2" in text
+    assert "balance" in text and "M2" in result.stdout
+    err = result.stderr.splitlines()
+    assert len(err) == 1 and err[0].startswith("Error:")
+
+    result = run(db, "db", "check", "--json")
+    assert result.exit_code == 4
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False
+    assert doc["problems"], doc
+    for p in doc["problems"]:
+        assert set(p) == {"check", "message", "member_id"}
+    by_check = {p["check"]: p for p in doc["problems"]}
+    assert "hash_chain" in by_check and by_check["hash_chain"]["member_id"] == "M2"
+    assert "entry 2" in by_check["hash_chain"]["message"]
+    assert "balance" in by_check and by_check["balance"]["member_id"] == "M2"
+    # The missing trigger is reported as well.
+    assert any("ledger_no_update" in p["message"] for p in doc["problems"])
+
+
+def test_a_deleted_entry_is_found(db):
+    some_activity(db)
+    conn = sqlite3.connect(db)  # foreign keys are off in a plain sqlite3 session
+    conn.execute("DROP TRIGGER ledger_no_delete")
+    conn.execute("DELETE FROM ledger WHERE id = 3")  # M1's redeem of 30
+    conn.commit()
+    conn.close()
+    result = run(db, "db", "check", "--json")
+    assert result.exit_code == 4, (result.stdout, result.stderr)
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False
+    checks = {p["check"] for p in doc["problems"]}
+    assert {"hash_chain", "balance"} <= checks, doc
+    assert any(p["check"] == "balance" and p["member_id"] == "M1" for p in doc["problems"])
+
+
+def test_the_ledger_refuses_update_and_delete_while_the_triggers_are_in_place(db):
+    some_activity(db)
+    conn = sqlite3.connect(db)
+    try:
+        with pytest.raises(sqlite3.DatabaseError):  # IntegrityError is a DatabaseError
+            conn.execute("UPDATE ledger SET points = points + 1 WHERE id = 2")
+        with pytest.raises(sqlite3.DatabaseError):
+            conn.execute("UPDATE ledger SET note = 'changed' WHERE id = 1")
+        with pytest.raises(sqlite3.DatabaseError):
+            conn.execute("DELETE FROM ledger WHERE id = 7")
+        with pytest.raises(sqlite3.DatabaseError):
+            conn.execute("DELETE FROM ledger")
+        with pytest.raises(sqlite3.DatabaseError):
+            conn.execute("UPDATE lot_uses SET points = points + 1")
+        with pytest.raises(sqlite3.DatabaseError):
+            conn.execute("DELETE FROM lot_uses")
+        conn.rollback()
+    finally:
+        conn.close()
+    assert sql(db, "SELECT count(*), sum(points) FROM ledger") == [(7, 120)]
+    check_ok(db)
+
+
+def test_update_raises_integrity_error(db):
+    some_activity(db)
+    conn = sqlite3.connect(db)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE ledger SET points = 0 WHERE id = 1")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM ledger WHERE id = 1")
+    finally:
+        conn.close()
+
+
+# -- backup and restore -------------------------------------------------------------------------
+def test_backup_is_private_passes_check_and_refuses_an_existing_file(db, tmp_path):
+    some_activity(db)
+    target = tmp_path / "backups" / "shop-2025-02-03.db"
+    target.parent.mkdir()
+    result = ok(db, "db", "backup", target)
+    assert target.exists()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    check_ok(target)
+    assert json.loads(ok(target, "points", "balance", "M1", "--json").stdout)["balance"] == 70
+
+    before = target.read_bytes()
+    result = run(db, "db", "backup", target)
+    assert result.exit_code in (1, 2), (result.exit_code, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith("Error:")
+    assert target.read_bytes() == before
+
+
+def test_restore_brings_the_old_balance_back(db, tmp_path):
+    some_activity(db)
+    target = tmp_path / "before-the-sale.db"
+    ok(db, "db", "backup", target)
+    ok(db, "points", "award", "M1", "500", "--reason", "big sale", "--at", "2025-03-01")
+    ok(db, "points", "redeem", "M2", "10", "--at", "2025-03-02")
+    assert (balance(db, "M1"), balance(db, "M2")) == (570, 40)
+
+    before = sql(db, "SELECT count(*) FROM ledger")
+    result = run(db, "db", "restore", target)  # no --yes
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert sql(db, "SELECT count(*) FROM ledger") == before
+
+    ok(db, "db", "restore", target, "--yes")
+    assert (balance(db, "M1"), balance(db, "M2")) == (70, 50)
+    assert sql(db, "SELECT count(*) FROM ledger") == [(7,)]
+    check_ok(db)
+    # The restored ledger goes on: new entries chain on to the restored ones.
+    ok(db, "points", "award", "M1", "5", "--reason", "after restore", "--at", "2025-03-03")
+    assert balance(db, "M1") == 75
+    check_ok(db)
+
+
+def test_restore_refuses_a_tampered_backup_and_changes_nothing(db, tmp_path):
+    some_activity(db)
+    target = tmp_path / "backup.db"
+    ok(db, "db", "backup", target)
+    ok(db, "points", "award", "M1", "500", "--reason", "big sale", "--at", "2025-03-01")
+    tamper(target)
+    before = (sql(db, "SELECT * FROM ledger ORDER BY id"), sql(db, "SELECT member_id, balance FROM members"))
+
+    result = run(db, "db", "restore", target, "--yes")
+    assert result.exit_code == 4, (result.stdout, result.stderr)
+    assert "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1].startswith("Error:")
+    assert (sql(db, "SELECT * FROM ledger ORDER BY id"), sql(db, "SELECT member_id, balance FROM members")) == before
+    assert balance(db, "M1") == 570
+    check_ok(db)
