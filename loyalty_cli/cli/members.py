@@ -97,7 +97,12 @@ def show(
     doc.update(spend_in_window=money(p["spend_in_window"], d),
                points_in_window=p["points_in_window"], next_tier=p["next_tier"], to_next_tier=to_next,
                referred_by=p["referred_by"], tier_since=p["tier_since"], expiring=p["expiring"], erased=p["erased"])
-    soon = ", ".join(f"{e['points']} on {e['date']}" for e in p["expiring"][:3] if e["date"]) or "none"
+    day = date or today()
+    upcoming = [e for e in p["expiring"] if e["date"] and e["date"] >= day]
+    soon = ", ".join(f"{e['points']} on {e['date']}" for e in upcoming[:3]) or "none"
+    lapsed = sum(e["points"] for e in p["expiring"] if e["date"] and e["date"] < day)
+    if lapsed:
+        soon += f" ({lapsed} lapsed, to be written off)"
     pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
              ("joined", p["joined_on"]), ("referred by", p["referred_by"]),
              ("tier", f"{p['tier']} (since {p['tier_since']})" + (f", held until {p['floor_until']}" if p["floor_until"] else "")),

@@ -37,9 +37,17 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
-    r = _run(points.balance, member_id, as_of_option(as_of, default_today=False))
+    date = as_of_option(as_of, default_today=False)
+    r = _run(points.balance, member_id, date)
+    day = date or today()
     pairs = [("balance", f"{r['balance']} points")]
-    pairs += [(f"expires {e['date']}" if e["date"] else "never expires", e["points"]) for e in r["expiring"]]
+    for e in r["expiring"]:
+        if e["date"] is None:
+            pairs.append(("never expires", e["points"]))
+        elif e["date"] < day:
+            pairs.append((f"lapsed {e['date']}", f"{e['points']} (written off by the next 'points expire')"))
+        else:
+            pairs.append((f"expires {e['date']}", e["points"]))
     out(lists=False).record(pairs, title=f"points of {member_id}", json_obj=r)
 
 

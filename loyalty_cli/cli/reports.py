@@ -504,8 +504,7 @@ class DashboardView:
     # -- plain text (piped) --------------------------------------------------------------
     def plain(self, width: int = 80) -> str:
         lines = [self.title, ""]
-        lines += [self.period_title] + _plain_pairs(self.period_kpis, 3) + [""]
-        lines += [self.now_title] + _plain_pairs(self.now_kpis, 3) + [""]
+        lines += _plain_pairs([(self.period_title, self.period_kpis), (self.now_title, self.now_kpis)], 3)
         lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width) + [""]
         lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width) + [""]
         lines += self._plain_monthly(width) + [""]
@@ -565,6 +564,9 @@ class DashboardView:
                     grid.add_row(*([""] * per_row))
             return grid
 
+        per_row = max(2, min(5, (width - 8) // 20))  # KPI tiles across: 5 on a wide terminal
+        rows = max(len(self.tiers), len(self.segments))  # both panels the same height
+
         def distribution(items, style, bar_width):
             total = sum(n for _, n in items)
             top = max((n for _, n in items), default=0)
@@ -575,6 +577,8 @@ class DashboardView:
             t.add_column(no_wrap=True)
             for name, n in items:
                 t.add_row(name, str(n), pct(n / total if total else None), Text(bar(n, top, bar_width), style=style))
+            for _ in range(rows - len(items)):
+                t.add_row("", "", "", "")
             return t
 
         half = max(10, (width - 8) // 2 - 24)
@@ -601,30 +605,44 @@ class DashboardView:
             chart.add_row(month, net, Text(bar(float(net), top_sales, bar_w), style="blue"),
                           str(points), Text(bar(points, top_points, bar_w), style="magenta"))
 
+        wide = width >= 100  # the phone column only where there is room for it
         top = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False)
         for label, justify in (("#", "right"), ("member", "left"), ("name", "left"), ("email", "left"),
                                ("phone", "left"), ("net spend", "right")):
-            top.add_column(label, justify=justify, no_wrap=label != "name")
+            if label != "phone" or wide:
+                top.add_column(label, justify=justify, no_wrap=True, overflow="ellipsis")
         for row in self.top:
-            top.add_row(*row)
+            top.add_row(*(row if wide else row[:4] + row[5:]))
         if not self.top:
-            top.add_row("", "no sales in the 365 days", "", "", "", "")
+            top.add_row("", "no sales in the 365 days", *[""] * (4 if wide else 3))
 
         return Panel(
-            Group(Panel(tiles(self.period_kpis, 5), title=self.period_title, title_align="left", border_style="cyan"),
-                  Panel(tiles(self.now_kpis, 5), title=self.now_title, title_align="left", border_style="cyan"),
+            Group(Panel(tiles(self.period_kpis, per_row), title=self.period_title, title_align="left", border_style="cyan"),
+                  Panel(tiles(self.now_kpis, per_row), title=self.now_title, title_align="left", border_style="cyan"),
                   dist_row,
                   Panel(chart, title="Last 12 months", title_align="left", border_style="cyan"),
                   Panel(top, title="Top 10 members by net spend (365 days)", title_align="left", border_style="cyan")),
             title=f"[bold]{self.title}[/bold]", border_style="bright_blue", padding=(0, 1))
 
 
-def _plain_pairs(pairs: list[tuple[str, str]], per_line: int) -> list[str]:
-    """`label  value` pairs in aligned columns, `per_line` to a line."""
-    label_w = max(len(label) for label, _ in pairs)
-    value_w = max(len(v) for _, v in pairs)
-    cells = [f"{label.ljust(label_w)}  {v.rjust(value_w)}" for label, v in pairs]
-    return ["  " + "    ".join(cells[i:i + per_line]) for i in range(0, len(cells), per_line)]
+def _plain_pairs(blocks: list[tuple[str, list[tuple[str, str]]]], per_line: int) -> list[str]:
+    """Titled blocks of `label value` pairs, `per_line` to a line, columns aligned across all blocks."""
+    rows = [(title, [pairs[i:i + per_line] for i in range(0, len(pairs), per_line)]) for title, pairs in blocks]
+    label_w = [0] * per_line
+    value_w = [0] * per_line
+    for _, lines in rows:
+        for line in lines:
+            for col, (label, value) in enumerate(line):
+                label_w[col] = max(label_w[col], len(label))
+                value_w[col] = max(value_w[col], len(value))
+    out = []
+    for title, lines in rows:
+        out.append(title)
+        for line in lines:
+            out.append("  " + "  ".join(f"{label.ljust(label_w[c])}  {value.rjust(value_w[c])}"
+                                        for c, (label, value) in enumerate(line)))
+        out.append("")
+    return out
 
 
 # -- feedback ---------------------------------------------------------------------------
