@@ -9,7 +9,7 @@ DEMO_DB := demo/loyalty.db
 $(BIN)/loyalty: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	touch $(BIN)/loyalty
 
 demo: $(BIN)/loyalty
