@@ -208,13 +208,13 @@ def _summary(**counts) -> dict:
 
 
 def _parse_at(text: str, options: ImportOptions, cache: dict, what: str) -> str:
+    """A purchase's date; strptime formats are slow, so those results are cached (a day's worth)."""
+    if not options.date_format:
+        return values.parse_datetime(text, what)
     hit = cache.get(text)
     if hit is None:
-        if options.date_format:
-            hit = values.parse_with_format(text, options.date_format, what)
-        else:
-            hit = values.parse_datetime(text, what)
-        if len(cache) > 100_000:
+        hit = values.parse_with_format(text, options.date_format, what)
+        if len(cache) > 20_000:
             cache.clear()
         cache[text] = hit
     return hit

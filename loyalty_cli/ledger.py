@@ -14,6 +14,7 @@ balance is below zero, new credits fill that hole first.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 
 from loyalty_cli.errors import LoyaltyError, NotFound
@@ -34,11 +35,10 @@ def entry_hash(prev: str, eid: int, member_id: str, at: str, kind: str, points: 
 
 @dataclass(slots=True, eq=False)
 class MemberState:
-    """What the ledger needs to know of a member while it writes."""
+    """What the ledger needs to know of a member while it writes (kept small: an import holds one per member)."""
 
     member_id: str
-    joined_on: str
-    birthday: str | None
+    birth_month: str | None  # "07"; the birthday multiplier needs nothing more
     referred_by: str | None
     tier: str
     tier_since: str
@@ -47,14 +47,10 @@ class MemberState:
     balance: int
     first_sale: str | None
     erased: bool
-    qualifying: dict | None = field(default=None)  # basis -> (days, values), loaded lazily by tiers
-
-    @property
-    def birth_month(self) -> str | None:
-        return self.birthday[5:7] if self.birthday else None
+    qualifying: tuple | None = field(default=None)  # (basis, days, values), loaded lazily by tiers
 
 
-MEMBER_COLUMNS = ("member_id, joined_on, birthday, referred_by, tier, tier_since, floor_tier, floor_until, "
+MEMBER_COLUMNS = ("member_id, substr(birthday, 6, 2), referred_by, tier, tier_since, floor_tier, floor_until, "
                   "balance, first_sale, erased_at IS NOT NULL")
 
 
@@ -108,8 +104,11 @@ class Book:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id IN ({marks})", chunk):
-                self.members[row[0]] = MemberState(*row[:10], erased=bool(row[10]))
+            for mid, month, ref, tier, since, floor, until, balance, first, erased in self.conn.execute(
+                    f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id IN ({marks})", chunk):
+                # Interned: a hundred thousand members share a handful of tier names and dates.
+                self.members[mid] = MemberState(mid, month and sys.intern(month), ref, sys.intern(tier), sys.intern(since),
+                                                floor, until, balance, first, bool(erased))
 
     def add_member_state(self, m: MemberState) -> None:
         self.members[m.member_id] = m

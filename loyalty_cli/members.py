@@ -52,7 +52,7 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
         "INSERT INTO members (member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, balance) "
         "VALUES (?,?,?,?,?,?,?,?,?,0)",
         (member_id, name, email, phone, birthday, joined_on, referred_by, tier, joined_on))
-    m = MemberState(member_id, joined_on, birthday, referred_by, tier, joined_on, None, None, 0, None, False)
+    m = MemberState(member_id, birthday[5:7] if birthday else None, referred_by, tier, joined_on, None, None, 0, None, False)
     book.add_member_state(m)
     if rules.signup_bonus:
         book.credit(m, joined_on + "T00:00:00", "signup", rules.signup_bonus, note="signup bonus")

@@ -17,7 +17,7 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
     rules = book.rules_for(at)
     first = amount > 0 and m.first_sale is None
     lines = earning.earn(amount, rules, date=at, category=category, first=first,
-                         birthday=m.birthday is not None and m.birthday[5:7] == at[5:7], tier=m.tier)
+                         birthday=m.birth_month == at[5:7], tier=m.tier)
     points = sum(p for _, _, p in lines)
     tier_points = sum(p for kind, rule, p in lines if rule and rule.startswith("tier:"))
     lot_id = None

@@ -56,48 +56,43 @@ def preload(book, ids, basis: str) -> None:
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
         for m in chunk:
-            m.qualifying = {basis: (array("l"), array("q"))}
+            m.qualifying = (basis, array("l"), array("q"))
         by_id = {m.member_id: m for m in chunk}
         marks = ",".join("?" * len(chunk))
         rows = book.conn.execute(
             f"SELECT member_id, purchased_at, kind, amount, basis_points FROM purchases WHERE member_id IN ({marks}) "
             "ORDER BY member_id, purchased_at", list(by_id)).fetchall()
         for member_id, at, kind, amount, bp in rows:
-            days, vals = by_id[member_id].qualifying[basis]
+            _, days, vals = by_id[member_id].qualifying
             days.append(ordinal(at))
             vals.append(_value(basis, kind, amount, bp))
 
 
 def qualifying_history(book, m, basis: str):
-    """The member's (days, values) for a basis, loading it on first use."""
-    if m.qualifying is None:
-        preload(book, [m.member_id], basis)
-    q = m.qualifying.get(basis)
-    if q is None:
-        book.flush(members=False)  # another basis is loaded; pending purchases must be in the database first
-        m.qualifying[basis] = q = (array("l"), array("q"))
-        for at, kind, amount, bp in book.conn.execute(
-                "SELECT purchased_at, kind, amount, basis_points FROM purchases WHERE member_id = ? ORDER BY purchased_at",
-                (m.member_id,)):
-            q[0].append(ordinal(at))
-            q[1].append(_value(basis, kind, amount, bp))
-    return q
+    """The member's (days, values) for a basis, loading it on first use (or when the basis changes)."""
+    if m.qualifying is not None and m.qualifying[0] == basis:
+        return m.qualifying[1], m.qualifying[2]
+    if m.qualifying is not None:
+        book.flush(members=False)  # another basis was loaded: pending purchases must be in the database first
+        m.qualifying = None
+    preload(book, [m.member_id], basis)
+    return m.qualifying[1], m.qualifying[2]
 
 
 def note_purchase(book, m, rules: Rules, at: str, kind: str, amount: int, basis_points: int) -> None:
     """Add a recorded sale or refund to the member's qualifying history."""
     if m.qualifying is None:
         qualifying_history(book, m, rules.tier_basis)
+    basis, days, vals = m.qualifying
     day = ordinal(at)
-    for basis, (days, vals) in m.qualifying.items():
-        v = _value(basis, kind, amount, basis_points)
-        if not days or day >= days[-1]:
-            days.append(day)
-            vals.append(v)
-        else:
-            i = bisect_right(days, day)
-            days.insert(i, day)
-            vals.insert(i, v)
+    v = _value(basis, kind, amount, basis_points)
+    if not days or day >= days[-1]:
+        days.append(day)
+        vals.append(v)
+    else:
+        i = bisect_right(days, day)
+        days.insert(i, day)
+        vals.insert(i, v)
 
 
 def qualifying_value(book, m, rules: Rules, date: str, basis: str | None = None) -> int:

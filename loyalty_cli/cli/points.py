@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import group, GLOBAL_HELP, as_of_option, at_option, operator, out, store
+from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, group, operator, out, store, today
 
 app = group("Balances, statements and manual points operations.", 'loyalty points balance M0001')
 
