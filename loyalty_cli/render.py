@@ -50,7 +50,11 @@ class Output:
 
     # -- documents ----------------------------------------------------------
     def json_doc(self, obj) -> None:
-        sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+        """One JSON document: indented on a terminal, compact when piped (the C encoder, much faster)."""
+        if sys.stdout.isatty():
+            sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+        else:
+            sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
 
     def done(self, message: str, result) -> None:
         """A write command's result: JSON with --json, else one summary line (nothing with -q)."""

@@ -32,8 +32,10 @@ README can quote them):
 - Liability months count the unconsumed points (as of D) of lots whose expiry
   date falls in that month — lots already lapsed but not yet written off by an
   expiry run included, since they have not been written off on D.
-- Birthdays: a 29 February birthday is celebrated on 28 February in other years;
-  the age shown is the age reached on that date.
+- `report expiring` lists one row per member and expiry date (lots expiring in
+  [D, D + N], their points unconsumed at the end of D).
+- Birthdays: members joined by D; a 29 February birthday is celebrated on
+  28 February in other years; the age shown is the age reached on that date.
 - Anomalies (the 365 days to D, thresholds of the rules in force on D):
   * `sales_per_day`: more than `max_sales_per_day` sales by one member on one
     calendar date;
@@ -65,14 +67,25 @@ SEGMENTS = ("champions", "loyal", "potential", "at_risk", "lost", "regular")
 PARETO_PERCENTS = (1, 5, 10, 20)
 REFUND_RATIO_MIN_SALES = 3
 REFUND_RATIO_MIN_REFUNDS = 2
-ANOMALY_RULES = ("sales_per_day", "small_burst", "refund_ratio", "award_redeem")
 WINDOW_DAYS = 365
 
-# Ledger kinds in the dashboard's points figures (see the module docstring).
-ISSUED = ("CASE WHEN kind IN ('signup', 'earn', 'bonus', 'referral', 'award', 'reversal') "
-          "OR (kind = 'adjust' AND points > 0) THEN points ELSE 0 END")
-REDEEMED = "CASE WHEN kind IN ('redeem', 'voucher_cancel') THEN -points ELSE 0 END"
-EXPIRED = "CASE WHEN kind = 'expire' THEN -points ELSE 0 END"
+# The dashboard's points flows per day, up to D (see the module docstring for what counts):
+# issued = credits other than transfer-in and voucher-cancel, minus reversals; redeemed =
+# redemptions net of voucher cancellations; expired = write-offs. Grouped by (day, kind)
+# first, so each ledger row is only sorted and summed once.
+LEDGER_DAILY_SQL = """
+WITH daily AS (
+    SELECT substr(at, 1, 10) AS day, kind,
+           sum(CASE WHEN points > 0 THEN points ELSE 0 END) AS credit,
+           sum(CASE WHEN points < 0 THEN points ELSE 0 END) AS debit
+    FROM ledger WHERE at <= :end GROUP BY day, kind)
+SELECT day,
+       sum(CASE WHEN kind IN ('signup', 'earn', 'bonus', 'referral', 'award', 'adjust') THEN credit
+                WHEN kind = 'reversal' THEN debit ELSE 0 END),
+       sum(CASE kind WHEN 'redeem' THEN -debit WHEN 'voucher_cancel' THEN -credit ELSE 0 END),
+       sum(CASE kind WHEN 'expire' THEN -debit ELSE 0 END)
+FROM daily GROUP BY day ORDER BY day
+"""
 
 SEGMENT_CASE = """CASE
     WHEN r >= 4 AND f >= 4 AND m >= 4 THEN 'champions'
@@ -88,11 +101,11 @@ RFM_SORTS = {
     "recency": "recency_days, member_id",
     "frequency": "frequency DESC, member_id",
     "monetary": "monetary DESC, member_id",
-    "segment": f"{' '.join(['CASE segment'] + [f'WHEN {s!r} THEN {i}' for i, s in enumerate(SEGMENTS)] + ['END'])}, member_id",
+    "segment": "CASE segment " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEGMENTS)) + " END, member_id",
     "score": "r + f + m DESC, member_id",
 }
 CHURN_SORTS = {"last_sale": "last_sale, member_id", "spend": "lifetime_spend DESC, member_id", "id": "member_id"}
-BIRTHDAY_SORTS = {"date": "date", "id": "member_id", "age": "age"}
+BIRTHDAY_SORTS = {"date": ("date", "member_id"), "id": ("member_id",), "age": ("age", "date", "member_id")}
 EXPIRING_SORTS = {"date": "expires_on, member_id", "points": "points DESC, expires_on, member_id", "id": "member_id, expires_on"}
 ANOMALY_SORTS = {"date": ("date", "member_id", "rule"), "id": ("member_id", "date", "rule"), "rule": ("rule", "date", "member_id")}
 
@@ -165,33 +178,32 @@ def _order(sorts: dict, key: str, what: str) -> str:
 
 
 # -- the per-member purchase summary -------------------------------------------
-# One pass over the purchases dated up to D, grouped by member: everything RFM,
-# Pareto, churn, top members and the dashboard's period figures need.
+# One grouped pass over the purchases dated up to D: what RFM, Pareto and the
+# top members need. `GROUP BY +member_id` (here and in the other grouped passes
+# over purchases): the `+` keeps SQLite from walking the (member_id,
+# purchased_at) index to avoid the sort; that index lacks kind and amount, and
+# fetching every row through it is two to three times slower than one scan and a
+# sort. (A covering index on (member_id, purchased_at, kind, amount) would beat
+# both; drop the `+` then.)
 SUMMARY_SQL = """
 SELECT member_id,
        max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
-       CAST(julianday(:as_of) - julianday(substr(max(CASE WHEN kind = 'sale' THEN purchased_at END), 1, 10)) AS INTEGER)
-           AS recency_days,
        count(CASE WHEN kind = 'sale' AND purchased_at >= :window_start THEN 1 END) AS frequency,
        coalesce(sum(CASE WHEN purchased_at >= :window_start
-                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary,
-       sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END) AS lifetime_spend,
-       count(CASE WHEN kind = 'sale' AND purchased_at >= :period_start THEN 1 END) AS period_sales,
-       coalesce(sum(CASE WHEN purchased_at >= :period_start
-                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS period_net,
-       count(CASE WHEN kind = 'sale' AND purchased_at >= :previous_start AND purchased_at < :period_start
-                  THEN 1 END) AS previous_sales
+                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary
 FROM purchases
 WHERE purchased_at <= :end
-GROUP BY member_id
+GROUP BY +member_id
 """
 
 # RFM over the members with at least one sale up to D. rank() − 1 is the number
 # of members strictly worse: score = 1 + floor(5 × worse / n), in integer SQL
 # arithmetic (worse and n are integers ≥ 0, so / is floor division).
-RFM_SQL = f"""
-WITH summary AS ({SUMMARY_SQL}),
-buyers AS (SELECT * FROM summary WHERE last_sale IS NOT NULL),
+RFM_CTES = f"""
+buyers AS (
+    SELECT member_id, last_sale, frequency, monetary,
+           CAST(julianday(:as_of) - julianday(substr(last_sale, 1, 10)) AS INTEGER) AS recency_days
+    FROM summary WHERE last_sale IS NOT NULL),
 ranked AS (
     SELECT *,
            rank() OVER (ORDER BY recency_days DESC) - 1 AS worse_r,
@@ -203,6 +215,7 @@ scored AS (
     SELECT *, 1 + 5 * worse_r / n AS r, 1 + 5 * worse_f / n AS f, 1 + 5 * worse_m / n AS m FROM ranked),
 rfm AS (SELECT *, {SEGMENT_CASE} AS segment FROM scored)
 """
+RFM_SQL = f"WITH summary AS ({SUMMARY_SQL}),{RFM_CTES}"
 
 
 def _params(d: Dates) -> dict:
@@ -264,36 +277,27 @@ def segments(store, as_of: str) -> dict:
 def pareto(store, as_of: str) -> dict:
     """`report pareto`: the share of the year's net spend made by the top 1/5/10/20 % of members, and 80 %."""
     d = Dates(as_of)
+    tops = ", ".join(f"max(CASE WHEN k = (n * {p} + 99) / 100 THEN cum END)" for p in PARETO_PERCENTS)  # top ⌈n·p/100⌉
     with store.read() as conn:
         _, decimals = _rules(conn, d.as_of)
-        n, total = conn.execute(
-            f"WITH summary AS ({SUMMARY_SQL}) SELECT count(*), coalesce(sum(monetary), 0) FROM summary "
-            "WHERE last_sale IS NOT NULL", _params(d)).fetchone()
-        tops = {p: -(-n * p // 100) for p in PARETO_PERCENTS}  # ⌈n·p/100⌉
-        cums: dict[int, int] = {}
-        k80 = None
-        if n:
-            # the top k's spend for each k asked for, and the smallest k whose spend reaches 80 % (5 × cum ≥ 4 × total)
-            ks = {f"k{i}": k for i, k in enumerate(sorted(set(tops.values())))}
-            rows = conn.execute(
-                f"""WITH summary AS ({SUMMARY_SQL}),
-                    ranked AS (SELECT row_number() OVER w AS k, sum(monetary) OVER w AS cum
-                               FROM summary WHERE last_sale IS NOT NULL
-                               WINDOW w AS (ORDER BY monetary DESC, member_id ROWS UNBOUNDED PRECEDING))
-                    SELECT k, cum, 0 FROM ranked WHERE k IN ({", ".join(":" + name for name in ks)})
-                    UNION ALL
-                    SELECT min(k), NULL, 1 FROM ranked WHERE 5 * cum >= 4 * :total""",
-                {**_params(d), **ks, "total": total}).fetchall()
-            for k, cum, is80 in rows:
-                if is80:
-                    k80 = k
-                else:
-                    cums[k] = cum
+        row = conn.execute(
+            f"""WITH summary AS ({SUMMARY_SQL}),
+                ranked AS (
+                    SELECT row_number() OVER w AS k, sum(monetary) OVER w AS cum,
+                           count(*) OVER () AS n, sum(monetary) OVER () AS total
+                    FROM summary WHERE last_sale IS NOT NULL
+                    WINDOW w AS (ORDER BY monetary DESC, member_id ROWS UNBOUNDED PRECEDING))
+                SELECT max(n), max(total), {tops},
+                       min(CASE WHEN 5 * cum >= 4 * total THEN k END)  -- the smallest k reaching 80 %
+                FROM ranked""", _params(d)).fetchone()
+    n, total = row[0] or 0, row[1] or 0
+    top_spend = [v or 0 for v in row[2:2 + len(PARETO_PERCENTS)]]
+    k80 = row[-1]
     return {
         "as_of": d.as_of, "member_count": n, "total_spend": total,
-        "top_counts": {str(p): k for p, k in tops.items()},
-        "top_spend": {str(p): cums.get(k, 0) for p, k in tops.items()},
-        "top_shares": {str(p): _ratio(cums.get(k, 0), total) if n else None for p, k in tops.items()},
+        "top_counts": {str(p): -(-n * p // 100) for p in PARETO_PERCENTS},
+        "top_spend": {str(p): v for p, v in zip(PARETO_PERCENTS, top_spend)},
+        "top_shares": {str(p): _ratio(v, total) for p, v in zip(PARETO_PERCENTS, top_spend)},
         "members_share_for_80pct": (k80 / n) if (k80 is not None and total > 0) else None,
         "currency_decimals": decimals,
     }
@@ -310,14 +314,17 @@ def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: in
     with store.read() as conn:
         _, decimals = _rules(conn, d.as_of)
         rows = conn.execute(
-            f"""WITH summary AS ({SUMMARY_SQL})
-                SELECT s.member_id, substr(s.last_sale, 1, 10) AS last_sale, s.lifetime_spend, s.recency_days,
-                       m.name, m.email, m.phone
-                FROM summary s JOIN members m ON m.member_id = s.member_id
-                WHERE s.last_sale IS NOT NULL AND s.last_sale <= :cutoff
+            f"""WITH lapsed AS (
+                    SELECT member_id, max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
+                           sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END) AS lifetime_spend
+                    FROM purchases WHERE purchased_at <= :end GROUP BY +member_id
+                    HAVING last_sale <= :cutoff)
+                SELECT s.member_id, substr(s.last_sale, 1, 10) AS last_sale, s.lifetime_spend,
+                       CAST(julianday(:as_of) - julianday(substr(s.last_sale, 1, 10)) AS INTEGER), m.name, m.email, m.phone
+                FROM lapsed s JOIN members m ON m.member_id = s.member_id
                 ORDER BY {order.replace('member_id', 's.member_id').replace('last_sale', 's.last_sale')}"""
             + (" LIMIT :limit" if limit else ""),
-            {**_params(d), "cutoff": cutoff, "limit": limit}).fetchall()
+            {"as_of": d.as_of, "end": d.end, "cutoff": cutoff, "limit": limit}).fetchall()
     members = [{"member_id": r[0], "last_sale": r[1], "lifetime_spend": r[2], "days_since": r[3], "name": r[4],
                 "email": r[5], "phone": r[6]} for r in rows]
     return {"as_of": d.as_of, "days": days, "members": members, "currency_decimals": decimals}
@@ -445,9 +452,7 @@ def birthdays(store, as_of: str, days: int = 30, sort: str = "date", limit: int 
         date = dates[birthday[5:]]
         members.append({"member_id": member_id, "name": name, "email": email, "phone": phone, "birthday": birthday,
                         "date": date, "age": int(date[:4]) - int(birthday[:4])})
-    key = {"date": lambda r: (r["date"], r["member_id"]), "id": lambda r: r["member_id"],
-           "age": lambda r: (r["age"], r["date"], r["member_id"])}[sort]
-    members.sort(key=key)
+    members.sort(key=lambda r: tuple(r[k] for k in BIRTHDAY_SORTS[sort]))
     return {"as_of": d.as_of, "days": days, "members": members[:limit] if limit else members}
 
 
@@ -468,7 +473,7 @@ def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -
         for member_id, day, count in conn.execute(
                 """SELECT member_id, substr(purchased_at, 1, 10) AS day, count(*) AS n FROM purchases
                    WHERE kind = 'sale' AND purchased_at BETWEEN :start AND :end
-                   GROUP BY member_id, day HAVING n > :max""", {**p, "max": limit_day}):
+                   GROUP BY +member_id, day HAVING n > :max""", {**p, "max": limit_day}):
             found.append({"member_id": member_id, "date": day, "rule": "sales_per_day",
                           "reason": f"{count} sales in one day (more than {limit_day} a day)"})
 
@@ -476,12 +481,13 @@ def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -
         for member_id, day, count, first, last in conn.execute(
                 f"""WITH small AS (
                         SELECT member_id, purchased_at, CAST(strftime('%s', purchased_at) AS INTEGER) AS t
-                        FROM purchases WHERE kind = 'sale' AND amount < :small AND purchased_at BETWEEN :start AND :end),
+                        FROM purchases
+                        WHERE kind = 'sale' AND amount < :small AND purchased_at BETWEEN :start AND :end),
                     runs AS (
                         SELECT member_id, purchased_at,
                                count(*) OVER w AS n, max(purchased_at) OVER w AS last
                         FROM small
-                        WINDOW w AS (PARTITION BY member_id ORDER BY t RANGE BETWEEN CURRENT ROW AND {seconds} FOLLOWING)),
+                        WINDOW w AS (PARTITION BY +member_id ORDER BY t RANGE BETWEEN CURRENT ROW AND {seconds} FOLLOWING)),
                     bursts AS (
                         SELECT member_id, substr(purchased_at, 1, 10) AS day, n, purchased_at, last,
                                row_number() OVER (PARTITION BY member_id, substr(purchased_at, 1, 10)
@@ -500,20 +506,27 @@ def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -
         if shop_sales and shop_refunds:
             # member refunds / member sales > factor × shop refunds / shop sales, in integers:
             # refunds × shop_sales × den > num × shop_refunds × sales
+            # Members with enough refunds first (few; refunds are found through their partial index),
+            # then their sales: all their rows in the window (counted in the (member_id, purchased_at)
+            # index alone) minus those refunds.
             for member_id, sales, refunds, last in conn.execute(
-                    """SELECT member_id, count(CASE WHEN kind = 'sale' THEN 1 END) AS sales,
-                              count(CASE WHEN kind = 'refund' THEN 1 END) AS refunds,
-                              max(CASE WHEN kind = 'refund' THEN purchased_at END)
-                       FROM purchases WHERE purchased_at BETWEEN :start AND :end
-                       GROUP BY member_id
-                       HAVING sales >= :min_sales AND refunds >= :min_refunds
-                          AND refunds * :shop_sales * :den > :num * :shop_refunds * sales""",
+                    """WITH refunders AS (
+                           SELECT member_id, count(*) AS refunds, max(purchased_at) AS last FROM purchases
+                           WHERE refund_of IS NOT NULL AND purchased_at BETWEEN :start AND :end
+                           GROUP BY +member_id HAVING count(*) >= :min_refunds),
+                       counted AS (
+                           SELECT r.member_id, r.refunds, r.last,
+                                  (SELECT count(*) FROM purchases p WHERE p.member_id = r.member_id
+                                   AND p.purchased_at BETWEEN :start AND :end) - r.refunds AS sales
+                           FROM refunders r)
+                       SELECT member_id, sales, refunds, last FROM counted
+                       WHERE sales >= :min_sales AND refunds * :shop_sales * :den > :num * :shop_refunds * sales""",
                     {**p, "min_sales": REFUND_RATIO_MIN_SALES, "min_refunds": REFUND_RATIO_MIN_REFUNDS,
                      "shop_sales": shop_sales, "shop_refunds": shop_refunds,
                      "num": factor.numerator, "den": factor.denominator}):
                 found.append({"member_id": member_id, "date": last[:10], "rule": "refund_ratio",
-                              "reason": f"{refunds} refunds for {sales} sales ({_pct(refunds / sales)}); the shop's ratio is "
-                                        f"{_pct(shop_refunds / shop_sales)}, the limit {_number(factor)} × that"})
+                              "reason": f"{refunds} refunds for {sales} sales ({_pct(refunds / sales)}), over "
+                                        f"{_number(factor)} × the shop's {_pct(shop_refunds / shop_sales)}"})
 
         for member_id, at, points, by, redeemed_at, redeemed in conn.execute(
                 """SELECT a.member_id, a.at, a.points, a.by, r.at, -r.points
@@ -557,39 +570,50 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
             "SELECT count(*), count(CASE WHEN joined_on >= :p THEN 1 END) FROM members WHERE joined_on <= :d",
             {"p": d.period_start[:10], "d": d.as_of}).fetchone()
 
-        # Purchases: one grouped pass (the summary) feeds the period figures, RFM segments and the top members.
+        # Purchases, 1: the per-member summary (one grouped pass) feeds the RFM segments and the top members.
         with _temp_summary(conn, params):
-            (active, count, net, repeaters, previous, both) = conn.execute(
-                """SELECT count(CASE WHEN period_sales > 0 THEN 1 END), coalesce(sum(period_sales), 0),
-                          coalesce(sum(period_net), 0), count(CASE WHEN period_sales >= 2 THEN 1 END),
-                          count(CASE WHEN previous_sales > 0 THEN 1 END),
-                          count(CASE WHEN previous_sales > 0 AND period_sales > 0 THEN 1 END)
-                   FROM temp.member_summary""").fetchone()
             seg_counts = dict(conn.execute(
-                RFM_SQL.replace(f"summary AS ({SUMMARY_SQL}),", "summary AS (SELECT * FROM temp.member_summary),")
-                + "SELECT segment, count(*) FROM rfm GROUP BY segment", params).fetchall())
+                f"WITH summary AS (SELECT * FROM temp.member_summary),{RFM_CTES} SELECT segment, count(*) FROM rfm "
+                "GROUP BY segment", params).fetchall())
             top = conn.execute(
                 """SELECT s.member_id, m.name, m.email, m.phone, s.monetary FROM temp.member_summary s
                    JOIN members m ON m.member_id = s.member_id
                    WHERE s.last_sale IS NOT NULL ORDER BY s.monetary DESC, s.member_id LIMIT 10""").fetchall()
+        # 2: this period and the one before, per member (only their rows are grouped).
+        active, count, net, repeaters, previous, both = conn.execute(
+            """WITH recent AS (
+                   SELECT member_id,
+                          count(CASE WHEN kind = 'sale' AND purchased_at >= :period_start THEN 1 END) AS sales,
+                          sum(CASE WHEN purchased_at < :period_start THEN 0 WHEN kind = 'sale' THEN amount ELSE -amount END)
+                              AS net,
+                          count(CASE WHEN kind = 'sale' AND purchased_at < :period_start THEN 1 END) AS previous
+                   FROM purchases WHERE purchased_at >= :previous_start AND purchased_at <= :end
+                   GROUP BY +member_id)
+               SELECT count(CASE WHEN sales > 0 THEN 1 END), coalesce(sum(sales), 0), coalesce(sum(net), 0),
+                      count(CASE WHEN sales >= 2 THEN 1 END), count(CASE WHEN previous > 0 THEN 1 END),
+                      count(CASE WHEN previous > 0 AND sales > 0 THEN 1 END)
+               FROM recent""", params).fetchone()
+        # 3: net sales by month.
         monthly_sales = dict(conn.execute(
             """SELECT substr(purchased_at, 1, 7) AS month, sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END)
                FROM purchases WHERE purchased_at >= :first AND purchased_at <= :end GROUP BY month""",
             {"first": months[0] + "-01T00:00:00", "end": d.end}).fetchall())
 
-        # Ledger: one pass of conditional sums for the period, all time (up to D) and each month
-        # (issued since the start of each month; a month's figure is the difference).
-        starts = {f"m{i}": m + "-01" for i, m in enumerate(months)}
-        row = conn.execute(
-            f"""SELECT sum(CASE WHEN at >= :period_start THEN {ISSUED} ELSE 0 END),
-                       sum(CASE WHEN at >= :period_start THEN {REDEEMED} ELSE 0 END),
-                       sum(CASE WHEN at >= :period_start THEN {EXPIRED} ELSE 0 END),
-                       sum({ISSUED}), sum({REDEEMED}),
-                       {", ".join(f"sum(CASE WHEN at >= :{k} THEN {ISSUED} ELSE 0 END)" for k in starts)}
-                FROM ledger WHERE at <= :end""", {"period_start": d.period_start, "end": d.end, **starts}).fetchone()
-        issued, redeemed, expired, all_issued, all_redeemed = (v or 0 for v in row[:5])
-        since = [v or 0 for v in row[5:]] + [0]
-        monthly_points = [since[i] - since[i + 1] for i in range(len(months))]
+        # Ledger: points issued, redeemed and expired per day (one grouped pass), summed here for the
+        # period, each month and all time up to D.
+        issued = redeemed = expired = all_issued = all_redeemed = 0
+        by_month = dict.fromkeys(months, 0)
+        period_start = d.period_start[:10]
+        for day, day_issued, day_redeemed, day_expired in conn.execute(LEDGER_DAILY_SQL, {"end": d.end}):
+            all_issued += day_issued
+            all_redeemed += day_redeemed
+            if day >= period_start:
+                issued += day_issued
+                redeemed += day_redeemed
+                expired += day_expired
+            if day[:7] in by_month:
+                by_month[day[:7]] += day_issued
+        monthly_points = [by_month[m] for m in months]
 
         with _entries_after(conn, d):
             outstanding = _outstanding(conn)

@@ -14,12 +14,12 @@ import sys
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, masked, money, out, parse, store
+from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, group, masked, money, out, parse, store
 
-app = typer.Typer(help="Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
-                  no_args_is_help=True, epilog=GLOBAL_HELP)
-feedback_app = typer.Typer(help="Customer feedback: 0-10 'would you recommend us?' scores, for the NPS.",
-                           no_args_is_help=True, epilog=GLOBAL_HELP)
+app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
+            "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
+feedback_app = group("Customer feedback: 0-10 'would you recommend us?' scores, for the NPS.",
+                     'loyalty feedback add M0001 9 --comment "lovely bread"')
 
 TERMINAL_ROWS = 100  # a terminal shows this many rows unless --limit says otherwise
 
