@@ -175,17 +175,12 @@ def init():
 
 
 def _register() -> None:
-    from loyalty_cli.cli import db, members, points, program, purchases, rewards, tiers
+    from loyalty_cli.cli import db, members, points, program, purchases, reports, rewards, tiers
 
     app.add_typer(members.app, name="members")
     app.add_typer(purchases.app, name="purchases")
-    for module in (points, rewards, tiers, program, db):
+    for module in (points, rewards, tiers, reports, program, db):
         module.register(app)
-    try:  # TEMPORARY while reports land
-        from loyalty_cli.cli import reports
-        reports.register(app)
-    except ImportError:
-        pass
 
 
 _register()
