@@ -12,9 +12,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from typing import NamedTuple
 
 from loyalty_cli import values
 
@@ -64,15 +64,13 @@ class RulesError(ValueError):
     """A programme document that breaks a rule; the message names the key."""
 
 
-@dataclass(frozen=True)
-class Level:
+class Level(NamedTuple):
     name: str
     min: int  # minor units under the spend basis, points under the points basis
     multiplier: Fraction
 
 
-@dataclass(frozen=True)
-class Campaign:
+class Campaign(NamedTuple):
     name: str
     start: str
     end: str
@@ -80,34 +78,21 @@ class Campaign:
     categories: frozenset
 
 
-@dataclass(frozen=True)
 class Rules:
-    """One validated version of the programme."""
+    """One validated version of the programme (read-only by convention).
 
-    doc: dict  # the merged document, as stored
-    currency_decimals: int
-    point_value: Fraction
-    points_per_unit: Fraction
-    rounding: str
-    min_amount: int
-    stacking: str
-    signup_bonus: int
-    first_purchase_multiplier: Fraction
-    birthday_multiplier: Fraction
-    referral_bonus: int
-    categories: dict  # lower-cased name -> Fraction
-    campaigns: tuple
-    expiry_months: int
-    expiry_round_to: str
-    tier_basis: str
-    tier_window: str
-    hold_months: int
-    levels: tuple
-    transfers_enabled: bool
-    max_transfer_per_month: int
-    anomalies: dict
-    tier_multipliers: dict  # level name -> multiplier, for the earning hot path
-    has_promotions: bool
+    A plain class rather than a frozen dataclass: generating a 27-field
+    dataclass costs milliseconds at every start-up of a counter command.
+    Fields: doc (the merged document, as stored), currency_decimals, point_value,
+    points_per_unit, rounding, min_amount (minor units), stacking, signup_bonus,
+    first_purchase_multiplier, birthday_multiplier, referral_bonus, categories
+    (lower-cased name -> Fraction), campaigns, expiry_months, expiry_round_to,
+    tier_basis, tier_window, hold_months, levels, transfers_enabled,
+    max_transfer_per_month, anomalies, tier_multipliers, has_promotions.
+    """
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
 
     def expiry_for(self, date: str) -> str | None:
         """E, the last day a credit dated `date` can be used (None: never expires)."""

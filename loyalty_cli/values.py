@@ -6,7 +6,6 @@ ValueError whose message says what was expected. Nothing is guessed.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 
@@ -95,6 +94,13 @@ def add_days(date: str, days: int) -> str:
     return (to_date(date) + dt.timedelta(days=days)).isoformat()
 
 
+def days_in_month(year: int, month: int) -> int:
+    """28-31 (the calendar module would import locale, slowing every start-up)."""
+    if month == 12:
+        return 31
+    return (dt.date(year, month + 1, 1) - dt.date(year, month, 1)).days
+
+
 def add_months(date: str, months: int) -> str:
     """`months` after a date, keeping the day, clamped to the month's last day."""
     d = to_date(date)
@@ -105,13 +111,13 @@ def add_months(date: str, months: int) -> str:
         return BEGINNING
     if year > 9999:
         return "9999-12-31"
-    day = min(d.day, calendar.monthrange(year, month)[1])
+    day = min(d.day, days_in_month(year, month))
     return dt.date(year, month, day).isoformat()
 
 
 def month_end(date: str) -> str:
     d = to_date(date)
-    return dt.date(d.year, d.month, calendar.monthrange(d.year, d.month)[1]).isoformat()
+    return dt.date(d.year, d.month, days_in_month(d.year, d.month)).isoformat()
 
 
 def days_between(earlier: str, later: str) -> int:

@@ -426,9 +426,10 @@ def command_tree(command, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, .
     Groups are recognised by their `commands` mapping: Typer ≥ 0.20 builds on its
     own vendored Click, so `isinstance(command, click.Group)` would be False.
     """
-    subcommands = getattr(command, "commands", None)
-    tree = [(path, subcommands is not None)]
-    for name, sub in sorted((subcommands or {}).items()):
+    is_group = hasattr(command, "list_commands")  # the root loads its groups lazily: ask, don't peek
+    tree = [(path, is_group)]
+    for name in sorted(command.list_commands(None)) if is_group else []:
+        sub = command.get_command(None, name)
         if not getattr(sub, "hidden", False):
             tree += command_tree(sub, path + (name,))
     return tree

@@ -56,7 +56,15 @@ def _error(message: str) -> None:
 
 
 class LoyaltyGroup(TyperGroup):
-    """The root group: lifts global options and maps every failure to one line and an exit code."""
+    """The root group: lifts global options, loads command groups lazily, maps failures to exit codes."""
+
+    def list_commands(self, ctx):
+        return sorted(set(self.commands) | set(GROUPS))
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands and cmd_name in GROUPS:
+            self.commands[cmd_name] = _load_group(cmd_name)
+        return self.commands.get(cmd_name)
 
     def parse_args(self, ctx, args):
         if ctx.parent is None:
@@ -174,16 +182,39 @@ def init():
     out(lists=False).done(f"database ready at {path}", {"path": path})
 
 
-def _register() -> None:
-    from loyalty_cli.cli import db, members, points, program, purchases, reports, rewards, tiers
+# Command groups load when they are used, so `members show` at the counter does not
+# pay for importing every other command (start-up is most of a counter command's time).
+GROUPS = {
+    "members": ("loyalty_cli.cli.members", "app"),
+    "purchases": ("loyalty_cli.cli.purchases", "app"),
+    "points": ("loyalty_cli.cli.points", "app"),
+    "rewards": ("loyalty_cli.cli.rewards", "app"),
+    "vouchers": ("loyalty_cli.cli.rewards", "vouchers_app"),
+    "tiers": ("loyalty_cli.cli.tiers", "app"),
+    "dashboard": ("loyalty_cli.cli.reports", "dashboard_app"),
+    "report": ("loyalty_cli.cli.reports", "app"),
+    "feedback": ("loyalty_cli.cli.reports", "feedback_app"),
+    "program": ("loyalty_cli.cli.program", "app"),
+    "db": ("loyalty_cli.cli.db", "app"),
+}
 
-    app.add_typer(members.app, name="members")
-    app.add_typer(purchases.app, name="purchases")
-    for module in (points, rewards, tiers, reports, program, db):
-        module.register(app)
+
+def _load_group(name: str):
+    import importlib
+
+    module, attribute = GROUPS[name]
+    sub = getattr(importlib.import_module(module), attribute)
+    command = typer.main.get_command(sub) if name == "dashboard" else typer.main.get_group(sub)
+    command.name = name
+    _same_markup(command, app.rich_markup_mode)
+    return command
 
 
-_register()
+def _same_markup(command, mode) -> None:
+    """Help and errors of a lazily loaded group follow the root: rich on a terminal, plain otherwise."""
+    command.rich_markup_mode = mode
+    for sub in getattr(command, "commands", {}).values():
+        _same_markup(sub, mode)
 
 
 def main() -> None:

@@ -34,6 +34,9 @@ def register(root) -> None:
     root.add_typer(feedback_app, name="feedback")
 
 
+dashboard_app = typer.Typer()  # a one-command app: the root loads `dashboard` from here lazily
+
+
 # -- formatting ------------------------------------------------------------------
 def pct(share: float | None) -> str:
     """A share (0..1) as a percentage with one decimal; "–" when there is none (total ≤ 0)."""
@@ -472,6 +475,9 @@ def bar(value: float, top: float, width: int) -> str:
     eighths = round(value / top * width * 8)
     full, part = divmod(max(eighths, 1), 8)
     return "█" * full + (BLOCKS[part] if part else "")
+
+
+dashboard_app.command("dashboard", epilog=GLOBAL_HELP)(dashboard)
 
 
 class DashboardView:
