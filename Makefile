@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB := demo/loyalty.db
+LOYALTY := $(BIN)/loyalty --db $(DEMO_DB) -q
 
 .PHONY: demo test stress bench clean
 
@@ -17,6 +18,15 @@ demo: $(BIN)/loyalty
 	$(BIN)/loyalty --db $(DEMO_DB) -q program load sample_data/program.toml
 	$(BIN)/loyalty --db $(DEMO_DB) members import sample_data/members.csv
 	$(BIN)/loyalty --db $(DEMO_DB) purchases import sample_data/purchases.csv
+	@# A month at the counter: rewards, a few redemptions, some feedback for the NPS.
+	$(LOYALTY) rewards add COFFEE --name "Free coffee" --cost 150
+	$(LOYALTY) rewards add CAKE --name "Slice of cake" --cost 300 --stock 40
+	$(LOYALTY) points redeem M0099 --reward CAKE --at 2026-10-20T11:02
+	$(LOYALTY) points redeem M0002 500 --at 2026-10-12T09:40
+	$(LOYALTY) points redeem M0042 --reward COFFEE --at 2026-10-25T16:15
+	$(LOYALTY) points redeem M0120 --reward COFFEE --at 2026-10-28T08:31
+	for fb in M0099:10 M0002:9 M0042:8 M0120:9 M0059:6 M0043:10 M0116:3 M0152:9 M0092:7 M0169:10; do \
+	  $(LOYALTY) feedback add $${fb%%:*} $${fb##*:} --at 2026-10-30; done
 	$(BIN)/loyalty --db $(DEMO_DB) -q points expire --as-of 2026-10-31
 	$(BIN)/loyalty --db $(DEMO_DB) -q tiers recalc --as-of 2026-10-31
 	@echo
