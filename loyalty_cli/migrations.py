@@ -61,7 +61,9 @@ def m001_initial(_conn) -> list[str]:
             basis_points INTEGER NOT NULL DEFAULT 0,
             lot_id INTEGER REFERENCES lots(id)
         ) WITHOUT ROWID""",
-        "CREATE INDEX purchases_member ON purchases(member_id, purchased_at)",
+        # Covering: tier windows, RFM and every per-member pass read only these columns,
+        # so they scan this index in member order instead of sorting a million rows.
+        "CREATE INDEX purchases_member ON purchases(member_id, purchased_at, kind, amount, basis_points)",
         "CREATE INDEX purchases_refund_of ON purchases(refund_of) WHERE refund_of IS NOT NULL",
         f"""CREATE TABLE ledger (
             id INTEGER PRIMARY KEY,

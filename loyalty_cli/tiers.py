@@ -121,9 +121,8 @@ def _qualifying_values(conn, rules: Rules, date: str) -> dict[str, int]:
     first, last = window_bounds(rules, date)
     column = _value_column(rules.tier_basis)
     sql = (f"SELECT member_id, sum(CASE kind WHEN 'sale' THEN {column} ELSE -{column} END) FROM purchases "
-           "WHERE purchased_at <= ?" + (" AND purchased_at >= ?" if first else "") + " GROUP BY +member_id")
-    # `+member_id` keeps SQLite from walking purchases_member with a lookup per row (a WITHOUT ROWID
-    # table): one scan and a sort is three times faster on a million purchases.
+           "WHERE purchased_at <= ?" + (" AND purchased_at >= ?" if first else "") + " GROUP BY member_id")
+    # purchases_member covers these columns: one index scan in member order, no sort.
     params = [values.end_of_day(last)] + ([first] if first else [])
     return dict(conn.execute(sql, params).fetchall())
 
