@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,112 +229,126 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
     from loyalty_cli.purchases import record_refund, record_sale
 
     counts = dict(rows=0, imported=0, duplicates=0, rejected=0, points_awarded=0, points_reversed=0, members_created=0)
+    with _importing(store, path, PURCHASE_FIELDS, options, progress, counts) as (conn, source, bad):
+        book = Book(conn)
+        decimals = book.programme.currency_decimals
+        pattern = values.money_pattern(decimals, options.decimal_comma)
+        date_cache: dict = {}
+        chunk: list = []
+
+        def run(chunk):
+            book.flush(members=False)
+            parsed = []
+            for line, cells, row in chunk:
+                if isinstance(row, str):
+                    bad(line, cells, row)
+                    continue
+                try:
+                    pid = row["purchase_id"]
+                    if not pid or len(pid) > 64 or not pid.isprintable():
+                        raise ValueError(f"purchase_id must be 1-64 printable characters, got {pid[:40]!r}")
+                    mid = row["member_id"]
+                    if not mid or len(mid) > 64 or not mid.isprintable():
+                        raise ValueError(f"member_id must be 1-64 printable characters, got {mid[:40]!r}")
+                    category = row.get("category") or None
+                    if category is not None and (len(category) > 100 or not category.isprintable()):
+                        raise ValueError("category must be at most 100 printable characters")
+                    at = _parse_at(row["purchased_at"], options, date_cache, "purchased_at")
+                    amount = values.parse_money(row["amount"], decimals, options.decimal_comma, pattern)
+                    kind = (row.get("kind") or "sale").lower()
+                    if kind not in ("sale", "refund"):
+                        raise ValueError(f"kind must be sale or refund, got {row.get('kind')!r}")
+                    refund_of = row.get("refund_of") or None
+                    if kind == "sale" and refund_of:
+                        raise ValueError("a sale cannot have refund_of (set kind to refund)")
+                except ValueError as exc:
+                    bad(line, cells, str(exc))
+                    continue
+                parsed.append((line, cells, pid, mid, at, amount, category, kind, refund_of))
+            ids = list({p[2] for p in parsed})
+            known = {}
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                q = ",".join("?" * len(part))
+                for r in conn.execute(f"SELECT purchase_id, member_id, kind, amount, refund_of, purchased_at "
+                                      f"FROM purchases WHERE purchase_id IN ({q})", part):
+                    known[r[0]] = (r[1], r[2], r[3], r[4], r[5][:10])
+            fresh = [p[3] for p in parsed if p[2] not in known]
+            if fresh:
+                book.load_members(fresh)
+                tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)
+            for line, cells, pid, mid, at, amount, category, kind, refund_of in parsed:
+                sig = (mid, kind, amount, refund_of, at[:10])
+                if pid in known:
+                    if known[pid] == sig:
+                        counts["duplicates"] += 1
+                    else:
+                        bad(line, cells, f"purchase {pid} is already recorded with different data "
+                                         f"(member, kind, amount, refund_of or date differ)")
+                    continue
+                m = book.members.get(mid)
+                if m is None and mid not in book.members:
+                    book.load_members([mid])
+                    m = book.members.get(mid)
+                if m is None:
+                    if not options.create_members:
+                        bad(line, cells, f"member {mid} not found (add them first, or import with --create-members)")
+                        continue
+                    try:
+                        mid_checked = values.parse_member_id(mid)
+                        m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=at[:10])
+                    except (ValueError, LoyaltyError) as exc:
+                        bad(line, cells, str(exc))
+                        continue
+                    counts["members_created"] += 1
+                if m.erased:
+                    bad(line, cells, f"member {mid} was erased; erased members take no new activity")
+                    continue
+                try:
+                    if kind == "sale":
+                        record_sale(book, m, pid, at, amount, category)
+                    else:
+                        counts["points_reversed"] += record_refund(book, m, pid, at, amount, refund_of)
+                except LoyaltyError as exc:
+                    bad(line, cells, str(exc))
+                    continue
+                known[pid] = sig
+                counts["imported"] += 1
+            source.progress()
+
+        for item in source.rows():
+            counts["rows"] += 1
+            chunk.append(item)
+            if len(chunk) >= CHUNK:
+                run(chunk)
+                chunk = []
+        run(chunk)
+        book.flush()
+        counts["points_awarded"] = book.points_in
+    return counts
+
+
+@contextmanager
+def _importing(store, path: Path, fields: dict, options: ImportOptions, progress: bool, counts: dict):
+    """What both imports share: read the file, one transaction, bad rows, rejects, progress, the verdict.
+
+    Yields (conn, source, bad) where `bad(line, cells, message)` records a bad row.
+    Any bad row rolls everything back unless --skip-bad; --dry-run always does.
+    """
     problems: list[Problem] = []
-    with CsvSource(path, PURCHASE_FIELDS, options) as source:
+    with CsvSource(path, fields, options) as source:
         rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
         bar = Progress(source.size, progress)
+        source.progress = lambda: bar.update(source.counter.count)
+
+        def bad(line, cells, message):
+            problems.append(Problem(message, line))
+            counts["rejected"] += 1
+            rejects.add(line, message, cells)
+
         try:
             with store.write() as conn:
-                book = Book(conn)
-                decimals = book.programme.currency_decimals
-                pattern = values.money_pattern(decimals, options.decimal_comma)
-                date_cache: dict = {}
-                chunk: list = []
-
-                def bad(line, cells, message):
-                    problems.append(Problem(message, line))
-                    counts["rejected"] += 1
-                    rejects.add(line, message, cells)
-
-                def run(chunk):
-                    book.flush(members=False)
-                    parsed = []
-                    for line, cells, row in chunk:
-                        if isinstance(row, str):
-                            bad(line, cells, row)
-                            continue
-                        try:
-                            pid = row["purchase_id"]
-                            if not pid or len(pid) > 64 or not pid.isprintable():
-                                raise ValueError(f"purchase_id must be 1-64 printable characters, got {pid[:40]!r}")
-                            mid = row["member_id"]
-                            if not mid or len(mid) > 64 or not mid.isprintable():
-                                raise ValueError(f"member_id must be 1-64 printable characters, got {mid[:40]!r}")
-                            category = row.get("category") or None
-                            if category is not None and (len(category) > 100 or not category.isprintable()):
-                                raise ValueError("category must be at most 100 printable characters")
-                            at = _parse_at(row["purchased_at"], options, date_cache, "purchased_at")
-                            amount = values.parse_money(row["amount"], decimals, options.decimal_comma, pattern)
-                            kind = (row.get("kind") or "sale").lower()
-                            if kind not in ("sale", "refund"):
-                                raise ValueError(f"kind must be sale or refund, got {row.get('kind')!r}")
-                            refund_of = row.get("refund_of") or None
-                            if kind == "sale" and refund_of:
-                                raise ValueError("a sale cannot have refund_of (set kind to refund)")
-                        except ValueError as exc:
-                            bad(line, cells, str(exc))
-                            continue
-                        parsed.append((line, cells, pid, mid, at, amount, category, kind, refund_of))
-                    ids = list({p[2] for p in parsed})
-                    known = {}
-                    for start in range(0, len(ids), 500):
-                        part = ids[start:start + 500]
-                        q = ",".join("?" * len(part))
-                        for r in conn.execute(f"SELECT purchase_id, member_id, kind, amount, refund_of, purchased_at "
-                                              f"FROM purchases WHERE purchase_id IN ({q})", part):
-                            known[r[0]] = (r[1], r[2], r[3], r[4], r[5][:10])
-                    fresh = [p[3] for p in parsed if p[2] not in known]
-                    if fresh:
-                        book.load_members(fresh)
-                        tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)
-                    for line, cells, pid, mid, at, amount, category, kind, refund_of in parsed:
-                        sig = (mid, kind, amount, refund_of, at[:10])
-                        if pid in known:
-                            if known[pid] == sig:
-                                counts["duplicates"] += 1
-                            else:
-                                bad(line, cells, f"purchase {pid} is already recorded with different data "
-                                                 f"(member, kind, amount, refund_of or date differ)")
-                            continue
-                        m = book.members.get(mid)
-                        if m is None and mid not in book.members:
-                            book.load_members([mid])
-                            m = book.members.get(mid)
-                        if m is None:
-                            if not options.create_members:
-                                bad(line, cells, f"member {mid} not found (add them first, or import with --create-members)")
-                                continue
-                            try:
-                                mid_checked = values.parse_member_id(mid)
-                                m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=at[:10])
-                            except (ValueError, LoyaltyError) as exc:
-                                bad(line, cells, str(exc))
-                                continue
-                            counts["members_created"] += 1
-                        if m.erased:
-                            bad(line, cells, f"member {mid} was erased; erased members take no new activity")
-                            continue
-                        try:
-                            if kind == "sale":
-                                record_sale(book, m, pid, at, amount, category)
-                            else:
-                                counts["points_reversed"] += record_refund(book, m, pid, at, amount, refund_of)
-                        except LoyaltyError as exc:
-                            bad(line, cells, str(exc))
-                            continue
-                        known[pid] = sig
-                        counts["imported"] += 1
-                    bar.update(source.counter.count)
-
-                for item in source.rows():
-                    counts["rows"] += 1
-                    chunk.append(item)
-                    if len(chunk) >= CHUNK:
-                        run(chunk)
-                        chunk = []
-                run(chunk)
-                book.flush()
-                counts["points_awarded"] = book.points_in
+                yield conn, source, bad
                 if problems and not options.skip_bad:
                     raise InputFileError(_reject_message(path, problems), problems, counts)
                 if options.dry_run:
@@ -346,7 +361,6 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
     if problems:
         raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
             f", written to {options.rejects}" if options.rejects else ""), problems, counts)
-    return counts
 
 
 class _DryRun(Exception):
@@ -365,41 +379,22 @@ def import_members(store, path: Path, options: ImportOptions, progress: bool = F
     from loyalty_cli.ledger import Book
 
     counts = dict(rows=0, created=0, updated=0, unchanged=0, rejected=0)
-    problems: list[Problem] = []
-    with CsvSource(path, MEMBER_FIELDS, options) as source:
-        rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
-        bar = Progress(source.size, progress)
-        try:
-            with store.write() as conn:
-                book = Book(conn)
-                for line, cells, row in source.rows():
-                    counts["rows"] += 1
-                    try:
-                        if isinstance(row, str):
-                            raise ValueError(row)
-                        outcome = _upsert_member(book, conn, row, options, members_mod)
-                    except (ValueError, LoyaltyError) as exc:
-                        problems.append(Problem(str(exc), line))
-                        counts["rejected"] += 1
-                        rejects.add(line, str(exc), cells)
-                        continue
-                    counts[outcome] += 1
-                    if counts["rows"] % CHUNK == 0:
-                        book.flush()
-                        bar.update(source.counter.count)
+    with _importing(store, path, MEMBER_FIELDS, options, progress, counts) as (conn, source, bad):
+        book = Book(conn)
+        for line, cells, row in source.rows():
+            counts["rows"] += 1
+            try:
+                if isinstance(row, str):
+                    raise ValueError(row)
+                outcome = _upsert_member(book, conn, row, options, members_mod)
+            except (ValueError, LoyaltyError) as exc:
+                bad(line, cells, str(exc))
+                continue
+            counts[outcome] += 1
+            if counts["rows"] % CHUNK == 0:
                 book.flush()
-                if problems and not options.skip_bad:
-                    raise InputFileError(_reject_message(path, problems), problems, counts)
-                if options.dry_run:
-                    raise _DryRun()
-        except _DryRun:
-            pass
-        finally:
-            bar.close()
-            rejects.close()
-    if problems:
-        raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
-            f", written to {options.rejects}" if options.rejects else ""), problems, counts)
+                source.progress()
+        book.flush()
     return counts
 
 

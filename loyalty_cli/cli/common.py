@@ -41,6 +41,15 @@ def store():
     return Store.open(Invocation.db)
 
 
+def call(fn, *args, **kwargs):
+    """Open the database, run one domain function with it, and close it whatever happens."""
+    s = store()
+    try:
+        return fn(s, *args, **kwargs)
+    finally:
+        s.close()
+
+
 def now() -> str:
     return dt.datetime.now().replace(microsecond=0).isoformat()
 

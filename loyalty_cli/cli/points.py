@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, group, operator, out, store, today
+from loyalty_cli.cli.common import call, GLOBAL_HELP, as_of_option, at_option, group, operator, out, store, today
 
 app = group("Balances, statements and manual points operations.", 'loyalty points balance M0001')
 
@@ -15,14 +15,6 @@ REASON = typer.Option(..., "--reason", help="Why (kept in the ledger forever: no
 
 def register(root) -> None:
     root.add_typer(app, name="points")
-
-
-def _run(fn, *args):
-    s = store()
-    try:
-        return fn(s, *args)
-    finally:
-        s.close()
 
 
 @app.command("balance")
@@ -38,7 +30,7 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     date = as_of_option(as_of, default_today=False)
-    r = _run(points.balance, member_id, date)
+    r = call(points.balance, member_id, date)
     day = date or today()
     pairs = [("balance", f"{r['balance']} points")]
     for e in r["expiring"]:
@@ -62,7 +54,7 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
-    rows = _run(points.history, member_id, limit)
+    rows = call(points.history, member_id, limit)
     out().table(rows, [("id", "#"), ("at", "at"), ("kind", "kind"), ("points", "points"), ("balance_after", "balance"),
                        ("ref", "ref"), ("note", "note")],
                 title=f"statement of {member_id}", empty=f"{member_id} has no entries yet")
@@ -80,7 +72,7 @@ def award(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
-    r = _run(points.award, member_id, points_, at_option(at), reason, operator(by))
+    r = call(points.award, member_id, points_, at_option(at), reason, operator(by))
     out(lists=False).done(f"awarded {points_} points to {member_id} (balance {r['balance']})", r)
 
 
@@ -96,7 +88,7 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
-    r = _run(points.adjust, member_id, points_, at_option(at), reason, operator(by))
+    r = call(points.adjust, member_id, points_, at_option(at), reason, operator(by))
     out(lists=False).done(f"adjusted {member_id} by {points_:+d} points (balance {r['balance']})", r)
 
 
@@ -117,7 +109,7 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
 
     if points_ is None and reward is None:
         raise UsageError("give POINTS to spend or --reward CODE")
-    r = _run(points.redeem, member_id, points_, reward, at_option(at), operator(by))
+    r = call(points.redeem, member_id, points_, reward, at_option(at), operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
     out(lists=False).done(f"redeemed {r['points']} points from {member_id} (balance {r['balance']}){extra}", r)
 
@@ -133,7 +125,7 @@ def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = 
     """
     from loyalty_cli import points
 
-    r = _run(points.transfer, sender, receiver, points_, at_option(at), operator(by))
+    r = call(points.transfer, sender, receiver, points_, at_option(at), operator(by))
     out(lists=False).done(f"moved {points_} points from {sender} (balance {r['from_balance']}) "
                           f"to {receiver} (balance {r['to_balance']})", r)
 
@@ -148,6 +140,6 @@ def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points tha
     """
     from loyalty_cli import points
 
-    r = _run(points.expire, as_of_option(as_of))
+    r = call(points.expire, as_of_option(as_of))
     out(lists=False).done(f"expired {r['points']:,} points of {r['members']} members as of {r['as_of']}",
                           {"members": r["members"], "points": r["points"]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import group, GLOBAL_HELP, at_option, now, operator, out, store
+from loyalty_cli.cli.common import call, group, GLOBAL_HELP, at_option, now, operator, out, store
 
 app = group("The reward catalogue.", 'loyalty rewards add COFFEE --name "Free coffee" --cost 150')
 vouchers_app = group("Vouchers issued for rewards: list, use, cancel.", "loyalty vouchers list --member M0001")
@@ -15,14 +15,6 @@ COLUMNS = [("code", "code"), ("name", "name"), ("cost", "cost"), ("stock", "stoc
 def register(root) -> None:
     root.add_typer(app, name="rewards")
     root.add_typer(vouchers_app, name="vouchers")
-
-
-def _run(fn, *args):
-    s = store()
-    try:
-        return fn(s, *args)
-    finally:
-        s.close()
 
 
 @app.command("add")
@@ -38,7 +30,7 @@ def add(code: str = typer.Argument(..., help="Short code, e.g. COFFEE"),
     """
     from loyalty_cli import rewards
 
-    r = _run(rewards.add, code, name, cost, stock)
+    r = call(rewards.add, code, name, cost, stock)
     out(lists=False).done(f"added reward {r['code']}: {r['name']} for {r['cost']} points", r)
 
 
@@ -54,7 +46,7 @@ def list_(all_: bool = typer.Option(False, "--all", help="Include retired reward
     """
     from loyalty_cli import rewards
 
-    rows = _run(rewards.listing, all_, sort)
+    rows = call(rewards.listing, all_, sort)
     out().table(rows[:limit] if limit else rows, COLUMNS, empty="no rewards yet (add one with: loyalty rewards add)")
 
 
@@ -69,7 +61,7 @@ def edit(code: str = typer.Argument(...), name: str = typer.Option(None, "--name
     """
     from loyalty_cli import rewards
 
-    r = _run(rewards.edit, code, name, cost, stock)
+    r = call(rewards.edit, code, name, cost, stock)
     out(lists=False).done(f"updated reward {code}", r)
 
 
@@ -83,7 +75,7 @@ def retire(code: str = typer.Argument(...)):
     """
     from loyalty_cli import rewards
 
-    r = _run(rewards.retire, code, now())
+    r = call(rewards.retire, code, now())
     out(lists=False).done(f"retired reward {code}", r)
 
 
@@ -99,7 +91,7 @@ def vouchers_list(member: str = typer.Option(None, "--member", help="Only this m
     """
     from loyalty_cli import rewards
 
-    rows = _run(rewards.vouchers, member, status)
+    rows = call(rewards.vouchers, member, status)
     out().table(rows[:limit] if limit else rows,
                 [("code", "voucher"), ("member_id", "member"), ("reward", "reward"), ("points", "points"),
                  ("status", "status"), ("issued_at", "issued"), ("closed_at", "closed")], empty="no vouchers")
@@ -115,7 +107,7 @@ def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "
     """
     from loyalty_cli import rewards
 
-    r = _run(rewards.use, code, at_option(at))
+    r = call(rewards.use, code, at_option(at))
     out(lists=False).done(f"voucher {code} used", r)
 
 
@@ -130,6 +122,6 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     """
     from loyalty_cli import rewards
 
-    r = _run(rewards.cancel, code, at_option(at), operator(by))
+    r = call(rewards.cancel, code, at_option(at), operator(by))
     lapsed = f" ({r['points_expired']} had lapsed and were written off)" if r["points_expired"] else ""
     out(lists=False).done(f"voucher {code} cancelled: {r['points_returned']} points back to {r['member_id']}{lapsed}", r)
