@@ -70,3 +70,9 @@ def show(store, as_of: str) -> tuple[dict, list[dict]]:
 def current_rules(store, date: str):
     with store.read() as conn:
         return load_programme(conn).for_date(date)
+
+
+def currency_decimals(store) -> int:
+    """How many decimals money has in this database (fixed when it started)."""
+    with store.read() as conn:
+        return load_programme(conn).currency_decimals

@@ -236,6 +236,31 @@ class Store:
             dest.close()
         os.chmod(target, 0o600)
 
+    @classmethod
+    def open_backup(cls, path: Path) -> "Store":
+        """Open a backup read-only, to check it without changing a byte of it (no WAL files either)."""
+        from loyalty_cli.errors import InputFileError
+
+        try:
+            conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
+                raise InputFileError(f"{path} is not a loyalty backup (it has no ledger)")
+        except sqlite3.DatabaseError as exc:
+            raise InputFileError(f"{path} is not a loyalty backup ({exc})") from None
+        return cls(Path(path), conn)
+
+    def restore_from(self, backup: "Store") -> None:
+        """Replace this database's contents with a backup's, through the backup API (safe with WAL)."""
+        with self.write():
+            pass  # waits for other writers (busy timeout) before the copy takes its locks
+        try:
+            backup.conn.backup(self.conn)
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise Busy(BUSY_MESSAGE) from None
+            raise
+        self.migrate()
+
     def checkpoint(self) -> bool:
         """`wal_checkpoint(TRUNCATE)`; False when another process kept it from finishing."""
         busy, _log, _done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import group, GLOBAL_HELP, existing_file, out, store
+from loyalty_cli.cli.common import GLOBAL_HELP, call, existing_file, group, out, store
 
 app = group("Check, back up and restore the database.", 'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db')
 
@@ -74,31 +74,19 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
       loyalty db restore ~/backups/loyalty-2026-11-22.db --yes
     """
     from loyalty_cli import checks
-    from loyalty_cli.errors import CheckFailed, InputFileError, LoyaltyError, UsageError
+    from loyalty_cli.errors import CheckFailed, UsageError
     from loyalty_cli.store import Store
 
     if not yes:
         raise UsageError("restoring replaces the whole database; add --yes if you mean it")
     existing_file(file, "backup file")
+    backup = Store.open_backup(file)
     try:
-        backup_store = Store.open(file, migrate=False)
-    except LoyaltyError as exc:
-        raise InputFileError(f"{file} is not a loyalty backup: {exc}") from None
-    try:
-        if not backup_store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
-            raise InputFileError(f"{file} is not a loyalty backup (it has no ledger)")
-        problems = checks.run_checks(backup_store)
+        problems = checks.run_checks(backup)
         if problems:
             raise CheckFailed(f"{file} fails db check ({len(problems)} problem(s): first: {problems[0].message}); "
                               "nothing restored", problems)
-        s = store()
-        try:
-            with s.write():
-                pass
-            backup_store.conn.backup(s.conn)
-            s.migrate()
-        finally:
-            s.close()
+        call(lambda s: s.restore_from(backup))
     finally:
-        backup_store.close()
+        backup.close()
     out(lists=False).done(f"restored the database from {file}", {"restored": str(file)})

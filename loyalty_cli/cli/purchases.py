@@ -14,9 +14,9 @@ app = group("Record sales and refunds; import them from the till.", 'loyalty pur
 
 
 def _decimals(s) -> int:
-    from loyalty_cli.ledger import load_programme
+    from loyalty_cli.program import currency_decimals
 
-    return load_programme(s.conn).currency_decimals
+    return currency_decimals(s)
 
 
 @app.command("import")
