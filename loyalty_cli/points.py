@@ -6,7 +6,6 @@ points, transfer limit…) raises before commit, so nothing is written.
 
 from __future__ import annotations
 
-from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.ledger import Book, balance_as_of
 

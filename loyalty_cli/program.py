@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from loyalty_cli import rules as rules_mod
 from loyalty_cli import values
-from loyalty_cli.errors import InputFileError, LoyaltyError
+from loyalty_cli.errors import InputFileError
 from loyalty_cli.ledger import load_programme
 
 

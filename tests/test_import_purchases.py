@@ -8,45 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from loyalty_cli.cli import app
+from tests.helpers import as_json, ok, q, run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 SUMMARY_KEYS = {"rows", "imported", "duplicates", "rejected", "points_awarded", "points_reversed", "members_created",
                 "errors"}
 
 # -- small local helpers (independent of conftest) ------------------------------------
-
-RUNNER = CliRunner()
-
-
-def run(db, *args):
-    return RUNNER.invoke(app, ["--db", str(db), *map(str, args)])
-
-
-def ok(db, *args):
-    result = run(db, *args)
-    assert result.exit_code == 0, (args, result.stdout, result.stderr)
-    return result
-
-
-def as_json(db, *args):
-    return json.loads(ok(db, *args, "--json").stdout)
-
-
-def q(db, text, *params):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(text, params).fetchall()
-    finally:
-        conn.close()
-
 
 @pytest.fixture
 def dbp(tmp_path):

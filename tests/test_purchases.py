@@ -7,48 +7,12 @@ Each test builds its own small shop, then reads the ledger with `points history
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
-from typer.testing import CliRunner
 
-from loyalty_cli.cli import app
+from tests.helpers import as_json, ok, one_error_line, q, run
 
 # -- small local helpers (independent of conftest) ------------------------------------
-
-RUNNER = CliRunner()
-
-
-def run(db, *args):
-    return RUNNER.invoke(app, ["--db", str(db), *map(str, args)])
-
-
-def ok(db, *args):
-    result = run(db, *args)
-    assert result.exit_code == 0, (args, result.stdout, result.stderr)
-    return result
-
-
-def as_json(db, *args):
-    return json.loads(ok(db, *args, "--json").stdout)
-
-
-def one_error_line(result) -> str:
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error:")
-    assert "Traceback" not in result.output
-    return lines[0]
-
-
-def q(db, text, *params):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(text, params).fetchall()
-    finally:
-        conn.close()
-
 
 @pytest.fixture
 def dbp(tmp_path):

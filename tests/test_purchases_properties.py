@@ -16,7 +16,6 @@ some refunds dated long after the points lapsed. Whatever happens:
 from __future__ import annotations
 
 import datetime as dt
-import random
 import tempfile
 from pathlib import Path
 

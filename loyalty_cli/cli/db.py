@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import GLOBAL_HELP, call, existing_file, group, out, store
+from loyalty_cli.cli.common import call, existing_file, group, out, store
 
 app = group("Check, back up and restore the database.", 'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db')
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import (group, GLOBAL_HELP, as_of_option, date_option, existing_file, masked, money, operator, out,
+from loyalty_cli.cli.common import (group, as_of_option, date_option, existing_file, masked, money, operator, out,
                                     parse, store, today)
 
 app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import call, GLOBAL_HELP, as_of_option, at_option, group, operator, out, store, today
+from loyalty_cli.cli.common import call, as_of_option, at_option, group, operator, out, today
 
 app = group("Balances, statements and manual points operations.", 'loyalty points balance M0001')
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import group, GLOBAL_HELP, as_of_option, date_option, existing_file, out, store, today
+from loyalty_cli.cli.common import group, as_of_option, date_option, existing_file, out, store, today
 
 app = group("Programme rules: earning, expiry, tiers, transfers.", 'loyalty program load sample_data/program.toml')
 

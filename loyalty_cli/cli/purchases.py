@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import group, GLOBAL_HELP, at_option, existing_file, out, parse, store, today
+from loyalty_cli.cli.common import group, at_option, existing_file, out, parse, store, today
 from loyalty_cli.cli.members import _import_options, _progress
 
 app = group("Record sales and refunds; import them from the till.", 'loyalty purchases import sample_data/purchases.csv')

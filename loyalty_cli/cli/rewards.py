@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import call, group, GLOBAL_HELP, at_option, now, operator, out, store
+from loyalty_cli.cli.common import call, group, at_option, now, operator, out
 
 app = group("The reward catalogue.", 'loyalty rewards add COFFEE --name "Free coffee" --cost 150')
 vouchers_app = group("Vouchers issued for rewards: list, use, cancel.", "loyalty vouchers list --member M0001")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import group, GLOBAL_HELP, as_of_option, at_option, date_option, money, operator, out, store
+from loyalty_cli.cli.common import group, as_of_option, at_option, date_option, money, operator, out, store
 
 app = group("Tiers: levels, nightly recalculation, manual tiers.", 'loyalty tiers recalc --as-of 2026-10-31 --dry-run')
 

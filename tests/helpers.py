@@ -1,0 +1,53 @@
+"""Plain helpers the test files share: run the CLI in-process against a database, read it back.
+
+(conftest.py has the same as fixtures; these are for tests that take `db` as a
+path and call helpers directly, which reads better in long worked examples.)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from typer.testing import CliRunner
+
+from loyalty_cli.cli import app
+
+RUNNER = CliRunner()
+
+
+def run(db, *args, env=None):
+    """The CLI in-process with `--db db`; result.exit_code, result.stdout, result.stderr apart."""
+    return RUNNER.invoke(app, ["--db", str(db), *map(str, args)], env=env)
+
+
+def ok(db, *args, env=None):
+    """Run and insist on success."""
+    result = run(db, *args, env=env)
+    assert result.exit_code == 0, (args, result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in result.output
+    return result
+
+
+def as_json(db, *args, env=None):
+    """Run with --json and parse the one document on stdout."""
+    return json.loads(ok(db, *args, "--json", env=env).stdout)
+
+
+def one_error_line(result) -> str:
+    """A failure prints nothing on stdout and exactly one `Error:` line on stderr."""
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error:")
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def q(db, text, *params):
+    """Rows of a query, read straight from the database file."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(text, params).fetchall()
+    finally:
+        conn.close()
