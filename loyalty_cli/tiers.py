@@ -116,15 +116,30 @@ def upgrade_on_sale(book, m, rules: Rules, at: str, purchase_id: str) -> None:
         book.dirty.add(m)
 
 
-def _qualifying_values(conn, rules: Rules, date: str) -> dict[str, int]:
-    """Every member's qualifying value in the window ending at `date`, in one grouped query."""
+def _candidates(conn, rules: Rules, date: str) -> list[tuple]:
+    """Members whose tier may change on `date`: those not holding the tier they qualify for, or with a floor.
+
+    One statement: every member's qualifying value in the window (grouped over the
+    covering purchases index, in member order) and the level it reaches, compared
+    with the tier held, so Python only sees the few members who may move.
+    Rows: (member_id, tier, tier_since, floor_tier, floor_until, qualified).
+    """
     first, last = window_bounds(rules, date)
     column = _value_column(rules.tier_basis)
-    sql = (f"SELECT member_id, sum(CASE kind WHEN 'sale' THEN {column} ELSE -{column} END) FROM purchases "
-           "WHERE purchased_at <= ?" + (" AND purchased_at >= ?" if first else "") + " GROUP BY member_id")
-    # purchases_member covers these columns: one index scan in member order, no sort.
+    higher = list(reversed(rules.levels[1:]))
+    level = ("CASE " + " ".join("WHEN coalesce(q.v, 0) >= ? THEN ?" for _ in higher) + " ELSE ? END") if higher else "?"
+    sql = f"""
+        WITH q AS (SELECT member_id, sum(CASE kind WHEN 'sale' THEN {column} ELSE -{column} END) AS v
+                   FROM purchases WHERE purchased_at <= ? {"AND purchased_at >= ?" if first else ""} GROUP BY member_id)
+        SELECT member_id, tier, tier_since, floor_tier, floor_until, qualified FROM (
+            SELECT m.member_id, m.tier, m.tier_since, m.floor_tier, m.floor_until, {level} AS qualified
+            FROM members m LEFT JOIN q ON q.member_id = m.member_id WHERE m.joined_on <= ?)
+        WHERE qualified != tier OR floor_tier IS NOT NULL"""
     params = [values.end_of_day(last)] + ([first] if first else [])
-    return dict(conn.execute(sql, params).fetchall())
+    for lvl in higher:
+        params += [lvl.min, lvl.name]
+    params += [rules.levels[0].name, date[:10]]
+    return conn.execute(sql, params).fetchall()
 
 
 def _undone_upgrades(conn, rules: Rules, candidates: list[tuple[str, str]], as_of: str) -> dict[str, int]:
@@ -165,14 +180,11 @@ def recalc(store, as_of: str, dry_run: bool = False) -> dict:
                 raise LoyaltyError(f"a recalc as of {latest} has already run; a recalc dated {as_of} would rewrite "
                                    "history (use --dry-run to look without changing anything)")
             rules = load_programme(conn).for_date(as_of)
-            q = _qualifying_values(conn, rules, as_of)
-            members = conn.execute(
-                "SELECT member_id, tier, tier_since, floor_tier, floor_until FROM members WHERE joined_on <= ? "
-                "ORDER BY member_id", (as_of,)).fetchall()
+            total = conn.execute("SELECT count(*) FROM members WHERE joined_on <= ?", (as_of,)).fetchone()[0]
+            members = _candidates(conn, rules, as_of)
             changes, held = [], []
             plans = {}
-            for member_id, tier, since, floor_tier, floor_until in members:
-                qualified = rules.qualifying_level(q.get(member_id, 0) or 0).name
+            for member_id, tier, since, floor_tier, floor_until, qualified in members:
                 floor_active = floor_tier is not None and (floor_until is None or floor_until >= as_of)
                 target = qualified
                 if floor_active and rules.rank(floor_tier) > rules.rank(target):
@@ -189,6 +201,7 @@ def recalc(store, as_of: str, dry_run: bool = False) -> dict:
                 elif floor_tier is not None and not floor_active:
                     plans[member_id] = (tier, tier, False)  # floor lapsed, same tier: just clear it
             held_tiers = {mid: tier for mid, tier, *_ in members}
+            qualified_now = {row[0]: row[5] for row in members}
             manual = {r[0] for r in conn.execute(
                 "SELECT member_id FROM tier_changes t WHERE reason = 'manual' "
                 "AND id = (SELECT max(id) FROM tier_changes WHERE member_id = t.member_id)")}
@@ -196,8 +209,7 @@ def recalc(store, as_of: str, dry_run: bool = False) -> dict:
             for member_id, value in _undone_upgrades(conn, rules, held, as_of).items():
                 level = rules.level(held_tiers[member_id])
                 if level is not None and value < level.min:
-                    qualified = rules.qualifying_level(q.get(member_id, 0) or 0).name
-                    plans[member_id] = (held_tiers[member_id], qualified, False)
+                    plans[member_id] = (held_tiers[member_id], qualified_now[member_id], False)
             at = as_of + "T00:00:00"
             upgraded = downgraded = 0
             tier_rows, member_rows = [], []
@@ -209,7 +221,7 @@ def recalc(store, as_of: str, dry_run: bool = False) -> dict:
                     changes.append({"member_id": member_id, "from": old, "to": new})
                     tier_rows.append((member_id, at, old, new, "recalc", None, None, None))
                 member_rows.append((new, as_of if old != new else None, floor_active, member_id))
-            unchanged = len(members) - len(changes)
+            unchanged = total - len(changes)
             if not dry_run:
                 conn.executemany("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
                                  "VALUES (?,?,?,?,?,?,?,?)", tier_rows)
