@@ -7,17 +7,18 @@ codes in one place. Validation that can find many problems at once (imports,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
 class Problem:
-    """One thing wrong: a bad input row (with its line) or a failed check."""
+    """One thing wrong: a bad input row (with its line) or a failed check. A value, not an exception."""
 
-    message: str
-    line: int | None = None
-    check: str | None = None
-    member_id: str | None = None
+    __slots__ = ("message", "line", "check", "member_id")
+
+    def __init__(self, message: str, line: int | None = None, check: str | None = None, member_id: str | None = None):
+        self.message, self.line, self.check, self.member_id = message, line, check, member_id
+
+    def __repr__(self) -> str:
+        return f"Problem({self.message!r}, line={self.line}, check={self.check}, member_id={self.member_id})"
 
     def as_dict(self) -> dict:
         return {"line": self.line, "message": self.message}
@@ -64,10 +65,3 @@ class Busy(LoyaltyError):
     """Another process holds the database or the job's lock."""
 
     exit_code = 75
-
-
-@dataclass
-class Outcome:
-    """What a write returned, for commands that report counts."""
-
-    counts: dict = field(default_factory=dict)

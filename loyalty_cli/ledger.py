@@ -13,9 +13,7 @@ balance is below zero, new credits fill that hole first.
 
 from __future__ import annotations
 
-import hashlib
 import sys
-from dataclasses import dataclass, field
 
 from loyalty_cli.errors import LoyaltyError, NotFound
 from loyalty_cli.rules import Programme
@@ -30,24 +28,37 @@ OWN_LOTS = "(id = (SELECT lot_id FROM purchases WHERE purchase_id = ?) OR (purch
 def entry_hash(prev: str, eid: int, member_id: str, at: str, kind: str, points: int, ref, note, by) -> str:
     """sha256 over the previous entry's hash and this entry's fields."""
     text = "\x1f".join((prev, str(eid), member_id, at, kind, str(points), ref or "", note or "", by or ""))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _sha256()(text.encode()).hexdigest()
 
 
-@dataclass(slots=True, eq=False)
+def _sha256():
+    """hashlib loads OpenSSL (milliseconds); commands that only read never need it."""
+    global _SHA256
+    if _SHA256 is None:
+        import hashlib
+
+        _SHA256 = hashlib.sha256
+    return _SHA256
+
+
+_SHA256 = None
+
+
 class MemberState:
-    """What the ledger needs to know of a member while it writes (kept small: an import holds one per member)."""
+    """What the ledger needs to know of a member while it writes (kept small: an import holds one per member).
 
-    member_id: str
-    birth_month: str | None  # "07"; the birthday multiplier needs nothing more
-    referred_by: str | None
-    tier: str
-    tier_since: str
-    floor_tier: str | None
-    floor_until: str | None
-    balance: int
-    first_sale: str | None
-    erased: bool
-    qualifying: tuple | None = field(default=None)  # (basis, days, values), loaded lazily by tiers
+    qualifying: (basis, days, values), the member's tier history, loaded lazily by tiers.
+    A plain class with slots: cheaper to define at start-up than a dataclass.
+    """
+
+    __slots__ = ("member_id", "birth_month", "referred_by", "tier", "tier_since", "floor_tier", "floor_until",
+                 "balance", "first_sale", "erased", "qualifying")
+
+    def __init__(self, member_id, birth_month, referred_by, tier, tier_since, floor_tier, floor_until, balance,
+                 first_sale, erased):
+        self.member_id, self.birth_month, self.referred_by = member_id, birth_month, referred_by
+        self.tier, self.tier_since, self.floor_tier, self.floor_until = tier, tier_since, floor_tier, floor_until
+        self.balance, self.first_sale, self.erased, self.qualifying = balance, first_sale, erased, None
 
 
 MEMBER_COLUMNS = ("member_id, substr(birthday, 6, 2), referred_by, tier, tier_since, floor_tier, floor_until, "

@@ -1,4 +1,4 @@
-"""Programme rules: TOML in, validated frozen dataclasses out, with the defaults of SPEC §6.
+"""Programme rules: TOML in, validated read-only rule objects out, with the defaults of SPEC §6.
 
 A rules document is merged over the defaults (tables merged key by key, arrays
 replaced), validated, and stored as canonical JSON in `program_versions` with the
@@ -14,7 +14,6 @@ import json
 import re
 from fractions import Fraction
 from functools import lru_cache
-from typing import NamedTuple
 
 from loyalty_cli import values
 
@@ -64,18 +63,22 @@ class RulesError(ValueError):
     """A programme document that breaks a rule; the message names the key."""
 
 
-class Level(NamedTuple):
-    name: str
-    min: int  # minor units under the spend basis, points under the points basis
-    multiplier: Fraction
+class Level:
+    """A tier: its name, minimum (minor units under the spend basis, points under points) and multiplier."""
+
+    __slots__ = ("name", "min", "multiplier")
+
+    def __init__(self, name: str, min: int, multiplier: Fraction):
+        self.name, self.min, self.multiplier = name, min, multiplier
 
 
-class Campaign(NamedTuple):
-    name: str
-    start: str
-    end: str
-    multiplier: Fraction
-    categories: frozenset
+class Campaign:
+    """A promotion: dates inclusive, categories (empty: all)."""
+
+    __slots__ = ("name", "start", "end", "multiplier", "categories")
+
+    def __init__(self, name: str, start: str, end: str, multiplier: Fraction, categories: frozenset):
+        self.name, self.start, self.end, self.multiplier, self.categories = name, start, end, multiplier, categories
 
 
 class Rules:
