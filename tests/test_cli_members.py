@@ -457,3 +457,9 @@ def test_every_group_help_has_an_example(cli, path):
 
 def test_the_command_tree_has_the_members_commands():
     assert {("members", verb) for verb in ("add", "import", "show", "list", "edit", "erase")} <= set(ALL_COMMANDS)
+
+
+def test_a_mistyped_command_gets_a_suggestion(cli):
+    result = cli("membres", "list")
+    assert result.exit_code == 2
+    assert "Did you mean 'members'?" in result.stderr

@@ -66,6 +66,18 @@ class LoyaltyGroup(TyperGroup):
             self.commands[cmd_name] = _load_group(cmd_name)
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except typer.core._click.exceptions.UsageError as exc:
+            # Typer suggests from the groups loaded so far; offer every group's name.
+            from difflib import get_close_matches
+
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches and "Did you mean" not in exc.message:
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+            raise
+
     def parse_args(self, ctx, args):
         if ctx.parent is None:
             opts, args = split_globals(list(args))
