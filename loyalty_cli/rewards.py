@@ -64,7 +64,12 @@ def retire(store, code: str, at: str) -> dict:
     return {"code": code, "retired_at": at}
 
 
-def vouchers(store, member_id: str | None = None, status: str | None = None) -> list[dict]:
+VOUCHER_SORTS = {"issued": "issued_at, code", "code": "code", "member": "member_id, issued_at", "status": "status, issued_at"}
+
+
+def vouchers(store, member_id: str | None = None, status: str | None = None, sort: str = "issued") -> list[dict]:
+    if sort not in VOUCHER_SORTS:
+        raise UsageError(f"--sort must be one of {', '.join(VOUCHER_SORTS)}, got {sort!r}")
     where, params = [], []
     if member_id:
         where.append("member_id = ?")
@@ -79,7 +84,7 @@ def vouchers(store, member_id: str | None = None, status: str | None = None) -> 
         return [{"code": r[0], "member_id": r[1], "reward": r[2], "points": r[3], "status": r[4], "issued_at": r[5],
                  "closed_at": r[6]}
                 for r in conn.execute("SELECT code, member_id, reward_code, points, status, issued_at, closed_at FROM vouchers"
-                                      f"{clause} ORDER BY issued_at, code", params)]
+                                      f"{clause} ORDER BY {VOUCHER_SORTS[sort]}", params)]
 
 
 def _voucher(conn, code: str):

@@ -463,3 +463,11 @@ def test_a_mistyped_command_gets_a_suggestion(cli):
     result = cli("membres", "list")
     assert result.exit_code == 2
     assert "Did you mean 'members'?" in result.stderr
+
+
+def test_voucher_and_tier_lists_take_sort_and_limit(run):
+    assert run("vouchers", "list", "--sort", "member").exit_code == 0
+    bad = run("vouchers", "list", "--sort", "points; DROP TABLE vouchers")
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error:")
+    assert run("members", "add", "--id", "M1", "--name", "A").exit_code == 0
+    assert run("tiers", "history", "M1", "--limit", "1", "--csv").stdout.splitlines()[0] == "at,from,to,reason,until,by,ref"

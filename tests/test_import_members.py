@@ -424,3 +424,14 @@ def test_import_100000_members(run, tmp_path, sql):
     assert sql("SELECT member_id, name, email, phone, birthday, joined_on, referred_by FROM members "
                "WHERE member_id = 'M100000'") == [
         ("M100000", "Member 100000", "m100000@shop.example", "07700 100000", "1950-05-13", "2025-05-01", "M099999")]
+
+
+def test_the_import_date_is_the_joined_on_of_members_without_one(run, sql, tmp_path):
+    source = tmp_path / "new.csv"
+    source.write_text("member_id,name\nM1,Ana\n")
+    assert run("program", "set", "earn.signup_bonus", "25").exit_code == 0
+    result = run("members", "import", source, "--at", "2026-02-03")
+    assert result.exit_code == 0, result.stderr
+    assert sql("SELECT joined_on FROM members WHERE member_id = 'M1'") == [("2026-02-03",)]
+    assert sql("SELECT kind, points, at FROM ledger") == [("signup", 25, "2026-02-03T00:00:00")]
+    assert run("members", "import", source, "--at", "2026-02-30").exit_code == 2

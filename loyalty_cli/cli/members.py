@@ -196,6 +196,7 @@ def import_(
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
     date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
                                     help="strftime format of birthday/joined_on (default ISO)."),
+    at: str = typer.Option(None, "--at", help="The import's date: joined_on of new members without one (default: today)."),
 ):
     """Enrol or update members from CSV: matched by member_id, else email; never duplicated.
 
@@ -210,7 +211,7 @@ def import_(
     from loyalty_cli import importer
 
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, dry_run=dry_run, skip_bad=skip_bad,
-                              rejects=rejects, date_format=date_format, today=today())
+                              rejects=rejects, date_format=date_format, today=as_of_option(at, "--at"))
     existing_file(file, "CSV file")
     s = store()
     try:

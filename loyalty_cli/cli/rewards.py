@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import call, group, at_option, now, operator, out
+from loyalty_cli.cli.common import call, group, at_option, operator, out
 
 app = group("The reward catalogue.", 'loyalty rewards add COFFEE --name "Free coffee" --cost 150')
 vouchers_app = group("Vouchers issued for rewards: list, use, cancel.", "loyalty vouchers list --member M0001")
@@ -66,7 +66,7 @@ def edit(code: str = typer.Argument(...), name: str = typer.Option(None, "--name
 
 
 @app.command("retire")
-def retire(code: str = typer.Argument(...)):
+def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at", help="When (default: now).")):
     """Take a reward out of the catalogue (vouchers already issued stay valid).
 
     \b
@@ -75,13 +75,14 @@ def retire(code: str = typer.Argument(...)):
     """
     from loyalty_cli import rewards
 
-    r = call(rewards.retire, code, now())
+    r = call(rewards.retire, code, at_option(at))
     out(lists=False).done(f"retired reward {code}", r)
 
 
 @vouchers_app.command("list")
 def vouchers_list(member: str = typer.Option(None, "--member", help="Only this member's vouchers."),
                   status: str = typer.Option(None, "--status", help="issued | used | cancelled"),
+                  sort: str = typer.Option("issued", "--sort", help="issued | code | member | status"),
                   limit: int = typer.Option(None, "--limit", min=1)):
     """List vouchers.
 
@@ -91,7 +92,7 @@ def vouchers_list(member: str = typer.Option(None, "--member", help="Only this m
     """
     from loyalty_cli import rewards
 
-    rows = call(rewards.vouchers, member, status)
+    rows = call(rewards.vouchers, member, status, sort)
     out().table(rows[:limit] if limit else rows,
                 [("code", "voucher"), ("member_id", "member"), ("reward", "reward"), ("points", "points"),
                  ("status", "status"), ("issued_at", "issued"), ("closed_at", "closed")], empty="no vouchers")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import group, as_of_option, at_option, date_option, money, operator, out, store
+from loyalty_cli.cli.common import as_of_option, at_option, call, date_option, group, money, operator, out, store
 
 app = group("Tiers: levels, nightly recalculation, manual tiers.", 'loyalty tiers recalc --as-of 2026-10-31 --dry-run')
 
@@ -93,7 +93,8 @@ def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
 
 
 @app.command("history")
-def history(member_id: str = typer.Argument(...)):
+def history(member_id: str = typer.Argument(...),
+            limit: int = typer.Option(None, "--limit", min=1, help="Only the last N changes.")):
     """Every tier change of a member, with date and reason (purchase, recalc, manual).
 
     \b
@@ -102,10 +103,6 @@ def history(member_id: str = typer.Argument(...)):
     """
     from loyalty_cli import tiers
 
-    s = store()
-    try:
-        rows = tiers.history(s, member_id)
-    finally:
-        s.close()
-    out().table(rows, [("at", "at"), ("from", "from"), ("to", "to"), ("reason", "reason"), ("until", "until"),
+    rows = call(tiers.history, member_id)
+    out().table(rows[-limit:] if limit else rows, [("at", "at"), ("from", "from"), ("to", "to"), ("reason", "reason"), ("until", "until"),
                        ("by", "by"), ("ref", "ref")], empty=f"{member_id} has held their first tier since joining")
