@@ -127,3 +127,21 @@ def test_killed_imports_are_all_or_nothing_and_rerun_exactly_once(tmp_path):
         assert rerun.returncode == 0, rerun.stderr
         assert ledger_of(work) == expected, f"kill {attempt}: the ledger differs from a clean import"
     assert seen["none"] > 0  # the harness really interrupted imports
+
+
+def test_ctrl_c_stops_an_import_promptly_writes_nothing_and_exits_130(tmp_path):
+    members_csv, purchases_csv = write_shop(tmp_path, 60_000, 3000)
+    db = tmp_path / "shop.db"
+    assert loyalty(db, "members", "import", members_csv, "-q").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", str(db), "purchases", "import", str(purchases_csv)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(1.5)
+    interrupted = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert time.perf_counter() - interrupted < 5
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert count(db, "purchases") == 0
+    assert loyalty(db, "db", "check").returncode == 0
