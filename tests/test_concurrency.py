@@ -23,11 +23,9 @@ import textwrap
 import time
 
 import pytest
-from typer.testing import CliRunner
 
-from loyalty_cli.cli import app
+from tests.helpers import ok, run
 
-RUNNER = CliRunner()
 START_POINTS = 40
 
 CHILD = textwrap.dedent("""
@@ -57,16 +55,6 @@ CHILD = textwrap.dedent("""
 @pytest.fixture
 def db(tmp_path):
     return tmp_path / "shop.db"
-
-
-def run(db, *args):
-    return RUNNER.invoke(app, ["--db", str(db), *map(str, args)])
-
-
-def ok(db, *args):
-    result = run(db, *args)
-    assert result.exit_code == 0, (args, result.stdout, result.stderr)
-    return result
 
 
 def child_env() -> dict:

@@ -17,34 +17,13 @@ import json
 import sqlite3
 
 import pytest
-from typer.testing import CliRunner
 
-from loyalty_cli.cli import app
-
-RUNNER = CliRunner()
-
+from tests.helpers import ok, run, as_json as js
 
 # -- small helpers (kept here so this file does not depend on conftest) -------------------------
 @pytest.fixture
 def db(tmp_path):
     return tmp_path / "shop.db"
-
-
-def run(db, *args, env=None):
-    """The CLI in-process with `--db db`; result.exit_code, result.stdout, result.stderr apart."""
-    return RUNNER.invoke(app, ["--db", str(db), *map(str, args)], env=env)
-
-
-def ok(db, *args, env=None):
-    result = run(db, *args, env=env)
-    assert result.exit_code == 0, (args, result.exit_code, result.stdout, result.stderr)
-    assert "Traceback" not in result.output
-    return result
-
-
-def js(db, *args, env=None):
-    """Run with --json and parse the one document on stdout."""
-    return json.loads(ok(db, *args, "--json", env=env).stdout)
 
 
 def refused(db, *args, code=1, env=None) -> str:

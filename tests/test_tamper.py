@@ -13,26 +13,12 @@ import sqlite3
 import stat
 
 import pytest
-from typer.testing import CliRunner
 
-from loyalty_cli.cli import app
-
-RUNNER = CliRunner()
-
+from tests.helpers import ok, run
 
 @pytest.fixture
 def db(tmp_path):
     return tmp_path / "shop.db"
-
-
-def run(db, *args, env=None):
-    return RUNNER.invoke(app, ["--db", str(db), *map(str, args)], env=env)
-
-
-def ok(db, *args):
-    result = run(db, *args)
-    assert result.exit_code == 0, (args, result.exit_code, result.stdout, result.stderr)
-    return result
 
 
 def sql(db, query, *params):
