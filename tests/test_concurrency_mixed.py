@@ -52,3 +52,29 @@ def test_import_recalc_and_counter_at_once(tmp_path):
                                capture_output=True, text=True, check=True)
     redeems = [e for e in json.loads(statement.stdout) if e["kind"] == "redeem"]
     assert len(redeems) == redeemed  # every success was recorded, every 75 wrote nothing
+
+
+def test_a_backup_taken_during_an_import_holds_all_of_it_or_none(tmp_path):
+    import sqlite3
+    import time
+
+    members_csv, purchases_csv = write_shop(tmp_path, 40_000, 2000)
+    db = tmp_path / "shop.db"
+    subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "-q", "members", "import", str(members_csv)],
+                   check=True)
+    importer = spawn(db, "purchases", "import", purchases_csv, "-q", timeout="60")
+    backups = []
+    for i in range(4):
+        time.sleep(0.7)
+        target = tmp_path / f"backup-{i}.db"
+        r = subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "db", "backup", str(target)],
+                           capture_output=True, text=True, env={**os.environ, "LOYALTY_BUSY_TIMEOUT": "60"})
+        assert r.returncode == 0, r.stderr
+        backups.append(target)
+    assert finish(importer)[0] == 0
+    for target in backups:
+        count = sqlite3.connect(target).execute("SELECT count(*) FROM purchases").fetchone()[0]
+        assert count in (0, 40_000), f"{target.name} holds {count} purchases"
+        check = subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(target), "db", "check"],
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout
