@@ -40,8 +40,10 @@ demo: $(BIN)/loyalty
 test: $(BIN)/loyalty
 	$(BIN)/python -m pytest -q
 
+# The hardening tests, large: 200 kills of the import, 2,000 simulation seeds, more random files.
 stress: $(BIN)/loyalty
-	LOYALTY_STRESS=1 $(BIN)/python -m pytest -q -m slow
+	LOYALTY_STRESS=1 $(BIN)/python -m pytest -q tests/test_crash.py tests/test_simulation.py tests/test_hostile.py \
+	  tests/test_concurrency.py tests/test_concurrency_mixed.py
 
 bench: $(BIN)/loyalty
 	$(BIN)/python bench/startup.py

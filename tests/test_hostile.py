@@ -7,6 +7,7 @@ valid header.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -22,6 +23,7 @@ from loyalty_cli.store import Store
 
 CORPUS = Path(__file__).parent / "data" / "hostile"
 HEADER = b"purchase_id,member_id,purchased_at,amount,category,kind,refund_of\n"
+EXAMPLES = 3000 if os.environ.get("LOYALTY_STRESS") else 150  # `make stress` feeds many more random files
 
 # Files a strict importer accepts (every row valid); all the others must be rejected (exit 3).
 ACCEPTED = {
@@ -115,7 +117,7 @@ def test_latin1_imports_with_its_encoding(template, tmp_path):
     assert conn.execute("SELECT category FROM purchases WHERE purchase_id = 'P1'").fetchone() == ("café",)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=600), with_header=st.booleans())
 def test_random_bytes_never_crash(template, tmp_path, body, with_header):
     source = tmp_path / "random.csv"
@@ -124,7 +126,7 @@ def test_random_bytes_never_crash(template, tmp_path, body, with_header):
     assert_well_behaved(db, before, result)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.lists(st.sampled_from(
     ["P1", "P2", "M1", "M2", "2025-01-01", "2025-01-01T10:00", "1.00", "0", "-1", "1e2", "refund", "sale", "",
      "P1", "12,50", "2025-02-30", "\u00e9", "=1+1", "\x00"]), min_size=0, max_size=8), max_size=6))
