@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loyalty_cli import values
-from loyalty_cli.errors import InputFileError, LoyaltyError, Problem
+from loyalty_cli.errors import InputFileError, LoyaltyError, Problem, UsageError
 
 CHUNK = 2000
 csv.field_size_limit(1 << 20)
@@ -71,13 +71,13 @@ class CsvSource:
         self.header: list[str] = []
         self._index: dict[str, int] = {}
         if len(options.delimiter) != 1:
-            raise LoyaltyError_usage(f"--delimiter must be one character, got {options.delimiter!r}")
+            raise UsageError(f"--delimiter must be one character, got {options.delimiter!r}")
         try:
             import codecs
 
             codecs.lookup(options.encoding)
         except LookupError:
-            raise LoyaltyError_usage(f"--encoding {options.encoding!r} is not an encoding Python knows") from None
+            raise UsageError(f"--encoding {options.encoding!r} is not an encoding Python knows") from None
 
     def __enter__(self):
         try:
@@ -121,7 +121,7 @@ class CsvSource:
         mapping = {k.lower(): v.strip().lower() for k, v in self.options.mapping.items()}
         for fld in mapping:
             if fld not in self.fields:
-                raise LoyaltyError_usage(f"--map names {fld!r}, which is not one of {', '.join(self.fields)}")
+                raise UsageError(f"--map names {fld!r}, which is not one of {', '.join(self.fields)}")
         for fld, required in self.fields.items():
             column = mapping.get(fld, fld)
             if column in names:
@@ -146,12 +146,6 @@ class CsvSource:
                 yield start, cells, f"has {len(cells)} cells but the header has {width}"
                 continue
             yield start, cells, {f: (cells[i].strip() if i < len(cells) else "") for f, i in index.items()}
-
-
-def LoyaltyError_usage(message: str):
-    from loyalty_cli.errors import UsageError
-
-    return UsageError(message)
 
 
 class Rejects:
@@ -202,10 +196,6 @@ class Progress:
     def close(self) -> None:
         if self.bar:
             self.bar.stop()
-
-
-def _summary(**counts) -> dict:
-    return counts
 
 
 def _parse_at(text: str, options: ImportOptions, cache: dict, what: str) -> str:

@@ -143,8 +143,8 @@ def _today() -> str:
     return dt.date.today().isoformat()
 
 
-def listing(store, *, tier: str | None = None, search: str | None = None, sort: str = "id", limit: int | None = None,
-            include_erased: bool = True) -> tuple[list[dict], int]:
+def listing(store, *, tier: str | None = None, search: str | None = None, sort: str = "id",
+            limit: int | None = None) -> tuple[list[dict], int]:
     """`members list`: matching members (all SQL parameterised; sort keys allow-listed); also the total."""
     if sort not in SORT_KEYS:
         raise UsageError(f"--sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
