@@ -80,6 +80,19 @@ def check_lots(conn) -> list[Problem]:
                WHERE coalesce(o.open, 0) - max(-t.total, 0) != t.total LIMIT ?""", (LIMIT,))
     ]
     problems += [
+        Problem(f"lot {lot_id} belongs to {lot_member} but its credit (entry {eid}) to {entry_member}", check="lots",
+                member_id=entry_member)
+        for lot_id, lot_member, eid, entry_member in conn.execute(
+            """SELECT l.id, l.member_id, e.id, e.member_id FROM lots l JOIN ledger e ON e.id = l.entry_id
+               WHERE l.member_id != e.member_id LIMIT ?""", (LIMIT,))
+    ]
+    problems += [
+        Problem(f"purchase {pid} names lot {lot_id}, which is not one of its member's lots", check="lots", member_id=mid)
+        for pid, mid, lot_id in conn.execute(
+            """SELECT p.purchase_id, p.member_id, p.lot_id FROM purchases p LEFT JOIN lots l ON l.id = p.lot_id
+               WHERE p.lot_id IS NOT NULL AND (l.id IS NULL OR l.member_id != p.member_id) LIMIT ?""", (LIMIT,))
+    ]
+    problems += [
         Problem(f"entry {eid} consumed {used} points of lots but is only {-points}", check="lots", member_id=mid)
         for eid, mid, points, used in conn.execute(
             """SELECT e.id, e.member_id, e.points, u.used FROM ledger e
