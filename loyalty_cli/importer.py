@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -131,6 +132,29 @@ class CsvSource:
                 self._fail(f"the header lacks the required column {column!r}{hint}", 1)
         self.header = header
 
+    def raw_rows(self):
+        """(line, cells, values) with the fields' cells, unstripped, in `fields` order ("" when absent),
+        or an error text instead of values. The fast path of the purchases import (no dict per row)."""
+        width = len(self.header)
+        getter = operator.itemgetter(*(self._index.get(f, width) for f in self.fields))
+        pad = [""] * (width + 1)
+        while True:
+            start = self._reader.line_num + 1
+            try:
+                cells = self._next()
+            except StopIteration:
+                return
+            n = len(cells)
+            if not cells or (n == 1 and not cells[0].strip()):
+                continue
+            if n > width:
+                if any(c.strip() for c in cells[width:]):
+                    yield start, cells, f"has {n} cells but the header has {width}"
+                    continue
+                yield start, cells, getter(cells[:width] + [""])
+            else:
+                yield start, cells, getter(cells + pad[n:])
+
     def rows(self):
         index = self._index
         width = len(self.header)
@@ -233,22 +257,23 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                 if isinstance(row, str):
                     bad(line, cells, row)
                     continue
+                pid, mid, at_text, amount_text, category, kind, refund_of = row
                 try:
-                    pid = row["purchase_id"]
+                    pid = pid.strip()
                     if not pid or len(pid) > 64 or not pid.isprintable():
                         raise ValueError(f"purchase_id must be 1-64 printable characters, got {pid[:40]!r}")
-                    mid = row["member_id"]
+                    mid = mid.strip()
                     if not mid or len(mid) > 64 or not mid.isprintable():
                         raise ValueError(f"member_id must be 1-64 printable characters, got {mid[:40]!r}")
-                    category = row.get("category") or None
+                    category = category.strip() or None
                     if category is not None and (len(category) > 100 or not category.isprintable()):
                         raise ValueError("category must be at most 100 printable characters")
-                    at = _parse_at(row["purchased_at"], options, date_cache, "purchased_at")
-                    amount = values.parse_money(row["amount"], decimals, options.decimal_comma, pattern)
-                    kind = (row.get("kind") or "sale").lower()
-                    if kind not in ("sale", "refund"):
-                        raise ValueError(f"kind must be sale or refund, got {row.get('kind')!r}")
-                    refund_of = row.get("refund_of") or None
+                    at = _parse_at(at_text.strip(), options, date_cache, "purchased_at")
+                    amount = values.parse_money(amount_text, decimals, options.decimal_comma, pattern)
+                    kind = kind.strip().lower() or "sale"
+                    if kind != "sale" and kind != "refund":
+                        raise ValueError(f"kind must be sale or refund, got {kind!r}")
+                    refund_of = refund_of.strip() or None
                     if kind == "sale" and refund_of:
                         raise ValueError("a sale cannot have refund_of (set kind to refund)")
                 except ValueError as exc:
@@ -306,7 +331,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                 counts["imported"] += 1
             source.progress()
 
-        for item in source.rows():
+        for item in source.raw_rows():
             counts["rows"] += 1
             chunk.append(item)
             if len(chunk) >= CHUNK:
