@@ -181,11 +181,16 @@ class Book:
         return first, first_lot
 
     def debit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
-              purchase_id=None, allow_negative: bool = False) -> tuple[int, list[tuple[int, str | None, int]]]:
-        """Append a debit consuming lots; returns (entry id, [(lot id, E, points taken)])."""
+              purchase_id=None, allow_negative: bool = False,
+              written_off: bool = False) -> tuple[int, list[tuple[int, str | None, int]]]:
+        """Append a debit consuming lots; returns (entry id, [(lot id, E, points taken)]).
+
+        Lapsed lots are written off first, unless the caller has just done so (`written_off`).
+        """
         if points <= 0:
             raise ValueError("a debit must be positive")
-        self.write_off_lapsed(m, at)
+        if not written_off:
+            self.write_off_lapsed(m, at)
         if not allow_negative and m.balance < points:
             raise LoyaltyError(f"member {m.member_id} has {m.balance} points available, not enough for {points}")
         eid = self._append(m, at, kind, -points, ref, note, by)

@@ -85,11 +85,11 @@ def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: in
 
 def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: int, refund_of: str | None) -> int:
     """Write a refund and reverse its share of the sale's points; return the points reversed."""
-    check_refund(book, m.member_id, refund_id, at, amount, refund_of)
+    facts = check_refund(book, m.member_id, refund_id, at, amount, refund_of)
+    (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = facts
     book.write_off_lapsed(m, at)  # lapsed points are written off before the debit, so X counts them
     book.sync(m)
-    (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = sale_facts(book, refund_of)
-    expired = expired_points_of(book, refund_of)
+    expired = expired_points_of(book, refund_of) if earned else 0
     target = min(earned * (refunded + amount) // sale_amount, earned - expired)
     points = max(0, target - reversed_)
     basis_points = basis_earned * points // earned if earned else 0
@@ -99,7 +99,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     book.pending_refunds_of.add(refund_of)
     if points:
         book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",
-                   purchase_id=refund_of, allow_negative=True)
+                   purchase_id=refund_of, allow_negative=True, written_off=True)
     tiers.note_purchase(book, m, rules, at, "refund", amount, basis_points)
     return points
 

@@ -91,7 +91,7 @@ class Rules:
     first_purchase_multiplier, birthday_multiplier, referral_bonus, categories
     (lower-cased name -> Fraction), campaigns, expiry_months, expiry_round_to,
     tier_basis, tier_window, hold_months, levels, transfers_enabled,
-    max_transfer_per_month, anomalies, tier_multipliers, has_promotions.
+    max_transfer_per_month, anomalies, tier_multipliers, ranks, has_promotions.
     """
 
     def __init__(self, **fields):
@@ -110,10 +110,8 @@ class Rules:
         return None
 
     def rank(self, name: str) -> int:
-        for i, lvl in enumerate(self.levels):
-            if lvl.name == name:
-                return i
-        return -1
+        """The level's place from the bottom (0), -1 for a name the programme no longer has."""
+        return self.ranks.get(name, -1)
 
     def qualifying_level(self, value: int) -> Level:
         """The highest level whose minimum the qualifying value reaches."""
@@ -280,6 +278,7 @@ def validate(doc: dict) -> Rules:
     return Rules(
         doc=d,
         tier_multipliers={lvl.name: lvl.multiplier for lvl in levels},
+        ranks={lvl.name: i for i, lvl in enumerate(levels)},
         has_promotions=first_mult > 1 or birthday_mult > 1 or any(c.multiplier > 1 for c in campaigns),
         currency_decimals=decimals,
         point_value=_decimal(d["point_value"], "point_value"),
