@@ -15,19 +15,10 @@ import pytest
 import typer
 
 from loyalty_cli.cli import app
+from tests.helpers import one_error_line
 
 SHOW_KEYS = {"member_id", "name", "email", "phone", "birthday", "joined_on", "tier", "balance", "spend_in_window",
              "next_tier", "to_next_tier"}
-
-
-def one_error_line(result) -> str:
-    """stdout is empty and stderr is exactly one `Error:` line, without a traceback; returns that line."""
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error:")
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 @pytest.fixture

@@ -83,6 +83,16 @@ class Model:
                 taken.append((lot[0], take, lot[2]))
         return taken
 
+    def try_debit(self, m, points_, date):
+        """A debit the tool may refuse: on refusal the model is left exactly as it was; returns None then."""
+        snapshot = (self.balance[m], [lot[:] for lot in self.lots[m]], {p: dict(s) for p, s in self.sales.items()})
+        try:
+            return self.debit(m, points_, date)
+        except LoyaltyError:
+            self.balance[m], self.lots[m], self.sales = snapshot[0], [list(x) for x in snapshot[1]], snapshot[2]
+            _relink(self)
+            return None
+
     def debit(self, m, points_, date, allow_negative=False, own=None):
         self.write_off(m, date)
         if not allow_negative and self.balance[m] < points_:
@@ -169,14 +179,7 @@ def simulate(seed, path):
                 n = rng.choice([-1, 1]) * rng.randint(1, 40)
                 expect_refusal = False
                 if n < 0:
-                    snapshot = (model.balance[m], [lot[:] for lot in model.lots[m]],
-                                {p: dict(s) for p, s in model.sales.items()})
-                    try:
-                        model.debit(m, -n, day)
-                    except LoyaltyError:
-                        expect_refusal = True
-                        model.balance[m], model.lots[m], model.sales = snapshot[0], [list(x) for x in snapshot[1]], snapshot[2]
-                        _relink(model)
+                    expect_refusal = model.try_debit(m, -n, day) is None
                 else:
                     model.credit(m, n, day)
                 try:
@@ -186,13 +189,8 @@ def simulate(seed, path):
                     assert expect_refusal, "the tool refused a valid adjustment"
             elif op in ("redeem", "voucher"):
                 n = rng.randint(1, 60) if op == "redeem" else 15
-                snapshot = (model.balance[m], [lot[:] for lot in model.lots[m]],
-                            {p: dict(s) for p, s in model.sales.items()})
-                try:
-                    taken = model.debit(m, n, day)
-                except LoyaltyError:
-                    model.balance[m], model.lots[m], model.sales = snapshot[0], [list(x) for x in snapshot[1]], snapshot[2]
-                    _relink(model)
+                taken = model.try_debit(m, n, day)
+                if taken is None:
                     with pytest.raises(LoyaltyError):
                         points.redeem(store, m, n if op == "redeem" else None, None if op == "redeem" else "GIFT", at, "sim")
                     continue
@@ -217,13 +215,8 @@ def simulate(seed, path):
                     with pytest.raises(LoyaltyError):
                         points.transfer(store, m, other, n, at, "sim")
                     continue
-                snapshot = (model.balance[m], [lot[:] for lot in model.lots[m]],
-                            {p: dict(s) for p, s in model.sales.items()})
-                try:
-                    taken = model.debit(m, n, day)
-                except LoyaltyError:
-                    model.balance[m], model.lots[m], model.sales = snapshot[0], [list(x) for x in snapshot[1]], snapshot[2]
-                    _relink(model)
+                taken = model.try_debit(m, n, day)
+                if taken is None:
                     with pytest.raises(LoyaltyError):
                         points.transfer(store, m, other, n, at, "sim")
                     continue
