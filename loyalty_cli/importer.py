@@ -156,20 +156,13 @@ class CsvSource:
                 yield start, cells, getter(cells + pad[n:])
 
     def rows(self):
-        index = self._index
-        width = len(self.header)
-        while True:
-            start = self._reader.line_num + 1
-            try:
-                cells = self._next()
-            except StopIteration:
-                return
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue
-            if len(cells) > width and any(c.strip() for c in cells[width:]):
-                yield start, cells, f"has {len(cells)} cells but the header has {width}"
-                continue
-            yield start, cells, {f: (cells[i].strip() if i < len(cells) else "") for f, i in index.items()}
+        """(line, cells, {field: stripped text}) or an error text: the members import's convenient form."""
+        fields = tuple(self.fields)
+        for start, cells, values_ in self.raw_rows():
+            if isinstance(values_, str):
+                yield start, cells, values_
+            else:
+                yield start, cells, {f: v.strip() for f, v in zip(fields, values_)}
 
 
 class Rejects:
