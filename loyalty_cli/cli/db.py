@@ -26,11 +26,7 @@ def check():
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed
 
-    s = store()
-    try:
-        problems = checks.run_checks(s)
-    finally:
-        s.close()
+    problems = call(checks.run_checks)
     o = out(lists=False)
     doc = {"ok": not problems,
            "problems": [{"check": p.check, "message": p.message, "member_id": p.member_id} for p in problems]}

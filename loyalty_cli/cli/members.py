@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import (group, as_of_option, date_option, existing_file, masked, money, operator, out,
+from loyalty_cli.cli.common import (as_of_option, call, date_option, existing_file, group, masked, money, operator, out,
                                     parse, store, today)
 
 app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
@@ -57,11 +57,7 @@ def add(
     mid = parse(values.parse_member_id, member_id) if member_id is not None else None
     from loyalty_cli import members
 
-    s = store()
-    try:
-        result = members.add(s, member_id=mid, **fields)
-    finally:
-        s.close()
+    result = call(members.add, member_id=mid, **fields)
     o = out(lists=False)
     if o.json:
         o.json_doc(result)
@@ -85,11 +81,7 @@ def show(
     from loyalty_cli import members
 
     date = as_of_option(as_of, default_today=False)
-    s = store()
-    try:
-        p = members.profile(s, member_id, date)
-    finally:
-        s.close()
+    p = call(members.profile, member_id, date)
     d = p["currency_decimals"]
     spend = money(p["spend_in_window"], d) if p["basis"] == "spend" else p["points_in_window"]
     to_next = money(p["to_next_tier"], d) if p["basis"] == "spend" else p["to_next_tier"]
@@ -175,11 +167,7 @@ def edit(
     from loyalty_cli import members
 
     changes = _profile_fields(name, email, phone, birthday, joined, referred_by)
-    s = store()
-    try:
-        p = members.edit(s, member_id, changes)
-    finally:
-        s.close()
+    p = call(members.edit, member_id, changes)
     changed = ", ".join(k for k, v in changes.items() if v is not None)
     out(lists=False).done(f"updated {member_id}: {changed}",
                           {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "referred_by")})
@@ -213,11 +201,7 @@ def import_(
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, dry_run=dry_run, skip_bad=skip_bad,
                               rejects=rejects, date_format=date_format, today=as_of_option(at, "--at"))
     existing_file(file, "CSV file")
-    s = store()
-    try:
-        counts = importer.import_members(s, file, options, progress=_progress())
-    finally:
-        s.close()
+    counts = call(importer.import_members, file, options, progress=_progress())
     counts["errors"] = []
     verb = "would import" if dry_run else "imported"
     out(lists=False).done(
@@ -280,9 +264,5 @@ def erase(
             raise typer.Exit(1)
         elif not sys.stdin.isatty():
             raise UsageError("erasing personal data needs --yes")
-    s = store()
-    try:
-        result = members.erase(s, member_id, at_option(at), operator(by))
-    finally:
-        s.close()
+    result = call(members.erase, member_id, at_option(at), operator(by))
     out(lists=False).done(f"erased the personal data of {member_id}", result)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import group, as_of_option, date_option, existing_file, out, store, today
+from loyalty_cli.cli.common import call, group, as_of_option, date_option, existing_file, out, today
 
 app = group("Programme rules: earning, expiry, tiers, transfers.", 'loyalty program load sample_data/program.toml')
 
@@ -26,11 +26,7 @@ def show(as_of: str = typer.Option(None, "--as-of", help="The rules in force on 
     from loyalty_cli import program, rules
 
     date = as_of_option(as_of)
-    s = store()
-    try:
-        doc, versions = program.show(s, date)
-    finally:
-        s.close()
+    doc, versions = call(program.show, date)
     o = out(lists=False)
     if o.json:
         o.json_doc({"as_of": date, "rules": doc, "versions": versions})
@@ -71,11 +67,7 @@ def load(
         from loyalty_cli.errors import InputFileError
 
         raise InputFileError(f"{file.name}: is not UTF-8 text") from None
-    s = store()
-    try:
-        r = program.load(s, text, file.name, start, today())
-    finally:
-        s.close()
+    r = call(program.load, text, file.name, start, today())
     out(lists=False).done(f"loaded {file.name}, in force from {r['applies_from']}", r)
 
 
@@ -94,9 +86,5 @@ def set_(
     from loyalty_cli import program
 
     start = date_option(from_, "--from")
-    s = store()
-    try:
-        r = program.set_key(s, key, value, start, today())
-    finally:
-        s.close()
+    r = call(program.set_key, key, value, start, today())
     out(lists=False).done(f"{key} = {value}, in force from {r['applies_from']}", r)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import group, at_option, existing_file, out, parse, store, today
+from loyalty_cli.cli.common import call, group, at_option, existing_file, out, parse, store, today
 from loyalty_cli.cli.members import _import_options, _progress
 
 app = group("Record sales and refunds; import them from the till.", 'loyalty purchases import sample_data/purchases.csv')
@@ -51,11 +51,7 @@ def import_(
                               dry_run=dry_run, skip_bad=skip_bad, rejects=rejects, date_format=date_format,
                               create_members=create_members, today=today())
     existing_file(file, "CSV file")
-    s = store()
-    try:
-        counts = importer.import_purchases(s, file, options, progress=_progress())
-    finally:
-        s.close()
+    counts = call(importer.import_purchases, file, options, progress=_progress())
     counts["errors"] = []
     verb = "checked (dry run, nothing changed)" if dry_run else "imported"
     out(lists=False).done(

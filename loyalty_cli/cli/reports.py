@@ -14,7 +14,7 @@ import sys
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import GLOBAL_HELP, as_of_option, at_option, group, masked, money, out, parse, store
+from loyalty_cli.cli.common import call, GLOBAL_HELP, as_of_option, at_option, group, masked, money, out, parse
 
 app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -94,11 +94,7 @@ def rfm(
 
     date = as_of_option(as_of)
     o = out()
-    s = store()
-    try:
-        r = reports.rfm(s, date, sort=sort, limit=limit)
-    finally:
-        s.close()
+    r = call(reports.rfm, date, sort=sort, limit=limit)
     d = r["currency_decimals"]
     rows = [{**m, "monetary": money(m["monetary"], d)} for m in r["members"]]
     doc = {"as_of": r["as_of"], "members": [{k: m[k] for k in ("member_id", "recency_days", "frequency", "monetary", "r", "f",
@@ -130,11 +126,7 @@ def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
 
     date = as_of_option(as_of)
     o = out()
-    s = store()
-    try:
-        r = reports.segments(s, date)
-    finally:
-        s.close()
+    r = call(reports.segments, date)
     d = r["currency_decimals"]
     rows = []
     for seg in r["segments"]:
@@ -172,11 +164,7 @@ def pareto(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
 
     date = as_of_option(as_of)
     o = out(lists=False)
-    s = store()
-    try:
-        r = reports.pareto(s, date)
-    finally:
-        s.close()
+    r = call(reports.pareto, date)
     d = r["currency_decimals"]
     doc = {"as_of": r["as_of"], "top_shares": r["top_shares"], "members_share_for_80pct": r["members_share_for_80pct"],
            "member_count": r["member_count"], "total_spend": money(r["total_spend"], d), "top_counts": r["top_counts"],
@@ -216,11 +204,7 @@ def churn(
 
     date = as_of_option(as_of)
     o = out()
-    s = store()
-    try:
-        r = reports.churn(s, date, _days(days), sort=sort, limit=limit)
-    finally:
-        s.close()
+    r = call(reports.churn, date, _days(days), sort=sort, limit=limit)
     d = r["currency_decimals"]
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
@@ -250,11 +234,7 @@ def liability(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
 
     date = as_of_option(as_of)
     o = out(lists=False)
-    s = store()
-    try:
-        r = reports.liability(s, date)
-    finally:
-        s.close()
+    r = call(reports.liability, date)
     d = r["currency_decimals"]
     doc = {"as_of": r["as_of"], "outstanding_points": r["outstanding_points"], "value": money(r["value"], d),
            "expiring": [{"month": e["month"], "points": e["points"]} for e in r["expiring"]], "negative": r["negative"]}
@@ -309,11 +289,7 @@ def birthdays(
 
     date = as_of_option(as_of)
     o = out()
-    s = store()
-    try:
-        r = reports.birthdays(s, date, _days(days), sort=sort, limit=limit)
-    finally:
-        s.close()
+    r = call(reports.birthdays, date, _days(days), sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "members"), BIRTHDAY_COLUMNS, json_obj=doc,
@@ -346,11 +322,7 @@ def expiring(
 
     date = as_of_option(as_of)
     o = out()
-    s = store()
-    try:
-        r = reports.expiring(s, date, _days(days), sort=sort, limit=limit)
-    finally:
-        s.close()
+    r = call(reports.expiring, date, _days(days), sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "rows"), EXPIRING_COLUMNS, json_obj=doc,
@@ -387,11 +359,7 @@ def anomalies(
 
     date = as_of_option(as_of)
     o = out()
-    s = store()
-    try:
-        r = reports.anomalies(s, date, sort=sort, limit=limit)
-    finally:
-        s.close()
+    r = call(reports.anomalies, date, sort=sort, limit=limit)
     rows = r["findings"]
     o.table(_shown(o, rows, limit, "findings"), ANOMALY_COLUMNS, json_obj={"as_of": r["as_of"], "findings": rows},
             title=f"Anomalies in the 365 days to {r['as_of']}", empty="no anomalies found")
@@ -421,11 +389,7 @@ def dashboard(
 
     date = as_of_option(as_of)
     o = out(lists=False)
-    s = store()
-    try:
-        r = reports.dashboard(s, date, period)
-    finally:
-        s.close()
+    r = call(reports.dashboard, date, period)
     doc = dashboard_json(r, show_pii)
     if o.json:
         o.json_doc(doc)
@@ -675,9 +639,5 @@ def feedback_add(
     if value > 10:
         raise UsageError(f"SCORE must be between 0 and 10, got {value}")
     when = at_option(at)
-    s = store()
-    try:
-        r = feedback.add(s, member_id, value, when, comment)
-    finally:
-        s.close()
+    r = call(feedback.add, member_id, value, when, comment)
     out(lists=False).done(f"recorded score {r['score']} from {r['member_id']} ({r['at']})", r)

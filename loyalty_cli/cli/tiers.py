@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import as_of_option, at_option, call, date_option, group, money, operator, out, store
+from loyalty_cli.cli.common import as_of_option, at_option, call, date_option, group, money, operator, out
 
 app = group("Tiers: levels, nightly recalculation, manual tiers.", 'loyalty tiers recalc --as-of 2026-10-31 --dry-run')
 
@@ -23,11 +23,7 @@ def list_(as_of: str = typer.Option(None, "--as-of", help="Levels in force on th
     """
     from loyalty_cli import tiers
 
-    s = store()
-    try:
-        rows, rules = tiers.levels_with_counts(s, as_of_option(as_of))
-    finally:
-        s.close()
+    rows, rules = call(tiers.levels_with_counts, as_of_option(as_of))
     for r in rows:
         if r["min"] is not None and rules.tier_basis == "spend":
             r["min"] = money(r["min"], rules.currency_decimals)
@@ -51,11 +47,7 @@ def recalc(as_of: str = typer.Option(None, "--as-of", help="Recalculate as of th
     """
     from loyalty_cli import tiers
 
-    s = store()
-    try:
-        r = tiers.recalc(s, as_of_option(as_of), dry_run)
-    finally:
-        s.close()
+    r = call(tiers.recalc, as_of_option(as_of), dry_run)
     o = out(lists=False)
     doc = {k: r[k] for k in ("upgraded", "downgraded", "unchanged", "changes")}
     if o.json or o.quiet:
@@ -83,11 +75,7 @@ def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
     """
     from loyalty_cli import tiers
 
-    s = store()
-    try:
-        r = tiers.set_tier(s, member_id, tier, at_option(at), date_option(until, "--until"), operator(by))
-    finally:
-        s.close()
+    r = call(tiers.set_tier, member_id, tier, at_option(at), date_option(until, "--until"), operator(by))
     held = f", held through {r['until']}" if r["until"] else ""
     out(lists=False).done(f"{member_id}: {r['from']} → {r['to']}{held}", r)
 
