@@ -48,21 +48,28 @@ class MemberState:
     """What the ledger needs to know of a member while it writes (kept small: an import holds one per member).
 
     qualifying: (basis, days, values), the member's tier history, loaded lazily by tiers.
+    sales_count … last_sale_at: the member's purchase totals (cached on `members`, see migrations).
     A plain class with slots: cheaper to define at start-up than a dataclass.
     """
 
     __slots__ = ("member_id", "birth_month", "referred_by", "tier", "tier_since", "floor_tier", "floor_until",
-                 "balance", "first_sale", "erased", "qualifying")
+                 "balance", "first_sale", "erased", "qualifying",
+                 "sales_count", "net_spend", "first_purchase_at", "last_purchase_at", "last_sale_at", "prev_sale_at")
 
     def __init__(self, member_id, birth_month, referred_by, tier, tier_since, floor_tier, floor_until, balance,
-                 first_sale, erased):
+                 first_sale, erased, sales_count=0, net_spend=0, first_purchase_at=None, last_purchase_at=None,
+                 last_sale_at=None, prev_sale_at=None):
         self.member_id, self.birth_month, self.referred_by = member_id, birth_month, referred_by
         self.tier, self.tier_since, self.floor_tier, self.floor_until = tier, tier_since, floor_tier, floor_until
         self.balance, self.first_sale, self.erased, self.qualifying = balance, first_sale, erased, None
+        self.sales_count, self.net_spend = sales_count, net_spend
+        self.first_purchase_at, self.last_purchase_at = first_purchase_at, last_purchase_at
+        self.last_sale_at, self.prev_sale_at = last_sale_at, prev_sale_at
 
 
 MEMBER_COLUMNS = ("member_id, substr(birthday, 6, 2), referred_by, tier, tier_since, floor_tier, floor_until, "
-                  "balance, first_sale, erased_at IS NOT NULL")
+                  "balance, first_sale, erased_at IS NOT NULL, sales_count, net_spend, first_purchase_at, "
+                  "last_purchase_at, last_sale_at, prev_sale_at")
 
 
 def load_programme(conn) -> Programme:
@@ -91,6 +98,8 @@ class Book:
         self.lot_remaining: dict[int, int] = {}
         self.purchases: list[tuple] = []
         self.tier_changes: list[tuple] = []
+        self.daily_sales: dict[str, list[int]] = {}           # day → [sales, amount, refunds, amount]
+        self.daily_points: dict[tuple, list[int]] = {}        # (day, kind) → [credit, debit, entries]
         self.pending_purchase_ids: set = set()
         self.pending_refunds_of: set = set()  # sales with buffered refunds
         self.pending_members: set = set()  # members whose lots have unwritten changes
@@ -116,11 +125,11 @@ class Book:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for mid, month, ref, tier, since, floor, until, balance, first, erased in self.conn.execute(
+            for mid, month, ref, tier, since, floor, until, balance, first, erased, *totals in self.conn.execute(
                     f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id IN ({marks})", chunk):
                 # Interned: a hundred thousand members share a handful of tier names and dates.
                 self.members[mid] = MemberState(mid, month and sys.intern(month), ref, sys.intern(tier), sys.intern(since),
-                                                floor, until, balance, first, bool(erased))
+                                                floor, until, balance, first, bool(erased), *totals)
 
     def add_member_state(self, m: MemberState) -> None:
         self.members[m.member_id] = m
@@ -138,7 +147,39 @@ class Book:
         self.prev_hash = h
         self.entries.append((eid, m.member_id, at, kind, points, ref, note, by, h))
         self.dirty.add(m)
+        day = self.daily_points.get((at[:10], kind))
+        if day is None:
+            day = self.daily_points[(at[:10], kind)] = [0, 0, 0]
+        day[0 if points > 0 else 1] += points
+        day[2] += 1
         return eid
+
+    def add_purchase(self, m: MemberState, purchase_id: str, kind: str, amount: int, at: str, category, refund_of,
+                     points: int, basis_points: int, lot_id) -> None:
+        """Buffer a purchases row and add it to the member's and the day's totals."""
+        self.purchases.append((purchase_id, m.member_id, kind, amount, at, category, refund_of, points, basis_points, lot_id))
+        self.pending_purchase_ids.add(purchase_id)
+        day = self.daily_sales.get(at[:10])
+        if day is None:
+            day = self.daily_sales[at[:10]] = [0, 0, 0, 0]
+        if kind == "sale":
+            m.sales_count += 1
+            m.net_spend += amount
+            day[0] += 1
+            day[1] += amount
+            if m.last_sale_at is None or at > m.last_sale_at:  # the two latest sales, in any arrival order
+                m.prev_sale_at, m.last_sale_at = m.last_sale_at, at
+            elif m.prev_sale_at is None or at > m.prev_sale_at:
+                m.prev_sale_at = at
+        else:
+            m.net_spend -= amount
+            day[2] += 1
+            day[3] += amount
+        if m.first_purchase_at is None or at < m.first_purchase_at:
+            m.first_purchase_at = at
+        if m.last_purchase_at is None or at > m.last_purchase_at:
+            m.last_purchase_at = at
+        self.dirty.add(m)
 
     def credit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
                purchase_id=None, lots: list[tuple] | None = None, origin: str | None = None) -> int:
@@ -283,9 +324,10 @@ class Book:
     def flush(self, members: bool = True) -> None:
         """Write everything buffered, in an order the foreign keys accept.
 
-        Member rows (balance, tier…) are written only when `members` is true: inside
-        a book the in-memory state is the truth, so a big import updates each
-        member once at the end instead of at every intermediate flush.
+        Member rows (balance, tier, totals…) and the daily totals are written only
+        when `members` is true: inside a book the in-memory state is the truth, so a
+        big import updates each member and day once at the end instead of at every
+        intermediate flush.
         """
         c = self.conn
         self.pending_members.clear()
@@ -314,12 +356,30 @@ class Book:
             c.executemany("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
                           "VALUES (?,?,?,?,?,?,?,?)", self.tier_changes)
             self.tier_changes.clear()
-        if self.dirty and members:
+        if not members:
+            return
+        if self.dirty:
             c.executemany(
-                "UPDATE members SET balance = ?, tier = ?, tier_since = ?, floor_tier = ?, floor_until = ?, first_sale = ? "
-                "WHERE member_id = ?",
-                [(m.balance, m.tier, m.tier_since, m.floor_tier, m.floor_until, m.first_sale, m.member_id) for m in self.dirty])
+                "UPDATE members SET balance = ?, tier = ?, tier_since = ?, floor_tier = ?, floor_until = ?, first_sale = ?, "
+                "sales_count = ?, net_spend = ?, first_purchase_at = ?, last_purchase_at = ?, last_sale_at = ?, "
+                "prev_sale_at = ? WHERE member_id = ?",
+                [(m.balance, m.tier, m.tier_since, m.floor_tier, m.floor_until, m.first_sale, m.sales_count, m.net_spend,
+                  m.first_purchase_at, m.last_purchase_at, m.last_sale_at, m.prev_sale_at, m.member_id) for m in self.dirty])
             self.dirty.clear()
+        if self.daily_sales:
+            c.executemany(
+                "INSERT INTO daily_sales (day, sales, sales_amount, refunds, refund_amount) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (day) DO UPDATE SET sales = sales + excluded.sales, sales_amount = sales_amount + "
+                "excluded.sales_amount, refunds = refunds + excluded.refunds, refund_amount = refund_amount + excluded.refund_amount",
+                [(day, *t) for day, t in self.daily_sales.items()])
+            self.daily_sales.clear()
+        if self.daily_points:
+            c.executemany(
+                "INSERT INTO daily_points (day, kind, credit, debit, entries) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (day, kind) DO UPDATE SET credit = credit + excluded.credit, debit = debit + excluded.debit, "
+                "entries = entries + excluded.entries",
+                [(day, kind, *t) for (day, kind), t in self.daily_points.items()])
+            self.daily_points.clear()
 
 
 def balance_as_of(conn, member_id: str, as_of: str | None) -> tuple[int, list[dict]]:

@@ -24,8 +24,7 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
     if lines:
         _, lot_id = book.credit_entries(m, at, [(kind, p, purchase_id, rule) for kind, rule, p in lines],
                                         purchase_id=purchase_id)
-    book.purchases.append((purchase_id, m.member_id, "sale", amount, at, category, None, points, points - tier_points, lot_id))
-    book.pending_purchase_ids.add(purchase_id)
+    book.add_purchase(m, purchase_id, "sale", amount, at, category, None, points, points - tier_points, lot_id)
     if first:
         m.first_sale = purchase_id
         book.dirty.add(m)
@@ -94,8 +93,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     points = max(0, target - reversed_)
     basis_points = basis_earned * points // earned if earned else 0
     rules = book.rules_for(at)
-    book.purchases.append((refund_id, m.member_id, "refund", amount, at, None, refund_of, points, basis_points, None))
-    book.pending_purchase_ids.add(refund_id)
+    book.add_purchase(m, refund_id, "refund", amount, at, None, refund_of, points, basis_points, None)
     book.pending_refunds_of.add(refund_of)
     if points:
         book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",

@@ -56,6 +56,33 @@ class Output:
         else:
             sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
 
+    def json_records(self, head: dict, key: str, fields: tuple[tuple[str, type], ...], rows: list[tuple],
+                     convert: dict | None = None) -> None:
+        """`head` plus `key`: a list of objects, written straight from tuples (no dict per row).
+
+        `fields` are (name, int or str) and no value may be null; `convert` maps a column's
+        position to a function applied to it first (money to text, say). The same JSON
+        `json_doc` writes when piped, at a fraction of the cost for a hundred thousand rows:
+        each column is converted and escaped as a whole, then every row fills one template.
+        On a terminal (indented) it is `json_doc`.
+        """
+        columns = [list(c) for c in zip(*rows)] or [[] for _ in fields]
+        for i, fn in (convert or {}).items():
+            columns[i] = list(map(fn, columns[i]))
+        if sys.stdout.isatty():
+            self.json_doc({**head, key: [dict(zip((f for f, _ in fields), row)) for row in zip(*columns)]})
+            return
+        from json.encoder import encode_basestring  # the C escaper json.dumps uses
+
+        for i, (_, kind) in enumerate(fields):
+            if kind is str:
+                columns[i] = map(encode_basestring, columns[i])
+        template = "{" + ",".join(f"{json.dumps(f)}:{'%d' if kind is int else '%s'}" for f, kind in fields) + "}"
+        start = json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
+        sys.stdout.write(f'{start}{"," if head else ""}{json.dumps(key)}:[')
+        sys.stdout.write(",".join(map(template.__mod__, zip(*columns))))
+        sys.stdout.write("]}\n")
+
     def done(self, message: str, result) -> None:
         """A write command's result: JSON with --json, else one summary line (nothing with -q)."""
         if self.json:

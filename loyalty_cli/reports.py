@@ -57,7 +57,10 @@ README can quote them):
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+from collections import Counter
 from contextlib import contextmanager
+from operator import itemgetter
 from fractions import Fraction
 
 from loyalty_cli import values
@@ -71,39 +74,18 @@ WINDOW_DAYS = 365
 
 # The dashboard's points flows per day, up to D (see the module docstring for what counts):
 # issued = credits other than transfer-in and voucher-cancel, minus reversals; redeemed =
-# redemptions net of voucher cancellations; expired = write-offs. Grouped by (day, kind)
-# first, so each ledger row is only sorted and summed once.
+# redemptions net of voucher cancellations; expired = write-offs. Read from daily_points,
+# the per-day and per-kind totals the ledger keeps as it writes (verified by `db check`).
 LEDGER_DAILY_SQL = """
-WITH daily AS (
-    SELECT substr(at, 1, 10) AS day, kind,
-           sum(CASE WHEN points > 0 THEN points ELSE 0 END) AS credit,
-           sum(CASE WHEN points < 0 THEN points ELSE 0 END) AS debit
-    FROM ledger WHERE at <= :end GROUP BY day, kind)
 SELECT day,
        sum(CASE WHEN kind IN ('signup', 'earn', 'bonus', 'referral', 'award', 'adjust') THEN credit
                 WHEN kind = 'reversal' THEN debit ELSE 0 END),
        sum(CASE kind WHEN 'redeem' THEN -debit WHEN 'voucher_cancel' THEN -credit ELSE 0 END),
        sum(CASE kind WHEN 'expire' THEN -debit ELSE 0 END)
-FROM daily GROUP BY day ORDER BY day
+FROM daily_points WHERE day <= :as_of GROUP BY day ORDER BY day
 """
 
-SEGMENT_CASE = """CASE
-    WHEN r >= 4 AND f >= 4 AND m >= 4 THEN 'champions'
-    WHEN f >= 4 AND m >= 3 THEN 'loyal'
-    WHEN r >= 4 THEN 'potential'
-    WHEN r <= 2 AND (f >= 3 OR m >= 3) THEN 'at_risk'
-    WHEN r <= 2 THEN 'lost'
-    ELSE 'regular' END"""
-
 # Sort keys each list accepts, mapped to SQL (never user text in SQL).
-RFM_SORTS = {
-    "id": "member_id",
-    "recency": "recency_days, member_id",
-    "frequency": "frequency DESC, member_id",
-    "monetary": "monetary DESC, member_id",
-    "segment": "CASE segment " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEGMENTS)) + " END, member_id",
-    "score": "r + f + m DESC, member_id",
-}
 CHURN_SORTS = {"last_sale": "last_sale, member_id", "spend": "lifetime_spend DESC, member_id", "id": "member_id"}
 BIRTHDAY_SORTS = {"date": ("date", "member_id"), "id": ("member_id",), "age": ("age", "date", "member_id")}
 EXPIRING_SORTS = {"date": "expires_on, member_id", "points": "points DESC, expires_on, member_id", "id": "member_id, expires_on"}
@@ -178,11 +160,15 @@ def _order(sorts: dict, key: str, what: str) -> str:
 
 
 # -- the per-member purchase summary -------------------------------------------
-# One grouped pass over the purchases dated up to D: what RFM, Pareto and the
-# top members need. The grouped passes over purchases scan the covering index
-# purchases_member (member_id, purchased_at, kind, amount, basis_points) in
-# member order: no sort of a million rows, no lookup per row.
+# What RFM, Pareto and the top members need, per member with a purchase up to D.
+# A member whose purchases all fall in the year window (none before it, none after
+# D) is read from the totals the ledger keeps on `members` (verified by `db check`);
+# only the others are grouped from purchases, each through the covering index
+# purchases_member (member_id, purchased_at, kind, amount, basis_points).
 SUMMARY_SQL = """
+SELECT member_id, last_sale_at AS last_sale, sales_count AS frequency, net_spend AS monetary
+FROM members WHERE first_purchase_at >= :window_start AND last_purchase_at <= :end
+UNION ALL
 SELECT member_id,
        max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
        count(CASE WHEN kind = 'sale' AND purchased_at >= :window_start THEN 1 END) AS frequency,
@@ -190,29 +176,9 @@ SELECT member_id,
                          THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary
 FROM purchases
 WHERE purchased_at <= :end
+  AND member_id IN (SELECT member_id FROM members WHERE first_purchase_at < :window_start OR last_purchase_at > :end)
 GROUP BY member_id
 """
-
-# RFM over the members with at least one sale up to D. rank() − 1 is the number
-# of members strictly worse: score = 1 + floor(5 × worse / n), in integer SQL
-# arithmetic (worse and n are integers ≥ 0, so / is floor division).
-RFM_CTES = f"""
-buyers AS (
-    SELECT member_id, last_sale, frequency, monetary,
-           CAST(julianday(:as_of) - julianday(substr(last_sale, 1, 10)) AS INTEGER) AS recency_days
-    FROM summary WHERE last_sale IS NOT NULL),
-ranked AS (
-    SELECT *,
-           rank() OVER (ORDER BY recency_days DESC) - 1 AS worse_r,
-           rank() OVER (ORDER BY frequency) - 1 AS worse_f,
-           rank() OVER (ORDER BY monetary) - 1 AS worse_m,
-           count(*) OVER () AS n
-    FROM buyers),
-scored AS (
-    SELECT *, 1 + 5 * worse_r / n AS r, 1 + 5 * worse_f / n AS f, 1 + 5 * worse_m / n AS m FROM ranked),
-rfm AS (SELECT *, {SEGMENT_CASE} AS segment FROM scored)
-"""
-RFM_SQL = f"WITH summary AS ({SUMMARY_SQL}),{RFM_CTES}"
 
 
 def _params(d: Dates) -> dict:
@@ -220,38 +186,107 @@ def _params(d: Dates) -> dict:
             "previous_start": d.previous_start}
 
 
+def segment_of(r: int, f: int, m: int) -> str:
+    """SPEC §8's segments, first match wins."""
+    if r >= 4 and f >= 4 and m >= 4:
+        return "champions"
+    if f >= 4 and m >= 3:
+        return "loyal"
+    if r >= 4:
+        return "potential"
+    if r <= 2 and (f >= 3 or m >= 3):
+        return "at_risk"
+    if r <= 2:
+        return "lost"
+    return "regular"
+
+
+def _scores(counts: Counter, n: int) -> dict:
+    """value → its 1–5 score: 1 + floor(5 × (members with a lower value) / n); ties share a score."""
+    out = {}
+    lower = 0
+    for value in sorted(counts):
+        out[value] = 1 + 5 * lower // n
+        lower += counts[value]
+    return out
+
+
+SEGMENT_OF = {(r, f, m): segment_of(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)}
+
+
+def scored_members(conn, d: Dates) -> list[tuple]:
+    """RFM of every member with a sale up to D, in no particular order:
+    (member_id, recency_days, frequency, monetary, r, f, m, segment, last sale date).
+
+    The figures come from SQL (SUMMARY_SQL); the scores are ranks, counted here from
+    how many members share each value (three window-function sorts of 100,000 rows
+    cost SQLite half a second; counting them here a tenth of that).
+    """
+    rows = conn.execute(f"SELECT member_id, substr(last_sale, 1, 10), frequency, monetary FROM ({SUMMARY_SQL}) "
+                        "WHERE last_sale IS NOT NULL", _params(d)).fetchall()
+    n = len(rows)
+    if not n:
+        return []
+    as_of = dt.date.fromisoformat(d.as_of).toordinal()
+    last_days = Counter(map(itemgetter(1), rows))
+    recency = {day: as_of - dt.date.fromisoformat(day).toordinal() for day in last_days}
+    r_of = _scores(Counter({-recency[day]: count for day, count in last_days.items()}), n)  # a higher recency is worse
+    r_of = {day: r_of[-recency[day]] for day in last_days}
+    f_of = _scores(Counter(map(itemgetter(2), rows)), n)
+    m_of = _scores(Counter(map(itemgetter(3), rows)), n)
+    return [(mid, recency[last], f, m, r_of[last], f_of[f], m_of[m], SEGMENT_OF[r_of[last], f_of[f], m_of[m]], last)
+            for mid, last, f, m in rows]
+
+
+# Sort keys of `report rfm` over scored_members' rows (then by member id: "id" is the member order itself).
+RFM_SORTS = {
+    "id": None,
+    "recency": lambda row: row[1],
+    "frequency": lambda row: -row[2],
+    "monetary": lambda row: -row[3],
+    "segment": lambda row: SEGMENTS.index(row[7]),
+    "score": lambda row: -(row[4] + row[5] + row[6]),
+}
+
+
 # -- RFM, segments, Pareto ---------------------------------------------------------
+RFM_FIELDS = ("member_id", "recency_days", "frequency", "monetary", "r", "f", "m", "segment", "last_sale")
+
+
 def rfm(store, as_of: str, sort: str = "id", limit: int | None = None) -> dict:
     """`report rfm`: recency, frequency, monetary, their 1–5 scores and segment, per member with a sale."""
-    order = _order(RFM_SORTS, sort, "report rfm")
+    key = _order(RFM_SORTS, sort, "report rfm")
     d = Dates(as_of)
     with store.read() as conn:
         _, decimals = _rules(conn, d.as_of)
-        rows = conn.execute(
-            RFM_SQL + f"SELECT member_id, recency_days, frequency, monetary, r, f, m, segment, substr(last_sale, 1, 10) "
-                      f"FROM rfm ORDER BY {order}" + (" LIMIT :limit" if limit else ""),
-            {**_params(d), "limit": limit}).fetchall()
-    members = [{"member_id": r[0], "recency_days": r[1], "frequency": r[2], "monetary": r[3], "r": r[4], "f": r[5],
-                "m": r[6], "segment": r[7], "last_sale": r[8]} for r in rows]
-    return {"as_of": d.as_of, "members": members, "currency_decimals": decimals}
+        rows = scored_members(conn, d)
+    rows.sort(key=itemgetter(0))  # two runs already in member order (see SUMMARY_SQL): a merge, not a sort
+    if key:
+        rows.sort(key=key)  # stable: ties stay in member order
+    # Tuples in RFM_FIELDS order, not dicts: a year's RFM can be a hundred thousand rows, and the CLI
+    # builds each output row once, with its money formatted.
+    return {"as_of": d.as_of, "rows": rows[:limit] if limit else rows, "currency_decimals": decimals}
 
 
 def segment_members(store, segment: str, as_of: str) -> set[str]:
     """The ids of the members in one RFM segment on `as_of` (for `members list --segment`)."""
     if segment not in SEGMENTS:
         raise UsageError(f"unknown segment {segment!r}; the segments are: {', '.join(SEGMENTS)}")
-    d = Dates(as_of)
     with store.read() as conn:
-        rows = conn.execute(RFM_SQL + "SELECT member_id FROM rfm WHERE segment = :segment",
-                            {**_params(d), "segment": segment}).fetchall()
-    return {r[0] for r in rows}
+        return {r[0] for r in scored_members(conn, Dates(as_of)) if r[7] == segment}
 
 
-def _segment_rows(conn, d: Dates) -> list[tuple]:
-    """(segment, members, spend, sales) for each segment that has members."""
-    return conn.execute(
-        RFM_SQL + "SELECT segment, count(*), sum(monetary), sum(frequency) FROM rfm GROUP BY segment",
-        _params(d)).fetchall()
+def _segment_counts(rows: list[tuple]) -> dict[str, list[int]]:
+    """segment → [members, spend, sales] over scored_members' rows."""
+    found = {}
+    for row in rows:
+        t = found.get(row[7])
+        if t is None:
+            t = found[row[7]] = [0, 0, 0]
+        t[0] += 1
+        t[1] += row[3]
+        t[2] += row[2]
+    return found
 
 
 def segments(store, as_of: str) -> dict:
@@ -259,7 +294,7 @@ def segments(store, as_of: str) -> dict:
     d = Dates(as_of)
     with store.read() as conn:
         _, decimals = _rules(conn, d.as_of)
-        found = {r[0]: r[1:] for r in _segment_rows(conn, d)}
+        found = _segment_counts(scored_members(conn, d))
     n = sum(c for c, _, _ in found.values())
     total = sum(s for _, s, _ in found.values())
     out = []
@@ -301,6 +336,19 @@ def pareto(store, as_of: str) -> dict:
 
 
 # -- churn -------------------------------------------------------------------------
+# Each member's last sale and net spend up to D: from the totals on `members` when none
+# of their purchases is dated after D, else grouped from their purchases.
+LIFETIME_SQL = """
+SELECT member_id, last_sale_at AS last_sale, net_spend AS lifetime_spend FROM members WHERE last_purchase_at <= :end
+UNION ALL
+SELECT member_id, max(CASE WHEN kind = 'sale' THEN purchased_at END),
+       sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END)
+FROM purchases
+WHERE purchased_at <= :end AND member_id IN (SELECT member_id FROM members WHERE last_purchase_at > :end)
+GROUP BY member_id
+"""
+
+
 def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: int | None = None) -> dict:
     """`report churn`: members whose last sale is `days` or more days before D (exactly N counts)."""
     if days < 0:
@@ -311,11 +359,8 @@ def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: in
     with store.read() as conn:
         _, decimals = _rules(conn, d.as_of)
         rows = conn.execute(
-            f"""WITH lapsed AS (
-                    SELECT member_id, max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
-                           sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END) AS lifetime_spend
-                    FROM purchases WHERE purchased_at <= :end GROUP BY member_id
-                    HAVING last_sale <= :cutoff)
+            f"""WITH lifetime AS ({LIFETIME_SQL}),
+                lapsed AS (SELECT * FROM lifetime WHERE last_sale <= :cutoff)
                 SELECT s.member_id, substr(s.last_sale, 1, 10) AS last_sale, s.lifetime_spend,
                        CAST(julianday(:as_of) - julianday(substr(s.last_sale, 1, 10)) AS INTEGER), m.name, m.email, m.phone
                 FROM lapsed s JOIN members m ON m.member_id = s.member_id
@@ -337,7 +382,8 @@ def _entries_after(conn, d: Dates):
     """temp.after_entries: the ledger entries dated after the end of D."""
     conn.execute("DROP TABLE IF EXISTS temp.after_entries")
     conn.execute("CREATE TEMP TABLE after_entries (id INTEGER PRIMARY KEY, member_id TEXT, points INTEGER)")
-    conn.execute("INSERT INTO temp.after_entries SELECT id, member_id, points FROM ledger WHERE at > ?", (d.end,))
+    if conn.execute("SELECT 1 FROM daily_points WHERE day > ? LIMIT 1", (d.as_of,)).fetchone():  # else none: skip the scan
+        conn.execute("INSERT INTO temp.after_entries SELECT id, member_id, points FROM ledger WHERE at > ?", (d.end,))
     try:
         yield
     finally:
@@ -553,6 +599,34 @@ def _number(f: Fraction) -> str:
 
 
 # -- dashboard -------------------------------------------------------------------------------
+# Per member who bought in the previous period [:previous_start, :period_start) or this one
+# [:period_start, :end]: (active, repeat, previous) flags. A member with no purchase after D is
+# read from the totals on `members` (the last two sales tell everything but one case: two sales
+# in this period say nothing of the previous one, so look); the others are grouped from purchases.
+PERIODS_SQL = """
+WITH flags AS (
+    SELECT last_sale_at >= :period_start AS active,
+           coalesce(prev_sale_at >= :period_start, 0) AS repeat,
+           CASE WHEN last_sale_at < :period_start THEN 1
+                WHEN prev_sale_at IS NULL THEN 0
+                WHEN prev_sale_at < :period_start THEN prev_sale_at >= :previous_start
+                ELSE EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = m.member_id AND p.kind = 'sale'
+                             AND p.purchased_at >= :previous_start AND p.purchased_at < :period_start) END AS previous
+    FROM members m WHERE last_purchase_at <= :end AND last_sale_at >= :previous_start
+    UNION ALL
+    SELECT count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 0,
+           count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 1,
+           count(CASE WHEN purchased_at < :period_start THEN 1 END) > 0
+    FROM purchases
+    WHERE kind = 'sale' AND purchased_at >= :previous_start AND purchased_at <= :end
+      AND member_id IN (SELECT member_id FROM members WHERE last_purchase_at > :end)
+    GROUP BY member_id)
+SELECT coalesce(sum(active), 0), coalesce(sum(repeat), 0), coalesce(sum(previous), 0),
+       coalesce(sum(active AND previous), 0)
+FROM flags
+"""
+
+
 def dashboard(store, as_of: str, period: int = 30) -> dict:
     """The owner's overview (SPEC §8): every figure of `loyalty dashboard`, as plain data (money in minor units)."""
     if period < 1:
@@ -567,41 +641,31 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
             "SELECT count(*), count(CASE WHEN joined_on >= :p THEN 1 END) FROM members WHERE joined_on <= :d",
             {"p": d.period_start[:10], "d": d.as_of}).fetchone()
 
-        # Purchases, 1: the per-member summary (one grouped pass) feeds the RFM segments and the top members.
-        with _temp_summary(conn, params):
-            seg_counts = dict(conn.execute(
-                f"WITH summary AS (SELECT * FROM temp.member_summary),{RFM_CTES} SELECT segment, count(*) FROM rfm "
-                "GROUP BY segment", params).fetchall())
-            top = conn.execute(
-                """SELECT s.member_id, m.name, m.email, m.phone, s.monetary FROM temp.member_summary s
-                   JOIN members m ON m.member_id = s.member_id
-                   WHERE s.last_sale IS NOT NULL ORDER BY s.monetary DESC, s.member_id LIMIT 10""").fetchall()
-        # 2: this period and the one before, per member (only their rows are grouped).
-        active, count, net, repeaters, previous, both = conn.execute(
-            """WITH recent AS (
-                   SELECT member_id,
-                          count(CASE WHEN kind = 'sale' AND purchased_at >= :period_start THEN 1 END) AS sales,
-                          sum(CASE WHEN purchased_at < :period_start THEN 0 WHEN kind = 'sale' THEN amount ELSE -amount END)
-                              AS net,
-                          count(CASE WHEN kind = 'sale' AND purchased_at < :period_start THEN 1 END) AS previous
-                   FROM purchases WHERE purchased_at >= :previous_start AND purchased_at <= :end
-                   GROUP BY member_id)
-               SELECT count(CASE WHEN sales > 0 THEN 1 END), coalesce(sum(sales), 0), coalesce(sum(net), 0),
-                      count(CASE WHEN sales >= 2 THEN 1 END), count(CASE WHEN previous > 0 THEN 1 END),
-                      count(CASE WHEN previous > 0 AND sales > 0 THEN 1 END)
-               FROM recent""", params).fetchone()
-        # 3: net sales by month.
+        # Purchases, 1: RFM per member gives the segments and the top members by net spend in the year.
+        scored = scored_members(conn, d)
+        seg_counts = Counter(map(itemgetter(7), scored))
+        best = heapq.nsmallest(10, scored, key=lambda row: (-row[3], row[0]))
+        contact = {r[0]: r[1:] for r in conn.execute(
+            f"SELECT member_id, name, email, phone FROM members WHERE member_id IN ({','.join('?' * len(best))})",
+            [row[0] for row in best])}
+        top = [(row[0], *contact[row[0]], row[3]) for row in best]
+        # 2: this period and the one before: who bought in each, and twice in this one (PERIODS_SQL).
+        active, repeaters, previous, both = conn.execute(PERIODS_SQL, params).fetchone()
+        count, net = conn.execute(
+            "SELECT coalesce(sum(sales), 0), coalesce(sum(sales_amount - refund_amount), 0) FROM daily_sales "
+            "WHERE day >= :first AND day <= :as_of", {"first": d.period_start[:10], "as_of": d.as_of}).fetchone()
+        # 3: net sales by month, from the per-day totals.
         monthly_sales = dict(conn.execute(
-            """SELECT substr(purchased_at, 1, 7) AS month, sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END)
-               FROM purchases WHERE purchased_at >= :first AND purchased_at <= :end GROUP BY month""",
-            {"first": months[0] + "-01T00:00:00", "end": d.end}).fetchall())
+            """SELECT substr(day, 1, 7) AS month, sum(sales_amount - refund_amount) FROM daily_sales
+               WHERE day >= :first AND day <= :as_of GROUP BY month""",
+            {"first": months[0] + "-01", "as_of": d.as_of}).fetchall())
 
-        # Ledger: points issued, redeemed and expired per day (one grouped pass), summed here for the
-        # period, each month and all time up to D.
+        # Ledger: points issued, redeemed and expired per day, summed here for the period, each month
+        # and all time up to D.
         issued = redeemed = expired = all_issued = all_redeemed = 0
         by_month = dict.fromkeys(months, 0)
         period_start = d.period_start[:10]
-        for day, day_issued, day_redeemed, day_expired in conn.execute(LEDGER_DAILY_SQL, {"end": d.end}):
+        for day, day_issued, day_redeemed, day_expired in conn.execute(LEDGER_DAILY_SQL, {"as_of": d.as_of}):
             all_issued += day_issued
             all_redeemed += day_redeemed
             if day >= period_start:
@@ -638,26 +702,19 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
     }
 
 
-@contextmanager
-def _temp_summary(conn, params: dict):
-    """The per-member summary as a temporary table, so several queries share one pass over purchases."""
-    conn.execute("DROP TABLE IF EXISTS temp.member_summary")
-    conn.execute(f"CREATE TEMP TABLE member_summary AS {SUMMARY_SQL}", params)
-    try:
-        yield
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.member_summary")
-
-
 def _tiers_held(conn, d: Dates, rules) -> dict[str, int]:
     """Members joined by D, counted by the tier they held at the end of D (every level shown, zeros too)."""
-    rows = conn.execute(
-        """SELECT coalesce(
-                    (SELECT t.to_tier FROM tier_changes t WHERE t.member_id = m.member_id AND t.at <= :end
-                     ORDER BY t.at DESC, t.id DESC LIMIT 1),
-                    (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.at, t.id LIMIT 1),
-                    m.tier) AS held, count(*)
-           FROM members m WHERE m.joined_on <= :as_of GROUP BY held""", {"end": d.end, "as_of": d.as_of}).fetchall()
+    if not conn.execute("SELECT 1 FROM tier_changes WHERE at > ? LIMIT 1", (d.end,)).fetchone():
+        # No change after D: every member holds at D the tier they hold now.
+        rows = conn.execute("SELECT tier, count(*) FROM members WHERE joined_on <= ? GROUP BY tier", (d.as_of,)).fetchall()
+    else:
+        rows = conn.execute(
+            """SELECT coalesce(
+                        (SELECT t.to_tier FROM tier_changes t WHERE t.member_id = m.member_id AND t.at <= :end
+                         ORDER BY t.at DESC, t.id DESC LIMIT 1),
+                        (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.at, t.id LIMIT 1),
+                        m.tier) AS held, count(*)
+               FROM members m WHERE m.joined_on <= :as_of GROUP BY held""", {"end": d.end, "as_of": d.as_of}).fetchall()
     counts = dict(rows)
     out = {lvl.name: counts.pop(lvl.name, 0) for lvl in rules.levels}
     out.update(sorted(counts.items()))

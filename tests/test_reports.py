@@ -158,10 +158,9 @@ def test_rfm_sort_limit_and_csv(rfm_shop):
     (3, 3, 3, "regular"), (3, 5, 2, "regular"), (3, 4, 3, "loyal"),
 ])
 def test_segment_rules_first_match_wins(r, f, m, segment):
-    from loyalty_cli.reports import SEGMENT_CASE
+    from loyalty_cli.reports import segment_of
 
-    conn = sqlite3.connect(":memory:")
-    assert conn.execute(f"SELECT {SEGMENT_CASE} FROM (SELECT ? AS r, ? AS f, ? AS m)", (r, f, m)).fetchone()[0] == segment
+    assert segment_of(r, f, m) == segment
 
 
 def test_segments_report(rfm_shop):

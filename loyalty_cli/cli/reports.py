@@ -71,6 +71,10 @@ RFM_COLUMNS = [("member_id", "member"), ("last_sale", "last sale"), ("recency_da
                ("frequency", "sales"), ("monetary", "spend"), ("r", "R"), ("f", "F"), ("m", "M"), ("segment", "segment")]
 
 
+RFM_JSON = (("member_id", str), ("recency_days", int), ("frequency", int), ("monetary", str), ("r", int), ("f", int),
+            ("m", int), ("segment", str), ("last_sale", str))
+
+
 @app.command("rfm")
 def rfm(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
@@ -96,10 +100,11 @@ def rfm(
     o = out()
     r = call(reports.rfm, date, sort=sort, limit=limit)
     d = r["currency_decimals"]
-    rows = [{**m, "monetary": money(m["monetary"], d)} for m in r["members"]]
-    doc = {"as_of": r["as_of"], "members": [{k: m[k] for k in ("member_id", "recency_days", "frequency", "monetary", "r", "f",
-                                                               "m", "segment", "last_sale")} for m in rows]}
-    o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=f"RFM as of {r['as_of']} (365 days)", json_obj=doc,
+    if o.json:  # a year's RFM can be a hundred thousand rows: straight from tuples
+        o.json_records({"as_of": r["as_of"]}, "members", RFM_JSON, r["rows"], {3: lambda v: values.format_money(v, d)})
+        return
+    rows = [dict(zip(reports.RFM_FIELDS, (*m[:3], money(m[3], d), *m[4:]))) for m in r["rows"]]
+    o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=f"RFM as of {r['as_of']} (365 days)",
             empty="no member has bought anything yet")
 
 
