@@ -157,6 +157,15 @@ def format_money(minor: int, decimals: int = 2) -> str:
     return f"{sign}{units}.{frac:0{decimals}d}"
 
 
+def format_money_column(minors, decimals: int = 2) -> list[str]:
+    """format_money over many values (a report's column), without a function call per value."""
+    if decimals == 0:
+        return list(map(str, minors))
+    scale = 10**decimals
+    fmt = f"%d.%0{decimals}d"
+    return [fmt % divmod(v, scale) if v >= 0 else "-" + fmt % divmod(-v, scale) for v in minors]
+
+
 def parse_email(text: str) -> str:
     """An email address, lower-cased: emails are compared case-insensitively."""
     value = text.strip()

@@ -537,3 +537,30 @@ def test_every_report_has_help_with_an_example(shop):
                  ["dashboard"], ["feedback", "add"]):
         result = shop.run(*args, "--help")
         assert result.exit_code == 0 and "Example:" in result.stdout, args
+
+
+def test_json_records_writes_what_json_dumps_would(capsys):
+    """The fast writer for long lists gives the same document as json.dumps, escapes included."""
+    from loyalty_cli.render import Output
+    from loyalty_cli.values import format_money_column
+
+    rows = [('M"1\\', 3, -1250, "zoë"), ("M2\t", 0, 5, "\u2028x"), ("M3", -7, 0, "")]
+    Output(json=True).json_records({"as_of": "2025-01-01"}, "members",
+                                   (("member_id", str), ("n", int), ("money", str), ("text", str)), rows,
+                                   {2: lambda column: format_money_column(column, 2)})
+    out = capsys.readouterr().out
+    assert out.endswith("\n") and "\n" not in out[:-1]
+    assert json.loads(out) == {"as_of": "2025-01-01", "members": [
+        {"member_id": 'M"1\\', "n": 3, "money": "-12.50", "text": "zoë"},
+        {"member_id": "M2\t", "n": 0, "money": "0.05", "text": "\u2028x"},
+        {"member_id": "M3", "n": -7, "money": "0.00", "text": ""}]}
+    Output(json=True).json_records({"as_of": "2025-01-01"}, "members", (("member_id", str),), [])
+    assert json.loads(capsys.readouterr().out) == {"as_of": "2025-01-01", "members": []}
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 2, 3])
+def test_format_money_column_matches_format_money(decimals):
+    from loyalty_cli.values import format_money, format_money_column
+
+    amounts = [0, 1, -1, 9, -9, 10, 99, -99, 100, -100, 12345, -12345, 10**12 + 7, -(10**12) - 7]
+    assert format_money_column(amounts, decimals) == [format_money(a, decimals) for a in amounts]
