@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from loyalty_cli.errors import LoyaltyError, NotFound
+from loyalty_cli.migrations import MEMBER_SUMMARY, PREV_SALE
 from loyalty_cli.rules import Programme
 
 GENESIS = "0" * 64
@@ -48,28 +49,27 @@ class MemberState:
     """What the ledger needs to know of a member while it writes (kept small: an import holds one per member).
 
     qualifying: (basis, days, values), the member's tier history, loaded lazily by tiers.
-    sales_count … last_sale_at: the member's purchase totals (cached on `members`, see migrations).
     A plain class with slots: cheaper to define at start-up than a dataclass.
     """
 
     __slots__ = ("member_id", "birth_month", "referred_by", "tier", "tier_since", "floor_tier", "floor_until",
-                 "balance", "first_sale", "erased", "qualifying",
-                 "sales_count", "net_spend", "first_purchase_at", "last_purchase_at", "last_sale_at", "prev_sale_at")
+                 "balance", "first_sale", "erased", "qualifying")
 
     def __init__(self, member_id, birth_month, referred_by, tier, tier_since, floor_tier, floor_until, balance,
-                 first_sale, erased, sales_count=0, net_spend=0, first_purchase_at=None, last_purchase_at=None,
-                 last_sale_at=None, prev_sale_at=None):
+                 first_sale, erased):
         self.member_id, self.birth_month, self.referred_by = member_id, birth_month, referred_by
         self.tier, self.tier_since, self.floor_tier, self.floor_until = tier, tier_since, floor_tier, floor_until
         self.balance, self.first_sale, self.erased, self.qualifying = balance, first_sale, erased, None
-        self.sales_count, self.net_spend = sales_count, net_spend
-        self.first_purchase_at, self.last_purchase_at = first_purchase_at, last_purchase_at
-        self.last_sale_at, self.prev_sale_at = last_sale_at, prev_sale_at
 
 
 MEMBER_COLUMNS = ("member_id, substr(birthday, 6, 2), referred_by, tier, tier_since, floor_tier, floor_until, "
-                  "balance, first_sale, erased_at IS NOT NULL, sales_count, net_spend, first_purchase_at, "
-                  "last_purchase_at, last_sale_at, prev_sale_at")
+                  "balance, first_sale, erased_at IS NOT NULL")
+
+# A member's purchase totals on `members` (see migrations.m002_summaries), recomputed from their
+# purchases for the members a book gave purchases to: the same expressions `db check` verifies.
+UPDATE_TOTALS = (f"UPDATE members SET ({', '.join(MEMBER_SUMMARY)}) = "
+                 f"(SELECT {', '.join(MEMBER_SUMMARY.values())} FROM purchases p WHERE p.member_id = members.member_id), "
+                 f"prev_sale_at = {PREV_SALE.format(m='members.member_id')} WHERE member_id = ?")
 
 
 def load_programme(conn) -> Programme:
@@ -98,6 +98,7 @@ class Book:
         self.lot_remaining: dict[int, int] = {}
         self.purchases: list[tuple] = []
         self.tier_changes: list[tuple] = []
+        self.buyers: set[str] = set()                          # members given purchases: totals to recompute
         self.daily_sales: dict[str, list[int]] = {}           # day → [sales, amount, refunds, amount]
         self.daily_points: dict[tuple, list[int]] = {}        # (day, kind) → [credit, debit, entries]
         self.pending_purchase_ids: set = set()
@@ -125,11 +126,11 @@ class Book:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for mid, month, ref, tier, since, floor, until, balance, first, erased, *totals in self.conn.execute(
+            for mid, month, ref, tier, since, floor, until, balance, first, erased in self.conn.execute(
                     f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id IN ({marks})", chunk):
                 # Interned: a hundred thousand members share a handful of tier names and dates.
                 self.members[mid] = MemberState(mid, month and sys.intern(month), ref, sys.intern(tier), sys.intern(since),
-                                                floor, until, balance, first, bool(erased), *totals)
+                                                floor, until, balance, first, bool(erased))
 
     def add_member_state(self, m: MemberState) -> None:
         self.members[m.member_id] = m
@@ -156,30 +157,19 @@ class Book:
 
     def add_purchase(self, m: MemberState, purchase_id: str, kind: str, amount: int, at: str, category, refund_of,
                      points: int, basis_points: int, lot_id) -> None:
-        """Buffer a purchases row and add it to the member's and the day's totals."""
+        """Buffer a purchases row, and note it for the member's and the day's totals."""
         self.purchases.append((purchase_id, m.member_id, kind, amount, at, category, refund_of, points, basis_points, lot_id))
         self.pending_purchase_ids.add(purchase_id)
+        self.buyers.add(m.member_id)
         day = self.daily_sales.get(at[:10])
         if day is None:
             day = self.daily_sales[at[:10]] = [0, 0, 0, 0]
         if kind == "sale":
-            m.sales_count += 1
-            m.net_spend += amount
             day[0] += 1
             day[1] += amount
-            if m.last_sale_at is None or at > m.last_sale_at:  # the two latest sales, in any arrival order
-                m.prev_sale_at, m.last_sale_at = m.last_sale_at, at
-            elif m.prev_sale_at is None or at > m.prev_sale_at:
-                m.prev_sale_at = at
         else:
-            m.net_spend -= amount
             day[2] += 1
             day[3] += amount
-        if m.first_purchase_at is None or at < m.first_purchase_at:
-            m.first_purchase_at = at
-        if m.last_purchase_at is None or at > m.last_purchase_at:
-            m.last_purchase_at = at
-        self.dirty.add(m)
 
     def credit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
                purchase_id=None, lots: list[tuple] | None = None, origin: str | None = None) -> int:
@@ -360,12 +350,15 @@ class Book:
             return
         if self.dirty:
             c.executemany(
-                "UPDATE members SET balance = ?, tier = ?, tier_since = ?, floor_tier = ?, floor_until = ?, first_sale = ?, "
-                "sales_count = ?, net_spend = ?, first_purchase_at = ?, last_purchase_at = ?, last_sale_at = ?, "
-                "prev_sale_at = ? WHERE member_id = ?",
-                [(m.balance, m.tier, m.tier_since, m.floor_tier, m.floor_until, m.first_sale, m.sales_count, m.net_spend,
-                  m.first_purchase_at, m.last_purchase_at, m.last_sale_at, m.prev_sale_at, m.member_id) for m in self.dirty])
+                "UPDATE members SET balance = ?, tier = ?, tier_since = ?, floor_tier = ?, floor_until = ?, first_sale = ? "
+                "WHERE member_id = ?",
+                [(m.balance, m.tier, m.tier_since, m.floor_tier, m.floor_until, m.first_sale, m.member_id) for m in self.dirty])
             self.dirty.clear()
+        if self.buyers:
+            # From the purchases just written, in member order (the index's order): less than a
+            # millisecond for a sale at the counter, seconds for an import touching every member.
+            c.executemany(UPDATE_TOTALS, [(mid,) for mid in sorted(self.buyers)])
+            self.buyers.clear()
         if self.daily_sales:
             c.executemany(
                 "INSERT INTO daily_sales (day, sales, sales_amount, refunds, refund_amount) VALUES (?,?,?,?,?) "
