@@ -355,7 +355,7 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
             rejects.add(line, message, cells)
 
         try:
-            with store.write() as conn:
+            with store.bulk_write() as conn:
                 yield conn, source, bad
                 if problems and not options.skip_bad:
                     raise InputFileError(_reject_message(path, problems), problems, counts)

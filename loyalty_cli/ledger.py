@@ -239,8 +239,10 @@ class Book:
     def _open_lots(self, m: MemberState, purchase_id=None):
         self.sync(m)
         if purchase_id is not None:
+            # `+member_id`: a filter, not an index choice; by the member's open lots SQLite would read
+            # each of their rows (0.7 ms a refund at 1M purchases) instead of the sale's one or two.
             return self.conn.execute(
-                f"SELECT id, expires_on, remaining FROM lots WHERE {OWN_LOTS} AND member_id = ? AND remaining > 0 "
+                f"SELECT id, expires_on, remaining FROM lots WHERE {OWN_LOTS} AND +member_id = ? AND remaining > 0 "
                 "ORDER BY coalesce(expires_on, ?), id", (purchase_id, purchase_id, m.member_id, NEVER)).fetchall()
         # A cursor, not fetchall: a regular's refund needs a few lots, not all thousand of them.
         return self.conn.execute(

@@ -18,6 +18,8 @@ from loyalty_cli.errors import Busy, LoyaltyError
 from loyalty_cli.migrations import MIGRATIONS
 
 DEFAULT_BUSY_TIMEOUT = 5.0
+CACHE_KIB = 16 * 1024       # SQLite's page cache for every command
+BULK_CACHE_KIB = 32 * 1024  # … and for an import's transaction (see Store.bulk_write)
 
 
 def default_path() -> Path:
@@ -125,7 +127,7 @@ class Store:
         c.execute("PRAGMA secure_delete=ON")
         # A larger page cache keeps a big import's dirty pages in memory instead of
         # spilling them to the WAL mid-transaction (pages are only allocated when used).
-        c.execute("PRAGMA cache_size=-16384")
+        c.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
     def migrate(self) -> list[str]:
         """Run the migrations this database has not had yet; return their names."""
@@ -175,6 +177,19 @@ class Store:
             if is_busy(exc):
                 raise Busy(BUSY_MESSAGE) from None
             raise
+
+    @contextmanager
+    def bulk_write(self):
+        """`write()` with a larger page cache, for imports: a million purchases insert into
+        member-ordered indexes far larger than the usual cache, and every page evicted
+        mid-transaction is written to the WAL again. (At 1M rows a 48 MiB cache saved a tenth of
+        the time but took the peak to 183 MiB of the 200 allowed; 32 MiB keeps a margin.)"""
+        self.conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        try:
+            with self.write() as conn:
+                yield conn
+        finally:
+            self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
     @contextmanager
     def read(self):
