@@ -344,7 +344,7 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
     Any bad row rolls everything back unless --skip-bad; --dry-run always does.
     """
     problems: list[Problem] = []
-    with CsvSource(path, fields, options) as source:
+    with CsvSource(path, fields, options) as source, _no_cyclic_gc():
         rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
         bar = Progress(source.size, progress)
         source.progress = lambda: bar.update(source.counter.count)
@@ -369,6 +369,21 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
     if problems:
         raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
             f", written to {options.rejects}" if options.rejects else ""), problems, counts)
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """An import allocates millions of short-lived tuples and makes no reference cycles worth
+    collecting: the cycle collector's passes over the buffers cost a twentieth of the time."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class _DryRun(Exception):
