@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 
 from loyalty_cli.errors import LoyaltyError, NotFound
-from loyalty_cli.migrations import MEMBER_SUMMARY, PREV_SALE
+from loyalty_cli.migrations import MEMBER_TOTALS_SQL
 from loyalty_cli.rules import Programme
 
 GENESIS = "0" * 64
@@ -65,11 +65,9 @@ class MemberState:
 MEMBER_COLUMNS = ("member_id, substr(birthday, 6, 2), referred_by, tier, tier_since, floor_tier, floor_until, "
                   "balance, first_sale, erased_at IS NOT NULL")
 
-# A member's purchase totals on `members` (see migrations.m002_summaries), recomputed from their
-# purchases for the members a book gave purchases to: the same expressions `db check` verifies.
-UPDATE_TOTALS = (f"UPDATE members SET ({', '.join(MEMBER_SUMMARY)}) = "
-                 f"(SELECT {', '.join(MEMBER_SUMMARY.values())} FROM purchases p WHERE p.member_id = members.member_id), "
-                 f"prev_sale_at = {PREV_SALE.format(m='members.member_id')} WHERE member_id = ?")
+# A member's row of member_totals (see migrations.m002_summaries), recomputed from their purchases
+# for the members a book gave purchases to: the same query `db check` verifies them with.
+UPDATE_TOTALS = f"INSERT OR REPLACE INTO member_totals {MEMBER_TOTALS_SQL.format(where='WHERE p.member_id = ?')}"
 
 
 def load_programme(conn) -> Programme:

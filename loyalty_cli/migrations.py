@@ -173,16 +173,19 @@ def m001_initial(_conn) -> list[str]:
 # to: caches kept by the ledger's Book as it writes (like members.balance) and verified by
 # `db check`, so the reports and the dashboard read a row per member or per day instead
 # of grouping a million purchases and entries every time.
-MEMBER_SUMMARY = {
+MEMBER_TOTALS = {
     "sales_count": "count(CASE WHEN kind = 'sale' THEN 1 END)",
     "net_spend": "coalesce(sum(CASE WHEN kind = 'sale' THEN amount ELSE -amount END), 0)",
     "first_purchase_at": "min(purchased_at)",
     "last_purchase_at": "max(purchased_at)",
     "last_sale_at": "max(CASE WHEN kind = 'sale' THEN purchased_at END)",
+    # The sale before the last one (the latest again when two share a time): who bought twice in a period.
+    "prev_sale_at": "(SELECT s.purchased_at FROM purchases s WHERE s.member_id = p.member_id AND s.kind = 'sale' "
+                    "ORDER BY s.purchased_at DESC LIMIT 1 OFFSET 1)",
 }
-# The sale before the last one (the latest again when two share a time): who bought twice in a period.
-PREV_SALE = ("(SELECT s.purchased_at FROM purchases s WHERE s.member_id = {m} AND s.kind = 'sale' "
-             "ORDER BY s.purchased_at DESC LIMIT 1 OFFSET 1)")
+# What member_totals holds, from the purchases ({where}: "" for everyone, or a filter on p.member_id).
+MEMBER_TOTALS_SQL = ("SELECT member_id, " + ", ".join(f"{expr} AS {name}" for name, expr in MEMBER_TOTALS.items())
+                     + " FROM purchases p {where} GROUP BY member_id")
 DAILY_SALES = ("SELECT substr(purchased_at, 1, 10) AS day, count(CASE WHEN kind = 'sale' THEN 1 END) AS sales, "
                "coalesce(sum(CASE WHEN kind = 'sale' THEN amount END), 0) AS sales_amount, "
                "count(CASE WHEN kind = 'refund' THEN 1 END) AS refunds, "
@@ -191,25 +194,26 @@ DAILY_SALES = ("SELECT substr(purchased_at, 1, 10) AS day, count(CASE WHEN kind 
 DAILY_POINTS = ("SELECT substr(at, 1, 10) AS day, kind, sum(CASE WHEN points > 0 THEN points ELSE 0 END) AS credit, "
                 "sum(CASE WHEN points < 0 THEN points ELSE 0 END) AS debit, count(*) AS entries "
                 "FROM ledger GROUP BY day, kind")
+# Each cache table with the query it caches, for `db check`.
+SUMMARY_TABLES = (("member_totals", MEMBER_TOTALS_SQL.format(where=""), "member_id"),
+                  ("daily_sales", DAILY_SALES, "day"), ("daily_points", DAILY_POINTS, "day, kind"))
 
 
 def m002_summaries(_conn) -> list[str]:
-    """Per-member purchase totals on `members`, per-day totals of purchases and of entries (filled from the data)."""
-    columns = ", ".join(MEMBER_SUMMARY)
+    """Totals of each member's purchases, of each day's purchases and of each day's entries (filled from the data)."""
     return [
-        "ALTER TABLE members ADD COLUMN sales_count INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE members ADD COLUMN net_spend INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE members ADD COLUMN first_purchase_at TEXT",
-        "ALTER TABLE members ADD COLUMN last_purchase_at TEXT",
-        "ALTER TABLE members ADD COLUMN last_sale_at TEXT",
-        "ALTER TABLE members ADD COLUMN prev_sale_at TEXT",
-        f"""UPDATE members SET ({columns}) = (SELECT {", ".join(MEMBER_SUMMARY.values())} FROM purchases p
-                                              WHERE p.member_id = members.member_id)""",
-        f"UPDATE members SET prev_sale_at = {PREV_SALE.format(m='members.member_id')} WHERE sales_count > 1",
-        # Covering the members' side of the reports' summaries: a narrow scan in member order instead
-        # of reading every (wide) member row.
-        "CREATE INDEX members_totals ON members(member_id, first_purchase_at, last_purchase_at, last_sale_at, "
-        "sales_count, net_spend, prev_sale_at)",
+        # One narrow row per member with a purchase, in member order: the reports scan it instead
+        # of grouping every purchase (members stays the people, as datasette shows them).
+        """CREATE TABLE member_totals (
+            member_id TEXT PRIMARY KEY REFERENCES members(member_id),
+            sales_count INTEGER NOT NULL,
+            net_spend INTEGER NOT NULL,
+            first_purchase_at TEXT NOT NULL,
+            last_purchase_at TEXT NOT NULL,
+            last_sale_at TEXT,
+            prev_sale_at TEXT
+        ) WITHOUT ROWID""",
+        f"INSERT INTO member_totals {MEMBER_TOTALS_SQL.format(where='')}",
         """CREATE TABLE daily_sales (
             day TEXT PRIMARY KEY,
             sales INTEGER NOT NULL,

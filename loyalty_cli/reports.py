@@ -162,13 +162,13 @@ def _order(sorts: dict, key: str, what: str) -> str:
 # -- the per-member purchase summary -------------------------------------------
 # What RFM, Pareto and the top members need, per member with a purchase up to D.
 # A member whose purchases all fall in the year window (none before it, none after
-# D) is read from the totals the ledger keeps on `members` (verified by `db check`);
+# D) is read from the totals the ledger keeps in member_totals (verified by `db check`);
 # only the others are grouped from purchases, each through the covering index
 # purchases_member (member_id, purchased_at, kind, amount, basis_points).
 SUMMARY_FROM_TOTALS = """
 SELECT member_id, last_sale_at AS last_sale, sales_count AS frequency, net_spend AS monetary
-FROM members WHERE first_purchase_at >= :window_start AND last_purchase_at <= :end"""
-SUMMARY_OTHERS = "SELECT 1 FROM members WHERE first_purchase_at < :window_start OR last_purchase_at > :end LIMIT 1"
+FROM member_totals WHERE first_purchase_at >= :window_start AND last_purchase_at <= :end"""
+SUMMARY_OTHERS = "SELECT 1 FROM member_totals WHERE first_purchase_at < :window_start OR last_purchase_at > :end LIMIT 1"
 SUMMARY_FROM_PURCHASES = """
 SELECT member_id,
        max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
@@ -177,7 +177,7 @@ SELECT member_id,
                          THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary
 FROM purchases
 WHERE purchased_at <= :end
-  AND member_id IN (SELECT member_id FROM members WHERE first_purchase_at < :window_start OR last_purchase_at > :end)
+  AND member_id IN (SELECT member_id FROM member_totals WHERE first_purchase_at < :window_start OR last_purchase_at > :end)
 GROUP BY member_id"""
 SUMMARY_SQL = f"{SUMMARY_FROM_TOTALS}\nUNION ALL{SUMMARY_FROM_PURCHASES}\n"
 
@@ -340,15 +340,15 @@ def pareto(store, as_of: str) -> dict:
 
 
 # -- churn -------------------------------------------------------------------------
-# Each member's last sale and net spend up to D: from the totals on `members` when none
+# Each member's last sale and net spend up to D: from member_totals when none
 # of their purchases is dated after D, else grouped from their purchases.
 LIFETIME_SQL = """
-SELECT member_id, last_sale_at AS last_sale, net_spend AS lifetime_spend FROM members WHERE last_purchase_at <= :end
+SELECT member_id, last_sale_at AS last_sale, net_spend AS lifetime_spend FROM member_totals WHERE last_purchase_at <= :end
 UNION ALL
 SELECT member_id, max(CASE WHEN kind = 'sale' THEN purchased_at END),
        sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END)
 FROM purchases
-WHERE purchased_at <= :end AND member_id IN (SELECT member_id FROM members WHERE last_purchase_at > :end)
+WHERE purchased_at <= :end AND member_id IN (SELECT member_id FROM member_totals WHERE last_purchase_at > :end)
 GROUP BY member_id
 """
 
@@ -605,7 +605,7 @@ def _number(f: Fraction) -> str:
 # -- dashboard -------------------------------------------------------------------------------
 # Per member who bought in the previous period [:previous_start, :period_start) or this one
 # [:period_start, :end]: (active, repeat, previous) flags. A member with no purchase after D is
-# read from the totals on `members` (the last two sales tell everything but one case: two sales
+# read from member_totals (the last two sales tell everything but one case: two sales
 # in this period say nothing of the previous one, so look); the others are grouped from purchases.
 PERIODS_SQL = """
 WITH flags AS (
@@ -614,16 +614,16 @@ WITH flags AS (
            CASE WHEN last_sale_at < :period_start THEN 1
                 WHEN prev_sale_at IS NULL THEN 0
                 WHEN prev_sale_at < :period_start THEN prev_sale_at >= :previous_start
-                ELSE EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = m.member_id AND p.kind = 'sale'
+                ELSE EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = t.member_id AND p.kind = 'sale'
                              AND p.purchased_at >= :previous_start AND p.purchased_at < :period_start) END AS previous
-    FROM members m WHERE last_purchase_at <= :end AND last_sale_at >= :previous_start
+    FROM member_totals t WHERE last_purchase_at <= :end AND last_sale_at >= :previous_start
     UNION ALL
     SELECT count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 0,
            count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 1,
            count(CASE WHEN purchased_at < :period_start THEN 1 END) > 0
     FROM purchases
     WHERE kind = 'sale' AND purchased_at >= :previous_start AND purchased_at <= :end
-      AND member_id IN (SELECT member_id FROM members WHERE last_purchase_at > :end)
+      AND member_id IN (SELECT member_id FROM member_totals WHERE last_purchase_at > :end)
     GROUP BY member_id)
 SELECT coalesce(sum(active), 0), coalesce(sum(repeat), 0), coalesce(sum(previous), 0),
        coalesce(sum(active AND previous), 0)

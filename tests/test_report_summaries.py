@@ -1,6 +1,6 @@
 """The totals the reports read instead of grouping every purchase and entry.
 
-The ledger's Book keeps, as it writes: per member (on `members`) the number of
+The ledger's Book keeps, as it writes: per member (`member_totals`) the number of
 sales, net spend, first and last purchase, last sale and the sale before it; per
 day the sales and refunds (`daily_sales`) and the points by entry kind
 (`daily_points`). `db check` verifies them all. The reports take them where they
@@ -45,7 +45,7 @@ def open_shop(path: Path, ids=("A", "B")) -> Store:
 def totals(store, mid):
     return store.conn.execute(
         "SELECT sales_count, net_spend, first_purchase_at, last_purchase_at, last_sale_at, prev_sale_at "
-        "FROM members WHERE member_id = ?", (mid,)).fetchone()
+        "FROM member_totals WHERE member_id = ?", (mid,)).fetchone()
 
 
 def test_member_totals_follow_sales_refunds_and_back_dated_sales(tmp_path):
@@ -64,7 +64,7 @@ def test_member_totals_follow_sales_refunds_and_back_dated_sales(tmp_path):
     # one dated before everything moves only the first purchase
     purchases.add_sale(store, "A", 0, "2025-02-01T10:00:00", "S4", None)
     assert totals(store, "A")[:3] == (4, 1400, "2025-02-01T10:00:00")
-    assert totals(store, "B") == (0, 0, None, None, None, None)
+    assert totals(store, "B") is None  # no purchase, no row
 
     days = store.conn.execute("SELECT * FROM daily_sales ORDER BY day").fetchall()
     assert days == [("2025-02-01", 1, 0, 0, 0), ("2025-03-01", 1, 1000, 0, 0), ("2025-03-03", 1, 200, 0, 0),
@@ -97,12 +97,19 @@ def test_db_check_finds_edited_totals(tmp_path):
     purchases.add_sale(store, "A", 1000, "2025-03-01T10:00:00", "S1", None)
     purchases.add_sale(store, "A", 500, "2025-03-05T10:00:00", "S2", None)
     store.close()
-    found = tamper(path, "UPDATE members SET net_spend = net_spend + 1 WHERE member_id = 'A'")
-    assert len(found) == 1 and found[0].member_id == "A" and "1501" in found[0].message
-    tamper(path, "UPDATE members SET net_spend = net_spend - 1 WHERE member_id = 'A'")
-    found = tamper(path, "UPDATE members SET prev_sale_at = NULL WHERE member_id = 'A'")
-    assert [p.member_id for p in found] == ["A"] and "sale before the last" in found[0].message
-    tamper(path, "UPDATE members SET prev_sale_at = '2025-03-01T10:00:00' WHERE member_id = 'A'")
+    found = tamper(path, "UPDATE member_totals SET net_spend = net_spend + 1 WHERE member_id = 'A'")
+    assert [p.member_id for p in found] == ["A"] and "purchase totals" in found[0].message
+    tamper(path, "UPDATE member_totals SET net_spend = net_spend - 1 WHERE member_id = 'A'")
+    found = tamper(path, "UPDATE member_totals SET prev_sale_at = NULL WHERE member_id = 'A'")
+    assert [p.member_id for p in found] == ["A"]
+    tamper(path, "UPDATE member_totals SET prev_sale_at = '2025-03-01T10:00:00' WHERE member_id = 'A'")
+    found = tamper(path, "DELETE FROM member_totals WHERE member_id = 'A'")
+    assert [p.member_id for p in found] == ["A"]
+    found = tamper(path, "INSERT INTO member_totals VALUES ('A', 2, 1500, '2025-03-01T10:00:00', '2025-03-05T10:00:00', "
+                         "'2025-03-05T10:00:00', '2025-03-01T10:00:00'), "
+                         "('B', 1, 5, '2025-01-01T00:00:00', '2025-01-01T00:00:00', '2025-01-01T00:00:00', NULL)")
+    assert [p.member_id for p in found] == ["B"]  # A is right again; B has no purchases
+    tamper(path, "DELETE FROM member_totals WHERE member_id = 'B'")
     found = tamper(path, "UPDATE daily_sales SET sales_amount = 1 WHERE day = '2025-03-05'")
     assert len(found) == 1 and "daily_sales" in found[0].message and "2025-03-05" in found[0].message
     tamper(path, "UPDATE daily_sales SET sales_amount = 500 WHERE day = '2025-03-05'")
@@ -112,7 +119,7 @@ def test_db_check_finds_edited_totals(tmp_path):
 
 def test_dashboard_period_figures_from_the_last_two_sales(tmp_path):
     """Each way the last two sales place a member, with the as-of date after everything (totals
-    on `members`) and before the last purchases (grouped from purchases): the same figures."""
+    in member_totals) and before the last purchases (grouped from purchases): the same figures."""
     store = open_shop(tmp_path / "shop.db", ("A", "B", "C", "D", "E"))
     for mid, pid, day in [
         ("A", "A1", "2025-05-25"),                            # last sale in the previous period only
@@ -186,7 +193,7 @@ def histories(draw):
     for sid, mid, amount, offset in sales:
         if amount and draw(st.booleans()):
             refunds.append((f"{sid}R", sid, draw(st.integers(1, amount)), offset + draw(st.integers(0, 10))))
-    # as-of dates mostly near the end of the history, where the totals on `members` are used
+    # as-of dates mostly near the end of the history, where member_totals is used
     as_ofs = draw(st.lists(st.one_of(st.integers(-10, span + 100), st.integers(span, span + 40)), min_size=1, max_size=4))
     period = draw(st.sampled_from([1, 7, 20, 90]))
     return sales, refunds, as_ofs, period
