@@ -14,6 +14,8 @@ $(BIN)/loyalty: pyproject.toml
 	@# if a future setuptools drops it, fall back to the default editable install.
 	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat \
 	  || $(BIN)/python -m pip install --quiet -e '.[test]'
+	@# bytecode now: with PYTHONDONTWRITEBYTECODE set, every command would compile the sources again
+	$(BIN)/python -m compileall -q loyalty_cli
 	touch $(BIN)/loyalty
 
 demo: $(BIN)/loyalty

@@ -63,13 +63,13 @@ class Output:
                      convert: dict | None = None) -> None:
         """`head` plus `key`: a list of objects, written straight from tuples (no dict per row).
 
-        `fields` are (name, int or str) and no value may be null; `convert` maps a column's
-        position to a function from the whole column to a new one (money to text, say). The same JSON
-        `json_doc` writes when piped, at a fraction of the cost for a hundred thousand rows:
-        each column is converted and escaped as a whole, then every row fills one template.
-        On a terminal (indented) it is `json_doc`.
+        `fields` are (name, int or str) for the first values of each row (any more are left out);
+        no value may be null. `convert` maps a column's position to a function from the whole
+        column to a new one (money to text, say). The same JSON `json_doc` writes when piped, at
+        a fraction of the cost for a hundred thousand rows: each column is converted and escaped
+        as a whole, then every row fills one template. On a terminal (indented) it is `json_doc`.
         """
-        columns = list(zip(*rows)) or [() for _ in fields]
+        columns = list(zip(*rows))[:len(fields)] or [() for _ in fields]  # values past `fields` are left out
         for i, fn in (convert or {}).items():
             columns[i] = fn(columns[i])
         if sys.stdout.isatty():
