@@ -143,7 +143,10 @@ def check_purchases(conn) -> list[Problem]:
 def check_summaries(conn) -> list[Problem]:
     """The cached totals the reports read (per member, per day) equal the purchases and entries they sum up."""
     problems = []
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, source, key in SUMMARY_TABLES:
+        if table not in have:
+            continue  # a backup from before m002: opening it as the database builds the totals from its data
         rows = conn.execute(
             f"""SELECT * FROM (SELECT * FROM {table} EXCEPT SELECT * FROM ({source}))
                 UNION ALL SELECT * FROM (SELECT * FROM ({source}) EXCEPT SELECT * FROM {table}) ORDER BY {key} LIMIT ?""",
