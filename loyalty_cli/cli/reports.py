@@ -102,10 +102,10 @@ def rfm(
     r = call(reports.rfm, date, sort=sort, limit=limit)
     d = r["currency_decimals"]
     if o.json:  # a year's RFM can be a hundred thousand rows: straight from tuples
-        o.json_records({"as_of": r["as_of"]}, "members", RFM_JSON, r["rows"],
-                       {3: lambda column: values.format_money_column(column, d)})
+        o.json_records({"as_of": r["as_of"]}, "members", RFM_JSON, None,
+                       {3: lambda column: values.format_money_column(column, d)}, columns=r["columns"])
         return
-    rows = [dict(zip(reports.RFM_FIELDS, (*m[:3], money(m[3], d), *m[4:]))) for m in r["rows"]]
+    rows = [dict(zip(reports.RFM_FIELDS, (*m[:3], money(m[3], d), *m[4:]))) for m in zip(*r["columns"])]
     o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=f"RFM as of {r['as_of']} (365 days)",
             empty="no member has bought anything yet")
 
