@@ -59,19 +59,17 @@ class Output:
         else:
             sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
 
-    def json_records(self, head: dict, key: str, fields: tuple[tuple[str, type], ...], rows: list[tuple] | None,
-                     convert: dict | None = None, columns: tuple | None = None) -> None:
-        """`head` plus `key`: a list of objects, written straight from tuples (no dict per row).
+    def json_records(self, head: dict, key: str, fields: tuple[tuple[str, type], ...], columns: tuple,
+                     convert: dict | None = None) -> None:
+        """`head` plus `key`: a list of objects, written straight from columns (no dict per row).
 
-        `fields` are (name, int or str) for the first values of each row, or the first of
-        `columns` given instead of rows (any more are left out); no value may be null. `convert` maps a column's position to a function from the whole
+        `fields` are (name, int or str) for the first of `columns` (any more are left out); no
+        value may be null. `convert` maps a column's position to a function from the whole
         column to a new one (money to text, say). The same JSON `json_doc` writes when piped, at
         a fraction of the cost for a hundred thousand rows: each column is converted and escaped
         as a whole, then every row fills one template. On a terminal (indented) it is `json_doc`.
         """
-        if columns is None:
-            columns = list(zip(*rows))
-        columns = list(columns[:len(fields)]) if columns and len(columns[0]) else [() for _ in fields]
+        columns = list(columns[:len(fields)])
         for i, fn in (convert or {}).items():
             columns[i] = fn(columns[i])
         if sys.stdout.isatty():

@@ -60,7 +60,6 @@ import datetime as dt
 import heapq
 from collections import Counter
 from contextlib import contextmanager
-from operator import itemgetter
 from fractions import Fraction
 
 from loyalty_cli import values
@@ -153,7 +152,8 @@ def points_value(points: int, rules) -> int:
     return _round_half_up(points * rules.point_value * 10 ** rules.currency_decimals)
 
 
-def _order(sorts: dict, key: str, what: str) -> str:
+def _order(sorts: dict, key: str, what: str):
+    """What a list's --sort KEY maps to (SQL, or a rule for sorting in Python); a usage error if unknown."""
     if key not in sorts:
         raise UsageError(f"--sort for {what} must be one of {', '.join(sorts)}, got {key!r}")
     return sorts[key]
@@ -248,11 +248,6 @@ def rfm_columns(conn, d: Dates) -> tuple:
     return mids, list(map(recency.__getitem__, lasts)), freqs, mons, rs, fs, ms, segments, lasts
 
 
-def scored_members(conn, d: Dates) -> list[tuple]:
-    """rfm_columns as rows: (member_id, recency_days, frequency, monetary, r, f, m, segment, last sale date)."""
-    return list(zip(*rfm_columns(conn, d)))
-
-
 # Sort keys of `report rfm`: the column to order by and whether the highest comes first; ties stay in
 # member order ("id" is the member order itself).
 RFM_SORTS = {
@@ -296,19 +291,20 @@ def segment_members(store, segment: str, as_of: str) -> set[str]:
     if segment not in SEGMENTS:
         raise UsageError(f"unknown segment {segment!r}; the segments are: {', '.join(SEGMENTS)}")
     with store.read() as conn:
-        return {r[0] for r in scored_members(conn, Dates(as_of)) if r[7] == segment}
+        columns = rfm_columns(conn, Dates(as_of))
+    return {mid for mid, seg in zip(columns[0], columns[7]) if seg == segment}
 
 
-def _segment_counts(rows: list[tuple]) -> dict[str, list[int]]:
-    """segment → [members, spend, sales] over scored_members' rows."""
+def _segment_counts(columns: tuple) -> dict[str, list[int]]:
+    """segment → [members, spend, sales] over rfm_columns."""
     found = {}
-    for row in rows:
-        t = found.get(row[7])
+    for segment, monetary, frequency in zip(columns[7], columns[3], columns[2]):
+        t = found.get(segment)
         if t is None:
-            t = found[row[7]] = [0, 0, 0]
+            t = found[segment] = [0, 0, 0]
         t[0] += 1
-        t[1] += row[3]
-        t[2] += row[2]
+        t[1] += monetary
+        t[2] += frequency
     return found
 
 
@@ -317,7 +313,7 @@ def segments(store, as_of: str) -> dict:
     d = Dates(as_of)
     with store.read() as conn:
         _, decimals = _rules(conn, d.as_of)
-        found = _segment_counts(scored_members(conn, d))
+        found = _segment_counts(rfm_columns(conn, d))
     n = sum(c for c, _, _ in found.values())
     total = sum(s for _, s, _ in found.values())
     out = []
@@ -665,13 +661,13 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
             {"p": d.period_start[:10], "d": d.as_of}).fetchone()
 
         # Purchases, 1: RFM per member gives the segments and the top members by net spend in the year.
-        scored = scored_members(conn, d)
-        seg_counts = Counter(map(itemgetter(7), scored))
-        best = heapq.nsmallest(10, scored, key=lambda row: (-row[3], row[0]))
+        rfm_ = rfm_columns(conn, d)
+        seg_counts = Counter(rfm_[7])
+        best = heapq.nsmallest(10, zip(rfm_[0], rfm_[3]), key=lambda pair: (-pair[1], pair[0]))
         contact = {r[0]: r[1:] for r in conn.execute(
             f"SELECT member_id, name, email, phone FROM members WHERE member_id IN ({','.join('?' * len(best))})",
-            [row[0] for row in best])}
-        top = [(row[0], *contact[row[0]], row[3]) for row in best]
+            [mid for mid, _ in best])}
+        top = [(mid, *contact[mid], spend) for mid, spend in best]
         # 2: this period and the one before: who bought in each, and twice in this one (PERIODS_SQL).
         active, repeaters, previous, both = conn.execute(PERIODS_SQL, params).fetchone()
         count, net = conn.execute(

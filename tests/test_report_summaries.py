@@ -221,7 +221,7 @@ def test_reports_from_totals_equal_the_grouped_queries(h):
 
                 expected = conn.execute(ORACLE_SUMMARY, params).fetchall()
                 want = oracle_scores(expected, as_of)
-                got = {r[0]: r[1:7] for r in reports.scored_members(conn, d)}
+                got = {r[0]: r[1:7] for r in zip(*reports.rfm_columns(conn, d))}
                 assert got == want, (as_of, expected)
 
                 assert conn.execute(reports.PERIODS_SQL, params).fetchone() == \

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 import pytest
 from typer.testing import CliRunner
@@ -546,7 +545,7 @@ def test_json_records_writes_what_json_dumps_would(capsys):
 
     rows = [('M"1\\', 3, -1250, "zoë"), ("M2\t", 0, 5, "\u2028x"), ("M3", -7, 0, "")]
     Output(json=True).json_records({"as_of": "2025-01-01"}, "members",
-                                   (("member_id", str), ("n", int), ("money", str), ("text", str)), rows,
+                                   (("member_id", str), ("n", int), ("money", str), ("text", str)), tuple(zip(*rows)),
                                    {2: lambda column: format_money_column(column, 2)})
     out = capsys.readouterr().out
     assert out.endswith("\n") and "\n" not in out[:-1]
@@ -554,7 +553,7 @@ def test_json_records_writes_what_json_dumps_would(capsys):
         {"member_id": 'M"1\\', "n": 3, "money": "-12.50", "text": "zoë"},
         {"member_id": "M2\t", "n": 0, "money": "0.05", "text": "\u2028x"},
         {"member_id": "M3", "n": -7, "money": "0.00", "text": ""}]}
-    Output(json=True).json_records({"as_of": "2025-01-01"}, "members", (("member_id", str),), [])
+    Output(json=True).json_records({"as_of": "2025-01-01"}, "members", (("member_id", str),), ([],))
     assert json.loads(capsys.readouterr().out) == {"as_of": "2025-01-01", "members": []}
 
 

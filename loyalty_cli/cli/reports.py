@@ -101,9 +101,9 @@ def rfm(
     o = out()
     r = call(reports.rfm, date, sort=sort, limit=limit)
     d = r["currency_decimals"]
-    if o.json:  # a year's RFM can be a hundred thousand rows: straight from tuples
-        o.json_records({"as_of": r["as_of"]}, "members", RFM_JSON, None,
-                       {3: lambda column: values.format_money_column(column, d)}, columns=r["columns"])
+    if o.json:  # a year's RFM can be a hundred thousand rows: straight from columns
+        o.json_records({"as_of": r["as_of"]}, "members", RFM_JSON, r["columns"],
+                       {3: lambda column: values.format_money_column(column, d)})
         return
     rows = [dict(zip(reports.RFM_FIELDS, (*m[:3], money(m[3], d), *m[4:]))) for m in zip(*r["columns"])]
     o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=f"RFM as of {r['as_of']} (365 days)",
