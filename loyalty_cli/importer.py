@@ -328,6 +328,8 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
             counts["rows"] += 1
             chunk.append(item)
             if len(chunk) >= CHUNK:
+                if counts["rows"] == CHUNK:  # the file's size over the first rows' size: about how many rows
+                    book.defer_indexes(source.size * CHUNK // max(source.counter.count, 1))
                 run(chunk)
                 chunk = []
         run(chunk)

@@ -53,6 +53,10 @@ def _value(basis: str, kind: str, amount: int, basis_points: int) -> int:
 def preload(book, ids, basis: str) -> None:
     """Load the qualifying history of many members with a few queries (imports)."""
     wanted = [m for m in (book.members.get(i) for i in dict.fromkeys(ids)) if m is not None and m.qualifying is None]
+    if book.history_empty:  # a first import into an empty table: nobody has earlier purchases
+        for m in wanted:
+            m.qualifying = (basis, array("l"), array("q"))
+        return
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
         for m in chunk:
@@ -73,7 +77,9 @@ def qualifying_history(book, m, basis: str):
     if m.qualifying is not None and m.qualifying[0] == basis:
         return m.qualifying[1], m.qualifying[2]
     if m.qualifying is not None:
-        book.flush(members=False)  # another basis was loaded: pending purchases must be in the database first
+        # Another basis was loaded: read the member's purchases again, this book's included.
+        book.restore_indexes()
+        book.history_empty = False
         m.qualifying = None
     preload(book, [m.member_id], basis)
     return m.qualifying[1], m.qualifying[2]
