@@ -12,7 +12,6 @@ from fractions import Fraction
 
 from loyalty_cli.rules import Rules
 
-ONE = Fraction(1)
 
 
 def _round(num: int, den: int, rounding: str) -> int:
@@ -48,21 +47,27 @@ def earn(amount: int, rules: Rules, *, date: str, category: str | None = None, f
     """Ledger lines for one sale: [("earn", None, base), ("bonus", rule, points), …], zeros left out."""
     if amount < rules.min_amount:
         return []
-    cat = rules.categories.get(category.lower(), ONE) if category and rules.categories else ONE
-    ppu = rules.points_per_unit
-    num = amount * ppu.numerator * cat.numerator
-    den = 10**rules.currency_decimals * ppu.denominator * cat.denominator
-    total = _round(num, den, rules.rounding)
+    num, den = rules.base_ratio
+    num *= amount
+    if category and rules.category_ratios:
+        ratio = rules.category_ratios.get(category.lower())
+        if ratio is not None:
+            num *= ratio[0]
+            den *= ratio[1]
+    rounding = rules.rounding
+    total = _round(num, den, rounding)
     lines = [("earn", None, total)] if total else []
-    steps = promotions(rules, date=date, category=category, first=first, birthday=birthday) if rules.has_promotions else []
+    steps = [(name, m.numerator, m.denominator)
+             for name, m in promotions(rules, date=date, category=category, first=first, birthday=birthday)
+             ] if rules.has_promotions else []
     if tier is not None:
-        mult = rules.tier_multipliers.get(tier)
-        if mult is not None and mult > 1:
-            steps.append((f"tier:{tier}", mult))
-    for name, mult in steps:
-        num *= mult.numerator
-        den *= mult.denominator
-        step_total = _round(num, den, rules.rounding)
+        bonus = rules.tier_bonuses.get(tier)
+        if bonus is not None:
+            steps.append(bonus)
+    for name, mult_num, mult_den in steps:
+        num *= mult_num
+        den *= mult_den
+        step_total = _round(num, den, rounding)
         if step_total != total:
             lines.append(("bonus", name, step_total - total))
             total = step_total

@@ -94,6 +94,7 @@ class Book:
     def __init__(self, conn, programme: Programme | None = None):
         self.conn = conn
         self.programme = programme or load_programme(conn)
+        self.rules_for = self.programme.for_date  # the rules in force on a date (bound once: called per sale)
         last = conn.execute("SELECT id, hash FROM ledger ORDER BY id DESC LIMIT 1").fetchone()
         self.next_id, self.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
         self.next_lot = (conn.execute("SELECT max(id) FROM lots").fetchone()[0] or 0) + 1
@@ -145,8 +146,6 @@ class Book:
     def add_member_state(self, m: MemberState) -> None:
         self.members[m.member_id] = m
 
-    def rules_for(self, date: str):
-        return self.programme.for_date(date)
 
     # -- entries ----------------------------------------------------------
     def _append(self, m: MemberState, at: str, kind: str, points: int, ref, note, by) -> int:

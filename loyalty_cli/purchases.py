@@ -18,12 +18,16 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
     first = amount > 0 and m.first_sale is None
     lines = earning.earn(amount, rules, date=at, category=category, first=first,
                          birthday=m.birth_month == at[5:7], tier=m.tier)
-    points = sum(p for _, _, p in lines)
-    tier_points = sum(p for kind, rule, p in lines if rule and rule.startswith("tier:"))
+    points = tier_points = 0
+    entries = []
+    for kind, rule, p in lines:
+        points += p
+        if rule is not None and rule.startswith("tier:"):
+            tier_points += p
+        entries.append((kind, p, purchase_id, rule))
     lot_id = None
-    if lines:
-        _, lot_id = book.credit_entries(m, at, [(kind, p, purchase_id, rule) for kind, rule, p in lines],
-                                        purchase_id=purchase_id)
+    if entries:
+        _, lot_id = book.credit_entries(m, at, entries, purchase_id=purchase_id, lots=[(rules.expiry_for(at), points)])
     book.add_purchase(m, purchase_id, "sale", amount, at, category, None, points, points - tier_points, lot_id)
     if first:
         m.first_sale = purchase_id

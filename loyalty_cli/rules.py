@@ -91,7 +91,8 @@ class Rules:
     first_purchase_multiplier, birthday_multiplier, referral_bonus, categories
     (lower-cased name -> Fraction), campaigns, expiry_months, expiry_round_to,
     tier_basis, tier_window, hold_months, levels, transfers_enabled,
-    max_transfer_per_month, anomalies, tier_multipliers, ranks, has_promotions.
+    max_transfer_per_month, anomalies, ranks, has_promotions, and for earning base_ratio,
+    category_ratios and tier_bonuses (integer ratios).
     """
 
     def __init__(self, **fields):
@@ -273,16 +274,22 @@ def validate(doc: dict) -> Rules:
     unknown = set(a) - set(DEFAULTS["anomalies"])
     if unknown:
         raise RulesError(f"anomalies.{sorted(unknown)[0]} is not a programme setting")
+    points_per_unit = _decimal(e["points_per_unit"], "earn.points_per_unit")
     first_mult = _decimal(e["first_purchase_multiplier"], "earn.first_purchase_multiplier", at_least_one=True)
     birthday_mult = _decimal(e["birthday_multiplier"], "earn.birthday_multiplier", at_least_one=True)
     return Rules(
         doc=d,
-        tier_multipliers={lvl.name: lvl.multiplier for lvl in levels},
+        # What earning multiplies by, as integer (numerator, denominator) pairs: Fraction's
+        # properties and comparisons cost a microsecond each, and a sale needs several.
+        base_ratio=(points_per_unit.numerator, 10**decimals * points_per_unit.denominator),
+        category_ratios={name: (m.numerator, m.denominator) for name, m in categories.items()},
+        tier_bonuses={lvl.name: (f"tier:{lvl.name}", lvl.multiplier.numerator, lvl.multiplier.denominator)
+                      for lvl in levels if lvl.multiplier > 1},
         ranks={lvl.name: i for i, lvl in enumerate(levels)},
         has_promotions=first_mult > 1 or birthday_mult > 1 or any(c.multiplier > 1 for c in campaigns),
         currency_decimals=decimals,
         point_value=_decimal(d["point_value"], "point_value"),
-        points_per_unit=_decimal(e["points_per_unit"], "earn.points_per_unit"),
+        points_per_unit=points_per_unit,
         rounding=_choice(e["rounding"], "earn.rounding", ("down", "half_up")),
         min_amount=_money(e["min_amount"], "earn.min_amount", decimals),
         stacking=_choice(e["stacking"], "earn.stacking", ("max", "multiply")),

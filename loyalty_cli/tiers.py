@@ -91,7 +91,9 @@ def note_purchase(book, m, rules: Rules, at: str, kind: str, amount: int, basis_
         qualifying_history(book, m, rules.tier_basis)
     basis, days, vals = m.qualifying
     day = ordinal(at)
-    v = _value(basis, kind, amount, basis_points)
+    v = amount if basis == "spend" else basis_points  # _value, inlined: once per purchase
+    if kind != "sale":
+        v = -v
     if not days or day >= days[-1]:
         days.append(day)
         vals.append(v)
@@ -101,13 +103,18 @@ def note_purchase(book, m, rules: Rules, at: str, kind: str, amount: int, basis_
         vals.insert(i, v)
 
 
+@lru_cache(maxsize=4096)
+def _window_ordinals(window: str, day: str) -> tuple[int, int]:
+    """window_bounds as day ordinals (0 for the start of a lifetime window)."""
+    first, last = _window_bounds(window, day)
+    return (ordinal(first) if first else 0), ordinal(last)
+
+
 def qualifying_value(book, m, rules: Rules, date: str, basis: str | None = None) -> int:
     """The member's spend (or points earned) in the window ending at `date`."""
     days, vals = qualifying_history(book, m, basis or rules.tier_basis)
-    first, last = window_bounds(rules, date)
-    i = bisect_left(days, ordinal(first)) if first else 0
-    j = bisect_right(days, ordinal(last))
-    return sum(vals[i:j])
+    first, last = _window_ordinals(rules.tier_window, date[:10])
+    return sum(vals[bisect_left(days, first):bisect_right(days, last)])
 
 
 def upgrade_on_sale(book, m, rules: Rules, at: str, purchase_id: str) -> None:
@@ -115,7 +122,8 @@ def upgrade_on_sale(book, m, rules: Rules, at: str, purchase_id: str) -> None:
     if m.tier == rules.levels[-1].name:
         return
     level = rules.qualifying_level(qualifying_value(book, m, rules, at))
-    if rules.rank(level.name) > rules.rank(m.tier):
+    ranks = rules.ranks
+    if ranks[level.name] > ranks.get(m.tier, -1):
         book.tier_changes.append((m.member_id, at, m.tier, level.name, "purchase", None, None, purchase_id))
         m.tier = level.name
         m.tier_since = at[:10]
