@@ -241,6 +241,8 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
         decimals = book.programme.currency_decimals
         pattern = values.money_pattern(decimals, options.decimal_comma)
         date_cache: dict = {}
+        parse_at = (lambda text, what: _parse_at(text, options, date_cache, what)) if options.date_format \
+            else values.parse_datetime
         chunk: list = []
 
         def run(chunk):
@@ -261,7 +263,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                     category = category.strip() or None
                     if category is not None and (len(category) > 100 or not category.isprintable()):
                         raise ValueError("category must be at most 100 printable characters")
-                    at = _parse_at(at_text.strip(), options, date_cache, "purchased_at")
+                    at = parse_at(at_text.strip(), "purchased_at")
                     amount = values.parse_money(amount_text, decimals, options.decimal_comma, pattern)
                     kind = kind.strip().lower() or "sale"
                     if kind != "sale" and kind != "refund":

@@ -157,13 +157,13 @@ class Book:
                       f"\x1f{note or ''}\x1f{by or ''}".encode()).hexdigest()
         self.prev_hash = h
         self.entries.append((eid, m.member_id, at, kind, points, ref, note, by, h))
-        self.dirty.add(m)
-        day = self.daily_points.get((at[:10], kind))
+        key = (at[:10], kind)
+        day = self.daily_points.get(key)
         if day is None:
-            day = self.daily_points[(at[:10], kind)] = [0, 0, 0]
+            day = self.daily_points[key] = [0, 0, 0]
         day[0 if points > 0 else 1] += points
         day[2] += 1
-        return eid
+        return eid  # the caller marks the member dirty once it has changed the balance
 
     def add_purchase(self, m: MemberState, purchase_id: str, kind: str, amount: int, at: str, category, refund_of,
                      points: int, basis_points: int, lot_id) -> None:
@@ -206,15 +206,22 @@ class Book:
             lots = [(self.rules_for(at).expiry_for(at), total)]
         hole = -m.balance if m.balance < 0 else 0
         first_lot = self.next_lot
-        for expires_on, size, *source in lots:
+        for lot in lots:
+            expires_on, size = lot[0], lot[1]
+            if len(lot) > 2:  # points returning to the sale they came from (or to none)
+                lot_purchase = lot[2]
+                lot_origin = origin if lot_purchase else None
+            else:
+                lot_purchase, lot_origin = purchase_id, None
             lot_id = self.next_lot
             self.next_lot += 1
-            fill = min(hole, size)
-            hole -= fill
-            self.lots.append((lot_id, first, m.member_id, expires_on, size, size - fill,
-                              source[0] if source else purchase_id, origin if source and source[0] else None))
-            if fill:
+            fill = 0
+            if hole:
+                fill = min(hole, size)
+                hole -= fill
                 self.uses.append((first, lot_id, fill))
+            self.lots.append((lot_id, first, m.member_id, expires_on, size, size - fill,
+                              lot_purchase, lot_origin))
         self.pending_members.add(m.member_id)
         m.balance += total
         self.dirty.add(m)
