@@ -331,10 +331,10 @@ class Book:
 
     # -- bulk loading -----------------------------------------------------
     def defer_indexes(self, expected_rows: int) -> list[str]:
-        """Before an import of about `expected_rows` purchases: drop the member-ordered indexes
+        """Before an import of about `expected_rows` new purchases: drop the member-ordered indexes
         it would otherwise update at random, when rebuilding them at the end is cheaper
         (the import is a quarter or more of what the ledger holds). Returns their names."""
-        if expected_rows < DEFER_FROM_ROWS:
+        if expected_rows < max(DEFER_FROM_ROWS, 1):
             return []
         c = self.conn
         names = []
