@@ -13,7 +13,6 @@ from fractions import Fraction
 from loyalty_cli.rules import Rules
 
 
-
 def _round(num: int, den: int, rounding: str) -> int:
     if rounding == "half_up":
         return (2 * num + den) // (2 * den)

@@ -244,9 +244,10 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
         parse_at = (lambda text, what: _parse_at(text, options, date_cache, what)) if options.date_format \
             else values.parse_datetime
         chunk: list = []
-        estimate = {"rows": None}  # the file's rows, estimated once the first chunk is read
+        estimated_rows = None  # the file's rows, estimated once the first chunk is read
 
         def run(chunk):
+            nonlocal estimated_rows
             book.flush(members=False)
             parsed = []
             for line, cells, row in chunk:
@@ -285,10 +286,10 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                                       f"FROM purchases WHERE purchase_id IN ({q})", part):
                     known[r[0]] = (r[1], r[2], r[3], r[4], r[5][:10])
             fresh = [p[3] for p in parsed if p[2] not in known]
-            if estimate["rows"] is not None and parsed:
+            if estimated_rows is not None and parsed:
                 # Of about how many new rows (a re-import, all duplicates, writes none): see Book.defer_indexes.
-                book.defer_indexes(estimate["rows"] * len(fresh) // len(parsed))
-                estimate["rows"] = None
+                book.defer_indexes(estimated_rows * len(fresh) // len(parsed))
+                estimated_rows = None
             if fresh:
                 book.load_members(fresh)
                 tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)
@@ -336,7 +337,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
             chunk.append(item)
             if len(chunk) >= CHUNK:
                 if counts["rows"] == CHUNK:  # the file's size over the first rows' size: about how many rows
-                    estimate["rows"] = source.size * CHUNK // max(source.counter.count, 1)
+                    estimated_rows = source.size * CHUNK // max(source.counter.count, 1)
                 run(chunk)
                 chunk = []
         run(chunk)

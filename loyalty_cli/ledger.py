@@ -18,6 +18,7 @@ import sys
 from loyalty_cli.errors import LoyaltyError, NotFound
 from loyalty_cli.migrations import MEMBER_TOTALS_SQL
 from loyalty_cli.rules import Programme
+from loyalty_cli.store import page_cache
 
 GENESIS = "0" * 64
 CREDIT_KINDS = ("signup", "earn", "bonus", "referral", "award", "adjust", "transfer_in", "voucher_cancel")
@@ -146,7 +147,6 @@ class Book:
 
     def add_member_state(self, m: MemberState) -> None:
         self.members[m.member_id] = m
-
 
     # -- entries ----------------------------------------------------------
     def _append(self, m: MemberState, at: str, kind: str, points: int, ref, note, by) -> int:
@@ -358,12 +358,9 @@ class Book:
         # The sorter that builds an index may take as much memory as the page cache holds, on top
         # of it (at 1M purchases: +34 MiB of the 200 allowed). Built with a small cache instead,
         # which also lets the cache's pages go.
-        c = self.conn
-        (cache,) = c.execute("PRAGMA cache_size").fetchone()
-        c.execute(f"PRAGMA cache_size=-{INDEX_BUILD_CACHE_KIB}")
-        while self.deferred:
-            c.execute(self.deferred.pop())
-        c.execute(f"PRAGMA cache_size={cache}")
+        with page_cache(self.conn, INDEX_BUILD_CACHE_KIB):
+            while self.deferred:
+                self.conn.execute(self.deferred.pop())
 
     # -- writing ----------------------------------------------------------
     def flush(self, members: bool = True) -> None:

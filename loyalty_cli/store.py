@@ -22,6 +22,17 @@ CACHE_KIB = 16 * 1024       # SQLite's page cache for every command
 BULK_CACHE_KIB = 32 * 1024  # … and for an import's transaction (see Store.bulk_write)
 
 
+@contextmanager
+def page_cache(conn: sqlite3.Connection, kib: int):
+    """SQLite's page cache at `kib` KiB for a while, then back to what it was."""
+    (before,) = conn.execute("PRAGMA cache_size").fetchone()
+    conn.execute(f"PRAGMA cache_size=-{kib}")
+    try:
+        yield conn
+    finally:
+        conn.execute(f"PRAGMA cache_size={before}")
+
+
 def default_path() -> Path:
     """`$XDG_DATA_HOME/loyalty/loyalty.db`, else `~/.local/share/loyalty/loyalty.db`."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
@@ -184,12 +195,8 @@ class Store:
         member-ordered indexes far larger than the usual cache, and every page evicted
         mid-transaction is written to the WAL again. (At 1M rows a 48 MiB cache saved a tenth of
         the time but took the peak to 183 MiB of the 200 allowed; 32 MiB keeps a margin.)"""
-        self.conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
-        try:
-            with self.write() as conn:
-                yield conn
-        finally:
-            self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        with page_cache(self.conn, BULK_CACHE_KIB), self.write() as conn:
+            yield conn
 
     @contextmanager
     def read(self):

@@ -91,9 +91,7 @@ def note_purchase(book, m, rules: Rules, at: str, kind: str, amount: int, basis_
         qualifying_history(book, m, rules.tier_basis)
     basis, days, vals = m.qualifying
     day = ordinal(at)
-    v = amount if basis == "spend" else basis_points  # _value, inlined: once per purchase
-    if kind != "sale":
-        v = -v
+    v = _value(basis, kind, amount, basis_points)
     if not days or day >= days[-1]:
         days.append(day)
         vals.append(v)
@@ -122,8 +120,7 @@ def upgrade_on_sale(book, m, rules: Rules, at: str, purchase_id: str) -> None:
     if m.tier == rules.levels[-1].name:
         return
     level = rules.qualifying_level(qualifying_value(book, m, rules, at))
-    ranks = rules.ranks
-    if ranks[level.name] > ranks.get(m.tier, -1):
+    if rules.rank(level.name) > rules.rank(m.tier):
         book.tier_changes.append((m.member_id, at, m.tier, level.name, "purchase", None, None, purchase_id))
         m.tier = level.name
         m.tier_since = at[:10]
