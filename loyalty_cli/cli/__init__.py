@@ -15,8 +15,11 @@ import typer
 from typer.core import TyperGroup
 
 from loyalty_cli import __version__
+from loyalty_cli.cli import coercion
 from loyalty_cli.cli.common import GLOBAL_HELP, Invocation, out, store
 from loyalty_cli.errors import CheckFailed, InputFileError, LoyaltyError
+
+coercion.install()
 
 SHOW_PROBLEMS = 100  # bad rows listed on stderr; --json and --rejects give all of them
 FLAGS = {"--json": "json", "--csv": "csv", "-q": "quiet", "--quiet": "quiet"}

@@ -1,0 +1,88 @@
+"""Plain coercion for the parameter types this CLI uses, without pydantic.
+
+Typer (0.16 and later) checks every parameter's value through a pydantic
+`TypeAdapter`, built the first time the parameter is processed: importing
+pydantic and building the adapters cost about 0.1 s of every command, a third of
+a counter command's whole time. Our parameters are `str`, `int`, `bool` and
+`Path`; for the values that need no judgement (a string for `str`, ASCII digits
+for an unbounded-or-in-range `int`, a non-empty string for an unconstrained
+`Path`, nothing at all) the result is the same as pydantic's, so we give it
+directly. Anything else -- a bad integer, a bound not met, a path with checks,
+a list -- goes through Typer's own adapter, with Typer's own error message.
+
+If Typer's internals change shape, `install()` does nothing and every value
+takes Typer's path: slower, never different.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+STRINGS = list[str]
+
+
+def install() -> None:
+    try:
+        from dataclasses import dataclass
+
+        from typer._coercion import RuntimeParam, build_runtime_param
+        from typer.core import _TyperParameter
+    except ImportError:  # another Typer: keep its coercion
+        return
+    if not hasattr(_TyperParameter, "get_runtime_param"):
+        return
+
+    @dataclass(frozen=True)
+    class PlainParam(RuntimeParam):
+        def _coerce_value(self, value, param, ctx):
+            kind, info = self.annotation, self.parameter_info
+            if kind is str:
+                if isinstance(value, str):
+                    return value
+            elif kind is int:
+                number = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+                if type(number) is int and not getattr(info, "clamp", False) \
+                        and (info.min is None or number >= info.min) and (info.max is None or number <= info.max):
+                    return number
+            elif kind is bool:
+                if type(value) is bool:
+                    return value
+            elif kind == STRINGS:
+                if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+                    return list(value)
+            elif kind is Path:
+                if isinstance(value, str) and value and not _path_checks(info) and _readable_or_absent(value, info):
+                    return Path(value)
+            # Anything needing judgement: Typer's own adapter and message.
+            full = build_runtime_param(param.type_descriptor)
+            param._runtime_param = full
+            return full._coerce_value(value, param, ctx)
+
+    original = _TyperParameter.get_runtime_param
+
+    def get_runtime_param(self):
+        if self._runtime_param is None:
+            descriptor = self.type_descriptor
+            if descriptor.annotation in (str, int, bool, Path, STRINGS) and descriptor.file_annotation is None \
+                    and not descriptor.is_choice:
+                self._runtime_param = PlainParam(parameter_info=descriptor.parameter_info,
+                                                 annotation=descriptor.annotation)
+            else:
+                return original(self)
+        return self._runtime_param
+
+    _TyperParameter.get_runtime_param = get_runtime_param
+
+
+def _path_checks(info) -> bool:
+    """Whether a Path parameter asks Typer to check or transform it."""
+    return bool(getattr(info, "exists", False) or getattr(info, "resolve_path", False)
+                or getattr(info, "writable", False) or getattr(info, "dir_okay", True) is False
+                or getattr(info, "file_okay", True) is False or getattr(info, "allow_dash", False)
+                or getattr(info, "path_type", None) is not None)
+
+
+def _readable_or_absent(value: str, info) -> bool:
+    """Typer's one check on a default Path parameter: if the path exists, it must be readable."""
+    return not getattr(info, "readable", True) or not os.path.exists(value) or os.access(value, os.R_OK)
