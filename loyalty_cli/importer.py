@@ -97,16 +97,18 @@ class CsvSource:
         self._file.close()
 
     def _fail(self, message: str, line: int | None = None):
-        raise InputFileError(f"{self.path.name}: {message}", [Problem(message, line)])
+        where = f"line {line}: " if line is not None and line > 1 else ""
+        raise InputFileError(f"{self.path.name}: {where}{message}", [Problem(message, line)])
 
     def _next(self):
         try:
             return next(self._reader)
         except csv.Error as exc:
-            self._fail(f"line {self._reader.line_num}: malformed CSV ({exc})", self._reader.line_num)
+            self._fail(f"malformed CSV ({exc})", self._reader.line_num)
         except UnicodeDecodeError:
-            self._fail(f"is not valid {self.options.encoding} text near line {self._reader.line_num + 1} "
-                       "(give the file's encoding with --encoding, e.g. --encoding latin-1)", self._reader.line_num + 1)
+            line = _undecodable_line(self.path, self._text.encoding)
+            self._fail(f"not valid {self.options.encoding} text "
+                       "(give the file's encoding with --encoding, e.g. --encoding latin-1)", line)
 
     def _read_header(self) -> None:
         try:
@@ -145,8 +147,8 @@ class CsvSource:
             except StopIteration:
                 return
             n = len(cells)
-            if not cells or (n == 1 and not cells[0].strip()):
-                continue
+            if not cells or (not cells[0].strip() and not any(c.strip() for c in cells)):
+                continue  # a blank line, or a row of empty cells as spreadsheets write them
             if n > width:
                 if any(c.strip() for c in cells[width:]):
                     yield start, cells, f"has {n} cells but the header has {width}"
@@ -163,6 +165,29 @@ class CsvSource:
                 yield start, cells, values_
             else:
                 yield start, cells, {f: v.strip() for f, v in zip(fields, values_)}
+
+
+def _undecodable_line(path: Path, encoding: str) -> int | None:
+    """The line of the first bytes that are not valid `encoding` (the reader decodes ahead of the
+    rows it has returned, so its own line count would point too early)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    return line + chunk.count(b"\n", 0, max(exc.start, 0))
+                line += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return line
+    except OSError:
+        return None
+    return None
 
 
 class Rejects:
@@ -182,7 +207,10 @@ class Rejects:
             from loyalty_cli.store import create_private_file
 
             self._safe = safe_cell
-            self._file = os.fdopen(create_private_file(self.path), "w", newline="", encoding="utf-8")
+            try:
+                self._file = os.fdopen(create_private_file(self.path), "w", newline="", encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write --rejects {self.path}: {exc.strerror}") from None
             self._writer = csv.writer(self._file)
             self._writer.writerow(["line", "reason", *self.header])
         self._writer.writerow([line, self._safe(reason), *(self._safe(c) for c in cells)])
@@ -236,7 +264,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
     from loyalty_cli.purchases import record_refund, record_sale
 
     counts = dict(rows=0, imported=0, duplicates=0, rejected=0, points_awarded=0, points_reversed=0, members_created=0)
-    with _importing(store, path, PURCHASE_FIELDS, options, progress, counts) as (conn, source, bad):
+    with _importing(store, path, PURCHASE_FIELDS, options, progress, counts) as (conn, source, reject):
         book = Book(conn)
         decimals = book.programme.currency_decimals
         pattern = values.money_pattern(decimals, options.decimal_comma)
@@ -249,6 +277,10 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
         def run(chunk):
             nonlocal estimated_rows
             book.flush(members=False)
+            found = []  # bad rows, reported in line order once the chunk is done (checks run in two passes)
+
+            def bad(line, cells, message):
+                found.append((line, cells, message))
             parsed = []
             for line, cells, row in chunk:
                 if isinstance(row, str):
@@ -310,6 +342,10 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                     if not options.create_members:
                         bad(line, cells, f"member {mid} not found (add them first, or import with --create-members)")
                         continue
+                    if kind == "refund":  # never enrol anyone for a row that is then rejected
+                        bad(line, cells, f"refund {pid} is for member {mid}, who is not enrolled "
+                                         "(a refund needs the member's sale)")
+                        continue
                     try:
                         mid_checked = values.parse_member_id(mid)
                         m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=at[:10])
@@ -330,6 +366,8 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                     continue
                 known[pid] = sig
                 counts["imported"] += 1
+            for line, cells, message in sorted(found, key=lambda bad_row: bad_row[0]):
+                reject(line, cells, message)
             source.progress()
 
         for item in source.raw_rows():
@@ -354,31 +392,48 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
     Any bad row rolls everything back unless --skip-bad; --dry-run always does.
     """
     problems: list[Problem] = []
-    with CsvSource(path, fields, options) as source, _no_cyclic_gc():
-        rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
-        bar = Progress(source.size, progress)
-        source.progress = lambda: bar.update(source.counter.count)
+    try:
+        with CsvSource(path, fields, options) as source, _no_cyclic_gc():
+            rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
+            bar = Progress(source.size, progress)
+            source.progress = lambda: bar.update(source.counter.count)
 
-        def bad(line, cells, message):
-            problems.append(Problem(message, line))
-            counts["rejected"] += 1
-            rejects.add(line, message, cells)
+            def bad(line, cells, message):
+                problems.append(Problem(message, line))
+                counts["rejected"] += 1
+                rejects.add(line, message, cells)
 
-        try:
-            with store.bulk_write() as conn:
-                yield conn, source, bad
-                if problems and not options.skip_bad:
-                    raise InputFileError(_reject_message(path, problems), problems, counts)
-                if options.dry_run:
-                    raise _DryRun()
-        except _DryRun:
-            pass
-        finally:
-            bar.close()
-            rejects.close()
+            try:
+                with store.bulk_write() as conn:
+                    yield conn, source, bad
+                    if problems and not options.skip_bad:
+                        raise InputFileError(_reject_message(path, problems), problems, _nothing_written(counts))
+                    if options.dry_run:
+                        raise _DryRun()
+            except _DryRun:
+                pass
+            finally:
+                bar.close()
+                rejects.close()
+    except InputFileError as exc:
+        if exc.summary is None:  # the file itself was refused (header, quoting, encoding): the same report
+            row_problem = any(p.line is not None and p.line > 1 for p in exc.problems)
+            counts["rows"] += row_problem
+            counts["rejected"] += row_problem
+            exc.summary = _nothing_written(counts)
+            exc.problems = problems + exc.problems
+        raise
     if problems:
         raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
             f", written to {options.rejects}" if options.rejects else ""), problems, counts)
+
+
+# What a rejected file reports as written: nothing (it was all rolled back).
+WRITE_COUNTS = ("imported", "points_awarded", "points_reversed", "members_created", "created", "updated")
+
+
+def _nothing_written(counts: dict) -> dict:
+    return {key: 0 if key in WRITE_COUNTS else value for key, value in counts.items()}
 
 
 @contextmanager

@@ -103,7 +103,7 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
             raise NotFound(f"member {member_id} not found")
         book = Book(conn)
         rules = book.rules_for(as_of or "9999-12-31")
-        tier = row[7] if as_of is None else tier_on(conn, member_id, as_of, row[7])
+        tier, since = (row[7], row[8]) if as_of is None else tier_on(conn, member_id, as_of, (row[7], row[8]), row[5])
         date = as_of or _today()
         m = book.member(member_id, active=False)
         value = tiers_mod.qualifying_value(book, m, rules, date)
@@ -115,7 +115,7 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
             nxt = next((lvl for lvl in rules.levels if lvl.min > value), None)
         return {
             "member_id": row[0], "name": row[1], "email": row[2], "phone": row[3], "birthday": row[4],
-            "joined_on": row[5], "referred_by": row[6], "tier": tier, "tier_since": row[8],
+            "joined_on": row[5], "referred_by": row[6], "tier": tier, "tier_since": since,
             "floor_tier": row[9], "floor_until": row[10], "erased": row[11] is not None,
             "balance": balance, "expiring": expiring,
             "spend_in_window": spend,
@@ -127,14 +127,15 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
         }
 
 
-def tier_on(conn, member_id: str, date: str, current: str) -> str:
-    """The tier a member held at the end of a date, from the recorded changes."""
-    row = conn.execute("SELECT to_tier FROM tier_changes WHERE member_id = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1",
-                       (member_id, values.end_of_day(date))).fetchone()
+def tier_on(conn, member_id: str, date: str, current: tuple[str, str], joined_on: str) -> tuple[str, str]:
+    """(tier, since): the tier a member held at the end of a date and the day they got it, from the
+    recorded changes (`current`: the tier and since-date held now; before any change: since joining)."""
+    row = conn.execute("SELECT to_tier, at FROM tier_changes WHERE member_id = ? AND at <= ? ORDER BY at DESC, id DESC "
+                       "LIMIT 1", (member_id, values.end_of_day(date))).fetchone()
     if row:
-        return row[0]
+        return row[0], row[1][:10]
     first = conn.execute("SELECT from_tier FROM tier_changes WHERE member_id = ? ORDER BY at, id LIMIT 1", (member_id,)).fetchone()
-    return first[0] if first and first[0] else current
+    return (first[0], joined_on) if first and first[0] else current
 
 
 def _today() -> str:

@@ -11,6 +11,9 @@ from loyalty_cli import earning, tiers, values
 from loyalty_cli.errors import LoyaltyError, NotFound
 from loyalty_cli.ledger import OWN_LOTS, Book, MemberState
 
+# Far beyond any shop, and far below SQLite's 64-bit integers (balances are sums of these).
+MAX_SALE_POINTS = 10**15
+
 
 def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: int, category: str | None) -> int:
     """Write a sale and the points it earns; return the points."""
@@ -25,6 +28,9 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
         if rule is not None and rule.startswith("tier:"):
             tier_points += p
         entries.append((kind, p, purchase_id, rule))
+    if points > MAX_SALE_POINTS:
+        raise LoyaltyError(f"sale {purchase_id} would earn {points} points, more than the {MAX_SALE_POINTS} a sale "
+                           "may earn (check earn.points_per_unit and the multipliers)")
     lot_id = None
     if entries:
         _, lot_id = book.credit_entries(m, at, entries, purchase_id=purchase_id, lots=[(rules.expiry_for(at), points)])

@@ -199,6 +199,8 @@ def validate(doc: dict) -> Rules:
     decimals = _integer(d["currency_decimals"], "currency_decimals")
     if decimals > 4:
         raise RulesError(f"currency_decimals must be between 0 and 4, got {decimals}")
+    if "small_sale" not in (doc.get("anomalies") or {}):  # the default, written with the currency's decimals
+        d["anomalies"]["small_sale"] = values.format_money(2 * 10**decimals, decimals)
     e = d["earn"]
     categories = {}
     if not isinstance(e["categories"], list):
@@ -315,10 +317,26 @@ def parse_toml(text: str, source: str = "program.toml") -> dict:
     """TOML text → a document (not yet merged); RulesError with the parser's message."""
     import tomllib
 
+    if text.startswith("\ufeff"):  # a BOM, as Windows editors write
+        text = text[1:]
     try:
-        return tomllib.loads(text)
+        return _dates_as_text(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{source} is not valid TOML: {exc}") from None
+
+
+def _dates_as_text(value):
+    """TOML's own dates (`from = 2026-12-05`, unquoted) as the text the rules store; times stay
+    as they are, for validation to refuse by key."""
+    import datetime as dt
+
+    if isinstance(value, dict):
+        return {k: _dates_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(v) for v in value]
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
 
 
 def set_key(doc: dict, dotted: str, raw: str) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 
 BEGINNING = "0001-01-01"
 
@@ -71,6 +72,8 @@ def parse_with_format(text: str, fmt: str, what: str = "date") -> str:
         value = dt.datetime.strptime(text.strip(), fmt)
     except ValueError:
         raise ValueError(f"{what} must match the date format {fmt!r}, got {text!r}") from None
+    if value.tzinfo is not None:  # a %z in the format: times are shop-local (SPEC §3)
+        raise ValueError(f"{what} must be shop-local time without an offset, got {text!r}")
     return value.isoformat(timespec="seconds")
 
 
@@ -124,8 +127,13 @@ def days_between(earlier: str, later: str) -> int:
     return (to_date(later) - to_date(earlier)).days
 
 
+@lru_cache(maxsize=16)
 def money_pattern(decimals: int, decimal_comma: bool = False) -> re.Pattern:
-    """The regular expression of SPEC §4 for amounts with `decimals` places."""
+    """The regular expression of SPEC §4 for amounts with `decimals` places.
+
+    With `decimal_comma` this is the pattern of the comma forms only (`1.234,56`,
+    `12,50`); parse_money also accepts the plain form (`12.50`) there, as §4 says.
+    """
     frac = rf"(?:\.(\d{{1,{decimals}}}))?" if decimals else ""
     if not decimal_comma:
         return re.compile(rf"(\d+){frac}", re.ASCII)
@@ -134,18 +142,35 @@ def money_pattern(decimals: int, decimal_comma: bool = False) -> re.Pattern:
 
 
 def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, pattern: re.Pattern | None = None) -> int:
-    """Decimal text → integer minor units. No sign, no exponent, no extra decimals."""
-    pat = pattern or money_pattern(decimals, decimal_comma)
-    m = pat.fullmatch(text.strip()) if isinstance(text, str) else None
-    if not m:
+    """Decimal text → integer minor units. No sign, no exponent, no extra decimals.
+
+    With `decimal_comma`, `1.234,56`, `12,50` and the plain `12.50` are all
+    accepted; a text both readings accept with different values (`1.234` when
+    there are three decimals) is refused as ambiguous, never guessed.
+    """
+    clean = text.strip() if isinstance(text, str) else None
+    m = (pattern or money_pattern(decimals, decimal_comma)).fullmatch(clean) if clean is not None else None
+    value = _minor_units(m, decimals, decimal_comma) if m else None
+    if decimal_comma and clean is not None:
+        plain = money_pattern(decimals).fullmatch(clean)
+        if plain:
+            plain_value = _minor_units(plain, decimals, False)
+            if value is not None and value != plain_value:
+                raise ValueError(f"amount {clean!r} is ambiguous with --decimal-comma (thousands or decimals?); "
+                                 "write it with a comma for the decimals")
+            value = plain_value
+    if value is None:
         example = "1.234,56 or 12,50" if decimal_comma else "12.50"
         raise ValueError(f"amount must be a number of money like {example} (at most {decimals} decimals, no sign), got {text!r}")
+    if value > MAX_MINOR_UNITS:
+        raise ValueError(f"amount {clean!r} is too large (at most {MAX_MINOR_UNITS} minor units)")
+    return value
+
+
+def _minor_units(m: re.Match, decimals: int, decimal_comma: bool) -> int:
     units = m[1].replace(".", "") if decimal_comma else m[1]
     frac = (m[2] or "") if decimals else ""
-    value = int(units) * 10**decimals + (int(frac.ljust(decimals, "0")) if frac else 0)
-    if value > MAX_MINOR_UNITS:
-        raise ValueError(f"amount {text.strip()!r} is too large (at most {MAX_MINOR_UNITS} minor units)")
-    return value
+    return int(units) * 10**decimals + (int(frac.ljust(decimals, "0")) if frac else 0)
 
 
 def format_money(minor: int, decimals: int = 2) -> str:

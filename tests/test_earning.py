@@ -331,6 +331,33 @@ def test_program_show_json_after_load(dbp, tmp_path):
     assert early["rules"]["earn"]["signup_bonus"] == 25
 
 
+def test_program_load_takes_toml_dates_and_a_bom(dbp, tmp_path):
+    # An owner writes dates unquoted (TOML's own date type), in an editor that may add a BOM.
+    f = tmp_path / "p.toml"
+    f.write_bytes('\ufeff[[campaigns]]\nname = "winter"\nfrom = 2026-12-01\nto = 2026-12-24\nmultiplier = "2"\n'.encode())
+    ok(dbp, "program", "load", f)
+    campaign = as_json(dbp, "program", "show")["rules"]["campaigns"][0]
+    assert (campaign["from"], campaign["to"]) == ("2026-12-01", "2026-12-24")
+    ok(dbp, "members", "add", "--id", "M1", "--name", "Ana")
+    assert as_json(dbp, "purchases", "add", "M1", "10.00", "--at", "2026-12-05")["points"] == 20
+
+
+def test_program_load_refuses_a_toml_datetime_naming_the_key(dbp, tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('[[campaigns]]\nname = "x"\nfrom = 2026-12-01T10:00:00\nto = 2026-12-24\nmultiplier = "2"\n')
+    result = run(dbp, "program", "load", f)
+    assert result.exit_code == 3
+    assert "campaigns[0].from" in one_error_line(result)
+
+
+def test_a_programme_without_decimals_needs_no_other_key(dbp, tmp_path):
+    # The default small_sale ("2.00") is written with the currency's own decimals.
+    f = tmp_path / "p.toml"
+    f.write_text("currency_decimals = 0\n")
+    ok(dbp, "program", "load", f)
+    assert as_json(dbp, "program", "show")["rules"]["anomalies"]["small_sale"] == "2"
+
+
 def _sum_points(dbp, ref):
     conn = sqlite3.connect(dbp)
     try:

@@ -441,3 +441,110 @@ def test_sample_data_imports_and_checks(dbp):
     assert again["duplicates"] == again["rows"] == doc["rows"]
     assert (again["imported"], again["points_awarded"], again["points_reversed"]) == (0, 0, 0)
     assert snapshot(dbp) == before
+
+
+# -- what a script reads back from a rejected or partly rejected file -----------------------------
+
+
+def test_a_rejected_file_reports_nothing_written(shop, tmp_path):
+    # All or nothing: the good row P1 was rolled back with the bad one, and the report says so.
+    code, doc = import_json(shop, write(tmp_path, HEADER + "P1,A,2025-03-01,12.50,,,\nP2,A,2025-03-01,x,,,\n"))
+    assert code == 3
+    assert (doc["rows"], doc["imported"], doc["rejected"], doc["points_awarded"], doc["members_created"]) == (2, 0, 1, 0, 0)
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+@pytest.mark.parametrize("text, line", [
+    ("purchase_id,member_id,purchased_at,amount,Amount\nP1,A,2025-03-01,1.00,2\n", 1),  # a column named twice
+    ("purchase_id,member_id,amount\nP1,A,1.00\n", 1),                                   # a required column missing
+    (HEADER + "P1,A,2025-03-01,1.00,,,\nP2,A,2025-03-01,\"2.00\n", 3),                   # quoting never closed
+    ("", None),                                                                         # empty file
+])
+def test_a_file_refused_as_a_whole_still_gives_the_json_report(shop, tmp_path, text, line):
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert code == 3
+    assert set(doc) == SUMMARY_KEYS
+    assert (doc["imported"], doc["points_awarded"]) == (0, 0)
+    assert [e["line"] for e in doc["errors"]] == [line] and doc["errors"][0]["message"]
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+def test_skip_bad_without_json_still_tells_what_was_imported(shop, tmp_path):
+    result = run(shop, "purchases", "import", write(tmp_path, MIXED), "--skip-bad")
+    assert result.exit_code == 3 and result.stdout == ""
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("Error:") and "2 bad row(s) skipped" in first
+    assert "5 rows imported: 3 new, 0 duplicates, 2 rejected; 37 points awarded" in first
+
+
+def test_bad_rows_are_reported_in_line_order(shop, tmp_path):
+    # Line 2 is a conflicting duplicate and line 3 an unknown member (found on the second pass over
+    # the rows), line 4 a bad amount (found on the first): reported 2, 3, 4 all the same.
+    ok(shop, "purchases", "import", write(tmp_path, HEADER + "P1,A,2025-03-01,1.00,,,\n", "first.csv"))
+    rejects = tmp_path / "rejects.csv"
+    text = HEADER + "P1,A,2025-03-01,9.00,,,\nP2,NOBODY,2025-03-01,1.00,,,\nP3,A,2025-03-01,x,,,\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--skip-bad", "--rejects", rejects)
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [2, 3, 4]
+    assert [row.split(",")[0] for row in rejects.read_text().splitlines()[1:]] == ["2", "3", "4"]
+
+
+def test_a_refund_for_an_unknown_member_enrols_nobody(shop, tmp_path):
+    ok(shop, "program", "set", "earn.signup_bonus", "50")
+    text = HEADER + "R1,GHOST,2025-03-01,5.00,,refund,NOPE\nP1,NEW,2025-03-01,5.00,,,\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--create-members", "--skip-bad")
+    assert code == 3
+    assert (doc["imported"], doc["rejected"], doc["members_created"], doc["points_awarded"]) == (1, 1, 1, 55)
+    assert "GHOST" in doc["errors"][0]["message"]
+    assert q(shop, "SELECT count(*) FROM members WHERE member_id = 'GHOST'") == [(0,)]
+    assert q(shop, "SELECT count(*) FROM ledger WHERE member_id = 'GHOST'") == [(0,)]
+    assert run(shop, "db", "check").exit_code == 0
+
+
+def test_a_date_format_with_an_offset_is_refused(shop, tmp_path):
+    text = "purchase_id,member_id,purchased_at,amount\nP1,A,2025-03-07T10:00+0100,1.00\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--date-format", "%Y-%m-%dT%H:%M%z")
+    assert code == 3
+    assert "offset" in doc["errors"][0]["message"]
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+def test_decimal_comma_also_takes_plain_amounts(shop, tmp_path):
+    text = "purchase_id;member_id;purchased_at;amount\nP1;A;2025-03-01;12.50\nP2;A;2025-03-01;1.234,50\nP3;A;2025-03-01;2,5\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--delimiter", ";", "--decimal-comma")
+    assert code == 0, doc
+    assert q(shop, "SELECT purchase_id, amount FROM purchases ORDER BY purchase_id") == [
+        ("P1", 1250), ("P2", 123450), ("P3", 250)]
+
+
+def test_rows_of_empty_cells_are_skipped_like_blank_lines(shop, tmp_path):
+    text = HEADER + "P1,A,2025-03-01,1.00,,,\n,,,,,,\n , ,,,,,\n\nP2,A,2025-03-02,2.00,,,\n"
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert (code, doc["rows"], doc["imported"]) == (0, 2, 2)
+
+
+def test_a_bad_byte_is_reported_on_its_own_line(shop, tmp_path):
+    lines = [HEADER.strip()] + [f"P{i},A,2025-03-01,1.00,,," for i in range(3000)]
+    lines[2500] = "P2499x,A,2025-03-01,1.00,caf\xe9,,"  # line 2501, written as latin-1 below
+    path = tmp_path / "latin.csv"
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    code, doc = import_json(shop, path)
+    assert code == 3
+    assert doc["errors"][-1]["line"] == 2501
+    assert "--encoding" in doc["errors"][-1]["message"]
+
+
+def test_an_unwritable_rejects_file_is_a_usage_error(shop, tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = run(shop, "purchases", "import", write(tmp_path, MIXED), "--skip-bad", "--rejects", tmp_path / "afile" / "r.csv")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: cannot write --rejects") and "Traceback" not in result.output
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+def test_a_sale_earning_absurd_points_is_a_bad_row(shop, tmp_path):
+    ok(shop, "program", "set", "earn.points_per_unit", "100000000000")
+    code, doc = import_json(shop, write(tmp_path, HEADER + "P1,A,2025-03-01,9999999999.99,,,\n"))
+    assert code == 3
+    assert "more than" in doc["errors"][0]["message"]
+    assert q(shop, "SELECT count(*) FROM ledger WHERE kind = 'earn'") == [(0,)]

@@ -57,6 +57,20 @@ def test_crossing_silver_mid_year_earns_the_next_sale_at_silver(shop, run):
         ("earn", 100, None), ("bonus", 25, "tier:Silver")]
 
 
+def test_members_show_as_of_a_date_gives_the_tier_held_then_and_since_when(shop, run):
+    shop.member("M1", joined="2025-01-01")
+    shop.sale("M1", "600.00", "2025-03-10T10:00", "P1")   # Silver from 2025-03-10
+    shop.sale("M1", "1000.00", "2025-05-20T10:00", "P2")  # Gold from 2025-05-20
+
+    def shown(as_of):
+        doc = json.loads(run("members", "show", "M1", "--json", "--as-of", as_of).stdout)
+        return doc["tier"], doc["tier_since"]
+
+    assert shown("2025-02-01") == ("Bronze", "2025-01-01")
+    assert shown("2025-04-01") == ("Silver", "2025-03-10")
+    assert shown("2025-06-01") == ("Gold", "2025-05-20")
+
+
 def test_a_member_who_stops_buying_keeps_gold_until_the_hold_ends(shop):
     shop.member("M1")
     shop.sale("M1", "1600.00", "2025-03-01T10:00", "P1")

@@ -56,15 +56,25 @@ def test_parse_money_rejects(text):
     ("1234,56", 123456),
     ("1.234.567", 123456700),
     ("0,01", 1),
+    # SPEC §4: with --decimal-comma the plain form is *also* accepted; "1.23" and "12.50"
+    # cannot be thousands groups, so they are read one way only.
+    ("1.23", 123),
+    ("12.50", 1250),
+    ("1.234", 123400),  # not plain with 2 decimals: one thousand two hundred and thirty-four
 ])
 def test_parse_money_with_decimal_comma_accepts(text, minor):
     assert parse_money(text, decimal_comma=True) == minor
 
 
+def test_decimal_comma_refuses_a_text_both_forms_read_differently():
+    # With three decimals "1.234" is 1.234 plain and 1234 in thousands: ambiguous, never guessed.
+    with pytest.raises(ValueError, match="ambiguous"):
+        parse_money("1.234", 3, decimal_comma=True)
+    assert parse_money("1,234", 3, decimal_comma=True) == 1234
+    assert parse_money("1.234,5", 3, decimal_comma=True) == 1234500
+
+
 @pytest.mark.parametrize("text", [
-    # "1.23" matches neither \d{1,3}(\.\d{3})*(,\d{1,2})? nor \d+(,\d{1,2})?: an error, never 1.23 or 123.
-    "1.23",
-    "12.50",
     "1,234.56",
     "1.234,567",    # too many decimals
     "1234.567",     # a thousands group needs at most 3 leading digits

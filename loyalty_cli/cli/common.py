@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from loyalty_cli import values
@@ -48,6 +49,20 @@ def call(fn, *args, **kwargs):
         return fn(s, *args, **kwargs)
     finally:
         s.close()
+
+
+@contextmanager
+def skipped_rows_summary(summary, skip_bad: bool):
+    """With --skip-bad, an import that skipped rows still committed the rest: its error line
+    (exit 3) ends with the summary a shop owner would otherwise not see (stdout stays empty)."""
+    from loyalty_cli.errors import InputFileError
+
+    try:
+        yield
+    except InputFileError as exc:
+        if skip_bad and exc.summary is not None and exc.summary.get("rows"):
+            exc.args = (f"{exc}; {summary(exc.summary)}",)
+        raise
 
 
 def now() -> str:

@@ -8,7 +8,7 @@ import typer
 
 from loyalty_cli import values
 from loyalty_cli.cli.common import (as_of_option, call, date_option, existing_file, group, masked, money, operator, out,
-                                    parse, store, today)
+                                    parse, skipped_rows_summary, store, today)
 
 app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
 
@@ -201,13 +201,17 @@ def import_(
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, dry_run=dry_run, skip_bad=skip_bad,
                               rejects=rejects, date_format=date_format, today=as_of_option(at, "--at"))
     existing_file(file, "CSV file")
-    counts = call(importer.import_members, file, options, progress=_progress())
+
+    def summary(counts: dict) -> str:
+        verb = "would import" if dry_run else "imported"
+        return (f"{counts['rows']} rows {verb}: {counts['created']} created, {counts['updated']} updated, "
+                f"{counts['unchanged']} unchanged, {counts['rejected']} rejected"
+                + (" (dry run: nothing changed)" if dry_run else ""))
+
+    with skipped_rows_summary(summary, skip_bad):
+        counts = call(importer.import_members, file, options, progress=_progress())
     counts["errors"] = []
-    verb = "would import" if dry_run else "imported"
-    out(lists=False).done(
-        f"{counts['rows']} rows {verb}: {counts['created']} created, {counts['updated']} updated, "
-        f"{counts['unchanged']} unchanged, {counts['rejected']} rejected" + (" (dry run: nothing changed)" if dry_run else ""),
-        counts)
+    out(lists=False).done(summary(counts), counts)
 
 
 def _progress() -> bool:

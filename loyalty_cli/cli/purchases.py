@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import call, group, at_option, existing_file, out, parse, store, today
+from loyalty_cli.cli.common import (at_option, call, existing_file, group, out, parse, skipped_rows_summary, store,
+                                     today)
 from loyalty_cli.cli.members import _import_options, _progress
 
 app = group("Record sales and refunds; import them from the till.", 'loyalty purchases import sample_data/purchases.csv')
@@ -51,13 +52,17 @@ def import_(
                               dry_run=dry_run, skip_bad=skip_bad, rejects=rejects, date_format=date_format,
                               create_members=create_members, today=today())
     existing_file(file, "CSV file")
-    counts = call(importer.import_purchases, file, options, progress=_progress())
+
+    def summary(counts: dict) -> str:
+        verb = "checked (dry run, nothing changed)" if dry_run else "imported"
+        return (f"{counts['rows']} rows {verb}: {counts['imported']} new, {counts['duplicates']} duplicates, "
+                f"{counts['rejected']} rejected; {counts['points_awarded']:,} points awarded, "
+                f"{counts['points_reversed']:,} reversed, {counts['members_created']} members created")
+
+    with skipped_rows_summary(summary, skip_bad):
+        counts = call(importer.import_purchases, file, options, progress=_progress())
     counts["errors"] = []
-    verb = "checked (dry run, nothing changed)" if dry_run else "imported"
-    out(lists=False).done(
-        f"{counts['rows']} rows {verb}: {counts['imported']} new, {counts['duplicates']} duplicates, "
-        f"{counts['rejected']} rejected; {counts['points_awarded']:,} points awarded, "
-        f"{counts['points_reversed']:,} reversed, {counts['members_created']} members created", counts)
+    out(lists=False).done(summary(counts), counts)
 
 
 @app.command("add")
