@@ -162,8 +162,18 @@ def check_summaries(conn) -> list[Problem]:
     return problems
 
 
+def check_tiers(conn) -> list[Problem]:
+    """A member's tier is the one their latest recorded tier change gave them."""
+    rows = conn.execute(
+        """SELECT m.member_id, m.tier, t.to_tier FROM members m
+           JOIN tier_changes t ON t.id = (SELECT max(id) FROM tier_changes WHERE member_id = m.member_id)
+           WHERE m.tier != t.to_tier LIMIT ?""", (LIMIT,)).fetchall()
+    return [Problem(f"tier shown is {shown} but the latest tier change gave {recorded}", check="tiers", member_id=mid)
+            for mid, shown, recorded in rows]
+
+
 CHECKS = [check_sqlite, check_append_only, check_hash_chain, check_balances, check_lots, check_no_overdraft, check_purchases,
-          check_summaries]
+          check_summaries, check_tiers]
 
 
 def run_checks(store) -> list[Problem]:

@@ -273,6 +273,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
             else values.parse_datetime
         chunk: list = []
         estimated_rows = None  # the file's rows, estimated once the first chunk is read
+        erased = {row[0] for row in conn.execute("SELECT member_id FROM members WHERE erased_at IS NOT NULL")}
 
         def run(chunk):
             nonlocal estimated_rows
@@ -327,6 +328,9 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                 tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)
             for line, cells, pid, mid, at, amount, category, kind, refund_of in parsed:
                 sig = (mid, kind, amount, refund_of, at[:10])
+                if mid in erased:  # SPEC §9: even a row already recorded (their purchases stay, the row is refused)
+                    bad(line, cells, f"member {mid} was erased; erased members take no new activity")
+                    continue
                 if pid in known:
                     if known[pid] == sig:
                         counts["duplicates"] += 1
@@ -353,9 +357,6 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                         bad(line, cells, str(exc))
                         continue
                     counts["members_created"] += 1
-                if m.erased:
-                    bad(line, cells, f"member {mid} was erased; erased members take no new activity")
-                    continue
                 try:
                     if kind == "sale":
                         record_sale(book, m, pid, at, amount, category)

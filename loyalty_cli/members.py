@@ -154,11 +154,23 @@ def listing(store, *, tier: str | None = None, search: str | None = None, sort: 
         where.append("tier = ? COLLATE NOCASE")
         params.append(tier)
     if search:
-        like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(member_id LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\')")
+        # Case folded in Python on both sides: SQLite's LIKE ignores the case of ASCII letters only
+        # (a search for "öztürk" must find "Öztürk").
+        folded = search.casefold()
+        like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(fold(member_id) LIKE ? ESCAPE '\\' OR fold(name) LIKE ? ESCAPE '\\' OR fold(email) LIKE ? ESCAPE '\\' "
+                     "OR phone LIKE ? ESCAPE '\\')")
         params += [like] * 4
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     with store.read() as conn:
+        if tier:
+            known = {name.casefold() for (name,) in conn.execute("SELECT DISTINCT tier FROM members")}
+            programme = Book(conn).programme
+            for rules in [programme.default] + [r for _, r in programme.versions]:
+                known |= {lvl.name.casefold() for lvl in rules.levels}
+            if tier.casefold() not in known:
+                raise UsageError(f"--tier {tier!r} is not a tier (the tiers: loyalty tiers list)")
+        conn.create_function("fold", 1, lambda text: text.casefold() if text else text, deterministic=True)
         total = conn.execute(f"SELECT count(*) FROM members{clause}", params).fetchone()[0]
         sql = (f"SELECT member_id, name, email, phone, tier, balance, joined_on, erased_at IS NOT NULL FROM members{clause} "
                f"ORDER BY {SORT_KEYS[sort]}, member_id")

@@ -10,18 +10,20 @@ from loyalty_cli.errors import InputFileError
 from loyalty_cli.ledger import load_programme
 
 
-def _store_version(store, doc: dict, applies_from: str | None, today: str, source: str) -> dict:
+def _store_version(store, doc: dict, applies_from: str | None, today: str, source: str,
+                   refused=InputFileError) -> dict:
+    """Store a new version; `refused`: the error for rules that cannot be stored (a file's, or an option's)."""
     try:
         rules = rules_mod.validate(doc)
     except rules_mod.RulesError as exc:
-        raise InputFileError(f"{source}: {exc}") from None
+        raise refused(f"{source}: {exc}") from None
     with store.write() as conn:
         first = conn.execute("SELECT count(*) FROM program_versions").fetchone()[0] == 0
         fixed = conn.execute("SELECT value FROM settings WHERE key = 'currency_decimals'").fetchone()
         if fixed is None and (not first or conn.execute("SELECT 1 FROM purchases LIMIT 1").fetchone()):
             fixed = (str(load_programme(conn).currency_decimals),)
         if fixed is not None and int(fixed[0]) != rules.currency_decimals:
-            raise InputFileError(f"{source}: currency_decimals is fixed at {fixed[0]} for this database "
+            raise refused(f"{source}: currency_decimals is fixed at {fixed[0]} for this database "
                                  f"(it was set when the database started), got {rules.currency_decimals}")
         conn.execute("INSERT INTO settings (key, value) VALUES ('currency_decimals', ?) ON CONFLICT(key) DO NOTHING",
                      (str(rules.currency_decimals),))
@@ -54,7 +56,7 @@ def set_key(store, key: str, raw: str, applies_from: str | None, today: str) -> 
         rules_mod.validate(doc)
     except rules_mod.RulesError as exc:
         raise UsageError(str(exc)) from None
-    return _store_version(store, doc, date, today, f"set {key}")
+    return _store_version(store, doc, date, today, f"set {key}", refused=UsageError)
 
 
 def show(store, as_of: str) -> tuple[dict, list[dict]]:

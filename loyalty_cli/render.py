@@ -14,13 +14,15 @@ import sys
 from dataclasses import dataclass
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?", re.ASCII)
 # What json.dumps(ensure_ascii=False) escapes in a string: quote, backslash, control characters.
 NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
 
 def safe_cell(value):
-    """Neutralise spreadsheet formulas in text cells; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """Neutralise spreadsheet formulas in text cells; numbers stay numbers (SPEC §9), including
+    money we write as text ("-100.00"): a spreadsheet reads it as a number, never a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
@@ -49,7 +51,10 @@ class Output:
         from rich.console import Console
 
         stream = sys.stderr if stderr else sys.stdout
-        return Console(file=stream, no_color=not use_color(stream), highlight=False, soft_wrap=False)
+        # Without colour, no escape codes at all: Rich's no_color alone still writes bold and italic.
+        colour = use_color(stream)
+        return Console(file=stream, no_color=not colour, color_system="auto" if colour else None, highlight=False,
+                       soft_wrap=False)
 
     # -- documents ----------------------------------------------------------
     def json_doc(self, obj) -> None:

@@ -64,6 +64,7 @@ from fractions import Fraction
 
 from loyalty_cli import values
 from loyalty_cli.errors import UsageError
+from loyalty_cli.tiers import tiers_held
 
 SEGMENTS = ("champions", "loyal", "potential", "at_risk", "lost", "regular")
 PARETO_PERCENTS = (1, 5, 10, 20)
@@ -697,7 +698,7 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
 
         with _entries_after(conn, d):
             outstanding = _outstanding(conn)
-        tiers = _tiers_held(conn, d, rules)
+        tiers = tiers_held(conn, d.as_of, rules)
         nps = _nps(conn, d)
 
     return {
@@ -719,25 +720,6 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
         "top_members": [{"member_id": r[0], "name": r[1], "email": r[2], "phone": r[3], "net_spend": r[4]} for r in top],
         "currency_decimals": decimals,
     }
-
-
-def _tiers_held(conn, d: Dates, rules) -> dict[str, int]:
-    """Members joined by D, counted by the tier they held at the end of D (every level shown, zeros too)."""
-    if not conn.execute("SELECT 1 FROM tier_changes WHERE at > ? LIMIT 1", (d.end,)).fetchone():
-        # No change after D: every member holds at D the tier they hold now.
-        rows = conn.execute("SELECT tier, count(*) FROM members WHERE joined_on <= ? GROUP BY tier", (d.as_of,)).fetchall()
-    else:
-        rows = conn.execute(
-            """SELECT coalesce(
-                        (SELECT t.to_tier FROM tier_changes t WHERE t.member_id = m.member_id AND t.at <= :end
-                         ORDER BY t.at DESC, t.id DESC LIMIT 1),
-                        (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.at, t.id LIMIT 1),
-                        m.tier) AS held, count(*)
-               FROM members m WHERE m.joined_on <= :as_of GROUP BY held""", {"end": d.end, "as_of": d.as_of}).fetchall()
-    counts = dict(rows)
-    out = {lvl.name: counts.pop(lvl.name, 0) for lvl in rules.levels}
-    out.update(sorted(counts.items()))
-    return out
 
 
 def _nps(conn, d: Dates) -> float | None:

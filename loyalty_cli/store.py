@@ -14,7 +14,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from loyalty_cli.errors import Busy, LoyaltyError
+from loyalty_cli.errors import Busy, LoyaltyError, UsageError
 from loyalty_cli.migrations import MIGRATIONS
 
 DEFAULT_BUSY_TIMEOUT = 5.0
@@ -35,7 +35,9 @@ def page_cache(conn: sqlite3.Connection, kib: int):
 
 def default_path() -> Path:
     """`$XDG_DATA_HOME/loyalty/loyalty.db`, else `~/.local/share/loyalty/loyalty.db`."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative path is invalid and ignored
+        base = os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "loyalty" / "loyalty.db"
 
 
@@ -45,8 +47,11 @@ def resolve_path(db: str | os.PathLike | None = None) -> Path:
         if not str(db).strip():
             raise LoyaltyError("--db was given an empty path; give the path of a database file")
         return Path(db)
-    if os.environ.get("LOYALTY_DB"):
-        return Path(os.environ["LOYALTY_DB"])
+    env = os.environ.get("LOYALTY_DB")
+    if env is not None:
+        if not env.strip():  # set but empty: an unset shell variable, not a wish for the default database
+            raise UsageError("LOYALTY_DB is set but empty; give it the path of a database file, or unset it")
+        return Path(env)
     return default_path()
 
 
@@ -57,9 +62,9 @@ def busy_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise LoyaltyError(f"LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise LoyaltyError(f"LOYALTY_BUSY_TIMEOUT must be zero or more seconds, got {raw!r}")
+        raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if value < 0 or value != value:
+        raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be zero or more seconds, got {raw!r}")
     return value
 
 
@@ -109,7 +114,7 @@ class Store:
         """Open (creating if needed, mode 0600 before SQLite writes) and migrate."""
         path = resolve_path(db)
         if path.is_dir():
-            raise LoyaltyError(f"{path} is a directory; give --db the path of a database file")
+            raise UsageError(f"{path} is a directory; give --db the path of a database file")
         if not path.exists():
             try:
                 os.close(create_private_file(path, exclusive=True))
@@ -248,7 +253,10 @@ class Store:
         """SQLite's online backup API: a consistent copy, safe while others write."""
         if target.exists():
             raise LoyaltyError(f"{target} already exists; choose a new file name for the backup")
-        os.close(create_private_file(target, exclusive=True))
+        try:
+            os.close(create_private_file(target, exclusive=True))
+        except OSError as exc:
+            raise UsageError(f"cannot write the backup at {target}: {exc.strerror}") from None
         dest = sqlite3.connect(target)
         try:
             with dest:

@@ -285,11 +285,32 @@ def levels_with_counts(store, as_of: str) -> list[dict]:
 
     with store.read() as conn:
         rules = load_programme(conn).for_date(as_of)
-        counts = dict(conn.execute("SELECT tier, count(*) FROM members GROUP BY tier").fetchall())
-    out = [{"tier": lvl.name, "min": lvl.min, "multiplier": fraction_text(lvl.multiplier), "members": counts.pop(lvl.name, 0)}
+        counts = tiers_held(conn, as_of, rules)
+    out = [{"tier": lvl.name, "min": lvl.min, "multiplier": fraction_text(lvl.multiplier), "members": counts.pop(lvl.name)}
            for lvl in rules.levels]
     out += [{"tier": name, "min": None, "multiplier": None, "members": n} for name, n in counts.items()]
     return out, rules
+
+
+def tiers_held(conn, as_of: str, rules: Rules) -> dict[str, int]:
+    """Members joined by the date, counted by the tier they held at its end (every level, zeros too;
+    then any tier no longer among the levels)."""
+    end = values.end_of_day(as_of)
+    if not conn.execute("SELECT 1 FROM tier_changes WHERE at > ? LIMIT 1", (end,)).fetchone():
+        # No change after the date: every member holds then the tier they hold now.
+        rows = conn.execute("SELECT tier, count(*) FROM members WHERE joined_on <= ? GROUP BY tier", (as_of,)).fetchall()
+    else:
+        rows = conn.execute(
+            """SELECT coalesce(
+                        (SELECT t.to_tier FROM tier_changes t WHERE t.member_id = m.member_id AND t.at <= :end
+                         ORDER BY t.at DESC, t.id DESC LIMIT 1),
+                        (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.at, t.id LIMIT 1),
+                        m.tier) AS held, count(*)
+               FROM members m WHERE m.joined_on <= :as_of GROUP BY held""", {"end": end, "as_of": as_of[:10]}).fetchall()
+    counts = dict(rows)
+    out = {lvl.name: counts.pop(lvl.name, 0) for lvl in rules.levels}
+    out.update(sorted(counts.items()))
+    return out
 
 
 def history(store, member_id: str) -> list[dict]:

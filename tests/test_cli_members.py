@@ -433,10 +433,12 @@ GROUPS = [path for path, group in TREE if group]  # the root `loyalty` is ()
 
 
 @pytest.mark.parametrize("path", LEAF_COMMANDS, ids=" ".join)
-def test_every_command_help_has_an_example(cli, path):
+def test_every_command_help_ends_with_an_example(cli, path):
     result = cli(*path, "--help")
     assert result.exit_code == 0
     assert "Example" in result.stdout
+    tail = result.stdout[result.stdout.rindex("Example"):]
+    assert "Options" not in tail and "--help" not in tail  # the example comes after the options
 
 
 @pytest.mark.parametrize("path", GROUPS, ids=lambda p: " ".join(p) or "loyalty")
@@ -462,3 +464,28 @@ def test_voucher_and_tier_lists_take_sort_and_limit(run):
     assert bad.exit_code == 2 and bad.stderr.startswith("Error:")
     assert run("members", "add", "--id", "M1", "--name", "A").exit_code == 0
     assert run("tiers", "history", "M1", "--limit", "1", "--csv").stdout.splitlines()[0] == "at,from,to,reason,until,by,ref"
+
+
+def test_search_ignores_case_beyond_ascii(run):
+    assert run("members", "add", "--id", "M1", "--name", "Ayşe Öztürk").exit_code == 0
+    assert run("members", "add", "--id", "M2", "--name", "Łukasz Zając").exit_code == 0
+    for text, found in (("öztürk", ["M1"]), ("ÖZTÜRK", ["M1"]), ("łukasz", ["M2"]), ("AYŞE", ["M1"]), ("zz", [])):
+        assert list_ids(run("members", "list", "--search", text, "--json")) == found, text
+
+
+def test_an_unknown_tier_filter_is_a_usage_error(run):
+    assert run("members", "add", "--id", "M1", "--name", "Ana").exit_code == 0
+    assert list_ids(run("members", "list", "--tier", "bronze", "--json")) == ["M1"]
+    result = run("members", "list", "--tier", "Diamond")
+    assert result.exit_code == 2 and "Diamond" in result.stderr and result.stdout == ""
+
+
+def test_vouchers_of_an_unknown_member_is_not_found(run):
+    result = run("vouchers", "list", "--member", "NOBODY")
+    assert result.exit_code == 1 and "NOBODY not found" in result.stderr
+
+
+def test_program_set_of_a_fixed_key_is_a_usage_error(run):
+    assert run("program", "set", "earn.signup_bonus", "10").exit_code == 0
+    result = run("program", "set", "currency_decimals", "3")
+    assert result.exit_code == 2 and "fixed" in result.stderr

@@ -81,3 +81,16 @@ def test_lists_mask_contact_details_unless_asked(run):
     assert "z***@secret.example" in listed and "*******7654" in listed
     shown = run("members", "list", "--csv", "--show-pii").stdout
     assert SECRET_EMAIL in shown and SECRET_PHONE in shown
+
+
+def test_a_file_naming_an_erased_member_is_refused_even_for_rows_already_recorded(run, tmp_path):
+    # SPEC §9: later imports naming them are rejected rows -- a re-import of an old file included.
+    enrol_secret(run)
+    sales = tmp_path / "sales.csv"
+    sales.write_text("purchase_id,member_id,purchased_at,amount\nP2,M7,2026-02-01,5.00\n")
+    assert run("purchases", "import", sales).exit_code == 0
+    assert run("members", "erase", "M7", "--yes").exit_code == 0
+    again = run("purchases", "import", sales, "--json")
+    assert again.exit_code == 3
+    doc = json.loads(again.stdout)
+    assert (doc["duplicates"], doc["rejected"]) == (0, 1) and "erased" in doc["errors"][0]["message"]

@@ -235,6 +235,16 @@ def test_csv_neutralises_formulas(shop):
     assert lines[1].startswith("'=HYPERLINK(1),")
 
 
+def test_csv_keeps_negative_money_a_number(shop):
+    # A sale fully refunded leaves a negative net spend: "-100.00" is a number, never prefixed.
+    shop.member("N1")
+    shop.sale("N1", "100.00", "2025-01-10", "n1")
+    shop.refund("n1", "100.00", "2026-03-01")
+    assert shop.json("report", "rfm", "--as-of", "2026-03-31")["members"][0]["monetary"] == "-100.00"
+    row = shop.ok("report", "rfm", "--as-of", "2026-03-31", "--csv").stdout.splitlines()[1]
+    assert ",-100.00," in row and "'" not in row
+
+
 # -- liability and expiring ------------------------------------------------------------------------
 @pytest.fixture
 def liability_shop(shop):

@@ -16,7 +16,7 @@ import pytest
 from loyalty_cli import store
 from loyalty_cli.errors import Busy
 from loyalty_cli.migrations import MIGRATIONS
-from loyalty_cli.store import Store
+from loyalty_cli.store import Store, default_path
 
 
 def mode(path: Path) -> int:
@@ -135,7 +135,7 @@ def test_a_directory_given_as_the_database_is_an_error_not_a_traceback(cli, tmp_
     folder = tmp_path / "folder"
     folder.mkdir()
     result = cli("--db", folder, "init")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.startswith("Error:")
     assert len(result.stderr.splitlines()) == 1
@@ -361,3 +361,30 @@ def test_cli_exits_75_with_one_line_when_the_database_is_busy(db, loyalty_proc):
     assert "busy" in lines[0]
     assert "Traceback" not in result.stderr
     assert sqlite3.connect(db).execute("SELECT count(*) FROM members").fetchone() == (0,)
+
+
+def test_an_empty_loyalty_db_is_a_usage_error_not_the_default_database(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOYALTY_DB", "")
+    result = cli("init")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: LOYALTY_DB is set but empty")
+    assert not (tmp_path / "xdg" / "loyalty" / "loyalty.db").exists()
+
+
+def test_a_relative_xdg_data_home_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/dir")
+    assert default_path() == tmp_path / ".local" / "share" / "loyalty" / "loyalty.db"
+
+
+def test_a_bad_busy_timeout_is_exit_2(cli, db, monkeypatch):
+    monkeypatch.setenv("LOYALTY_BUSY_TIMEOUT", "soon")
+    result = cli("--db", db, "init")
+    assert result.exit_code == 2 and "LOYALTY_BUSY_TIMEOUT" in result.stderr
+
+
+def test_a_backup_that_cannot_be_written_is_one_error_line(cli, db, tmp_path):
+    assert cli("--db", db, "init").exit_code == 0
+    (tmp_path / "afile").write_text("")
+    result = cli("--db", db, "db", "backup", tmp_path / "afile" / "backup.db")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: cannot write the backup") and "Traceback" not in result.output

@@ -69,11 +69,13 @@ def test_an_edited_entry_breaks_the_hash_chain_and_the_balance(db):
     result = run(db, "db", "check")
     assert result.exit_code == 4, (result.stdout, result.stderr)
     assert "Traceback" not in result.output
-    text = result.stdout.lower()
-    assert "hash" in text and "entry 2" in text
-    assert "balance" in text and "M2" in result.stdout
+    # SPEC §3: on failure stdout stays empty (but for --json); the problems follow the error line.
+    assert result.stdout == ""
     err = result.stderr.splitlines()
-    assert len(err) == 1 and err[0].startswith("Error:")
+    assert err[0].startswith("Error:") and not any(line.startswith("Error:") for line in err[1:])
+    text = result.stderr.lower()
+    assert "hash" in text and "entry 2" in text
+    assert "balance" in text and "M2" in result.stderr
 
     result = run(db, "db", "check", "--json")
     assert result.exit_code == 4
@@ -195,7 +197,32 @@ def test_restore_refuses_a_tampered_backup_and_changes_nothing(db, tmp_path):
     result = run(db, "db", "restore", target, "--yes")
     assert result.exit_code == 4, (result.stdout, result.stderr)
     assert "Traceback" not in result.output
-    assert result.stderr.splitlines()[-1].startswith("Error:")
+    assert result.stderr.splitlines()[0].startswith("Error:")
     assert (sql(db, "SELECT * FROM ledger ORDER BY id"), sql(db, "SELECT member_id, balance FROM members")) == before
     assert balance(db, "M1") == 570
     check_ok(db)
+
+
+def test_a_failed_check_keeps_stdout_empty_and_lists_problems_on_stderr(db):
+    some_activity(db)
+    tamper(db)
+    result = run(db, "db", "check")
+    assert result.exit_code == 4
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("Error: db check found")
+    assert any("hash_chain: entry 2" in line for line in lines[1:])
+
+
+def test_a_tier_changed_behind_the_tools_back_is_found(db):
+    ok(db, "members", "add", "--id", "M1", "--name", "Ana Li", "--joined", "2025-01-01")
+    ok(db, "purchases", "add", "M1", "600.00", "--at", "2025-03-01")  # upgraded to Silver
+    check_ok(db)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE members SET tier = 'Platinum' WHERE member_id = 'M1'")
+    conn.commit()
+    conn.close()
+    result = run(db, "db", "check", "--json")
+    assert result.exit_code == 4
+    problems = json.loads(result.stdout)["problems"]
+    assert [(p["check"], p["member_id"]) for p in problems] == [("tiers", "M1")]

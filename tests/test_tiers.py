@@ -284,3 +284,18 @@ def test_busy_database_exits_75_with_one_line(loyalty_proc, db):
         blocker.close()
     assert r.returncode == 75
     assert r.stderr.startswith("Error:") and r.stderr.count("\n") == 1
+
+
+def test_tiers_list_as_of_a_date_counts_the_tiers_held_then(shop, run):
+    shop.member("M1", joined="2026-01-01")
+    shop.member("M2", joined="2026-05-01")
+    shop.sale("M1", "600.00", "2026-03-01T10:00", "P1")
+
+    def counts(*extra):
+        rows = json.loads(run("tiers", "list", "--json", *extra).stdout)
+        return {r["tier"]: r["members"] for r in rows if r["members"]}
+
+    assert counts("--as-of", "2026-02-01") == {"Bronze": 1}            # M2 had not joined; M1 not yet Silver
+    assert counts("--as-of", "2026-06-01") == {"Bronze": 1, "Silver": 1}
+    dashboard = json.loads(run("dashboard", "--as-of", "2026-02-01", "--json").stdout)["tiers"]
+    assert {k: v for k, v in dashboard.items() if v} == counts("--as-of", "2026-02-01")

@@ -85,6 +85,9 @@ class LoyaltyGroup(TyperGroup):
         if ctx.parent is None:
             opts, args = split_globals(list(args))
             Invocation.reset(opts)
+            _example_last(self)
+            for command in self.commands.values():
+                _example_last(command)
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
@@ -110,6 +113,12 @@ class LoyaltyGroup(TyperGroup):
             ctx.exit(exc.exit_code)
         except CheckFailed as exc:
             _error(str(exc))
+            if not Invocation.json:  # the problems under the error line (stdout stays empty on failure)
+                for problem in exc.problems[:SHOW_PROBLEMS]:
+                    who = f" (member {problem.member_id})" if problem.member_id else ""
+                    sys.stderr.write(f"  {problem.check}: {problem.message}{who}\n")
+                if len(exc.problems) > SHOW_PROBLEMS:
+                    sys.stderr.write(f"  … and {len(exc.problems) - SHOW_PROBLEMS} more (--json lists them all)\n")
             ctx.exit(exc.exit_code)
         except LoyaltyError as exc:
             _error(str(exc))
@@ -226,10 +235,22 @@ def _load_group(name: str):
 
 
 def _same_markup(command, mode) -> None:
-    """Help and errors of a lazily loaded group follow the root: rich on a terminal, plain otherwise."""
+    """Help and errors of a lazily loaded group follow the root: rich on a terminal, plain otherwise;
+    and its help ends with its example."""
     command.rich_markup_mode = mode
+    _example_last(command)
     for sub in getattr(command, "commands", {}).values():
         _same_markup(sub, mode)
+
+
+def _example_last(command) -> None:
+    """Move a docstring's example block after the options, so that `--help` ends with it."""
+    help_text = command.help or ""
+    at = help_text.find("\b\nExample")
+    if at < 0:
+        return
+    command.help = help_text[:at].rstrip()
+    command.epilog = (f"{command.epilog}\n\n" if command.epilog else "") + help_text[at:]
 
 
 def main() -> None:
