@@ -32,8 +32,14 @@ def balance(store, member_id: str, as_of: str | None = None) -> dict:
     return {"member_id": member_id, "balance": total, "expiring": expiring}
 
 
-def history(store, member_id: str, limit: int | None = None) -> list[dict]:
-    """`points history`: every entry of the member, with the running balance after it."""
+HISTORY_SORTS = ("id", "at", "kind", "points")
+
+
+def history(store, member_id: str, limit: int | None = None, sort: str = "id") -> list[dict]:
+    """`points history`: every entry of the member, with the running balance after it; `limit`
+    keeps the last entries recorded, `sort` orders what is shown (ties in recorded order)."""
+    if sort not in HISTORY_SORTS:
+        raise UsageError(f"--sort must be one of {', '.join(HISTORY_SORTS)}, got {sort!r}")
     with store.read() as conn:
         if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
             raise NotFound(f"member {member_id} not found")
@@ -42,7 +48,8 @@ def history(store, member_id: str, limit: int | None = None) -> list[dict]:
             "WHERE member_id = ? ORDER BY id", (member_id,)).fetchall()
     out = [{"id": r[0], "at": r[1], "kind": r[2], "points": r[3], "balance_after": r[4], "ref": r[5], "note": r[6], "by": r[7]}
            for r in rows]
-    return out[-limit:] if limit else out
+    out = out[-limit:] if limit else out
+    return out if sort == "id" else sorted(out, key=lambda entry: (entry[sort], entry["id"]))
 
 
 def award(store, member_id: str, points: int, at: str, reason: str, by: str) -> dict:

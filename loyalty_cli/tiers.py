@@ -13,7 +13,7 @@ from bisect import bisect_left, bisect_right
 from functools import lru_cache
 
 from loyalty_cli import values
-from loyalty_cli.errors import LoyaltyError, NotFound
+from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.rules import Rules
 
 _ORD_CACHE: dict[str, int] = {}
@@ -313,7 +313,19 @@ def tiers_held(conn, as_of: str, rules: Rules) -> dict[str, int]:
     return out
 
 
-def history(store, member_id: str) -> list[dict]:
+HISTORY_SORTS = ("at", "to", "reason")
+
+
+def history(store, member_id: str, limit: int | None = None, sort: str = "at") -> list[dict]:
+    """`tiers history`: the member's tier changes; `limit` keeps the last ones, `sort` orders them."""
+    if sort not in HISTORY_SORTS:
+        raise UsageError(f"--sort must be one of {', '.join(HISTORY_SORTS)}, got {sort!r}")
+    rows = _history(store, member_id)
+    rows = rows[-limit:] if limit else rows
+    return rows if sort == "at" else sorted(rows, key=lambda change: change[sort])
+
+
+def _history(store, member_id: str) -> list[dict]:
     with store.read() as conn:
         if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
             raise NotFound(f"member {member_id} not found")

@@ -489,3 +489,18 @@ def test_program_set_of_a_fixed_key_is_a_usage_error(run):
     assert run("program", "set", "earn.signup_bonus", "10").exit_code == 0
     result = run("program", "set", "currency_decimals", "3")
     assert result.exit_code == 2 and "fixed" in result.stderr
+
+
+def test_statements_take_sort_and_limit(run):
+    assert run("members", "add", "--id", "M1", "--name", "Ana", "--joined", "2025-01-01").exit_code == 0
+    for points, day in (("50", "03"), ("10", "01"), ("30", "02")):
+        assert run("points", "award", "M1", points, "--reason", "r", "--at", f"2025-02-{day}").exit_code == 0
+    history = json.loads(run("points", "history", "M1", "--json", "--sort", "points").stdout)
+    assert [e["points"] for e in history] == [10, 30, 50]
+    assert [e["balance_after"] for e in history] == [60, 90, 50]  # each entry keeps its own running balance
+    last_two = json.loads(run("points", "history", "M1", "--json", "--limit", "2", "--sort", "at").stdout)
+    assert [e["at"][:10] for e in last_two] == ["2025-02-01", "2025-02-02"]
+    bad = run("points", "history", "M1", "--sort", "balance")
+    assert bad.exit_code == 2 and "--sort must be one of" in bad.stderr
+    assert run("tiers", "history", "M1", "--sort", "to").exit_code == 0
+    assert run("tiers", "history", "M1", "--sort", "x").exit_code == 2

@@ -45,7 +45,8 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
 
 @app.command("history")
 def history(member_id: str = typer.Argument(..., help="Member id."),
-            limit: int = typer.Option(None, "--limit", min=1, help="Only the last N entries.")):
+            limit: int = typer.Option(None, "--limit", min=1, help="Only the last N entries recorded."),
+            sort: str = typer.Option("id", "--sort", help="Order shown: id (as recorded), at, kind or points.")):
     """The member's statement: every ledger entry with the balance after it.
 
     \b
@@ -54,7 +55,7 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
-    rows = call(points.history, member_id, limit)
+    rows = call(points.history, member_id, limit, sort)
     out().table(rows, [("id", "#"), ("at", "at"), ("kind", "kind"), ("points", "points"), ("balance_after", "balance"),
                        ("ref", "ref"), ("note", "note")],
                 title=f"statement of {member_id}", empty=f"{member_id} has no entries yet")

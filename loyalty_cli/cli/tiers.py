@@ -82,7 +82,8 @@ def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
 
 @app.command("history")
 def history(member_id: str = typer.Argument(...),
-            limit: int = typer.Option(None, "--limit", min=1, help="Only the last N changes.")):
+            limit: int = typer.Option(None, "--limit", min=1, help="Only the last N changes."),
+            sort: str = typer.Option("at", "--sort", help="Order shown: at, to or reason.")):
     """Every tier change of a member, with date and reason (purchase, recalc, manual).
 
     \b
@@ -91,6 +92,6 @@ def history(member_id: str = typer.Argument(...),
     """
     from loyalty_cli import tiers
 
-    rows = call(tiers.history, member_id)
-    out().table(rows[-limit:] if limit else rows, [("at", "at"), ("from", "from"), ("to", "to"), ("reason", "reason"), ("until", "until"),
+    rows = call(tiers.history, member_id, limit, sort)
+    out().table(rows, [("at", "at"), ("from", "from"), ("to", "to"), ("reason", "reason"), ("until", "until"),
                        ("by", "by"), ("ref", "ref")], empty=f"{member_id} has held their first tier since joining")
