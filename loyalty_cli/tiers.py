@@ -168,13 +168,15 @@ def _undone_upgrades(conn, rules: Rules, candidates: list[tuple[str, str]], as_o
         first, last = window_bounds(rules, since)
         rows.append((member_id, first or values.BEGINNING, values.end_of_day(last)))
     conn.executemany("INSERT INTO recalc_candidates VALUES (?,?,?)", rows)
+    # The value in the window ending on the upgrade date (sales and refunds each on its own date, as
+    # always), less the refunds dated after it of sales in that window.
     result = dict(conn.execute(
         f"""SELECT c.member_id,
-                   coalesce((SELECT sum(s.{column}) FROM purchases s WHERE s.member_id = c.member_id AND s.kind = 'sale'
-                             AND s.purchased_at >= c.first AND s.purchased_at <= c.last), 0)
+                   coalesce((SELECT sum(CASE p.kind WHEN 'sale' THEN p.{column} ELSE -p.{column} END) FROM purchases p
+                             WHERE p.member_id = c.member_id AND p.purchased_at >= c.first AND p.purchased_at <= c.last), 0)
                  - coalesce((SELECT sum(r.{column}) FROM purchases r JOIN purchases s ON s.purchase_id = r.refund_of
-                             WHERE r.member_id = c.member_id AND r.kind = 'refund' AND r.purchased_at <= ?
-                             AND s.purchased_at >= c.first AND s.purchased_at <= c.last), 0)
+                             WHERE r.member_id = c.member_id AND r.kind = 'refund' AND r.purchased_at > c.last
+                             AND r.purchased_at <= ? AND s.purchased_at >= c.first AND s.purchased_at <= c.last), 0)
             FROM recalc_candidates c""", (values.end_of_day(as_of),)).fetchall())
     conn.execute("DELETE FROM recalc_candidates")
     return result
@@ -195,6 +197,7 @@ def recalc(store, as_of: str, dry_run: bool = False) -> dict:
             members = _candidates(conn, rules, as_of)
             changes, held = [], []
             plans = {}
+            held_targets = {}  # held members: (the tier they would move to, with any active floor; the floor kept)
             for member_id, tier, since, floor_tier, floor_until, qualified in members:
                 floor_active = floor_tier is not None and (floor_until is None or floor_until >= as_of)
                 target = qualified
@@ -209,10 +212,10 @@ def recalc(store, as_of: str, dry_run: bool = False) -> dict:
                         plans[member_id] = (tier, target, floor_active)
                     else:
                         held.append((member_id, since))
+                        held_targets[member_id] = (target, floor_active)
                 elif floor_tier is not None and not floor_active:
                     plans[member_id] = (tier, tier, False)  # floor lapsed, same tier: just clear it
             held_tiers = {mid: tier for mid, tier, *_ in members}
-            qualified_now = {row[0]: row[5] for row in members}
             manual = {r[0] for r in conn.execute(
                 "SELECT member_id FROM tier_changes t WHERE reason = 'manual' "
                 "AND id = (SELECT max(id) FROM tier_changes WHERE member_id = t.member_id)")}
@@ -220,7 +223,7 @@ def recalc(store, as_of: str, dry_run: bool = False) -> dict:
             for member_id, value in _undone_upgrades(conn, rules, held, as_of).items():
                 level = rules.level(held_tiers[member_id])
                 if level is not None and value < level.min:
-                    plans[member_id] = (held_tiers[member_id], qualified_now[member_id], False)
+                    plans[member_id] = (held_tiers[member_id], *held_targets[member_id])
             at = as_of + "T00:00:00"
             upgraded = downgraded = 0
             tier_rows, member_rows = [], []

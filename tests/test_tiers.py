@@ -148,6 +148,26 @@ def test_upgrade_undone_by_refunds_is_not_protected_by_the_hold(shop):
     assert result["changes"] == [{"member_id": "M1", "from": "Silver", "to": "Bronze"}]
 
 
+def test_an_undone_upgrade_falls_to_the_manual_floor_and_keeps_it(shop, run, sql):
+    shop.member("K", joined="2024-01-01")
+    assert run("tiers", "set", "K", "Silver", "--until", "2026-12-31", "--at", "2025-01-01", "--by", "owner").exit_code == 0
+    shop.sale("K", "1600.00", "2025-02-01T10:00", "K1")            # Gold
+    shop.refund("K1", "1200.00", "2025-03-01T10:00", "KR1")        # 400 left: the upgrade is undone
+    assert shop.recalc("2025-03-02")["changes"] == [{"member_id": "K", "from": "Gold", "to": "Silver"}]
+    assert sql("SELECT tier, floor_tier, floor_until FROM members") == [("Silver", "Silver", "2026-12-31")]
+
+
+def test_undone_upgrade_counts_refunds_in_the_window_of_older_sales(shop):
+    # On the upgrade date (2025-04-01) the window holds B (800) and the refund RA (-200, of a sale
+    # from before the window, counted on its own date): 600, Silver. RB (-150) since: 450 < 500.
+    shop.member("U", joined="2024-01-01")
+    shop.sale("U", "200.00", "2024-03-01T10:00", "A")
+    shop.refund("A", "200.00", "2025-03-05T10:00", "RA")
+    assert shop.sale("U", "800.00", "2025-04-01T10:00", "B")["tier"] == "Silver"
+    shop.refund("B", "150.00", "2025-05-01T10:00", "RB")
+    assert shop.recalc("2025-05-02")["changes"] == [{"member_id": "U", "from": "Silver", "to": "Bronze"}]
+
+
 def test_refunds_of_other_sales_do_not_undo_an_upgrade(shop):
     shop.member("M1")
     shop.sale("M1", "100.00", "2025-05-01T10:00", "P0")
