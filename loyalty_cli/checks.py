@@ -29,7 +29,8 @@ def check_append_only(conn) -> list[Problem]:
     """The triggers that refuse UPDATE and DELETE on the ledger are in place."""
     have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     return [Problem(f"trigger {name} is missing: the ledger is not protected against edits", check="append_only")
-            for name in ("ledger_no_update", "ledger_no_delete", "lot_uses_no_update", "lot_uses_no_delete")
+            for name in ("ledger_no_update", "ledger_no_delete", "ledger_no_replace", "lot_uses_no_update",
+                         "lot_uses_no_delete")
             if name not in have]
 
 

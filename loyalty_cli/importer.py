@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loyalty_cli import values
-from loyalty_cli.errors import InputFileError, LoyaltyError, Problem, UsageError
+from loyalty_cli.errors import InputFileError, LoyaltyError, NotFound, Problem, UsageError
 
 CHUNK = 2000
 csv.field_size_limit(1 << 20)
@@ -522,8 +522,10 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
     if ref is not None:
         if ref == (match[0] if match else mid):
             raise LoyaltyError(f"member {ref} cannot refer themself")
-        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (ref,)).fetchone():
-            raise LoyaltyError(f"referred_by names member {ref}, who is not enrolled (earlier rows of the file count)")
+        try:
+            members_mod.check_referrer(conn, ref)
+        except NotFound:
+            raise LoyaltyError(f"referred_by names member {ref}, who is not enrolled (earlier rows of the file count)") from None
     if match is None:
         joined = fields.pop("joined_on") or options.today
         members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)

@@ -21,6 +21,9 @@ from loyalty_cli.rules import Programme
 from loyalty_cli.store import page_cache
 
 GENESIS = "0" * 64
+# The most points one entry may move (a sale, an award, a redeem): a trillion, far beyond any shop
+# and far below the 64-bit sums of balances and reports that SQLite keeps.
+MAX_POINTS = 10**12
 CREDIT_KINDS = ("signup", "earn", "bonus", "referral", "award", "adjust", "transfer_in", "voucher_cancel")
 NEVER = "9999-12-31"  # sorts never-expiring lots last
 # A sale's own lots: the one it created, and any a cancelled voucher returned to it (two parameters: the sale id).

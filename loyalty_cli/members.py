@@ -33,6 +33,15 @@ def check_email_free(conn, email: str | None, member_id: str | None) -> None:
         raise LoyaltyError(f"that email already belongs to member {row[0]}")
 
 
+def check_referrer(conn, referrer: str) -> None:
+    """A referrer must be enrolled and not erased (an erased member takes no new activity)."""
+    row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (referrer,)).fetchone()
+    if row is None:
+        raise NotFound(f"member {referrer} (the referrer) not found")
+    if row[0]:
+        raise LoyaltyError(f"member {referrer} (the referrer) was erased; erased members take no new activity")
+
+
 def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | None = None, phone: str | None = None,
           birthday: str | None = None, joined_on: str, referred_by: str | None = None) -> MemberState:
     """Insert a member (tier: the lowest level) and write the signup bonus dated `joined_on`."""
@@ -44,7 +53,7 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
     if referred_by is not None:
         if referred_by == member_id:
             raise LoyaltyError(f"member {member_id} cannot refer themself")
-        book.member(referred_by, active=False)
+        check_referrer(conn, referred_by)
     check_email_free(conn, email, member_id)
     rules = book.rules_for(joined_on)
     tier = rules.levels[0].name
@@ -82,8 +91,7 @@ def edit(store, member_id: str, changes: dict) -> dict:
         if "referred_by" in changes:
             if changes["referred_by"] == member_id:
                 raise LoyaltyError(f"member {member_id} cannot refer themself")
-            if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (changes["referred_by"],)).fetchone():
-                raise NotFound(f"member {changes['referred_by']} (the referrer) not found")
+            check_referrer(conn, changes["referred_by"])
         check_email_free(conn, changes.get("email"), member_id)
         sets = ", ".join(f"{k} = ?" for k in changes)  # keys come from PROFILE_FIELDS only
         assert set(changes) <= set(PROFILE_FIELDS)

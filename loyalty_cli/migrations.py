@@ -234,4 +234,14 @@ def m002_summaries(_conn) -> list[str]:
     ]
 
 
-MIGRATIONS = [m001_initial, m002_summaries]
+def m003_no_replace(_conn) -> list[str]:
+    """`INSERT OR REPLACE` deletes the old row without firing the delete trigger (SQLite fires delete
+    triggers on REPLACE only with recursive_triggers on, a setting of whoever connects): refuse it."""
+    return [
+        """CREATE TRIGGER ledger_no_replace BEFORE INSERT ON ledger
+           WHEN EXISTS (SELECT 1 FROM ledger WHERE id = NEW.id)
+           BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: an entry cannot be replaced'); END""",
+    ]
+
+
+MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace]

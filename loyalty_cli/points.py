@@ -7,7 +7,7 @@ points, transfer limit…) raises before commit, so nothing is written.
 from __future__ import annotations
 
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
-from loyalty_cli.ledger import Book, balance_as_of
+from loyalty_cli.ledger import MAX_POINTS, Book, balance_as_of
 
 
 def _reason(reason: str) -> str:
@@ -20,6 +20,8 @@ def _reason(reason: str) -> str:
 def _positive(points: int, what: str = "points") -> int:
     if points <= 0:
         raise UsageError(f"{what} must be a whole number above 0, got {points}")
+    if points > MAX_POINTS:
+        raise UsageError(f"{what} must be at most {MAX_POINTS:,}, got {points:,} (a typo?)")
     return points
 
 
@@ -68,6 +70,7 @@ def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) ->
     """A manual correction, up or down; never below zero."""
     if points == 0:
         raise UsageError("an adjustment of 0 points changes nothing; give e.g. 20 or -20")
+    _positive(abs(points))
     reason = _reason(reason)
     with store.write() as conn:
         book = Book(conn)

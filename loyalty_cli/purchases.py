@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from loyalty_cli import earning, tiers, values
 from loyalty_cli.errors import LoyaltyError, NotFound
-from loyalty_cli.ledger import OWN_LOTS, Book, MemberState
-
-# Far beyond any shop, and far below SQLite's 64-bit integers (balances are sums of these).
-MAX_SALE_POINTS = 10**15
+from loyalty_cli.ledger import MAX_POINTS, OWN_LOTS, Book, MemberState
 
 
 def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: int, category: str | None) -> int:
@@ -28,8 +25,8 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
         if rule is not None and rule.startswith("tier:"):
             tier_points += p
         entries.append((kind, p, purchase_id, rule))
-    if points > MAX_SALE_POINTS:
-        raise LoyaltyError(f"sale {purchase_id} would earn {points} points, more than the {MAX_SALE_POINTS} a sale "
+    if points > MAX_POINTS:
+        raise LoyaltyError(f"sale {purchase_id} would earn {points} points, more than the {MAX_POINTS} a sale "
                            "may earn (check earn.points_per_unit and the multipliers)")
     lot_id = None
     if entries:
@@ -40,7 +37,8 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
         book.dirty.add(m)
         if m.referred_by and rules.referral_bonus:
             referrer = book.member(m.referred_by, active=False)
-            book.credit(referrer, at, "referral", rules.referral_bonus, ref=purchase_id, note=f"referred {m.member_id}")
+            if not referrer.erased:  # an erased member takes no new activity: no bonus, the sale stands
+                book.credit(referrer, at, "referral", rules.referral_bonus, ref=purchase_id, note=f"referred {m.member_id}")
     tiers.note_purchase(book, m, rules, at, "sale", amount, points - tier_points)
     tiers.upgrade_on_sale(book, m, rules, at, purchase_id)
     return points

@@ -487,7 +487,7 @@ def birthday_dates(as_of: str, days: int) -> dict[str, str]:
     """Month-day ("MM-DD") → the date it next falls on within [D, D + days]; 29 Feb → 28 Feb off leap years."""
     start = values.to_date(as_of)
     out: dict[str, str] = {}
-    for i in range(min(days, 366) + 1):
+    for i in range(min(days, 366, (dt.date.max - start).days) + 1):  # the calendar ends in 9999
         day = start + dt.timedelta(days=i)
         md = day.strftime("%m-%d")
         out.setdefault(md, day.isoformat())

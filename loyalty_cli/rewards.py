@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
-from loyalty_cli.ledger import Book
+from loyalty_cli.ledger import MAX_POINTS, Book
 
 SORT_KEYS = {"code": "code", "cost": "cost", "name": "name COLLATE NOCASE"}
 
@@ -15,12 +15,16 @@ def _code(code: str) -> str:
     return code
 
 
+def _check_cost_stock(cost: int | None, stock: int | None) -> None:
+    if cost is not None and not 0 < cost <= MAX_POINTS:
+        raise UsageError(f"--cost must be above 0 and at most {MAX_POINTS:,} points, got {cost}")
+    if stock is not None and not 0 <= stock <= MAX_POINTS:
+        raise UsageError(f"--stock must be 0 or more (at most {MAX_POINTS:,}), got {stock}")
+
+
 def add(store, code: str, name: str, cost: int, stock: int | None) -> dict:
     code = _code(code)
-    if cost <= 0:
-        raise UsageError(f"--cost must be above 0 points, got {cost}")
-    if stock is not None and stock < 0:
-        raise UsageError(f"--stock must be 0 or more, got {stock}")
+    _check_cost_stock(cost, stock)
     with store.write() as conn:
         if conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
             raise LoyaltyError(f"reward {code} already exists (change it with: loyalty rewards edit {code} …)")
@@ -38,10 +42,7 @@ def listing(store, include_retired: bool = False, sort: str = "code") -> list[di
 
 
 def edit(store, code: str, name: str | None, cost: int | None, stock: int | None) -> dict:
-    if cost is not None and cost <= 0:
-        raise UsageError(f"--cost must be above 0 points, got {cost}")
-    if stock is not None and stock < 0:
-        raise UsageError(f"--stock must be 0 or more, got {stock}")
+    _check_cost_stock(cost, stock)
     if name is None and cost is None and stock is None:
         raise UsageError("nothing to change: give --name, --cost or --stock")
     with store.write() as conn:
@@ -120,7 +121,7 @@ def cancel(store, code: str, at: str, by: str) -> dict:
         member_id, reward, points, redeem_entry, _, _ = _voucher(conn, code)
         _not_before_issue(conn, code, at)
         book = Book(conn)
-        m = book.member(member_id, active=False)
+        m = book.member(member_id)  # an erased member's voucher stays as it is: no points come back to them
         lots: dict = {}  # (E, the sale the points came from) -> points
         for expires_on, purchase_id, used in conn.execute(
                 "SELECT l.expires_on, l.purchase_id, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id "

@@ -94,7 +94,11 @@ def to_date(text: str) -> dt.date:
 
 
 def add_days(date: str, days: int) -> str:
-    return (to_date(date) + dt.timedelta(days=days)).isoformat()
+    """`days` after a date (before it when negative), clamped to the calendar's first and last day."""
+    try:
+        return (to_date(date) + dt.timedelta(days=days)).isoformat()
+    except OverflowError:
+        return "9999-12-31" if days > 0 else BEGINNING
 
 
 def days_in_month(year: int, month: int) -> int:

@@ -50,3 +50,25 @@ def test_bad_values_get_typers_messages(run):
     assert negative.exit_code == 2 and "--limit" in negative.stderr
     fine = run("members", "list", "--limit", "1", "--json")
     assert fine.exit_code == 0 and len(json.loads(fine.stdout)) == 1
+
+
+def test_numbers_too_large_for_the_database_are_usage_errors(run):
+    assert run("members", "add", "--id", "M1", "--name", "Ana").exit_code == 0
+    for args in (("points", "award", "M1", "5000000000000000000", "--reason", "typo"),
+                 ("points", "award", "M1", "2000000000000", "--reason", "typo"),
+                 ("points", "adjust", "M1", "-99999999999999999999", "--reason", "typo"),
+                 ("rewards", "add", "X", "--name", "X", "--cost", "99999999999999999999"),
+                 ("rewards", "add", "X", "--name", "X", "--cost", "10", "--stock", "99999999999999"),
+                 ("report", "churn", "--days", "999999"),
+                 ("points", "history", "M1", "--limit", "99999999999999999999")):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "Traceback" not in result.output and "unexpected" not in result.stderr
+    assert run("points", "award", "M1", "1000000000000", "--reason", "the most one entry may move").exit_code == 0
+    assert run("db", "check").exit_code == 0
+
+
+def test_reports_at_the_end_of_the_calendar(run):
+    assert run("members", "add", "--id", "M1", "--name", "Ana", "--birthday", "1990-12-25").exit_code == 0
+    result = run("report", "birthdays", "--as-of", "9999-12-20", "--days", "30", "--json")
+    assert result.exit_code == 0 and "9999-12-25" in result.stdout

@@ -94,3 +94,26 @@ def test_a_file_naming_an_erased_member_is_refused_even_for_rows_already_recorde
     assert again.exit_code == 3
     doc = json.loads(again.stdout)
     assert (doc["duplicates"], doc["rejected"]) == (0, 1) and "erased" in doc["errors"][0]["message"]
+
+
+def test_an_erased_member_gets_no_referral_bonus_and_refers_nobody_new(run, sql):
+    assert run("program", "set", "earn.referral_bonus", "100").exit_code == 0
+    assert run("members", "add", "--id", "RR", "--name", "Ref", "--joined", "2025-01-01").exit_code == 0
+    assert run("members", "add", "--id", "EE", "--name", "Ee", "--joined", "2025-01-01", "--referred-by", "RR").exit_code == 0
+    assert run("members", "erase", "RR", "--yes").exit_code == 0
+    assert run("purchases", "add", "EE", "10.00", "--at", "2025-02-01").exit_code == 0  # the sale stands
+    assert sql("SELECT count(*) FROM ledger WHERE member_id = 'RR' AND kind = 'referral'") == [(0,)]
+    refused = run("members", "add", "--id", "FF", "--name", "Ff", "--referred-by", "RR")
+    assert refused.exit_code == 1 and "erased" in refused.stderr
+    assert run("members", "edit", "EE", "--referred-by", "RR").exit_code == 1
+
+
+def test_an_erased_members_voucher_is_not_cancelled_back_into_points(run, sql):
+    assert run("members", "add", "--id", "V1", "--name", "Vee", "--joined", "2025-01-01").exit_code == 0
+    assert run("points", "award", "V1", "500", "--reason", "opening", "--at", "2025-01-02").exit_code == 0
+    assert run("rewards", "add", "MUG", "--name", "Mug", "--cost", "200").exit_code == 0
+    code = json.loads(run("points", "redeem", "V1", "--reward", "MUG", "--at", "2025-01-03", "--json").stdout)["voucher"]
+    assert run("members", "erase", "V1", "--yes").exit_code == 0
+    result = run("vouchers", "cancel", code, "--at", "2025-01-04")
+    assert result.exit_code == 1 and "erased" in result.stderr
+    assert sql("SELECT status FROM vouchers") == [("issued",)]

@@ -246,6 +246,21 @@ def test_ledger_delete_is_refused_by_the_database(ledger_entry):
     conn.close()
 
 
+@pytest.mark.parametrize("statement", [
+    "INSERT OR REPLACE INTO ledger SELECT id, member_id, at, kind, points + 1, ref, note, by, hash FROM ledger WHERE id = 1",
+    "REPLACE INTO ledger SELECT * FROM ledger WHERE id = 1",
+    "INSERT INTO ledger SELECT * FROM ledger WHERE id = 1 ON CONFLICT (id) DO UPDATE SET points = 5000",
+])
+def test_replacing_a_ledger_entry_is_refused_by_the_database(ledger_entry, statement):
+    # REPLACE deletes without firing the delete trigger: a trigger of its own refuses it.
+    conn = sqlite3.connect(ledger_entry)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute(statement)
+    conn.rollback()
+    assert conn.execute("SELECT id, points FROM ledger").fetchall() == [(1, 50)]
+    conn.close()
+
+
 def test_foreign_keys_are_enforced_on_the_ledger(db):
     s = Store.open(db)
     try:

@@ -44,7 +44,7 @@ def install() -> None:
                 number = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
                 if type(number) is int and not getattr(info, "clamp", False) \
                         and (info.min is None or number >= info.min) and (info.max is None or number <= info.max):
-                    return number
+                    return _in_range(number, param, ctx)
             elif kind is bool:
                 if type(value) is bool:
                     return value
@@ -57,7 +57,7 @@ def install() -> None:
             # Anything needing judgement: Typer's own adapter and message.
             full = build_runtime_param(param.type_descriptor)
             param._runtime_param = full
-            return full._coerce_value(value, param, ctx)
+            return _in_range(full._coerce_value(value, param, ctx), param, ctx)
 
     original = _TyperParameter.get_runtime_param
 
@@ -73,6 +73,19 @@ def install() -> None:
         return self._runtime_param
 
     _TyperParameter.get_runtime_param = get_runtime_param
+
+
+# No count, number of days or of points this tool takes comes near this; beyond it SQLite's 64-bit
+# integers and the calendar overflow, which must be a usage error, not an unexpected one.
+INT_LIMIT = 10**15
+
+
+def _in_range(value, param, ctx):
+    if type(value) is int and abs(value) > INT_LIMIT:
+        from typer import BadParameter
+
+        raise BadParameter(f"{value} is out of range (at most {INT_LIMIT:,})", ctx=ctx, param=param)
+    return value
 
 
 def _path_checks(info) -> bool:

@@ -25,6 +25,7 @@ TERMINAL_ROWS = 100  # a terminal shows this many rows unless --limit says other
 
 AS_OF_HELP = "Report as of the end of this date, YYYY-MM-DD (default: today)."
 LIMIT_HELP = "At most this many rows (a terminal shows 100 by default)."
+MAX_DAYS = 36_500  # a century: beyond it the calendar overflows
 PII_HELP = "Show emails and phones unmasked."
 
 
@@ -193,7 +194,7 @@ CHURN_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), 
 @app.command("churn")
 def churn(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    days: int = typer.Option(365, "--days", help="Lapsed when the last sale is this many days or more before --as-of."),
+    days: int = typer.Option(365, "--days", min=1, max=MAX_DAYS, help="Lapsed when the last sale is this many days or more before --as-of."),
     sort: str = typer.Option("last_sale", "--sort", help="last_sale | spend | id"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
@@ -277,7 +278,7 @@ BIRTHDAY_COLUMNS = [("date", "date"), ("member_id", "member"), ("name", "name"),
 @app.command("birthdays")
 def birthdays(
     as_of: str = typer.Option(None, "--as-of", help="Count from this date, YYYY-MM-DD (default: today)."),
-    days: int = typer.Option(30, "--days", help="Birthdays from --as-of to this many days after it (inclusive)."),
+    days: int = typer.Option(30, "--days", min=0, max=MAX_DAYS, help="Birthdays from --as-of to this many days after it (inclusive)."),
     sort: str = typer.Option("date", "--sort", help="date | id | age"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
@@ -311,7 +312,7 @@ EXPIRING_COLUMNS = [("date", "expires on"), ("member_id", "member"), ("name", "n
 @app.command("expiring")
 def expiring(
     as_of: str = typer.Option(None, "--as-of", help="Count from this date, YYYY-MM-DD (default: today)."),
-    days: int = typer.Option(30, "--days", help="Expiry dates from --as-of to this many days after it (inclusive)."),
+    days: int = typer.Option(30, "--days", min=0, max=MAX_DAYS, help="Expiry dates from --as-of to this many days after it (inclusive)."),
     sort: str = typer.Option("date", "--sort", help="date | points | id"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
@@ -375,7 +376,7 @@ def anomalies(
 # -- dashboard ---------------------------------------------------------------------------
 def dashboard(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    period: int = typer.Option(30, "--period", min=1, help="The period: this many days ending with --as-of."),
+    period: int = typer.Option(30, "--period", min=1, max=MAX_DAYS, help="The period: this many days ending with --as-of."),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show the top members' emails and phones unmasked."),
 ):
     """The owner's overview: sales, members, points, tiers, top customers.
