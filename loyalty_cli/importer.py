@@ -326,6 +326,11 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
             if fresh:
                 book.load_members(fresh)
                 tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)
+            first_sale_on = {}  # --create-members: a new member's earliest sale in the chunk (files are not always sorted)
+            if options.create_members:
+                for p in parsed:
+                    if p[7] == "sale" and p[3] not in book.members and p[4] < first_sale_on.get(p[3], "9999"):
+                        first_sale_on[p[3]] = p[4]
             for line, cells, pid, mid, at, amount, category, kind, refund_of in parsed:
                 sig = (mid, kind, amount, refund_of, at[:10])
                 if mid in erased:  # SPEC §9: even a row already recorded (their purchases stay, the row is refused)
@@ -352,7 +357,8 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                         continue
                     try:
                         mid_checked = values.parse_member_id(mid)
-                        m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=at[:10])
+                        m = members_mod.enrol(book, member_id=mid_checked, name=None,
+                                              joined_on=first_sale_on.get(mid, at)[:10])
                     except (ValueError, LoyaltyError) as exc:
                         bad(line, cells, str(exc))
                         continue

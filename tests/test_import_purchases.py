@@ -548,3 +548,12 @@ def test_a_sale_earning_absurd_points_is_a_bad_row(shop, tmp_path):
     assert code == 3
     assert "more than" in doc["errors"][0]["message"]
     assert q(shop, "SELECT count(*) FROM ledger WHERE kind = 'earn'") == [(0,)]
+
+
+def test_create_members_joins_on_the_earliest_sale_of_an_unsorted_file(shop, tmp_path):
+    ok(shop, "program", "set", "earn.signup_bonus", "50")
+    text = HEADER + "P2,Z,2025-03-09,20.00,,,\nP1,Z,2025-03-05T11:00,10.00,,,\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--create-members")
+    assert (code, doc["members_created"]) == (0, 1)
+    assert as_json(shop, "members", "show", "Z")["joined_on"] == "2025-03-05"
+    assert q(shop, "SELECT at FROM ledger WHERE member_id = 'Z' AND kind = 'signup'") == [("2025-03-05T00:00:00",)]
