@@ -298,6 +298,14 @@ class Book:
             (m.member_id, at[:10])).fetchall()
         return self._write_off(m, at, rows)
 
+    def write_off_new_lapsed(self, m: MemberState, at: str, first_lot: int) -> int:
+        """Write off the lots from `first_lot` on (just credited, still buffered) that lapsed before
+        `at`'s date: points a cancelled voucher returns to lots already past their expiry."""
+        day = at[:10]
+        rows = [(lot[0], lot[5]) for lot in self.lots
+                if lot[0] >= first_lot and lot[3] is not None and lot[3] < day and lot[5] > 0]
+        return self._write_off(m, at, rows)
+
     def _write_off(self, m: MemberState, at: str, rows) -> int:
         total = sum(r for _, r in rows)
         if total <= 0:

@@ -110,9 +110,9 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
         if row is None:
             raise NotFound(f"member {member_id} not found")
         book = Book(conn)
-        rules = book.rules_for(as_of or "9999-12-31")
-        tier, since = (row[7], row[8]) if as_of is None else tier_on(conn, member_id, as_of, (row[7], row[8]), row[5])
         date = as_of or _today()
+        rules = book.rules_for(date)  # the version in force that day (a later one may be loaded ahead)
+        tier, since = (row[7], row[8]) if as_of is None else tier_on(conn, member_id, as_of, (row[7], row[8]), row[5])
         m = book.member(member_id, active=False)
         value = tiers_mod.qualifying_value(book, m, rules, date)
         spend = value if rules.tier_basis == "spend" else tiers_mod.qualifying_value(book, m, rules, date, "spend")
@@ -137,12 +137,16 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
 
 def tier_on(conn, member_id: str, date: str, current: tuple[str, str], joined_on: str) -> tuple[str, str]:
     """(tier, since): the tier a member held at the end of a date and the day they got it, from the
-    recorded changes (`current`: the tier and since-date held now; before any change: since joining)."""
-    row = conn.execute("SELECT to_tier, at FROM tier_changes WHERE member_id = ? AND at <= ? ORDER BY at DESC, id DESC "
+    recorded changes (`current`: the tier and since-date held now; before any change: since joining).
+
+    The last change *recorded* among those dated up to the date: a backdated `tiers set` recorded
+    after an upgrade is what the member holds, as `members.tier` says (SPEC §3: the ledger's order
+    is the order things are recorded; dates say which of them count as of a day)."""
+    row = conn.execute("SELECT to_tier, at FROM tier_changes WHERE member_id = ? AND at <= ? ORDER BY id DESC "
                        "LIMIT 1", (member_id, values.end_of_day(date))).fetchone()
     if row:
         return row[0], row[1][:10]
-    first = conn.execute("SELECT from_tier FROM tier_changes WHERE member_id = ? ORDER BY at, id LIMIT 1", (member_id,)).fetchone()
+    first = conn.execute("SELECT from_tier FROM tier_changes WHERE member_id = ? ORDER BY id LIMIT 1", (member_id,)).fetchone()
     return (first[0], joined_on) if first and first[0] else current
 
 

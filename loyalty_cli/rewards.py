@@ -127,9 +127,11 @@ def cancel(store, code: str, at: str, by: str) -> dict:
                 "SELECT l.expires_on, l.purchase_id, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id "
                 "WHERE u.entry_id = ? ORDER BY u.rowid", (redeem_entry,)):
             lots[(expires_on, purchase_id)] = lots.get((expires_on, purchase_id), 0) + used
-        book.credit(m, at, "voucher_cancel", points, ref=code, note=f"voucher {code} cancelled", by=by,
-                    lots=[(e, n, pid) for (e, pid), n in lots.items()] or None, origin="voucher")
-        written_off = book.write_off_lapsed(m, at)
+        _, first_lot = book.credit_entries(m, at, [("voucher_cancel", points, code, f"voucher {code} cancelled")], by=by,
+                                           lots=[(e, n, pid) for (e, pid), n in lots.items()] or None, origin="voucher")
+        # Only the returned points that have lapsed: the member's other lapsed lots wait for the
+        # expiry run or the next debit (a cancel is a credit).
+        written_off = book.write_off_new_lapsed(m, at, first_lot)
         book.flush()
         conn.execute("UPDATE vouchers SET status = 'cancelled', closed_at = ? WHERE code = ?", (at, code))
         conn.execute("UPDATE rewards SET stock = stock + 1 WHERE code = ? AND stock IS NOT NULL", (reward,))

@@ -297,7 +297,8 @@ def levels_with_counts(store, as_of: str) -> list[dict]:
 
 def tiers_held(conn, as_of: str, rules: Rules) -> dict[str, int]:
     """Members joined by the date, counted by the tier they held at its end (every level, zeros too;
-    then any tier no longer among the levels)."""
+    then any tier no longer among the levels), as members.tier_on says: the last change recorded
+    among those dated up to the date."""
     end = values.end_of_day(as_of)
     if not conn.execute("SELECT 1 FROM tier_changes WHERE at > ? LIMIT 1", (end,)).fetchone():
         # No change after the date: every member holds then the tier they hold now.
@@ -306,8 +307,8 @@ def tiers_held(conn, as_of: str, rules: Rules) -> dict[str, int]:
         rows = conn.execute(
             """SELECT coalesce(
                         (SELECT t.to_tier FROM tier_changes t WHERE t.member_id = m.member_id AND t.at <= :end
-                         ORDER BY t.at DESC, t.id DESC LIMIT 1),
-                        (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.at, t.id LIMIT 1),
+                         ORDER BY t.id DESC LIMIT 1),
+                        (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.id LIMIT 1),
                         m.tier) AS held, count(*)
                FROM members m WHERE m.joined_on <= :as_of GROUP BY held""", {"end": end, "as_of": as_of[:10]}).fetchall()
     counts = dict(rows)

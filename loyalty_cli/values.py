@@ -236,7 +236,7 @@ def mask_email(email: str | None) -> str | None:
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """`+44 7700 901234` → `*******1234` (the last four digits kept)."""
+    """`+44 7700 901234` → `********1234`: a star for each digit but the last four (at least three)."""
     if not phone:
         return phone
     digits = [c for c in phone if c.isdigit()]

@@ -463,6 +463,20 @@ def test_voucher_cancel_writes_off_at_once_what_lapsed_by_the_cancel_date(db):
     check_ok(db)
 
 
+def test_voucher_cancel_writes_off_only_its_own_lapsed_points(db):
+    # A cancel is a credit: the member's other lapsed lots wait for the expiry run (SPEC §6).
+    member(db, "M1")
+    award(db, "M1", 100, "2025-01-10")  # E = 2026-01-31
+    award(db, "M1", 200, "2025-06-01")  # E = 2026-06-30
+    ok(db, "rewards", "add", "MUG", "--name", "Mug", "--cost", "50")
+    code = _voucher(db, "M1", "MUG", "2025-12-01")  # takes 50 of the first lot
+    r = js(db, "vouchers", "cancel", code, "--at", "2026-02-10")
+    assert (r["points_returned"], r["points_expired"], r["balance"]) == (50, 50, 250)
+    assert js(db, "points", "expire", "--as-of", "2026-02-11") == {"members": 1, "points": 50}
+    assert balance(db, "M1") == 200
+    check_ok(db)
+
+
 def test_cancelled_voucher_points_go_back_to_the_sales_own_lot_so_a_refund_takes_them_back_first(db):
     """SPEC §6: a cancelled voucher's points "return to the lots they came from", and a refund's
     reversal "first takes back the refunded sale's own lots". So after the cancel, the points a

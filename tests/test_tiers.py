@@ -319,3 +319,32 @@ def test_tiers_list_as_of_a_date_counts_the_tiers_held_then(shop, run):
     assert counts("--as-of", "2026-06-01") == {"Bronze": 1, "Silver": 1}
     dashboard = json.loads(run("dashboard", "--as-of", "2026-02-01", "--json").stdout)["tiers"]
     assert {k: v for k, v in dashboard.items() if v} == counts("--as-of", "2026-02-01")
+
+
+def test_a_backdated_manual_tier_is_held_today_with_or_without_as_of(shop, run):
+    # The upgrade (dated 06-01) was recorded first, the manual Gold (dated 03-01) after it:
+    # the last change recorded among those dated up to a day is what the member held.
+    shop.member("A", joined="2025-01-10")
+    shop.sale("A", "600.00", "2026-06-01T10:00", "P1")  # Silver
+    assert run("tiers", "set", "A", "Gold", "--at", "2026-03-01", "--by", "owner").exit_code == 0
+    assert shop.tier("A") == "Gold"
+    assert shop.tier("A", "2026-11-23") == "Gold"
+    assert shop.tier("A", "2026-04-01") == "Gold"
+    assert shop.tier("A", "2026-02-01") == "Bronze"
+    rows = json.loads(run("tiers", "list", "--as-of", "2026-07-01", "--json").stdout)
+    assert {r["tier"]: r["members"] for r in rows}["Gold"] == 1
+
+
+def test_members_show_uses_the_rules_in_force_today_not_a_future_version(shop, run, tmp_path):
+    import datetime as dt
+
+    today = dt.date.today().isoformat()
+    shop.member("A", joined="2025-01-01")
+    shop.sale("A", "50.00", today, "P1")
+    future = tmp_path / "next-year.toml"
+    future.write_text('[tiers]\nlevels = [{name = "Bronze", min = "0", multiplier = "1"}, '
+                      '{name = "Silver", min = "100", multiplier = "1.25"}]\n')
+    assert run("program", "load", future, "--from", "2099-01-01").exit_code == 0
+    shown = json.loads(run("members", "show", "A", "--json", "--as-of", today).stdout)
+    assert (shown["next_tier"], shown["to_next_tier"]) == ("Silver", "450.00")
+    assert json.loads(run("members", "show", "A", "--json").stdout)["to_next_tier"] == "450.00"
