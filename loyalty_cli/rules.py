@@ -412,7 +412,9 @@ class Programme:
         # (applies_from, rules), oldest first; later loads win on the same date.
         self.versions = versions
         self._by_date: dict[str, Rules] = {}
-        self.default = validate({})
+        # Before the first version (loaded with a later --from): the defaults, but in the database's
+        # own currency, which the first version fixed for good.
+        self.default = validate({"currency_decimals": versions[0][1].currency_decimals} if versions else {})
 
     def for_date(self, date: str) -> Rules:
         day = date[:10]

@@ -358,6 +358,20 @@ def test_a_programme_without_decimals_needs_no_other_key(dbp, tmp_path):
     assert as_json(dbp, "program", "show")["rules"]["anomalies"]["small_sale"] == "2"
 
 
+def test_dates_before_the_first_version_keep_the_databases_currency(dbp, tmp_path):
+    # The first version applies from 2026-01-01; before it the defaults apply, in thousandths.
+    f = tmp_path / "d3.toml"
+    f.write_text("currency_decimals = 3\n")
+    ok(dbp, "program", "load", f, "--from", "2026-01-01")
+    ok(dbp, "members", "add", "--id", "A", "--name", "A", "--joined", "2025-01-01")
+    assert as_json(dbp, "purchases", "add", "A", "10.005", "--at", "2025-06-01")["points"] == 10
+    shown = as_json(dbp, "members", "show", "A", "--as-of", "2025-06-30")
+    assert (shown["spend_in_window"], shown["to_next_tier"]) == ("10.005", "489.995")
+    ok(dbp, "points", "award", "A", "100", "--reason", "x", "--at", "2025-03-01")
+    assert as_json(dbp, "report", "liability", "--as-of", "2025-06-30")["value"] == "1.100"
+    assert as_json(dbp, "program", "show", "--as-of", "2025-01-01")["rules"]["currency_decimals"] == 3
+
+
 def _sum_points(dbp, ref):
     conn = sqlite3.connect(dbp)
     try:

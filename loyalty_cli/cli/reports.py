@@ -194,7 +194,7 @@ CHURN_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), 
 @app.command("churn")
 def churn(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    days: int = typer.Option(365, "--days", min=1, max=MAX_DAYS, help="Lapsed when the last sale is this many days or more before --as-of."),
+    days: int = typer.Option(365, "--days", min=0, max=MAX_DAYS, help="Lapsed when the last sale is this many days or more before --as-of."),
     sort: str = typer.Option("last_sale", "--sort", help="last_sale | spend | id"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
