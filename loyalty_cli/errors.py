@@ -45,10 +45,12 @@ class InputFileError(LoyaltyError):
 
     exit_code = 3
 
-    def __init__(self, message: str, problems: list[Problem] | None = None, summary: dict | None = None):
+    def __init__(self, message: str, problems: list[Problem] | None = None, summary: dict | None = None,
+                 committed: bool = False):
         super().__init__(message)
         self.problems = problems or []
         self.summary = summary
+        self.committed = committed  # the good rows were imported (--skip-bad); the bad ones reported
 
 
 class CheckFailed(LoyaltyError):

@@ -76,9 +76,12 @@ class CsvSource:
         try:
             import codecs
 
-            codecs.lookup(options.encoding)
+            text_encoding = codecs.lookup(options.encoding)._is_text_encoding  # False for hex, rot13, uu…
         except LookupError:
-            raise UsageError(f"--encoding {options.encoding!r} is not an encoding Python knows") from None
+            text_encoding = False
+        if not text_encoding:
+            raise UsageError(f"--encoding {options.encoding!r} is not a text encoding Python knows "
+                             "(e.g. utf-8, latin-1, cp1252, utf-16)")
 
     def __enter__(self):
         try:
@@ -105,7 +108,7 @@ class CsvSource:
             return next(self._reader)
         except csv.Error as exc:
             self._fail(f"malformed CSV ({exc})", self._reader.line_num)
-        except UnicodeDecodeError:
+        except UnicodeError:  # UnicodeDecodeError, or UTF-16 without its BOM
             line = _undecodable_line(self.path, self._text.encoding)
             self._fail(f"not valid {self.options.encoding} text "
                        "(give the file's encoding with --encoding, e.g. --encoding latin-1)", line)
@@ -181,9 +184,11 @@ def _undecodable_line(path: Path, encoding: str) -> int | None:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
                     return line + chunk.count(b"\n", 0, max(exc.start, 0))
+                except UnicodeError:  # not a position in the text (a UTF-16 file without its BOM)
+                    return line
                 line += chunk.count(b"\n")
             decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
+    except UnicodeError:
         return line
     except OSError:
         return None
@@ -261,7 +266,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
     from loyalty_cli import members as members_mod
     from loyalty_cli import tiers
     from loyalty_cli.ledger import Book
-    from loyalty_cli.purchases import record_refund, record_sale
+    from loyalty_cli.purchases import check_new_members_sale, record_refund, record_sale
 
     counts = dict(rows=0, imported=0, duplicates=0, rejected=0, points_awarded=0, points_reversed=0, members_created=0)
     with _importing(store, path, PURCHASE_FIELDS, options, progress, counts) as (conn, source, reject):
@@ -357,6 +362,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                         continue
                     try:
                         mid_checked = values.parse_member_id(mid)
+                        check_new_members_sale(book, pid, at, amount, category)  # never enrol for a rejected row
                         m = members_mod.enrol(book, member_id=mid_checked, name=None,
                                               joined_on=first_sale_on.get(mid, at)[:10])
                     except (ValueError, LoyaltyError) as exc:
@@ -377,14 +383,18 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                 reject(line, cells, message)
             source.progress()
 
-        for item in source.raw_rows():
-            counts["rows"] += 1
-            chunk.append(item)
-            if len(chunk) >= CHUNK:
-                if counts["rows"] == CHUNK:  # the file's size over the first rows' size: about how many rows
-                    estimated_rows = source.size * CHUNK // max(source.counter.count, 1)
-                run(chunk)
-                chunk = []
+        try:
+            for item in source.raw_rows():
+                counts["rows"] += 1
+                chunk.append(item)
+                if len(chunk) >= CHUNK:
+                    if counts["rows"] == CHUNK:  # the file's size over the first rows' size: about how many rows
+                        estimated_rows = source.size * CHUNK // max(source.counter.count, 1)
+                    run(chunk)
+                    chunk = []
+        except InputFileError:
+            run(chunk)  # the file is refused from here on: the bad rows before it are reported too
+            raise
         run(chunk)
         book.flush()
         counts["points_awarded"] = book.points_in
@@ -432,7 +442,7 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
         raise
     if problems:
         raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
-            f", written to {options.rejects}" if options.rejects else ""), problems, counts)
+            f", written to {options.rejects}" if options.rejects else ""), problems, counts, committed=True)
 
 
 # What a rejected file reports as written: nothing (it was all rolled back).

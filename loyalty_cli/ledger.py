@@ -344,7 +344,8 @@ class Book:
     def defer_indexes(self, expected_rows: int) -> list[str]:
         """Before an import of about `expected_rows` new purchases: drop the member-ordered indexes
         it would otherwise update at random, when rebuilding them at the end is cheaper
-        (the import is a quarter or more of what the ledger holds). Returns their names."""
+        (the import is a quarter or more of what the ledger holds), and the triggers refusing
+        REPLACE. Returns the names of the indexes."""
         if expected_rows < max(DEFER_FROM_ROWS, 1):
             return []
         c = self.conn
@@ -354,11 +355,15 @@ class Book:
         if c.execute("SELECT 1 FROM purchases LIMIT 1").fetchone() is None:
             names.append("purchases_member")
             self.history_empty = True
-        for name in names:
-            row = c.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
+        # The triggers that refuse REPLACE look every new row's id up (a few µs an entry); the book
+        # writes new ids only, so they too are put back at the end, in the same transaction.
+        triggers = ["ledger_no_replace", "lot_uses_no_replace"]
+        for name in names + triggers:
+            row = c.execute("SELECT type, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND name = ?",
+                            (name,)).fetchone()
             if row:
-                self.deferred.append(row[0])
-                c.execute(f"DROP INDEX {name}")
+                self.deferred.append(row[1])
+                c.execute(f"DROP {row[0].upper()} {name}")
         return names
 
     def restore_indexes(self) -> None:

@@ -241,6 +241,9 @@ def m003_no_replace(_conn) -> list[str]:
         """CREATE TRIGGER ledger_no_replace BEFORE INSERT ON ledger
            WHEN EXISTS (SELECT 1 FROM ledger WHERE id = NEW.id)
            BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: an entry cannot be replaced'); END""",
+        """CREATE TRIGGER lot_uses_no_replace BEFORE INSERT ON lot_uses
+           WHEN EXISTS (SELECT 1 FROM lot_uses WHERE rowid = NEW.rowid)
+           BEGIN SELECT RAISE(ABORT, 'lot uses are append-only'); END""",
     ]
 
 

@@ -25,9 +25,7 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
         if rule is not None and rule.startswith("tier:"):
             tier_points += p
         entries.append((kind, p, purchase_id, rule))
-    if points > MAX_POINTS:
-        raise LoyaltyError(f"sale {purchase_id} would earn {points} points, more than the {MAX_POINTS} a sale "
-                           "may earn (check earn.points_per_unit and the multipliers)")
+    _check_points(purchase_id, points)
     lot_id = None
     if entries:
         _, lot_id = book.credit_entries(m, at, entries, purchase_id=purchase_id, lots=[(rules.expiry_for(at), points)])
@@ -42,6 +40,21 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
     tiers.note_purchase(book, m, rules, at, "sale", amount, points - tier_points)
     tiers.upgrade_on_sale(book, m, rules, at, purchase_id)
     return points
+
+
+def _check_points(purchase_id: str, points: int) -> None:
+    if points > MAX_POINTS:
+        raise LoyaltyError(f"sale {purchase_id} would earn {points} points, more than the {MAX_POINTS} a sale "
+                           "may earn (check earn.points_per_unit and the multipliers)")
+
+
+def check_new_members_sale(book: Book, purchase_id: str, at: str, amount: int, category: str | None) -> None:
+    """Refuse, before enrolling anyone, the first sale of a member an import is about to create when
+    record_sale would refuse it (a new member: first purchase, lowest tier, no birthday known)."""
+    rules = book.rules_for(at)
+    lines = earning.earn(amount, rules, date=at, category=category, first=amount > 0, birthday=False,
+                         tier=rules.levels[0].name)
+    _check_points(purchase_id, sum(p for _, _, p in lines))
 
 
 def sale_facts(book: Book, sale_id: str):

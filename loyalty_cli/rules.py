@@ -157,10 +157,10 @@ def _unknown_keys(doc: dict, defaults: dict, prefix: str = "") -> None:
 def _decimal(value, key: str, *, minimum: Fraction | None = Fraction(0), at_least_one: bool = False) -> Fraction:
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     if text is None or not _DECIMAL.fullmatch(text):
-        raise RulesError(f'{key} must be a decimal{" ≥ 1" if at_least_one else " ≥ 0"}, got {json.dumps(value)}')
+        raise RulesError(f'{key} must be a decimal{" ≥ 1" if at_least_one else " ≥ 0"}, got {_shown(value)}')
     number = Fraction(text)
     if at_least_one and number < 1:
-        raise RulesError(f'{key} must be a decimal ≥ 1, got {json.dumps(value)}')
+        raise RulesError(f'{key} must be a decimal ≥ 1, got {_shown(value)}')
     return number
 
 
@@ -169,7 +169,7 @@ def _integer(value, key: str, minimum: int = 0) -> int:
         if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
             value = int(value)
         else:
-            raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {json.dumps(value)}")
+            raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {_shown(value)}")
     if value < minimum:
         raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {value}")
     return value
@@ -177,17 +177,17 @@ def _integer(value, key: str, minimum: int = 0) -> int:
 
 def _choice(value, key: str, choices: tuple) -> str:
     if value not in choices:
-        raise RulesError(f"{key} must be one of {', '.join(choices)}, got {json.dumps(value)}")
+        raise RulesError(f"{key} must be one of {', '.join(choices)}, got {_shown(value)}")
     return value
 
 
 def _money(value, key: str, decimals: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise RulesError(f"{key} must be an amount of money as text like \"2.00\", got {json.dumps(value)}")
+        raise RulesError(f"{key} must be an amount of money as text like \"2.00\", got {_shown(value)}")
     try:
         return values.parse_money(str(value), decimals)
     except ValueError:
-        raise RulesError(f'{key} must be an amount of money with at most {decimals} decimals, got {json.dumps(value)}') from None
+        raise RulesError(f'{key} must be an amount of money with at most {decimals} decimals, got {_shown(value)}') from None
 
 
 def validate(doc: dict) -> Rules:
@@ -199,7 +199,10 @@ def validate(doc: dict) -> Rules:
     decimals = _integer(d["currency_decimals"], "currency_decimals")
     if decimals > 4:
         raise RulesError(f"currency_decimals must be between 0 and 4, got {decimals}")
-    if "small_sale" not in (doc.get("anomalies") or {}):  # the default, written with the currency's decimals
+    for table in ("earn", "expiry", "tiers", "transfers", "anomalies"):
+        if not isinstance(d[table], dict):
+            raise RulesError(f"{table} must be a table ([{table}] with its keys), got {_shown(d[table])}")
+    if "small_sale" not in doc.get("anomalies", {}):  # the default, written with the currency's decimals
         d["anomalies"]["small_sale"] = values.format_money(2 * 10**decimals, decimals)
     e = d["earn"]
     categories = {}
@@ -253,7 +256,7 @@ def validate(doc: dict) -> Rules:
             minimum = _integer(lvl.get("min"), f"{key}.min")
         levels.append(Level(lvl["name"].strip(), minimum, _decimal(lvl.get("multiplier"), f"{key}.multiplier", at_least_one=True)))
     if levels[0].min != 0:
-        raise RulesError(f"tiers.levels[0].min must be 0 (the lowest tier holds everyone), got {json.dumps(t['levels'][0].get('min'))}")
+        raise RulesError(f"tiers.levels[0].min must be 0 (the lowest tier holds everyone), got {_shown(t['levels'][0].get('min'))}")
     for i in range(1, len(levels)):
         if levels[i].min <= levels[i - 1].min:
             raise RulesError(f"tiers.levels[{i}].min must be greater than the level before it (minimums strictly increase)")
@@ -262,7 +265,7 @@ def validate(doc: dict) -> Rules:
         raise RulesError("tiers.levels names must be unique")
     tr = d["transfers"]
     if not isinstance(tr["enabled"], bool):
-        raise RulesError(f"transfers.enabled must be true or false, got {json.dumps(tr['enabled'])}")
+        raise RulesError(f"transfers.enabled must be true or false, got {_shown(tr['enabled'])}")
     a = d["anomalies"]
     anomalies = {
         "max_sales_per_day": _integer(a["max_sales_per_day"], "anomalies.max_sales_per_day", 1),
@@ -325,6 +328,11 @@ def parse_toml(text: str, source: str = "program.toml") -> dict:
         raise RulesError(f"{source} is not valid TOML: {exc}") from None
 
 
+def _shown(value) -> str:
+    """A TOML value as an error message quotes it (JSON-like; dates and times as text)."""
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
 def _dates_as_text(value):
     """TOML's own dates (`from = 2026-12-05`, unquoted) as the text the rules store; times stay
     as they are, for validation to refuse by key."""
@@ -352,7 +360,7 @@ def set_key(doc: dict, dotted: str, raw: str) -> dict:
     if isinstance(node, (dict, list)):
         raise RulesError(f"{dotted} is a table or array; edit it in a TOML file and use 'loyalty program load'")
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
+        value = _dates_as_text(tomllib.loads(f"v = {raw}")["v"])
     except tomllib.TOMLDecodeError:
         value = raw
     if isinstance(node, str) and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -61,7 +61,8 @@ def test_numbers_too_large_for_the_database_are_usage_errors(run):
                  ("rewards", "add", "X", "--name", "X", "--cost", "10", "--stock", "99999999999999"),
                  ("report", "churn", "--days", "999999"),
                  ("report", "churn", "--days", "-1"),
-                 ("points", "history", "M1", "--limit", "99999999999999999999")):
+                 ("points", "history", "M1", "--limit", "99999999999999999999"),
+                 ("points", "award", "M1", "9" * 5000, "--reason", "a very long typo")):
         result = run(*args)
         assert result.exit_code == 2, (args, result.stderr)
         assert "Traceback" not in result.output and "unexpected" not in result.stderr

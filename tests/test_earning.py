@@ -305,6 +305,9 @@ def test_program_load_bad_file_exits_3_naming_the_key(dbp, tmp_path):
         ('[earn]\npoints_per_uint = "1"\n', "earn.points_per_uint"),
         ('[tiers]\nlevels = [{ name = "A", min = "5", multiplier = "1" }]\n', "tiers.levels[0].min"),
         ("[earn\n", "not valid TOML"),
+        ("[tiers]\nhold_months = 2026-12-05T10:00:00\n", "tiers.hold_months"),
+        ("[expiry]\nround_to = 12:00:00\n", "expiry.round_to"),
+        ("anomalies = 5\n", "anomalies must be a table"),
     ],
 )
 def test_program_load_other_bad_files(dbp, tmp_path, text, key):

@@ -557,3 +557,32 @@ def test_create_members_joins_on_the_earliest_sale_of_an_unsorted_file(shop, tmp
     assert (code, doc["members_created"]) == (0, 1)
     assert as_json(shop, "members", "show", "Z")["joined_on"] == "2025-03-05"
     assert q(shop, "SELECT at FROM ledger WHERE member_id = 'Z' AND kind = 'signup'") == [("2025-03-05T00:00:00",)]
+
+
+def test_create_members_enrols_nobody_for_a_sale_that_is_then_rejected(shop, tmp_path):
+    ok(shop, "program", "set", "earn.points_per_unit", "1000000000")
+    text = HEADER + "P1,NEW1,2026-01-05,5000.00,,,\nP2,NEW2,2026-01-05,1.00,,,\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--create-members", "--skip-bad")
+    assert (code, doc["rejected"], doc["members_created"]) == (3, 1, 1)
+    assert q(shop, "SELECT member_id FROM members WHERE member_id LIKE 'NEW%'") == [("NEW2",)]
+
+
+def test_a_file_refused_midway_reports_the_bad_rows_before_it_and_no_summary(shop, tmp_path):
+    text = "purchase_id,member_id,purchased_at,amount\nA1,A,2026-02-01,1.00\nA2,A,2026-02-01,abc\nA3,A,2026-02-01,\"2.00\n"
+    code, doc = import_json(shop, write(tmp_path, text))
+    assert code == 3
+    assert [e["line"] for e in doc["errors"]] == [3, 4]
+    result = run(shop, "purchases", "import", write(tmp_path, text, "again.csv"), "--skip-bad")
+    assert result.exit_code == 3 and "rows imported" not in result.stderr  # nothing was imported
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+@pytest.mark.parametrize("encoding", ["hex", "rot13", "no-such-codec"])
+def test_an_encoding_that_is_not_for_text_is_a_usage_error(shop, tmp_path, encoding):
+    result = run(shop, "purchases", "import", write(tmp_path, CLEAN), "--encoding", encoding)
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --encoding")
+
+
+def test_utf16_named_for_a_utf8_file_is_a_rejected_file(shop, tmp_path):
+    code, doc = import_json(shop, write(tmp_path, CLEAN), "--encoding", "utf-16")
+    assert code == 3 and "UTF-16" in doc["errors"][0]["message"].upper()

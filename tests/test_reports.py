@@ -245,6 +245,12 @@ def test_csv_keeps_negative_money_a_number(shop):
     assert ",-100.00," in row and "'" not in row
 
 
+def test_csv_keeps_ids_and_phones_starting_with_a_sign_as_text(shop):
+    shop.member("-42", phone="+447700900373")
+    listed = shop.ok("members", "list", "--csv", "--show-pii").stdout.splitlines()[1]
+    assert listed.startswith("'-42,") and ",'+447700900373," in listed
+
+
 # -- liability and expiring ------------------------------------------------------------------------
 @pytest.fixture
 def liability_shop(shop):

@@ -226,3 +226,23 @@ def test_a_tier_changed_behind_the_tools_back_is_found(db):
     assert result.exit_code == 4
     problems = json.loads(result.stdout)["problems"]
     assert [(p["check"], p["member_id"]) for p in problems] == [("tiers", "M1")]
+
+
+def test_a_backup_made_before_the_replace_triggers_is_restored_and_gets_them(db, tmp_path):
+    some_activity(db)
+    target = tmp_path / "old-backup.db"
+    ok(db, "db", "backup", target)
+    # What a backup from before migration m003 looks like: no REPLACE triggers, no record of m003.
+    conn = sqlite3.connect(target)
+    conn.execute("DROP TRIGGER ledger_no_replace")
+    conn.execute("DROP TRIGGER lot_uses_no_replace")
+    conn.execute("DELETE FROM migrations WHERE name = 'm003_no_replace'")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    ok(db, "points", "award", "M1", "500", "--reason", "after the backup", "--at", "2025-03-01")
+    ok(db, "db", "restore", target, "--yes")
+    assert balance(db, "M1") == 70
+    triggers = {name for (name,) in sql(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert {"ledger_no_replace", "lot_uses_no_replace"} <= triggers
+    check_ok(db)

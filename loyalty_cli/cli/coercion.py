@@ -1,37 +1,27 @@
 """Plain coercion for the parameter types this CLI uses, without pydantic.
 
-Typer (0.16 and later) checks every parameter's value through a pydantic
-`TypeAdapter`, built the first time the parameter is processed: importing
-pydantic and building the adapters cost about 0.1 s of every command, a third of
-a counter command's whole time. Our parameters are `str`, `int`, `bool` and
-`Path`; for the values that need no judgement (a string for `str`, ASCII digits
-for an unbounded-or-in-range `int`, a non-empty string for an unconstrained
-`Path`, nothing at all) the result is the same as pydantic's, so we give it
-directly. Anything else -- a bad integer, a bound not met, a path with checks,
-a list -- goes through Typer's own adapter, with Typer's own error message.
+The Typer this project installs (0.29) checks every parameter's value through a
+pydantic `TypeAdapter`, built the first time the parameter is processed:
+importing pydantic and building the adapters cost about 0.1 s of every command,
+a third of a counter command's whole time. Our parameters are `str`, `int`,
+`bool`, `Path` and `list[str]`; for the values that need no judgement (a string
+for `str`, a short run of ASCII digits within the bounds for `int`, a bool for
+`bool`, strings for `list[str]`, a non-empty string for an unconstrained
+`Path`) the result is the same as Typer's, so we give it directly. Anything
+else -- a bad or negative integer, a bound not met, a path with checks -- goes
+through Typer's own adapter, with Typer's own error message.
 
 If Typer's internals change shape, `install()` does nothing and every value
 takes Typer's path: slower, never different.
 """
-
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-STRINGS = list[str]
 
-
-def install() -> None:
-    try:
-        from dataclasses import dataclass
-
-        from typer._coercion import RuntimeParam, build_runtime_param
-        from typer.core import _TyperParameter
-    except ImportError:  # another Typer: keep its coercion
-        return
-    if not hasattr(_TyperParameter, "get_runtime_param"):
-        return
+def _plain_param_class(dataclass, RuntimeParam, build_runtime_param):  # noqa: N803 -- Typer's class names
+    """The RuntimeParam subclass that answers for plain values (see the module docstring)."""
 
     @dataclass(frozen=True)
     class PlainParam(RuntimeParam):
@@ -41,7 +31,9 @@ def install() -> None:
                 if isinstance(value, str):
                     return value
             elif kind is int:
-                number = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else value
+                # Short digit strings only: Python refuses to convert one over 4,300 digits (Typer says so).
+                plain = isinstance(value, str) and len(value) <= 18 and value.isascii() and value.isdigit()
+                number = int(value) if plain else value
                 if type(number) is int and not getattr(info, "clamp", False) \
                         and (info.min is None or number >= info.min) and (info.max is None or number <= info.max):
                     return _in_range(number, param, ctx)
@@ -59,6 +51,26 @@ def install() -> None:
             param._runtime_param = full
             return _in_range(full._coerce_value(value, param, ctx), param, ctx)
 
+    return PlainParam
+
+
+STRINGS = list[str]
+
+
+def install() -> None:
+    try:
+        from dataclasses import dataclass
+
+        from typer._coercion import RuntimeParam, build_runtime_param
+        from typer.core import _TyperParameter
+    except ImportError:  # another Typer: keep its coercion
+        return
+    if not hasattr(_TyperParameter, "get_runtime_param"):
+        return
+    try:
+        plain_param = _plain_param_class(dataclass, RuntimeParam, build_runtime_param)
+    except Exception:  # noqa: BLE001 -- whatever another Typer's classes do, keep its own coercion
+        return
     original = _TyperParameter.get_runtime_param
 
     def get_runtime_param(self):
@@ -66,8 +78,11 @@ def install() -> None:
             descriptor = self.type_descriptor
             if descriptor.annotation in (str, int, bool, Path, STRINGS) and descriptor.file_annotation is None \
                     and not descriptor.is_choice:
-                self._runtime_param = PlainParam(parameter_info=descriptor.parameter_info,
-                                                 annotation=descriptor.annotation)
+                try:
+                    self._runtime_param = plain_param(parameter_info=descriptor.parameter_info,
+                                                      annotation=descriptor.annotation)
+                except TypeError:  # RuntimeParam changed shape in another Typer: its own coercion
+                    return original(self)
             else:
                 return original(self)
         return self._runtime_param
