@@ -60,8 +60,9 @@ class Model:
         self.balance[m] += points_
         return made
 
-    def write_off(self, m, date):
-        lapsed = [lot for lot in self.lots[m] if lot[1] > 0 and lot[0] < date.isoformat()]
+    def write_off(self, m, date, lots=None):
+        """Write off the member's lapsed lots (or only those of `lots` that lapsed)."""
+        lapsed = [lot for lot in (self.lots[m] if lots is None else lots) if lot[1] > 0 and lot[0] < date.isoformat()]
         total = sum(lot[1] for lot in lapsed)
         for lot in lapsed:
             if lot[2]:
@@ -206,8 +207,9 @@ def simulate(seed, path):
                 for e, n, sale in taken:
                     grouped[(e, sale)] = grouped.get((e, sale), 0) + n
                 rewards.cancel(store, code, at, "sim")
+                before = len(model.lots[owner])
                 model.credit(owner, 15, day, lots=[(e, n, sale) for (e, sale), n in grouped.items()])
-                model.write_off(owner, day)
+                model.write_off(owner, day, lots=model.lots[owner][before:])  # only the returned points (SPEC §6)
             elif op == "transfer":
                 other = rng.choice(ids)
                 n = rng.randint(1, 30)
