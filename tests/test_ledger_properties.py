@@ -10,8 +10,8 @@ The model keeps, per member, the unconsumed points per expiry date E (None =
 never): credits add a lot; a debit first writes off every lot with E before its
 date, then takes the earliest E first (never-expiring last); transfers and
 voucher cancels keep the E of the points they move (a cancel then writes off
-whatever of the member's points has lapsed by its date, as the tool does; SPEC
-§6 only requires that of the returned points). After every step the
+those of the returned points that have lapsed by its date, SPEC §6; the
+member's other lapsed points wait for the next debit or expiry run). After every step the
 model's balance must be the database's; after every sequence every ledger
 invariant must hold and `db check` must find nothing.
 """
@@ -83,6 +83,17 @@ class Model:
         for e in gone:
             del self.lots[m][e]
         return sum(gone.values())
+
+    def write_off_returned(self, m, date: str, returned: dict) -> int:
+        """A cancelled voucher's returned points whose E is before the date (not the member's other lapsed points)."""
+        gone = 0
+        for e, p in returned.items():
+            if e is not None and e < date and p > 0:
+                self.lots[m][e] -= p
+                if not self.lots[m][e]:
+                    del self.lots[m][e]
+                gone += p
+        return gone
 
     def can_debit(self, m, date: str, pts: int) -> bool:
         return self.balance(m) - sum(self.lapsed(m, date).values()) >= pts
@@ -262,7 +273,7 @@ def _play(store, model: Model, months: int, round_to: str, steps) -> None:
                 def apply(v=v, date=date):
                     v["status"] = "cancelled"
                     model.add(v["member"], v["taken"])
-                    model.write_off(v["member"], date)
+                    model.write_off_returned(v["member"], date, v["taken"])
                     if model.stock[v["reward"]] is not None:
                         model.stock[v["reward"]] += 1
                 call = lambda: rewards.cancel(store, code, at, "tester")  # noqa: E731
