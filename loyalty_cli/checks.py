@@ -27,11 +27,13 @@ def check_sqlite(conn) -> list[Problem]:
 
 def check_append_only(conn) -> list[Problem]:
     """The triggers that refuse UPDATE, DELETE and REPLACE on the ledger are in place (those of
-    m003 once it has run: a backup made before it gets them when restored)."""
+    m003 and m004 once they have run: a backup made before them gets them when restored)."""
     have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     wanted = ["ledger_no_update", "ledger_no_delete", "lot_uses_no_update", "lot_uses_no_delete"]
-    if conn.execute("SELECT 1 FROM migrations WHERE name = 'm003_no_replace'").fetchone():
-        wanted += ["ledger_no_replace", "lot_uses_no_replace"]
+    ran = {name for (name,) in conn.execute("SELECT name FROM migrations")}
+    wanted += [trigger for migration, trigger in (("m003_no_replace", "ledger_no_replace"),
+                                                  ("m004_lot_uses_no_replace", "lot_uses_no_replace"))
+               if migration in ran]
     return [Problem(f"trigger {name} is missing: the ledger is not protected against edits", check="append_only")
             for name in wanted if name not in have]
 

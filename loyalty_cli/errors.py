@@ -46,11 +46,12 @@ class InputFileError(LoyaltyError):
     exit_code = 3
 
     def __init__(self, message: str, problems: list[Problem] | None = None, summary: dict | None = None,
-                 committed: bool = False):
+                 rows_skipped: bool = False):
         super().__init__(message)
         self.problems = problems or []
         self.summary = summary
-        self.committed = committed  # the good rows were imported (--skip-bad); the bad ones reported
+        # --skip-bad: the good rows went through (imported, or checked by a dry run), the bad ones skipped
+        self.rows_skipped = rows_skipped
 
 
 class CheckFailed(LoyaltyError):

@@ -362,9 +362,9 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                         continue
                     try:
                         mid_checked = values.parse_member_id(mid)
-                        check_new_members_sale(book, pid, at, amount, category)  # never enrol for a rejected row
-                        m = members_mod.enrol(book, member_id=mid_checked, name=None,
-                                              joined_on=first_sale_on.get(mid, at)[:10])
+                        joined_on = first_sale_on.get(mid, at)[:10]
+                        check_new_members_sale(book, pid, at, amount, category, joined_on)  # never enrol for a rejected row
+                        m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=joined_on)
                     except (ValueError, LoyaltyError) as exc:
                         bad(line, cells, str(exc))
                         continue
@@ -442,7 +442,7 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
         raise
     if problems:
         raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
-            f", written to {options.rejects}" if options.rejects else ""), problems, counts, committed=True)
+            f", written to {options.rejects}" if options.rejects else ""), problems, counts, rows_skipped=True)
 
 
 # What a rejected file reports as written: nothing (it was all rolled back).

@@ -236,15 +236,23 @@ def m002_summaries(_conn) -> list[str]:
 
 def m003_no_replace(_conn) -> list[str]:
     """`INSERT OR REPLACE` deletes the old row without firing the delete trigger (SQLite fires delete
-    triggers on REPLACE only with recursive_triggers on, a setting of whoever connects): refuse it."""
+    triggers on REPLACE only with recursive_triggers on, a setting of whoever connects): refuse it
+    on the ledger."""
     return [
         """CREATE TRIGGER ledger_no_replace BEFORE INSERT ON ledger
            WHEN EXISTS (SELECT 1 FROM ledger WHERE id = NEW.id)
            BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: an entry cannot be replaced'); END""",
+    ]
+
+
+def m004_lot_uses_no_replace(_conn) -> list[str]:
+    """The same for lot uses, whose only key is the rowid (-1 in a BEFORE INSERT trigger while
+    SQLite has yet to choose it: the tool never gives one)."""
+    return [
         """CREATE TRIGGER lot_uses_no_replace BEFORE INSERT ON lot_uses
-           WHEN EXISTS (SELECT 1 FROM lot_uses WHERE rowid = NEW.rowid)
+           WHEN NEW.rowid != -1 AND EXISTS (SELECT 1 FROM lot_uses WHERE rowid = NEW.rowid)
            BEGIN SELECT RAISE(ABORT, 'lot uses are append-only'); END""",
     ]
 
 
-MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace]
+MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace]

@@ -48,12 +48,12 @@ def _check_points(purchase_id: str, points: int) -> None:
                            "may earn (check earn.points_per_unit and the multipliers)")
 
 
-def check_new_members_sale(book: Book, purchase_id: str, at: str, amount: int, category: str | None) -> None:
+def check_new_members_sale(book: Book, purchase_id: str, at: str, amount: int, category: str | None,
+                           joined_on: str) -> None:
     """Refuse, before enrolling anyone, the first sale of a member an import is about to create when
-    record_sale would refuse it (a new member: first purchase, lowest tier, no birthday known)."""
-    rules = book.rules_for(at)
-    lines = earning.earn(amount, rules, date=at, category=category, first=amount > 0, birthday=False,
-                         tier=rules.levels[0].name)
+    record_sale would refuse it (a new member: first purchase, the lowest tier on joining, no birthday)."""
+    lines = earning.earn(amount, book.rules_for(at), date=at, category=category, first=amount > 0, birthday=False,
+                         tier=book.rules_for(joined_on).levels[0].name)
     _check_points(purchase_id, sum(p for _, _, p in lines))
 
 

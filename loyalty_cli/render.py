@@ -13,18 +13,19 @@ import re
 import sys
 from dataclasses import dataclass
 
+from loyalty_cli.values import Amount
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Negative money as we write it ("-100.00"): a number to a spreadsheet, never a formula. Other text
-# starting with + or - (an id "-42", a phone "+44…") keeps its quote, so it stays text.
-NEGATIVE_AMOUNT = re.compile(r"-\d+\.\d+", re.ASCII)
+
 # What json.dumps(ensure_ascii=False) escapes in a string: quote, backslash, control characters.
 NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
 
 def safe_cell(value):
-    """Neutralise spreadsheet formulas in text cells; numbers stay numbers (SPEC §9), including
-    money we write as text ("-100.00"): a spreadsheet reads it as a number, never a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not NEGATIVE_AMOUNT.fullmatch(value):
+    """Neutralise spreadsheet formulas in text cells; numbers stay numbers (SPEC §9), money we
+    write as text included (an Amount, "-100.00"); other text starting with + or - (an id "-42",
+    a phone "+44…") keeps its quote, so it stays text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not isinstance(value, Amount):
         return "'" + value
     return value
 

@@ -177,22 +177,29 @@ def _minor_units(m: re.Match, decimals: int, decimal_comma: bool) -> int:
     return int(units) * 10**decimals + (int(frac.ljust(decimals, "0")) if frac else 0)
 
 
+class Amount(str):
+    """Money as the tool writes it ("-12.50"): text in JSON, but a number to a spreadsheet, so CSV
+    output leaves a negative one as it is (render.safe_cell quotes other text starting with -)."""
+
+    __slots__ = ()
+
+
 def format_money(minor: int, decimals: int = 2) -> str:
-    """Integer minor units → decimal text with exactly `decimals` places ("12.50")."""
+    """Integer minor units → decimal text with exactly `decimals` places ("12.50"), as an Amount."""
     if decimals == 0:
-        return str(minor)
+        return Amount(minor)
     sign = "-" if minor < 0 else ""
     units, frac = divmod(abs(minor), 10**decimals)
-    return f"{sign}{units}.{frac:0{decimals}d}"
+    return Amount(f"{sign}{units}.{frac:0{decimals}d}")
 
 
 def format_money_column(minors, decimals: int = 2) -> list[str]:
     """format_money over many values (a report's column), without a function call per value."""
     if decimals == 0:
-        return list(map(str, minors))
+        return list(map(Amount, minors))
     scale = 10**decimals
     fmt = f"%d.%0{decimals}d"
-    return [fmt % divmod(v, scale) if v >= 0 else "-" + fmt % divmod(-v, scale) for v in minors]
+    return [Amount(fmt % divmod(v, scale) if v >= 0 else "-" + fmt % divmod(-v, scale)) for v in minors]
 
 
 def parse_email(text: str) -> str:

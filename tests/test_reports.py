@@ -579,3 +579,12 @@ def test_format_money_column_matches_format_money(decimals):
 
     amounts = [0, 1, -1, 9, -9, 10, 99, -99, 100, -100, 12345, -12345, 10**12 + 7, -(10**12) - 7]
     assert format_money_column(amounts, decimals) == [format_money(a, decimals) for a in amounts]
+
+
+def test_csv_keeps_negative_money_a_number_without_decimals_too(tmp_path):
+    shop = Shop(tmp_path, "currency_decimals = 0\n")
+    shop.member("Y1")
+    shop.sale("Y1", "1000", "2025-01-10", "y1")
+    shop.refund("y1", "1000", "2026-01-02")
+    row = shop.ok("report", "rfm", "--as-of", "2026-01-15", "--csv").stdout.splitlines()[1]
+    assert ",-1000," in row and "'" not in row

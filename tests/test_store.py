@@ -261,6 +261,19 @@ def test_replacing_a_ledger_entry_is_refused_by_the_database(ledger_entry, state
     conn.close()
 
 
+def test_replacing_a_lot_use_is_refused_by_the_database(ledger_entry):
+    conn = sqlite3.connect(ledger_entry)
+    conn.execute("INSERT INTO lots (id, entry_id, member_id, expires_on, points, remaining) VALUES (1, 1, 'M1', NULL, 50, 50)")
+    conn.execute("INSERT INTO lot_uses (entry_id, lot_id, points) VALUES (1, 1, 5)")
+    conn.commit()
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("INSERT OR REPLACE INTO lot_uses (rowid, entry_id, lot_id, points) SELECT rowid, entry_id, lot_id, 50 "
+                     "FROM lot_uses")
+    conn.rollback()
+    assert conn.execute("SELECT points FROM lot_uses").fetchall() == [(5,)]
+    conn.close()
+
+
 def test_foreign_keys_are_enforced_on_the_ledger(db):
     s = Store.open(db)
     try:

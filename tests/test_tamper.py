@@ -236,7 +236,7 @@ def test_a_backup_made_before_the_replace_triggers_is_restored_and_gets_them(db,
     conn = sqlite3.connect(target)
     conn.execute("DROP TRIGGER ledger_no_replace")
     conn.execute("DROP TRIGGER lot_uses_no_replace")
-    conn.execute("DELETE FROM migrations WHERE name = 'm003_no_replace'")
+    conn.execute("DELETE FROM migrations WHERE name IN ('m003_no_replace', 'm004_lot_uses_no_replace')")
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
@@ -246,3 +246,15 @@ def test_a_backup_made_before_the_replace_triggers_is_restored_and_gets_them(db,
     triggers = {name for (name,) in sql(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {"ledger_no_replace", "lot_uses_no_replace"} <= triggers
     check_ok(db)
+
+
+def test_a_database_from_before_m004_passes_check_and_gets_the_lot_uses_trigger_when_opened(db):
+    some_activity(db)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER lot_uses_no_replace")
+    conn.execute("DELETE FROM migrations WHERE name = 'm004_lot_uses_no_replace'")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    check_ok(db)  # opening it migrates it: the trigger is back, and required from now on
+    assert sql(db, "SELECT name FROM sqlite_master WHERE name = 'lot_uses_no_replace'") == [("lot_uses_no_replace",)]

@@ -60,7 +60,7 @@ def skipped_rows_summary(summary, skip_bad: bool):
     try:
         yield
     except InputFileError as exc:
-        if skip_bad and exc.committed and exc.summary is not None:
+        if skip_bad and exc.rows_skipped and exc.summary is not None:
             exc.args = (f"{exc}; {summary(exc.summary)}",)
         raise
 
