@@ -22,6 +22,9 @@ README can quote them):
 
 - Erased members are still members: their purchases and points count in every
   figure (totals must add up); they simply have no name or contact.
+- A member counts on D (the dashboard's total, tiers held) once they joined by D
+  or bought by D: a till's history imported after the members, who then joined
+  "today", has purchases dated before `joined_on`. *New* is joined in the period.
 - Points *issued* = signup, earn, bonus, referral, award and positive adjust
   entries, minus reversals (transfers and voucher cancellations move points that
   were issued before). Points *redeemed* = redeem entries net of voucher
@@ -64,7 +67,7 @@ from fractions import Fraction
 
 from loyalty_cli import values
 from loyalty_cli.errors import UsageError
-from loyalty_cli.tiers import tiers_held
+from loyalty_cli.tiers import MEMBER_BY, tiers_held
 
 SEGMENTS = ("champions", "loyal", "potential", "at_risk", "lost", "regular")
 PARETO_PERCENTS = (1, 5, 10, 20)
@@ -657,9 +660,10 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
         rules, decimals = _rules(conn, d.as_of)
         params = _params(d)
 
+        # Members by D, who joined on a date or bought by then (tiers.MEMBER_BY: so active ≤ total).
         total, new = conn.execute(
-            "SELECT count(*), count(CASE WHEN joined_on >= :p THEN 1 END) FROM members WHERE joined_on <= :d",
-            {"p": d.period_start[:10], "d": d.as_of}).fetchone()
+            f"SELECT count(*), count(CASE WHEN joined_on >= :p AND joined_on <= :as_of THEN 1 END) FROM members m "
+            f"WHERE {MEMBER_BY}", {"p": d.period_start[:10], "as_of": d.as_of, "end": d.end}).fetchone()
 
         # Purchases, 1: RFM per member gives the segments and the top members by net spend in the year.
         rfm_ = rfm_columns(conn, d)

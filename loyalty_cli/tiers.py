@@ -295,14 +295,22 @@ def levels_with_counts(store, as_of: str) -> list[dict]:
     return out, rules
 
 
+# A member counts as one on a date once they joined by it, or bought by its end: purchases may be
+# recorded with dates before the member's `joined_on` (a till's history imported after the members,
+# who then joined "today"). Parameters :as_of (a date) and :end (its last second).
+MEMBER_BY = ("(m.joined_on <= :as_of OR EXISTS (SELECT 1 FROM member_totals t "
+             "WHERE t.member_id = m.member_id AND t.first_purchase_at <= :end))")
+
+
 def tiers_held(conn, as_of: str, rules: Rules) -> dict[str, int]:
-    """Members joined by the date, counted by the tier they held at its end (every level, zeros too;
+    """Members by the date (MEMBER_BY), counted by the tier they held at its end (every level, zeros too;
     then any tier no longer among the levels), as members.tier_on says: the last change recorded
     among those dated up to the date."""
     end = values.end_of_day(as_of)
     if not conn.execute("SELECT 1 FROM tier_changes WHERE at > ? LIMIT 1", (end,)).fetchone():
         # No change after the date: every member holds then the tier they hold now.
-        rows = conn.execute("SELECT tier, count(*) FROM members WHERE joined_on <= ? GROUP BY tier", (as_of,)).fetchall()
+        rows = conn.execute(f"SELECT tier, count(*) FROM members m WHERE {MEMBER_BY} GROUP BY tier",
+                            {"end": end, "as_of": as_of[:10]}).fetchall()
     else:
         rows = conn.execute(
             """SELECT coalesce(
@@ -310,7 +318,7 @@ def tiers_held(conn, as_of: str, rules: Rules) -> dict[str, int]:
                          ORDER BY t.id DESC LIMIT 1),
                         (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.id LIMIT 1),
                         m.tier) AS held, count(*)
-               FROM members m WHERE m.joined_on <= :as_of GROUP BY held""", {"end": end, "as_of": as_of[:10]}).fetchall()
+               FROM members m WHERE """ + MEMBER_BY + """ GROUP BY held""", {"end": end, "as_of": as_of[:10]}).fetchall()
     counts = dict(rows)
     out = {lvl.name: counts.pop(lvl.name, 0) for lvl in rules.levels}
     out.update(sorted(counts.items()))

@@ -530,6 +530,19 @@ def test_dashboard_period_option(dash_shop):
     assert dash_shop.run("dashboard", "--period", "0").exit_code == 2
 
 
+
+def test_dashboard_counts_a_member_from_their_first_purchase_when_it_predates_joining(shop):
+    # The till's history imported after the members, who joined "today": at a date in that history
+    # the member bought, so they count among the members (never active > total), but are not new.
+    shop.member("H1", joined="2026-06-01")
+    shop.member("H2", joined="2026-06-01")
+    shop.sale("H1", "10.00", "2026-01-10T10:00")
+    doc = shop.json("dashboard", "--as-of", "2026-01-31")
+    assert doc["members"] == {"total": 1, "new": 0, "active": 1}
+    assert sum(doc["tiers"].values()) == 1
+    assert shop.json("dashboard", "--as-of", "2026-01-09")["members"] == {"total": 0, "new": 0, "active": 0}
+    assert shop.json("dashboard", "--as-of", "2026-06-15")["members"] == {"total": 2, "new": 2, "active": 0}
+
 # -- feedback ------------------------------------------------------------------------------------
 def test_feedback_add_and_errors(shop):
     shop.member("F1")
