@@ -331,10 +331,13 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
             if fresh:
                 book.load_members(fresh)
                 tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)
-            first_sale_on = {}  # --create-members: a new member's earliest sale in the chunk (files are not always sorted)
+            # --create-members: a new member's earliest sale in the chunk (files are not always sorted),
+            # of the rows not already refused (recorded ids, conflicting or not).
+            first_sale_on = {}
             if options.create_members:
                 for p in parsed:
-                    if p[7] == "sale" and p[3] not in book.members and p[4] < first_sale_on.get(p[3], "9999"):
+                    if p[7] == "sale" and p[3] not in book.members and p[2] not in known \
+                            and p[4] < first_sale_on.get(p[3], "9999"):
                         first_sale_on[p[3]] = p[4]
             for line, cells, pid, mid, at, amount, category, kind, refund_of in parsed:
                 sig = (mid, kind, amount, refund_of, at[:10])

@@ -559,6 +559,15 @@ def test_create_members_joins_on_the_earliest_sale_of_an_unsorted_file(shop, tmp
     assert q(shop, "SELECT at FROM ledger WHERE member_id = 'Z' AND kind = 'signup'") == [("2025-03-05T00:00:00",)]
 
 
+def test_create_members_does_not_join_on_a_rejected_rows_date(shop, tmp_path):
+    ok(shop, "purchases", "add", "A", "5.00", "--at", "2025-01-01", "--id", "P0")
+    # P0 is already A's sale: this row conflicts and is skipped; Z joins on its first *imported* sale
+    text = HEADER + "P0,Z,2025-02-01,5.00,,,\nP1,Z,2025-03-05,10.00,,,\n"
+    code, doc = import_json(shop, write(tmp_path, text), "--create-members", "--skip-bad")
+    assert (code, doc["imported"], doc["rejected"], doc["members_created"]) == (3, 1, 1, 1)
+    assert as_json(shop, "members", "show", "Z")["joined_on"] == "2025-03-05"
+
+
 def test_create_members_enrols_nobody_for_a_sale_that_is_then_rejected(shop, tmp_path):
     ok(shop, "program", "set", "earn.points_per_unit", "1000000000")
     text = HEADER + "P1,NEW1,2026-01-05,5000.00,,,\nP2,NEW2,2026-01-05,1.00,,,\n"
