@@ -412,6 +412,8 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
     Any bad row rolls everything back unless --skip-bad; --dry-run always does.
     """
     problems: list[Problem] = []
+    if options.rejects is not None:
+        _check_rejects_path(Path(options.rejects), Path(path), store.path)
     try:
         with CsvSource(path, fields, options) as source, _no_cyclic_gc():
             rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
@@ -446,6 +448,23 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
     if problems:
         raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
             f", written to {options.rejects}" if options.rejects else ""), problems, counts, rows_skipped=True)
+
+
+def _check_rejects_path(rejects: Path, source: Path, db: Path) -> None:
+    """--rejects FILE is overwritten (like a shell's `>`), but never the file being imported, the
+    database or its journal files: a typo there would destroy what the import reads or writes."""
+    protected = [(source, "the file being imported")] + [
+        (Path(f"{db}{suffix}"), "the database" if not suffix else f"the database's {suffix[1:]} file")
+        for suffix in ("", "-wal", "-shm", "-journal")]
+    for other, what in protected:
+        try:
+            same = rejects.exists() and other.exists() and os.path.samefile(rejects, other)
+        except OSError:
+            same = False
+        if same or os.path.abspath(rejects) == os.path.abspath(other):
+            raise UsageError(f"--rejects {rejects} is {what}; give another file for the rejected rows")
+    if rejects.is_dir():
+        raise UsageError(f"--rejects {rejects} is a directory; give a file for the rejected rows")
 
 
 # What a rejected file reports as written: nothing (it was all rolled back).

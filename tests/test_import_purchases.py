@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import as_json, ok, q, run
+from tests.helpers import as_json, ok, one_error_line, q, run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 SUMMARY_KEYS = {"rows", "imported", "duplicates", "rejected", "points_awarded", "points_reversed", "members_created",
@@ -595,3 +595,21 @@ def test_an_encoding_that_is_not_for_text_is_a_usage_error(shop, tmp_path, encod
 def test_utf16_named_for_a_utf8_file_is_a_rejected_file(shop, tmp_path):
     code, doc = import_json(shop, write(tmp_path, CLEAN), "--encoding", "utf-16")
     assert code == 3 and "UTF-16" in doc["errors"][0]["message"].upper()
+
+
+@pytest.mark.parametrize("target", ["db", "wal", "input", "dir"])
+def test_rejects_never_overwrites_the_database_or_the_file_being_imported(shop, tmp_path, target):
+    ok(shop, "purchases", "add", "A", "5.00", "--at", "2025-02-01", "--id", "KEEP")
+    csv_path = write(tmp_path, HEADER + "P1,A,2025-03-01,10.00,,,\nP2,A,2025-03-01,abc,,,\n")
+    text_before, snap = csv_path.read_bytes(), snapshot(shop)
+    rejects = {"db": shop, "wal": Path(f"{shop}-wal"), "input": csv_path, "dir": tmp_path}[target]
+    for path in ([rejects, f"{rejects}/../{rejects.name}"] if target != "dir" else [rejects]):
+        result = run(shop, "purchases", "import", csv_path, "--skip-bad", "--rejects", path)
+        assert result.exit_code == 2, result.output
+        assert one_error_line(result).startswith("Error: --rejects")
+    assert csv_path.read_bytes() == text_before and snapshot(shop) == snap
+    assert run(shop, "db", "check").exit_code == 0
+    # the same for the members import
+    members_csv = write(tmp_path, "member_id,name\nZ1,Zed\n", "members.csv")
+    result = run(shop, "members", "import", members_csv, "--skip-bad", "--rejects", members_csv)
+    assert result.exit_code == 2 and members_csv.read_text() == "member_id,name\nZ1,Zed\n"
