@@ -22,6 +22,23 @@ from loyalty_cli.errors import InputFileError, LoyaltyError, NotFound, Problem, 
 
 CHUNK = 2000
 csv.field_size_limit(1 << 20)
+# The longest physical line read (characters). csv.reader would otherwise hold a whole line in
+# memory before its field limit applies: a file with no newline (/dev/zero) would grow without end.
+MAX_LINE = 1 << 20
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+def _bounded_lines(text):
+    """The text's lines, as csv.reader wants them, none longer than MAX_LINE."""
+    from functools import partial
+
+    for line in iter(partial(text.readline, MAX_LINE), ""):
+        if len(line) == MAX_LINE and line[-1] not in "\r\n":
+            raise _LineTooLong()
+        yield line
 
 PURCHASE_FIELDS = {"purchase_id": True, "member_id": True, "purchased_at": True, "amount": True,
                    "category": False, "kind": False, "refund_of": False}
@@ -92,7 +109,7 @@ class CsvSource:
         self.counter = _Counting(self._file)
         encoding = "utf-8-sig" if self.options.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.options.encoding
         self._text = io.TextIOWrapper(io.BufferedReader(self.counter), encoding=encoding, newline="")
-        self._reader = csv.reader(self._text, delimiter=self.options.delimiter, strict=True)
+        self._reader = csv.reader(_bounded_lines(self._text), delimiter=self.options.delimiter, strict=True)
         self._read_header()
         return self
 
@@ -108,6 +125,8 @@ class CsvSource:
             return next(self._reader)
         except csv.Error as exc:
             self._fail(f"malformed CSV ({exc})", self._reader.line_num)
+        except _LineTooLong:
+            self._fail(f"a line is longer than {MAX_LINE:,} characters: not a till's CSV file", self._reader.line_num + 1)
         except UnicodeError:  # UnicodeDecodeError, or UTF-16 without its BOM
             line = _undecodable_line(self.path, self._text.encoding)
             self._fail(f"not valid {self.options.encoding} text "

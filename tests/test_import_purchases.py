@@ -613,3 +613,15 @@ def test_rejects_never_overwrites_the_database_or_the_file_being_imported(shop, 
     members_csv = write(tmp_path, "member_id,name\nZ1,Zed\n", "members.csv")
     result = run(shop, "members", "import", members_csv, "--skip-bad", "--rejects", members_csv)
     assert result.exit_code == 2 and members_csv.read_text() == "member_id,name\nZ1,Zed\n"
+
+
+def test_a_line_without_end_is_refused_before_it_fills_memory(shop, tmp_path):
+    # csv alone would read the whole line first (a file of NULs from /dev/zero: gigabytes)
+    path = tmp_path / "endless.csv"
+    path.write_text(HEADER + "P1,A,2025-03-01,1.00,,,\n" + "x" * 3_000_000)
+    code, doc = import_json(shop, path)
+    assert code == 3 and doc["errors"] == [{"line": 3, "message": "a line is longer than 1,048,576 characters: "
+                                                                   "not a till's CSV file"}]
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+    result = run(shop, "members", "import", path)
+    assert result.exit_code == 3 and result.stderr.startswith("Error: endless.csv: line 3: a line is longer")
