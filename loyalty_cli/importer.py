@@ -88,8 +88,10 @@ class CsvSource:
         self.size = 0
         self.header: list[str] = []
         self._index: dict[str, int] = {}
-        if len(options.delimiter) != 1:
-            raise UsageError(f"--delimiter must be one character, got {options.delimiter!r}")
+        if len(options.delimiter) != 1 or options.delimiter in '\r\n"':
+            raise UsageError(f"--delimiter must be one character other than a quote or a line end, got {options.delimiter!r}")
+        if options.date_format:
+            values.check_date_format(options.date_format)
         try:
             import codecs
 
@@ -147,9 +149,14 @@ class CsvSource:
         for fld in mapping:
             if fld not in self.fields:
                 raise UsageError(f"--map names {fld!r}, which is not one of {', '.join(self.fields)}")
+        read_by: dict[str, str] = {}
         for fld, required in self.fields.items():
             column = mapping.get(fld, fld)
             if column in names:
+                if column in read_by:
+                    raise UsageError(f"--map makes {read_by[column]} and {fld} both read column {column!r}; "
+                                     "each field needs its own column")
+                read_by[column] = fld
                 self._index[fld] = names.index(column)
             elif required:
                 hint = f" (--map {fld}={column} was given)" if fld in mapping else f" (use --map {fld}=COLUMN if your till names it differently)"

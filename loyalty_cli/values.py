@@ -10,6 +10,8 @@ import datetime as dt
 import re
 from functools import lru_cache
 
+from loyalty_cli.errors import UsageError
+
 BEGINNING = "0001-01-01"
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
@@ -64,6 +66,29 @@ def parse_datetime(text: str, what: str = "date") -> str:
     raise ValueError(
         f"{what} must be a shop-local date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], no offset), got {text!r}"
     )
+
+
+# strftime directives a till's date format may use: dates and times, never an offset or zone
+# (times are shop-local, SPEC §3), nothing that depends on the locale's week numbering.
+_FORMAT_DIRECTIVES = set("YymdbBjHIMSpfaA%")
+
+
+def check_date_format(fmt: str) -> str:
+    """A --date-format that names a whole date (year, month and day, or day of the year)."""
+    directives = re.findall(r"%(.?)", fmt, re.DOTALL)
+    for d in directives:
+        if not d:
+            raise UsageError(f"--date-format {fmt!r} ends with a lone % (write %% for a percent sign)")
+        if d in ("z", "Z"):
+            raise UsageError(f"--date-format {fmt!r} reads an offset or zone (%{d}); times are shop-local")
+        if d not in _FORMAT_DIRECTIVES:
+            raise UsageError(f"--date-format {fmt!r} has %{d}, which is not one of "
+                             f"{' '.join('%' + c for c in sorted(_FORMAT_DIRECTIVES))}")
+    found = set(directives)
+    if not (found & set("Yy") and (found & set("mbB") and "d" in found or "j" in found)):
+        raise UsageError(f"--date-format {fmt!r} must read a whole date: a year (%Y or %y) with a month and a "
+                         "day (%m %d) or a day of the year (%j)")
+    return fmt
 
 
 def parse_with_format(text: str, fmt: str, what: str = "date") -> str:

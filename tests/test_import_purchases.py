@@ -501,11 +501,31 @@ def test_a_refund_for_an_unknown_member_enrols_nobody(shop, tmp_path):
     assert run(shop, "db", "check").exit_code == 0
 
 
-def test_a_date_format_with_an_offset_is_refused(shop, tmp_path):
-    text = "purchase_id,member_id,purchased_at,amount\nP1,A,2025-03-07T10:00+0100,1.00\n"
-    code, doc = import_json(shop, write(tmp_path, text), "--date-format", "%Y-%m-%dT%H:%M%z")
-    assert code == 3
-    assert "offset" in doc["errors"][0]["message"]
+@pytest.mark.parametrize("fmt, says", [
+    ("%Y-%m-%dT%H:%M%z", "offset or zone"), ("%Y-%m-%dT%H:%M%Z", "offset or zone"),  # times are shop-local
+    ("%H:%M", "whole date"), ("%j", "whole date"), ("%d/%m", "whole date"),  # strptime would say 1900
+    ("%Y-%m-%Q", "%Q"), ("%Y-%m-%d %", "lone %"),
+])
+def test_a_date_format_that_cannot_give_a_shop_local_date_is_a_usage_error(shop, tmp_path, fmt, says):
+    text = "purchase_id,member_id,purchased_at,amount\nP1,A,10:30,1.00\n"
+    for command in ("purchases", "members"):
+        result = run(shop, command, "import", write(tmp_path, text), "--date-format", fmt)
+        assert result.exit_code == 2 and says in one_error_line(result)
+    result = run(shop, "purchases", "import", write(tmp_path, text), env={"LOYALTY_DATE_FORMAT": fmt})
+    assert result.exit_code == 2
+    assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
+
+
+@pytest.mark.parametrize("delimiter", ["\n", "\r", '"', ";;"])
+def test_a_delimiter_that_cannot_split_cells_is_a_usage_error(shop, tmp_path, delimiter):
+    result = run(shop, "purchases", "import", write(tmp_path, HEADER + "P1,A,2025-03-01,1.00,,,\n"), "--delimiter", delimiter)
+    assert result.exit_code == 2 and "--delimiter" in one_error_line(result)
+
+
+def test_map_giving_two_fields_one_column_is_a_usage_error(shop, tmp_path):
+    path = write(tmp_path, "purchase_id,member_id,purchased_at,amount\nX1,A,2025-03-01,1.00\n")
+    result = run(shop, "purchases", "import", path, "--map", "purchase_id=member_id")
+    assert result.exit_code == 2 and "both read column 'member_id'" in one_error_line(result)
     assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
 
 
