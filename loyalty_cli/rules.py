@@ -154,8 +154,15 @@ def _unknown_keys(doc: dict, defaults: dict, prefix: str = "") -> None:
             _unknown_keys(value, defaults[key], name + ".")
 
 
+# Every whole number of the programme (points, months, days, minor units) stays at or below this:
+# a trillion, as ledger.MAX_POINTS, far beyond any shop and within SQLite's 64-bit sums.
+MAX_WHOLE = 10**12
+
+
 def _decimal(value, key: str, *, minimum: Fraction | None = Fraction(0), at_least_one: bool = False) -> Fraction:
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if text is not None and len(text) > 30:
+        raise RulesError(f"{key} must be a decimal of at most 30 characters, got {_shown(value)[:40]}…")
     if text is None or not _DECIMAL.fullmatch(text):
         raise RulesError(f'{key} must be a decimal{" ≥ 1" if at_least_one else " ≥ 0"}, got {_shown(value)}')
     number = Fraction(text)
@@ -166,12 +173,12 @@ def _decimal(value, key: str, *, minimum: Fraction | None = Fraction(0), at_leas
 
 def _integer(value, key: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"\d{1,20}", value.strip()):
             value = int(value)
         else:
-            raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {_shown(value)}")
-    if value < minimum:
-        raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {value}")
+            raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {_shown(value)[:40]}")
+    if value < minimum or value > MAX_WHOLE:
+        raise RulesError(f"{key} must be a whole number from {minimum} to {MAX_WHOLE:,}, got {value}")
     return value
 
 
@@ -326,6 +333,10 @@ def parse_toml(text: str, source: str = "program.toml") -> dict:
         return _dates_as_text(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{source} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise RulesError(f"{source} nests tables or arrays too deeply to be a programme") from None
+    except ValueError as exc:  # an integer of thousands of digits, beyond Python's conversion limit
+        raise RulesError(f"{source} has a number too large to read ({str(exc)[:40]}…)") from None
 
 
 def _shown(value) -> str:
@@ -363,6 +374,8 @@ def set_key(doc: dict, dotted: str, raw: str) -> dict:
         value = _dates_as_text(tomllib.loads(f"v = {raw}")["v"])
     except tomllib.TOMLDecodeError:
         value = raw
+    except (RecursionError, ValueError):  # nested too deeply; an integer of thousands of digits
+        raise RulesError(f"{dotted} cannot be set to that value: it is nested too deeply or too large") from None
     if isinstance(node, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = raw.strip()
     out = copy.deepcopy(doc)

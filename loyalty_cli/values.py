@@ -178,6 +178,8 @@ def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, patte
     there are three decimals) is refused as ambiguous, never guessed.
     """
     clean = text.strip() if isinstance(text, str) else None
+    if clean is not None and len(clean) > 40:  # beyond any amount allowed (and int()'s digit limit)
+        raise ValueError(f"amount {clean[:20]!r}… is too large (at most {MAX_MINOR_UNITS} minor units)")
     m = (pattern or money_pattern(decimals, decimal_comma)).fullmatch(clean) if clean is not None else None
     value = _minor_units(m, decimals, decimal_comma) if m else None
     if decimal_comma and clean is not None:

@@ -308,6 +308,12 @@ def test_program_load_bad_file_exits_3_naming_the_key(dbp, tmp_path):
         ("[tiers]\nhold_months = 2026-12-05T10:00:00\n", "tiers.hold_months"),
         ("[expiry]\nround_to = 12:00:00\n", "expiry.round_to"),
         ("anomalies = 5\n", "anomalies must be a table"),
+        # beyond 64 bits every enrolment, then db check and every report, overflowed
+        ("[earn]\nsignup_bonus = 99999999999999999999999\n", "earn.signup_bonus must be a whole number from 0 to"),
+        ("[earn]\nreferral_bonus = 9223372036854775807\n", "earn.referral_bonus must be a whole number from 0 to"),
+        ("[earn]\nsignup_bonus = " + "9" * 5000 + "\n", "a number too large to read"),
+        ('point_value = "' + "9" * 5000 + '"\n', "point_value must be a decimal of at most 30 characters"),
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", "nests tables or arrays too deeply"),
     ],
 )
 def test_program_load_other_bad_files(dbp, tmp_path, text, key):
@@ -431,3 +437,10 @@ def test_currency_decimals_cannot_change_after_first_load(dbp, tmp_path):
     assert "currency_decimals" in one_error_line(result)
     assert len(as_json(dbp, "program", "show")["versions"]) == 1
     assert as_json(dbp, "program", "show", "--as-of", "2027-01-01")["rules"]["currency_decimals"] == 2
+
+
+@pytest.mark.parametrize("key, value", [("earn.signup_bonus", "99999999999999999999999"),
+                                        ("earn.referral_bonus", "9" * 5000), ("point_value", "9" * 5000)])
+def test_program_set_out_of_range_is_a_usage_error(dbp, key, value):
+    result = run(dbp, "program", "set", key, value)
+    assert result.exit_code == 2 and key in one_error_line(result)

@@ -244,3 +244,10 @@ def test_parse_phone():
 
 def test_parse_phone_accepts_a_leading_parenthesis():
     assert parse_phone("(01632) 960001") == "(01632) 960001"
+
+
+def test_an_amount_of_thousands_of_digits_is_too_large_not_a_conversion_error():
+    with pytest.raises(ValueError, match="is too large"):
+        values.parse_money("1" * 5000)
+    with pytest.raises(ValueError, match="is too large"):
+        values.parse_money("1" * 5000, 2, True)
