@@ -247,6 +247,8 @@ def test_parse_phone_accepts_a_leading_parenthesis():
 
 
 def test_an_amount_of_thousands_of_digits_is_too_large_not_a_conversion_error():
+    from loyalty_cli import values
+
     with pytest.raises(ValueError, match="is too large"):
         values.parse_money("1" * 5000)
     with pytest.raises(ValueError, match="is too large"):
