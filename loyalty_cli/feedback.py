@@ -16,8 +16,12 @@ def add(store, member_id: str, score: int, at: str, comment: str | None = None) 
         raise UsageError(f"a score must be a whole number from 0 to 10, got {score!r}")
     if comment is not None:
         comment = comment.strip() or None
-        if comment is not None and (len(comment) > 2000 or any(ord(c) < 32 and c not in "\t\n" for c in comment)):
-            raise UsageError("--comment must be at most 2000 characters without control characters")
+        from loyalty_cli import values
+
+        try:
+            comment = comment and values.parse_text(comment, "--comment", 2000, keep="\t\n")
+        except ValueError:
+            raise UsageError("--comment must be at most 2000 characters without control characters") from None
     with store.write() as conn:
         row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:

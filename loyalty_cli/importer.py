@@ -297,6 +297,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
     counts = dict(rows=0, imported=0, duplicates=0, rejected=0, points_awarded=0, points_reversed=0, members_created=0)
     with _importing(store, path, PURCHASE_FIELDS, options, progress, counts) as (conn, source, reject):
         book = Book(conn)
+        parse_id, parse_category = values.parse_id, values.parse_category
         decimals = book.programme.currency_decimals
         pattern = values.money_pattern(decimals, options.decimal_comma)
         date_cache: dict = {}
@@ -320,15 +321,9 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                     continue
                 pid, mid, at_text, amount_text, category, kind, refund_of = row
                 try:
-                    pid = pid.strip()
-                    if not pid or len(pid) > 64 or not pid.isprintable():
-                        raise ValueError(f"purchase_id must be 1-64 printable characters, got {pid[:40]!r}")
-                    mid = mid.strip()
-                    if not mid or len(mid) > 64 or not mid.isprintable():
-                        raise ValueError(f"member_id must be 1-64 printable characters, got {mid[:40]!r}")
-                    category = category.strip() or None
-                    if category is not None and (len(category) > 100 or not category.isprintable()):
-                        raise ValueError("category must be at most 100 printable characters")
+                    pid = parse_id(pid, "purchase_id")
+                    mid = parse_id(mid, "member_id")
+                    category = parse_category(category)
                     at = parse_at(at_text.strip(), "purchased_at")
                     amount = values.parse_money(amount_text, decimals, options.decimal_comma, pattern)
                     kind = kind.strip().lower() or "sale"
@@ -571,10 +566,10 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         "phone": values.parse_phone(row["phone"]) if row.get("phone") else None,
         "birthday": _member_date(row.get("birthday"), options, "birthday"),
         "joined_on": _member_date(row.get("joined_on"), options, "joined_on"),
-        "referred_by": row.get("referred_by") or None,
+        "referred_by": values.parse_id(row["referred_by"], "referred_by") if row.get("referred_by") else None,
     }
-    if fields["name"] is not None and (len(fields["name"]) > 200 or any(ord(c) < 32 for c in fields["name"])):
-        raise ValueError("name must be at most 200 characters without control characters")
+    if fields["name"] is not None:
+        fields["name"] = values.parse_text(fields["name"], "name", 200)
     match = None
     if mid is not None:
         match = conn.execute("SELECT member_id, erased_at FROM members WHERE member_id = ?", (mid,)).fetchone()

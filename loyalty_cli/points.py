@@ -11,10 +11,12 @@ from loyalty_cli.ledger import MAX_POINTS, Book, balance_as_of
 
 
 def _reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 500 or any(ord(c) < 32 for c in reason):
-        raise UsageError("--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)")
-    return reason
+    from loyalty_cli import values
+
+    try:
+        return values.parse_text(reason or "", "--reason", 500)
+    except ValueError:
+        raise UsageError("--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)") from None
 
 
 def _positive(points: int, what: str = "points") -> int:

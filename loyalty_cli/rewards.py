@@ -10,7 +10,7 @@ SORT_KEYS = {"code": "code", "cost": "cost", "name": "name COLLATE NOCASE"}
 
 def _code(code: str) -> str:
     code = code.strip()
-    if not code or len(code) > 40 or any(ord(c) < 33 for c in code):
+    if not code or len(code) > 40 or not code.isprintable() or " " in code:
         raise UsageError("a reward code must be 1-40 characters without spaces")
     return code
 
@@ -22,8 +22,18 @@ def _check_cost_stock(cost: int | None, stock: int | None) -> None:
         raise UsageError(f"--stock must be 0 or more (at most {MAX_POINTS:,}), got {stock}")
 
 
+def _name(name: str) -> str:
+    from loyalty_cli import values
+
+    try:
+        return values.parse_text(name, "--name", 200)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def add(store, code: str, name: str, cost: int, stock: int | None) -> dict:
     code = _code(code)
+    name = _name(name)
     _check_cost_stock(cost, stock)
     with store.write() as conn:
         if conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
@@ -45,6 +55,8 @@ def edit(store, code: str, name: str | None, cost: int | None, stock: int | None
     _check_cost_stock(cost, stock)
     if name is None and cost is None and stock is None:
         raise UsageError("nothing to change: give --name, --cost or --stock")
+    if name is not None:
+        name = _name(name)
     with store.write() as conn:
         if not conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
             raise NotFound(f"reward {code} not found")

@@ -255,6 +255,8 @@ def validate(doc: dict) -> Rules:
         key = f"tiers.levels[{i}]"
         if not isinstance(lvl, dict) or not isinstance(lvl.get("name"), str) or not lvl["name"].strip():
             raise RulesError(f"{key} needs a name")
+        if len(lvl["name"]) > 40 or not lvl["name"].isprintable():
+            raise RulesError(f"{key}.name must be at most 40 printable characters, got {_shown(lvl['name'])[:50]}")
         if set(lvl) - {"name", "min", "multiplier"}:
             raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(lvl) - {'name', 'min', 'multiplier'}))}")
         if basis == "spend":

@@ -19,7 +19,6 @@ _DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}
 _MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _EMAIL = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]+")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ()./-]{4,30}")
-_MEMBER_ID = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 MAX_MINOR_UNITS = 10**12
 
@@ -232,7 +231,7 @@ def format_money_column(minors, decimals: int = 2) -> list[str]:
 def parse_email(text: str) -> str:
     """An email address, lower-cased: emails are compared case-insensitively."""
     value = text.strip()
-    if not _EMAIL.fullmatch(value) or len(value) > 254:
+    if not _EMAIL.fullmatch(value) or len(value) > 254 or not value.isprintable():
         raise ValueError("email is not a valid address (expected something like name@shop.example)")
     return value.lower()
 
@@ -244,10 +243,38 @@ def parse_phone(text: str) -> str:
     return value
 
 
-def parse_member_id(text: str) -> str:
+# What no stored text may hold: control characters (C0, DEL, C1) and the bidirectional overrides
+# and isolates, which make a terminal or a spreadsheet show something other than what is stored.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def parse_id(text: str, what: str = "member id") -> str:
+    """An id (member, purchase): 1-64 printable characters, as the imports and the counter take them."""
     value = text.strip()
-    if not _MEMBER_ID.fullmatch(value):
-        raise ValueError(f"member id must be 1-64 printable characters, got {text!r}")
+    if not value or len(value) > 64 or not value.isprintable():
+        raise ValueError(f"{what} must be 1-64 printable characters, got {text[:40]!r}")
+    return value
+
+
+def parse_member_id(text: str) -> str:
+    return parse_id(text, "member id")
+
+
+def parse_category(text: str | None) -> str | None:
+    """A product category: at most 100 printable characters; blank is none."""
+    value = (text or "").strip() or None
+    if value is not None and (len(value) > 100 or not value.isprintable()):
+        raise ValueError(f"category must be at most 100 printable characters, got {value[:40]!r}")
+    return value
+
+
+def parse_text(text: str, what: str, max_len: int, keep: str = "") -> str:
+    """Free text a person typed (a name, a reason, an operator): 1 to `max_len` characters, no
+    control or bidirectional-override characters (those in `keep`, e.g. a comment's newlines, allowed)."""
+    value = text.strip()
+    unsafe = _UNSAFE.search(value.translate({ord(c): None for c in keep}) if keep else value)
+    if not value or len(value) > max_len or unsafe:
+        raise ValueError(f"{what} must be 1-{max_len} characters without control characters")
     return value
 
 

@@ -135,3 +135,57 @@ def test_random_rows_never_crash(template, tmp_path, rows):
     source.write_text(HEADER.decode() + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
     db, before, result = import_file(template, tmp_path, source)
     assert_well_behaved(db, before, result)
+
+
+# -- hostile text typed at the counter: exit 2, nothing stored ---------------------------------
+from tests.helpers import ok as _ok, q as _q, run as _run  # noqa: E402
+
+RTL, ESC, NEL = "\u202e", "\x1b[2J", "\x85"
+
+
+@pytest.mark.parametrize("args", [
+    ["purchases", "add", "A", "1.00", "--id", " "],
+    ["purchases", "add", "A", "1.00", "--id", "P" * 65],
+    ["purchases", "add", "A", "1.00", "--id", f"A{RTL}B"],
+    ["purchases", "add", "A", "1.00", "--category", f"a{ESC}b"],
+    ["purchases", "add", "A", "1.00", "--category", "c" * 101],
+    ["purchases", "refund", "S1", "1.00", "--id", f"R\a{RTL}1"],
+    ["purchases", "refund", "S1", "0"],
+    ["members", "add", "--name", "X", "--id", f"N{NEL}1"],
+    ["members", "add", "--name", "X", "--id", f"N{RTL}1"],
+    ["members", "add", "--name", "A\x7fnn"],
+    ["members", "add", "--name", f"Ann{RTL}"],
+    ["members", "add", "--name", "X", "--referred-by", ""],
+    ["members", "add", "--name", "X", "--email", "a\x00b@x.com"],
+    ["rewards", "add", "R5", "--name", f"X{ESC}", "--cost", "10"],
+    ["rewards", "add", "R1", "--name", "", "--cost", "10"],
+    ["rewards", "add", "R\a1", "--name", "Mug", "--cost", "10"],
+    ["points", "award", "A", "5", "--reason", "x", "--by", f"{ESC}evil"],
+    ["points", "award", "A", "5", "--reason", "x", "--by", "B" * 101],
+    ["points", "award", "A", "5", "--reason", f"x{NEL}y"],
+    ["feedback", "add", "A", "9", "--comment", f"nice{ESC}"],
+])
+def test_hostile_text_at_the_counter_is_a_usage_error(tmp_path, args):
+    db = tmp_path / "shop.db"
+    _ok(db, "members", "add", "--id", "A", "--name", "Ann", "--joined", "2025-01-01")
+    _ok(db, "purchases", "add", "A", "5.00", "--id", "S1", "--at", "2025-02-01")
+    before = [_q(db, f"SELECT * FROM {t}") for t in ("members", "purchases", "ledger", "rewards", "feedback")]
+    result = _run(db, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error:") and "Traceback" not in result.output
+    assert [_q(db, f"SELECT * FROM {t}") for t in ("members", "purchases", "ledger", "rewards", "feedback")] == before
+
+
+def test_the_operator_from_the_environment_is_checked_too(tmp_path):
+    db = tmp_path / "shop.db"
+    _ok(db, "members", "add", "--id", "A", "--name", "Ann", "--joined", "2025-01-01")
+    result = _run(db, "points", "award", "A", "5", "--reason", "x", env={"LOYALTY_OPERATOR": "\x1b[31mop\n2"})
+    assert result.exit_code == 2 and "LOYALTY_OPERATOR" in result.stderr
+    doc = _run(db, "points", "award", "A", "5", "--reason", "x", "--json", env={"LOYALTY_OPERATOR": "Zoë Ørsted"})
+    assert doc.exit_code == 0 and _q(db, "SELECT by FROM ledger WHERE kind = 'award'") == [("Zoë Ørsted",)]
+
+
+def test_names_in_any_script_are_welcome(tmp_path):
+    db = tmp_path / "shop.db"
+    for name in ("Zoë Ørsted", "محمد", "王小明", "नमस्ते", "Ana\u200dMaria"):  # ZWJ, ZWNJ-like joiners are text
+        assert _run(db, "members", "add", "--name", name).exit_code == 0

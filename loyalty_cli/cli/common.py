@@ -112,10 +112,11 @@ def parse(fn, value, *args):
 
 def operator(by: str | None) -> str:
     """Who made a manual entry: --by, else LOYALTY_OPERATOR, else the OS user."""
-    if by:
-        return by
-    if os.environ.get("LOYALTY_OPERATOR"):
-        return os.environ["LOYALTY_OPERATOR"]
+    given = by or os.environ.get("LOYALTY_OPERATOR")
+    if given:  # kept in the ledger for ever and shown by every statement: plain text only
+        from loyalty_cli import values
+
+        return parse(values.parse_text, given, "--by (or LOYALTY_OPERATOR)", 100)
     import getpass
 
     try:

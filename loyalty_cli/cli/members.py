@@ -23,17 +23,19 @@ def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
         "phone": parse(values.parse_phone, phone) if phone is not None else None,
         "birthday": date_option(birthday, "--birthday"),
         "joined_on": date_option(joined, "--joined"),
-        "referred_by": referred_by,
+        "referred_by": parse(values.parse_id, referred_by, "--referred-by") if referred_by is not None else None,
     }
 
 
 def _name(name: str) -> str:
     from loyalty_cli.errors import UsageError
 
-    name = name.strip()
-    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
-        raise UsageError("--name must be 1-200 characters without control characters")
-    return name
+    from loyalty_cli import values
+
+    try:
+        return values.parse_text(name, "--name", 200)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @app.command("add")
