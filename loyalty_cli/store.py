@@ -18,6 +18,7 @@ from loyalty_cli.errors import Busy, LoyaltyError, UsageError
 from loyalty_cli.migrations import MIGRATIONS
 
 DEFAULT_BUSY_TIMEOUT = 5.0
+MAX_BUSY_TIMEOUT = 2_147_483  # SQLite takes milliseconds as a 32-bit int: beyond it, no wait at all
 CACHE_KIB = 16 * 1024       # SQLite's page cache for every command
 BULK_CACHE_KIB = 32 * 1024  # … and for an import's transaction (see Store.bulk_write)
 
@@ -63,8 +64,8 @@ def busy_timeout() -> float:
         value = float(raw)
     except ValueError:
         raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}") from None
-    if value < 0 or value != value:
-        raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be zero or more seconds, got {raw!r}")
+    if not 0 <= value <= MAX_BUSY_TIMEOUT:  # NaN fails too
+        raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be from 0 to {MAX_BUSY_TIMEOUT} seconds, got {raw!r}")
     return value
 
 
@@ -74,6 +75,15 @@ def is_busy(exc: BaseException) -> bool:
         return False
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def is_read_only(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc).lower()
+
+
+def read_only_message(path) -> str:
+    return (f"cannot write to {path}: the file or its folder is read-only (SQLite also writes "
+            f"{Path(path).name}-wal and -shm beside it)")
 
 
 BUSY_MESSAGE = "the database is busy (another loyalty command is writing to it); try again later, or raise LOYALTY_BUSY_TIMEOUT"
@@ -131,6 +141,8 @@ class Store:
         except sqlite3.DatabaseError as exc:
             if is_busy(exc):
                 raise Busy(BUSY_MESSAGE) from None
+            if is_read_only(exc):
+                raise LoyaltyError(read_only_message(path)) from None
             raise LoyaltyError(f"{path} is not a loyalty database ({exc})") from None
         return store
 
@@ -146,9 +158,20 @@ class Store:
         c.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
     def migrate(self) -> list[str]:
-        """Run the migrations this database has not had yet; return their names."""
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        """Run the migrations this database has not had yet; return their names.
+
+        Refuses a database made by a newer loyalty (it may hold what this one would break) and
+        another application's SQLite file (loyalty's tables would be added to it)."""
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise LoyaltyError(f"{self.path} was made by a newer version of loyalty (schema {version}; this one "
+                               f"knows {len(MIGRATIONS)}); upgrade loyalty to use it")
+        if version == len(MIGRATIONS):
             return []
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "migrations" not in tables:
+            raise LoyaltyError(f"{self.path} is another application's SQLite database (it has tables, none of "
+                               "loyalty's); give --db a new file or a loyalty database")
         done = []
         with self.write():
             c = self.conn

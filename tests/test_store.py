@@ -416,3 +416,53 @@ def test_a_backup_that_cannot_be_written_is_one_error_line(cli, db, tmp_path):
     result = cli("--db", db, "db", "backup", tmp_path / "afile" / "backup.db")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: cannot write the backup") and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("value", ["2147484", "inf", "1e308", "nan", "-1"])
+def test_a_busy_timeout_sqlite_cannot_honour_is_exit_2(cli, db, monkeypatch, value):
+    # beyond 2**31 milliseconds SQLite waited not at all, while the message said to raise it
+    monkeypatch.setenv("LOYALTY_BUSY_TIMEOUT", value)
+    result = cli("--db", db, "init")
+    assert result.exit_code == 2 and "from 0 to 2147483 seconds" in result.stderr
+
+
+def test_another_applications_sqlite_file_is_refused_untouched(cli, tmp_path):
+    path = tmp_path / "shop-app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    for args in (["members", "list"], ["init"]):
+        result = cli("--db", path, *args)
+        assert result.exit_code == 1 and "another application's SQLite database" in result.stderr
+    assert [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")] == ["customers"]
+
+
+def test_a_database_from_a_newer_loyalty_is_refused(cli, db):
+    Store.open(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.commit()
+    conn.close()
+    result = cli("--db", db, "members", "add", "--name", "Ann")
+    assert result.exit_code == 1 and "newer version of loyalty" in result.stderr
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM members").fetchone() == (0,)
+
+
+def test_a_read_only_database_is_one_error_line(cli, db, monkeypatch):
+    Store.open(db).close()
+    configure = Store._configure
+
+    def read_only(self):  # as a file the user cannot write: SQLite says "attempt to write a readonly database"
+        configure(self)
+        self.conn.execute("PRAGMA query_only = ON")
+    monkeypatch.setattr(Store, "_configure", read_only)
+    result = cli("--db", db, "members", "add", "--name", "Ann")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot write to {db}: the file or its folder is read-only (SQLite also writes " \
+                            f"{db.name}-wal and -shm beside it)\n"
+
+
+def test_bytes_that_are_not_utf8_in_an_argument_are_a_usage_error(cli, db):
+    result = cli("--db", db, "members", "add", "--name", "A\udcffB")  # how Python passes the byte 0xff
+    assert result.exit_code == 2 and result.stderr.startswith("Error: a value given is not valid UTF-8 text")

@@ -93,7 +93,7 @@ class LoyaltyGroup(TyperGroup):
     def invoke(self, ctx):
         import sqlite3
 
-        from loyalty_cli.store import BUSY_MESSAGE, is_busy
+        from loyalty_cli.store import BUSY_MESSAGE, is_busy, is_read_only, read_only_message, resolve_path
 
         try:
             return super().invoke(ctx)
@@ -127,6 +127,9 @@ class LoyaltyGroup(TyperGroup):
             if is_busy(exc):
                 _error(BUSY_MESSAGE)
                 ctx.exit(75)
+            if is_read_only(exc):
+                _error(read_only_message(resolve_path(Invocation.db)))
+                ctx.exit(1)
             _unexpected(exc)
             ctx.exit(1)
         except KeyboardInterrupt:
@@ -136,6 +139,14 @@ class LoyaltyGroup(TyperGroup):
             raise
         except BrokenPipeError:
             ctx.exit(1)
+        except UnicodeEncodeError as exc:
+            if "surrogates" not in str(exc):
+                _unexpected(exc)
+                ctx.exit(1)
+            # Bytes that are not UTF-8 in an argument or environment value (Python keeps them as
+            # surrogates, which no text column can store).
+            _error(f"a value given is not valid UTF-8 text: {exc.object[max(exc.start - 20, 0):exc.end + 20]!r}")
+            ctx.exit(2)
         except Exception as exc:
             if type(exc).__module__.startswith(("typer", "click")):
                 raise
