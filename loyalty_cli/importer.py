@@ -95,7 +95,9 @@ class CsvSource:
         try:
             import codecs
 
-            text_encoding = codecs.lookup(options.encoding)._is_text_encoding  # False for hex, rot13, uu…
+            codec = codecs.lookup(options.encoding)
+            text_encoding = codec._is_text_encoding  # False for hex, rot13, uu…
+            self._utf8 = codec.name == "utf-8"  # utf-8, UTF8, u8…: a BOM is skipped
         except LookupError:
             text_encoding = False
         if not text_encoding:
@@ -109,7 +111,7 @@ class CsvSource:
             raise InputFileError(f"cannot read {self.path}: {exc.strerror}") from None
         self.size = os.fstat(self._file.fileno()).st_size
         self.counter = _Counting(self._file)
-        encoding = "utf-8-sig" if self.options.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.options.encoding
+        encoding = "utf-8-sig" if self._utf8 else self.options.encoding
         self._text = io.TextIOWrapper(io.BufferedReader(self.counter), encoding=encoding, newline="")
         self._reader = csv.reader(_bounded_lines(self._text), delimiter=self.options.delimiter, strict=True)
         self._read_header()
@@ -139,6 +141,11 @@ class CsvSource:
             header = self._next()
         except StopIteration:
             self._fail("the file is empty; it needs a header row")
+        if header and header[0].startswith("\ufeff"):  # a BOM the codec keeps (utf-16-le, utf-16-be)
+            header[0] = header[0][1:]
+        if any("\x00" in h for h in header):
+            self._fail("the header holds NUL characters: the file looks like UTF-16 "
+                       "(give its encoding: --encoding utf-16-le or utf-16-be)", 1)
         names = [h.strip().lower() for h in header]
         seen = set()
         for name in names:

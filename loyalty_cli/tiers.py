@@ -265,7 +265,7 @@ def set_tier(store, member_id: str, tier: str, at: str, until: str | None, by: s
         rules = load_programme(conn).for_date(at)
         level = next((lvl for lvl in rules.levels if lvl.name.lower() == tier.lower()), None)
         if level is None:
-            raise LoyaltyError(f"there is no tier {tier!r} (tiers: {', '.join(lvl.name for lvl in rules.levels)})")
+            raise UsageError(f"there is no tier {tier!r} (tiers: {', '.join(lvl.name for lvl in rules.levels)})")
         if until is not None and until < at[:10]:
             raise LoyaltyError(f"--until {until} is before the change itself ({at[:10]})")
         conn.execute("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by) VALUES (?,?,?,?,?,?,?)",

@@ -645,3 +645,19 @@ def test_a_line_without_end_is_refused_before_it_fills_memory(shop, tmp_path):
     assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
     result = run(shop, "members", "import", path)
     assert result.exit_code == 3 and result.stderr.startswith("Error: endless.csv: line 3: a line is longer")
+
+
+def test_utf16_and_bom_spellings(shop, tmp_path):
+    body = "purchase_id,member_id,purchased_at,amount\nP1,A,2025-03-01,2.00\n"
+    no_bom = tmp_path / "u16.csv"
+    no_bom.write_bytes(body.encode("utf-16-le"))
+    code, doc = import_json(shop, no_bom)
+    assert code == 3 and "looks like UTF-16" in doc["errors"][0]["message"]
+    assert import_json(shop, no_bom, "--encoding", "utf-16-le", "--dry-run")[0] == 0
+    with_bom = tmp_path / "u16bom.csv"
+    with_bom.write_bytes(b"\xff\xfe" + body.encode("utf-16-le"))
+    assert import_json(shop, with_bom, "--encoding", "utf-16-le", "--dry-run")[0] == 0  # the codec keeps the BOM
+    utf8_bom = write(tmp_path, "\ufeff" + body, "bom.csv")
+    for spelling in ("U8", "UTF_8", "utf-8"):
+        assert import_json(shop, utf8_bom, "--encoding", spelling, "--dry-run")[0] == 0
+    assert run(shop, "purchases", "import", "").exit_code == 3

@@ -137,6 +137,9 @@ def test_manual_tier_applies_downwards_at_once(shop, run):
     assert shop.tier("M1") == "Silver"
     assert run("tiers", "set", "M1", "bronze", "--at", "2025-03-02").exit_code == 0  # names match case-insensitively
     assert shop.tier("M1") == "Bronze"
+    result = run("tiers", "set", "M1", "Diamond")  # a bad argument, as `members list --tier Diamond`
+    assert result.exit_code == 2 and "there is no tier 'Diamond'" in result.stderr
+    assert shop.tier("M1") == "Bronze"
 
 
 def test_upgrade_undone_by_refunds_is_not_protected_by_the_hold(shop):

@@ -141,6 +141,11 @@ def masked(rows: list[dict], show_pii: bool) -> list[dict]:
 
 
 def existing_file(path: Path, what: str = "file") -> Path:
+    """A file to read; any problem with it is a bad input file (exit 3), as for one refused on reading."""
+    if str(path) in ("", "."):
+        from loyalty_cli.errors import InputFileError
+
+        raise InputFileError(f"no {what} was named (an empty path)")
     if not path.exists():
         from loyalty_cli.errors import InputFileError
 
