@@ -313,6 +313,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
         chunk: list = []
         estimated_rows = None  # the file's rows, estimated once the first chunk is read
         erased = {row[0] for row in conn.execute("SELECT member_id FROM members WHERE erased_at IS NOT NULL")}
+        earliest_sales = _earliest_sales(conn, path, options, parse_at) if options.create_members else None
 
         def run(chunk):
             nonlocal estimated_rows
@@ -343,14 +344,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                     bad(line, cells, str(exc))
                     continue
                 parsed.append((line, cells, pid, mid, at, amount, category, kind, refund_of))
-            ids = list({p[2] for p in parsed})
-            known = {}
-            for start in range(0, len(ids), 500):
-                part = ids[start:start + 500]
-                q = ",".join("?" * len(part))
-                for r in conn.execute(f"SELECT purchase_id, member_id, kind, amount, refund_of, purchased_at "
-                                      f"FROM purchases WHERE purchase_id IN ({q})", part):
-                    known[r[0]] = (r[1], r[2], r[3], r[4], r[5][:10])
+            known = _recorded(conn, {p[2] for p in parsed})
             fresh = [p[3] for p in parsed if p[2] not in known]
             if estimated_rows is not None and parsed:
                 # Of about how many new rows (a re-import, all duplicates, writes none): see Book.defer_indexes.
@@ -359,10 +353,11 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
             if fresh:
                 book.load_members(fresh)
                 tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)
-            # --create-members: a new member's earliest sale in the chunk (files are not always sorted),
-            # of the rows not already refused (recorded ids, conflicting or not).
-            first_sale_on = {}
-            if options.create_members:
+            # --create-members: a new member's earliest sale (files are not always sorted) in the file
+            # (read once ahead), or in the chunk when the file cannot be read twice (a pipe).
+            first_sale_on = earliest_sales
+            if options.create_members and earliest_sales is None:
+                first_sale_on = {}
                 for p in parsed:
                     if p[7] == "sale" and p[3] not in book.members and p[2] not in known \
                             and p[4] < first_sale_on.get(p[3], "9999"):
@@ -430,6 +425,52 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
         book.flush()
         counts["points_awarded"] = book.points_in
     return counts
+
+
+def _recorded(conn, ids) -> dict:
+    """{purchase id: (member, kind, amount, refund_of, date)} of those of `ids` already recorded."""
+    ids = list(ids)
+    known = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        q = ",".join("?" * len(part))
+        for r in conn.execute(f"SELECT purchase_id, member_id, kind, amount, refund_of, purchased_at "
+                              f"FROM purchases WHERE purchase_id IN ({q})", part):
+            known[r[0]] = (r[1], r[2], r[3], r[4], r[5][:10])
+    return known
+
+
+def _earliest_sales(conn, path: Path, options: ImportOptions, parse_at) -> dict | None:
+    """--create-members: {member id: the date of their earliest sale in the file}, so that a member
+    first seen late in an unsorted file still joins on their first purchase (SPEC §5). Rows the
+    import will refuse for their own sake (unreadable date, a refund, an id already recorded) do not
+    count. None when the file cannot be read twice (a pipe): the import then looks chunk by chunk."""
+    if not Path(path).is_file():
+        return None
+    earliest: dict[str, str] = {}
+    batch: list[tuple] = []
+
+    def settle():
+        recorded = _recorded(conn, {pid for pid, _, _ in batch})
+        for pid, mid, at in batch:
+            if pid not in recorded and at < earliest.get(mid, "9999"):
+                earliest[mid] = at
+        batch.clear()
+    try:
+        with CsvSource(path, PURCHASE_FIELDS, options) as source:
+            for _line, _cells, row in source.raw_rows():
+                if isinstance(row, str) or (row[5].strip().lower() or "sale") != "sale":
+                    continue
+                try:
+                    batch.append((row[0].strip(), row[1].strip(), parse_at(row[2].strip(), "purchased_at")))
+                except ValueError:
+                    continue
+                if len(batch) >= CHUNK:
+                    settle()
+    except InputFileError:
+        pass  # the import's own reading reports it, with the rows before it
+    settle()
+    return earliest
 
 
 @contextmanager

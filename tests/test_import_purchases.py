@@ -661,3 +661,14 @@ def test_utf16_and_bom_spellings(shop, tmp_path):
     for spelling in ("U8", "UTF_8", "utf-8"):
         assert import_json(shop, utf8_bom, "--encoding", spelling, "--dry-run")[0] == 0
     assert run(shop, "purchases", "import", "").exit_code == 3
+
+
+def test_create_members_joins_on_the_earliest_sale_anywhere_in_the_file(shop, tmp_path):
+    ok(shop, "program", "set", "earn.signup_bonus", "50")
+    rows = ["X1,NEWM,2026-11-05,5.00,,,"] + [f"F{i},A,2026-11-01,1.00,,," for i in range(2500)]
+    rows += ["X2,NEWM,2026-11-01T09:30,5.00,,,", "X3,NEWM,2026-10-01,1.00,,refund,X1"]  # a refund never counts
+    code, doc = import_json(shop, write(tmp_path, HEADER + "\n".join(rows) + "\n"), "--create-members", "--skip-bad")
+    assert (code, doc["members_created"], doc["rejected"]) == (3, 1, 1)  # the refund dated before its sale
+    assert as_json(shop, "members", "show", "NEWM")["joined_on"] == "2026-11-01"
+    assert q(shop, "SELECT at FROM ledger WHERE member_id = 'NEWM' AND kind = 'signup'") == [("2026-11-01T00:00:00",)]
+    assert run(shop, "db", "check").exit_code == 0
