@@ -117,11 +117,13 @@ class Dates:
         return out
 
     def months_ahead(self, count: int = 12) -> list[str]:
-        """D's month and the `count` − 1 after it ("YYYY-MM")."""
+        """D's month and the `count` − 1 after it ("YYYY-MM"), none past the calendar's last (9999-12)."""
         y, m = int(self.as_of[:4]), int(self.as_of[5:7])
         out = []
         for ahead in range(count):
             index = y * 12 + (m - 1) + ahead
+            if index // 12 > 9999:
+                break
             out.append(f"{index // 12:04d}-{index % 12 + 1:02d}")
         return out
 

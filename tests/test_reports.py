@@ -303,6 +303,11 @@ def test_liability_the_next_day(liability_shop):
     assert len(doc["expiring"]) == 12 and doc["expiring"][0]["month"] == "2026-07"
 
 
+def test_liability_months_end_with_the_calendar(liability_shop):
+    doc = liability_shop.json("report", "liability", "--as-of", "9999-10-31")
+    assert [e["month"] for e in doc["expiring"]] == ["9999-10", "9999-11", "9999-12"]  # never "10000-01"
+
+
 def test_expiring_window_is_inclusive(liability_shop):
     doc = liability_shop.json("report", "expiring", "--as-of", "2026-06-30", "--days", "31")
     assert [(m["member_id"], m["date"], m["points"]) for m in doc["members"]] == [
