@@ -34,7 +34,8 @@ README can quote them):
   to the minor unit.
 - Liability months count the unconsumed points (as of D) of lots whose expiry
   date falls in that month — lots already lapsed but not yet written off by an
-  expiry run included, since they have not been written off on D.
+  expiry run included, since they have not been written off on D; those that
+  lapsed before D's month count in D's month, when the next run writes them off.
 - `report expiring` lists one row per member and expiry date (lots expiring in
   [D, D + N], their points unconsumed at the end of D).
 - Birthdays: members joined by D; a 29 February birthday is celebrated on
@@ -445,9 +446,12 @@ def liability(store, as_of: str) -> dict:
         rules, decimals = _rules(conn, d.as_of)
         with _entries_after(conn, d):
             outstanding = _outstanding(conn)
+            # Points that lapsed before D's month and that no expiry run has written off yet go
+            # with D's month: the next run (tonight, under cron) writes them off.
             by_month = dict(conn.execute(
-                f"WITH {LOTS_LEFT_SQL} SELECT substr(expires_on, 1, 7), sum(points) FROM lots_left GROUP BY 1",
-                {"first_day": months[0] + "-01", "last_day": months[-1] + "-31"}).fetchall())
+                f"WITH {LOTS_LEFT_SQL} SELECT max(substr(expires_on, 1, 7), :first_month), sum(points) "
+                "FROM lots_left GROUP BY 1",
+                {"first_day": values.BEGINNING, "last_day": months[-1] + "-31", "first_month": months[0]}).fetchall())
             negative = conn.execute(
                 f"WITH {BALANCES_SQL} SELECT member_id, balance FROM balances WHERE balance < 0 ORDER BY balance, member_id"
             ).fetchall()
