@@ -33,6 +33,11 @@ class LoyaltyError(Exception):
 class NotFound(LoyaltyError):
     """Something named on the command line does not exist."""
 
+    @classmethod
+    def member(cls, member_id: str) -> "NotFound":
+        return cls(f"member {member_id} not found (look for it with: loyalty members list --search {member_id}; "
+                   f"add it with: loyalty members add --id {member_id} …)")
+
 
 class UsageError(LoyaltyError):
     """A bad option or argument value: a malformed date, email or amount."""

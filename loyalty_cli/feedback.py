@@ -25,7 +25,7 @@ def add(store, member_id: str, score: int, at: str, comment: str | None = None) 
     with store.write() as conn:
         row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
-            raise NotFound(f"member {member_id} not found (add it with: loyalty members add --id {member_id} …)")
+            raise NotFound.member(member_id)
         if row[0] is not None:
             raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
         cur = conn.execute("INSERT INTO feedback (member_id, at, score, comment) VALUES (?, ?, ?, ?)",

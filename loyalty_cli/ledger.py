@@ -135,7 +135,7 @@ class Book:
             self.load_members([member_id])
             m = self.members.get(member_id)
             if m is None:
-                raise NotFound(f"member {member_id} not found (add it with: loyalty members add --id {member_id} --name …)")
+                raise NotFound.member(member_id)
         if active and m.erased:
             raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
         return m

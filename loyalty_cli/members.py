@@ -83,7 +83,7 @@ def edit(store, member_id: str, changes: dict) -> dict:
     with store.write() as conn:
         row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound.member(member_id)
         if row[0]:
             raise LoyaltyError(f"member {member_id} was erased; erased members cannot be edited")
         if not changes:
@@ -108,7 +108,7 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
             "SELECT member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, floor_tier, "
             "floor_until, erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound.member(member_id)
         book = Book(conn)
         date = as_of or _today()
         rules = book.rules_for(date)  # the version in force that day (a later one may be loaded ahead)
@@ -208,7 +208,7 @@ def erase(store, member_id: str, at: str, by: str) -> dict:
     with store.write() as conn:
         row = conn.execute("SELECT erased_at, erased_by FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound.member(member_id)
         if row[0]:
             at, by = row
         else:

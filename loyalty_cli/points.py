@@ -31,7 +31,7 @@ def balance(store, member_id: str, as_of: str | None = None) -> dict:
     """`points balance`: balance and unconsumed points per expiry date (as of a date)."""
     with store.read() as conn:
         if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound.member(member_id)
         total, expiring = balance_as_of(conn, member_id, as_of)
     return {"member_id": member_id, "balance": total, "expiring": expiring}
 
@@ -46,7 +46,7 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "id") -
         raise UsageError(f"--sort must be one of {', '.join(HISTORY_SORTS)}, got {sort!r}")
     with store.read() as conn:
         if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound.member(member_id)
         rows = conn.execute(
             "SELECT id, at, kind, points, sum(points) OVER (ORDER BY id), ref, note, by FROM ledger "
             "WHERE member_id = ? ORDER BY id", (member_id,)).fetchall()

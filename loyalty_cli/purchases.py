@@ -78,34 +78,40 @@ def expired_points_of(book: Book, sale_id: str) -> int:
             WHERE u.lot_id IN (SELECT id FROM lots WHERE {OWN_LOTS}) AND e.kind = 'expire'""", (sale_id, sale_id)).fetchone()[0]
 
 
-def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: int, refund_of: str | None):
-    """Validate a refund; return the sale's facts or raise LoyaltyError saying what is wrong."""
+def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: int, refund_of: str | None,
+                 label: str | None = None):
+    """Validate a refund; return the sale's facts or raise LoyaltyError saying what is wrong.
+
+    `label` names the refund in messages (default "refund ID"; a counter refund whose id is
+    generated is "the refund": its id was never recorded)."""
+    label = label or f"refund {refund_id}"
     if not refund_of:
-        raise LoyaltyError(f"refund {refund_id} needs refund_of: the purchase id it refunds")
+        raise LoyaltyError(f"{label} needs refund_of: the purchase id it refunds")
     if amount <= 0:
-        raise LoyaltyError(f"refund {refund_id} must be for more than 0")
+        raise LoyaltyError(f"{label} must be for more than 0")
     facts = sale_facts(book, refund_of)
     if facts is None:
-        raise LoyaltyError(f"refund {refund_id} refunds purchase {refund_of}, which is not recorded")
+        raise LoyaltyError(f"{label} refunds purchase {refund_of}, which is not recorded")
     (sale_member, kind, sale_amount, sale_at, _p, _bp), refunded, _rev = facts
     if kind != "sale":
-        raise LoyaltyError(f"refund {refund_id} refunds {refund_of}, which is itself a refund")
+        raise LoyaltyError(f"{label} refunds {refund_of}, which is itself a refund")
     if sale_amount == 0:
-        raise LoyaltyError(f"refund {refund_id} refunds {refund_of}, a zero sale")
+        raise LoyaltyError(f"{label} refunds {refund_of}, a zero sale")
     if sale_member != member_id:
-        raise LoyaltyError(f"refund {refund_id} is for member {member_id} but {refund_of} was a sale to {sale_member}")
+        raise LoyaltyError(f"{label} is for member {member_id} but {refund_of} was a sale to {sale_member}")
     if at[:10] < sale_at[:10]:
-        raise LoyaltyError(f"refund {refund_id} is dated {at[:10]}, before the sale {refund_of} ({sale_at[:10]})")
+        raise LoyaltyError(f"{label} is dated {at[:10]}, before the sale {refund_of} ({sale_at[:10]})")
     if refunded + amount > sale_amount:
         left = sale_amount - refunded
-        raise LoyaltyError(f"refund {refund_id} is larger than what is left of {refund_of} "
+        raise LoyaltyError(f"{label} is larger than what is left of {refund_of} "
                            f"({values.format_money(left, book.programme.currency_decimals)} left to refund)")
     return facts
 
 
-def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: int, refund_of: str | None) -> int:
+def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: int, refund_of: str | None,
+                  label: str | None = None) -> int:
     """Write a refund and reverse its share of the sale's points; return the points reversed."""
-    facts = check_refund(book, m.member_id, refund_id, at, amount, refund_of)
+    facts = check_refund(book, m.member_id, refund_id, at, amount, refund_of, label)
     (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = facts
     book.write_off_lapsed(m, at)  # lapsed points are written off before the debit, so X counts them
     book.sync(m)
@@ -183,8 +189,10 @@ def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | No
             refunded = conn.execute("SELECT coalesce(sum(amount), 0) FROM purchases WHERE refund_of = ?", (sale_id,)).fetchone()[0]
             amount = sale[2] - refunded
             if amount <= 0:
+                if sale[2] == 0:
+                    raise LoyaltyError(f"purchase {sale_id} is a zero sale: there is nothing to refund")
                 raise LoyaltyError(f"purchase {sale_id} is already fully refunded")
-        points = record_refund(book, m, rid, at, amount, sale_id)
+        points = record_refund(book, m, rid, at, amount, sale_id, None if refund_id else "the refund")
         book.flush()
         return {"refund_id": rid, "purchase_id": sale_id, "member_id": m.member_id, "amount": amount, "at": at,
                 "points_reversed": points, "balance": m.balance}

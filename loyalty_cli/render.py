@@ -30,8 +30,13 @@ def safe_cell(value):
     return value
 
 
+def plain_wanted() -> bool:
+    """NO_COLOR or TERM=dumb: no colour and no box drawing either (CLI-CHECKLIST)."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
 def use_color(stream) -> bool:
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+    if plain_wanted():
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
@@ -48,7 +53,7 @@ class Output:
 
     @property
     def rich(self) -> bool:
-        return not (self.json or self.csv) and sys.stdout.isatty()
+        return not (self.json or self.csv) and sys.stdout.isatty() and not plain_wanted()
 
     def console(self, stderr: bool = False):
         from rich.console import Console

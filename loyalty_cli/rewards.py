@@ -95,7 +95,7 @@ def vouchers(store, member_id: str | None = None, status: str | None = None, sor
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     with store.read() as conn:
         if member_id and not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound.member(member_id)
         return [{"code": r[0], "member_id": r[1], "reward": r[2], "points": r[3], "status": r[4], "issued_at": r[5],
                  "closed_at": r[6]}
                 for r in conn.execute("SELECT code, member_id, reward_code, points, status, issued_at, closed_at FROM vouchers"

@@ -259,7 +259,7 @@ def set_tier(store, member_id: str, tier: str, at: str, until: str | None, by: s
     with store.write() as conn:
         row = conn.execute("SELECT tier, erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound.member(member_id)
         if row[1]:
             raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
         rules = load_programme(conn).for_date(at)
@@ -340,7 +340,7 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "at") -
 def _history(store, member_id: str) -> list[dict]:
     with store.read() as conn:
         if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound.member(member_id)
         return [{"at": r[0], "from": r[1], "to": r[2], "reason": r[3], "until": r[4], "by": r[5], "ref": r[6]}
                 for r in conn.execute("SELECT at, from_tier, to_tier, reason, until, by, ref FROM tier_changes "
                                       "WHERE member_id = ? ORDER BY at, id", (member_id,))]

@@ -351,3 +351,16 @@ def test_purchases_add_unknown_member_is_refused(dbp):
     result = run(dbp, "purchases", "add", "NOBODY", "10.00", "--id", "P1", "--at", "2026-01-10")
     assert result.exit_code == 1
     one_error_line(result)
+
+
+def test_counter_refund_messages_name_what_the_owner_typed(dbp):
+    member(dbp, "A")
+    sale(dbp, "A", "10.00", "S1", "2025-03-01")
+    sale(dbp, "A", "0.00", "Z1", "2025-03-01")
+    result = run(dbp, "purchases", "refund", "S1", "20.00")  # no --id: the generated id was never recorded
+    assert result.exit_code == 1
+    assert one_error_line(result).startswith("Error: the refund is larger than what is left of S1 (10.00 left")
+    result = run(dbp, "purchases", "refund", "Z1")
+    assert result.exit_code == 1 and "Z1 is a zero sale: there is nothing to refund" in one_error_line(result)
+    result = run(dbp, "purchases", "refund", "S1", "20.00", "--id", "R7")
+    assert one_error_line(result).startswith("Error: refund R7 is larger")

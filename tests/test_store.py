@@ -466,3 +466,8 @@ def test_a_read_only_database_is_one_error_line(cli, db, monkeypatch):
 def test_bytes_that_are_not_utf8_in_an_argument_are_a_usage_error(cli, db):
     result = cli("--db", db, "members", "add", "--name", "A\udcffB")  # how Python passes the byte 0xff
     assert result.exit_code == 2 and result.stderr.startswith("Error: a value given is not valid UTF-8 text")
+
+
+def test_bare_loyalty_prints_the_help_on_stdout(loyalty_proc):
+    result = loyalty_proc()
+    assert result.returncode == 0 and "Usage: loyalty" in result.stdout and result.stderr == ""

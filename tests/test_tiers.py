@@ -351,3 +351,15 @@ def test_members_show_uses_the_rules_in_force_today_not_a_future_version(shop, r
     shown = json.loads(run("members", "show", "A", "--json", "--as-of", today).stdout)
     assert (shown["next_tier"], shown["to_next_tier"]) == ("Silver", "450.00")
     assert json.loads(run("members", "show", "A", "--json").stdout)["to_next_tier"] == "450.00"
+
+
+def test_recalc_lists_its_changes_on_stdout_and_program_show_its_versions_as_comments(shop, run):
+    shop.member("M1")
+    shop.sale("M1", "600.00", "2025-03-01T10:00", "P1")
+    shop.refund("P1", "600.00", "2025-03-05", "R1")
+    result = run("tiers", "recalc", "--as-of", "2025-03-10")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.splitlines() == ["tiers as of 2025-03-10: 0 upgraded, 1 downgraded, 0 unchanged",
+                                          "  M1: Silver → Bronze (changed)"]
+    shown = run("program", "show")
+    assert shown.stderr == "" and shown.stdout.splitlines()[1].startswith("# no programme loaded yet")

@@ -161,7 +161,7 @@ def _unexpected(exc: BaseException) -> None:
 
 
 def _interactive() -> bool:
-    return sys.stdout.isatty() and sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    return sys.stdout.isatty() and sys.stderr.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 app = typer.Typer(
@@ -267,4 +267,6 @@ def _example_last(command) -> None:
 def main() -> None:
     """Console-script entry point."""
     os.umask(0o077)
+    if len(sys.argv) == 1:  # bare `loyalty`: the help, on stdout with exit 0 (`loyalty | less` works)
+        sys.argv.append("--help")
     app(prog_name="loyalty")

@@ -35,11 +35,12 @@ def show(as_of: str = typer.Option(None, "--as-of", help="The rules in force on 
         return
     import sys
 
-    sys.stdout.write(f"# rules in force on {date}\n" + rules.to_toml(doc))
+    # The versions as TOML comments: on stdout with the rules, which `> program.toml` keeps loadable.
     if versions:
-        sys.stderr.write("versions: " + "; ".join(f"#{v['id']} from {v['applies_from']} ({v['source']})" for v in versions) + "\n")
+        about = "versions: " + "; ".join(f"#{v['id']} from {v['applies_from']} ({v['source']})" for v in versions)
     else:
-        sys.stderr.write("no programme loaded yet: these are the defaults (load one with: loyalty program load FILE.toml)\n")
+        about = "no programme loaded yet: these are the defaults (load one with: loyalty program load FILE.toml)"
+    sys.stdout.write(f"# rules in force on {date}\n# {about}\n" + rules.to_toml(doc))
 
 
 @app.command("load")

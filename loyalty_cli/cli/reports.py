@@ -35,7 +35,7 @@ def register(root) -> None:
     root.add_typer(feedback_app, name="feedback")
 
 
-dashboard_app = typer.Typer()  # a one-command app: the root loads `dashboard` from here lazily
+dashboard_app = typer.Typer(add_completion=False)  # a one-command app: the root loads `dashboard` from here lazily
 
 
 # -- formatting ------------------------------------------------------------------
