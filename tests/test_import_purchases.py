@@ -672,3 +672,15 @@ def test_create_members_joins_on_the_earliest_sale_anywhere_in_the_file(shop, tm
     assert as_json(shop, "members", "show", "NEWM")["joined_on"] == "2026-11-01"
     assert q(shop, "SELECT at FROM ledger WHERE member_id = 'NEWM' AND kind = 'signup'") == [("2026-11-01T00:00:00",)]
     assert run(shop, "db", "check").exit_code == 0
+
+
+def test_a_dash_reads_the_file_from_standard_input(shop, loyalty_proc):
+    text = HEADER + "P2,NEWM,2025-03-09,20.00,,,\nP1,NEWM,2025-03-05,10.00,,,\n"
+    result = loyalty_proc("--db", shop, "purchases", "import", "-", "--create-members", "--json", input=text)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["imported"] == 2
+    assert as_json(shop, "members", "show", "NEWM")["joined_on"] == "2025-03-05"  # a pipe: joined within the block
+    again = loyalty_proc("--db", shop, "purchases", "import", "-", "--json", input=text)
+    assert json.loads(again.stdout)["duplicates"] == 2
+    members = loyalty_proc("--db", shop, "members", "import", "-", input="member_id,name\nQ1,Quinn\n")
+    assert members.returncode == 0 and as_json(shop, "members", "show", "Q1")["name"] == "Quinn"

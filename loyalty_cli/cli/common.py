@@ -141,7 +141,10 @@ def masked(rows: list[dict], show_pii: bool) -> list[dict]:
 
 
 def existing_file(path: Path, what: str = "file") -> Path:
-    """A file to read; any problem with it is a bad input file (exit 3), as for one refused on reading."""
+    """A file to read (`-`: standard input); any problem with it is a bad input file (exit 3), as for
+    one refused on reading."""
+    if str(path) == "-":
+        return Path("/dev/stdin")
     if str(path) in ("", "."):
         from loyalty_cli.errors import InputFileError
 

@@ -202,7 +202,7 @@ def import_(
 
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, dry_run=dry_run, skip_bad=skip_bad,
                               rejects=rejects, date_format=date_format, today=as_of_option(at, "--at"))
-    existing_file(file, "CSV file")
+    file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
         verb = "would import" if dry_run else "imported"

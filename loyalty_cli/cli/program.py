@@ -60,7 +60,7 @@ def load(
     """
     from loyalty_cli import program
 
-    existing_file(file, "programme file")
+    file = existing_file(file, "programme file")
     start = date_option(from_, "--from")
     try:
         text = file.read_text(encoding="utf-8")

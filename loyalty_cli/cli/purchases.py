@@ -45,13 +45,14 @@ def import_(
       loyalty purchases import sample_data/purchases.csv
       loyalty purchases import till.csv --delimiter ';' --decimal-comma --map purchase_id=Receipt
       loyalty purchases import day.csv --skip-bad --rejects bad-rows.csv --json
+      till-export | loyalty purchases import -     # from standard input
     """
     from loyalty_cli import importer
 
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma,
                               dry_run=dry_run, skip_bad=skip_bad, rejects=rejects, date_format=date_format,
                               create_members=create_members, today=today())
-    existing_file(file, "CSV file")
+    file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
         verb = "checked (dry run, nothing changed)" if dry_run else "imported"
