@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import as_of_option, at_option, call, date_option, group, money, operator, out
+from loyalty_cli.cli.common import as_of_option, at_option, call, date_option, group, money, operator, out, today
 
 app = group("Tiers: levels, nightly recalculation, manual tiers.", 'loyalty tiers recalc --as-of 2026-10-31 --dry-run')
 
@@ -47,8 +47,12 @@ def recalc(as_of: str = typer.Option(None, "--as-of", help="Recalculate as of th
     """
     from loyalty_cli import tiers
 
-    r = call(tiers.recalc, as_of_option(as_of), dry_run)
+    date = as_of_option(as_of)
+    r = call(tiers.recalc, date, dry_run)
     o = out(lists=False)
+    if date > today() and not dry_run:  # cron's nightly recalc would be refused until that date
+        o.note(f"note: this recalc is dated after today; recalcs dated before {date} are now refused "
+               "(the nightly one included) until that date")
     doc = {k: r[k] for k in ("upgraded", "downgraded", "unchanged", "changes")}
     if o.json or o.quiet:
         o.done("", doc)
