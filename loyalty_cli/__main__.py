@@ -1,6 +1,20 @@
-"""`python -m loyalty_cli` runs the command-line tool."""
+"""`python -m loyalty_cli` and the `loyalty` console script.
 
-from loyalty_cli.cli import main
+The command-line modules are imported inside `main`, so that a Ctrl-C while they
+load (a tenth of a second) is the usual one-line message, not a traceback.
+"""
+
+import sys
+
+
+def main() -> None:
+    try:
+        from loyalty_cli.cli import main as cli_main
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted: nothing was written by the unfinished command.\n")
+        sys.exit(130)
+    cli_main()
+
 
 if __name__ == "__main__":
     main()

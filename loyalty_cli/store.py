@@ -86,6 +86,21 @@ def read_only_message(path) -> str:
             f"{Path(path).name}-wal and -shm beside it)")
 
 
+_SAVED = False
+
+
+def saved_changes() -> bool:
+    """Whether a change was committed since `forget_saved` (so an interruption now must not say
+    that nothing was written)."""
+    return _SAVED
+
+
+def forget_saved() -> None:
+    """At the start of a command (tests run many in one process)."""
+    global _SAVED
+    _SAVED = False
+
+
 BUSY_MESSAGE = "the database is busy (another loyalty command is writing to it); try again later, or raise LOYALTY_BUSY_TIMEOUT"
 
 
@@ -196,12 +211,7 @@ class Store:
         if self.conn.in_transaction:
             yield self.conn
             return
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if is_busy(exc):
-                raise Busy(BUSY_MESSAGE) from None
-            raise
+        self._begin_immediate()
         try:
             yield self.conn
         except BaseException:
@@ -209,13 +219,44 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise
         try:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            finally:
+                # Ctrl-C during COMMIT raises once it has returned: whoever reports the interruption
+                # must know whether the change was saved (see saved_changes).
+                if not self.conn.in_transaction:
+                    global _SAVED
+                    _SAVED = True
         except sqlite3.OperationalError as exc:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             if is_busy(exc):
                 raise Busy(BUSY_MESSAGE) from None
             raise
+
+    def _begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE, waiting for other writers up to the busy timeout in short rounds:
+        SQLite's own wait sleeps in C, where Ctrl-C cannot reach until it gives up."""
+        import time
+
+        timeout = busy_timeout()
+        deadline = time.monotonic() + timeout
+        round_ms = min(int(timeout * 1000), 100)
+        self.conn.execute(f"PRAGMA busy_timeout = {round_ms}")
+        try:
+            while True:
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc):
+                        raise
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise Busy(BUSY_MESSAGE) from None
+                    self.conn.execute(f"PRAGMA busy_timeout = {max(1, min(round_ms, int(left * 1000)))}")
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
 
     @contextmanager
     def bulk_write(self):
@@ -261,7 +302,8 @@ class Store:
         """A per-database lock for nightly jobs: a second run gets `Busy` at once."""
         import fcntl
 
-        lock_path = Path(f"{self.path}.{name}.lock")
+        # Named from the real file, so that two paths to one database (a symlink) share the lock.
+        lock_path = Path(f"{os.path.realpath(self.path)}.{name}.lock")
         fd = create_private_file(lock_path) if not lock_path.exists() else os.open(lock_path, os.O_WRONLY)
         try:
             try:
@@ -276,18 +318,29 @@ class Store:
         """SQLite's online backup API: a consistent copy, safe while others write."""
         if target.exists():
             raise LoyaltyError(f"{target} already exists; choose a new file name for the backup")
+        # Written under a temporary name and linked into place when whole: an interrupted backup
+        # never leaves a half file under the name a restore (or tonight's cron) would take.
+        partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
         try:
-            os.close(create_private_file(target, exclusive=True))
+            os.close(create_private_file(partial, exclusive=True))
         except OSError as exc:
             raise UsageError(f"cannot write the backup at {target}: {exc.strerror}") from None
-        dest = sqlite3.connect(target)
         try:
-            with dest:
-                self.conn.backup(dest)
-            dest.execute("PRAGMA journal_mode=DELETE")
+            dest = sqlite3.connect(partial)
+            try:
+                with dest:
+                    self.conn.backup(dest)
+                dest.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dest.close()
+            os.chmod(partial, 0o600)
+            try:
+                os.link(partial, target)  # fails if the name was taken meanwhile: never overwrites
+            except FileExistsError:
+                raise LoyaltyError(f"{target} already exists; choose a new file name for the backup") from None
         finally:
-            dest.close()
-        os.chmod(target, 0o600)
+            for leftover in (partial, Path(f"{partial}-journal")):
+                leftover.unlink(missing_ok=True)
 
     @classmethod
     def open_backup(cls, path: Path) -> "Store":

@@ -471,3 +471,95 @@ def test_bytes_that_are_not_utf8_in_an_argument_are_a_usage_error(cli, db):
 def test_bare_loyalty_prints_the_help_on_stdout(loyalty_proc):
     result = loyalty_proc()
     assert result.returncode == 0 and "Usage: loyalty" in result.stdout and result.stderr == ""
+
+
+# -- interruptions ------------------------------------------------------------------------------
+def test_ctrl_c_after_the_commit_says_the_change_was_saved(cli, db, monkeypatch):
+    from loyalty_cli import render
+
+    cli("--db", db, "members", "add", "--id", "A", "--name", "Ann")
+    cli("--db", db, "points", "award", "A", "100", "--reason", "seed")
+
+    def interrupted(self, message, result):  # Ctrl-C while the result is printed, after COMMIT
+        raise KeyboardInterrupt
+    monkeypatch.setattr(render.Output, "done", interrupted)
+    result = cli("--db", db, "points", "redeem", "A", "30")
+    assert result.exit_code == 130
+    assert result.stderr.startswith("Interrupted after the change was saved: it is written")
+    assert sqlite3.connect(db).execute("SELECT balance FROM members").fetchone() == (70,)
+
+
+def test_ctrl_c_before_the_commit_says_nothing_was_written(cli, db, monkeypatch):
+    from loyalty_cli.ledger import Book
+
+    cli("--db", db, "members", "add", "--id", "A", "--name", "Ann")
+    cli("--db", db, "points", "award", "A", "100", "--reason", "seed")  # a commit in this process: forgotten
+
+    def interrupted(self, members=True):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Book, "flush", interrupted)
+    result = cli("--db", db, "points", "redeem", "A", "30")
+    assert result.exit_code == 130 and result.stderr == "Interrupted: nothing was written by the unfinished command.\n"
+    assert sqlite3.connect(db).execute("SELECT balance FROM members").fetchone() == (100,)
+
+
+def test_ctrl_c_is_heard_while_waiting_for_another_writer(db, loyalty_proc, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    Store.open(db).close()
+    holder = other_connection(db)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", str(db), "members", "add", "--name", "Ann"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**__import__("os").environ, "LOYALTY_BUSY_TIMEOUT": "30"},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(1.5)  # started, and waiting for the lock
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and err == "Interrupted: nothing was written by the unfinished command.\n"
+        assert time.perf_counter() - sent < 2  # SQLite's own wait would have held it for the 30 s
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_two_paths_to_one_database_share_the_nightly_job_lock(db):
+    Store.open(db).close()
+    link = db.with_name("link.db")
+    link.symlink_to(db)
+    first, second = Store.open(link), Store.open(db)
+    try:
+        with first.job_lock("expire"):
+            with pytest.raises(Busy):
+                with second.job_lock("expire"):
+                    pass
+    finally:
+        first.close()
+        second.close()
+
+
+def test_an_interrupted_backup_leaves_no_file_behind(db, tmp_path):
+    s = Store.open(db)
+    real = s.conn
+
+    class Failing:
+        def backup(self, dest):
+            raise KeyboardInterrupt
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+    s.conn = Failing()
+    target = tmp_path / "backups" / "tonight.db"
+    target.parent.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        s.backup_to(target)
+    s.conn = real
+    assert list(target.parent.iterdir()) == []  # neither the name cron uses nor a partial file
+    s.backup_to(target)  # and the next run makes it
+    assert target.exists() and mode(target) == 0o600 and list(target.parent.iterdir()) == [target]
+    s.close()

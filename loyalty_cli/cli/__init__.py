@@ -93,8 +93,9 @@ class LoyaltyGroup(TyperGroup):
     def invoke(self, ctx):
         import sqlite3
 
-        from loyalty_cli.store import BUSY_MESSAGE, is_busy, is_read_only, read_only_message, resolve_path
+        from loyalty_cli.store import BUSY_MESSAGE, forget_saved, is_busy, is_read_only, read_only_message, resolve_path
 
+        forget_saved()
         try:
             return super().invoke(ctx)
         except InputFileError as exc:
@@ -133,7 +134,7 @@ class LoyaltyGroup(TyperGroup):
             _unexpected(exc)
             ctx.exit(1)
         except KeyboardInterrupt:
-            sys.stderr.write("Interrupted: nothing was written by the unfinished command.\n")
+            sys.stderr.write(interrupted_message() + "\n")
             ctx.exit(130)
         except (typer.Exit, typer.Abort):
             raise
@@ -152,6 +153,16 @@ class LoyaltyGroup(TyperGroup):
                 raise
             _unexpected(exc)
             ctx.exit(1)
+
+
+def interrupted_message() -> str:
+    """What Ctrl-C did: nothing, unless it came after the command had saved its change (during
+    COMMIT, or while the result was being printed), which the owner must not do again."""
+    saved = "loyalty_cli.store" in sys.modules and sys.modules["loyalty_cli.store"].saved_changes()
+    if saved:
+        return ("Interrupted after the change was saved: it is written (only the output may be missing; "
+                "look before doing it again).")
+    return "Interrupted: nothing was written by the unfinished command."
 
 
 def _unexpected(exc: BaseException) -> None:
@@ -267,6 +278,14 @@ def _example_last(command) -> None:
 def main() -> None:
     """Console-script entry point."""
     os.umask(0o077)
+    try:
+        _run()
+    except KeyboardInterrupt:  # before the command started, or after it returned
+        sys.stderr.write(interrupted_message() + "\n")
+        sys.exit(130)
+
+
+def _run() -> None:
     if len(sys.argv) == 1:  # bare `loyalty`: the help, on stdout with exit 0 (`loyalty | less` works)
         sys.argv.append("--help")
     app(prog_name="loyalty")
