@@ -286,6 +286,8 @@ def main() -> None:
 
 
 def _run() -> None:
-    if len(sys.argv) == 1:  # bare `loyalty`: the help, on stdout with exit 0 (`loyalty | less` works)
+    # Bare `loyalty` or `loyalty members`: the help, on stdout with exit 0 (`loyalty | less` works;
+    # Click would print it on stderr with exit 2).
+    if len(sys.argv) == 1 or (len(sys.argv) == 2 and sys.argv[1] in GROUPS and sys.argv[1] != "dashboard"):
         sys.argv.append("--help")
     app(prog_name="loyalty")
