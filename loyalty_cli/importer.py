@@ -304,16 +304,11 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
     counts = dict(rows=0, imported=0, duplicates=0, rejected=0, points_awarded=0, points_reversed=0, members_created=0)
     with _importing(store, path, PURCHASE_FIELDS, options, progress, counts) as (conn, source, reject):
         book = Book(conn)
-        parse_id, parse_category = values.parse_id, values.parse_category
-        decimals = book.programme.currency_decimals
-        pattern = values.money_pattern(decimals, options.decimal_comma)
-        date_cache: dict = {}
-        parse_at = (lambda text, what: _parse_at(text, options, date_cache, what)) if options.date_format \
-            else values.parse_datetime
+        parse_row = _row_parser(options, book.programme.currency_decimals)
         chunk: list = []
         estimated_rows = None  # the file's rows, estimated once the first chunk is read
         erased = {row[0] for row in conn.execute("SELECT member_id FROM members WHERE erased_at IS NOT NULL")}
-        earliest_sales = _earliest_sales(conn, path, options, parse_at) if options.create_members else None
+        earliest_sales = _earliest_sales(conn, path, options, parse_row) if options.create_members else None
 
         def run(chunk):
             nonlocal estimated_rows
@@ -327,23 +322,10 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                 if isinstance(row, str):
                     bad(line, cells, row)
                     continue
-                pid, mid, at_text, amount_text, category, kind, refund_of = row
                 try:
-                    pid = parse_id(pid, "purchase_id")
-                    mid = parse_id(mid, "member_id")
-                    category = parse_category(category)
-                    at = parse_at(at_text.strip(), "purchased_at")
-                    amount = values.parse_money(amount_text, decimals, options.decimal_comma, pattern)
-                    kind = kind.strip().lower() or "sale"
-                    if kind != "sale" and kind != "refund":
-                        raise ValueError(f"kind must be sale or refund, got {kind!r}")
-                    refund_of = refund_of.strip() or None
-                    if kind == "sale" and refund_of:
-                        raise ValueError("a sale cannot have refund_of (set kind to refund)")
+                    parsed.append((line, cells) + parse_row(row))
                 except ValueError as exc:
                     bad(line, cells, str(exc))
-                    continue
-                parsed.append((line, cells, pid, mid, at, amount, category, kind, refund_of))
             known = _recorded(conn, {p[2] for p in parsed})
             fresh = [p[3] for p in parsed if p[2] not in known]
             if estimated_rows is not None and parsed:
@@ -427,6 +409,33 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
     return counts
 
 
+def _row_parser(options: ImportOptions, decimals: int):
+    """A function from a purchases row's cells (PURCHASE_FIELDS order) to
+    (purchase_id, member_id, at, amount, category, kind, refund_of), or ValueError saying what is wrong."""
+    parse_id, parse_category, parse_money = values.parse_id, values.parse_category, values.parse_money
+    decimal_comma = options.decimal_comma
+    pattern = values.money_pattern(decimals, decimal_comma)
+    date_cache: dict = {}
+    parse_at = (lambda text, what: _parse_at(text, options, date_cache, what)) if options.date_format \
+        else values.parse_datetime
+
+    def parse_row(row):
+        pid, mid, at_text, amount_text, category, kind, refund_of = row
+        pid = parse_id(pid, "purchase_id")
+        mid = parse_id(mid, "member_id")
+        category = parse_category(category)
+        at = parse_at(at_text.strip(), "purchased_at")
+        amount = parse_money(amount_text, decimals, decimal_comma, pattern)
+        kind = kind.strip().lower() or "sale"
+        if kind != "sale" and kind != "refund":
+            raise ValueError(f"kind must be sale or refund, got {kind!r}")
+        refund_of = refund_of.strip() or None
+        if kind == "sale" and refund_of:
+            raise ValueError("a sale cannot have refund_of (set kind to refund)")
+        return pid, mid, at, amount, category, kind, refund_of
+    return parse_row
+
+
 def _recorded(conn, ids) -> dict:
     """{purchase id: (member, kind, amount, refund_of, date)} of those of `ids` already recorded."""
     ids = list(ids)
@@ -440,11 +449,12 @@ def _recorded(conn, ids) -> dict:
     return known
 
 
-def _earliest_sales(conn, path: Path, options: ImportOptions, parse_at) -> dict | None:
-    """--create-members: {member id: the date of their earliest sale in the file}, so that a member
-    first seen late in an unsorted file still joins on their first purchase (SPEC §5). Rows the
-    import will refuse for their own sake (unreadable date, a refund, an id already recorded) do not
-    count. None when the file cannot be read twice (a pipe): the import then looks chunk by chunk."""
+def _earliest_sales(conn, path: Path, options: ImportOptions, parse_row) -> dict | None:
+    """--create-members: {member id: the date of their earliest sale in the file}, for the members
+    not enrolled yet, so that one first seen late in an unsorted file still joins on their first
+    purchase (SPEC §5). Only sales the import can keep count: a row it refuses for its own sake
+    (any bad cell, a refund, an id already recorded) does not. None when the file cannot be read
+    twice (a pipe): the import then looks chunk by chunk."""
     if not Path(path).is_file():
         return None
     earliest: dict[str, str] = {}
@@ -452,19 +462,27 @@ def _earliest_sales(conn, path: Path, options: ImportOptions, parse_at) -> dict 
 
     def settle():
         recorded = _recorded(conn, {pid for pid, _, _ in batch})
+        mids = list({mid for _, mid, _ in batch})
+        enrolled = set()
+        for start in range(0, len(mids), 500):
+            part = mids[start:start + 500]
+            enrolled.update(r[0] for r in conn.execute(
+                f"SELECT member_id FROM members WHERE member_id IN ({','.join('?' * len(part))})", part))
         for pid, mid, at in batch:
-            if pid not in recorded and at < earliest.get(mid, "9999"):
+            if pid not in recorded and mid not in enrolled and at < earliest.get(mid, "9999"):
                 earliest[mid] = at
         batch.clear()
     try:
         with CsvSource(path, PURCHASE_FIELDS, options) as source:
             for _line, _cells, row in source.raw_rows():
-                if isinstance(row, str) or (row[5].strip().lower() or "sale") != "sale":
+                if isinstance(row, str):
                     continue
                 try:
-                    batch.append((row[0].strip(), row[1].strip(), parse_at(row[2].strip(), "purchased_at")))
+                    pid, mid, at, _amount, _category, kind, _refund_of = parse_row(row)
                 except ValueError:
                     continue
+                if kind == "sale":
+                    batch.append((pid, mid, at))
                 if len(batch) >= CHUNK:
                     settle()
     except InputFileError:

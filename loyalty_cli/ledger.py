@@ -94,7 +94,7 @@ def load_programme(conn) -> Programme:
     import json
 
     rows = conn.execute("SELECT applies_from, rules FROM program_versions ORDER BY applies_from, id").fetchall()
-    return Programme([(applies_from, validate(json.loads(doc))) for applies_from, doc in rows])
+    return Programme([(applies_from, validate(json.loads(doc), stored=True)) for applies_from, doc in rows])
 
 
 class Book:

@@ -161,7 +161,7 @@ MAX_WHOLE = 10**12
 
 def _decimal(value, key: str, *, minimum: Fraction | None = Fraction(0), at_least_one: bool = False) -> Fraction:
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    if text is not None and len(text) > 30:
+    if text is not None and len(text) > 30 and not _STORED:
         raise RulesError(f"{key} must be a decimal of at most 30 characters, got {_shown(value)[:40]}…")
     if text is None or not _DECIMAL.fullmatch(text):
         raise RulesError(f'{key} must be a decimal{" ≥ 1" if at_least_one else " ≥ 0"}, got {_shown(value)}')
@@ -173,11 +173,11 @@ def _decimal(value, key: str, *, minimum: Fraction | None = Fraction(0), at_leas
 
 def _integer(value, key: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and re.fullmatch(r"\d{1,20}", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()) and (len(value.strip()) <= 20 or _STORED):
             value = int(value)
         else:
             raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {_shown(value)[:40]}")
-    if value < minimum or value > MAX_WHOLE:
+    if value < minimum or (value > MAX_WHOLE and not _STORED):
         raise RulesError(f"{key} must be a whole number from {minimum} to {MAX_WHOLE:,}, got {value}")
     return value
 
@@ -197,8 +197,24 @@ def _money(value, key: str, decimals: int) -> int:
         raise RulesError(f'{key} must be an amount of money with at most {decimals} decimals, got {_shown(value)}') from None
 
 
-def validate(doc: dict) -> Rules:
-    """Merged document → Rules, or RulesError naming the first bad key."""
+def validate(doc: dict, *, stored: bool = False) -> Rules:
+    """Merged document → Rules, or RulesError naming the first bad key.
+
+    `stored`: a version already in the database, read again. The limits added after versions were
+    first stored (MAX_WHOLE, decimals of 30 characters, printable tier names) apply to new
+    versions only: a database whose history holds one that passed before must keep working."""
+    global _STORED
+    _STORED = stored
+    try:
+        return _validate(doc)
+    finally:
+        _STORED = False
+
+
+_STORED = False
+
+
+def _validate(doc: dict) -> Rules:
     if not isinstance(doc, dict):
         raise RulesError("the programme must be a TOML table")
     _unknown_keys(doc, DEFAULTS)
@@ -255,7 +271,7 @@ def validate(doc: dict) -> Rules:
         key = f"tiers.levels[{i}]"
         if not isinstance(lvl, dict) or not isinstance(lvl.get("name"), str) or not lvl["name"].strip():
             raise RulesError(f"{key} needs a name")
-        if len(lvl["name"]) > 40 or not lvl["name"].isprintable():
+        if (len(lvl["name"]) > 40 or not lvl["name"].isprintable()) and not _STORED:
             raise RulesError(f"{key}.name must be at most 40 printable characters, got {_shown(lvl['name'])[:50]}")
         if set(lvl) - {"name", "min", "multiplier"}:
             raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(lvl) - {'name', 'min', 'multiplier'}))}")

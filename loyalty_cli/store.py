@@ -86,6 +86,37 @@ def read_only_message(path) -> str:
             f"{Path(path).name}-wal and -shm beside it)")
 
 
+def _place(partial: Path, target: Path) -> None:
+    """Give a finished file its name, never overwriting one: a hard link fails if the name is
+    taken. Where links do not exist (FAT and exFAT sticks, many network shares), the name is
+    reserved with an exclusive create and the file renamed over that empty reservation."""
+    try:
+        os.link(partial, target)
+        return
+    except FileExistsError:
+        raise LoyaltyError(f"{target} already exists; choose a new file name for the backup") from None
+    except OSError:
+        pass
+    try:
+        os.close(create_private_file(target, exclusive=True))
+    except FileExistsError:
+        raise LoyaltyError(f"{target} already exists; choose a new file name for the backup") from None
+    os.replace(partial, target)
+
+
+def foreign_or_newer(conn: sqlite3.Connection, path) -> str | None:
+    """Why this SQLite database is not one this loyalty may open, or None."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        return (f"{path} was made by a newer version of loyalty (schema {version}; this one knows "
+                f"{len(MIGRATIONS)}); upgrade loyalty to use it")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "migrations" not in tables:
+        return (f"{path} is another application's SQLite database (it has tables, none of loyalty's); "
+                "give --db a new file or a loyalty database")
+    return None
+
+
 _SAVED = False
 
 
@@ -150,13 +181,16 @@ class Store:
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout(), isolation_level=None, check_same_thread=False)
             store = cls(path, conn)
+            store._check_ours()  # before _configure, which would switch a foreign file to WAL
             store._configure()
             if migrate:
                 store.migrate()
+            forget_saved()  # a migration is not the command's change (see saved_changes)
         except sqlite3.DatabaseError as exc:
             if is_busy(exc):
                 raise Busy(BUSY_MESSAGE) from None
-            if is_read_only(exc):
+            if is_read_only(exc) or not os.access(path.parent if str(path.parent) else ".", os.W_OK):
+                # (a read-only folder: SQLite cannot make the -wal and -shm files beside the database)
                 raise LoyaltyError(read_only_message(path)) from None
             raise LoyaltyError(f"{path} is not a loyalty database ({exc})") from None
         return store
@@ -172,21 +206,17 @@ class Store:
         # spilling them to the WAL mid-transaction (pages are only allocated when used).
         c.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
-    def migrate(self) -> list[str]:
-        """Run the migrations this database has not had yet; return their names.
+    def _check_ours(self) -> None:
+        """Refuse, untouched, a database made by a newer loyalty (it may hold what this one would
+        break) and another application's SQLite file (loyalty's tables would be added to it)."""
+        problem = foreign_or_newer(self.conn, self.path)
+        if problem:
+            raise LoyaltyError(problem)
 
-        Refuses a database made by a newer loyalty (it may hold what this one would break) and
-        another application's SQLite file (loyalty's tables would be added to it)."""
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise LoyaltyError(f"{self.path} was made by a newer version of loyalty (schema {version}; this one "
-                               f"knows {len(MIGRATIONS)}); upgrade loyalty to use it")
-        if version == len(MIGRATIONS):
+    def migrate(self) -> list[str]:
+        """Run the migrations this database has not had yet; return their names."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
             return []
-        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if tables and "migrations" not in tables:
-            raise LoyaltyError(f"{self.path} is another application's SQLite database (it has tables, none of "
-                               "loyalty's); give --db a new file or a loyalty database")
         done = []
         with self.write():
             c = self.conn
@@ -212,6 +242,7 @@ class Store:
             yield self.conn
             return
         self._begin_immediate()
+        changes = self.conn.total_changes
         try:
             yield self.conn
         except BaseException:
@@ -224,7 +255,7 @@ class Store:
             finally:
                 # Ctrl-C during COMMIT raises once it has returned: whoever reports the interruption
                 # must know whether the change was saved (see saved_changes).
-                if not self.conn.in_transaction:
+                if not self.conn.in_transaction and self.conn.total_changes != changes:
                     global _SAVED
                     _SAVED = True
         except sqlite3.OperationalError as exc:
@@ -320,7 +351,9 @@ class Store:
             raise LoyaltyError(f"{target} already exists; choose a new file name for the backup")
         # Written under a temporary name and linked into place when whole: an interrupted backup
         # never leaves a half file under the name a restore (or tonight's cron) would take.
-        partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        import secrets
+
+        partial = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
         try:
             os.close(create_private_file(partial, exclusive=True))
         except OSError as exc:
@@ -334,10 +367,7 @@ class Store:
             finally:
                 dest.close()
             os.chmod(partial, 0o600)
-            try:
-                os.link(partial, target)  # fails if the name was taken meanwhile: never overwrites
-            except FileExistsError:
-                raise LoyaltyError(f"{target} already exists; choose a new file name for the backup") from None
+            _place(partial, target)
         finally:
             for leftover in (partial, Path(f"{partial}-journal")):
                 leftover.unlink(missing_ok=True)
@@ -348,9 +378,14 @@ class Store:
         from loyalty_cli.errors import InputFileError
 
         try:
-            conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+            from urllib.parse import quote
+
+            conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True)
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
                 raise InputFileError(f"{path} is not a loyalty backup (it has no ledger)")
+            problem = foreign_or_newer(conn, path)  # checked before anything is copied
+            if problem:
+                raise InputFileError(problem)
         except sqlite3.DatabaseError as exc:
             raise InputFileError(f"{path} is not a loyalty backup ({exc})") from None
         return cls(Path(path), conn)

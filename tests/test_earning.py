@@ -444,3 +444,26 @@ def test_currency_decimals_cannot_change_after_first_load(dbp, tmp_path):
 def test_program_set_out_of_range_is_a_usage_error(dbp, key, value):
     result = run(dbp, "program", "set", key, value)
     assert result.exit_code == 2 and key in one_error_line(result)
+
+
+def test_a_stored_version_from_before_todays_limits_still_works(dbp):
+    """Limits added later (tier names of 40 printable characters, numbers up to 10^12) check new
+    versions; a version the database already holds is read as it was accepted."""
+    import json
+
+    ok(dbp, "members", "add", "--id", "A", "--name", "Ann", "--joined", "2025-01-01")
+    doc = {"earn": {"signup_bonus": 10**13},
+           "tiers": {"levels": [{"name": "Bronze", "min": "0", "multiplier": "1"},
+                                {"name": "Platinum (free delivery and early access to sales)", "min": "500",
+                                 "multiplier": "2"}]}}
+    conn = sqlite3.connect(dbp)
+    conn.execute("INSERT INTO program_versions (applies_from, rules, loaded_at, source) VALUES (?,?,?,?)",
+                 ("2026-01-01", json.dumps(doc), "2026-01-01T00:00:00", "old.toml"))
+    conn.commit()
+    conn.close()
+    assert run(dbp, "purchases", "add", "A", "600.00", "--at", "2026-02-01").exit_code == 0
+    assert as_json(dbp, "members", "show", "A")["tier"].startswith("Platinum")
+    assert run(dbp, "tiers", "recalc", "--as-of", "2026-02-02").exit_code == 0
+    new = dbp.parent / "new.toml"
+    new.write_text("[earn]\nsignup_bonus = 10000000000000\n")
+    assert run(dbp, "program", "load", new).exit_code == 3  # a new version is checked

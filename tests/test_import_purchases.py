@@ -684,3 +684,16 @@ def test_a_dash_reads_the_file_from_standard_input(shop, loyalty_proc):
     assert json.loads(again.stdout)["duplicates"] == 2
     members = loyalty_proc("--db", shop, "members", "import", "-", input="member_id,name\nQ1,Quinn\n")
     assert members.returncode == 0 and as_json(shop, "members", "show", "Q1")["name"] == "Quinn"
+
+
+def test_create_members_joins_alike_from_a_file_and_a_pipe(shop, tmp_path, loyalty_proc):
+    # only sales the import keeps count: not a bad amount, not a bad category (the review's case)
+    text = ("purchase_id,member_id,purchased_at,amount,category\nA1,M1,2024-01-05,abc,\nA2,M1,2024-03-01,10.00,\n"
+            "A3,M2,2024-01-02,5.00,bad\x01cat\nA4,M2,2024-04-01,5.00,\n")
+    code, _ = import_json(shop, write(tmp_path, text), "--create-members", "--skip-bad")
+    assert code == 3
+    joined = {m: as_json(shop, "members", "show", m)["joined_on"] for m in ("M1", "M2")}
+    assert joined == {"M1": "2024-03-01", "M2": "2024-04-01"}
+    piped = tmp_path / "piped.db"
+    loyalty_proc("--db", piped, "purchases", "import", "-", "--create-members", "--skip-bad", input=text)
+    assert {m: as_json(piped, "members", "show", m)["joined_on"] for m in ("M1", "M2")} == joined

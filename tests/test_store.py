@@ -565,3 +565,54 @@ def test_an_interrupted_backup_leaves_no_file_behind(db, tmp_path):
     s.backup_to(target)  # and the next run makes it
     assert target.exists() and mode(target) == 0o600 and list(target.parent.iterdir()) == [target]
     s.close()
+
+
+def test_a_refused_foreign_file_keeps_every_byte(cli, tmp_path):
+    path = tmp_path / "notes.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    assert cli("--db", path, "members", "list").exit_code == 1
+    assert path.read_bytes() == before and not Path(f"{path}-wal").exists()  # not even switched to WAL
+
+
+def test_restoring_a_newer_loyaltys_backup_is_refused_before_anything_is_copied(cli, db, tmp_path):
+    cli("--db", db, "members", "add", "--id", "A", "--name", "Ann")
+    backup = tmp_path / "newer.db"
+    assert cli("--db", db, "db", "backup", backup).exit_code == 0
+    conn = sqlite3.connect(backup)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    cli("--db", db, "members", "add", "--id", "B", "--name", "Bo")
+    result = cli("--db", db, "db", "restore", backup, "--yes")
+    assert result.exit_code == 3 and "newer version of loyalty" in result.stderr
+    assert cli("--db", db, "members", "show", "B").exit_code == 0  # the database is as it was
+
+
+def test_a_backup_name_is_placed_without_hard_links(cli, db, tmp_path, monkeypatch):
+    import os
+
+    def no_links(*args):  # FAT and exFAT sticks, many network shares
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "link", no_links)
+    cli("--db", db, "members", "add", "--id", "A", "--name", "Ann")
+    target = tmp_path / "usb" / "backup.db"
+    target.parent.mkdir()
+    result = cli("--db", db, "db", "backup", target)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in target.parent.iterdir()] == ["backup.db"] and mode(target) == 0o600
+    assert cli("--db", db, "db", "backup", target).exit_code == 1  # never overwritten
+    assert [p.name for p in target.parent.iterdir()] == ["backup.db"]
+
+
+def test_ctrl_c_on_a_new_database_says_nothing_was_written(cli, tmp_path, monkeypatch):
+    from loyalty_cli.ledger import Book
+
+    def interrupted(self, members=True):  # the migrations of a new file committed before this
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Book, "flush", interrupted)
+    result = cli("--db", tmp_path / "new.db", "members", "add", "--name", "Ann")
+    assert result.exit_code == 130 and result.stderr == "Interrupted: nothing was written by the unfinished command.\n"

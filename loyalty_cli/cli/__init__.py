@@ -146,7 +146,8 @@ class LoyaltyGroup(TyperGroup):
                 ctx.exit(1)
             # Bytes that are not UTF-8 in an argument or environment value (Python keeps them as
             # surrogates, which no text column can store).
-            _error(f"a value given is not valid UTF-8 text: {exc.object[max(exc.start - 20, 0):exc.end + 20]!r}")
+            _error("a value given is not valid UTF-8 text (an argument or environment value holds bytes "
+                   "that are not UTF-8: check its encoding)")
             ctx.exit(2)
         except Exception as exc:
             if type(exc).__module__.startswith(("typer", "click")):
