@@ -432,10 +432,11 @@ def test_another_applications_sqlite_file_is_refused_untouched(cli, tmp_path):
     conn.execute("CREATE TABLE customers (id INTEGER)")
     conn.commit()
     conn.close()
+    before = path.read_bytes()
     for args in (["members", "list"], ["init"]):
         result = cli("--db", path, *args)
         assert result.exit_code == 1 and "another application's SQLite database" in result.stderr
-    assert [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")] == ["customers"]
+    assert path.read_bytes() == before and not Path(f"{path}-wal").exists()  # not even switched to WAL
 
 
 def test_a_database_from_a_newer_loyalty_is_refused(cli, db):
@@ -565,17 +566,6 @@ def test_an_interrupted_backup_leaves_no_file_behind(db, tmp_path):
     s.backup_to(target)  # and the next run makes it
     assert target.exists() and mode(target) == 0o600 and list(target.parent.iterdir()) == [target]
     s.close()
-
-
-def test_a_refused_foreign_file_keeps_every_byte(cli, tmp_path):
-    path = tmp_path / "notes.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE notes (x)")
-    conn.commit()
-    conn.close()
-    before = path.read_bytes()
-    assert cli("--db", path, "members", "list").exit_code == 1
-    assert path.read_bytes() == before and not Path(f"{path}-wal").exists()  # not even switched to WAL
 
 
 def test_restoring_a_newer_loyaltys_backup_is_refused_before_anything_is_copied(cli, db, tmp_path):
