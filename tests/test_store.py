@@ -472,8 +472,9 @@ def test_bytes_that_are_not_utf8_in_an_argument_are_a_usage_error(cli, db):
 def test_bare_loyalty_prints_the_help_on_stdout(loyalty_proc):
     result = loyalty_proc()
     assert result.returncode == 0 and "Usage: loyalty" in result.stdout and result.stderr == ""
-    result = loyalty_proc("points")
-    assert result.returncode == 0 and "Usage: loyalty points" in result.stdout and result.stderr == ""
+    for args in (["points"], ["--db", "x.db", "-q", "points"]):
+        result = loyalty_proc(*args)
+        assert result.returncode == 0 and "Usage: loyalty points" in result.stdout and result.stderr == ""
 
 
 # -- interruptions ------------------------------------------------------------------------------

@@ -289,6 +289,12 @@ def main() -> None:
 def _run() -> None:
     # Bare `loyalty` or `loyalty members`: the help, on stdout with exit 0 (`loyalty | less` works;
     # Click would print it on stderr with exit 2).
-    if len(sys.argv) == 1 or (len(sys.argv) == 2 and sys.argv[1] in GROUPS and sys.argv[1] != "dashboard"):
+    words, i = [], 1
+    while i < len(sys.argv):  # the words left once the global options are set aside
+        word = sys.argv[i]
+        i += 2 if word == "--db" else 1
+        if word not in ("--db", "--json", "--csv", "-q", "--quiet") and not word.startswith("--db="):
+            words.append(word)
+    if not words or (len(words) == 1 and words[0] in GROUPS and words[0] != "dashboard"):
         sys.argv.append("--help")
     app(prog_name="loyalty")
