@@ -13,6 +13,7 @@ import csv
 import io
 import operator
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +229,9 @@ def _undecodable_line(path: Path, encoding: str) -> int | None:
     return None
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)*")
+
+
 class Rejects:
     """Bad rows written to `--rejects FILE` (mode 0600), with line and reason."""
 
@@ -251,7 +255,10 @@ class Rejects:
                 raise UsageError(f"cannot write --rejects {self.path}: {exc.strerror}") from None
             self._writer = csv.writer(self._file)
             self._writer.writerow(["line", "reason", *self.header])
-        self._writer.writerow([line, self._safe(reason), *(self._safe(c) for c in cells)])
+        # The till's cells as they were, so the rows can be fixed and imported again; formulas are
+        # neutralised (SPEC §9), but a plain number like -3 is no formula and stays as it is.
+        self._writer.writerow([line, self._safe(reason),
+                               *(c if _PLAIN_NUMBER.fullmatch(c) else self._safe(c) for c in cells)])
 
     def close(self) -> None:
         if self._file:

@@ -697,3 +697,14 @@ def test_create_members_joins_alike_from_a_file_and_a_pipe(shop, tmp_path, loyal
     piped = tmp_path / "piped.db"
     loyalty_proc("--db", piped, "purchases", "import", "-", "--create-members", "--skip-bad", input=text)
     assert {m: as_json(piped, "members", "show", m)["joined_on"] for m in ("M1", "M2")} == joined
+
+
+def test_rejects_keep_numbers_as_they_were_and_neutralise_formulas(shop, tmp_path):
+    import csv
+
+    rejects = tmp_path / "rejects.csv"
+    text = HEADER + "P1,A,2025-03-01,-3,,,\nP2,A,2025-03-01,=1+2,,,\nP3,A,2025-03-01,\"-2+3+cmd|' /C calc'!A0\",,,\n"
+    code, _ = import_json(shop, write(tmp_path, text), "--skip-bad", "--rejects", rejects)
+    assert code == 3
+    amounts = [r[5] for r in list(csv.reader(rejects.open(encoding="utf-8")))[1:]]
+    assert amounts == ["-3", "'=1+2", "'-2+3+cmd|' /C calc'!A0"]  # SPEC §9: numbers stay numbers
