@@ -11,7 +11,9 @@ def main() -> None:
     try:
         from loyalty_cli.cli import main as cli_main
     except KeyboardInterrupt:
-        sys.stderr.write("Interrupted: nothing was written by the unfinished command.\n")
+        from loyalty_cli.errors import INTERRUPTED
+
+        sys.stderr.write(INTERRUPTED + "\n")
         sys.exit(130)
     cli_main()
 

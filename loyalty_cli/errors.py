@@ -9,6 +9,10 @@ from __future__ import annotations
 
 
 
+# What Ctrl-C says when it stopped a command before it changed anything.
+INTERRUPTED = "Interrupted: nothing was written by the unfinished command."
+
+
 class Problem:
     """One thing wrong: a bad input row (with its line) or a failed check. A value, not an exception."""
 

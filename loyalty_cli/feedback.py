@@ -15,13 +15,11 @@ def add(store, member_id: str, score: int, at: str, comment: str | None = None) 
     if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
         raise UsageError(f"a score must be a whole number from 0 to 10, got {score!r}")
     if comment is not None:
-        comment = comment.strip() or None
         from loyalty_cli import values
 
-        try:
-            comment = comment and values.parse_text(comment, "--comment", 2000, keep="\t\n")
-        except ValueError:
-            raise UsageError("--comment must be at most 2000 characters without control characters") from None
+        comment = comment.strip() and values.checked(values.parse_text, comment, "--comment", 2000, "\t\n",
+                                                     message="--comment must be at most 2000 characters without control characters")
+        comment = comment or None
     with store.write() as conn:
         row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:

@@ -92,7 +92,7 @@ class CsvSource:
         if len(options.delimiter) != 1 or options.delimiter in '\r\n"':
             raise UsageError(f"--delimiter must be one character other than a quote or a line end, got {options.delimiter!r}")
         if options.date_format:
-            values.check_date_format(options.date_format)
+            values.checked(values.check_date_format, options.date_format)
         try:
             import codecs
 
@@ -376,7 +376,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                                          "(a refund needs the member's sale)")
                         continue
                     try:
-                        mid_checked = values.parse_member_id(mid)
+                        mid_checked = values.parse_id(mid)
                         joined_on = first_sale_on.get(mid, at)[:10]
                         check_new_members_sale(book, pid, at, amount, category, joined_on)  # never enrol for a rejected row
                         m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=joined_on)
@@ -629,7 +629,7 @@ def _member_date(text: str | None, options: ImportOptions, what: str) -> str | N
 
 
 def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -> str:
-    mid = values.parse_member_id(row["member_id"]) if row.get("member_id") else None
+    mid = values.parse_id(row["member_id"]) if row.get("member_id") else None
     email = values.parse_email(row["email"]) if row.get("email") else None
     if mid is None and email is None:
         raise ValueError("a row needs a member_id or an email")

@@ -13,10 +13,8 @@ from loyalty_cli.ledger import MAX_POINTS, Book, balance_as_of
 def _reason(reason: str) -> str:
     from loyalty_cli import values
 
-    try:
-        return values.parse_text(reason or "", "--reason", 500)
-    except ValueError:
-        raise UsageError("--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)") from None
+    return values.checked(values.parse_text, reason or "", "--reason", 500, message=(
+        "--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)"))
 
 
 def _positive(points: int, what: str = "points") -> int:

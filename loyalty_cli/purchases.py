@@ -144,19 +144,11 @@ def new_purchase_id(conn, prefix: str) -> str:
             return pid
 
 
-def _checked(parse, value, *args):
-    """A value typed at the counter, checked as an import checks it (a usage error if bad)."""
-    try:
-        return parse(value, *args)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | None, category: str | None) -> dict:
     """`purchases add`: one sale at the counter."""
     if purchase_id is not None:
-        purchase_id = _checked(values.parse_id, purchase_id, "--id")
-    category = _checked(values.parse_category, category)
+        purchase_id = values.checked(values.parse_id, purchase_id, "--id")
+    category = values.checked(values.parse_category, category)
     with store.write() as conn:
         book = Book(conn)
         m = book.member(member_id)
@@ -173,7 +165,7 @@ def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | Non
 def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | None) -> dict:
     """`purchases refund`: all (no amount) or part of a sale."""
     if refund_id is not None:
-        refund_id = _checked(values.parse_id, refund_id, "--id")
+        refund_id = values.checked(values.parse_id, refund_id, "--id")
     if amount is not None and amount <= 0:
         raise UsageError("the amount refunded must be more than 0 (leave it out to refund all that is left)")
     with store.write() as conn:

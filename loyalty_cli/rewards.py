@@ -25,10 +25,7 @@ def _check_cost_stock(cost: int | None, stock: int | None) -> None:
 def _name(name: str) -> str:
     from loyalty_cli import values
 
-    try:
-        return values.parse_text(name, "--name", 200)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return values.checked(values.parse_text, name, "--name", 200)
 
 
 def add(store, code: str, name: str, cost: int, stock: int | None) -> dict:

@@ -86,6 +86,10 @@ def read_only_message(path) -> str:
             f"{Path(path).name}-wal and -shm beside it)")
 
 
+def _taken(target: Path) -> LoyaltyError:
+    return LoyaltyError(f"{target} already exists; choose a new file name for the backup")
+
+
 def _place(partial: Path, target: Path) -> None:
     """Give a finished file its name, never overwriting one: a hard link fails if the name is
     taken. Where links do not exist (FAT and exFAT sticks, many network shares), the name is
@@ -94,13 +98,13 @@ def _place(partial: Path, target: Path) -> None:
         os.link(partial, target)
         return
     except FileExistsError:
-        raise LoyaltyError(f"{target} already exists; choose a new file name for the backup") from None
+        raise _taken(target) from None
     except OSError:
         pass
     try:
         os.close(create_private_file(target, exclusive=True))
     except FileExistsError:
-        raise LoyaltyError(f"{target} already exists; choose a new file name for the backup") from None
+        raise _taken(target) from None
     os.replace(partial, target)
 
 
@@ -348,7 +352,7 @@ class Store:
     def backup_to(self, target: Path) -> None:
         """SQLite's online backup API: a consistent copy, safe while others write."""
         if target.exists():
-            raise LoyaltyError(f"{target} already exists; choose a new file name for the backup")
+            raise _taken(target)
         # Written under a temporary name and linked into place when whole: an interrupted backup
         # never leaves a half file under the name a restore (or tonight's cron) would take.
         import secrets

@@ -77,15 +77,15 @@ def check_date_format(fmt: str) -> str:
     directives = re.findall(r"%(.?)", fmt, re.DOTALL)
     for d in directives:
         if not d:
-            raise UsageError(f"--date-format {fmt!r} ends with a lone % (write %% for a percent sign)")
+            raise ValueError(f"--date-format {fmt!r} ends with a lone % (write %% for a percent sign)")
         if d in ("z", "Z"):
-            raise UsageError(f"--date-format {fmt!r} reads an offset or zone (%{d}); times are shop-local")
+            raise ValueError(f"--date-format {fmt!r} reads an offset or zone (%{d}); times are shop-local")
         if d not in _FORMAT_DIRECTIVES:
-            raise UsageError(f"--date-format {fmt!r} has %{d}, which is not one of "
+            raise ValueError(f"--date-format {fmt!r} has %{d}, which is not one of "
                              f"{' '.join('%' + c for c in sorted(_FORMAT_DIRECTIVES))}")
     found = set(directives)
     if not (found & set("Yy") and (found & set("mbB") and "d" in found or "j" in found)):
-        raise UsageError(f"--date-format {fmt!r} must read a whole date: a year (%Y or %y) with a month and a "
+        raise ValueError(f"--date-format {fmt!r} must read a whole date: a year (%Y or %y) with a month and a "
                          "day (%m %d) or a day of the year (%j)")
     return fmt
 
@@ -96,8 +96,6 @@ def parse_with_format(text: str, fmt: str, what: str = "date") -> str:
         value = dt.datetime.strptime(text.strip(), fmt)
     except ValueError:
         raise ValueError(f"{what} must match the date format {fmt!r}, got {text!r}") from None
-    if value.tzinfo is not None:  # a %z in the format: times are shop-local (SPEC §3)
-        raise ValueError(f"{what} must be shop-local time without an offset, got {text!r}")
     return value.isoformat(timespec="seconds")
 
 
@@ -256,8 +254,13 @@ def parse_id(text: str, what: str = "member id") -> str:
     return value
 
 
-def parse_member_id(text: str) -> str:
-    return parse_id(text, "member id")
+def checked(parse, value, *args, message: str | None = None):
+    """`parse(value, *args)` for a value typed on the command line: its ValueError becomes a usage
+    error (exit 2), with `message` instead of the parser's own when given."""
+    try:
+        return parse(value, *args)
+    except ValueError as exc:
+        raise UsageError(message or str(exc)) from None
 
 
 def parse_category(text: str | None) -> str | None:

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from loyalty_cli import __version__
 from loyalty_cli.cli import coercion
 from loyalty_cli.cli.common import GLOBAL_HELP, Invocation, out, store
-from loyalty_cli.errors import CheckFailed, InputFileError, LoyaltyError
+from loyalty_cli.errors import INTERRUPTED, CheckFailed, InputFileError, LoyaltyError
 
 coercion.install()
 
@@ -163,7 +163,7 @@ def interrupted_message() -> str:
     if saved:
         return ("Interrupted after the change was saved: it is written (only the output may be missing; "
                 "look before doing it again).")
-    return "Interrupted: nothing was written by the unfinished command."
+    return INTERRUPTED
 
 
 def _unexpected(exc: BaseException) -> None:
@@ -289,12 +289,10 @@ def main() -> None:
 def _run() -> None:
     # Bare `loyalty` or `loyalty members`: the help, on stdout with exit 0 (`loyalty | less` works;
     # Click would print it on stderr with exit 2).
-    words, i = [], 1
-    while i < len(sys.argv):  # the words left once the global options are set aside
-        word = sys.argv[i]
-        i += 2 if word == "--db" else 1
-        if word not in ("--db", "--json", "--csv", "-q", "--quiet") and not word.startswith("--db="):
-            words.append(word)
-    if not words or (len(words) == 1 and words[0] in GROUPS and words[0] != "dashboard"):
+    try:
+        _, words = split_globals(sys.argv[1:])  # the words left once the global options are set aside
+    except typer.BadParameter:
+        words = None  # a bad --db: the group reports it as usual
+    if words is not None and (not words or (len(words) == 1 and words[0] in GROUPS and words[0] != "dashboard")):
         sys.argv.append("--help")
     app(prog_name="loyalty")

@@ -77,37 +77,23 @@ def at_option(value: str | None, option: str = "--at") -> str:
     """`--at DATETIME` (default now) → stored form."""
     if value is None:
         return now()
-    try:
-        return values.parse_datetime(value, option)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return values.checked(values.parse_datetime, value, option)
 
 
 def as_of_option(value: str | None, option: str = "--as-of", default_today: bool = True) -> str | None:
     """`--as-of DATE` (default today) → `YYYY-MM-DD`."""
     if value is None:
         return today() if default_today else None
-    try:
-        return values.parse_date(value, option)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return values.checked(values.parse_date, value, option)
 
 
 def date_option(value: str | None, option: str) -> str | None:
     if value is None:
         return None
-    try:
-        return values.parse_date(value, option)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return values.checked(values.parse_date, value, option)
 
 
-def parse(fn, value, *args):
-    """Run a values.parse_* function, turning ValueError into a usage error (exit 2)."""
-    try:
-        return fn(value, *args)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+parse = values.checked  # a values.parse_* function on a command-line value: ValueError → exit 2
 
 
 def operator(by: str | None) -> str:

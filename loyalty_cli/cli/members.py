@@ -28,14 +28,7 @@ def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
 
 
 def _name(name: str) -> str:
-    from loyalty_cli.errors import UsageError
-
-    from loyalty_cli import values
-
-    try:
-        return values.parse_text(name, "--name", 200)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return parse(values.parse_text, name, "--name", 200)
 
 
 @app.command("add")
@@ -56,7 +49,7 @@ def add(
     """
     fields = _profile_fields(name, email, phone, birthday, joined, referred_by)
     fields["joined_on"] = fields["joined_on"] or today()
-    mid = parse(values.parse_member_id, member_id) if member_id is not None else None
+    mid = parse(values.parse_id, member_id) if member_id is not None else None
     from loyalty_cli import members
 
     result = call(members.add, member_id=mid, **fields)
