@@ -159,27 +159,35 @@ def _unknown_keys(doc: dict, defaults: dict, prefix: str = "") -> None:
 MAX_WHOLE = 10**12
 
 
-def _decimal(value, key: str, *, minimum: Fraction | None = Fraction(0), at_least_one: bool = False) -> Fraction:
-    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    if text is not None and len(text) > 30 and not _STORED:
-        raise RulesError(f"{key} must be a decimal of at most 30 characters, got {_shown(value)[:40]}…")
-    if text is None or not _DECIMAL.fullmatch(text):
-        raise RulesError(f'{key} must be a decimal{" ≥ 1" if at_least_one else " ≥ 0"}, got {_shown(value)}')
-    number = Fraction(text)
-    if at_least_one and number < 1:
-        raise RulesError(f'{key} must be a decimal ≥ 1, got {_shown(value)}')
-    return number
+class _Numbers:
+    """Reads the programme's numbers. `strict` for a version being loaded now; a version already
+    stored is read as it was accepted (the limits below came later: MAX_WHOLE, decimals of 30
+    characters; a database whose history holds a version that passed before must keep working)."""
 
+    def __init__(self, strict: bool):
+        self.strict = strict
 
-def _integer(value, key: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and re.fullmatch(r"\d+", value.strip()) and (len(value.strip()) <= 20 or _STORED):
-            value = int(value)
-        else:
-            raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {_shown(value)[:40]}")
-    if value < minimum or (value > MAX_WHOLE and not _STORED):
-        raise RulesError(f"{key} must be a whole number from {minimum} to {MAX_WHOLE:,}, got {value}")
-    return value
+    def decimal(self, value, key: str, *, at_least_one: bool = False) -> Fraction:
+        text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        if text is not None and len(text) > 30 and self.strict:
+            raise RulesError(f"{key} must be a decimal of at most 30 characters, got {_shown(value)[:40]}…")
+        if text is None or not _DECIMAL.fullmatch(text):
+            raise RulesError(f'{key} must be a decimal{" ≥ 1" if at_least_one else " ≥ 0"}, got {_shown(value)}')
+        number = Fraction(text)
+        if at_least_one and number < 1:
+            raise RulesError(f'{key} must be a decimal ≥ 1, got {_shown(value)}')
+        return number
+
+    def integer(self, value, key: str, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            text = value.strip() if isinstance(value, str) else ""
+            if re.fullmatch(r"\d+", text) and (len(text) <= 20 or not self.strict):
+                value = int(text)
+            else:
+                raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {_shown(value)[:40]}")
+        if value < minimum or (value > MAX_WHOLE and self.strict):
+            raise RulesError(f"{key} must be a whole number from {minimum} to {MAX_WHOLE:,}, got {value}")
+        return value
 
 
 def _choice(value, key: str, choices: tuple) -> str:
@@ -200,26 +208,14 @@ def _money(value, key: str, decimals: int) -> int:
 def validate(doc: dict, *, stored: bool = False) -> Rules:
     """Merged document → Rules, or RulesError naming the first bad key.
 
-    `stored`: a version already in the database, read again. The limits added after versions were
-    first stored (MAX_WHOLE, decimals of 30 characters, printable tier names) apply to new
-    versions only: a database whose history holds one that passed before must keep working."""
-    global _STORED
-    _STORED = stored
-    try:
-        return _validate(doc)
-    finally:
-        _STORED = False
-
-
-_STORED = False
-
-
-def _validate(doc: dict) -> Rules:
+    `stored`: a version already in the database, read again (see _Numbers: the limits added
+    later, and printable tier names of 40 characters, apply to new versions only)."""
+    n = _Numbers(strict=not stored)
     if not isinstance(doc, dict):
         raise RulesError("the programme must be a TOML table")
     _unknown_keys(doc, DEFAULTS)
     d = merge(DEFAULTS, doc)
-    decimals = _integer(d["currency_decimals"], "currency_decimals")
+    decimals = n.integer(d["currency_decimals"], "currency_decimals")
     if decimals > 4:
         raise RulesError(f"currency_decimals must be between 0 and 4, got {decimals}")
     for table in ("earn", "expiry", "tiers", "transfers", "anomalies"):
@@ -237,7 +233,7 @@ def _validate(doc: dict) -> Rules:
             raise RulesError(f"{key} needs a name")
         if set(cat) - {"name", "multiplier"}:
             raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(cat) - {'name', 'multiplier'}))}")
-        categories[cat["name"].strip().lower()] = _decimal(cat.get("multiplier"), f"{key}.multiplier")
+        categories[cat["name"].strip().lower()] = n.decimal(cat.get("multiplier"), f"{key}.multiplier")
     campaigns = []
     if not isinstance(d["campaigns"], list):
         raise RulesError("campaigns must be an array of tables")
@@ -258,7 +254,7 @@ def _validate(doc: dict) -> Rules:
         cats = c.get("categories", [])
         if not isinstance(cats, list) or not all(isinstance(x, str) for x in cats):
             raise RulesError(f"{key}.categories must be an array of category names")
-        campaigns.append(Campaign(c["name"], start, end, _decimal(c.get("multiplier"), f"{key}.multiplier", at_least_one=True),
+        campaigns.append(Campaign(c["name"], start, end, n.decimal(c.get("multiplier"), f"{key}.multiplier", at_least_one=True),
                                   frozenset(x.strip().lower() for x in cats)))
     campaigns.sort(key=lambda c: (c.start, c.name))
     x = d["expiry"]
@@ -271,15 +267,15 @@ def _validate(doc: dict) -> Rules:
         key = f"tiers.levels[{i}]"
         if not isinstance(lvl, dict) or not isinstance(lvl.get("name"), str) or not lvl["name"].strip():
             raise RulesError(f"{key} needs a name")
-        if (len(lvl["name"]) > 40 or not lvl["name"].isprintable()) and not _STORED:
+        if (len(lvl["name"]) > 40 or not lvl["name"].isprintable()) and n.strict:
             raise RulesError(f"{key}.name must be at most 40 printable characters, got {_shown(lvl['name'])[:50]}")
         if set(lvl) - {"name", "min", "multiplier"}:
             raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(lvl) - {'name', 'min', 'multiplier'}))}")
         if basis == "spend":
             minimum = _money(lvl.get("min"), f"{key}.min", decimals)
         else:
-            minimum = _integer(lvl.get("min"), f"{key}.min")
-        levels.append(Level(lvl["name"].strip(), minimum, _decimal(lvl.get("multiplier"), f"{key}.multiplier", at_least_one=True)))
+            minimum = n.integer(lvl.get("min"), f"{key}.min")
+        levels.append(Level(lvl["name"].strip(), minimum, n.decimal(lvl.get("multiplier"), f"{key}.multiplier", at_least_one=True)))
     if levels[0].min != 0:
         raise RulesError(f"tiers.levels[0].min must be 0 (the lowest tier holds everyone), got {_shown(t['levels'][0].get('min'))}")
     for i in range(1, len(levels)):
@@ -293,20 +289,20 @@ def _validate(doc: dict) -> Rules:
         raise RulesError(f"transfers.enabled must be true or false, got {_shown(tr['enabled'])}")
     a = d["anomalies"]
     anomalies = {
-        "max_sales_per_day": _integer(a["max_sales_per_day"], "anomalies.max_sales_per_day", 1),
+        "max_sales_per_day": n.integer(a["max_sales_per_day"], "anomalies.max_sales_per_day", 1),
         "small_sale": _money(a["small_sale"], "anomalies.small_sale", decimals),
-        "small_burst": _integer(a["small_burst"], "anomalies.small_burst", 2),
-        "small_burst_minutes": _integer(a["small_burst_minutes"], "anomalies.small_burst_minutes", 1),
-        "refund_ratio_factor": _decimal(a["refund_ratio_factor"], "anomalies.refund_ratio_factor"),
-        "award_redeem_points": _integer(a["award_redeem_points"], "anomalies.award_redeem_points", 1),
-        "award_redeem_days": _integer(a["award_redeem_days"], "anomalies.award_redeem_days", 0),
+        "small_burst": n.integer(a["small_burst"], "anomalies.small_burst", 2),
+        "small_burst_minutes": n.integer(a["small_burst_minutes"], "anomalies.small_burst_minutes", 1),
+        "refund_ratio_factor": n.decimal(a["refund_ratio_factor"], "anomalies.refund_ratio_factor"),
+        "award_redeem_points": n.integer(a["award_redeem_points"], "anomalies.award_redeem_points", 1),
+        "award_redeem_days": n.integer(a["award_redeem_days"], "anomalies.award_redeem_days", 0),
     }
     unknown = set(a) - set(DEFAULTS["anomalies"])
     if unknown:
         raise RulesError(f"anomalies.{sorted(unknown)[0]} is not a programme setting")
-    points_per_unit = _decimal(e["points_per_unit"], "earn.points_per_unit")
-    first_mult = _decimal(e["first_purchase_multiplier"], "earn.first_purchase_multiplier", at_least_one=True)
-    birthday_mult = _decimal(e["birthday_multiplier"], "earn.birthday_multiplier", at_least_one=True)
+    points_per_unit = n.decimal(e["points_per_unit"], "earn.points_per_unit")
+    first_mult = n.decimal(e["first_purchase_multiplier"], "earn.first_purchase_multiplier", at_least_one=True)
+    birthday_mult = n.decimal(e["birthday_multiplier"], "earn.birthday_multiplier", at_least_one=True)
     return Rules(
         doc=d,
         # What earning multiplies by, as integer (numerator, denominator) pairs: Fraction's
@@ -318,25 +314,25 @@ def _validate(doc: dict) -> Rules:
         ranks={lvl.name: i for i, lvl in enumerate(levels)},
         has_promotions=first_mult > 1 or birthday_mult > 1 or any(c.multiplier > 1 for c in campaigns),
         currency_decimals=decimals,
-        point_value=_decimal(d["point_value"], "point_value"),
+        point_value=n.decimal(d["point_value"], "point_value"),
         points_per_unit=points_per_unit,
         rounding=_choice(e["rounding"], "earn.rounding", ("down", "half_up")),
         min_amount=_money(e["min_amount"], "earn.min_amount", decimals),
         stacking=_choice(e["stacking"], "earn.stacking", ("max", "multiply")),
-        signup_bonus=_integer(e["signup_bonus"], "earn.signup_bonus"),
+        signup_bonus=n.integer(e["signup_bonus"], "earn.signup_bonus"),
         first_purchase_multiplier=first_mult,
         birthday_multiplier=birthday_mult,
-        referral_bonus=_integer(e["referral_bonus"], "earn.referral_bonus"),
+        referral_bonus=n.integer(e["referral_bonus"], "earn.referral_bonus"),
         categories=categories,
         campaigns=tuple(campaigns),
-        expiry_months=_integer(x["months"], "expiry.months"),
+        expiry_months=n.integer(x["months"], "expiry.months"),
         expiry_round_to=_choice(x["round_to"], "expiry.round_to", ("month_end", "day")),
         tier_basis=basis,
         tier_window=_choice(t["window"], "tiers.window", ("rolling_12m", "calendar_year", "lifetime")),
-        hold_months=_integer(t["hold_months"], "tiers.hold_months"),
+        hold_months=n.integer(t["hold_months"], "tiers.hold_months"),
         levels=tuple(levels),
         transfers_enabled=tr["enabled"],
-        max_transfer_per_month=_integer(tr["max_points_per_month"], "transfers.max_points_per_month"),
+        max_transfer_per_month=n.integer(tr["max_points_per_month"], "transfers.max_points_per_month"),
         anomalies=anomalies,
     )
 
