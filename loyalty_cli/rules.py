@@ -154,9 +154,7 @@ def _unknown_keys(doc: dict, defaults: dict, prefix: str = "") -> None:
             _unknown_keys(value, defaults[key], name + ".")
 
 
-# Every whole number of the programme (points, months, days, minor units) stays at or below this:
-# a trillion, as ledger.MAX_POINTS, far beyond any shop and within SQLite's 64-bit sums.
-MAX_WHOLE = 10**12
+MAX_WHOLE = values.TRILLION  # every whole number of the programme (points, months, days, minor units)
 
 
 class _Numbers:

@@ -20,7 +20,10 @@ _MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _EMAIL = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]+")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ()./-]{4,30}")
 
-MAX_MINOR_UNITS = 10**12
+# The largest number the tool takes anywhere (an amount in minor units, the points of one entry, a
+# programme setting): a trillion, far beyond any shop and far below the 64-bit sums SQLite keeps.
+TRILLION = 10**12
+MAX_MINOR_UNITS = TRILLION
 
 
 def parse_date(text: str, what: str = "date") -> str:
