@@ -1,0 +1,71 @@
+"""The README's first session, run end to end: what it shows is what the tool prints.
+
+The session is the first ```console block under "## A first session". Every `$ `
+line is run in a fresh folder holding `sample_data/` (standard output and error
+together, as a terminal shows them, piped so plain text), and the lines after it
+up to the next `$ ` must be exactly its output. `echo $?` prints the exit code of
+the command before. Every date the session depends on is pinned in the README
+itself (`--as-of`, `--at`), so this test cannot drift with the calendar: when it
+fails, either the tool or the README is wrong, and the README is what a new shop
+owner reads first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def first_session(readme: str) -> list[tuple[str, list[str]]]:
+    """(command line, expected output lines) for each `$ ` line of the first session."""
+    section = readme.split("## A first session", 1)[1]
+    block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return steps
+
+
+def run_session(steps, workdir: Path) -> list[tuple[str, list[str], list[str]]]:
+    """Run each step; (command, expected, actual) for every step."""
+    env = dict(os.environ)
+    for name in ("LOYALTY_DB", "LOYALTY_LANG", "NO_COLOR", "COLUMNS"):
+        env.pop(name, None)
+    env["LOYALTY_OPERATOR"] = "readme"
+    results = []
+    last_code = 0
+    for command, expected in steps:
+        words = shlex.split(command, comments=True)
+        if words == ["echo", "$?"]:
+            actual = [str(last_code)]
+        else:
+            assert words[0] == "loyalty", f"the first session runs only loyalty commands: {command}"
+            proc = subprocess.run([sys.executable, "-m", "loyalty_cli", *words[1:]], cwd=workdir, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+            actual = [line.rstrip() for line in proc.stdout.splitlines()]  # trailing blanks are invisible
+            last_code = proc.returncode
+        results.append((command, expected, actual))
+    return results
+
+
+def test_the_first_session_prints_what_the_readme_shows(tmp_path):
+    steps = first_session((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(steps) >= 8, "the first session is the README's worked example; it should not shrink to nothing"
+    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
+    for command, expected, actual in run_session(steps, tmp_path):
+        assert actual == expected, f"README step `$ {command}` printed:\n" + "\n".join(actual)
+
+
+def test_the_session_parser_reads_commands_and_their_output():
+    text = ("## A first session\n\n```console\n$ loyalty init --db a.db   # note\nready\n"
+            "$ echo $?\n0\n```\n")
+    assert first_session(text) == [("loyalty init --db a.db   # note", ["ready"]), ("echo $?", ["0"])]
