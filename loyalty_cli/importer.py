@@ -655,8 +655,18 @@ def _refuse_masked_columns(source: CsvSource, options: ImportOptions) -> None:
             "import it again", [Problem(f"masked columns {', '.join(found)}", 1)])
 
 
+def _unquoted(cell: str) -> str:
+    """A cell as the tool wrote it before neutralising a formula (render.safe_cell: `'+44 …` for
+    `+44 …`), so a `members list --csv --show-pii` export imports again unchanged."""
+    from loyalty_cli.render import FORMULA_STARTS
+
+    return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
 def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -> str:
     from loyalty_cli.ids import resolve_member
+
+    row = {k: _unquoted(v) for k, v in row.items()}
 
     mid = values.parse_id(row["member_id"]) if row.get("member_id") else None
     if mid is not None:
