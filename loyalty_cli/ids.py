@@ -38,48 +38,55 @@ def resolve_member(conn, typed: str, what: str = "member id") -> str:
 
 class Resolver:
     """Member ids of an import, resolved once per distinct id: `prepare(ids)` asks the database
-    about the ids not seen yet with one query per 500, `get(typed)` is then a dict look-up. A member
-    the import enrols is `add`ed, so a later row spelling it another way is that member."""
+    about the ids not seen yet with one query per 500 keys, `get(typed)` is then one dict look-up
+    per row. A member the import enrols is `add`ed, so a later row spelling it another way is that
+    member."""
+
+    LIMIT = 200_000  # typed ids remembered (each a few dozen bytes), then forgotten and asked again
 
     def __init__(self, conn):
         self.conn = conn
-        self.keys: dict[str, str] = {}            # typed id → its key
-        self.stored: dict[str, str | list] = {}  # key → stored id, or the stored ids of an ambiguous key
+        self.found: dict[str, str | list] = {}   # typed id → stored id, or the stored ids of an ambiguous one
+        self.stored: dict[str, str | list] = {}  # key → the same, for ids typed in a spelling not seen yet
 
-    def key(self, typed: str) -> str:
-        k = self.keys.get(typed)
-        if k is None:
-            if len(self.keys) > 200_000:
-                self.keys.clear()
-            k = self.keys[typed] = values.member_key(typed)
-        return k
+    @staticmethod
+    def key(typed: str) -> str:
+        return values.member_key(typed)
 
     def prepare(self, typed_ids) -> None:
-        wanted = list({k for k in map(self.key, typed_ids) if k not in self.stored})
+        found = self.found
+        new = {t for t in typed_ids if t not in found}
+        if not new:
+            return
+        if len(found) > self.LIMIT:
+            found.clear()
+            self.stored.clear()
+        keys = {t: values.member_key(t) for t in new}
+        wanted = list({k for k in keys.values() if k not in self.stored})
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
             for key, mid in self.conn.execute(
-                    f"SELECT member_key, member_id FROM members WHERE member_key IN ({','.join('?' * len(part))}) "
-                    "ORDER BY member_id", part):
+                    f"SELECT member_key, member_id FROM members WHERE member_key IN ({','.join('?' * len(part))})", part):
                 have = self.stored.get(key)
-                if have is None:
-                    self.stored[key] = mid
-                else:
-                    self.stored[key] = (have if isinstance(have, list) else [have]) + [mid]
+                self.stored[key] = mid if have is None else sorted((have if isinstance(have, list) else [have]) + [mid])
+        for typed, key in keys.items():
+            stored = self.stored.get(key)
+            if stored is not None:
+                found[typed] = stored
 
     def get(self, typed: str) -> str:
         """The stored spelling, or the typed id when no member has it; LoyaltyError when ambiguous."""
-        found = self.stored.get(self.key(typed))
-        if found is None:
-            return typed
-        if isinstance(found, list):
-            raise ambiguous(typed, found)
-        return found
+        stored = self.found.get(typed)
+        if stored is None:  # not enrolled when prepared; perhaps by an earlier row of this import
+            stored = self.stored.get(values.member_key(typed), typed)
+        if stored.__class__ is list:
+            raise ambiguous(typed, stored)
+        return stored
 
     def peek(self, typed: str) -> str:
         """`get` without the refusal: an ambiguous id stays as typed (its row is refused by `get`)."""
-        found = self.stored.get(self.key(typed))
-        return typed if found is None or isinstance(found, list) else found
+        stored = self.found.get(typed, typed)
+        return typed if stored.__class__ is list else stored
 
     def add(self, member_id: str) -> None:
-        self.stored[self.key(member_id)] = member_id
+        self.stored[values.member_key(member_id)] = member_id
