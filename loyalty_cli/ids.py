@@ -16,8 +16,8 @@ from loyalty_cli.errors import LoyaltyError
 
 def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
     return LoyaltyError(f"member id {typed} is ambiguous: members {' and '.join(stored)} differ only by case "
-                        "(enrolled before ids were matched without regard to case); `loyalty db check` lists such "
-                        "pairs, and neither can be named until one is no longer in use")
+                        "(both enrolled before ids matched without regard to case), and the tool will not guess "
+                        "which one is meant (loyalty db check lists such pairs)")
 
 
 def resolve_member(conn, typed: str, what: str = "member id") -> str:

@@ -277,3 +277,12 @@ def test_reward_and_voucher_codes_match_without_regard_to_case(run, shop, sql):
     shop("vouchers", "use", f" {code.lower()} ")
     assert sql("SELECT status FROM vouchers") == [("used",)]
     assert run("rewards", "add", "TEA\u200b", "--name", "Tea", "--cost", "5").exit_code == 2
+
+
+def test_a_programme_category_matches_purchases_however_it_is_normalised(run, shop, sql, tmp_path):
+    toml = tmp_path / "program.toml"
+    toml.write_text('[earn]\n[[earn.categories]]\nname = "' + unicodedata.normalize("NFD", "Café") + '"\nmultiplier = "0"\n',
+                    encoding="utf-8")
+    shop("program", "load", toml, "--from", "2026-01-01")
+    shop("purchases", "add", "M0042", "10.00", "--id", "C1", "--at", "2026-02-01", "--category", "café")
+    assert sql("SELECT category, points FROM purchases") == [("café", 0)]
