@@ -177,8 +177,37 @@ def check_tiers(conn) -> list[Problem]:
             for mid, shown, recorded in rows]
 
 
+def check_member_ids(conn) -> list[Problem]:
+    """Member ids match without regard to case (SPEC §4): two stored ids that differ only by case (made
+    before that rule) are reported, since commands naming either are refused as ambiguous; so is a
+    member whose lookup key (members.member_key) is not its id folded (a row written behind the tool's
+    back). Folded in Python, from the ids themselves: a backup from before the key column is checked too."""
+    from loyalty_cli.values import member_key
+
+    has_key = any(col[1] == "member_key" for col in conn.execute("PRAGMA table_info(members)"))
+    by_key: dict[str, list[str]] = {}
+    problems = []
+    for mid, stored_key in conn.execute(f"SELECT member_id, {'member_key' if has_key else 'NULL'} FROM members "
+                                        "ORDER BY member_id"):
+        key = member_key(mid)
+        by_key.setdefault(key, []).append(mid)
+        if has_key and stored_key != key and len(problems) < LIMIT:
+            problems.append(Problem(f"member {mid} has the lookup key {stored_key!r}, not {key!r}: it cannot be "
+                                    "found by its id typed in another case", check="member_ids", member_id=mid))
+    for same in by_key.values():
+        if len(same) > 1 and len(problems) < LIMIT:
+            problems.append(Problem(f"members {' and '.join(same)} differ only by case: ids match without regard to "
+                                    "case, so commands naming them are refused as ambiguous", check="member_ids",
+                                    member_id=same[0]))
+    return problems
+
+
+# Problems a backup may have and still be restored: they predate the rule, and the tool refuses
+# what they would make ambiguous rather than doing anything wrong with them.
+RESTORABLE = ("member_ids",)
+
 CHECKS = [check_sqlite, check_append_only, check_hash_chain, check_balances, check_lots, check_no_overdraft, check_purchases,
-          check_summaries, check_tiers]
+          check_summaries, check_tiers, check_member_ids]
 
 
 def run_checks(store) -> list[Problem]:

@@ -20,7 +20,10 @@ def add(store, member_id: str, score: int, at: str, comment: str | None = None) 
         comment = comment.strip() and values.checked(values.parse_text, comment, "--comment", 2000, "\t\n",
                                                      message="--comment must be at most 2000 characters without control characters")
         comment = comment or None
+    from loyalty_cli.ids import resolve_member
+
     with store.write() as conn:
+        member_id = resolve_member(conn, member_id)
         row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
             raise NotFound.member(member_id)

@@ -305,6 +305,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
     """`purchases import`: exactly once by purchase id, all or nothing by default."""
     from loyalty_cli import members as members_mod
     from loyalty_cli import tiers
+    from loyalty_cli.ids import Resolver
     from loyalty_cli.ledger import Book
     from loyalty_cli.purchases import check_new_members_sale, record_refund, record_sale
 
@@ -315,6 +316,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
         chunk: list = []
         estimated_rows = None  # the file's rows, estimated once the first chunk is read
         erased = {row[0] for row in conn.execute("SELECT member_id FROM members WHERE erased_at IS NOT NULL")}
+        ids = Resolver(conn)  # member ids match without regard to case: resolved once per distinct id
         earliest_sales = _earliest_sales(conn, path, options, parse_row) if options.create_members else None
 
         def run(chunk):
@@ -334,7 +336,8 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                 except ValueError as exc:
                     bad(line, cells, str(exc))
             known = _recorded(conn, {p[2] for p in parsed})
-            fresh = [p[3] for p in parsed if p[2] not in known]
+            ids.prepare([p[3] for p in parsed])
+            fresh = [ids.peek(p[3]) for p in parsed if p[2] not in known]
             if estimated_rows is not None and parsed:
                 # Of about how many new rows (a re-import, all duplicates, writes none): see Book.defer_indexes.
                 book.defer_indexes(estimated_rows * len(fresh) // len(parsed))
@@ -348,10 +351,15 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
             if options.create_members and earliest_sales is None:
                 first_sale_on = {}
                 for p in parsed:
-                    if p[7] == "sale" and p[3] not in book.members and p[2] not in known \
-                            and p[4] < first_sale_on.get(p[3], "9999"):
-                        first_sale_on[p[3]] = p[4]
+                    if p[7] == "sale" and ids.peek(p[3]) not in book.members and p[2] not in known \
+                            and p[4] < first_sale_on.get(ids.key(p[3]), "9999"):
+                        first_sale_on[ids.key(p[3])] = p[4]
             for line, cells, pid, mid, at, amount, category, kind, refund_of in parsed:
+                try:
+                    mid = ids.get(mid)  # the stored spelling (`m0042` is `M0042`), members this import enrolled too
+                except LoyaltyError as exc:
+                    bad(line, cells, str(exc))
+                    continue
                 sig = (mid, kind, amount, refund_of, at[:10])
                 if mid in erased:  # SPEC §9: even a row already recorded (their purchases stay, the row is refused)
                     bad(line, cells, f"member {mid} was erased; erased members take no new activity")
@@ -377,12 +385,13 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                         continue
                     try:
                         mid_checked = values.parse_id(mid)
-                        joined_on = first_sale_on.get(mid, at)[:10]
+                        joined_on = first_sale_on.get(ids.key(mid), at)[:10]
                         check_new_members_sale(book, pid, at, amount, category, joined_on)  # never enrol for a rejected row
                         m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=joined_on)
                     except (ValueError, LoyaltyError) as exc:
                         bad(line, cells, str(exc))
                         continue
+                    ids.add(m.member_id)  # a later row spelling the id another way is this member
                     counts["members_created"] += 1
                 try:
                     if kind == "sale":
@@ -436,7 +445,7 @@ def _row_parser(options: ImportOptions, decimals: int):
         kind = kind.strip().lower() or "sale"
         if kind != "sale" and kind != "refund":
             raise ValueError(f"kind must be sale or refund, got {kind!r}")
-        refund_of = refund_of.strip() or None
+        refund_of = values.id_lookup(refund_of) or None
         if kind == "sale" and refund_of:
             raise ValueError("a sale cannot have refund_of (set kind to refund)")
         return pid, mid, at, amount, category, kind, refund_of
@@ -464,20 +473,21 @@ def _earliest_sales(conn, path: Path, options: ImportOptions, parse_row) -> dict
     twice (a pipe): the import then looks chunk by chunk."""
     if not Path(path).is_file():
         return None
-    earliest: dict[str, str] = {}
+    earliest: dict[str, str] = {}  # keyed by values.member_key: two spellings of an id are one member
     batch: list[tuple] = []
 
     def settle():
         recorded = _recorded(conn, {pid for pid, _, _ in batch})
-        mids = list({mid for _, mid, _ in batch})
+        keys = list({values.member_key(mid) for _, mid, _ in batch})
         enrolled = set()
-        for start in range(0, len(mids), 500):
-            part = mids[start:start + 500]
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
             enrolled.update(r[0] for r in conn.execute(
-                f"SELECT member_id FROM members WHERE member_id IN ({','.join('?' * len(part))})", part))
+                f"SELECT member_key FROM members WHERE member_key IN ({','.join('?' * len(part))})", part))
         for pid, mid, at in batch:
-            if pid not in recorded and mid not in enrolled and at < earliest.get(mid, "9999"):
-                earliest[mid] = at
+            key = values.member_key(mid)
+            if pid not in recorded and key not in enrolled and at < earliest.get(key, "9999"):
+                earliest[key] = at
         batch.clear()
     try:
         with CsvSource(path, PURCHASE_FIELDS, options) as source:
@@ -601,6 +611,7 @@ def import_members(store, path: Path, options: ImportOptions, progress: bool = F
 
     counts = dict(rows=0, created=0, updated=0, unchanged=0, rejected=0)
     with _importing(store, path, MEMBER_FIELDS, options, progress, counts) as (conn, source, bad):
+        _refuse_masked_columns(source, options)
         book = Book(conn)
         for line, cells, row in source.rows():
             counts["rows"] += 1
@@ -628,8 +639,38 @@ def _member_date(text: str | None, options: ImportOptions, what: str) -> str | N
     return values.parse_date(text, what)
 
 
+# The columns a masked export names (cli.common.pii_columns): their cells are stars, never data.
+MASKED_COLUMNS = ("email_masked", "phone_masked")
+
+
+def _refuse_masked_columns(source: CsvSource, options: ImportOptions) -> None:
+    """A members export made without --show-pii says so in its header (email_masked, phone_masked):
+    imported again it would overwrite real emails and phones with stars, so the file is refused."""
+    names = [h.strip().lower() for h in source.header]
+    found = [name for name in MASKED_COLUMNS if name in names]
+    if found:
+        raise InputFileError(
+            f"{source.path.name}: the header has {' and '.join(found)}: this is an export with masked emails and "
+            "phones (made without --show-pii), which would overwrite the real ones; export with --show-pii to "
+            "import it again", [Problem(f"masked columns {', '.join(found)}", 1)])
+
+
+def _unquoted(cell: str) -> str:
+    """A cell as the tool wrote it before neutralising a formula (render.safe_cell: `'+44 …` for
+    `+44 …`), so a `members list --csv --show-pii` export imports again unchanged."""
+    from loyalty_cli.render import FORMULA_STARTS
+
+    return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
 def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -> str:
+    from loyalty_cli.ids import resolve_member
+
+    row = {k: _unquoted(v) for k, v in row.items()}
+
     mid = values.parse_id(row["member_id"]) if row.get("member_id") else None
+    if mid is not None:
+        mid = resolve_member(conn, mid)  # the stored spelling: `m0042` updates `M0042`
     email = values.parse_email(row["email"]) if row.get("email") else None
     if mid is None and email is None:
         raise ValueError("a row needs a member_id or an email")
@@ -639,7 +680,8 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         "phone": values.parse_phone(row["phone"]) if row.get("phone") else None,
         "birthday": _member_date(row.get("birthday"), options, "birthday"),
         "joined_on": _member_date(row.get("joined_on"), options, "joined_on"),
-        "referred_by": values.parse_id(row["referred_by"], "referred_by") if row.get("referred_by") else None,
+        "referred_by": resolve_member(conn, values.parse_id(row["referred_by"], "referred_by"), "referred_by")
+        if row.get("referred_by") else None,
     }
     if fields["name"] is not None:
         fields["name"] = values.parse_text(fields["name"], "name", 200)

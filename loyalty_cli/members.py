@@ -6,6 +6,7 @@ import secrets
 
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+from loyalty_cli.ids import resolve_member
 from loyalty_cli.ledger import Book, MemberState, balance_as_of
 
 PROFILE_FIELDS = ("name", "email", "phone", "birthday", "joined_on", "referred_by")
@@ -21,7 +22,7 @@ SORT_KEYS = {
 def _generate_id(conn) -> str:
     while True:
         mid = f"L{secrets.randbelow(10**8):08d}"
-        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (mid,)).fetchone():
+        if not conn.execute("SELECT 1 FROM members WHERE member_key = ?", (values.member_key(mid),)).fetchone():
             return mid
 
 
@@ -48,9 +49,13 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
     conn = book.conn
     if member_id is None:
         member_id = _generate_id(conn)
-    elif member_id in book.members or conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-        raise LoyaltyError(f"member {member_id} already exists (change it with: loyalty members edit {member_id} …)")
+    else:
+        existing = resolve_member(conn, member_id)  # SPEC §4: `m0042` is `M0042`, never a second member
+        if existing in book.members or conn.execute("SELECT 1 FROM members WHERE member_id = ?", (existing,)).fetchone():
+            same = "" if existing == member_id else f" (ids match without regard to case: {member_id} is {existing})"
+            raise LoyaltyError(f"member {existing} already exists{same} (change it with: loyalty members edit {existing} …)")
     if referred_by is not None:
+        referred_by = resolve_member(conn, referred_by, "--referred-by")
         if referred_by == member_id:
             raise LoyaltyError(f"member {member_id} cannot refer themself")
         check_referrer(conn, referred_by)
@@ -58,9 +63,9 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
     rules = book.rules_for(joined_on)
     tier = rules.levels[0].name
     conn.execute(
-        "INSERT INTO members (member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, balance) "
-        "VALUES (?,?,?,?,?,?,?,?,?,0)",
-        (member_id, name, email, phone, birthday, joined_on, referred_by, tier, joined_on))
+        "INSERT INTO members (member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, balance, "
+        "member_key) VALUES (?,?,?,?,?,?,?,?,?,0,?)",
+        (member_id, name, email, phone, birthday, joined_on, referred_by, tier, joined_on, values.member_key(member_id)))
     m = MemberState(member_id, birthday[5:7] if birthday else None, referred_by, tier, joined_on, None, None, 0, None, False)
     book.add_member_state(m)
     if rules.signup_bonus:
@@ -81,6 +86,7 @@ def edit(store, member_id: str, changes: dict) -> dict:
     """`members edit`: change profile fields (None values are left as they are)."""
     changes = {k: v for k, v in changes.items() if v is not None}
     with store.write() as conn:
+        member_id = resolve_member(conn, member_id)
         row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
             raise NotFound.member(member_id)
@@ -89,6 +95,7 @@ def edit(store, member_id: str, changes: dict) -> dict:
         if not changes:
             raise UsageError("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, --referred-by")
         if "referred_by" in changes:
+            changes["referred_by"] = resolve_member(conn, changes["referred_by"], "--referred-by")
             if changes["referred_by"] == member_id:
                 raise LoyaltyError(f"member {member_id} cannot refer themself")
             check_referrer(conn, changes["referred_by"])
@@ -104,6 +111,7 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
     from loyalty_cli import tiers as tiers_mod
 
     with store.read() as conn:
+        member_id = resolve_member(conn, member_id)
         row = conn.execute(
             "SELECT member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, floor_tier, "
             "floor_until, erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
@@ -206,6 +214,7 @@ def erase(store, member_id: str, at: str, by: str) -> dict:
     from loyalty_cli.errors import Busy
 
     with store.write() as conn:
+        member_id = resolve_member(conn, member_id)
         row = conn.execute("SELECT erased_at, erased_by FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
             raise NotFound.member(member_id)

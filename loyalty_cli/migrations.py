@@ -255,4 +255,19 @@ def m004_lot_uses_no_replace(_conn) -> list[str]:
     ]
 
 
-MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace]
+def m005_member_key(conn) -> list[str]:
+    """Member ids match without regard to case (SPEC §4): each member's id case-folded, indexed, so
+    a typed id is found with one index probe (loyalty_cli.ids). Not unique: a database made before
+    may hold two ids differing only by case, which `db check` reports and no command merges."""
+    from loyalty_cli.values import member_key
+
+    conn.create_function("loyalty_member_key", 1, member_key, deterministic=True)
+    return [
+        "ALTER TABLE members ADD COLUMN member_key TEXT",
+        "UPDATE members SET member_key = loyalty_member_key(member_id)",
+        # Covering: an import resolves a chunk's ids from the index alone.
+        "CREATE INDEX members_key ON members(member_key, member_id)",
+    ]
+
+
+MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_member_key]

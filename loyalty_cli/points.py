@@ -7,6 +7,7 @@ points, transfer limit…) raises before commit, so nothing is written.
 from __future__ import annotations
 
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+from loyalty_cli.ids import resolve_member
 from loyalty_cli.ledger import MAX_POINTS, Book, balance_as_of
 
 
@@ -28,6 +29,7 @@ def _positive(points: int, what: str = "points") -> int:
 def balance(store, member_id: str, as_of: str | None = None) -> dict:
     """`points balance`: balance and unconsumed points per expiry date (as of a date)."""
     with store.read() as conn:
+        member_id = resolve_member(conn, member_id)
         if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
             raise NotFound.member(member_id)
         total, expiring = balance_as_of(conn, member_id, as_of)
@@ -43,6 +45,7 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "id") -
     if sort not in HISTORY_SORTS:
         raise UsageError(f"--sort must be one of {', '.join(HISTORY_SORTS)}, got {sort!r}")
     with store.read() as conn:
+        member_id = resolve_member(conn, member_id)
         if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
             raise NotFound.member(member_id)
         rows = conn.execute(
@@ -59,6 +62,7 @@ def award(store, member_id: str, points: int, at: str, reason: str, by: str) -> 
     _positive(points)
     reason = _reason(reason)
     with store.write() as conn:
+        member_id = resolve_member(conn, member_id)
         book = Book(conn)
         m = book.member(member_id)
         eid = book.credit(m, at, "award", points, note=reason, by=by)
@@ -73,6 +77,7 @@ def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) ->
     _positive(abs(points))
     reason = _reason(reason)
     with store.write() as conn:
+        member_id = resolve_member(conn, member_id)
         book = Book(conn)
         m = book.member(member_id)
         if points > 0:
@@ -96,10 +101,14 @@ def _voucher_code(conn) -> str:
 def redeem(store, member_id: str, points: int | None, reward: str | None, at: str, by: str) -> dict:
     """Spend points, or exchange them for a reward's voucher. Refused (never clamped) when short."""
     with store.write() as conn:
+        member_id = resolve_member(conn, member_id)
         book = Book(conn)
         m = book.member(member_id)
         code = None
         if reward is not None:
+            from loyalty_cli.rewards import find_reward
+
+            reward = find_reward(conn, reward) or reward
             row = conn.execute("SELECT name, cost, stock, retired_at FROM rewards WHERE code = ?", (reward,)).fetchone()
             if row is None:
                 raise NotFound(f"reward {reward} not found (see: loyalty rewards list)")
@@ -130,9 +139,10 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
 def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -> dict:
     """Gift points: the receiver's lots keep the expiry dates of the sender's lots they came from."""
     _positive(points)
-    if sender == receiver:
-        raise LoyaltyError("a member cannot transfer points to themself")
     with store.write() as conn:
+        sender, receiver = resolve_member(conn, sender), resolve_member(conn, receiver)
+        if sender == receiver:
+            raise LoyaltyError("a member cannot transfer points to themself")
         book = Book(conn)
         rules = book.rules_for(at)
         if not rules.transfers_enabled:

@@ -149,7 +149,10 @@ def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | Non
     if purchase_id is not None:
         purchase_id = values.checked(values.parse_id, purchase_id, "--id")
     category = values.checked(values.parse_category, category)
+    from loyalty_cli.ids import resolve_member
+
     with store.write() as conn:
+        member_id = resolve_member(conn, member_id)
         book = Book(conn)
         m = book.member(member_id)
         if purchase_id and existing(conn, purchase_id):
@@ -168,6 +171,7 @@ def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | No
         refund_id = values.checked(values.parse_id, refund_id, "--id")
     if amount is not None and amount <= 0:
         raise UsageError("the amount refunded must be more than 0 (leave it out to refund all that is left)")
+    sale_id = values.id_lookup(sale_id)  # receipt ids match exactly, once trimmed and NFC (as stored)
     with store.write() as conn:
         book = Book(conn)
         sale = existing(conn, sale_id)

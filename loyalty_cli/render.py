@@ -126,9 +126,10 @@ class Output:
             return
         if self.csv:
             writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow([key for key, _ in columns])
+            # A column's CSV header is its key, or a third element naming it otherwise (email_masked)
+            writer.writerow([column[2] if len(column) > 2 else column[0] for column in columns])
             for row in rows:
-                writer.writerow([safe_cell(_plain(row.get(key))) for key, _ in columns])
+                writer.writerow([safe_cell(_plain(row.get(key))) for key, *_ in columns])
             return
         if self.quiet:
             return
@@ -139,19 +140,19 @@ class Output:
             from rich.table import Table
 
             table = Table(title=title, title_justify="left", header_style="bold")
-            for key, label in columns:
+            for key, label, *_ in columns:
                 numeric = all(isinstance(r.get(key), (int, float)) or r.get(key) is None for r in rows)
                 table.add_column(label, justify="right" if numeric else "left")
             for row in rows:
-                table.add_row(*("" if row.get(k) is None else str(row.get(k)) for k, _ in columns))
+                table.add_row(*("" if row.get(k) is None else str(row.get(k)) for k, *_ in columns))
             self.console().print(table)
             return
         from tabulate import tabulate
 
         if title:
             sys.stdout.write(title + "\n")
-        sys.stdout.write(tabulate([[_plain(r.get(k)) for k, _ in columns] for r in rows],
-                                  headers=[label for _, label in columns], tablefmt="simple", disable_numparse=True) + "\n")
+        sys.stdout.write(tabulate([[_plain(r.get(k)) for k, *_ in columns] for r in rows],
+                                  headers=[label for _, label, *_ in columns], tablefmt="simple", disable_numparse=True) + "\n")
 
     def record(self, pairs: list[tuple[str, object]], *, title: str, json_obj) -> None:
         """One thing (a member, a balance): a rich panel or aligned plain lines."""

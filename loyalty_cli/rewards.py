@@ -9,10 +9,32 @@ SORT_KEYS = {"code": "code", "cost": "cost", "name": "name COLLATE NOCASE"}
 
 
 def _code(code: str) -> str:
-    code = code.strip()
-    if not code or len(code) > 40 or not code.isprintable() or " " in code:
+    """A new reward code: 1-40 characters without spaces, NFC, nothing invisible (values.parse_id)."""
+    from loyalty_cli import values
+
+    try:
+        code = values.parse_id(code, "a reward code")
+    except ValueError as exc:
+        if "renders as nothing" in str(exc) or "combining mark" in str(exc):
+            raise UsageError(str(exc)) from None
+        code = ""
+    if not code or len(code) > 40 or " " in code:
         raise UsageError("a reward code must be 1-40 characters without spaces")
     return code
+
+
+def find_reward(conn, code: str) -> str | None:
+    """The stored code of the reward a typed code names, or None. Reward codes are typed by people
+    (COFFEE, coffee), so they match like member ids: trimmed, NFC, without regard to case. The
+    catalogue is small: the codes are folded in Python (Unicode folding, not SQLite's ASCII NOCASE)."""
+    from loyalty_cli import values
+
+    code = values.id_lookup(code)
+    if conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
+        return code
+    key = values.member_key(code)
+    return next((stored for (stored,) in conn.execute("SELECT code FROM rewards ORDER BY code")
+                 if values.member_key(stored) == key), None)
 
 
 def _check_cost_stock(cost: int | None, stock: int | None) -> None:
@@ -33,8 +55,9 @@ def add(store, code: str, name: str, cost: int, stock: int | None) -> dict:
     name = _name(name)
     _check_cost_stock(cost, stock)
     with store.write() as conn:
-        if conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
-            raise LoyaltyError(f"reward {code} already exists (change it with: loyalty rewards edit {code} …)")
+        stored = find_reward(conn, code)
+        if stored is not None:
+            raise LoyaltyError(f"reward {stored} already exists (change it with: loyalty rewards edit {stored} …)")
         conn.execute("INSERT INTO rewards (code, name, cost, stock) VALUES (?,?,?,?)", (code, name.strip(), cost, stock))
     return {"code": code, "name": name.strip(), "cost": cost, "stock": stock, "retired": False}
 
@@ -55,6 +78,7 @@ def edit(store, code: str, name: str | None, cost: int | None, stock: int | None
     if name is not None:
         name = _name(name)
     with store.write() as conn:
+        code = find_reward(conn, code) or code
         if not conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
             raise NotFound(f"reward {code} not found")
         conn.execute("UPDATE rewards SET name = coalesce(?, name), cost = coalesce(?, cost), stock = coalesce(?, stock) "
@@ -65,6 +89,7 @@ def edit(store, code: str, name: str | None, cost: int | None, stock: int | None
 
 def retire(store, code: str, at: str) -> dict:
     with store.write() as conn:
+        code = find_reward(conn, code) or code
         row = conn.execute("SELECT retired_at FROM rewards WHERE code = ?", (code,)).fetchone()
         if row is None:
             raise NotFound(f"reward {code} not found")
@@ -91,12 +116,28 @@ def vouchers(store, member_id: str | None = None, status: str | None = None, sor
         params.append(status)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     with store.read() as conn:
+        if member_id:
+            from loyalty_cli.ids import resolve_member
+
+            member_id = resolve_member(conn, member_id)
+            params[0] = member_id
         if member_id and not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
             raise NotFound.member(member_id)
         return [{"code": r[0], "member_id": r[1], "reward": r[2], "points": r[3], "status": r[4], "issued_at": r[5],
                  "closed_at": r[6]}
                 for r in conn.execute("SELECT code, member_id, reward_code, points, status, issued_at, closed_at FROM vouchers"
                                       f"{clause} ORDER BY {VOUCHER_SORTS[sort]}", params)]
+
+
+def voucher_code(conn, code: str) -> str:
+    """The stored code a typed voucher code names: trimmed, NFC, and without regard to case (the
+    tool makes them of capitals and digits, read aloud or copied by hand at the counter)."""
+    from loyalty_cli import values
+
+    code = values.id_lookup(code)
+    if code.upper() != code and not conn.execute("SELECT 1 FROM vouchers WHERE code = ?", (code,)).fetchone():
+        return code.upper()
+    return code
 
 
 def _voucher(conn, code: str):
@@ -118,6 +159,7 @@ def _not_before_issue(conn, code: str, at: str) -> None:
 def use(store, code: str, at: str) -> dict:
     """Mark a voucher used: final."""
     with store.write() as conn:
+        code = voucher_code(conn, code)
         member_id, reward, points, _, _, _ = _voucher(conn, code)
         _not_before_issue(conn, code, at)
         conn.execute("UPDATE vouchers SET status = 'used', closed_at = ? WHERE code = ?", (at, code))
@@ -127,6 +169,7 @@ def use(store, code: str, at: str) -> dict:
 def cancel(store, code: str, at: str, by: str) -> dict:
     """Cancel an issued voucher: points go back with their expiry dates; lapsed ones are written off at once."""
     with store.write() as conn:
+        code = voucher_code(conn, code)
         member_id, reward, points, redeem_entry, _, _ = _voucher(conn, code)
         _not_before_issue(conn, code, at)
         book = Book(conn)

@@ -231,7 +231,7 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
             raise RulesError(f"{key} needs a name")
         if set(cat) - {"name", "multiplier"}:
             raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(cat) - {'name', 'multiplier'}))}")
-        categories[cat["name"].strip().lower()] = n.decimal(cat.get("multiplier"), f"{key}.multiplier")
+        categories[values.id_lookup(cat["name"]).lower()] = n.decimal(cat.get("multiplier"), f"{key}.multiplier")
     campaigns = []
     if not isinstance(d["campaigns"], list):
         raise RulesError("campaigns must be an array of tables")
@@ -253,7 +253,7 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
         if not isinstance(cats, list) or not all(isinstance(x, str) for x in cats):
             raise RulesError(f"{key}.categories must be an array of category names")
         campaigns.append(Campaign(c["name"], start, end, n.decimal(c.get("multiplier"), f"{key}.multiplier", at_least_one=True),
-                                  frozenset(x.strip().lower() for x in cats)))
+                                  frozenset(values.id_lookup(x).lower() for x in cats)))
     campaigns.sort(key=lambda c: (c.start, c.name))
     x = d["expiry"]
     t = d["tiers"]

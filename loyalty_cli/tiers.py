@@ -256,7 +256,10 @@ def set_tier(store, member_id: str, tier: str, at: str, until: str | None, by: s
     """`tiers set`: a manual tier, applied at once (up or down), held as a floor through `until`."""
     from loyalty_cli.ledger import load_programme
 
+    from loyalty_cli.ids import resolve_member
+
     with store.write() as conn:
+        member_id = resolve_member(conn, member_id)
         row = conn.execute("SELECT tier, erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
         if row is None:
             raise NotFound.member(member_id)
@@ -338,7 +341,10 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "at") -
 
 
 def _history(store, member_id: str) -> list[dict]:
+    from loyalty_cli.ids import resolve_member
+
     with store.read() as conn:
+        member_id = resolve_member(conn, member_id)
         if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
             raise NotFound.member(member_id)
         return [{"at": r[0], "from": r[1], "to": r[2], "reason": r[3], "until": r[4], "by": r[5], "ref": r[6]}

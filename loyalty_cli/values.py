@@ -232,6 +232,7 @@ def format_money_column(minors, decimals: int = 2) -> list[str]:
 def parse_email(text: str) -> str:
     """An email address, lower-cased: emails are compared case-insensitively."""
     value = text.strip()
+    refuse_masked(value, "email")
     if not _EMAIL.fullmatch(value) or len(value) > 254 or not value.isprintable():
         raise ValueError("email is not a valid address (expected something like name@shop.example)")
     return value.lower()
@@ -239,22 +240,109 @@ def parse_email(text: str) -> str:
 
 def parse_phone(text: str) -> str:
     value = text.strip()
+    refuse_masked(value, "phone")
     if not _PHONE.fullmatch(value) or sum(c.isdigit() for c in value) < 5:
         raise ValueError("phone must be digits, spaces and + ( ) - . only, with at least 5 digits")
     return value
 
 
-# What no stored text may hold: control characters (C0, DEL, C1) and the bidirectional overrides
-# and isolates, which make a terminal or a spreadsheet show something other than what is stored.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What no stored text may hold: control characters (C0, DEL, C1), the line and paragraph
+# separators, and the bidirectional marks, overrides and isolates, which make a terminal or a
+# spreadsheet show something other than what is stored (ZWJ and ZWNJ stay: scripts need them).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+# Characters that render as nothing: Unicode's Default_Ignorable_Code_Point set (soft hyphen,
+# combining grapheme joiner, Arabic letter mark, the Hangul fillers, Khmer inherent vowels,
+# Mongolian selectors, zero-width characters and bidi marks, word joiner and invisible operators,
+# variation selectors, BOM, tags) plus the Braille blank and the line/paragraph separators. An id
+# with one of them appended looks like the id without it but is another id (a second purchase,
+# double points), so ids refuse them whatever their Unicode category.
+INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+
+
+def _id_text(text: str, what: str, max_len: int) -> str:
+    """The checks every id shares: trimmed, NFC, 1-`max_len` printable characters, none that
+    renders as nothing, no combining mark left over after NFC on a base that does not take it."""
+    value = text.strip()
+    if value.isascii():  # the common case, and already NFC with nothing invisible
+        if not value or len(value) > max_len or not value.isprintable():
+            raise ValueError(f"{what} must be 1-{max_len} printable characters, got {text[:40]!r}")
+        return value
+    import unicodedata
+
+    value = unicodedata.normalize("NFC", value)
+    hidden = INVISIBLE.search(value)
+    if hidden:
+        raise ValueError(f"{what} holds U+{ord(hidden[0]):04X}, a character that renders as nothing, "
+                         f"got {ascii(value[:40])}")
+    if not value or len(value) > max_len or not value.isprintable():
+        raise ValueError(f"{what} must be 1-{max_len} printable characters, got {text[:40]!r}")
+    base = ""
+    for char in value:
+        if unicodedata.category(char)[0] != "M":
+            base = char
+        elif not _takes_marks(base):
+            # NFC composes an accent with every Latin, Greek or Cyrillic letter that has a composed
+            # form (é); one left over there, or on a digit or a sign, was typed as a separate
+            # character and makes another id that looks the same. Scripts written with marks
+            # (Devanagari, Thai, Arabic, Hebrew …) keep theirs.
+            raise ValueError(f"{what} holds a separate combining mark U+{ord(char):04X} (after "
+                             f"{base or 'nothing'!r}), got {ascii(value[:40])}")
+    return value
+
+
+def _takes_marks(base: str) -> bool:
+    """Whether a combining mark may follow `base` in an id: a letter of a script written with marks."""
+    import unicodedata
+
+    if not base or base.isascii() or unicodedata.category(base)[0] != "L":
+        return False
+    return not unicodedata.name(base, "").startswith(("LATIN", "GREEK", "CYRILLIC"))
 
 
 def parse_id(text: str, what: str = "member id") -> str:
-    """An id (member, purchase): 1-64 printable characters, as the imports and the counter take them."""
+    """An id (member, purchase, store): 1-64 printable characters, NFC, nothing invisible, as the
+    imports and the counter take them (values.member_key folds a member id for matching)."""
     value = text.strip()
-    if not value or len(value) > 64 or not value.isprintable():
-        raise ValueError(f"{what} must be 1-64 printable characters, got {text[:40]!r}")
-    return value
+    if value.isascii() and 0 < len(value) <= 64 and value.isprintable():
+        return value  # the common case (a million per import), inlined
+    return _id_text(text, what, 64)
+
+
+def id_lookup(text: str | None) -> str:
+    """An id typed to find something already stored (a receipt to refund, a voucher): trimmed and
+    NFC, as ids are stored, but not refused for what a new id may not hold (older data keeps its ids)."""
+    value = (text or "").strip()
+    if value.isascii():
+        return value
+    import unicodedata
+
+    return unicodedata.normalize("NFC", value)
+
+
+def member_key(member_id: str) -> str:
+    """What member ids are matched by (SPEC §4: trimmed, without regard to case): the NFC text
+    case-folded (Unicode folding, so `STRASSE` is `straße` and `Ω` is `ω`), NFC again."""
+    if member_id.isascii():
+        return member_id.strip().lower()
+    import unicodedata
+
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", member_id.strip()).casefold())
+
+
+# A masked email or phone as lists and exports show them (mask_email, mask_phone): a run of stars.
+MASK_RUN = "***"
+
+
+def refuse_masked(text: str, what: str) -> None:
+    """A masked value (`a***@shop.example`, `*******1234`) is never taken as a new value: it would
+    overwrite the real one with stars (an export made without --show-pii, imported again)."""
+    if MASK_RUN in text:
+        raise ValueError(f"{what} is a masked value (it holds {MASK_RUN}), not a real one: export with "
+                         "--show-pii to get the real values, or leave the cell blank to keep what is stored")
 
 
 def checked(parse, value, *args, message: str | None = None):
@@ -269,18 +357,27 @@ def checked(parse, value, *args, message: str | None = None):
 def parse_category(text: str | None) -> str | None:
     """A product category: at most 100 printable characters; blank is none."""
     value = (text or "").strip() or None
-    if value is not None and (len(value) > 100 or not value.isprintable()):
-        raise ValueError(f"category must be at most 100 printable characters, got {value[:40]!r}")
-    return value
+    if value is None or value.isascii() and len(value) <= 100 and value.isprintable():
+        return value  # the common case (the checks below would pass it unchanged)
+    try:
+        return _id_text(value, "category", 100)  # "tobacco" + an invisible filler would escape its rule
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("must be 1-100", "must be at most 100")) from None
 
 
 def parse_text(text: str, what: str, max_len: int, keep: str = "") -> str:
-    """Free text a person typed (a name, a reason, an operator): 1 to `max_len` characters, no
-    control or bidirectional-override characters (those in `keep`, e.g. a comment's newlines, allowed)."""
+    """Free text a person typed (a name, a reason, an operator): 1 to `max_len` characters, NFC, no
+    control characters, line or paragraph separators, bidirectional marks or overrides (those in
+    `keep`, e.g. a comment's newlines, allowed). Any script is welcome, ZWJ and ZWNJ included."""
     value = text.strip()
+    if not value.isascii():
+        import unicodedata
+
+        value = unicodedata.normalize("NFC", value)  # everything stored is NFC
     unsafe = _UNSAFE.search(value.translate({ord(c): None for c in keep}) if keep else value)
     if not value or len(value) > max_len or unsafe:
-        raise ValueError(f"{what} must be 1-{max_len} characters without control characters")
+        raise ValueError(f"{what} must be 1-{max_len} characters without control characters, "
+                         "line separators or bidirectional marks")
     return value
 
 

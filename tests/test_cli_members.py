@@ -254,7 +254,7 @@ def test_list_csv_has_a_header_and_one_row_per_member(run, shop):
     result = run("members", "list", "--csv")
     assert result.exit_code == 0
     rows = list(csv.reader(io.StringIO(result.stdout)))
-    assert rows[0] == ["member_id", "name", "email", "phone", "tier", "balance", "joined_on"]
+    assert rows[0] == ["member_id", "name", "email_masked", "phone_masked", "tier", "balance", "joined_on"]
     assert rows[1] == ["M1", "Ana Li", "a***@shop.example", "*******0001", "Gold", "1800", "2025-01-10"]
     assert [r[0] for r in rows[1:]] == ["M1", "M2", "M3", "M4"]
 

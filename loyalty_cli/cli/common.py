@@ -126,6 +126,16 @@ def masked(rows: list[dict], show_pii: bool) -> list[dict]:
     return rows
 
 
+def pii_columns(columns: list[tuple], show_pii: bool) -> list[tuple]:
+    """A list's columns, the email and phone ones headed `email_masked` and `phone_masked` in CSV when
+    masked: the file says it holds no real contact details, and `members import` refuses it whole
+    instead of writing stars over real emails (SPEC §9; issue 15)."""
+    if show_pii:
+        return columns
+    return [(key, label, f"{key}_masked") if key in ("email", "phone") else (key, label, *rest)
+            for key, label, *rest in columns]
+
+
 def existing_file(path: Path, what: str = "file") -> Path:
     """A file to read (`-`: standard input); any problem with it is a bad input file (exit 3), as for
     one refused on reading."""

@@ -8,7 +8,7 @@ import typer
 
 from loyalty_cli import values
 from loyalty_cli.cli.common import (as_of_option, call, date_option, existing_file, group, masked, money, operator, out,
-                                    parse, skipped_rows_summary, store, today)
+                                    parse, pii_columns, skipped_rows_summary, store, today)
 
 app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
 
@@ -138,7 +138,7 @@ def list_(
         total = len(rows)
         rows = rows[:limit] if limit else rows
     rows = masked(rows, show_pii)
-    o.table(rows, LIST_COLUMNS, empty="no members match")
+    o.table(rows, pii_columns(LIST_COLUMNS, show_pii), empty="no members match")
     if o.rich and total > len(rows):
         o.note(f"showing {len(rows)} of {total} members; use --limit N, or pipe/--csv for all")
 
@@ -164,7 +164,7 @@ def edit(
     changes = _profile_fields(name, email, phone, birthday, joined, referred_by)
     p = call(members.edit, member_id, changes)
     changed = ", ".join(k for k, v in changes.items() if v is not None)
-    out(lists=False).done(f"updated {member_id}: {changed}",
+    out(lists=False).done(f"updated {p['member_id']}: {changed}",
                           {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "referred_by")})
 
 
@@ -264,4 +264,4 @@ def erase(
         elif not sys.stdin.isatty():
             raise UsageError("erasing personal data needs --yes")
     result = call(members.erase, member_id, at_option(at), operator(by))
-    out(lists=False).done(f"erased the personal data of {member_id}", result)
+    out(lists=False).done(f"erased the personal data of {result['member_id']}", result)

@@ -40,7 +40,7 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
             pairs.append((f"lapsed {e['date']}", f"{e['points']} (written off by the next 'points expire')"))
         else:
             pairs.append((f"expires {e['date']}", e["points"]))
-    out(lists=False).record(pairs, title=f"points of {member_id}", json_obj=r)
+    out(lists=False).record(pairs, title=f"points of {r['member_id']}", json_obj=r)
 
 
 @app.command("history")
@@ -74,7 +74,7 @@ def award(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     r = call(points.award, member_id, points_, at_option(at), reason, operator(by))
-    out(lists=False).done(f"awarded {points_} points to {member_id} (balance {r['balance']})", r)
+    out(lists=False).done(f"awarded {points_} points to {r['member_id']} (balance {r['balance']})", r)
 
 
 @app.command("adjust", context_settings={"ignore_unknown_options": True})
@@ -90,7 +90,7 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     r = call(points.adjust, member_id, points_, at_option(at), reason, operator(by))
-    out(lists=False).done(f"adjusted {member_id} by {points_:+d} points (balance {r['balance']})", r)
+    out(lists=False).done(f"adjusted {r['member_id']} by {points_:+d} points (balance {r['balance']})", r)
 
 
 @app.command("redeem")
@@ -112,7 +112,7 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
         raise UsageError("give POINTS to spend or --reward CODE")
     r = call(points.redeem, member_id, points_, reward, at_option(at), operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
-    out(lists=False).done(f"redeemed {r['points']} points from {member_id} (balance {r['balance']}){extra}", r)
+    out(lists=False).done(f"redeemed {r['points']} points from {r['member_id']} (balance {r['balance']}){extra}", r)
 
 
 @app.command("transfer")

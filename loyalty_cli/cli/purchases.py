@@ -92,7 +92,7 @@ def add(
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     up = f"; now {r['tier']}!" if r["upgraded"] else ""
-    out(lists=False).done(f"{r['purchase_id']}: {r['points']} points to {member_id} (balance {r['balance']}){up}", r)
+    out(lists=False).done(f"{r['purchase_id']}: {r['points']} points to {r['member_id']} (balance {r['balance']}){up}", r)
 
 
 @app.command("refund")

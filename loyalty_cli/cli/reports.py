@@ -14,7 +14,7 @@ import sys
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import call, GLOBAL_HELP, as_of_option, at_option, group, masked, money, out, parse
+from loyalty_cli.cli.common import call, GLOBAL_HELP, as_of_option, at_option, group, masked, money, out, parse, pii_columns
 
 app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -216,7 +216,7 @@ def churn(
     d = r["currency_decimals"]
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
-    o.table(_shown(o, rows, limit, "members"), CHURN_COLUMNS, json_obj=doc,
+    o.table(_shown(o, rows, limit, "members"), pii_columns(CHURN_COLUMNS, show_pii), json_obj=doc,
             title=f"Lapsed members as of {r['as_of']}: no sale for {days} days or more",
             empty=f"no member has been away {days} days or more")
 
@@ -300,7 +300,7 @@ def birthdays(
     r = call(reports.birthdays, date, _days(days), sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
-    o.table(_shown(o, rows, limit, "members"), BIRTHDAY_COLUMNS, json_obj=doc,
+    o.table(_shown(o, rows, limit, "members"), pii_columns(BIRTHDAY_COLUMNS, show_pii), json_obj=doc,
             title=f"Birthdays {r['as_of']} to {values.add_days(r['as_of'], days)}",
             empty=f"no birthdays in the {days} days from {r['as_of']}")
 
@@ -333,7 +333,7 @@ def expiring(
     r = call(reports.expiring, date, _days(days), sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
-    o.table(_shown(o, rows, limit, "rows"), EXPIRING_COLUMNS, json_obj=doc,
+    o.table(_shown(o, rows, limit, "rows"), pii_columns(EXPIRING_COLUMNS, show_pii), json_obj=doc,
             title=f"Points expiring {r['as_of']} to {values.add_days(r['as_of'], days)}"
                   + ("" if limit else f": {sum(m['points'] for m in rows)} points, {len({m['member_id'] for m in rows})} members"),
             empty=f"no points expire in the {days} days from {r['as_of']}")

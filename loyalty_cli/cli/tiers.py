@@ -82,7 +82,7 @@ def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
 
     r = call(tiers.set_tier, member_id, tier, at_option(at), date_option(until, "--until"), operator(by))
     held = f", held through {r['until']}" if r["until"] else ""
-    out(lists=False).done(f"{member_id}: {r['from']} → {r['to']}{held}", r)
+    out(lists=False).done(f"{r['member_id']}: {r['from']} → {r['to']}{held}", r)
 
 
 @app.command("history")

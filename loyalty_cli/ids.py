@@ -1,0 +1,92 @@
+"""One rule for member ids (SPEC §4): trimmed, NFC, and matched without regard to case everywhere.
+
+`members.member_key` holds each member's id case-folded (values.member_key), indexed, written by
+`members.enrol` (the only insert) and filled for older databases by migration m005: every lookup of
+a typed id is one index probe, and an import resolves each distinct id of a chunk with one query.
+The stored spelling is the one first enrolled. A database made before this rule may hold two ids
+that differ only by case: a command naming either is refused as ambiguous (never merged silently),
+and `db check` reports the pair.
+"""
+
+from __future__ import annotations
+
+from loyalty_cli import values
+from loyalty_cli.errors import LoyaltyError
+
+
+def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
+    return LoyaltyError(f"member id {typed} is ambiguous: members {' and '.join(stored)} differ only by case "
+                        "(both enrolled before ids matched without regard to case), and the tool will not guess "
+                        "which one is meant (loyalty db check lists such pairs)")
+
+
+def resolve_member(conn, typed: str, what: str = "member id") -> str:
+    """The stored spelling of the member a typed id names (`m0042` → `M0042`); the typed id
+    (trimmed, NFC) when no member has it, so the caller's lookup says "not found". A typed id that
+    could never be stored (an invisible character, too long) is a usage error (exit 2)."""
+    text = typed.strip() if isinstance(typed, str) else typed
+    rows = [r[0] for r in conn.execute("SELECT member_id FROM members WHERE member_key = ? ORDER BY member_id",
+                                       (values.member_key(text),))]
+    if len(rows) == 1:
+        return rows[0]
+    if len(rows) > 1:
+        raise ambiguous(text, rows)
+    if conn.execute("SELECT 1 FROM members WHERE member_id = ?", (text,)).fetchone():
+        return text  # stored behind the tool's back without its key: still found by its exact spelling
+    return values.checked(values.parse_id, text, what)
+
+
+class Resolver:
+    """Member ids of an import, resolved once per distinct id: `prepare(ids)` asks the database
+    about the ids not seen yet with one query per 500 keys, `get(typed)` is then one dict look-up
+    per row. A member the import enrols is `add`ed, so a later row spelling it another way is that
+    member."""
+
+    LIMIT = 200_000  # typed ids remembered (each a few dozen bytes), then forgotten and asked again
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.found: dict[str, str | list] = {}   # typed id → stored id, or the stored ids of an ambiguous one
+        self.stored: dict[str, str | list] = {}  # key → the same, for ids typed in a spelling not seen yet
+
+    @staticmethod
+    def key(typed: str) -> str:
+        return values.member_key(typed)
+
+    def prepare(self, typed_ids) -> None:
+        found = self.found
+        new = {t for t in typed_ids if t not in found}
+        if not new:
+            return
+        if len(found) > self.LIMIT:
+            found.clear()
+            self.stored.clear()
+        keys = {t: values.member_key(t) for t in new}
+        wanted = list({k for k in keys.values() if k not in self.stored})
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            for key, mid in self.conn.execute(
+                    f"SELECT member_key, member_id FROM members WHERE member_key IN ({','.join('?' * len(part))})", part):
+                have = self.stored.get(key)
+                self.stored[key] = mid if have is None else sorted((have if isinstance(have, list) else [have]) + [mid])
+        for typed, key in keys.items():
+            stored = self.stored.get(key)
+            if stored is not None:
+                found[typed] = stored
+
+    def get(self, typed: str) -> str:
+        """The stored spelling, or the typed id when no member has it; LoyaltyError when ambiguous."""
+        stored = self.found.get(typed)
+        if stored is None:  # not enrolled when prepared; perhaps by an earlier row of this import
+            stored = self.stored.get(values.member_key(typed), typed)
+        if stored.__class__ is list:
+            raise ambiguous(typed, stored)
+        return stored
+
+    def peek(self, typed: str) -> str:
+        """`get` without the refusal: an ambiguous id stays as typed (its row is refused by `get`)."""
+        stored = self.found.get(typed, typed)
+        return typed if stored.__class__ is list else stored
+
+    def add(self, member_id: str) -> None:
+        self.stored[values.member_key(member_id)] = member_id
