@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import call, existing_file, group, out, store
+from loyalty_cli.cli.common import call, existing_file, group, out, store, today
 
 app = group("Check, back up and restore the database.", 'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db')
 
@@ -26,7 +26,7 @@ def check():
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed
 
-    problems = call(checks.run_checks)
+    problems = call(checks.run_checks, today())
     o = out(lists=False)
     doc = {"ok": not problems,
            "problems": [{"check": p.check, "message": p.message, "member_id": p.member_id} for p in problems]}
@@ -72,7 +72,7 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     existing_file(file, "backup file")
     backup = Store.open_backup(file)
     try:
-        problems = checks.run_checks(backup)
+        problems = checks.run_checks(backup, today())
         if problems:
             raise CheckFailed(f"{file} fails db check ({len(problems)} problem(s): first: {problems[0].message}); "
                               "nothing restored", problems)
