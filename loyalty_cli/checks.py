@@ -177,25 +177,29 @@ def check_outstanding(conn, today: str | None = None) -> list[Problem]:
     compared with the ledger's own sums of the entries dated up to D, for D = today and the days
     after it that have entries (the first few and the last), so that the reports and the balances
     can never disagree unnoticed, as they did after an expiry run dated next year (issue 15).
-    Without `today` (a backup being restored), D is the day of the latest entry."""
+    Without `today`, only the balances after every entry are compared."""
     from loyalty_cli.ledger import BALANCES_SQL, entries_after, outstanding
     from loyalty_cli.values import end_of_day
 
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daily_points'").fetchone():
         return []  # a backup from before m002: opening it as the database builds the totals from its data
-    totals = dict(conn.execute("SELECT member_id, sum(points) FROM ledger GROUP BY member_id"))
-    if today is None:
-        last = conn.execute("SELECT max(at) FROM ledger").fetchone()[0]
-        today, later = (last or "0000-01-01")[:10], []
-    else:
-        later = conn.execute("SELECT member_id, substr(at, 1, 10), sum(points) FROM ledger WHERE at > ? "
-                             "GROUP BY 1, 2", (end_of_day(today),)).fetchall()
+    today = (today or "9999-12-31")[:10]
+    # One pass in member order (the scan check_balances makes too): each member's total, and the
+    # sums of their entries dated after today, per day (usually none).
+    totals: dict[str, int] = {}
+    later: list[tuple[str, str, int]] = []
+    for member_id, entry_day, points in conn.execute(
+            "SELECT member_id, CASE WHEN at > ? THEN substr(at, 1, 10) ELSE '' END AS d, sum(points) FROM ledger "
+            "GROUP BY member_id, d", (end_of_day(today),)):
+        totals[member_id] = totals.get(member_id, 0) + points
+        if entry_day:
+            later.append((member_id, entry_day, points))
     days = sorted({day for _, day, _ in later})
     if len(days) > OUTSTANDING_DATES - 1:
         days = days[:OUTSTANDING_DATES - 2] + days[-1:]
     problems: list[Problem] = []
     named: set = set()
-    for day in [today[:10]] + days:
+    for day in [today] + days:
         expected = dict(totals)
         for member_id, entry_day, points in later:
             if entry_day > day:
