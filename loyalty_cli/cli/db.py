@@ -19,6 +19,9 @@ def register(root) -> None:
 def check():
     """Verify every ledger invariant (balances, lots, hash chain, SQLite integrity); exit 4 on any problem.
 
+    Also that the outstanding points the reports show, today and on the days after it
+    that have entries, are the sum of the balances the ledger gives.
+
     \b
     Example:
       loyalty db check --json
