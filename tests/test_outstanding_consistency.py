@@ -84,6 +84,14 @@ def test_every_outstanding_figure_is_the_sum_of_the_balances(shop, offset):
     assert dashboard["points"]["outstanding"] == liability["outstanding_points"] == outstanding
     assert liability["negative"] == [{"member_id": m, "balance": b} for m, b in truth.items() if b < 0]
 
+    # The points a member has left to expire on each date from D on: the same in `report expiring`
+    # as in the member's own balance.
+    report = as_json(shop, "report", "expiring", "--as-of", as_of, "--days", "3000")["members"]
+    for m in MEMBERS:
+        own = as_json(shop, "points", "balance", m, "--as-of", as_of)["expiring"]
+        assert [(e["date"], e["points"]) for e in report if e["member_id"] == m] == [
+            (e["date"], e["points"]) for e in own if e["date"] is not None and e["date"] >= as_of]
+
 
 def test_without_a_date_every_command_reads_as_of_today(shop):
     truth = ledger_balances(shop, day(0))
