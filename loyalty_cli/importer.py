@@ -61,6 +61,7 @@ class ImportOptions:
     rejects: Path | None = None
     create_members: bool = False
     today: str = "1970-01-01"
+    latest: str | None = None  # rows dated after this day are bad rows (today, unless --allow-future)
 
 
 class _Counting(io.RawIOBase):
@@ -432,6 +433,7 @@ def _row_parser(options: ImportOptions, decimals: int):
     decimal_comma = options.decimal_comma
     pattern = values.money_pattern(decimals, decimal_comma)
     date_cache: dict = {}
+    latest = options.latest
     parse_at = (lambda text, what: _parse_at(text, options, date_cache, what)) if options.date_format \
         else values.parse_datetime
 
@@ -441,6 +443,8 @@ def _row_parser(options: ImportOptions, decimals: int):
         mid = parse_id(mid, "member_id")
         category = parse_category(category)
         at = parse_at(at_text.strip(), "purchased_at")
+        if latest is not None and at[:10] > latest:
+            raise ValueError(future_row("purchased_at", at, latest))
         amount = parse_money(amount_text, decimals, decimal_comma, pattern)
         kind = kind.strip().lower() or "sale"
         if kind != "sale" and kind != "refund":
@@ -630,6 +634,12 @@ def import_members(store, path: Path, options: ImportOptions, progress: bool = F
     return counts
 
 
+def future_row(column: str, value: str, latest: str) -> str:
+    """A bad row's reason when its date is after today (SPEC §3: writing the future needs --allow-future)."""
+    return (f"{column} {value} is after today ({latest}): import with --allow-future if rows dated after "
+            "today are meant")
+
+
 def _member_date(text: str | None, options: ImportOptions, what: str) -> str | None:
     """A date cell of the members CSV, in ISO form or the --date-format given."""
     if not text:
@@ -685,6 +695,8 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
     }
     if fields["name"] is not None:
         fields["name"] = values.parse_text(fields["name"], "name", 200)
+    if options.latest is not None and fields["joined_on"] and fields["joined_on"] > options.latest:
+        raise ValueError(future_row("joined_on", fields["joined_on"], options.latest))
     match = None
     if mid is not None:
         match = conn.execute("SELECT member_id, erased_at FROM members WHERE member_id = ?", (mid,)).fetchone()

@@ -14,13 +14,14 @@ balance is below zero, new credits fill that hole first.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from operator import attrgetter
 
 from loyalty_cli.errors import LoyaltyError, NotFound
 from loyalty_cli.migrations import MEMBER_TOTALS_SQL
 from loyalty_cli.rules import Programme
 from loyalty_cli.store import page_cache
-from loyalty_cli.values import TRILLION
+from loyalty_cli.values import TRILLION, end_of_day
 
 GENESIS = "0" * 64
 MAX_POINTS = TRILLION  # the most points one entry may move (a sale, an award, a redeem)
@@ -450,13 +451,52 @@ class Book:
             self.daily_points.clear()
 
 
+# -- balances as of a date ------------------------------------------------------
+# The cached state (members.balance, lots.remaining) is the state after every entry; a
+# balance at the end of day D (SPEC §3: the entries dated up to D) is that minus the
+# entries dated after D. Those are usually none (nothing is dated after today without
+# --allow-future), which daily_points answers with one index seek; otherwise they are
+# collected once into a temporary table. Every "as of D" figure goes through here, so
+# `members list`, `points balance`, the dashboard and `report liability` agree for any D,
+# and `db check` (check_outstanding) verifies this against the ledger's own sums.
+def dated_after(conn, day: str) -> bool:
+    """Whether any entry is dated after `day` (from daily_points, which `db check` verifies)."""
+    return conn.execute("SELECT 1 FROM daily_points WHERE day > ? LIMIT 1", (day[:10],)).fetchone() is not None
+
+
+@contextmanager
+def entries_after(conn, as_of: str):
+    """temp.after_entries (id, member_id, points): the ledger entries dated after the end of day `as_of`."""
+    conn.execute("DROP TABLE IF EXISTS temp.after_entries")
+    conn.execute("CREATE TEMP TABLE after_entries (id INTEGER PRIMARY KEY, member_id TEXT, points INTEGER)")
+    if dated_after(conn, as_of):  # else there are none: skip the scan
+        conn.execute("INSERT INTO temp.after_entries SELECT id, member_id, points FROM ledger WHERE at > ?",
+                     (end_of_day(as_of[:10]),))
+    try:
+        yield
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.after_entries")
+
+
+# Each member's balance at the end of D (a WITH clause; needs temp.after_entries).
+BALANCES_SQL = """balances AS (
+    SELECT m.member_id, m.balance - coalesce(a.points, 0) AS balance
+    FROM members m LEFT JOIN (SELECT member_id, sum(points) AS points FROM temp.after_entries GROUP BY member_id) a
+         ON a.member_id = m.member_id)"""
+
+
+def outstanding(conn) -> int:
+    """Outstanding points at the end of D: the sum of positive balances (SPEC §8; needs temp.after_entries)."""
+    return conn.execute(f"WITH {BALANCES_SQL} SELECT coalesce(sum(balance), 0) FROM balances WHERE balance > 0").fetchone()[0]
+
+
 def balance_as_of(conn, member_id: str, as_of: str | None) -> tuple[int, list[dict]]:
-    """Balance from entries dated up to `as_of`, and unconsumed points per expiry date.
+    """Balance from entries dated up to `as_of` (None: all of them), and unconsumed points per expiry date.
 
     Lots count when their credit is dated up to `as_of`, minus uses by entries
     dated up to `as_of`; lapsed lots not yet written off are included.
     """
-    if as_of is None:
+    if as_of is None or not dated_after(conn, as_of):  # nothing dated after D: the cached state is D's
         balance = conn.execute("SELECT balance FROM members WHERE member_id = ?", (member_id,)).fetchone()[0]
         rows = conn.execute(
             "SELECT expires_on, sum(remaining) FROM lots WHERE member_id = ? AND remaining > 0 "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from contextlib import ExitStack
 
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.ids import resolve_member
-from loyalty_cli.ledger import Book, MemberState, balance_as_of
+from loyalty_cli.ledger import BALANCES_SQL, Book, MemberState, balance_as_of, dated_after, entries_after
 
 PROFILE_FIELDS = ("name", "email", "phone", "birthday", "joined_on", "referred_by")
 SORT_KEYS = {
@@ -124,7 +125,7 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
         m = book.member(member_id, active=False)
         value = tiers_mod.qualifying_value(book, m, rules, date)
         spend = value if rules.tier_basis == "spend" else tiers_mod.qualifying_value(book, m, rules, date, "spend")
-        balance, expiring = balance_as_of(conn, member_id, as_of)
+        balance, expiring = balance_as_of(conn, member_id, date)  # as of today by default, like every report
         rank = rules.rank(tier)
         nxt = rules.levels[rank + 1] if 0 <= rank + 1 < len(rules.levels) else None
         if rank < 0:
@@ -165,8 +166,11 @@ def _today() -> str:
 
 
 def listing(store, *, tier: str | None = None, search: str | None = None, sort: str = "id",
-            limit: int | None = None) -> tuple[list[dict], int]:
-    """`members list`: matching members (all SQL parameterised; sort keys allow-listed); also the total."""
+            limit: int | None = None, as_of: str | None = None) -> tuple[list[dict], int]:
+    """`members list`: matching members (all SQL parameterised; sort keys allow-listed); also the total.
+
+    Balances are as of the end of `as_of` (None: after every entry), as the dashboard and
+    `report liability` count them: entries dated after it (--allow-future) do not count yet."""
     if sort not in SORT_KEYS:
         raise UsageError(f"--sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
     where, params = [], []
@@ -182,7 +186,7 @@ def listing(store, *, tier: str | None = None, search: str | None = None, sort: 
                      "OR phone LIKE ? ESCAPE '\\')")
         params += [like] * 4
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    with store.read() as conn:
+    with store.read() as conn, ExitStack() as stack:
         if tier:
             known = {name.casefold() for (name,) in conn.execute("SELECT DISTINCT tier FROM members")}
             programme = Book(conn).programme
@@ -192,7 +196,13 @@ def listing(store, *, tier: str | None = None, search: str | None = None, sort: 
                 raise UsageError(f"--tier {tier!r} is not a tier (the tiers: loyalty tiers list)")
         conn.create_function("fold", 1, lambda text: text.casefold() if text else text, deterministic=True)
         total = conn.execute(f"SELECT count(*) FROM members{clause}", params).fetchone()[0]
-        sql = (f"SELECT member_id, name, email, phone, tier, balance, joined_on, erased_at IS NOT NULL FROM members{clause} "
+        source = "members"
+        if as_of is not None and dated_after(conn, as_of):  # the reports' balances as of D (ledger.BALANCES_SQL)
+            stack.enter_context(entries_after(conn, as_of))
+            source = ("(SELECT m.member_id, m.name, m.email, m.phone, m.tier, b.balance, m.joined_on, m.erased_at "
+                      f"FROM main.members m JOIN (WITH {BALANCES_SQL} SELECT member_id, balance FROM balances) b "
+                      "ON b.member_id = m.member_id) AS members")
+        sql = (f"SELECT member_id, name, email, phone, tier, balance, joined_on, erased_at IS NOT NULL FROM {source}{clause} "
                f"ORDER BY {SORT_KEYS[sort]}, member_id")
         if limit is not None:
             sql += " LIMIT ?"

@@ -63,11 +63,12 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections import Counter
-from contextlib import contextmanager
 from fractions import Fraction
 
 from loyalty_cli import values
 from loyalty_cli.errors import UsageError
+from loyalty_cli.ledger import BALANCES_SQL, entries_after
+from loyalty_cli.ledger import outstanding as outstanding_points
 from loyalty_cli.tiers import MEMBER_BY, tiers_held
 
 SEGMENTS = ("champions", "loyal", "potential", "at_risk", "lost", "regular")
@@ -399,28 +400,13 @@ def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: in
 
 
 # -- liability and expiring points -----------------------------------------------------
-# The cached state (members.balance, lots.remaining) is the state after every
-# entry; the state at the end of D is that minus the effects of the entries dated
-# after D. Those are usually few (none when D is today), so they are collected
-# once into a temporary table instead of re-dating every lot and use.
-@contextmanager
+# Balances at the end of D come from the ledger module (`entries_after`, `BALANCES_SQL`,
+# `outstanding`): the one computation every "as of D" figure uses (members list and show,
+# points balance, the dashboard, these reports) and `db check` verifies against the ledger.
 def _entries_after(conn, d: Dates):
     """temp.after_entries: the ledger entries dated after the end of D."""
-    conn.execute("DROP TABLE IF EXISTS temp.after_entries")
-    conn.execute("CREATE TEMP TABLE after_entries (id INTEGER PRIMARY KEY, member_id TEXT, points INTEGER)")
-    if conn.execute("SELECT 1 FROM daily_points WHERE day > ? LIMIT 1", (d.as_of,)).fetchone():  # else none: skip the scan
-        conn.execute("INSERT INTO temp.after_entries SELECT id, member_id, points FROM ledger WHERE at > ?", (d.end,))
-    try:
-        yield
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.after_entries")
+    return entries_after(conn, d.as_of)
 
-
-# Each member's balance at the end of D (needs temp.after_entries).
-BALANCES_SQL = """balances AS (
-    SELECT m.member_id, m.balance - coalesce(a.points, 0) AS balance
-    FROM members m LEFT JOIN (SELECT member_id, sum(points) AS points FROM temp.after_entries GROUP BY member_id) a
-         ON a.member_id = m.member_id)"""
 
 # Unconsumed points at the end of D of the lots expiring in [:first_day, :last_day]
 # whose credit is dated up to D: what remains now plus what entries after D took.
@@ -435,7 +421,7 @@ LOTS_LEFT_SQL = """lots_left AS (
 
 def _outstanding(conn) -> int:
     """The sum of positive balances at the end of D (needs temp.after_entries)."""
-    return conn.execute(f"WITH {BALANCES_SQL} SELECT coalesce(sum(balance), 0) FROM balances WHERE balance > 0").fetchone()[0]
+    return outstanding_points(conn)
 
 
 def liability(store, as_of: str) -> dict:

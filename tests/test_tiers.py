@@ -366,7 +366,8 @@ def test_recalc_lists_its_changes_on_stdout_and_program_show_its_versions_as_com
 
 
 def test_a_recalc_dated_after_today_warns_that_it_blocks_earlier_ones(run):
-    result = run("tiers", "recalc", "--as-of", "9999-01-01")
+    assert run("tiers", "recalc", "--as-of", "9999-01-01").exit_code == 2  # refused without --allow-future
+    result = run("tiers", "recalc", "--as-of", "9999-01-01", "--allow-future")
     assert result.exit_code == 0 and "recalcs dated before 9999-01-01 are now refused" in result.stderr
     assert run("tiers", "recalc").exit_code == 1
     assert "note:" not in run("tiers", "recalc", "--as-of", "2025-01-01", "--dry-run").stderr

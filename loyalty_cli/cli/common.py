@@ -73,6 +73,27 @@ def today() -> str:
     return dt.date.today().isoformat()
 
 
+def allow_future_option():
+    """`--allow-future`, the same on every command that may write something dated after today."""
+    import typer
+
+    return typer.Option(False, "--allow-future",
+                        help="Accept a date after today (refused otherwise, so a typo cannot write the future).")
+
+
+def refuse_future(when: str | None, allow: bool, option: str, would: str) -> None:
+    """SPEC §3: a command that would write something dated after today refuses, exit 2 and nothing
+    written, unless given --allow-future: a typo in a cron line (`points expire --as-of 2027-12-04`)
+    must not write off every balance. `when` is the stored date or datetime; `would` says what the
+    command would do ("write off points that lapse by then"). A date later today is not after today."""
+    if allow or when is None:
+        return
+    day = today()
+    if when[:10] > day:
+        raise UsageError(f"{option} {when} is after today ({day}): this would {would}; "
+                         "pass --allow-future if that is what you mean")
+
+
 def at_option(value: str | None, option: str = "--at") -> str:
     """`--at DATETIME` (default now) → stored form."""
     if value is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import call, existing_file, group, out, store
+from loyalty_cli.cli.common import call, existing_file, group, out, store, today
 
 app = group("Check, back up and restore the database.", 'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db')
 
@@ -19,6 +19,9 @@ def register(root) -> None:
 def check():
     """Verify every ledger invariant (balances, lots, hash chain, SQLite integrity); exit 4 on any problem.
 
+    Also that the outstanding points the reports show, today and on the days after it
+    that have entries, are the sum of the balances the ledger gives.
+
     \b
     Example:
       loyalty db check --json
@@ -26,7 +29,7 @@ def check():
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed
 
-    problems = call(checks.run_checks)
+    problems = call(checks.run_checks, today())
     o = out(lists=False)
     doc = {"ok": not problems,
            "problems": [{"check": p.check, "message": p.message, "member_id": p.member_id} for p in problems]}
@@ -72,7 +75,7 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     existing_file(file, "backup file")
     backup = Store.open_backup(file)
     try:
-        problems = [p for p in checks.run_checks(backup) if p.check not in checks.RESTORABLE]
+        problems = [p for p in checks.run_checks(backup, today()) if p.check not in checks.RESTORABLE]
         if problems:
             raise CheckFailed(f"{file} fails db check ({len(problems)} problem(s): first: {problems[0].message}); "
                               "nothing restored", problems)

@@ -7,10 +7,12 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import (as_of_option, call, date_option, existing_file, group, masked, money, operator, out,
-                                    parse, pii_columns, skipped_rows_summary, store, today)
+from loyalty_cli.cli.common import (allow_future_option, as_of_option, call, date_option, existing_file, group, masked,
+                                    money, operator, out, parse, pii_columns, refuse_future, skipped_rows_summary, store,
+                                    today)
 
 app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
+ALLOW_FUTURE = allow_future_option()
 
 LIST_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), ("phone", "phone"), ("tier", "tier"),
                 ("balance", "points"), ("joined_on", "joined")]
@@ -40,6 +42,7 @@ def add(
     birthday: str = typer.Option(None, "--birthday", help="YYYY-MM-DD"),
     joined: str = typer.Option(None, "--joined", help="Date joined, YYYY-MM-DD (default: today)."),
     referred_by: str = typer.Option(None, "--referred-by", help="Id of the member who referred them."),
+    allow_future: bool = ALLOW_FUTURE,
 ):
     """Enrol a member and print their id; the signup bonus applies.
 
@@ -49,6 +52,8 @@ def add(
     """
     fields = _profile_fields(name, email, phone, birthday, joined, referred_by)
     fields["joined_on"] = fields["joined_on"] or today()
+    refuse_future(fields["joined_on"], allow_future, "--joined", "enrol the member from then, with the signup bonus "
+                  "dated then")
     mid = parse(values.parse_id, member_id) if member_id is not None else None
     from loyalty_cli import members
 
@@ -109,7 +114,7 @@ def list_(
     sort: str = typer.Option("id", "--sort", help="id | name | joined | balance | tier"),
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many (a terminal shows 100 by default)."),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show emails and phones unmasked."),
-    as_of: str = typer.Option(None, "--as-of", help="Date for --segment (default: today)."),
+    as_of: str = typer.Option(None, "--as-of", help="Balances and --segment as of this date (default: today)."),
 ):
     """List members; emails and phones are masked unless --show-pii.
 
@@ -123,14 +128,16 @@ def list_(
     o = out()
     if limit is None and o.rich:
         limit = 100
+    date = as_of_option(as_of)
     s = store()
     try:
         ids = None
         if segment is not None:
             from loyalty_cli import reports
 
-            ids = reports.segment_members(s, segment, as_of_option(as_of))
-        rows, total = members.listing(s, tier=tier, search=search, sort=sort, limit=None if ids is not None else limit)
+            ids = reports.segment_members(s, segment, date)
+        rows, total = members.listing(s, tier=tier, search=search, sort=sort, limit=None if ids is not None else limit,
+                                      as_of=date)
     finally:
         s.close()
     if ids is not None:
@@ -152,6 +159,7 @@ def edit(
     birthday: str = typer.Option(None, "--birthday", help="YYYY-MM-DD"),
     joined: str = typer.Option(None, "--joined", help="YYYY-MM-DD"),
     referred_by: str = typer.Option(None, "--referred-by"),
+    allow_future: bool = ALLOW_FUTURE,
 ):
     """Change a member's profile fields; fields not given stay as they are.
 
@@ -162,6 +170,7 @@ def edit(
     from loyalty_cli import members
 
     changes = _profile_fields(name, email, phone, birthday, joined, referred_by)
+    refuse_future(changes["joined_on"], allow_future, "--joined", f"record {member_id} as joining then")
     p = call(members.edit, member_id, changes)
     changed = ", ".join(k for k, v in changes.items() if v is not None)
     out(lists=False).done(f"updated {p['member_id']}: {changed}",
@@ -180,6 +189,8 @@ def import_(
     date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
                                     help="strftime format of birthday/joined_on (default ISO)."),
     at: str = typer.Option(None, "--at", help="The import's date: joined_on of new members without one (default: today)."),
+    allow_future: bool = typer.Option(False, "--allow-future",
+                                      help="Accept joined_on (and --at) after today (otherwise such a row is a bad row)."),
 ):
     """Enrol or update members from CSV: matched by member_id, else email; never duplicated.
 
@@ -193,8 +204,12 @@ def import_(
     """
     from loyalty_cli import importer
 
+    day = as_of_option(at, "--at")
+    refuse_future(day, allow_future, "--at", "enrol the new members without a joined_on from then, with their "
+                  "signup bonus dated then")
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, dry_run=dry_run, skip_bad=skip_bad,
-                              rejects=rejects, date_format=date_format, today=as_of_option(at, "--at"))
+                              rejects=rejects, date_format=date_format, today=day,
+                              latest=None if allow_future else today())
     file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
@@ -242,6 +257,7 @@ def erase(
     yes: bool = typer.Option(False, "--yes", help="Really erase (required)."),
     by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who is erasing (default: the OS user)."),
     at: str = typer.Option(None, "--at", help="When (default: now)."),
+    allow_future: bool = ALLOW_FUTURE,
 ):
     """Erase a member's personal data (name, email, phone, birthday); keep the ledger.
 
@@ -263,5 +279,7 @@ def erase(
             raise typer.Exit(1)
         elif not sys.stdin.isatty():
             raise UsageError("erasing personal data needs --yes")
-    result = call(members.erase, member_id, at_option(at), operator(by))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"record the erasure of {member_id} as done then")
+    result = call(members.erase, member_id, when, operator(by))
     out(lists=False).done(f"erased the personal data of {result['member_id']}", result)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import call, as_of_option, at_option, group, operator, out, today
+from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, operator, out,
+                                     refuse_future)
 
 app = group("Balances, statements and manual points operations.", 'loyalty points balance M0001')
 
 BY = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who did it (default: the OS user).")
 AT = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now).")
 REASON = typer.Option(..., "--reason", help="Why (kept in the ledger forever: no personal data).")
+ALLOW_FUTURE = allow_future_option()
 
 
 def register(root) -> None:
@@ -19,7 +21,7 @@ def register(root) -> None:
 
 @app.command("balance")
 def balance(member_id: str = typer.Argument(..., help="Member id."),
-            as_of: str = typer.Option(None, "--as-of", help="Balance from the entries dated up to this date.")):
+            as_of: str = typer.Option(None, "--as-of", help="Balance from the entries dated up to this date (default: today).")):
     """Balance and upcoming expiries, earliest first.
 
     \b
@@ -29,9 +31,8 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
-    date = as_of_option(as_of, default_today=False)
-    r = call(points.balance, member_id, date)
-    day = date or today()
+    day = as_of_option(as_of)  # entries dated after today (--allow-future) count from their date on
+    r = call(points.balance, member_id, day)
     pairs = [("balance", f"{r['balance']} points")]
     for e in r["expiring"]:
         if e["date"] is None:
@@ -64,7 +65,7 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
 @app.command("award")
 def award(member_id: str = typer.Argument(..., help="Member id."),
           points_: int = typer.Argument(..., metavar="POINTS", help="Points to credit."),
-          reason: str = REASON, by: str = BY, at: str = AT):
+          reason: str = REASON, by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Credit points by hand (a goodwill gesture, a competition prize).
 
     \b
@@ -73,14 +74,16 @@ def award(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
-    r = call(points.award, member_id, points_, at_option(at), reason, operator(by))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"credit {points_} points to {member_id} dated then")
+    r = call(points.award, member_id, points_, when, reason, operator(by))
     out(lists=False).done(f"awarded {points_} points to {r['member_id']} (balance {r['balance']})", r)
 
 
 @app.command("adjust", context_settings={"ignore_unknown_options": True})
 def adjust(member_id: str = typer.Argument(..., help="Member id."),
            points_: int = typer.Argument(..., metavar="±POINTS", help="Points to add (20) or take away (-20)."),
-           reason: str = REASON, by: str = BY, at: str = AT):
+           reason: str = REASON, by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Correct a balance by hand, up or down (never below zero).
 
     \b
@@ -89,7 +92,9 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
-    r = call(points.adjust, member_id, points_, at_option(at), reason, operator(by))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"adjust {member_id} by {points_:+d} points dated then")
+    r = call(points.adjust, member_id, points_, when, reason, operator(by))
     out(lists=False).done(f"adjusted {r['member_id']} by {points_:+d} points (balance {r['balance']})", r)
 
 
@@ -97,7 +102,7 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
 def redeem(member_id: str = typer.Argument(..., help="Member id."),
            points_: int = typer.Argument(None, metavar="[POINTS]", help="Points to spend (or use --reward)."),
            reward: str = typer.Option(None, "--reward", help="Reward code: spends its cost and issues a voucher."),
-           by: str = BY, at: str = AT):
+           by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Spend points, or exchange them for a reward voucher; refused when the balance is short.
 
     \b
@@ -110,14 +115,17 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
 
     if points_ is None and reward is None:
         raise UsageError("give POINTS to spend or --reward CODE")
-    r = call(points.redeem, member_id, points_, reward, at_option(at), operator(by))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"record a redemption by {member_id} dated then")
+    r = call(points.redeem, member_id, points_, reward, when, operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
     out(lists=False).done(f"redeemed {r['points']} points from {r['member_id']} (balance {r['balance']}){extra}", r)
 
 
 @app.command("transfer")
 def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = typer.Argument(..., metavar="TO"),
-             points_: int = typer.Argument(..., metavar="POINTS"), by: str = BY, at: str = AT):
+             points_: int = typer.Argument(..., metavar="POINTS"), by: str = BY, at: str = AT,
+             allow_future: bool = ALLOW_FUTURE):
     """Gift points to another member (within the programme's monthly limit).
 
     \b
@@ -126,13 +134,16 @@ def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = 
     """
     from loyalty_cli import points
 
-    r = call(points.transfer, sender, receiver, points_, at_option(at), operator(by))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"move {points_} points from {sender} to {receiver} dated then")
+    r = call(points.transfer, sender, receiver, points_, when, operator(by))
     out(lists=False).done(f"moved {points_} points from {sender} (balance {r['from_balance']}) "
                           f"to {receiver} (balance {r['to_balance']})", r)
 
 
 @app.command("expire")
-def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points that lapsed before this date (default: today).")):
+def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points that lapsed before this date (default: today)."),
+           allow_future: bool = ALLOW_FUTURE):
     """Write off lapsed points: one expire entry per member (nightly; running it again writes nothing).
 
     \b
@@ -141,6 +152,8 @@ def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points tha
     """
     from loyalty_cli import points
 
-    r = call(points.expire, as_of_option(as_of))
+    date = as_of_option(as_of)
+    refuse_future(date, allow_future, "--as-of", "write off every member's points that lapse by then")
+    r = call(points.expire, date)
     out(lists=False).done(f"expired {r['points']:,} points of {r['members']} members as of {r['as_of']}",
                           {"members": r["members"], "points": r["points"]})

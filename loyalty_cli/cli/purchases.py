@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import (at_option, call, existing_file, group, out, parse, skipped_rows_summary, store,
-                                     today)
+from loyalty_cli.cli.common import (allow_future_option, at_option, call, existing_file, group, out, parse,
+                                     refuse_future, skipped_rows_summary, store, today)
 from loyalty_cli.cli.members import _import_options, _progress
 
 app = group("Record sales and refunds; import them from the till.", 'loyalty purchases import sample_data/purchases.csv')
+ALLOW_FUTURE = allow_future_option()
 
 
 def _decimals(s) -> int:
@@ -33,6 +34,8 @@ def import_(
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
     date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
                                     help="strftime format of purchased_at, e.g. '%d/%m/%Y %H:%M' (default ISO 8601)."),
+    allow_future: bool = typer.Option(False, "--allow-future",
+                                      help="Accept rows dated after today (otherwise each is a bad row)."),
 ):
     """Import sales and refunds from CSV, awarding and reversing points.
 
@@ -51,7 +54,8 @@ def import_(
 
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma,
                               dry_run=dry_run, skip_bad=skip_bad, rejects=rejects, date_format=date_format,
-                              create_members=create_members, today=today())
+                              create_members=create_members, today=today(),
+                              latest=None if allow_future else today())
     file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
@@ -73,6 +77,7 @@ def add(
     purchase_id: str = typer.Option(None, "--id", help="The till's receipt id (default: generated)."),
     at: str = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now)."),
     category: str = typer.Option(None, "--category", help="Product category, for category rules."),
+    allow_future: bool = ALLOW_FUTURE,
 ):
     """Record one sale at the counter and award its points.
 
@@ -83,6 +88,7 @@ def add(
     from loyalty_cli import purchases
 
     when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"record a sale by {member_id} dated then, and its points")
     s = store()
     try:
         d = _decimals(s)
@@ -101,6 +107,7 @@ def refund(
     amount: str = typer.Argument(None, help="Amount refunded (default: all that is left of the sale)."),
     refund_id: str = typer.Option(None, "--id", help="The till's refund receipt id, so a later import of it is a duplicate."),
     at: str = typer.Option(None, "--at", help="When (default: now)."),
+    allow_future: bool = ALLOW_FUTURE,
 ):
     """Refund all or part of a sale, reversing its share of the points.
 
@@ -112,6 +119,7 @@ def refund(
     from loyalty_cli import purchases
 
     when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"record a refund of {purchase_id} dated then, reversing its points")
     s = store()
     try:
         d = _decimals(s)

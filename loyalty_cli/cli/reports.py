@@ -14,7 +14,8 @@ import sys
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import call, GLOBAL_HELP, as_of_option, at_option, group, masked, money, out, parse, pii_columns
+from loyalty_cli.cli.common import (GLOBAL_HELP, allow_future_option, as_of_option, at_option, call, group, masked, money,
+                                    out, parse, pii_columns, refuse_future)
 
 app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -630,6 +631,7 @@ def feedback_add(
     score: str = typer.Argument(..., help="0-10: how likely they are to recommend the shop."),
     comment: str = typer.Option(None, "--comment", help="What they said (erased with the member's personal data)."),
     at: str = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now)."),
+    allow_future: bool = allow_future_option(),
 ):
     """Record a member's 0-10 recommendation score (for the NPS).
 
@@ -647,5 +649,6 @@ def feedback_add(
     if value > 10:
         raise UsageError(f"SCORE must be between 0 and 10, got {value}")
     when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"record {member_id}'s score dated then")
     r = call(feedback.add, member_id, value, when, comment)
     out(lists=False).done(f"recorded score {r['score']} from {r['member_id']} ({r['at']})", r)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import call, group, at_option, operator, out
+from loyalty_cli.cli.common import allow_future_option, at_option, call, group, operator, out, refuse_future
 
 app = group("The reward catalogue.", 'loyalty rewards add COFFEE --name "Free coffee" --cost 150')
 vouchers_app = group("Vouchers issued for rewards: list, use, cancel.", "loyalty vouchers list --member M0001")
 
+ALLOW_FUTURE = allow_future_option()
 COLUMNS = [("code", "code"), ("name", "name"), ("cost", "cost"), ("stock", "stock"), ("retired", "retired")]
 
 
@@ -66,7 +67,8 @@ def edit(code: str = typer.Argument(...), name: str = typer.Option(None, "--name
 
 
 @app.command("retire")
-def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at", help="When (default: now).")):
+def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at", help="When (default: now)."),
+           allow_future: bool = ALLOW_FUTURE):
     """Take a reward out of the catalogue (vouchers already issued stay valid).
 
     \b
@@ -75,7 +77,9 @@ def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at",
     """
     from loyalty_cli import rewards
 
-    r = call(rewards.retire, code, at_option(at))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"record reward {code} as retired then")
+    r = call(rewards.retire, code, when)
     out(lists=False).done(f"retired reward {code}", r)
 
 
@@ -99,7 +103,8 @@ def vouchers_list(member: str = typer.Option(None, "--member", help="Only this m
 
 
 @vouchers_app.command("use")
-def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "--at")):
+def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "--at"),
+                 allow_future: bool = ALLOW_FUTURE):
     """Mark a voucher used at the counter (final).
 
     \b
@@ -108,13 +113,15 @@ def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "
     """
     from loyalty_cli import rewards
 
-    r = call(rewards.use, code, at_option(at))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"record voucher {code} as used then")
+    r = call(rewards.use, code, when)
     out(lists=False).done(f"voucher {code} used", r)
 
 
 @vouchers_app.command("cancel")
 def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None, "--at"),
-                    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR")):
+                    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR"), allow_future: bool = ALLOW_FUTURE):
     """Cancel an issued voucher: its points go back with their expiry dates.
 
     \b
@@ -123,6 +130,8 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     """
     from loyalty_cli import rewards
 
-    r = call(rewards.cancel, code, at_option(at), operator(by))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"cancel voucher {code} and return its points dated then")
+    r = call(rewards.cancel, code, when, operator(by))
     lapsed = f" ({r['points_expired']} had lapsed and were written off)" if r["points_expired"] else ""
     out(lists=False).done(f"voucher {code} cancelled: {r['points_returned']} points back to {r['member_id']}{lapsed}", r)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import as_of_option, at_option, call, date_option, group, money, operator, out, today
+from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, date_option, group, money,
+                                     operator, out, refuse_future, today)
 
 app = group("Tiers: levels, nightly recalculation, manual tiers.", 'loyalty tiers recalc --as-of 2026-10-31 --dry-run')
 
@@ -34,11 +35,13 @@ def list_(as_of: str = typer.Option(None, "--as-of", help="Levels in force on th
 
 @app.command("recalc")
 def recalc(as_of: str = typer.Option(None, "--as-of", help="Recalculate as of this date (default: today)."),
-           dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing.")):
+           dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
+           allow_future: bool = allow_future_option()):
     """Recalculate every member's tier (nightly): upgrades, downgrades after the hold, lapsed manual tiers.
 
     Running it twice for the same date changes nothing the second time; a recalc
-    dated before the latest one is refused (exit 1) unless --dry-run. A second run
+    dated before the latest one is refused (exit 1) unless --dry-run. One dated
+    after today is refused (exit 2) unless --allow-future or --dry-run. A second run
     while one is going exits 75 at once.
 
     \b
@@ -48,9 +51,12 @@ def recalc(as_of: str = typer.Option(None, "--as-of", help="Recalculate as of th
     from loyalty_cli import tiers
 
     date = as_of_option(as_of)
+    if not dry_run:  # a recalc dated after today would also refuse every nightly one until that date
+        refuse_future(date, allow_future, "--as-of", "change tiers dated then, and refuse every recalc "
+                      "(the nightly one included) dated before it")
     r = call(tiers.recalc, date, dry_run)
     o = out(lists=False)
-    if date > today() and not dry_run:  # cron's nightly recalc would be refused until that date
+    if date > today() and not dry_run:  # allowed: say what it means for cron's nightly run
         o.note(f"note: this recalc is dated after today; recalcs dated before {date} are now refused "
                "(the nightly one included) until that date")
     doc = {k: r[k] for k in ("upgraded", "downgraded", "unchanged", "changes")}
@@ -71,7 +77,8 @@ def recalc(as_of: str = typer.Option(None, "--as-of", help="Recalculate as of th
 def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
          until: str = typer.Option(None, "--until", help="Hold this tier as a floor through this date."),
          at: str = typer.Option(None, "--at", help="When it applies (default: now)."),
-         by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who (default: the OS user).")):
+         by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who (default: the OS user)."),
+         allow_future: bool = allow_future_option()):
     """Give a member a tier by hand, at once (up or down); with --until it is a floor through that date.
 
     \b
@@ -80,7 +87,9 @@ def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
     """
     from loyalty_cli import tiers
 
-    r = call(tiers.set_tier, member_id, tier, at_option(at), date_option(until, "--until"), operator(by))
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"record {member_id}'s change to {tier} dated then")
+    r = call(tiers.set_tier, member_id, tier, when, date_option(until, "--until"), operator(by))
     held = f", held through {r['until']}" if r["until"] else ""
     out(lists=False).done(f"{r['member_id']}: {r['from']} → {r['to']}{held}", r)
 
