@@ -198,10 +198,15 @@ def import_(
     file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
-        verb = "would import" if dry_run else "imported"
-        return (f"{counts['rows']} rows {verb}: {counts['created']} created, {counts['updated']} updated, "
-                f"{counts['unchanged']} unchanged, {counts['rejected']} rejected"
-                + (" (dry run: nothing changed)" if dry_run else ""))
+        """The one-line summary; rejected rows are read, never counted as imported."""
+        from loyalty_cli.render import plural
+
+        c = counts
+        if dry_run:
+            return (f"{plural(c['rows'], 'row')} checked: {c['created']:,} to create, {c['updated']:,} to update, "
+                    f"{c['unchanged']:,} unchanged, {c['rejected']:,} rejected (dry run: nothing changed)")
+        return (f"{plural(c['rows'], 'row')} read: {c['created']:,} created, {c['updated']:,} updated, "
+                f"{c['unchanged']:,} unchanged, {c['rejected']:,} rejected")
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_members, file, options, progress=_progress())

@@ -55,10 +55,18 @@ def import_(
     file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
-        verb = "checked (dry run, nothing changed)" if dry_run else "imported"
-        return (f"{counts['rows']} rows {verb}: {counts['imported']} new, {counts['duplicates']} duplicates, "
-                f"{counts['rejected']} rejected; {counts['points_awarded']:,} points awarded, "
-                f"{counts['points_reversed']:,} reversed, {counts['members_created']} members created")
+        """The one-line summary; rejected rows are read, never counted as imported."""
+        from loyalty_cli.render import plural
+
+        c = counts
+        if dry_run:
+            return (f"{plural(c['rows'], 'row')} checked (dry run, nothing changed): {c['imported']:,} to import, "
+                    f"{plural(c['duplicates'], 'duplicate')}, {c['rejected']:,} rejected; "
+                    f"{plural(c['points_awarded'], 'point')} to award, {c['points_reversed']:,} to reverse, "
+                    f"{plural(c['members_created'], 'member')} to create")
+        return (f"{plural(c['rows'], 'row')} read: {c['imported']:,} imported, {plural(c['duplicates'], 'duplicate')}, "
+                f"{c['rejected']:,} rejected; {plural(c['points_awarded'], 'point')} awarded, "
+                f"{c['points_reversed']:,} reversed, {plural(c['members_created'], 'member')} created")
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_purchases, file, options, progress=_progress())
