@@ -115,11 +115,11 @@ class Fingerprint:
         if other.identity != self.identity:
             return "another file has taken its name"
         if other.size != self.size:
-            return f"its size went from {plural(self.size, 'byte')} to {other.size:,}"
+            return f"its size went from {plural(self.size, 'byte', grouped=True)} to {other.size:,}"
         if other.mtime_ns != self.mtime_ns:
             return "it was modified"
         if self.read != self.size:
-            return f"{plural(self.read, 'byte')} were read of the {self.size:,} it had when opened"
+            return f"{plural(self.read, 'byte', grouped=True)} were read of the {self.size:,} it had when opened"
         if other.digest != self.digest:
             return "what it holds now differs from what was read"
         return None

@@ -111,7 +111,9 @@ class LoyaltyGroup(TyperGroup):
                 for problem in shown:
                     sys.stderr.write(f"  line {problem.line}: {problem.message}\n")
                 if len(exc.problems) > SHOW_PROBLEMS:
-                    sys.stderr.write(f"  … and {len(exc.problems) - SHOW_PROBLEMS} more bad rows "
+                    from loyalty_cli.render import plural
+
+                    sys.stderr.write(f"  … and {plural(len(exc.problems) - SHOW_PROBLEMS, 'more bad row')} "
                                      "(--json lists them all; --skip-bad --rejects FILE writes them out)\n")
             ctx.exit(exc.exit_code)
         except CheckFailed as exc:

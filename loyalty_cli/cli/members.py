@@ -9,6 +9,7 @@ import typer
 from loyalty_cli import values
 from loyalty_cli.cli.common import (as_of_option, call, date_option, existing_file, group, masked, money, operator, out,
                                     parse, skipped_rows_summary, store, today)
+from loyalty_cli.render import plural
 
 app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
 
@@ -58,7 +59,7 @@ def add(
         o.json_doc(result)
     elif not o.quiet:
         print(result["member_id"])
-        o.note(f"enrolled {result['member_id']} ({result['tier']}, {result['balance']} points)")
+        o.note(f"enrolled {result['member_id']} ({result['tier']}, {plural(result['balance'], 'point')})")
 
 
 @app.command("show")
@@ -93,7 +94,7 @@ def show(
     pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
              ("joined", p["joined_on"]), ("referred by", p["referred_by"]),
              ("tier", f"{p['tier']} (since {p['tier_since']})" + (f", held until {p['floor_until']}" if p["floor_until"] else "")),
-             ("balance", f"{p['balance']} points"), ("expiring", soon),
+             ("balance", plural(p['balance'], 'point')), ("expiring", soon),
              ("spend in window" if p["basis"] == "spend" else "points in window", spend),
              ("next tier", f"{p['next_tier']}: {to_next} to go" if p["next_tier"] else "top tier")]
     if p["erased"]:
@@ -140,7 +141,7 @@ def list_(
     rows = masked(rows, show_pii)
     o.table(rows, LIST_COLUMNS, empty="no members match")
     if o.rich and total > len(rows):
-        o.note(f"showing {len(rows)} of {total} members; use --limit N, or pipe/--csv for all")
+        o.note(f"showing {len(rows)} of {plural(total, 'member')}; use --limit N, or pipe/--csv for all")
 
 
 @app.command("edit")
@@ -199,13 +200,11 @@ def import_(
 
     def summary(counts: dict) -> str:
         """The one-line summary; rejected rows are read, never counted as imported."""
-        from loyalty_cli.render import plural
-
         c = counts
         if dry_run:
-            return (f"{plural(c['rows'], 'row')} checked: {c['created']:,} to create, {c['updated']:,} to update, "
+            return (f"{plural(c['rows'], 'row', grouped=True)} checked: {c['created']:,} to create, {c['updated']:,} to update, "
                     f"{c['unchanged']:,} unchanged, {c['rejected']:,} rejected (dry run: nothing changed)")
-        return (f"{plural(c['rows'], 'row')} read: {c['created']:,} created, {c['updated']:,} updated, "
+        return (f"{plural(c['rows'], 'row', grouped=True)} read: {c['created']:,} created, {c['updated']:,} updated, "
                 f"{c['unchanged']:,} unchanged, {c['rejected']:,} rejected")
 
     with skipped_rows_summary(summary, skip_bad):

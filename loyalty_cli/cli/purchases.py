@@ -9,6 +9,7 @@ import typer
 from loyalty_cli import values
 from loyalty_cli.cli.common import (at_option, call, existing_file, group, out, parse, skipped_rows_summary, store,
                                      today)
+from loyalty_cli.render import plural
 from loyalty_cli.cli.members import _import_options, _progress
 
 app = group("Record sales and refunds; import them from the till.", 'loyalty purchases import sample_data/purchases.csv')
@@ -56,17 +57,15 @@ def import_(
 
     def summary(counts: dict) -> str:
         """The one-line summary; rejected rows are read, never counted as imported."""
-        from loyalty_cli.render import plural
-
         c = counts
         if dry_run:
-            return (f"{plural(c['rows'], 'row')} checked (dry run, nothing changed): {c['imported']:,} to import, "
-                    f"{plural(c['duplicates'], 'duplicate')}, {c['rejected']:,} rejected; "
-                    f"{plural(c['points_awarded'], 'point')} to award, {c['points_reversed']:,} to reverse, "
-                    f"{plural(c['members_created'], 'member')} to create")
-        return (f"{plural(c['rows'], 'row')} read: {c['imported']:,} imported, {plural(c['duplicates'], 'duplicate')}, "
-                f"{c['rejected']:,} rejected; {plural(c['points_awarded'], 'point')} awarded, "
-                f"{c['points_reversed']:,} reversed, {plural(c['members_created'], 'member')} created")
+            return (f"{plural(c['rows'], 'row', grouped=True)} checked (dry run, nothing changed): {c['imported']:,} to import, "
+                    f"{plural(c['duplicates'], 'duplicate', grouped=True)}, {c['rejected']:,} rejected; "
+                    f"{plural(c['points_awarded'], 'point', grouped=True)} to award, {c['points_reversed']:,} to reverse, "
+                    f"{plural(c['members_created'], 'member', grouped=True)} to create")
+        return (f"{plural(c['rows'], 'row', grouped=True)} read: {c['imported']:,} imported, {plural(c['duplicates'], 'duplicate', grouped=True)}, "
+                f"{c['rejected']:,} rejected; {plural(c['points_awarded'], 'point', grouped=True)} awarded, "
+                f"{c['points_reversed']:,} reversed, {plural(c['members_created'], 'member', grouped=True)} created")
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_purchases, file, options, progress=_progress())
@@ -100,7 +99,7 @@ def add(
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     up = f"; now {r['tier']}!" if r["upgraded"] else ""
-    out(lists=False).done(f"{r['purchase_id']}: {r['points']} points to {member_id} (balance {r['balance']}){up}", r)
+    out(lists=False).done(f"{r['purchase_id']}: {plural(r['points'], 'point')} to {member_id} (balance {r['balance']}){up}", r)
 
 
 @app.command("refund")
@@ -129,4 +128,4 @@ def refund(
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     out(lists=False).done(f"{r['refund_id']}: refunded {r['amount']} of {purchase_id}; "
-                          f"{r['points_reversed']} points reversed (balance {r['balance']})", r)
+                          f"{plural(r['points_reversed'], 'point')} reversed (balance {r['balance']})", r)
