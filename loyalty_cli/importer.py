@@ -213,12 +213,22 @@ class CsvSource:
         identity, size, mtime_ns = self._opened
         return Fingerprint(identity, size, mtime_ns, self.counter.count, self.counter.digest.hexdigest())
 
-    def changed(self) -> str | None:
+    def changed(self, thorough: bool = True) -> str | None:
         """Why the file is no longer what this import read (size, modification time, identity or
-        contents, and the same for an earlier reading of it), or None when it is unchanged."""
-        mine = self.fingerprint()
-        if mine is None:
+        contents, and the same for an earlier reading of it), or None when it is unchanged.
+        Not `thorough` (a file already refused midway): identity, size and time only, so a refused
+        file of gigabytes is not read again to the end."""
+        if not self.regular:
             return None
+        if not thorough:
+            try:
+                identity, size, mtime_ns = _stat_key(os.stat(self.path))
+            except OSError as exc:
+                return f"it can no longer be read: {exc.strerror}"
+            now = Fingerprint(identity, size, mtime_ns, self.counter.count, "")
+            opened = Fingerprint(*self._opened, self.counter.count, "")
+            return opened.difference(now)
+        mine = self.fingerprint()
         for other in self.earlier:
             why = other.difference(mine)
             if why:
@@ -767,7 +777,7 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
                 if not getattr(exc, "changed", False):
                     # rows refused (or the file refused midway) may only be the mark of a file
                     # rewritten while it was read: then that is what to say
-                    _refuse_if_changed(source, path, options, counts)
+                    _refuse_if_changed(source, path, options, counts, thorough=exc.summary is not None)
                 raise
             finally:
                 bar.close()
@@ -785,9 +795,10 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
             f", written to {options.rejects}" if options.rejects else ""), problems, counts, rows_skipped=True)
 
 
-def _refuse_if_changed(source: "CsvSource", path: Path, options: ImportOptions, counts: dict) -> None:
+def _refuse_if_changed(source: "CsvSource", path: Path, options: ImportOptions, counts: dict,
+                       thorough: bool = True) -> None:
     """InputFileError (exit 3; the transaction rolls back) when the file is not what was read."""
-    why = source.changed()
+    why = source.changed(thorough)
     if why is None:
         return
     doing, again = ("checked", "check") if options.dry_run else ("imported", "import")
