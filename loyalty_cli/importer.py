@@ -225,9 +225,8 @@ class CsvSource:
                 identity, size, mtime_ns = _stat_key(os.stat(self.path))
             except OSError as exc:
                 return f"it can no longer be read: {exc.strerror}"
-            now = Fingerprint(identity, size, mtime_ns, self.counter.count, "")
-            opened = Fingerprint(*self._opened, self.counter.count, "")
-            return opened.difference(now)
+            opened = Fingerprint(*self._opened, self._opened[1], "")  # (read to its end: not compared)
+            return opened.difference(Fingerprint(identity, size, mtime_ns, size, ""))
         mine = self.fingerprint()
         for other in self.earlier:
             why = other.difference(mine)
