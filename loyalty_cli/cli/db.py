@@ -75,7 +75,8 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     try:
         problems = checks.run_checks(backup)
         if problems:
-            raise CheckFailed(f"{file} fails db check ({plural(len(problems), 'problem')}: first: {problems[0].message}); "
+            raise CheckFailed(f"{file} fails db check ({plural(len(problems), 'problem')}: "
+                              f"first: {problems[0].message}); "
                               "nothing restored", problems)
         call(lambda s: s.restore_from(backup))
     finally:

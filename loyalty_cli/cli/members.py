@@ -174,7 +174,8 @@ def import_(
     file: Path = typer.Argument(..., help="Members CSV: member_id,name,email,phone,birthday,joined_on,referred_by"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
-    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and reason."),
+    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and "
+                                 "reason (a regular file, replaced; never a link, FIFO or device)."),
     encoding: str = typer.Option("utf-8", "--encoding", envvar="LOYALTY_ENCODING"),
     delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER"),
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
@@ -200,12 +201,12 @@ def import_(
 
     def summary(counts: dict) -> str:
         """The one-line summary; rejected rows are read, never counted as imported."""
-        c = counts
+        rows = plural(counts["rows"], "row", grouped=True)
+        c = {key: f"{value:,}" for key, value in counts.items() if isinstance(value, int)}
         if dry_run:
-            return (f"{plural(c['rows'], 'row', grouped=True)} checked: {c['created']:,} to create, {c['updated']:,} to update, "
-                    f"{c['unchanged']:,} unchanged, {c['rejected']:,} rejected (dry run: nothing changed)")
-        return (f"{plural(c['rows'], 'row', grouped=True)} read: {c['created']:,} created, {c['updated']:,} updated, "
-                f"{c['unchanged']:,} unchanged, {c['rejected']:,} rejected")
+            return (f"{rows} checked: {c['created']} to create, {c['updated']} to update, {c['unchanged']} unchanged, "
+                    f"{c['rejected']} rejected (dry run: nothing changed)")
+        return f"{rows} read: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged, {c['rejected']} rejected"
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_members, file, options, progress=_progress())

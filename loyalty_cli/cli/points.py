@@ -91,7 +91,8 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     r = call(points.adjust, member_id, points_, at_option(at), reason, operator(by))
-    out(lists=False).done(f"adjusted {member_id} by {points_:+d} {'point' if abs(points_) == 1 else 'points'} (balance {r['balance']})", r)
+    unit = "point" if abs(points_) == 1 else "points"
+    out(lists=False).done(f"adjusted {member_id} by {points_:+d} {unit} (balance {r['balance']})", r)
 
 
 @app.command("redeem")
@@ -113,7 +114,8 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
         raise UsageError("give POINTS to spend or --reward CODE")
     r = call(points.redeem, member_id, points_, reward, at_option(at), operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
-    out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from {member_id} (balance {r['balance']}){extra}", r)
+    out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from {member_id} "
+                          f"(balance {r['balance']}){extra}", r)
 
 
 @app.command("transfer")
@@ -143,5 +145,6 @@ def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points tha
     from loyalty_cli import points
 
     r = call(points.expire, as_of_option(as_of))
-    out(lists=False).done(f"expired {plural(r['points'], 'point', grouped=True)} of {plural(r['members'], 'member')} as of {r['as_of']}",
+    out(lists=False).done(f"expired {plural(r['points'], 'point', grouped=True)} of "
+                          f"{plural(r['members'], 'member')} as of {r['as_of']}",
                           {"members": r["members"], "points": r["points"]})

@@ -26,7 +26,8 @@ def import_(
     file: Path = typer.Argument(..., help="Purchases CSV: purchase_id,member_id,purchased_at,amount[,category,kind,refund_of]"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
-    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and reason."),
+    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and "
+                                 "reason (a regular file, replaced; never a link, FIFO or device)."),
     create_members: bool = typer.Option(False, "--create-members", help="Enrol unknown members as of their first purchase."),
     encoding: str = typer.Option("utf-8", "--encoding", envvar="LOYALTY_ENCODING"),
     delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER", help="Column separator, e.g. ';'."),
@@ -57,15 +58,16 @@ def import_(
 
     def summary(counts: dict) -> str:
         """The one-line summary; rejected rows are read, never counted as imported."""
-        c = counts
+        def n(key, word):
+            return plural(counts[key], word, grouped=True)
+        c = {key: f"{value:,}" for key, value in counts.items() if isinstance(value, int)}
         if dry_run:
-            return (f"{plural(c['rows'], 'row', grouped=True)} checked (dry run, nothing changed): {c['imported']:,} to import, "
-                    f"{plural(c['duplicates'], 'duplicate', grouped=True)}, {c['rejected']:,} rejected; "
-                    f"{plural(c['points_awarded'], 'point', grouped=True)} to award, {c['points_reversed']:,} to reverse, "
-                    f"{plural(c['members_created'], 'member', grouped=True)} to create")
-        return (f"{plural(c['rows'], 'row', grouped=True)} read: {c['imported']:,} imported, {plural(c['duplicates'], 'duplicate', grouped=True)}, "
-                f"{c['rejected']:,} rejected; {plural(c['points_awarded'], 'point', grouped=True)} awarded, "
-                f"{c['points_reversed']:,} reversed, {plural(c['members_created'], 'member', grouped=True)} created")
+            return (f"{n('rows', 'row')} checked (dry run, nothing changed): {c['imported']} to import, "
+                    f"{n('duplicates', 'duplicate')}, {c['rejected']} rejected; {n('points_awarded', 'point')} "
+                    f"to award, {c['points_reversed']} to reverse, {n('members_created', 'member')} to create")
+        return (f"{n('rows', 'row')} read: {c['imported']} imported, {n('duplicates', 'duplicate')}, "
+                f"{c['rejected']} rejected; {n('points_awarded', 'point')} awarded, {c['points_reversed']} reversed, "
+                f"{n('members_created', 'member')} created")
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_purchases, file, options, progress=_progress())
@@ -99,7 +101,8 @@ def add(
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     up = f"; now {r['tier']}!" if r["upgraded"] else ""
-    out(lists=False).done(f"{r['purchase_id']}: {plural(r['points'], 'point')} to {member_id} (balance {r['balance']}){up}", r)
+    out(lists=False).done(f"{r['purchase_id']}: {plural(r['points'], 'point')} to {member_id} "
+                          f"(balance {r['balance']}){up}", r)
 
 
 @app.command("refund")

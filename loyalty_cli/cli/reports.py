@@ -336,7 +336,8 @@ def expiring(
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "rows"), EXPIRING_COLUMNS, json_obj=doc,
             title=f"Points expiring {r['as_of']} to {values.add_days(r['as_of'], days)}"
-                  + ("" if limit else f": {plural(sum(m['points'] for m in rows), 'point')}, {plural(len({m['member_id'] for m in rows}), 'member')}"),
+                  + ("" if limit else f": {plural(sum(m['points'] for m in rows), 'point')}, "
+                                      f"{plural(len({m['member_id'] for m in rows}), 'member')}"),
             empty=f"no points expire in the {plural(days, 'day')} from {r['as_of']}")
 
 
