@@ -180,6 +180,20 @@ def test_a_changed_file_is_told_rather_than_the_bad_rows_it_made(shop, tmp_path,
     assert state(shop) == before
 
 
+def test_a_file_refused_midway_that_also_changed_says_it_changed(shop, tmp_path, monkeypatch):
+    # the unclosed quote near the end may be only the cut of a file still being written
+    path = tmp_path / "day.csv"
+    path.write_text(purchases_text() + 'LAST,A,2025-03-01,"1.00\n')
+    before = state(shop)
+
+    def append():  # the quote still unclosed: the import is refused midway (malformed CSV) either way
+        with open(path, "a") as f:
+            f.write("X1,A,2025-03-01,1.00\n")
+    after_first_chunk(monkeypatch, append)
+    line = refused_as_changed(run(shop, "purchases", "import", path), path)
+    assert "its size went from" in line and state(shop) == before
+
+
 def test_create_members_pre_scan_is_part_of_the_same_snapshot(shop, tmp_path, monkeypatch):
     # The file changes after --create-members read it ahead, before the import reads its rows: the
     # import alone reads one consistent (new) file, size and time kept - only the pre-scan saw the old.
