@@ -20,6 +20,7 @@ from pathlib import Path
 
 from loyalty_cli import values
 from loyalty_cli.errors import InputFileError, LoyaltyError, NotFound, Problem, UsageError
+from loyalty_cli.render import plural
 
 CHUNK = 2000
 csv.field_size_limit(1 << 20)
@@ -65,19 +66,84 @@ class ImportOptions:
 
 
 class _Counting(io.RawIOBase):
-    """A binary reader that counts bytes, for the progress bar."""
+    """A binary reader under the text decoder: counts bytes (for the progress bar) and, for a
+    regular file, hashes them as they pass (one hash update per buffer, not per row), so the
+    import can tell that what it read is what the file still holds."""
 
-    def __init__(self, raw):
+    def __init__(self, raw, digest=None):
         self.raw = raw
         self.count = 0
+        self.digest = digest
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
         n = self.raw.readinto(buffer)
-        self.count += n or 0
+        if n:
+            self.count += n
+            if self.digest is not None:
+                self.digest.update(buffer[:n])
         return n
+
+
+READ_BUFFER = 1 << 16  # bytes per read of the file: the hash is updated once per buffer
+
+
+def _new_digest():
+    import hashlib
+
+    return hashlib.sha1(usedforsecurity=False)  # the fastest of hashlib's here; no adversary to resist
+
+
+def _is_stdin(path: Path) -> bool:
+    return str(path) in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What one reading of a regular file saw: its identity, size and modification time when it was
+    opened, how many bytes were read and their hash."""
+
+    identity: tuple  # (st_dev, st_ino)
+    size: int
+    mtime_ns: int
+    read: int
+    digest: str
+
+    def difference(self, other: "Fingerprint") -> str | None:
+        """Why `other` (a later look at the same path) is not the file this one read, or None."""
+        if other.identity != self.identity:
+            return "another file has taken its name"
+        if other.size != self.size:
+            return f"its size went from {plural(self.size, 'byte', grouped=True)} to {other.size:,}"
+        if other.mtime_ns != self.mtime_ns:
+            return "it was modified"
+        if self.read != self.size:
+            return f"{plural(self.read, 'byte', grouped=True)} were read of the {self.size:,} it had when opened"
+        if other.digest != self.digest:
+            return "what it holds now differs from what was read"
+        return None
+
+
+def _stat_key(st) -> tuple:
+    return (st.st_dev, st.st_ino), st.st_size, st.st_mtime_ns
+
+
+def current_fingerprint(path: Path) -> Fingerprint | str:
+    """The file now at `path`, read through and hashed; or why it cannot be (a text)."""
+    try:
+        with open(path, "rb") as f:
+            identity, size, mtime_ns = _stat_key(os.fstat(f.fileno()))
+            digest, read = _new_digest(), 0
+            buffer = bytearray(1 << 20)
+            view = memoryview(buffer)
+            while n := f.readinto(buffer):
+                digest.update(view[:n])
+                read += n
+    except OSError as exc:
+        return f"it can no longer be read: {exc.strerror}"
+    return Fingerprint(identity, size, mtime_ns, read, digest.hexdigest())
 
 
 class CsvSource:
@@ -111,16 +177,66 @@ class CsvSource:
             self._file = open(self.path, "rb")
         except OSError as exc:
             raise InputFileError(f"cannot read {self.path}: {exc.strerror}") from None
-        self.size = os.fstat(self._file.fileno()).st_size
-        self.counter = _Counting(self._file)
+        import stat
+
+        st = os.fstat(self._file.fileno())
+        self.size = st.st_size
+        # A regular file is checked before the import commits (it may be rewritten while it is read);
+        # standard input is read once and is its own snapshot.
+        self.regular = stat.S_ISREG(st.st_mode) and not _is_stdin(self.path)
+        self._opened = _stat_key(st)
+        self.earlier: list[Fingerprint] = []  # other readings of the file (the --create-members pre-scan)
+        self.counter = _Counting(self._file, _new_digest() if self.regular else None)
         encoding = "utf-8-sig" if self._utf8 else self.options.encoding
-        self._text = io.TextIOWrapper(io.BufferedReader(self.counter), encoding=encoding, newline="")
+        self._text = io.TextIOWrapper(io.BufferedReader(self.counter, READ_BUFFER), encoding=encoding, newline="")
         self._reader = csv.reader(_bounded_lines(self._text), delimiter=self.options.delimiter, strict=True)
-        self._read_header()
+        try:
+            self._read_header()
+        except BaseException:
+            self._file.close()
+            raise
         return self
 
     def __exit__(self, *exc):
         self._file.close()
+
+    def fingerprint(self) -> Fingerprint | None:
+        """What this reading saw of a regular file, once the rest of it is read (and hashed) too;
+        None for standard input or a pipe."""
+        if not self.regular:
+            return None
+        buffer = bytearray(READ_BUFFER)
+        try:
+            while self.counter.readinto(buffer):
+                pass
+        except OSError:
+            pass  # the count then falls short of the size, and says so
+        identity, size, mtime_ns = self._opened
+        return Fingerprint(identity, size, mtime_ns, self.counter.count, self.counter.digest.hexdigest())
+
+    def changed(self, thorough: bool = True) -> str | None:
+        """Why the file is no longer what this import read (size, modification time, identity or
+        contents, and the same for an earlier reading of it), or None when it is unchanged.
+        Not `thorough` (a file already refused midway): identity, size and time only, so a refused
+        file of gigabytes is not read again to the end."""
+        if not self.regular:
+            return None
+        if not thorough:
+            try:
+                identity, size, mtime_ns = _stat_key(os.stat(self.path))
+            except OSError as exc:
+                return f"it can no longer be read: {exc.strerror}"
+            opened = Fingerprint(*self._opened, self._opened[1], "")  # (read to its end: not compared)
+            return opened.difference(Fingerprint(identity, size, mtime_ns, size, ""))
+        mine = self.fingerprint()
+        for other in self.earlier:
+            why = other.difference(mine)
+            if why:
+                return why
+        now = current_fingerprint(self.path)
+        if isinstance(now, str):
+            return now
+        return mine.difference(now)
 
     def _fail(self, message: str, line: int | None = None):
         where = f"line {line}: " if line is not None and line > 1 else ""
@@ -142,7 +258,9 @@ class CsvSource:
         try:
             header = self._next()
         except StopIteration:
-            self._fail("the file is empty; it needs a header row")
+            name = "standard input" if _is_stdin(self.path) else str(self.path)
+            raise InputFileError(f"{name} is empty: no header and no rows (a CSV file starts with "
+                                 f"a header row naming its columns)", [Problem("the file is empty", None)]) from None
         if header and header[0].startswith("\ufeff"):  # a BOM the codec keeps (utf-16-le, utf-16-be)
             header[0] = header[0][1:]
         if any("\x00" in h for h in header):
@@ -168,9 +286,39 @@ class CsvSource:
                 read_by[column] = fld
                 self._index[fld] = names.index(column)
             elif required:
-                hint = f" (--map {fld}={column} was given)" if fld in mapping else f" (use --map {fld}=COLUMN if your till names it differently)"
+                hint = self._delimiter_hint(header, mapping) or (
+                    f" (--map {fld}={column} was given)" if fld in mapping
+                    else f" (use --map {fld}=COLUMN if your till names it differently)")
                 self._fail(f"the header lacks the required column {column!r}{hint}", 1)
+        if self.fields is MEMBER_FIELDS and not self._index.keys() & {"member_id", "email"}:
+            # every row needs one of them: without either column no row could be imported
+            hint = self._delimiter_hint(header, mapping) or " (use --map member_id=COLUMN or --map email=COLUMN " \
+                "if your till names it differently)"
+            self._fail(f"the header names neither a member_id nor an email column{hint}", 1)
         self.header = header
+
+    def _delimiter_hint(self, header: list[str], mapping: dict) -> str | None:
+        """When the header lacks needed columns with the chosen delimiter but has them with another
+        one, the words saying so (`; it looks like ';'-separated: add --delimiter ';'`). Only the
+        header line is looked at; a delimiter is never guessed for the rows."""
+        line = self.options.delimiter.join(header)
+        for other in (";", "\t", "|", ","):
+            if other == self.options.delimiter:
+                continue
+            try:
+                names = {h.strip().lower() for h in next(csv.reader([line], delimiter=other))}
+            except (csv.Error, StopIteration):
+                continue
+            columns = {fld: mapping.get(fld, fld) for fld in self.fields}
+            if self.fields is MEMBER_FIELDS:
+                fits = columns["member_id"] in names or columns["email"] in names
+            else:
+                fits = all(columns[f] in names for f, required in self.fields.items() if required)
+            if fits:
+                shown = "\\t" if other == "\t" else other
+                what = "tab" if other == "\t" else repr(other)
+                return f"; it looks like {what}-separated: add --delimiter '{shown}'"
+        return None
 
     def raw_rows(self):
         """(line, cells, values) with the fields' cells, unstripped, in `fields` order ("" when absent),
@@ -234,36 +382,120 @@ _PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)*")
 
 
 class Rejects:
-    """Bad rows written to `--rejects FILE` (mode 0600), with line and reason."""
+    """Bad rows for `--rejects FILE` (mode 0600), with line and reason.
+
+    They go to a new file beside FILE, which replaces FILE (a rename: a link at that path is
+    replaced, never followed) once it is written and synced: `finish()`, before the import commits.
+    If they cannot be written (a full disk), the import commits nothing (`RejectsUnwritable`)."""
 
     def __init__(self, path: Path | None, header: list[str]):
         self.path = path
         self.header = header
-        self._writer = None
+        self.count = 0
         self._file = None
+        self._part = None
+        if path is None:
+            return
+        import tempfile
+
+        from loyalty_cli.render import safe_cell
+        from loyalty_cli.store import make_private_dir
+
+        self._safe = safe_cell
+        try:
+            make_private_dir(path.parent)
+            fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # 0600, O_EXCL
+            self._part = Path(part)
+            self._file = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            self.discard()
+            raise UsageError(f"cannot write --rejects {path}: {exc.strerror}") from None
+        self._writer = csv.writer(self._file)
+        self._write(["line", "reason", *self.header])
+
+    def _write(self, row: list) -> None:
+        try:
+            self._writer.writerow(row)
+        except OSError as exc:
+            self._unwritable(exc)
+
+    def _unwritable(self, exc: OSError):
+        self.discard()
+        raise RejectsUnwritable(f"cannot write the rejected rows to --rejects {self.path}: "
+                                f"{_os_reason(exc)}; nothing was imported") from None
 
     def add(self, line: int, reason: str, cells: list[str]) -> None:
-        if self.path is None:
+        if self._file is None:
             return
-        if self._writer is None:
-            from loyalty_cli.render import safe_cell
-            from loyalty_cli.store import create_private_file
-
-            self._safe = safe_cell
-            try:
-                self._file = os.fdopen(create_private_file(self.path), "w", newline="", encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot write --rejects {self.path}: {exc.strerror}") from None
-            self._writer = csv.writer(self._file)
-            self._writer.writerow(["line", "reason", *self.header])
+        self.count += 1
         # The till's cells as they were, so the rows can be fixed and imported again; formulas are
         # neutralised (SPEC §9), but a plain number like -3 is no formula and stays as it is.
-        self._writer.writerow([line, self._safe(reason),
-                               *(c if _PLAIN_NUMBER.fullmatch(c) else self._safe(c) for c in cells)])
+        self._write([line, self._safe(reason),
+                     *(c if _PLAIN_NUMBER.fullmatch(c) else self._safe(c) for c in cells)])
 
-    def close(self) -> None:
-        if self._file:
+    def finish(self) -> None:
+        """Sync the rejected rows and put them at FILE (before the import commits); no rows, no file."""
+        if self._file is None:
+            return
+        if not self.count:
+            self.discard()
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
             self._file.close()
+            _check_regular_or_absent(self.path)  # it may have become a FIFO or a device meanwhile
+            os.replace(self._part, self.path)
+            self._part = None
+        except OSError as exc:
+            self._unwritable(exc)
+
+    def discard(self) -> None:
+        """Drop the unfinished rejects file (the import failed, or nothing was rejected)."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+        if self._part is not None:
+            try:
+                os.unlink(self._part)
+            except OSError:
+                pass
+        self._file = self._part = None
+
+
+class RejectsUnwritable(LoyaltyError):
+    """The rejected rows could not be written (exit 1): the import commits nothing."""
+
+
+def _os_reason(exc: OSError) -> str:
+    import errno
+
+    words = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+             errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+             errno.EIO: "an input/output error (a failing disk?)"}
+    return words.get(exc.errno) or exc.strerror or str(exc)
+
+
+def _check_regular_or_absent(path: Path) -> None:
+    """--rejects FILE must be a regular file or not exist yet: never a link (it is not followed), a
+    FIFO (opening one blocks), a device, a socket or a directory (usage error, exit 2)."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot write --rejects {path}: {exc.strerror}") from None
+    kinds = [(stat.S_ISLNK, "a symbolic link (it is not followed)"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISDIR, "a directory")]
+    for test, what in kinds:
+        if test(mode):
+            raise UsageError(f"--rejects {path} is {what}, not a regular file; "
+                             "give the path of a file for the rejected rows")
 
 
 class Progress:
@@ -318,7 +550,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
         estimated_rows = None  # the file's rows, estimated once the first chunk is read
         erased = {row[0] for row in conn.execute("SELECT member_id FROM members WHERE erased_at IS NOT NULL")}
         ids = Resolver(conn)  # member ids match without regard to case: resolved once per distinct id
-        earliest_sales = _earliest_sales(conn, path, options, parse_row) if options.create_members else None
+        earliest_sales = _earliest_sales(conn, source, options, parse_row) if options.create_members else None
 
         def run(chunk):
             nonlocal estimated_rows
@@ -469,14 +701,16 @@ def _recorded(conn, ids) -> dict:
     return known
 
 
-def _earliest_sales(conn, path: Path, options: ImportOptions, parse_row) -> dict | None:
+def _earliest_sales(conn, main: CsvSource, options: ImportOptions, parse_row) -> dict | None:
     """--create-members: {member id: the date of their earliest sale in the file}, for the members
     not enrolled yet, so that one first seen late in an unsorted file still joins on their first
     purchase (SPEC §5). Only sales the import can keep count: a row it refuses for its own sake
     (any bad cell, a refund, an id already recorded) does not. None when the file cannot be read
-    twice (a pipe): the import then looks chunk by chunk."""
-    if not Path(path).is_file():
+    twice (a pipe, standard input): the import then looks chunk by chunk. What this reading saw
+    joins the import's check that the file did not change (`main.earlier`)."""
+    if not main.regular:
         return None
+    path = main.path
     earliest: dict[str, str] = {}  # keyed by values.member_key: two spellings of an id are one member
     batch: list[tuple] = []
 
@@ -495,19 +729,23 @@ def _earliest_sales(conn, path: Path, options: ImportOptions, parse_row) -> dict
         batch.clear()
     try:
         with CsvSource(path, PURCHASE_FIELDS, options) as source:
-            for _line, _cells, row in source.raw_rows():
-                if isinstance(row, str):
-                    continue
-                try:
-                    pid, mid, at, _amount, _category, kind, _refund_of = parse_row(row)
-                except ValueError:
-                    continue
-                if kind == "sale":
-                    batch.append((pid, mid, at))
-                if len(batch) >= CHUNK:
-                    settle()
+            try:
+                for _line, _cells, row in source.raw_rows():
+                    if isinstance(row, str):
+                        continue
+                    try:
+                        pid, mid, at, _amount, _category, kind, _refund_of = parse_row(row)
+                    except ValueError:
+                        continue
+                    if kind == "sale":
+                        batch.append((pid, mid, at))
+                    if len(batch) >= CHUNK:
+                        settle()
+            except InputFileError:
+                pass  # the import's own reading reports it, with the rows before it
+            main.earlier.append(source.fingerprint())
     except InputFileError:
-        pass  # the import's own reading reports it, with the rows before it
+        pass  # its header refused, when the import's was not: the file changed, which the import tells
     settle()
     return earliest
 
@@ -517,14 +755,18 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
     """What both imports share: read the file, one transaction, bad rows, rejects, progress, the verdict.
 
     Yields (conn, source, bad) where `bad(line, cells, message)` records a bad row.
-    Any bad row rolls everything back unless --skip-bad; --dry-run always does.
+    Any bad row rolls everything back unless --skip-bad; --dry-run always does. Before the
+    commit, the file is checked to be what was read (a file rewritten meanwhile is refused
+    whole) and the rejected rows are written and synced (if they cannot be, nothing commits).
     """
     problems: list[Problem] = []
     if options.rejects is not None:
         _check_rejects_path(Path(options.rejects), Path(path), store.path)
+    source = None
     try:
         with CsvSource(path, fields, options) as source, _no_cyclic_gc():
-            rejects = Rejects(options.rejects if options.skip_bad else None, source.header)
+            rejects = Rejects(Path(options.rejects) if options.rejects is not None and options.skip_bad else None,
+                              source.header)
             bar = Progress(source.size, progress)
             source.progress = lambda: bar.update(source.counter.count)
 
@@ -536,15 +778,23 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
             try:
                 with store.bulk_write() as conn:
                     yield conn, source, bad
+                    _refuse_if_changed(source, path, options, counts)
                     if problems and not options.skip_bad:
                         raise InputFileError(_reject_message(path, problems), problems, _nothing_written(counts))
+                    rejects.finish()
                     if options.dry_run:
                         raise _DryRun()
             except _DryRun:
                 pass
+            except InputFileError as exc:
+                if not getattr(exc, "changed", False):
+                    # rows refused (or the file refused midway) may only be the mark of a file
+                    # rewritten while it was read: then that is what to say
+                    _refuse_if_changed(source, path, options, counts, thorough=exc.summary is not None)
+                raise
             finally:
                 bar.close()
-                rejects.close()
+                rejects.discard()
     except InputFileError as exc:
         if exc.summary is None:  # the file itself was refused (header, quoting, encoding): the same report
             row_problem = any(p.line is not None and p.line > 1 for p in exc.problems)
@@ -554,13 +804,28 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
             exc.problems = problems + exc.problems
         raise
     if problems:
-        raise InputFileError(f"{path.name}: {len(problems)} bad row(s) skipped" + (
+        raise InputFileError(f"{path.name}: {plural(len(problems), 'bad row')} skipped" + (
             f", written to {options.rejects}" if options.rejects else ""), problems, counts, rows_skipped=True)
 
 
+def _refuse_if_changed(source: "CsvSource", path: Path, options: ImportOptions, counts: dict,
+                       thorough: bool = True) -> None:
+    """InputFileError (exit 3; the transaction rolls back) when the file is not what was read."""
+    why = source.changed(thorough)
+    if why is None:
+        return
+    doing, again = ("checked", "check") if options.dry_run else ("imported", "import")
+    message = (f"{path} changed while it was being {doing} ({why}); nothing was imported: "
+               f"{again} it again once it is complete")
+    exc = InputFileError(message, [Problem(message, None)], _nothing_written(counts))
+    exc.changed = True
+    raise exc
+
+
 def _check_rejects_path(rejects: Path, source: Path, db: Path) -> None:
-    """--rejects FILE is overwritten (like a shell's `>`), but never the file being imported, the
-    database or its journal files: a typo there would destroy what the import reads or writes."""
+    """--rejects FILE is replaced (like a shell's `>`), but never the file being imported, the
+    database or its journal files: a typo there would destroy what the import reads or writes.
+    Nor anything but a regular file: a link, a FIFO, a device, a socket or a directory."""
     protected = [(source, "the file being imported")] + [
         (Path(f"{db}{suffix}"), "the database" if not suffix else f"the database's {suffix[1:]} file")
         for suffix in ("", "-wal", "-shm", "-journal")]
@@ -571,8 +836,7 @@ def _check_rejects_path(rejects: Path, source: Path, db: Path) -> None:
             same = False
         if same or os.path.abspath(rejects) == os.path.abspath(other):
             raise UsageError(f"--rejects {rejects} is {what}; give another file for the rejected rows")
-    if rejects.is_dir():
-        raise UsageError(f"--rejects {rejects} is a directory; give a file for the rejected rows")
+    _check_regular_or_absent(rejects)
 
 
 # What a rejected file reports as written: nothing (it was all rolled back).
@@ -604,7 +868,7 @@ class _DryRun(Exception):
 
 def _reject_message(path: Path, problems: list[Problem]) -> str:
     first = problems[0]
-    more = f" (and {len(problems) - 1} more bad row(s))" if len(problems) > 1 else ""
+    more = f" (and {plural(len(problems) - 1, 'more bad row')})" if len(problems) > 1 else ""
     return f"{path.name} rejected, nothing imported: line {first.line}: {first.message}{more}"
 
 

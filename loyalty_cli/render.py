@@ -21,6 +21,13 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
 
+def plural(n: int, word: str, many: str | None = None, grouped: bool = False) -> str:
+    """A count with its noun in the right number: `1 row`, `2 rows`, `1 entry`, `3 entries`;
+    `grouped`: thousands separated, `1,234 points`."""
+    number = f"{n:,}" if grouped else f"{n}"
+    return f"{number} {word if n == 1 else (many or word + 's')}"
+
+
 def safe_cell(value):
     """Neutralise spreadsheet formulas in text cells; numbers stay numbers (SPEC §9), money we
     write as text included (an Amount, "-100.00"); other text starting with + or - (an id "-42",

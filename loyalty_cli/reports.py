@@ -583,7 +583,7 @@ def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -
                      "shop_sales": shop_sales, "shop_refunds": shop_refunds,
                      "num": factor.numerator, "den": factor.denominator}):
                 found.append({"member_id": member_id, "date": last[:10], "rule": "refund_ratio",
-                              "reason": f"{refunds} refunds for {sales} sales ({_pct(refunds / sales)}), over "
+                              "reason": f"{refunds} refunds for {sales} sale{'' if sales == 1 else 's'} ({_pct(refunds / sales)}), over "
                                         f"{_number(factor)} × the shop's {_pct(shop_refunds / shop_sales)}"})
 
         for member_id, at, points, by, redeemed_at, redeemed in conn.execute(

@@ -59,7 +59,7 @@ def test_import_creates_members(run, write, members):
                  "00042,Cy Park,,,,2025-03-15,\n")
     result = run("members", "import", path)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "3 rows imported: 3 created, 0 updated, 0 unchanged, 0 rejected\n"
+    assert result.stdout == "3 rows read: 3 created, 0 updated, 0 unchanged, 0 rejected\n"
     assert members() == [
         ("00042", "Cy Park", None, None, None, "2025-03-15", None),
         ("M1", "Ana Li", "ana@shop.example", "07700 900001", "1990-04-12", "2025-01-10", None),

@@ -473,8 +473,8 @@ def test_skip_bad_without_json_still_tells_what_was_imported(shop, tmp_path):
     result = run(shop, "purchases", "import", write(tmp_path, MIXED), "--skip-bad")
     assert result.exit_code == 3 and result.stdout == ""
     first = result.stderr.splitlines()[0]
-    assert first.startswith("Error:") and "2 bad row(s) skipped" in first
-    assert "5 rows imported: 3 new, 0 duplicates, 2 rejected; 37 points awarded" in first
+    assert first.startswith("Error:") and "2 bad rows skipped" in first
+    assert "5 rows read: 3 imported, 0 duplicates, 2 rejected; 37 points awarded" in first
 
 
 def test_bad_rows_are_reported_in_line_order(shop, tmp_path):
@@ -602,7 +602,7 @@ def test_a_file_refused_midway_reports_the_bad_rows_before_it_and_no_summary(sho
     assert code == 3
     assert [e["line"] for e in doc["errors"]] == [3, 4]
     result = run(shop, "purchases", "import", write(tmp_path, text, "again.csv"), "--skip-bad")
-    assert result.exit_code == 3 and "rows imported" not in result.stderr  # nothing was imported
+    assert result.exit_code == 3 and "rows read" not in result.stderr  # nothing was imported
     assert q(shop, "SELECT count(*) FROM purchases") == [(0,)]
 
 

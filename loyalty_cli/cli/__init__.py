@@ -105,11 +105,15 @@ class LoyaltyGroup(TyperGroup):
                 out().json_doc(summary)
             _error(str(exc))
             if not Invocation.json:
-                shown = [p for p in exc.problems if p.line is not None][:SHOW_PROBLEMS]
+                said = str(exc)  # a header problem (line 1) is the error line itself: said once
+                shown = [p for p in exc.problems if p.line is not None
+                         and not (p.line == 1 and p.message in said)][:SHOW_PROBLEMS]
                 for problem in shown:
                     sys.stderr.write(f"  line {problem.line}: {problem.message}\n")
                 if len(exc.problems) > SHOW_PROBLEMS:
-                    sys.stderr.write(f"  … and {len(exc.problems) - SHOW_PROBLEMS} more bad rows "
+                    from loyalty_cli.render import plural
+
+                    sys.stderr.write(f"  … and {plural(len(exc.problems) - SHOW_PROBLEMS, 'more bad row')} "
                                      "(--json lists them all; --skip-bad --rejects FILE writes them out)\n")
             ctx.exit(exc.exit_code)
         except CheckFailed as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli.cli.common import call, existing_file, group, out, store, today
+from loyalty_cli.render import plural
 
 app = group("Check, back up and restore the database.", 'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db')
 
@@ -38,7 +39,7 @@ def check():
     elif not problems:
         o.done("ok: every check passed", doc)
     if problems:
-        raise CheckFailed(f"db check found {len(problems)} problem(s)", problems)
+        raise CheckFailed(f"db check found {plural(len(problems), 'problem')}", problems)
 
 
 @app.command("backup")
@@ -77,7 +78,8 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     try:
         problems = [p for p in checks.run_checks(backup, today()) if p.check not in checks.RESTORABLE]
         if problems:
-            raise CheckFailed(f"{file} fails db check ({len(problems)} problem(s): first: {problems[0].message}); "
+            raise CheckFailed(f"{file} fails db check ({plural(len(problems), 'problem')}: "
+                              f"first: {problems[0].message}); "
                               "nothing restored", problems)
         call(lambda s: s.restore_from(backup))
     finally:

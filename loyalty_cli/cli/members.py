@@ -10,6 +10,7 @@ from loyalty_cli import values
 from loyalty_cli.cli.common import (allow_future_option, as_of_option, call, date_option, existing_file, group, masked,
                                     money, operator, out, parse, pii_columns, refuse_future, skipped_rows_summary, store,
                                     today)
+from loyalty_cli.render import plural
 
 app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
 ALLOW_FUTURE = allow_future_option()
@@ -63,7 +64,7 @@ def add(
         o.json_doc(result)
     elif not o.quiet:
         print(result["member_id"])
-        o.note(f"enrolled {result['member_id']} ({result['tier']}, {result['balance']} points)")
+        o.note(f"enrolled {result['member_id']} ({result['tier']}, {plural(result['balance'], 'point')})")
 
 
 @app.command("show")
@@ -98,7 +99,7 @@ def show(
     pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
              ("joined", p["joined_on"]), ("referred by", p["referred_by"]),
              ("tier", f"{p['tier']} (since {p['tier_since']})" + (f", held until {p['floor_until']}" if p["floor_until"] else "")),
-             ("balance", f"{p['balance']} points"), ("expiring", soon),
+             ("balance", plural(p['balance'], 'point')), ("expiring", soon),
              ("spend in window" if p["basis"] == "spend" else "points in window", spend),
              ("next tier", f"{p['next_tier']}: {to_next} to go" if p["next_tier"] else "top tier")]
     if p["erased"]:
@@ -147,7 +148,7 @@ def list_(
     rows = masked(rows, show_pii)
     o.table(rows, pii_columns(LIST_COLUMNS, show_pii), empty="no members match")
     if o.rich and total > len(rows):
-        o.note(f"showing {len(rows)} of {total} members; use --limit N, or pipe/--csv for all")
+        o.note(f"showing {len(rows)} of {plural(total, 'member')}; use --limit N, or pipe/--csv for all")
 
 
 @app.command("edit")
@@ -182,7 +183,8 @@ def import_(
     file: Path = typer.Argument(..., help="Members CSV: member_id,name,email,phone,birthday,joined_on,referred_by"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
-    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and reason."),
+    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and "
+                                 "reason (a regular file, replaced; never a link, FIFO or device)."),
     encoding: str = typer.Option("utf-8", "--encoding", envvar="LOYALTY_ENCODING"),
     delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER"),
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
@@ -213,10 +215,13 @@ def import_(
     file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
-        verb = "would import" if dry_run else "imported"
-        return (f"{counts['rows']} rows {verb}: {counts['created']} created, {counts['updated']} updated, "
-                f"{counts['unchanged']} unchanged, {counts['rejected']} rejected"
-                + (" (dry run: nothing changed)" if dry_run else ""))
+        """The one-line summary; rejected rows are read, never counted as imported."""
+        rows = plural(counts["rows"], "row", grouped=True)
+        c = {key: f"{value:,}" for key, value in counts.items() if isinstance(value, int)}
+        if dry_run:
+            return (f"{rows} checked: {c['created']} to create, {c['updated']} to update, {c['unchanged']} unchanged, "
+                    f"{c['rejected']} rejected (dry run: nothing changed)")
+        return f"{rows} read: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged, {c['rejected']} rejected"
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_members, file, options, progress=_progress())

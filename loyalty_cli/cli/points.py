@@ -6,6 +6,7 @@ import typer
 
 from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, operator, out,
                                      refuse_future)
+from loyalty_cli.render import plural
 
 app = group("Balances, statements and manual points operations.", 'loyalty points balance M0001')
 
@@ -33,7 +34,7 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
 
     day = as_of_option(as_of)  # entries dated after today (--allow-future) count from their date on
     r = call(points.balance, member_id, day)
-    pairs = [("balance", f"{r['balance']} points")]
+    pairs = [("balance", plural(r['balance'], 'point'))]
     for e in r["expiring"]:
         if e["date"] is None:
             pairs.append(("never expires", e["points"]))
@@ -77,7 +78,7 @@ def award(member_id: str = typer.Argument(..., help="Member id."),
     when = at_option(at)
     refuse_future(when, allow_future, "--at", f"credit {points_} points to {member_id} dated then")
     r = call(points.award, member_id, points_, when, reason, operator(by))
-    out(lists=False).done(f"awarded {points_} points to {r['member_id']} (balance {r['balance']})", r)
+    out(lists=False).done(f"awarded {plural(points_, 'point')} to {r['member_id']} (balance {r['balance']})", r)
 
 
 @app.command("adjust", context_settings={"ignore_unknown_options": True})
@@ -95,7 +96,8 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     when = at_option(at)
     refuse_future(when, allow_future, "--at", f"adjust {member_id} by {points_:+d} points dated then")
     r = call(points.adjust, member_id, points_, when, reason, operator(by))
-    out(lists=False).done(f"adjusted {r['member_id']} by {points_:+d} points (balance {r['balance']})", r)
+    unit = "point" if abs(points_) == 1 else "points"
+    out(lists=False).done(f"adjusted {r['member_id']} by {points_:+d} {unit} (balance {r['balance']})", r)
 
 
 @app.command("redeem")
@@ -119,7 +121,8 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
     refuse_future(when, allow_future, "--at", f"record a redemption by {member_id} dated then")
     r = call(points.redeem, member_id, points_, reward, when, operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
-    out(lists=False).done(f"redeemed {r['points']} points from {r['member_id']} (balance {r['balance']}){extra}", r)
+    out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from {r['member_id']} "
+                          f"(balance {r['balance']}){extra}", r)
 
 
 @app.command("transfer")
@@ -137,7 +140,7 @@ def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = 
     when = at_option(at)
     refuse_future(when, allow_future, "--at", f"move {points_} points from {sender} to {receiver} dated then")
     r = call(points.transfer, sender, receiver, points_, when, operator(by))
-    out(lists=False).done(f"moved {points_} points from {sender} (balance {r['from_balance']}) "
+    out(lists=False).done(f"moved {plural(points_, 'point')} from {sender} (balance {r['from_balance']}) "
                           f"to {receiver} (balance {r['to_balance']})", r)
 
 
@@ -155,5 +158,6 @@ def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points tha
     date = as_of_option(as_of)
     refuse_future(date, allow_future, "--as-of", "write off every member's points that lapse by then")
     r = call(points.expire, date)
-    out(lists=False).done(f"expired {r['points']:,} points of {r['members']} members as of {r['as_of']}",
+    out(lists=False).done(f"expired {plural(r['points'], 'point', grouped=True)} of "
+                          f"{plural(r['members'], 'member')} as of {r['as_of']}",
                           {"members": r["members"], "points": r["points"]})

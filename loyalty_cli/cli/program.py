@@ -68,6 +68,11 @@ def load(
         from loyalty_cli.errors import InputFileError
 
         raise InputFileError(f"{file.name}: is not UTF-8 text") from None
+    if not text.strip():  # /dev/null, an empty file: not a programme that resets every rule to its default
+        from loyalty_cli.errors import InputFileError
+
+        raise InputFileError(f"{file} is empty: no programme rules in it (a programme file is TOML, "
+                             "like sample_data/program.toml)")
     r = call(program.load, text, file.name, start, today())
     out(lists=False).done(f"loaded {file.name}, in force from {r['applies_from']}", r)
 

@@ -9,6 +9,7 @@ import typer
 from loyalty_cli import values
 from loyalty_cli.cli.common import (allow_future_option, at_option, call, existing_file, group, out, parse,
                                      refuse_future, skipped_rows_summary, store, today)
+from loyalty_cli.render import plural
 from loyalty_cli.cli.members import _import_options, _progress
 
 app = group("Record sales and refunds; import them from the till.", 'loyalty purchases import sample_data/purchases.csv')
@@ -26,7 +27,8 @@ def import_(
     file: Path = typer.Argument(..., help="Purchases CSV: purchase_id,member_id,purchased_at,amount[,category,kind,refund_of]"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
-    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and reason."),
+    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and "
+                                 "reason (a regular file, replaced; never a link, FIFO or device)."),
     create_members: bool = typer.Option(False, "--create-members", help="Enrol unknown members as of their first purchase."),
     encoding: str = typer.Option("utf-8", "--encoding", envvar="LOYALTY_ENCODING"),
     delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER", help="Column separator, e.g. ';'."),
@@ -59,10 +61,17 @@ def import_(
     file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
-        verb = "checked (dry run, nothing changed)" if dry_run else "imported"
-        return (f"{counts['rows']} rows {verb}: {counts['imported']} new, {counts['duplicates']} duplicates, "
-                f"{counts['rejected']} rejected; {counts['points_awarded']:,} points awarded, "
-                f"{counts['points_reversed']:,} reversed, {counts['members_created']} members created")
+        """The one-line summary; rejected rows are read, never counted as imported."""
+        def n(key, word):
+            return plural(counts[key], word, grouped=True)
+        c = {key: f"{value:,}" for key, value in counts.items() if isinstance(value, int)}
+        if dry_run:
+            return (f"{n('rows', 'row')} checked (dry run, nothing changed): {c['imported']} to import, "
+                    f"{n('duplicates', 'duplicate')}, {c['rejected']} rejected; {n('points_awarded', 'point')} "
+                    f"to award, {c['points_reversed']} to reverse, {n('members_created', 'member')} to create")
+        return (f"{n('rows', 'row')} read: {c['imported']} imported, {n('duplicates', 'duplicate')}, "
+                f"{c['rejected']} rejected; {n('points_awarded', 'point')} awarded, {c['points_reversed']} reversed, "
+                f"{n('members_created', 'member')} created")
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_purchases, file, options, progress=_progress())
@@ -98,7 +107,8 @@ def add(
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     up = f"; now {r['tier']}!" if r["upgraded"] else ""
-    out(lists=False).done(f"{r['purchase_id']}: {r['points']} points to {r['member_id']} (balance {r['balance']}){up}", r)
+    out(lists=False).done(f"{r['purchase_id']}: {plural(r['points'], 'point')} to {r['member_id']} "
+                          f"(balance {r['balance']}){up}", r)
 
 
 @app.command("refund")
@@ -129,4 +139,4 @@ def refund(
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     out(lists=False).done(f"{r['refund_id']}: refunded {r['amount']} of {purchase_id}; "
-                          f"{r['points_reversed']} points reversed (balance {r['balance']})", r)
+                          f"{plural(r['points_reversed'], 'point')} reversed (balance {r['balance']})", r)

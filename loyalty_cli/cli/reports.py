@@ -16,6 +16,7 @@ import typer
 from loyalty_cli import values
 from loyalty_cli.cli.common import (GLOBAL_HELP, allow_future_option, as_of_option, at_option, call, group, masked, money,
                                     out, parse, pii_columns, refuse_future)
+from loyalty_cli.render import plural
 
 app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -150,7 +151,7 @@ def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
                                     "average_order_value")]
         o.table(rows, columns)
         return
-    o.table(shown, SEGMENT_COLUMNS, title=f"RFM segments as of {r['as_of']}: {r['members']} members, "
+    o.table(shown, SEGMENT_COLUMNS, title=f"RFM segments as of {r['as_of']}: {plural(r['members'], 'member')}, "
                                           f"{money(r['spend'], d)} net spend in 365 days", json_obj=doc)
 
 
@@ -218,8 +219,8 @@ def churn(
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "members"), pii_columns(CHURN_COLUMNS, show_pii), json_obj=doc,
-            title=f"Lapsed members as of {r['as_of']}: no sale for {days} days or more",
-            empty=f"no member has been away {days} days or more")
+            title=f"Lapsed members as of {r['as_of']}: no sale for {plural(days, 'day')} or more",
+            empty=f"no member has been away {plural(days, 'day')} or more")
 
 
 # -- report liability ------------------------------------------------------------------
@@ -303,7 +304,7 @@ def birthdays(
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "members"), pii_columns(BIRTHDAY_COLUMNS, show_pii), json_obj=doc,
             title=f"Birthdays {r['as_of']} to {values.add_days(r['as_of'], days)}",
-            empty=f"no birthdays in the {days} days from {r['as_of']}")
+            empty=f"no birthdays in the {plural(days, 'day')} from {r['as_of']}")
 
 
 EXPIRING_COLUMNS = [("date", "expires on"), ("member_id", "member"), ("name", "name"), ("email", "email"),
@@ -336,8 +337,9 @@ def expiring(
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "rows"), pii_columns(EXPIRING_COLUMNS, show_pii), json_obj=doc,
             title=f"Points expiring {r['as_of']} to {values.add_days(r['as_of'], days)}"
-                  + ("" if limit else f": {sum(m['points'] for m in rows)} points, {len({m['member_id'] for m in rows})} members"),
-            empty=f"no points expire in the {days} days from {r['as_of']}")
+                  + ("" if limit else f": {plural(sum(m['points'] for m in rows), 'point')}, "
+                                      f"{plural(len({m['member_id'] for m in rows}), 'member')}"),
+            empty=f"no points expire in the {plural(days, 'day')} from {r['as_of']}")
 
 
 # -- report anomalies ------------------------------------------------------------------
@@ -461,7 +463,7 @@ class DashboardView:
         m, s, p = doc["members"], doc["sales"], doc["points"]
         start = values.add_days(doc["as_of"], 1 - doc["period_days"])
         self.title = f"Loyalty dashboard · as of {doc['as_of']}"
-        self.period_title = f"Last {doc['period_days']} days ({start} to {doc['as_of']})"
+        self.period_title = f"Last {plural(doc['period_days'], 'day')} ({start} to {doc['as_of']})"
         self.now_title = f"On {doc['as_of']}"
         self.period_kpis = [
             ("net sales", s["net"]), ("sales", str(s["count"])), ("average order", s["average_order_value"] or "–"),

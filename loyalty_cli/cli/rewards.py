@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from loyalty_cli.cli.common import allow_future_option, at_option, call, group, operator, out, refuse_future
+from loyalty_cli.render import plural
 
 app = group("The reward catalogue.", 'loyalty rewards add COFFEE --name "Free coffee" --cost 150')
 vouchers_app = group("Vouchers issued for rewards: list, use, cancel.", "loyalty vouchers list --member M0001")
@@ -32,7 +33,7 @@ def add(code: str = typer.Argument(..., help="Short code, e.g. COFFEE"),
     from loyalty_cli import rewards
 
     r = call(rewards.add, code, name, cost, stock)
-    out(lists=False).done(f"added reward {r['code']}: {r['name']} for {r['cost']} points", r)
+    out(lists=False).done(f"added reward {r['code']}: {r['name']} for {plural(r['cost'], 'point')}", r)
 
 
 @app.command("list")
@@ -133,5 +134,6 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     when = at_option(at)
     refuse_future(when, allow_future, "--at", f"cancel voucher {code} and return its points dated then")
     r = call(rewards.cancel, code, when, operator(by))
-    lapsed = f" ({r['points_expired']} had lapsed and were written off)" if r["points_expired"] else ""
-    out(lists=False).done(f"voucher {code} cancelled: {r['points_returned']} points back to {r['member_id']}{lapsed}", r)
+    lapsed = (f" ({r['points_expired']} had lapsed and {'was' if r['points_expired'] == 1 else 'were'} written off)"
+              if r["points_expired"] else "")
+    out(lists=False).done(f"voucher {code} cancelled: {plural(r['points_returned'], 'point')} back to {r['member_id']}{lapsed}", r)
