@@ -255,4 +255,15 @@ def m004_lot_uses_no_replace(_conn) -> list[str]:
     ]
 
 
-MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace]
+# In the database header (`PRAGMA application_id`, offset 68): how loyalty recognises its own
+# files before opening them, and refuses every other file untouched ("LOY1").
+APPLICATION_ID = 0x4C4F5931
+
+
+def m005_application_id(_conn) -> list[str]:
+    """Stamp loyalty's application id in the header, so the file is recognised as ours from its
+    first 100 bytes (databases made before it are recognised once by their migrations)."""
+    return [f"PRAGMA application_id = {APPLICATION_ID}"]
+
+
+MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_application_id]

@@ -76,7 +76,11 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
         if problems:
             raise CheckFailed(f"{file} fails db check ({len(problems)} problem(s): first: {problems[0].message}); "
                               "nothing restored", problems)
-        call(lambda s: s.restore_from(backup))
+        target = store(create=True)  # restoring into a new file creates the database
+        try:
+            target.restore_from(backup)
+        finally:
+            target.close()
     finally:
         backup.close()
     out(lists=False).done(f"restored the database from {file}", {"restored": str(file)})
