@@ -151,7 +151,7 @@ def examine(path: Path) -> str:
     if not header:
         return EMPTY
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        raise LoyaltyError(foreign_message(path, "not an SQLite database file"))
+        raise NotOurs(path, "not an SQLite database file")
     user_version = int.from_bytes(header[60:64], "big")
     application_id = int.from_bytes(header[68:72], "big")
     if application_id == APPLICATION_ID:
@@ -160,12 +160,16 @@ def examine(path: Path) -> str:
         return OURS
     if application_id == 0 and _made_by_earlier_loyalty(path, user_version):
         return LEGACY
-    raise LoyaltyError(foreign_message(path, "another application's SQLite database"))
+    raise NotOurs(path, "another application's SQLite database")
 
 
-def foreign_message(path, what: str) -> str:
-    return (f"{path} is not a loyalty database ({what}); nothing was changed: give --db the path of "
-            "your loyalty database, or a new file to create with: loyalty init --db PATH")
+class NotOurs(LoyaltyError):
+    """A file that is not a loyalty database; `what` says what it is instead."""
+
+    def __init__(self, path, what: str):
+        super().__init__(f"{path} is not a loyalty database ({what}); nothing was changed: give --db the path of "
+                         "your loyalty database, or a new file to create with: loyalty init --db PATH")
+        self.what = what
 
 
 def _made_by_earlier_loyalty(path: Path, user_version: int) -> bool:
@@ -563,6 +567,17 @@ class Store:
         """Open a backup read-only, to check it without changing a byte of it (no WAL files either)."""
         from loyalty_cli.errors import InputFileError
 
+        try:  # from its header first: another application's file is refused before SQLite opens it
+            if examine(Path(path)) == EMPTY:
+                raise InputFileError(f"{path} is not a loyalty backup (it is an empty file)")
+        except NotOurs as exc:
+            raise InputFileError(f"{path} is not a loyalty backup ({exc.what}); nothing was restored") from None
+        except OSError as exc:
+            raise InputFileError(f"cannot read the backup {path}: {exc.strerror}") from None
+        except InputFileError:
+            raise
+        except LoyaltyError as exc:  # made by a newer loyalty
+            raise InputFileError(str(exc)) from None
         try:
             from urllib.parse import quote
 

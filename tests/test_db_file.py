@@ -390,3 +390,27 @@ def test_each_failure_of_the_disk_or_of_sqlite_has_its_own_line(tmp_path, monkey
 def test_the_stored_application_id_is_loyaltys_own():
     assert APPLICATION_ID == 0x4C4F5931 == int.from_bytes(b"LOY1", "big")
     assert store_module.SQLITE_MAGIC == b"SQLite format 3\x00"
+
+
+def test_restore_refuses_another_applications_file_without_touching_it(tmp_path):
+    """Even one in WAL mode with a `ledger` and a `migrations` table: opening it read-only to check
+    it would have left -wal and -shm files beside it."""
+    db = tmp_path / "shop.db"
+    ok(db, "init")
+    ok(db, "members", "add", "--id", "M1", "--name", "Ana Li")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    other = theirs / "books.db"
+    conn = sqlite3.connect(other)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    conn.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER)")
+    conn.commit()
+    conn.close()
+    before = snapshot(theirs)
+    result = run(db, "db", "restore", other, "--yes")
+    assert result.exit_code == 3
+    assert one_error_line(result) == (f"Error: {other} is not a loyalty backup (another application's SQLite "
+                                      "database); nothing was restored")
+    assert snapshot(theirs) == before
+    assert q(db, "SELECT member_id FROM members") == [("M1",)]
