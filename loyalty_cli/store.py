@@ -144,7 +144,11 @@ def examine(path: Path) -> str:
     EMPTY (0 bytes), OURS (loyalty's application id in the header) or LEGACY (a loyalty database
     from before the id: its `migrations` table holds exactly our first migrations). Anything else
     raises LoyaltyError (exit 1) saying what the file is, and the file is left as it was."""
+    import stat
+
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/null, a pipe: never chmod-ed, never read
+            raise NotOurs(path, "not a regular file")
         header = _header(path)
     except FileNotFoundError:
         return MISSING

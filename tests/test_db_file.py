@@ -414,3 +414,13 @@ def test_restore_refuses_another_applications_file_without_touching_it(tmp_path)
                                       "database); nothing was restored")
     assert snapshot(theirs) == before
     assert q(db, "SELECT member_id FROM members") == [("M1",)]
+
+
+def test_a_device_given_as_the_database_is_refused_and_left_alone(tmp_path):
+    """`loyalty init --db /dev/null` (it reads as empty) must not make a database of it, nor chmod it."""
+    before = os.stat("/dev/null").st_mode
+    for args in (("init",), ("members", "list")):
+        result = run("/dev/null", *args)
+        assert result.exit_code == 1
+        assert one_error_line(result).startswith("Error: /dev/null is not a loyalty database (not a regular file);")
+    assert os.stat("/dev/null").st_mode == before
