@@ -20,6 +20,7 @@ $(BIN)/loyalty: pyproject.toml
 
 demo: $(BIN)/loyalty
 	rm -rf demo && mkdir -m 700 demo
+	$(BIN)/loyalty --db $(DEMO_DB) -q init
 	$(BIN)/loyalty --db $(DEMO_DB) -q program load sample_data/program.toml
 	$(BIN)/loyalty --db $(DEMO_DB) members import sample_data/members.csv
 	$(BIN)/loyalty --db $(DEMO_DB) purchases import sample_data/purchases.csv

@@ -100,6 +100,7 @@ def run_baseline(purchases_csv: Path, db: Path, out: Path) -> tuple[float, float
 def run_ours(members_csv: Path, purchases_csv: Path, db: Path, out: Path) -> dict:
     remove_db(db)
     base = [*loyalty_cmd(), "--db", str(db)]
+    _run_checked([*base, "-q", "init"])  # only init creates a database (untimed, as for a shop)
     members_s = timed([*base, "members", "import", str(members_csv)])
     purchases_cmd = [*base, "purchases", "import", str(purchases_csv), "--json"]
     first_s, first_rss = peak_rss_mib(capture_stdout(purchases_cmd, out))

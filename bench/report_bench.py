@@ -65,6 +65,7 @@ def build_db(db: Path, members_csv: Path, purchases_csv: Path, members: int) -> 
     base = [*loyalty_cmd(), "--db", str(db), "-q"]
     t0 = time.perf_counter()
     print(f"  building {db.name} (members import, then purchases import; minutes at a million rows) ...", flush=True)
+    _run_checked([*base, "init"])  # only init creates a database
     _run_checked([*base, "members", "import", str(members_csv)])
     print(f"    members imported ({time.perf_counter() - t0:.0f} s)", flush=True)
     _run_checked([*base, "purchases", "import", str(purchases_csv)])

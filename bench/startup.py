@@ -68,11 +68,13 @@ def _time_once(cmd: list[str]) -> float:
 
 
 def _prepare_db(db: Path) -> None:
-    """Enrol one member, M1, so that `members show M1` has something to show."""
-    cmd = [*loyalty_cmd(), "--db", str(db), "members", "add", "--id", "M1", "--name", "Test"]
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if proc.returncode != 0:
-        raise RuntimeError(_failure(cmd, proc.returncode, proc.stderr))
+    """Create the database (only init does) and enrol one member, M1, so that `members show M1`
+    has something to show."""
+    for cmd in ([*loyalty_cmd(), "--db", str(db), "init"],
+                [*loyalty_cmd(), "--db", str(db), "members", "add", "--id", "M1", "--name", "Test"]):
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            raise RuntimeError(_failure(cmd, proc.returncode, proc.stderr))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,3 +77,10 @@ class Busy(LoyaltyError):
     """Another process holds the database or the job's lock."""
 
     exit_code = 75
+
+
+class Damaged(LoyaltyError):
+    """The database file is damaged (SQLite finds it corrupt): restore a backup. Exit 4, as for
+    `db check` finding problems."""
+
+    exit_code = 4

@@ -1,7 +1,7 @@
 """One rule for member ids (SPEC §4): trimmed, NFC, and matched without regard to case everywhere.
 
 `members.member_key` holds each member's id case-folded (values.member_key), indexed, written by
-`members.enrol` (the only insert) and filled for older databases by migration m005: every lookup of
+`members.enrol` (the only insert) and filled for older databases by migration m006: every lookup of
 a typed id is one index probe, and an import resolves each distinct id of a chunk with one query.
 The stored spelling is the one first enrolled. A database made before this rule may hold two ids
 that differ only by case: a command naming either is refused as ambiguous (never merged silently),

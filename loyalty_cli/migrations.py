@@ -255,7 +255,19 @@ def m004_lot_uses_no_replace(_conn) -> list[str]:
     ]
 
 
-def m005_member_key(conn) -> list[str]:
+# In the database header (`PRAGMA application_id`, offset 68): how loyalty recognises its own
+# files before opening them, and refuses every other file untouched ("LOY1").
+APPLICATION_ID = 0x4C4F5931
+
+
+def m005_application_id(_conn) -> list[str]:
+    """Stamp loyalty's application id in the header, so the file is recognised as ours from its
+    first 100 bytes (databases made before it are recognised once by their migrations)."""
+    return [f"PRAGMA application_id = {APPLICATION_ID}"]
+
+
+
+def m006_member_key(conn) -> list[str]:
     """Member ids match without regard to case (SPEC §4): each member's id case-folded, indexed, so
     a typed id is found with one index probe (loyalty_cli.ids). Not unique: a database made before
     may hold two ids differing only by case, which `db check` reports and no command merges."""
@@ -270,4 +282,5 @@ def m005_member_key(conn) -> list[str]:
     ]
 
 
-MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_member_key]
+MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_application_id,
+              m006_member_key]

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from loyalty_cli.errors import Busy, LoyaltyError, UsageError
-from loyalty_cli.migrations import MIGRATIONS
+from loyalty_cli.migrations import APPLICATION_ID, MIGRATIONS
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 MAX_BUSY_TIMEOUT = 2_147_483  # SQLite takes milliseconds as a 32-bit int: beyond it, no wait at all
@@ -109,15 +109,192 @@ def _place(partial: Path, target: Path) -> None:
 
 
 def foreign_or_newer(conn: sqlite3.Connection, path) -> str | None:
-    """Why this SQLite database is not one this loyalty may open, or None."""
+    """Why this SQLite database is not one this loyalty may open, or None (for backups, opened
+    read-only: a live database is recognised from its header by `examine` before it is opened)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        return (f"{path} was made by a newer version of loyalty (schema {version}; this one knows "
-                f"{len(MIGRATIONS)}); upgrade loyalty to use it")
+        return newer_message(path, version)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if tables and "migrations" not in tables:
         return (f"{path} is another application's SQLite database (it has tables, none of loyalty's); "
                 "give --db a new file or a loyalty database")
+    return None
+
+
+def newer_message(path, version: int) -> str:
+    return (f"{path} was made by a newer version of loyalty (schema {version}; this one knows "
+            f"{len(MIGRATIONS)}); upgrade loyalty to use it")
+
+
+# -- recognising a database file before SQLite opens it -----------------------------------
+# What `examine` finds at a path. Only OURS and LEGACY are opened; nothing else is touched in
+# any way (opening with sqlite3 would switch a foreign file to WAL and leave -wal/-shm beside it).
+MISSING, EMPTY, OURS, LEGACY = "missing", "empty", "ours", "legacy"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _header(path: Path) -> bytes:
+    """The first 100 bytes of the file: SQLite's database header."""
+    with open(path, "rb") as f:
+        return f.read(100)
+
+
+def examine(path: Path) -> str:
+    """What the file at `path` is, read from its bytes without opening it with SQLite: MISSING,
+    EMPTY (0 bytes), OURS (loyalty's application id in the header) or LEGACY (a loyalty database
+    from before the id: its `migrations` table holds exactly our first migrations). Anything else
+    raises LoyaltyError (exit 1) saying what the file is, and the file is left as it was."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/null, a pipe: never chmod-ed, never read
+            raise NotOurs(path, "not a regular file")
+        header = _header(path)
+    except FileNotFoundError:
+        return MISSING
+    if not header:
+        return EMPTY
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise NotOurs(path, "not an SQLite database file")
+    user_version = int.from_bytes(header[60:64], "big")
+    application_id = int.from_bytes(header[68:72], "big")
+    if application_id == APPLICATION_ID:
+        if user_version > len(MIGRATIONS):
+            raise LoyaltyError(newer_message(path, user_version))
+        return OURS
+    if application_id == 0 and _made_by_earlier_loyalty(path, user_version):
+        return LEGACY
+    raise NotOurs(path, "another application's SQLite database")
+
+
+class NotOurs(LoyaltyError):
+    """A file that is not a loyalty database; `what` says what it is instead."""
+
+    def __init__(self, path, what: str):
+        super().__init__(f"{path} is not a loyalty database ({what}); nothing was changed: give --db the path of "
+                         "your loyalty database, or a new file to create with: loyalty init --db PATH")
+        self.what = what
+
+
+def _made_by_earlier_loyalty(path: Path, user_version: int) -> bool:
+    """A database made before loyalty stamped its application id: `migrations` lists exactly the
+    first `user_version` of our migrations (the old migrate() set both in one transaction).
+    Read with `immutable=1`, which takes no lock and creates no -wal or -shm file; if the file has
+    live -wal and -shm files (a writer is at work, or one crashed), what is only in the WAL is read
+    with mode=ro, which uses those existing files."""
+    from urllib.parse import quote
+
+    if not 1 <= user_version <= len(MIGRATIONS):
+        return False
+    expected = sorted(m.__name__ for m in MIGRATIONS[:user_version])
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    modes = ["&immutable=1"]
+    if Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists():
+        modes.append("")
+    for extra in modes:
+        try:
+            conn = sqlite3.connect(uri + extra, uri=True)
+            try:
+                columns = [r[1] for r in conn.execute("PRAGMA table_info(migrations)")]
+                if columns != ["name", "applied_at"]:
+                    continue
+                names = sorted(r[0] for r in conn.execute("SELECT name FROM migrations"))
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            continue
+        if names == expected:
+            return True
+    return False
+
+
+def missing_message(path: Path, db) -> str:
+    """Where a command looked for the database, and how to create one there on purpose."""
+    import shlex
+
+    where = os.path.abspath(path)
+    create = f"loyalty init --db {shlex.quote(where)}"
+    if db is None and os.environ.get("LOYALTY_DB") is None:
+        return (f"no loyalty database at {where} (the default location: neither --db nor LOYALTY_DB is set); "
+                f"nothing was created: give --db the path of your database, or create one here with: {create}")
+    source = "given by --db" if db is not None else "from LOYALTY_DB"
+    return (f"no loyalty database at {where} ({source}); nothing was created: check the path, "
+            f"or create the database with: {create}")
+
+
+# -- failures of the disk or of the file, each with its own message ---------------------------
+SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_AUTH, SQLITE_NOTADB = 10, 11, 13, 14, 23, 26
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code (Python 3.11 gives the extended one), else one read from the
+    words of errors raised without a code."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF
+    text = str(exc).lower()
+    for words, guess in (("malformed", SQLITE_CORRUPT), ("file is not a database", SQLITE_NOTADB),
+                         ("disk is full", SQLITE_FULL), ("disk i/o error", SQLITE_IOERR),
+                         ("readonly", SQLITE_READONLY), ("unable to open", SQLITE_CANTOPEN)):
+        if words in text:
+            return guess
+    return None
+
+
+def damaged_message(path, words: str) -> str:
+    return f"{path} is damaged ({words}); restore a backup: loyalty db restore BACKUP --yes"
+
+
+def full_message(path) -> str:
+    if saved_changes():  # a command that commits in steps saved some of them
+        return (f"the disk holding {path} is full: the command stopped after saving part of its work; "
+                "free some space, then look at what is missing before running it again")
+    return f"the disk holding {path} is full: nothing was written; free some space and run the command again"
+
+
+def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
+    """The one-line error (with its exit code) for a failure of SQLite or of the file system that
+    a user can cause or suffer, or None for anything else (a bug, reported as unexpected).
+    `path` is the database; an OSError names its own file when it has one."""
+    from loyalty_cli.errors import Damaged
+
+    if isinstance(exc, sqlite3.Error):
+        code = _primary_code(exc)
+        words = str(exc)
+        if code in (SQLITE_BUSY, SQLITE_LOCKED) or is_busy(exc):
+            return Busy(BUSY_MESSAGE)
+        if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
+            return Damaged(damaged_message(path, words))
+        if code == SQLITE_FULL:
+            return LoyaltyError(full_message(path))
+        if code == SQLITE_READONLY:
+            return LoyaltyError(read_only_message(path))
+        if code == SQLITE_IOERR:
+            return LoyaltyError(f"cannot read or write {path}: the disk reported an error ({words}); "
+                                "check the disk and its connection, then run: loyalty db check")
+        if code == SQLITE_CANTOPEN:
+            return LoyaltyError(f"cannot open {path} ({words}); check that the file and its folder exist "
+                                "and that you may read and write them")
+        if code in (SQLITE_PERM, SQLITE_AUTH):
+            return LoyaltyError(f"permission denied on {path} ({words}); check the owner and mode of the file "
+                                "and its folder")
+        return None
+    if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+        import errno
+
+        # (a write to an open file or to the output names no file)
+        where = exc.filename if exc.filename is not None else "the file or output being written"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return LoyaltyError(f"the disk holding {where} is full ({exc.strerror}): what it was writing is "
+                                "incomplete; free some space and run the command again")
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return LoyaltyError(f"permission denied on {where}; check the owner and mode of the file and its folder")
+        if exc.errno == errno.EROFS:
+            return LoyaltyError(f"cannot write {where}: it is on a read-only file system")
+        if exc.errno == errno.EIO:
+            return LoyaltyError(f"cannot read or write {where}: the disk reported an input/output error; "
+                                "check the disk and its connection, then run: loyalty db check")
     return None
 
 
@@ -170,33 +347,53 @@ class Store:
         self.conn = conn
 
     @classmethod
-    def open(cls, db: str | os.PathLike | None = None, migrate: bool = True) -> "Store":
-        """Open (creating if needed, mode 0600 before SQLite writes) and migrate."""
+    def open(cls, db: str | os.PathLike | None = None, migrate: bool = True, create: bool = False) -> "Store":
+        """Open and migrate a loyalty database. Only with `create` (`loyalty init`, `db restore`)
+        is a missing or 0-byte file made into one (mode 0600 before SQLite writes); a missing
+        file is otherwise an error, and anything that is not a loyalty database is refused
+        before SQLite opens it (see `examine`)."""
         path = resolve_path(db)
+        timeout = busy_timeout()
         if path.is_dir():
             raise UsageError(f"{path} is a directory; give --db the path of a database file")
-        if not path.exists():
+        try:
+            kind = examine(path)
+        except OSError as exc:
+            raise storage_failure(exc, path) or LoyaltyError(f"cannot read {path}: {exc.strerror}") from None
+        if kind == MISSING and not create:
+            raise LoyaltyError(missing_message(path, db))
+        if kind == EMPTY and not create:
+            raise LoyaltyError(f"{path} is an empty file, not a loyalty database; nothing was changed: "
+                               f"to make a new database of it: loyalty init --db {path}")
+        new = kind in (MISSING, EMPTY)
+        if kind == MISSING:
             try:
                 os.close(create_private_file(path, exclusive=True))
-            except FileExistsError:
-                pass
+            except FileExistsError:  # made by someone else meanwhile: look at it again
+                return cls.open(db, migrate, create)
             except OSError as exc:
                 raise LoyaltyError(f"cannot create the database at {path}: {exc.strerror}") from None
+        elif kind == EMPTY:
+            os.chmod(path, 0o600)
+        conn = None
         try:
-            conn = sqlite3.connect(path, timeout=busy_timeout(), isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
             store = cls(path, conn)
-            store._check_ours()  # before _configure, which would switch a foreign file to WAL
+            if new:  # first, so that a database whose creation is cut short is still recognised
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             store._configure()
             if migrate:
                 store.migrate()
             forget_saved()  # a migration is not the command's change (see saved_changes)
-        except sqlite3.DatabaseError as exc:
-            if is_busy(exc):
-                raise Busy(BUSY_MESSAGE) from None
-            if is_read_only(exc) or not os.access(path.parent if str(path.parent) else ".", os.W_OK):
-                # (a read-only folder: SQLite cannot make the -wal and -shm files beside the database)
-                raise LoyaltyError(read_only_message(path)) from None
-            raise LoyaltyError(f"{path} is not a loyalty database ({exc})") from None
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            failure = storage_failure(exc, path)
+            if _primary_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN, None) and \
+                    not os.access(path.parent if str(path.parent) else ".", os.W_OK):
+                # a read-only folder: SQLite cannot make the -wal and -shm files beside the database
+                failure = LoyaltyError(read_only_message(path))
+            raise failure or LoyaltyError(f"cannot open {path} as a loyalty database ({exc})") from None
         return store
 
     def _configure(self) -> None:
@@ -209,13 +406,6 @@ class Store:
         # A larger page cache keeps a big import's dirty pages in memory instead of
         # spilling them to the WAL mid-transaction (pages are only allocated when used).
         c.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-
-    def _check_ours(self) -> None:
-        """Refuse, untouched, a database made by a newer loyalty (it may hold what this one would
-        break) and another application's SQLite file (loyalty's tables would be added to it)."""
-        problem = foreign_or_newer(self.conn, self.path)
-        if problem:
-            raise LoyaltyError(problem)
 
     def migrate(self) -> list[str]:
         """Run the migrations this database has not had yet; return their names."""
@@ -381,6 +571,17 @@ class Store:
         """Open a backup read-only, to check it without changing a byte of it (no WAL files either)."""
         from loyalty_cli.errors import InputFileError
 
+        try:  # from its header first: another application's file is refused before SQLite opens it
+            if examine(Path(path)) == EMPTY:
+                raise InputFileError(f"{path} is not a loyalty backup (it is an empty file)")
+        except NotOurs as exc:
+            raise InputFileError(f"{path} is not a loyalty backup ({exc.what}); nothing was restored") from None
+        except OSError as exc:
+            raise InputFileError(f"cannot read the backup {path}: {exc.strerror}") from None
+        except InputFileError:
+            raise
+        except LoyaltyError as exc:  # made by a newer loyalty
+            raise InputFileError(str(exc)) from None
         try:
             from urllib.parse import quote
 

@@ -44,8 +44,11 @@ def isolated_env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def db(tmp_path) -> Path:
-    """The path of a fresh database (created by the first command that opens it)."""
-    return tmp_path / "shop.db"
+    """The path of a fresh, empty database, made as `loyalty init` makes it (no other command
+    creates one). A test of what happens without a database uses a path of its own."""
+    from tests.helpers import fresh_db
+
+    return fresh_db(tmp_path / "shop.db")
 
 
 @pytest.fixture

@@ -51,3 +51,12 @@ def q(db, text, *params):
         return conn.execute(text, params).fetchall()
     finally:
         conn.close()
+
+
+def fresh_db(path):
+    """A new, empty database at `path`, made as `loyalty init` makes it (no other command creates
+    one); returns the path."""
+    from loyalty_cli.store import Store
+
+    Store.open(path, create=True).close()
+    return path

@@ -12,6 +12,7 @@ import json
 
 def test_plain_values_do_not_load_pydantic(loyalty_proc, tmp_path):
     db = tmp_path / "shop.db"
+    assert loyalty_proc("--db", db, "init").returncode == 0
     assert loyalty_proc("--db", db, "members", "add", "--id", "M1", "--name", "Ana").returncode == 0
     csv = tmp_path / "p.csv"
     csv.write_text("purchase_id,member_id,purchased_at,amount\nP1,M1,2026-03-01T10:00,12.50\n")

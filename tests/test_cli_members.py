@@ -346,6 +346,7 @@ def test_global_options_anywhere(cli, db):
 
 
 def test_without_db_option_the_environment_database_is_used(cli, tmp_path):
+    assert cli("init").exit_code == 0
     assert cli("members", "add", "--id", "M1", "--name", "Ana Li").exit_code == 0
     conn = sqlite3.connect(tmp_path / "env" / "loyalty.db")
     assert conn.execute("SELECT member_id FROM members").fetchall() == [("M1",)]

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from tests.helpers import ok, run
+from tests.helpers import ok, run, fresh_db
 
 START_POINTS = 40
 
@@ -54,7 +54,7 @@ CHILD = textwrap.dedent("""
 
 @pytest.fixture
 def db(tmp_path):
-    return tmp_path / "shop.db"
+    return fresh_db(tmp_path / "shop.db")  # as loyalty init makes it
 
 
 def child_env() -> dict:

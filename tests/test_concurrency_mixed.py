@@ -32,6 +32,7 @@ def finish(proc):
 def test_import_recalc_and_counter_at_once(tmp_path):
     members_csv, purchases_csv = write_shop(tmp_path, 6000, 300)
     db = tmp_path / "shop.db"
+    subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "-q", "init"], check=True)
     subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "-q", "members", "import", str(members_csv)],
                    check=True)
     subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "-q", "points", "award", "M00001", "30",
@@ -60,6 +61,7 @@ def test_a_backup_taken_during_an_import_holds_all_of_it_or_none(tmp_path):
 
     members_csv, purchases_csv = write_shop(tmp_path, 40_000, 2000)
     db = tmp_path / "shop.db"
+    subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "-q", "init"], check=True)
     subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "-q", "members", "import", str(members_csv)],
                    check=True)
     importer = spawn(db, "purchases", "import", purchases_csv, "-q", timeout="60")

@@ -132,6 +132,7 @@ def test_killed_imports_are_all_or_nothing_and_rerun_exactly_once(tmp_path):
 def test_ctrl_c_stops_an_import_promptly_writes_nothing_and_exits_130(tmp_path):
     members_csv, purchases_csv = write_shop(tmp_path, 60_000, 3000)
     db = tmp_path / "shop.db"
+    assert loyalty(db, "init", "-q").returncode == 0
     assert loyalty(db, "members", "import", members_csv, "-q").returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", str(db), "purchases", "import", str(purchases_csv)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -14,13 +14,13 @@ import sqlite3
 import pytest
 
 from loyalty_cli import earning, rules
-from tests.helpers import as_json, ok, one_error_line, run
+from tests.helpers import as_json, ok, one_error_line, run, fresh_db
 
 # -- small local helpers (independent of conftest) ------------------------------------
 
 @pytest.fixture
 def dbp(tmp_path):
-    return tmp_path / "shop.db"
+    return fresh_db(tmp_path / "shop.db")  # as loyalty init makes it
 
 
 def R(earn=None, **top):

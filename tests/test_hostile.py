@@ -41,7 +41,7 @@ ACCEPTED = {
 def template(tmp_path_factory) -> Path:
     """A database with member M1 and one earlier sale, copied fresh for each import."""
     path = tmp_path_factory.mktemp("hostile") / "template.db"
-    store = Store.open(path)
+    store = Store.open(path, create=True)
     members.add(store, member_id="M1", name="Ana", joined_on="2024-01-01")
     store.close()
     runner = CliRunner()
@@ -138,7 +138,7 @@ def test_random_rows_never_crash(template, tmp_path, rows):
 
 
 # -- hostile text typed at the counter: exit 2, nothing stored ---------------------------------
-from tests.helpers import ok as _ok, q as _q, run as _run  # noqa: E402
+from tests.helpers import fresh_db, ok as _ok, q as _q, run as _run  # noqa: E402
 
 RTL, ESC, NEL = "\u202e", "\x1b[2J", "\x85"
 
@@ -166,7 +166,7 @@ RTL, ESC, NEL = "\u202e", "\x1b[2J", "\x85"
     ["feedback", "add", "A", "9", "--comment", f"nice{ESC}"],
 ])
 def test_hostile_text_at_the_counter_is_a_usage_error(tmp_path, args):
-    db = tmp_path / "shop.db"
+    db = fresh_db(tmp_path / "shop.db")
     _ok(db, "members", "add", "--id", "A", "--name", "Ann", "--joined", "2025-01-01")
     _ok(db, "purchases", "add", "A", "5.00", "--id", "S1", "--at", "2025-02-01")
     before = [_q(db, f"SELECT * FROM {t}") for t in ("members", "purchases", "ledger", "rewards", "feedback")]
@@ -177,7 +177,7 @@ def test_hostile_text_at_the_counter_is_a_usage_error(tmp_path, args):
 
 
 def test_the_operator_from_the_environment_is_checked_too(tmp_path):
-    db = tmp_path / "shop.db"
+    db = fresh_db(tmp_path / "shop.db")
     _ok(db, "members", "add", "--id", "A", "--name", "Ann", "--joined", "2025-01-01")
     result = _run(db, "points", "award", "A", "5", "--reason", "x", env={"LOYALTY_OPERATOR": "\x1b[31mop\n2"})
     assert result.exit_code == 2 and "LOYALTY_OPERATOR" in result.stderr
@@ -186,6 +186,6 @@ def test_the_operator_from_the_environment_is_checked_too(tmp_path):
 
 
 def test_names_in_any_script_are_welcome(tmp_path):
-    db = tmp_path / "shop.db"
+    db = fresh_db(tmp_path / "shop.db")
     for name in ("Zoë Ørsted", "محمد", "王小明", "नमस्ते", "Ana\u200dMaria"):  # ZWJ, ZWNJ-like joiners are text
         assert _run(db, "members", "add", "--name", name).exit_code == 0

@@ -164,8 +164,8 @@ def test_a_database_from_before_the_key_column_gets_it_when_opened(run, shop, db
     conn = sqlite3.connect(db)
     conn.execute("DROP INDEX members_key")
     conn.execute("ALTER TABLE members DROP COLUMN member_key")
-    conn.execute("DELETE FROM migrations WHERE name = 'm005_member_key'")
-    conn.execute("PRAGMA user_version = 4")
+    conn.execute("DELETE FROM migrations WHERE name = 'm006_member_key'")
+    conn.execute("PRAGMA user_version = 5")
     conn.commit()
     conn.close()
     assert json.loads(run("members", "show", "m0042", "--json").stdout)["member_id"] == "M0042"

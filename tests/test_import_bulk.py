@@ -60,6 +60,7 @@ def everything(db) -> dict:
 
 
 def sample_shop(db, program=SAMPLE / "program.toml"):
+    ok(db, "-q", "init")
     ok(db, "-q", "program", "load", program, "--from", "2024-01-01")
     ok(db, "members", "import", SAMPLE / "members.csv")
 

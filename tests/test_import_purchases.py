@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import as_json, ok, one_error_line, q, run
+from tests.helpers import as_json, ok, one_error_line, q, run, fresh_db
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 SUMMARY_KEYS = {"rows", "imported", "duplicates", "rejected", "points_awarded", "points_reversed", "members_created",
@@ -23,7 +23,7 @@ SUMMARY_KEYS = {"rows", "imported", "duplicates", "rejected", "points_awarded", 
 
 @pytest.fixture
 def dbp(tmp_path):
-    return tmp_path / "shop.db"
+    return fresh_db(tmp_path / "shop.db")  # as loyalty init makes it
 
 
 @pytest.fixture
@@ -694,7 +694,7 @@ def test_create_members_joins_alike_from_a_file_and_a_pipe(shop, tmp_path, loyal
     assert code == 3
     joined = {m: as_json(shop, "members", "show", m)["joined_on"] for m in ("M1", "M2")}
     assert joined == {"M1": "2024-03-01", "M2": "2024-04-01"}
-    piped = tmp_path / "piped.db"
+    piped = fresh_db(tmp_path / "piped.db")
     loyalty_proc("--db", piped, "purchases", "import", "-", "--create-members", "--skip-bad", input=text)
     assert {m: as_json(piped, "members", "show", m)["joined_on"] for m in ("M1", "M2")} == joined
 

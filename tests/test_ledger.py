@@ -18,12 +18,12 @@ import sqlite3
 
 import pytest
 
-from tests.helpers import ok, run, as_json as js
+from tests.helpers import ok, run, as_json as js, fresh_db
 
 # -- small helpers (kept here so this file does not depend on conftest) -------------------------
 @pytest.fixture
 def db(tmp_path):
-    return tmp_path / "shop.db"
+    return fresh_db(tmp_path / "shop.db")  # as loyalty init makes it
 
 
 def refused(db, *args, code=1, env=None) -> str:

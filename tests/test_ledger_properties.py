@@ -181,7 +181,7 @@ step = st.tuples(
        steps=st.lists(step, min_size=10, max_size=40))
 def test_random_activity_keeps_every_ledger_invariant(tmp_path_factory, months, round_to, steps):
     path = tmp_path_factory.mktemp("prop") / "shop.db"
-    store = Store.open(path)
+    store = Store.open(path, create=True)
     try:
         _play(store, Model(months, round_to), months, round_to, steps)
     finally:

@@ -10,13 +10,13 @@ import json
 
 import pytest
 
-from tests.helpers import as_json, ok, one_error_line, q, run
+from tests.helpers import as_json, ok, one_error_line, q, run, fresh_db
 
 # -- small local helpers (independent of conftest) ------------------------------------
 
 @pytest.fixture
 def dbp(tmp_path):
-    return tmp_path / "shop.db"
+    return fresh_db(tmp_path / "shop.db")  # as loyalty init makes it
 
 
 def member(db, mid, joined="2025-01-01", *extra):

@@ -82,7 +82,7 @@ def scenarios(draw):
 
 
 def open_shop(path: Path, sc: dict) -> Store:
-    store = Store.open(path)
+    store = Store.open(path, create=True)
     program.load(store, PROGRAM, "program.toml", None, "2025-01-01")
     for mid, ref, month in zip(sc["ids"], sc["referrers"], sc["birth_months"]):
         members.add(store, member_id=mid, name=f"Member {mid}", birthday=f"1990-{month:02d}-10",

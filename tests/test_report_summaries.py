@@ -35,7 +35,7 @@ months = 12
 
 
 def open_shop(path: Path, ids=("A", "B")) -> Store:
-    store = Store.open(path)
+    store = Store.open(path, create=True)
     program.load(store, PROGRAM, "program.toml", None, "2024-01-01")
     for mid in ids:
         members.add(store, member_id=mid, name=f"Member {mid}", joined_on="2024-01-01")
@@ -84,7 +84,7 @@ def tamper(path: Path, sql: str) -> list:
     conn.execute(sql)
     conn.commit()
     conn.close()
-    store = Store.open(path)
+    store = Store.open(path, create=True)
     try:
         return [p for p in checks.run_checks(store) if p.check == "summaries"]
     finally:

@@ -49,6 +49,7 @@ class Shop:
         self.runner = CliRunner()
         toml = tmp_path / "programme.toml"
         toml.write_text(programme, encoding="utf-8")
+        self.ok("init")  # only init creates a database
         self.ok("program", "load", toml)
 
     def run(self, *args):

@@ -129,7 +129,7 @@ def model_lots(model):
 
 def simulate(seed, path):
     rng = random.Random(seed)
-    store = Store.open(path)
+    store = Store.open(path, create=True)
     program.load(store, RULES, "sim.toml", None, "2025-01-01")
     rewards.add(store, "GIFT", "A gift", 15, None)
     model = Model()

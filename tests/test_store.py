@@ -115,7 +115,7 @@ def test_wal_and_shm_files_are_0600_while_open(db, umask_zero):
 
 def test_directories_created_for_the_database_are_0700(tmp_path, umask_zero):
     path = tmp_path / "shop" / "data" / "loyalty.db"
-    s = Store.open(path)
+    s = Store.open(path, create=True)  # as loyalty init does
     s.close()
     assert mode(tmp_path / "shop") == 0o700
     assert mode(tmp_path / "shop" / "data") == 0o700
@@ -124,7 +124,7 @@ def test_directories_created_for_the_database_are_0700(tmp_path, umask_zero):
 
 def test_default_location_directories_are_0700(tmp_path, monkeypatch, umask_zero):
     monkeypatch.delenv("LOYALTY_DB")
-    s = Store.open(None)
+    s = Store.open(None, create=True)  # as loyalty init does
     s.close()
     assert mode(tmp_path / "xdg") == 0o700
     assert mode(tmp_path / "xdg" / "loyalty") == 0o700
@@ -196,8 +196,8 @@ def test_reopening_does_not_run_migrations_again(db):
     assert after == before
 
 
-def test_first_open_reports_the_migrations_it_ran(db):
-    s = Store.open(db, migrate=False)
+def test_first_open_reports_the_migrations_it_ran(tmp_path):
+    s = Store.open(tmp_path / "new.db", migrate=False, create=True)
     try:
         assert s.migrate() == [m.__name__ for m in MIGRATIONS]
         assert s.migrate() == []
@@ -602,8 +602,15 @@ def test_a_backup_name_is_placed_without_hard_links(cli, db, tmp_path, monkeypat
 def test_ctrl_c_on_a_new_database_says_nothing_was_written(cli, tmp_path, monkeypatch):
     from loyalty_cli.ledger import Book
 
-    def interrupted(self, members=True):  # the migrations of a new file committed before this
+    def interrupted(self, members=True):  # the migration run on opening committed before this
         raise KeyboardInterrupt
+    assert cli("--db", tmp_path / "new.db", "init").exit_code == 0
+    conn = sqlite3.connect(tmp_path / "new.db")  # as the previous version left it: one migration to run
+    conn.execute("DELETE FROM migrations WHERE name = ?", (MIGRATIONS[-1].__name__,))
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute("PRAGMA application_id = 0")
+    conn.commit()
+    conn.close()
     monkeypatch.setattr(Book, "flush", interrupted)
     result = cli("--db", tmp_path / "new.db", "members", "add", "--name", "Ann")
     assert result.exit_code == 130 and result.stderr == "Interrupted: nothing was written by the unfinished command.\n"

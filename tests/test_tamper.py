@@ -14,11 +14,11 @@ import stat
 
 import pytest
 
-from tests.helpers import ok, run
+from tests.helpers import ok, run, fresh_db
 
 @pytest.fixture
 def db(tmp_path):
-    return tmp_path / "shop.db"
+    return fresh_db(tmp_path / "shop.db")  # as loyalty init makes it
 
 
 def sql(db, query, *params):

@@ -93,7 +93,7 @@ class LoyaltyGroup(TyperGroup):
     def invoke(self, ctx):
         import sqlite3
 
-        from loyalty_cli.store import BUSY_MESSAGE, forget_saved, is_busy, is_read_only, read_only_message, resolve_path
+        from loyalty_cli.store import forget_saved
 
         forget_saved()
         try:
@@ -128,15 +128,8 @@ class LoyaltyGroup(TyperGroup):
         except LoyaltyError as exc:
             _error(str(exc))
             ctx.exit(exc.exit_code)
-        except sqlite3.OperationalError as exc:
-            if is_busy(exc):
-                _error(BUSY_MESSAGE)
-                ctx.exit(75)
-            if is_read_only(exc):
-                _error(read_only_message(resolve_path(Invocation.db)))
-                ctx.exit(1)
-            _unexpected(exc)
-            ctx.exit(1)
+        except sqlite3.Error as exc:
+            _storage_failure(ctx, exc)
         except KeyboardInterrupt:
             sys.stderr.write(interrupted_message() + "\n")
             ctx.exit(130)
@@ -156,8 +149,24 @@ class LoyaltyGroup(TyperGroup):
         except Exception as exc:
             if type(exc).__module__.startswith(("typer", "click")):
                 raise
-            _unexpected(exc)
-            ctx.exit(1)
+            _storage_failure(ctx, exc)
+
+
+def _storage_failure(ctx, exc: Exception) -> None:
+    """A failure of SQLite or of the file system (damaged file, full disk, I/O error, permissions):
+    its own line and exit code (store.storage_failure); anything else is a bug to report."""
+    from loyalty_cli.store import resolve_path, storage_failure
+
+    try:
+        path = resolve_path(Invocation.db)
+    except LoyaltyError:
+        path = Invocation.db
+    failure = storage_failure(exc, path)
+    if failure is None:
+        _unexpected(exc)
+        ctx.exit(1)
+    _error(str(failure))
+    ctx.exit(failure.exit_code)
 
 
 def interrupted_message() -> str:
@@ -219,13 +228,13 @@ def root(
 
 @app.command()
 def init():
-    """Create (or migrate) the database and print where it is.
+    """Create (or migrate) the database and print where it is: the only command that creates one.
 
     \b
     Example:
       loyalty init --db shop.db
     """
-    s = store()
+    s = store(create=True)
     try:
         path = str(s.path.resolve())
     finally:

@@ -36,10 +36,11 @@ def out(lists: bool = True) -> Output:
     return Output(json=Invocation.json, csv=Invocation.csv and not Invocation.json, quiet=Invocation.quiet)
 
 
-def store():
+def store(create: bool = False):
+    """The database of --db / LOYALTY_DB / the default; only `create` (init, restore) makes a new one."""
     from loyalty_cli.store import Store
 
-    return Store.open(Invocation.db)
+    return Store.open(Invocation.db, create=create)
 
 
 def call(fn, *args, **kwargs):

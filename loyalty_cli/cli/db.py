@@ -81,7 +81,11 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
             raise CheckFailed(f"{file} fails db check ({plural(len(problems), 'problem')}: "
                               f"first: {problems[0].message}); "
                               "nothing restored", problems)
-        call(lambda s: s.restore_from(backup))
+        target = store(create=True)  # restoring into a new file creates the database
+        try:
+            target.restore_from(backup)
+        finally:
+            target.close()
     finally:
         backup.close()
     out(lists=False).done(f"restored the database from {file}", {"restored": str(file)})
