@@ -170,7 +170,7 @@ def test_outstanding_is_the_sum_of_balances_for_any_activity_and_date(tmp_path_f
     from loyalty_cli.store import Store
 
     path = tmp_path_factory.mktemp("outstanding") / "shop.db"
-    store = Store.open(path)
+    store = Store.open(path, create=True)
     try:
         for m in MEMBERS[:3]:
             members.add(store, member_id=m, name=f"Member {m}", joined_on=day(-700))
