@@ -4,7 +4,8 @@ The session is the first ```console block under "## A first session". Every `$ `
 line is run in a fresh folder holding `sample_data/` (standard output and error
 together, as a terminal shows them, piped so plain text), and the lines after it
 up to the next `$ ` must be exactly its output. `echo $?` prints the exit code of
-the command before. Every date the session depends on is pinned in the README
+the command before. The session's folder is shown as `/home/ana/shop` (where `init`
+prints the database's absolute path). Every date the session depends on is pinned in the README
 itself (`--as-of`, `--at`), so this test cannot drift with the calendar: when it
 fails, either the tool or the README is wrong, and the README is what a new shop
 owner reads first.
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SHOP_FOLDER = "/home/ana/shop"  # the session's folder, as the README shows it
 
 
 def first_session(readme: str) -> list[tuple[str, list[str]]]:
@@ -51,7 +53,8 @@ def run_session(steps, workdir: Path) -> list[tuple[str, list[str], list[str]]]:
             assert words[0] == "loyalty", f"the first session runs only loyalty commands: {command}"
             proc = subprocess.run([sys.executable, "-m", "loyalty_cli", *words[1:]], cwd=workdir, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-            actual = [line.rstrip() for line in proc.stdout.splitlines()]  # trailing blanks are invisible
+            text = proc.stdout.replace(str(workdir.resolve()), SHOP_FOLDER)
+            actual = [line.rstrip() for line in text.splitlines()]  # trailing blanks are invisible
             last_code = proc.returncode
         results.append((command, expected, actual))
     return results
