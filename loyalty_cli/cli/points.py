@@ -63,7 +63,7 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
 
 @app.command("award")
 def award(member_id: str = typer.Argument(..., help="Member id."),
-          points_: int = typer.Argument(..., metavar="POINTS", help="Points to credit."),
+          points_: int = typer.Argument(..., metavar="POINTS", min=1, help="Points to credit."),
           reason: str = REASON, by: str = BY, at: str = AT):
     """Credit points by hand (a goodwill gesture, a competition prize).
 
@@ -95,7 +95,7 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
 
 @app.command("redeem")
 def redeem(member_id: str = typer.Argument(..., help="Member id."),
-           points_: int = typer.Argument(None, metavar="[POINTS]", help="Points to spend (or use --reward)."),
+           points_: int = typer.Argument(None, metavar="POINTS", min=1, help="Points to spend (or use --reward)."),
            reward: str = typer.Option(None, "--reward", help="Reward code: spends its cost and issues a voucher."),
            by: str = BY, at: str = AT):
     """Spend points, or exchange them for a reward voucher; refused when the balance is short.
@@ -117,7 +117,7 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
 
 @app.command("transfer")
 def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = typer.Argument(..., metavar="TO"),
-             points_: int = typer.Argument(..., metavar="POINTS"), by: str = BY, at: str = AT):
+             points_: int = typer.Argument(..., metavar="POINTS", min=1), by: str = BY, at: str = AT):
     """Gift points to another member (within the programme's monthly limit).
 
     \b

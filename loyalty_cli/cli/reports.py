@@ -14,7 +14,7 @@ import sys
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import call, GLOBAL_HELP, as_of_option, at_option, group, masked, money, out, parse
+from loyalty_cli.cli.common import call, GLOBAL_HELP, as_of_option, at_option, group, masked, money, out
 
 app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -643,9 +643,10 @@ def feedback_add(
     from loyalty_cli import feedback
     from loyalty_cli.errors import UsageError
 
-    value = parse(values.parse_int, score, "SCORE", 0)
-    if value > 10:
-        raise UsageError(f"SCORE must be between 0 and 10, got {value}")
+    text = score.strip()
+    if not (text.isascii() and text.isdigit() and int(text) <= 10):
+        raise UsageError(f"SCORE must be a whole number from 0 to 10, got {text or repr(score)}")
+    value = int(text)
     when = at_option(at)
     r = call(feedback.add, member_id, value, when, comment)
     out(lists=False).done(f"recorded score {r['score']} from {r['member_id']} ({r['at']})", r)
