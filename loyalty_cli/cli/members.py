@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
+from loyalty_cli.render import human
 from loyalty_cli.cli.common import (as_of_option, call, date_option, existing_file, group, masked, money, operator, out,
                                     parse, skipped_rows_summary, store, today)
 
@@ -58,7 +59,7 @@ def add(
         o.json_doc(result)
     elif not o.quiet:
         print(result["member_id"])
-        o.note(f"enrolled {result['member_id']} ({result['tier']}, {result['balance']} points)")
+        o.note(f"enrolled {result['member_id']} ({result['tier']}, {result['balance']:,} points)")
 
 
 @app.command("show")
@@ -86,16 +87,16 @@ def show(
                referred_by=p["referred_by"], tier_since=p["tier_since"], expiring=p["expiring"], erased=p["erased"])
     day = date or today()
     upcoming = [e for e in p["expiring"] if e["date"] and e["date"] >= day]
-    soon = ", ".join(f"{e['points']} on {e['date']}" for e in upcoming[:3]) or "none"
+    soon = ", ".join(f"{e['points']:,} on {e['date']}" for e in upcoming[:3]) or "none"
     lapsed = sum(e["points"] for e in p["expiring"] if e["date"] and e["date"] < day)
     if lapsed:
-        soon += f" ({lapsed} lapsed, to be written off)"
+        soon += f" ({lapsed:,} lapsed, to be written off)"
     pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
              ("joined", p["joined_on"]), ("referred by", p["referred_by"]),
              ("tier", f"{p['tier']} (since {p['tier_since']})" + (f", held until {p['floor_until']}" if p["floor_until"] else "")),
-             ("balance", f"{p['balance']} points"), ("expiring", soon),
+             ("balance", f"{p['balance']:,} points"), ("expiring", soon),
              ("spend in window" if p["basis"] == "spend" else "points in window", spend),
-             ("next tier", f"{p['next_tier']}: {to_next} to go" if p["next_tier"] else "top tier")]
+             ("next tier", f"{p['next_tier']}: {human(to_next)} to go" if p["next_tier"] else "top tier")]
     if p["erased"]:
         pairs.insert(0, ("erased", "personal data erased"))
     out(lists=False).record(pairs, title=f"member {p['member_id']}", json_obj=doc)
@@ -140,7 +141,7 @@ def list_(
     rows = masked(rows, show_pii)
     o.table(rows, LIST_COLUMNS, empty="no members match")
     if o.rich and total > len(rows):
-        o.note(f"showing {len(rows)} of {total} members; use --limit N, or pipe/--csv for all")
+        o.note(f"showing {len(rows):,} of {total:,} members; use --limit N, or pipe/--csv for all")
 
 
 @app.command("edit")
@@ -199,8 +200,8 @@ def import_(
 
     def summary(counts: dict) -> str:
         verb = "would import" if dry_run else "imported"
-        return (f"{counts['rows']} rows {verb}: {counts['created']} created, {counts['updated']} updated, "
-                f"{counts['unchanged']} unchanged, {counts['rejected']} rejected"
+        return (f"{counts['rows']:,} rows {verb}: {counts['created']:,} created, {counts['updated']:,} updated, "
+                f"{counts['unchanged']:,} unchanged, {counts['rejected']:,} rejected"
                 + (" (dry run: nothing changed)" if dry_run else ""))
 
     with skipped_rows_summary(summary, skip_bad):

@@ -32,12 +32,12 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
     date = as_of_option(as_of, default_today=False)
     r = call(points.balance, member_id, date)
     day = date or today()
-    pairs = [("balance", f"{r['balance']} points")]
+    pairs = [("balance", f"{r['balance']:,} points")]
     for e in r["expiring"]:
         if e["date"] is None:
             pairs.append(("never expires", e["points"]))
         elif e["date"] < day:
-            pairs.append((f"lapsed {e['date']}", f"{e['points']} (written off by the next 'points expire')"))
+            pairs.append((f"lapsed {e['date']}", f"{e['points']:,} (written off by the next 'points expire')"))
         else:
             pairs.append((f"expires {e['date']}", e["points"]))
     out(lists=False).record(pairs, title=f"points of {member_id}", json_obj=r)
@@ -74,7 +74,7 @@ def award(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     r = call(points.award, member_id, points_, at_option(at), reason, operator(by))
-    out(lists=False).done(f"awarded {points_} points to {member_id} (balance {r['balance']})", r)
+    out(lists=False).done(f"awarded {points_:,} points to {member_id} (balance {r['balance']:,})", r)
 
 
 @app.command("adjust", context_settings={"ignore_unknown_options": True})
@@ -90,7 +90,7 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     r = call(points.adjust, member_id, points_, at_option(at), reason, operator(by))
-    out(lists=False).done(f"adjusted {member_id} by {points_:+d} points (balance {r['balance']})", r)
+    out(lists=False).done(f"adjusted {member_id} by {points_:+,d} points (balance {r['balance']:,})", r)
 
 
 @app.command("redeem")
@@ -112,7 +112,7 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
         raise UsageError("give POINTS to spend or --reward CODE")
     r = call(points.redeem, member_id, points_, reward, at_option(at), operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
-    out(lists=False).done(f"redeemed {r['points']} points from {member_id} (balance {r['balance']}){extra}", r)
+    out(lists=False).done(f"redeemed {r['points']:,} points from {member_id} (balance {r['balance']:,}){extra}", r)
 
 
 @app.command("transfer")
@@ -127,8 +127,8 @@ def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = 
     from loyalty_cli import points
 
     r = call(points.transfer, sender, receiver, points_, at_option(at), operator(by))
-    out(lists=False).done(f"moved {points_} points from {sender} (balance {r['from_balance']}) "
-                          f"to {receiver} (balance {r['to_balance']})", r)
+    out(lists=False).done(f"moved {points_:,} points from {sender} (balance {r['from_balance']:,}) "
+                          f"to {receiver} (balance {r['to_balance']:,})", r)
 
 
 @app.command("expire")
@@ -142,5 +142,5 @@ def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points tha
     from loyalty_cli import points
 
     r = call(points.expire, as_of_option(as_of))
-    out(lists=False).done(f"expired {r['points']:,} points of {r['members']} members as of {r['as_of']}",
+    out(lists=False).done(f"expired {r['points']:,} points of {r['members']:,} members as of {r['as_of']}",
                           {"members": r["members"], "points": r["points"]})

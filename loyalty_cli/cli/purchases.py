@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
+from loyalty_cli.render import money_text
 from loyalty_cli.cli.common import (at_option, call, existing_file, group, out, skipped_rows_summary, store,
                                      today)
 from loyalty_cli.cli.members import _import_options, _progress
@@ -71,9 +72,9 @@ def import_(
 
     def summary(counts: dict) -> str:
         verb = "checked (dry run, nothing changed)" if dry_run else "imported"
-        return (f"{counts['rows']} rows {verb}: {counts['imported']} new, {counts['duplicates']} duplicates, "
-                f"{counts['rejected']} rejected; {counts['points_awarded']:,} points awarded, "
-                f"{counts['points_reversed']:,} reversed, {counts['members_created']} members created")
+        return (f"{counts['rows']:,} rows {verb}: {counts['imported']:,} new, {counts['duplicates']:,} duplicates, "
+                f"{counts['rejected']:,} rejected; {counts['points_awarded']:,} points awarded, "
+                f"{counts['points_reversed']:,} reversed, {counts['members_created']:,} members created")
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_purchases, file, options, progress=_progress())
@@ -107,7 +108,7 @@ def add(
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     up = f"; now {r['tier']}!" if r["upgraded"] else ""
-    out(lists=False).done(f"{r['purchase_id']}: {r['points']} points to {member_id} (balance {r['balance']}){up}", r)
+    out(lists=False).done(f"{r['purchase_id']}: {r['points']:,} points to {member_id} (balance {r['balance']:,}){up}", r)
 
 
 @app.command("refund")
@@ -135,5 +136,5 @@ def refund(
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
-    out(lists=False).done(f"{r['refund_id']}: refunded {r['amount']} of {purchase_id}; "
+    out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {purchase_id}; "
                           f"{r['points_reversed']} points reversed (balance {r['balance']})", r)

@@ -31,7 +31,7 @@ def add(code: str = typer.Argument(..., help="Short code, e.g. COFFEE"),
     from loyalty_cli import rewards
 
     r = call(rewards.add, code, name, cost, stock)
-    out(lists=False).done(f"added reward {r['code']}: {r['name']} for {r['cost']} points", r)
+    out(lists=False).done(f"added reward {r['code']}: {r['name']} for {r['cost']:,} points", r)
 
 
 @app.command("list")
@@ -125,4 +125,4 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
 
     r = call(rewards.cancel, code, at_option(at), operator(by))
     lapsed = f" ({r['points_expired']} had lapsed and were written off)" if r["points_expired"] else ""
-    out(lists=False).done(f"voucher {code} cancelled: {r['points_returned']} points back to {r['member_id']}{lapsed}", r)
+    out(lists=False).done(f"voucher {code} cancelled: {r['points_returned']:,} points back to {r['member_id']}{lapsed}", r)
