@@ -43,6 +43,7 @@ USAGE_ERRORS = [
     ("points award M1 5", ["Error: --reason REASON is required",
                            "Usage: loyalty points award MEMBER_ID POINTS [OPTIONS]"]),
     ("points history M1 --limit", ["Error: --limit needs a value"]),
+    ("report churn --show-pii=yes", ["Error: --show-pii takes no value (it is a switch: give --show-pii alone)"]),
     # an extra argument
     ("points award M1 5 6 --reason x", ["Error: unexpected extra argument: 6",
                                         "Usage: loyalty points award MEMBER_ID POINTS [OPTIONS]"]),

@@ -123,6 +123,8 @@ def describe(exc) -> tuple[str, str | None]:
             param = next((p for p in ctx.command.get_params(ctx) if name in p.opts), None) if ctx else None
             value = f" ({param.metavar})" if param is not None and param.metavar else ""
             return f"{name} needs a value{value}", None
+        if "does not take a value" in message:
+            return f"{name} takes no value (it is a switch: give {name} alone)", None
         return f"{name}: {message[:1].lower()}{message[1:]}".rstrip("."), try_help
     found = re.fullmatch(r"No such command '(.*)'\..*", message, re.S)
     if found:
