@@ -190,8 +190,14 @@ class Output:
             return
         width = max((len(label) for label, _ in pairs), default=0)
         sys.stdout.write(title + "\n")
+        room = max(plain_width() - width - 4, 20)
         for label, value in pairs:
-            sys.stdout.write(f"  {label.ljust(width)}  {human(value)}\n")
+            text = human(value)
+            if cells_of(text) > room:  # a long value (the expiry dates of members show) wraps under itself
+                import textwrap
+
+                text = ("\n" + " " * (width + 4)).join(textwrap.wrap(text, room, break_on_hyphens=False)) or text
+            sys.stdout.write(f"  {label.ljust(width)}  {text}\n")
 
 
 def _plain(value):

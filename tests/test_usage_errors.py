@@ -60,6 +60,10 @@ USAGE_ERRORS = [
     ("members list --sort zzz", ["Error: --sort must be one of id, name, joined, balance, tier, got 'zzz'"]),
     ("dashboard --as-of 2026-13-01", ["Error: --as-of must be a date YYYY-MM-DD, got '2026-13-01'"]),
     ("--db", ["Error: --db needs the path of a database file"]),
+    # a bad value names the option it was given to
+    ("members add --name A --email bad", ["Error: --email is not a valid address (expected something like "
+                                          "name@shop.example)"]),
+    ("members edit M1 --phone abc", ["Error: --phone must be digits, spaces and + ( ) - . only, with at least 5 digits"]),
 ]
 
 

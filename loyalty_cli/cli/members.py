@@ -20,12 +20,23 @@ LIST_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), (
 def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
     return {
         "name": _name(name) if name is not None else None,
-        "email": parse(values.parse_email, email) if email is not None else None,
-        "phone": parse(values.parse_phone, phone) if phone is not None else None,
+        "email": _named("--email", values.parse_email, email) if email is not None else None,
+        "phone": _named("--phone", values.parse_phone, phone) if phone is not None else None,
         "birthday": date_option(birthday, "--birthday"),
         "joined_on": date_option(joined, "--joined"),
         "referred_by": parse(values.parse_id, referred_by, "--referred-by") if referred_by is not None else None,
     }
+
+
+def _named(option: str, parser, value: str):
+    """`parser(value)`, its error naming the option typed ("--email is not a valid address ...")."""
+    try:
+        return parser(value)
+    except ValueError as exc:
+        from loyalty_cli.errors import UsageError
+
+        subject, _, rest = str(exc).partition(" ")
+        raise UsageError(f"{option} {rest}") from None
 
 
 def _name(name: str) -> str:
@@ -50,7 +61,7 @@ def add(
     """
     fields = _profile_fields(name, email, phone, birthday, joined, referred_by)
     fields["joined_on"] = fields["joined_on"] or today()
-    mid = parse(values.parse_id, member_id) if member_id is not None else None
+    mid = parse(values.parse_id, member_id, "--id") if member_id is not None else None
     from loyalty_cli import members
 
     result = call(members.add, member_id=mid, **fields)

@@ -577,7 +577,8 @@ class DashboardView:
         lines.append([(f"Last 12 months ({months[0]} to {months[-1]})", "bold")])
         best_sales = max(self.monthly, key=lambda row: row[2])
         best_points = max(self.monthly, key=lambda row: row[3])
-        notes = [f"  top {best_sales[1]} ({best_sales[0]})", f"  top {number(best_points[3])} ({best_points[0]})"]
+        notes = [f"  top {best_sales[1]} ({best_sales[0]})" if best_sales[2] > 0 else "  no sales in the 12 months",
+                 f"  top {number(best_points[3])} ({best_points[0]})" if best_points[3] > 0 else "  none issued"]
         cells = max(1, min(4, (width - 17 - max(map(len, notes))) // 12))
         lines.append([("  net sales     ", ""), (spark([row[2] for row in self.monthly], cells), "blue"), (notes[0], "dim")])
         lines.append([("  points issued ", ""), (spark([row[3] for row in self.monthly], cells), "magenta"),
