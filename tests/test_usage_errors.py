@@ -137,3 +137,63 @@ def test_every_help_shows_real_placeholders(cli, monkeypatch, markup):
     assert shows(("dashboard",), "--as-of DATE", "--period DAYS")
     assert shows(("report", "churn"), "--limit N", "--days DAYS", "--sort KEY")
     assert shows(("purchases", "import"), "FILE", "--rejects FILE", "--map FIELD=COLUMN")
+
+
+FILLERS = {"POINTS": "5", "±POINTS": "5", "AMOUNT": "5", "SCORE": "5", "TIER": "Gold", "KEY": "earn.signup_bonus",
+           "VALUE": "10", "FROM": "M1", "TO": "M2"}
+
+
+def _filled(command, skip):
+    """Values for every required parameter of `command` but `skip`, so that only `skip` is wrong."""
+    args = []
+    for param in command.params:
+        if param is skip:
+            continue
+        if "--yes" in param.opts:
+            args.append("--yes")
+        if param.param_type_name != "argument" and not param.required:
+            continue
+        if param.param_type_name == "argument":
+            args.append("shop.csv" if param.metavar == "FILE" else FILLERS.get(param.metavar, "M1"))
+        else:
+            args += [max(param.opts, key=len), FILLERS.get(param.metavar, "5")]
+    return args
+
+
+def _typed_parameters():
+    """(command path, parameter) for every parameter that takes a number, a date or a time."""
+    root = typer.main.get_command(app)
+    found = []
+    for path in _tree(root):
+        command, ctx = root, typer.Context(root)
+        for name in path:
+            command = command.get_command(ctx, name)
+            ctx = typer.Context(command)
+        if hasattr(command, "list_commands"):
+            continue
+        for param in command.params:
+            annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+            if annotation is int or param.metavar in ("DATE", "DATETIME"):
+                found.append((path, command, param))
+    return found
+
+
+TYPED = _typed_parameters()
+
+
+@pytest.mark.parametrize("path, command, param", TYPED, ids=[f"{' '.join(p)} {q.metavar}" for p, _, q in TYPED])
+def test_every_number_date_and_time_parameter_says_what_it_takes(shop, tmp_path, path, command, param):
+    (tmp_path / "shop.csv").write_text("member_id,name\n")
+    name = max(param.opts, key=len) if param.param_type_name == "option" else param.metavar
+    bad = "2026-02-30" if param.metavar in ("DATE", "DATETIME") else "1.5"
+    args = list(path) + _filled(command, param)
+    if param.param_type_name == "option":
+        args += [name, bad]
+    else:  # an argument in its place among the others
+        position = [p for p in command.params if p.param_type_name == "argument"].index(param)
+        args.insert(len(path) + position, bad)
+    result = shop(*args)
+    assert (result.exit_code, result.stdout) == (2, ""), (args, result.stdout, result.stderr)
+    line = result.stderr.splitlines()
+    assert len(line) == 1 and line[0].startswith(f"Error: {name} must be "), (args, result.stderr)
+    assert bad in line[0]

@@ -135,13 +135,14 @@ def list_(
     o = out()
     if limit is None and o.rich:
         limit = 100
+    day = as_of_option(as_of)  # checked even without --segment: a mistyped date is never ignored
     s = store()
     try:
         ids = None
         if segment is not None:
             from loyalty_cli import reports
 
-            ids = reports.segment_members(s, segment, as_of_option(as_of))
+            ids = reports.segment_members(s, segment, day)
         rows, total = members.listing(s, tier=tier, search=search, sort=sort, limit=None if ids is not None else limit)
     finally:
         s.close()
@@ -191,7 +192,7 @@ def import_(
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
     date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
                                     help="strftime format of birthday/joined_on (default ISO)."),
-    at: str = typer.Option(None, "--at", help="The import's date: joined_on of new members without one (default: today)."),
+    at: str = typer.Option(None, "--at", metavar="DATE", help="The import's date: joined_on of new members without one (default: today)."),
 ):
     """Enrol or update members from CSV: matched by member_id, else email; never duplicated.
 
