@@ -137,4 +137,4 @@ def refund(
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {purchase_id}; "
-                          f"{r['points_reversed']} points reversed (balance {r['balance']})", r)
+                          f"{r['points_reversed']:,} points reversed (balance {r['balance']:,})", r)

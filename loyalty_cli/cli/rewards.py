@@ -124,5 +124,5 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     from loyalty_cli import rewards
 
     r = call(rewards.cancel, code, at_option(at), operator(by))
-    lapsed = f" ({r['points_expired']} had lapsed and were written off)" if r["points_expired"] else ""
+    lapsed = f" ({r['points_expired']:,} had lapsed and were written off)" if r["points_expired"] else ""
     out(lists=False).done(f"voucher {code} cancelled: {r['points_returned']:,} points back to {r['member_id']}{lapsed}", r)
