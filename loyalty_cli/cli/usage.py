@@ -70,11 +70,6 @@ def name_parameters(command) -> None:
 
 
 # -- usage errors -------------------------------------------------------------------------
-def _shown(value) -> str:
-    text = str(value)
-    return text if text and text.strip() == text and " " not in text else repr(text)
-
-
 def _usage_line(ctx) -> str:
     pieces = [p for p in ctx.command.collect_usage_pieces(ctx) if p != "[OPTIONS]"]
     options = " [OPTIONS]" if any(p.param_type_name == "option" for p in ctx.command.get_params(ctx)) else ""
@@ -88,10 +83,9 @@ def _close(word: str, names) -> str:
     return f" (did you mean {' or '.join(matches)}?)" if matches else ""
 
 
-def describe(exc) -> tuple[str, str | None]:
-    """The message and the hint line (or None) of a Click usage error, in the shop's words."""
-    from typer._click import exceptions as ce
-
+def describe(exc, ce) -> tuple[str, str | None]:
+    """The message and the hint line (or None) of a Click usage error, in the shop's words
+    (`ce`: the exceptions module of the Click that Typer uses)."""
     ctx = exc.ctx
     path = ctx.command_path if ctx is not None else "loyalty"
     try_help = f"Try: {path} --help"
@@ -145,11 +139,13 @@ def describe(exc) -> tuple[str, str | None]:
 def report(exc) -> bool:
     """Print a usage error as one `Error:` line and at most one hint; False for the ones that are
     not errors to print this way (a bare group, which shows its help)."""
-    from typer._click import exceptions as ce
-
+    try:
+        from typer._click import exceptions as ce
+    except ImportError:  # another Typer: its own display
+        return False
     if isinstance(exc, ce.NoArgsIsHelpError):
         return False
-    message, hint = describe(exc)
+    message, hint = describe(exc, ce)
     sys.stderr.write(f"Error: {message}\n" + (f"{hint}\n" if hint else ""))
     sys.stderr.flush()
     return True
