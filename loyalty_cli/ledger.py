@@ -243,7 +243,7 @@ class Book:
         if not written_off:
             self.write_off_lapsed(m, at)
         if not allow_negative and m.balance < points:
-            raise LoyaltyError(f"member {m.member_id} has {m.balance} points available, not enough for {points}")
+            raise LoyaltyError(f"member {m.member_id} has {m.balance:,} points available, not enough for {points:,}")
         eid = self._append(m, at, kind, -points, ref, note, by)
         taken = self._consume(m, eid, points, purchase_id)  # may flush: mark dirty after it
         m.balance -= points

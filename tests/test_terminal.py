@@ -204,3 +204,10 @@ def test_columns_left_out_are_named_on_stderr(demo):
     wide = demo.ok("report", "churn", "--as-of", AS_OF, "--limit", "5", columns=160)
     assert wide.stderr == "" and "phone" in wide.stdout
     assert demo.ok("report", "churn", "--as-of", AS_OF, "--limit", "5", "-q").stderr == ""
+
+
+def test_a_refusal_reads_large_numbers_with_separators(demo):
+    balance = json.loads(demo.ok("points", "balance", "M0099", "--json").stdout)["balance"]
+    result = demo("points", "redeem", "M0099", "50000", "--at", AS_OF)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"Error: member M0099 has {balance:,} points available, not enough for 50,000\n"
