@@ -108,6 +108,7 @@ def test_full_shows_everything_the_dashboard_showed(demo):
     text = demo.ok("dashboard", "--as-of", AS_OF, "--full").stdout
     doc = json.loads(demo.ok("dashboard", "--as-of", AS_OF, "--json").stdout)
     assert "Top 10 members by net spend" in text
+    assert size(text)[1] <= 80, text  # separators do not push it past the screen
     for m in doc["monthly"]:
         assert re.search(rf"{m['month']}\s+{re.escape(render.money_text(m['net_sales']))}\s.*\s{m['points_issued']:,}(\s|$)",
                          text), m

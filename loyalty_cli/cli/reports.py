@@ -616,16 +616,24 @@ class DashboardView:
     # -- plain text (piped) --------------------------------------------------------------
     def plain(self, width: int = 80) -> str:
         lines = [self.title, ""]
-        lines += _plain_pairs([(self.period_title, self.period_kpis), (self.now_title, self.now_kpis)], 3)
+        blocks = [(self.period_title, self.period_kpis), (self.now_title, self.now_kpis)]
+        pairs = _plain_pairs(blocks, 3)
+        if max(map(len, pairs)) > width:  # large figures: two to a line
+            pairs = _plain_pairs(blocks, 2)
+        lines += pairs
         lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width) + [""]
         lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width) + [""]
         lines += self._plain_monthly(width) + [""]
         lines.append("Top 10 members by net spend (365 days)")
         if self.top:
-            from tabulate import tabulate
+            from loyalty_cli.render import Column, cells_of, fit_columns, plain_overhead, plain_table
 
-            lines.append(tabulate([list(row) for row in self.top], headers=["#", "member", "name", "email", "phone", "net spend"],
-                                  tablefmt="simple", disable_numparse=True, colalign=("right",) + ("left",) * 4 + ("right",)))
+            specs = [Column("rank", "#", "number"), Column("member_id", "member", "id"), Column("name", "name", "text"),
+                     Column("email", "email", "text"), Column("phone", "phone", "phone"),
+                     Column("net_spend", "net spend", "money")]
+            cells = [list(row) for row in self.top]
+            kept, widths, _ = fit_columns(specs, cells, width, plain_overhead, cells_of)
+            lines.append(plain_table(specs, cells, kept, widths).rstrip("\n"))
         else:
             lines.append("  no sales in the 365 days")
         return "\n".join(line.rstrip() for line in lines) + "\n"
