@@ -241,13 +241,14 @@ def human(value, kind: str = "") -> str:
     return str(value)
 
 
-@dataclass
 class Column:
-    """A table column: its key, header, and kind (which says whether it may shrink or be left out)."""
+    """A table column: its key, header, and kind (which says whether it may shrink or be left out).
+    A plain class, not a dataclass: building one at import costs start-up time on every command."""
 
-    key: str
-    label: str
-    kind: str
+    __slots__ = ("key", "label", "kind")
+
+    def __init__(self, key: str, label: str, kind: str):
+        self.key, self.label, self.kind = key, label, kind
 
     @property
     def whole(self) -> bool:
