@@ -244,8 +244,8 @@ class Book:
         if not written_off:
             self.write_off_lapsed(m, at)
         if not allow_negative and m.balance < points:
-            raise LoyaltyError(f"member {m.member_id} has {m.balance} point{'' if m.balance == 1 else 's'} available, "
-                               f"not enough for {points}")
+            raise LoyaltyError(f"member {m.member_id} has {m.balance:,} point{'' if m.balance == 1 else 's'} available, "
+                               f"not enough for {points:,}")
         eid = self._append(m, at, kind, -points, ref, note, by)
         taken = self._consume(m, eid, points, purchase_id)  # may flush: mark dirty after it
         m.balance -= points

@@ -118,7 +118,7 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
             if stock is not None and stock <= 0:
                 raise LoyaltyError(f"reward {reward} is out of stock")
             if points is not None and points != cost:
-                raise UsageError(f"reward {reward} costs {cost} point{'' if cost == 1 else 's'}; leave out POINTS or give {cost}")
+                raise UsageError(f"reward {reward} costs {cost:,} point{'' if cost == 1 else 's'}; leave out POINTS or give {cost}")
             points = cost
             note = f"reward {reward}"
         else:
@@ -155,8 +155,8 @@ def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -
             (sender, month + "-01", month + "-32")).fetchone()[0]
         limit = rules.max_transfer_per_month
         if sent + points > limit:
-            raise LoyaltyError(f"member {sender} may transfer at most {limit} point{'' if limit == 1 else 's'} in {month} "
-                               f"({sent} already sent this month)")
+            raise LoyaltyError(f"member {sender} may transfer at most {limit:,} point{'' if limit == 1 else 's'} in {month} "
+                               f"({sent:,} already sent this month)")
         _, taken = book.debit(src, at, "transfer_out", points, ref=receiver, by=by)
         lots: dict = {}
         for _lot, expires_on, take in taken:

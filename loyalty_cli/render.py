@@ -1,7 +1,8 @@
 """One place for output: rich on a terminal, plain text when piped, JSON, CSV.
 
-Commands hand plain data here; nothing else in the tool prints data. Rich and
-tabulate are imported only when a table is actually drawn, to keep start-up fast.
+Commands hand plain data here; nothing else in the tool prints data. Rich is
+imported only when a table is drawn on a terminal, to keep start-up fast; plain
+tables are laid out here (a hundred thousand rows in seconds, not tabulate's tens).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
 
-def plural(n: int, word: str, many: str | None = None, grouped: bool = False) -> str:
+def plural(n: int, word: str, many: str | None = None, grouped: bool = True) -> str:
     """A count with its noun in the right number: `1 row`, `2 rows`, `1 entry`, `3 entries`;
-    `grouped`: thousands separated, `1,234 points`."""
+    thousands separated for a person (`1,234 points`) unless `grouped` is False."""
     number = f"{n:,}" if grouped else f"{n}"
     return f"{number} {word if n == 1 else (many or word + 's')}"
 
@@ -127,7 +128,13 @@ class Output:
     # -- lists ----------------------------------------------------------------
     def table(self, rows: list[dict], columns: list[tuple[str, str]], *, title: str | None = None,
               json_obj=None, empty: str = "nothing to show") -> None:
-        """A list: JSON (`json_obj` or the rows), CSV, a rich table, or plain columns."""
+        """A list: JSON (`json_obj` or the rows), CSV, a rich table, or plain columns.
+
+        On a terminal and in plain text the table fits the width (`fit_columns`): ids, dates,
+        times, money and numbers are shown whole; names, emails and notes shrink with "…"; the
+        least important columns are left out, with a note on stderr naming them. Numbers get
+        thousands separators there, never in JSON or CSV.
+        """
         if self.json:
             self.json_doc(rows if json_obj is None else json_obj)
             return
@@ -143,23 +150,33 @@ class Output:
         if not rows:
             sys.stderr.write(f"{empty}\n")
             return
+        specs = [Column(key, label, column_kind(key, rows)) for key, label, *_ in columns]
+        cells = [[human(row.get(c.key), c.kind) for c in specs] for row in rows]
         if self.rich:
             from rich.table import Table
 
+            console = self.console()
+            kept, widths, left_out = fit_columns(specs, cells, console.width, rich_overhead, cells_of)
             table = Table(title=title, title_justify="left", header_style="bold")
-            for key, label, *_ in columns:
-                numeric = all(isinstance(r.get(key), (int, float)) or r.get(key) is None for r in rows)
-                table.add_column(label, justify="right" if numeric else "left")
-            for row in rows:
-                table.add_row(*("" if row.get(k) is None else str(row.get(k)) for k, *_ in columns))
-            self.console().print(table)
-            return
-        from tabulate import tabulate
-
-        if title:
-            sys.stdout.write(title + "\n")
-        sys.stdout.write(tabulate([[_plain(r.get(k)) for k, *_ in columns] for r in rows],
-                                  headers=[label for _, label, *_ in columns], tablefmt="simple", disable_numparse=True) + "\n")
+            for i in kept:
+                c = specs[i]
+                if c.whole:
+                    table.add_column(c.label, justify=c.justify, no_wrap=True, min_width=widths[i])
+                else:
+                    table.add_column(c.label, justify=c.justify, no_wrap=True, overflow="ellipsis", max_width=widths[i])
+            for row in cells:
+                table.add_row(*(row[i] for i in kept))
+            console.print(table)
+        else:
+            width = plain_width()
+            kept, widths, left_out = fit_columns(specs, cells, width, plain_overhead, cells_of)
+            if title:
+                sys.stdout.write(title + "\n")
+            sys.stdout.write(plain_table(specs, cells, kept, widths))
+        if left_out:
+            sys.stdout.flush()
+            self.note(f"note: {', '.join(specs[i].label for i in left_out)} left out to fit; "
+                      "--csv, --json or a wider terminal show them")
 
     def record(self, pairs: list[tuple[str, object]], *, title: str, json_obj) -> None:
         """One thing (a member, a balance): a rich panel or aligned plain lines."""
@@ -176,13 +193,19 @@ class Output:
             grid.add_column(style="bold")
             grid.add_column()
             for label, value in pairs:
-                grid.add_row(label, "" if value is None else str(value))
+                grid.add_row(label, human(value))
             self.console().print(Panel(grid, title=title, title_align="left", expand=False))
             return
         width = max((len(label) for label, _ in pairs), default=0)
         sys.stdout.write(title + "\n")
+        room = max(plain_width() - width - 4, 20)
         for label, value in pairs:
-            sys.stdout.write(f"  {label.ljust(width)}  {'' if value is None else value}\n")
+            text = human(value)
+            if cells_of(text) > room:  # a long value (the expiry dates of members show) wraps under itself
+                import textwrap
+
+                text = ("\n" + " " * (width + 4)).join(textwrap.wrap(text, room, break_on_hyphens=False)) or text
+            sys.stdout.write(f"  {label.ljust(width)}  {text}\n")
 
 
 def _plain(value):
@@ -191,3 +214,177 @@ def _plain(value):
     if isinstance(value, bool):
         return "yes" if value else "no"
     return value
+
+
+# -- human output: thousands separators, columns that fit --------------------------------------
+def number(value: int) -> str:
+    """An integer for a person: 152,016 (never in JSON or CSV)."""
+    return f"{value:,}"
+
+
+def money_text(value) -> str:
+    """Money text ("8301.69", an Amount) for a person: 8,301.69; anything else as it is."""
+    if value is None:
+        return ""
+    text = str(value)
+    sign = "-" if text.startswith("-") else ""
+    units, dot, fraction = text.lstrip("-").partition(".")
+    if not units.isdigit():
+        return text
+    return f"{sign}{int(units):,}{dot}{fraction}"
+
+
+def human(value, kind: str = "") -> str:
+    """One value as a person reads it: numbers and money grouped by thousands, ids as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if kind == "id":
+        return str(value)
+    if isinstance(value, int):
+        return number(value)
+    if isinstance(value, Amount):
+        return money_text(value)
+    return str(value)
+
+
+class Column:
+    """A table column: its key, header, and kind (which says whether it may shrink or be left out).
+    A plain class, not a dataclass: building one at import costs start-up time on every command."""
+
+    __slots__ = ("key", "label", "kind")
+
+    def __init__(self, key: str, label: str, kind: str):
+        self.key, self.label, self.kind = key, label, kind
+
+    @property
+    def whole(self) -> bool:
+        """Ids, dates, times, money and numbers are never cut: a cut one would be a wrong one."""
+        return self.kind != "text"
+
+    @property
+    def justify(self) -> str:
+        return "right" if self.kind in ("money", "number") else "left"
+
+
+ID_KEYS = {"id", "code", "ref", "member", "voucher", "tier", "from", "to", "segment", "kind", "status", "rule", "month"}
+DATE_KEYS = {"date", "until", "last_sale", "birthday", "joined", "expires"}
+# Text columns left out first when a table does not fit (lower first); other columns go after
+# every text one, right-most first; the first column always stays.
+DROP_FIRST = {"phone": 10, "email": 20, "by": 30, "closed_at": 35, "retired": 35, "note": 40, "reason": 45, "name": 60}
+
+
+def column_kind(key: str, rows: list[dict]) -> str:
+    """id, phone, datetime, date, money, number or text, from the column's name and values."""
+    if key in ID_KEYS or key.endswith("_id"):
+        return "id"
+    if key == "phone":
+        return "phone"  # masked, only its last digits tell: shown whole or left out, never cut
+    if key == "at" or key.endswith("_at"):
+        return "datetime"
+    if key in DATE_KEYS or key.endswith(("_on", "_date")):
+        return "date"
+    present = [r.get(key) for r in rows if r.get(key) is not None]
+    if present and all(isinstance(v, Amount) for v in present):
+        return "money"
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return "number"
+    if present and all(isinstance(v, str) and NUMBER_TEXT.fullmatch(v) for v in present):
+        return "number"  # a share ("26.6%", "–" for none) or a multiplier ("1.25")
+    return "text"
+
+
+NUMBER_TEXT = re.compile(r"–|[+-]?[0-9][0-9,]*(\.[0-9]+)?%?")
+
+
+def rich_overhead(count: int) -> int:
+    """A rich table's borders and padding: one rule between and around columns, a space each side."""
+    return 3 * count + 1
+
+
+def plain_overhead(count: int) -> int:
+    """tabulate's "simple" format: two spaces between columns."""
+    return 2 * max(count - 1, 0)
+
+
+def plain_width() -> int:
+    """The width plain text is laid out for: COLUMNS, else the terminal, else 80."""
+    import shutil
+
+    return max(shutil.get_terminal_size((80, 24)).columns, 20)
+
+
+def fit_columns(specs: list[Column], cells: list[list[str]], width: int, overhead, measure):
+    """Which columns to show and how wide, so a table fits `width` cells.
+
+    Whole columns (ids, dates, money, numbers) keep their longest value; text columns shrink
+    down to min(longest, max(header, 12)); while even that does not fit, the least important
+    column is left out (DROP_FIRST, then text, then right-most). Returns (kept indexes, widths by index,
+    left-out indexes).
+    """
+    natural = [max([measure(c.label)] + [measure(row[i]) for row in cells]) for i, c in enumerate(specs)]
+    floor = [n if c.whole else min(n, max(measure(c.label), 12)) for c, n in zip(specs, natural)]
+    kept = list(range(len(specs)))
+    left_out: list[int] = []
+
+    def priority(i: int):
+        c = specs[i]
+        return (DROP_FIRST.get(c.key, 100 if c.whole else 50), -i)
+
+    while len(kept) > 1 and overhead(len(kept)) + sum(floor[i] for i in kept) > width:
+        victim = min(kept[1:], key=priority)
+        kept.remove(victim)
+        left_out.append(victim)
+    widths = {i: natural[i] for i in kept}
+    text = [i for i in kept if not specs[i].whole]
+    room = width - overhead(len(kept)) - sum(natural[i] for i in kept if specs[i].whole)
+    if text and sum(natural[i] for i in text) > room:
+        for i in text:
+            widths[i] = floor[i]
+        spare = room - sum(floor[i] for i in text)
+        while spare > 0:
+            growing = [i for i in text if widths[i] < natural[i]]
+            if not growing:
+                break
+            for i in growing[:spare]:
+                widths[i] += 1
+            spare -= min(len(growing), spare)
+    return kept, widths, sorted(left_out)
+
+
+def cells_of(text: str) -> int:
+    """The terminal cells a text takes: its length when ASCII (fast), else as rich counts them."""
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def _cut(text: str, width: int) -> str:
+    """Text cut to `width` cells with "…" (only text columns are ever narrower than their values)."""
+    if cells_of(text) <= width:
+        return text
+    if text.isascii():
+        return text[:max(width - 1, 0)] + "…"
+    from rich.cells import set_cell_size
+
+    return set_cell_size(text, max(width - 1, 0)) + "…"
+
+
+def plain_table(specs: list[Column], cells: list[list[str]], kept: list[int], widths: dict[int, int]) -> str:
+    """Columns two spaces apart under a header and a dashed rule (the layout of tabulate's "simple"),
+    each column `widths` cells wide; numbers and money right-aligned."""
+
+    def line(values) -> str:
+        parts = []
+        for i, text in zip(kept, values):
+            text = _cut(text, widths[i])
+            pad = " " * (widths[i] - cells_of(text))
+            parts.append(pad + text if specs[i].justify == "right" else text + pad)
+        return "  ".join(parts).rstrip()
+
+    out = [line([specs[i].label for i in kept]), "  ".join("-" * widths[i] for i in kept)]
+    out.extend(line([row[i] for i in kept]) for row in cells)
+    return "\n".join(out) + "\n"

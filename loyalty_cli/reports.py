@@ -670,6 +670,13 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
         count, net = conn.execute(
             "SELECT coalesce(sum(sales), 0), coalesce(sum(sales_amount - refund_amount), 0) FROM daily_sales "
             "WHERE day >= :first AND day <= :as_of", {"first": d.period_start[:10], "as_of": d.as_of}).fetchone()
+        # The period before, for the dashboard's "this period against the previous one".
+        previous_count, previous_net = conn.execute(
+            "SELECT coalesce(sum(sales), 0), coalesce(sum(sales_amount - refund_amount), 0) FROM daily_sales "
+            "WHERE day >= :first AND day < :next", {"first": d.previous_start[:10], "next": d.period_start[:10]}).fetchone()
+        previous_new = conn.execute(
+            "SELECT count(*) FROM members WHERE joined_on >= :first AND joined_on < :next",
+            {"first": d.previous_start[:10], "next": d.period_start[:10]}).fetchone()[0]
         # 3: net sales by month, from the per-day totals.
         monthly_sales = dict(conn.execute(
             """SELECT substr(day, 1, 7) AS month, sum(sales_amount - refund_amount) FROM daily_sales
@@ -678,9 +685,10 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
 
         # Ledger: points issued, redeemed and expired per day, summed here for the period, each month
         # and all time up to D.
-        issued = redeemed = expired = all_issued = all_redeemed = 0
+        issued = redeemed = expired = all_issued = all_redeemed = previous_issued = 0
         by_month = dict.fromkeys(months, 0)
         period_start = d.period_start[:10]
+        previous_start = d.previous_start[:10]
         for day, day_issued, day_redeemed, day_expired in conn.execute(LEDGER_DAILY_SQL, {"as_of": d.as_of}):
             all_issued += day_issued
             all_redeemed += day_redeemed
@@ -688,6 +696,8 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
                 issued += day_issued
                 redeemed += day_redeemed
                 expired += day_expired
+            elif day >= previous_start:
+                previous_issued += day_issued
             if day[:7] in by_month:
                 by_month[day[:7]] += day_issued
         monthly_points = [by_month[m] for m in months]
@@ -715,6 +725,12 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
                     for m, p in zip(months, monthly_points)],
         "top_members": [{"member_id": r[0], "name": r[1], "email": r[2], "phone": r[3], "net_spend": r[4]} for r in top],
         "currency_decimals": decimals,
+        # Not in --json (SPEC §11's shape): the terminal dashboard's comparison with the period before.
+        "previous": {"start": d.previous_start[:10],
+                     "members": {"new": previous_new, "active": previous},
+                     "sales": {"count": previous_count, "net": previous_net,
+                               "average_order_value": divide_money(previous_net, previous_count)},
+                     "points": {"issued": previous_issued}},
     }
 
 

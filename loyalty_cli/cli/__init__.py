@@ -15,11 +15,12 @@ import typer
 from typer.core import TyperGroup
 
 from loyalty_cli import __version__
-from loyalty_cli.cli import coercion
+from loyalty_cli.cli import coercion, usage
 from loyalty_cli.cli.common import GLOBAL_HELP, Invocation, out, store
 from loyalty_cli.errors import INTERRUPTED, CheckFailed, InputFileError, LoyaltyError
 
 coercion.install()
+usage.install()
 
 SHOW_PROBLEMS = 100  # bad rows listed on stderr; --json and --rejects give all of them
 FLAGS = {"--json": "json", "--csv": "csv", "-q": "quiet", "--quiet": "quiet"}
@@ -69,23 +70,20 @@ class LoyaltyGroup(TyperGroup):
             self.commands[cmd_name] = _load_group(cmd_name)
         return self.commands.get(cmd_name)
 
-    def resolve_command(self, ctx, args):
+    def make_context(self, info_name, args, parent=None, **extra):
         try:
-            return super().resolve_command(ctx, args)
-        except typer.core._click.exceptions.UsageError as exc:
-            # Typer suggests from the groups loaded so far; offer every group's name.
-            from difflib import get_close_matches
-
-            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
-            if matches and "Did you mean" not in exc.message:
-                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
-            raise
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except typer.core._click.exceptions.UsageError as exc:  # a bad global option: one Error: line
+            if not usage.report(exc):
+                raise
+            raise typer.Exit(2) from None
 
     def parse_args(self, ctx, args):
         if ctx.parent is None:
             opts, args = split_globals(list(args))
             Invocation.reset(opts)
             _example_last(self)
+            usage.name_parameters(self)
             for command in self.commands.values():
                 _example_last(command)
         return super().parse_args(ctx, args)
@@ -135,6 +133,10 @@ class LoyaltyGroup(TyperGroup):
             ctx.exit(130)
         except (typer.Exit, typer.Abort):
             raise
+        except typer.core._click.exceptions.UsageError as exc:  # one Error: line, at most one hint
+            if not usage.report(exc):
+                raise
+            ctx.exit(2)
         except BrokenPipeError:
             ctx.exit(1)
         except UnicodeEncodeError as exc:
@@ -267,6 +269,7 @@ def _load_group(name: str):
     command = typer.main.get_command(sub) if name == "dashboard" else typer.main.get_group(sub)
     command.name = name
     _same_markup(command, app.rich_markup_mode)
+    usage.name_parameters(command)
     return command
 
 

@@ -5,18 +5,20 @@ pydantic `TypeAdapter`, built the first time the parameter is processed:
 importing pydantic and building the adapters cost about 0.1 s of every command,
 a third of a counter command's whole time. Our parameters are `str`, `int`,
 `bool`, `Path` and `list[str]`; for the values that need no judgement (a string
-for `str`, a short run of ASCII digits within the bounds for `int`, a bool for
-`bool`, strings for `list[str]`, a non-empty string for an unconstrained
-`Path`) the result is the same as Typer's, so we give it directly. Anything
-else -- a bad or negative integer, a bound not met, a path with checks -- goes
-through Typer's own adapter, with Typer's own error message.
+for `str`, a bool for `bool`, strings for `list[str]`, a non-empty string for an
+unconstrained `Path`) the result is the same as Typer's, so we give it directly.
+Integers are ours whole: a whole number within the parameter's bounds, or a
+usage error that names the parameter and says what it takes ("POINTS must be a
+positive whole number, got -5") instead of pydantic's "Input should be a valid
+integer". Anything else -- a path with checks -- goes through Typer's own adapter.
 
 If Typer's internals change shape, `install()` does nothing and every value
-takes Typer's path: slower, never different.
+takes Typer's path: slower, in Typer's words.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -30,13 +32,8 @@ def _plain_param_class(dataclass, RuntimeParam, build_runtime_param):  # noqa: N
             if kind is str:
                 if isinstance(value, str):
                     return value
-            elif kind is int:
-                # Short digit strings only: Python refuses to convert one over 4,300 digits (Typer says so).
-                plain = isinstance(value, str) and len(value) <= 18 and value.isascii() and value.isdigit()
-                number = int(value) if plain else value
-                if type(number) is int and not getattr(info, "clamp", False) \
-                        and (info.min is None or number >= info.min) and (info.max is None or number <= info.max):
-                    return _in_range(number, param, ctx)
+            elif kind is int and not getattr(info, "clamp", False):
+                return whole_number(value, param, ctx, info.min, info.max)
             elif kind is bool:
                 if type(value) is bool:
                     return value
@@ -94,12 +91,52 @@ def install() -> None:
 # integers and the calendar overflow, which must be a usage error, not an unexpected one.
 INT_LIMIT = 10**15
 
+WHOLE = re.compile(r"[+-]?[0-9]{1,18}")  # ASCII digits only, short: int() refuses over 4,300 digits
+
+
+def whole_number(value, param, ctx, low=None, high=None) -> int:
+    """An integer typed on the command line, or a usage error naming the parameter in the shop's
+    words: "POINTS must be a positive whole number, got -5" (never a validation library's)."""
+    if type(value) is int:
+        number = value
+    elif isinstance(value, str) and WHOLE.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        number = None
+    if number is not None and (low is None or number >= low) and (high is None or number <= high) \
+            and abs(number) <= INT_LIMIT:
+        return number
+    from typer import BadParameter
+
+    from loyalty_cli.cli.usage import display_name
+
+    raise BadParameter(f"{display_name(param)} must be {whole_kind(low, high)}, got {_shown(value)}",
+                       ctx=ctx, param=param)
+
+
+def whole_kind(low, high) -> str:
+    """What a whole-number parameter takes, in words: "a positive whole number", "a whole number
+    from 0 to 36,500"."""
+    high = INT_LIMIT if high is None else high
+    if low is None:
+        return "a whole number" if high == INT_LIMIT else f"a whole number up to {high:,}"
+    if low == 1 and high == INT_LIMIT:
+        return "a positive whole number"
+    if low == 0 and high == INT_LIMIT:
+        return "a whole number, zero or more"
+    if high == INT_LIMIT:
+        return f"a whole number of at least {low:,}"
+    return f"a whole number from {low:,} to {high:,}"
+
+
+def _shown(value) -> str:
+    text = str(value)
+    return text if text and text.strip() == text and " " not in text else repr(text)
+
 
 def _in_range(value, param, ctx):
     if type(value) is int and abs(value) > INT_LIMIT:
-        from typer import BadParameter
-
-        raise BadParameter(f"{value} is out of range (at most {INT_LIMIT:,})", ctx=ctx, param=param)
+        return whole_number(value, param, ctx)
     return value
 
 

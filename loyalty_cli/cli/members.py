@@ -10,7 +10,7 @@ from loyalty_cli import values
 from loyalty_cli.cli.common import (allow_future_option, as_of_option, call, date_option, existing_file, group, masked,
                                     money, operator, out, parse, pii_columns, refuse_future, skipped_rows_summary, store,
                                     today)
-from loyalty_cli.render import plural
+from loyalty_cli.render import human, plural
 
 app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
 ALLOW_FUTURE = allow_future_option()
@@ -22,12 +22,23 @@ LIST_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), (
 def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
     return {
         "name": _name(name) if name is not None else None,
-        "email": parse(values.parse_email, email) if email is not None else None,
-        "phone": parse(values.parse_phone, phone) if phone is not None else None,
+        "email": _named("--email", values.parse_email, email) if email is not None else None,
+        "phone": _named("--phone", values.parse_phone, phone) if phone is not None else None,
         "birthday": date_option(birthday, "--birthday"),
         "joined_on": date_option(joined, "--joined"),
         "referred_by": parse(values.parse_id, referred_by, "--referred-by") if referred_by is not None else None,
     }
+
+
+def _named(option: str, parser, value: str):
+    """`parser(value)`, its error naming the option typed ("--email is not a valid address ...")."""
+    try:
+        return parser(value)
+    except ValueError as exc:
+        from loyalty_cli.errors import UsageError
+
+        subject, _, rest = str(exc).partition(" ")
+        raise UsageError(f"{option} {rest}") from None
 
 
 def _name(name: str) -> str:
@@ -55,7 +66,7 @@ def add(
     fields["joined_on"] = fields["joined_on"] or today()
     refuse_future(fields["joined_on"], allow_future, "--joined", "enrol the member from then, with the signup bonus "
                   "dated then")
-    mid = parse(values.parse_id, member_id) if member_id is not None else None
+    mid = parse(values.parse_id, member_id, "--id") if member_id is not None else None
     from loyalty_cli import members
 
     result = call(members.add, member_id=mid, **fields)
@@ -92,16 +103,16 @@ def show(
                referred_by=p["referred_by"], tier_since=p["tier_since"], expiring=p["expiring"], erased=p["erased"])
     day = date or today()
     upcoming = [e for e in p["expiring"] if e["date"] and e["date"] >= day]
-    soon = ", ".join(f"{e['points']} on {e['date']}" for e in upcoming[:3]) or "none"
+    soon = ", ".join(f"{e['points']:,} on {e['date']}" for e in upcoming[:3]) or "none"
     lapsed = sum(e["points"] for e in p["expiring"] if e["date"] and e["date"] < day)
     if lapsed:
-        soon += f" ({lapsed} lapsed, to be written off)"
+        soon += f" ({lapsed:,} lapsed, to be written off)"
     pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
              ("joined", p["joined_on"]), ("referred by", p["referred_by"]),
              ("tier", f"{p['tier']} (since {p['tier_since']})" + (f", held until {p['floor_until']}" if p["floor_until"] else "")),
              ("balance", plural(p['balance'], 'point')), ("expiring", soon),
              ("spend in window" if p["basis"] == "spend" else "points in window", spend),
-             ("next tier", f"{p['next_tier']}: {to_next} to go" if p["next_tier"] else "top tier")]
+             ("next tier", f"{p['next_tier']}: {human(to_next)} to go" if p["next_tier"] else "top tier")]
     if p["erased"]:
         pairs.insert(0, ("erased", "personal data erased"))
     out(lists=False).record(pairs, title=f"member {p['member_id']}", json_obj=doc)
@@ -129,7 +140,7 @@ def list_(
     o = out()
     if limit is None and o.rich:
         limit = 100
-    date = as_of_option(as_of)
+    date = as_of_option(as_of)  # checked even without --segment: a mistyped date is never ignored
     s = store()
     try:
         ids = None
@@ -190,7 +201,7 @@ def import_(
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
     date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
                                     help="strftime format of birthday/joined_on (default ISO)."),
-    at: str = typer.Option(None, "--at", help="The import's date: joined_on of new members without one (default: today)."),
+    at: str = typer.Option(None, "--at", metavar="DATE", help="The import's date: joined_on of new members without one (default: today)."),
     allow_future: bool = typer.Option(False, "--allow-future",
                                       help="Accept joined_on (and --at) after today (otherwise such a row is a bad row)."),
 ):

@@ -39,7 +39,7 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
         if e["date"] is None:
             pairs.append(("never expires", e["points"]))
         elif e["date"] < day:
-            pairs.append((f"lapsed {e['date']}", f"{e['points']} (written off by the next 'points expire')"))
+            pairs.append((f"lapsed {e['date']}", f"{e['points']:,} (written off by the next 'points expire')"))
         else:
             pairs.append((f"expires {e['date']}", e["points"]))
     out(lists=False).record(pairs, title=f"points of {r['member_id']}", json_obj=r)
@@ -65,7 +65,7 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
 
 @app.command("award")
 def award(member_id: str = typer.Argument(..., help="Member id."),
-          points_: int = typer.Argument(..., metavar="POINTS", help="Points to credit."),
+          points_: int = typer.Argument(..., metavar="POINTS", min=1, help="Points to credit."),
           reason: str = REASON, by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Credit points by hand (a goodwill gesture, a competition prize).
 
@@ -78,7 +78,7 @@ def award(member_id: str = typer.Argument(..., help="Member id."),
     when = at_option(at)
     refuse_future(when, allow_future, "--at", f"credit {points_} points to {member_id} dated then")
     r = call(points.award, member_id, points_, when, reason, operator(by))
-    out(lists=False).done(f"awarded {plural(points_, 'point')} to {r['member_id']} (balance {r['balance']})", r)
+    out(lists=False).done(f"awarded {plural(points_, 'point')} to {r['member_id']} (balance {r['balance']:,})", r)
 
 
 @app.command("adjust", context_settings={"ignore_unknown_options": True})
@@ -97,12 +97,12 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     refuse_future(when, allow_future, "--at", f"adjust {member_id} by {points_:+d} points dated then")
     r = call(points.adjust, member_id, points_, when, reason, operator(by))
     unit = "point" if abs(points_) == 1 else "points"
-    out(lists=False).done(f"adjusted {r['member_id']} by {points_:+d} {unit} (balance {r['balance']})", r)
+    out(lists=False).done(f"adjusted {r['member_id']} by {points_:+,d} {unit} (balance {r['balance']:,})", r)
 
 
 @app.command("redeem")
 def redeem(member_id: str = typer.Argument(..., help="Member id."),
-           points_: int = typer.Argument(None, metavar="[POINTS]", help="Points to spend (or use --reward)."),
+           points_: int = typer.Argument(None, metavar="POINTS", min=1, help="Points to spend (or use --reward)."),
            reward: str = typer.Option(None, "--reward", help="Reward code: spends its cost and issues a voucher."),
            by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Spend points, or exchange them for a reward voucher; refused when the balance is short.
@@ -122,12 +122,12 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
     r = call(points.redeem, member_id, points_, reward, when, operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
     out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from {r['member_id']} "
-                          f"(balance {r['balance']}){extra}", r)
+                          f"(balance {r['balance']:,}){extra}", r)
 
 
 @app.command("transfer")
 def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = typer.Argument(..., metavar="TO"),
-             points_: int = typer.Argument(..., metavar="POINTS"), by: str = BY, at: str = AT,
+             points_: int = typer.Argument(..., metavar="POINTS", min=1), by: str = BY, at: str = AT,
              allow_future: bool = ALLOW_FUTURE):
     """Gift points to another member (within the programme's monthly limit).
 
@@ -140,8 +140,8 @@ def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = 
     when = at_option(at)
     refuse_future(when, allow_future, "--at", f"move {points_} points from {sender} to {receiver} dated then")
     r = call(points.transfer, sender, receiver, points_, when, operator(by))
-    out(lists=False).done(f"moved {plural(points_, 'point')} from {sender} (balance {r['from_balance']}) "
-                          f"to {receiver} (balance {r['to_balance']})", r)
+    out(lists=False).done(f"moved {plural(points_, 'point')} from {sender} (balance {r['from_balance']:,}) "
+                          f"to {receiver} (balance {r['to_balance']:,})", r)
 
 
 @app.command("expire")

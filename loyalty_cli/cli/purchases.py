@@ -7,13 +7,28 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import (allow_future_option, at_option, call, existing_file, group, out, parse,
+from loyalty_cli.cli.common import (allow_future_option, at_option, call, existing_file, group, out,
                                      refuse_future, skipped_rows_summary, store, today)
-from loyalty_cli.render import plural
+from loyalty_cli.render import money_text, plural
 from loyalty_cli.cli.members import _import_options, _progress
 
 app = group("Record sales and refunds; import them from the till.", 'loyalty purchases import sample_data/purchases.csv')
 ALLOW_FUTURE = allow_future_option()
+
+
+def _amount(text: str, decimals: int, refund: bool = False) -> int:
+    """AMOUNT typed at the counter, in minor units; a usage error that names AMOUNT otherwise. A sign
+    is refused with what to do instead (a refund is its own command, not a negative sale)."""
+    from loyalty_cli.errors import UsageError
+
+    if text.strip().startswith("-"):
+        instead = "" if refund else " (a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])"
+        raise UsageError(f"AMOUNT must be zero or more, got {text.strip()}{instead}")
+    try:
+        return values.parse_money(text, decimals)
+    except ValueError as exc:
+        message = str(exc)
+        raise UsageError("AMOUNT" + message[len("amount"):] if message.startswith("amount") else message) from None
 
 
 def _decimals(s) -> int:
@@ -101,14 +116,14 @@ def add(
     s = store()
     try:
         d = _decimals(s)
-        minor = parse(values.parse_money, amount, d)
+        minor = _amount(amount, d)
         r = purchases.add_sale(s, member_id, minor, when, purchase_id, category)
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
     up = f"; now {r['tier']}!" if r["upgraded"] else ""
     out(lists=False).done(f"{r['purchase_id']}: {plural(r['points'], 'point')} to {r['member_id']} "
-                          f"(balance {r['balance']}){up}", r)
+                          f"(balance {r['balance']:,}){up}", r)
 
 
 @app.command("refund")
@@ -133,10 +148,10 @@ def refund(
     s = store()
     try:
         d = _decimals(s)
-        minor = parse(values.parse_money, amount, d) if amount is not None else None
+        minor = _amount(amount, d, refund=True) if amount is not None else None
         r = purchases.refund(s, purchase_id, minor, when, refund_id)
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
-    out(lists=False).done(f"{r['refund_id']}: refunded {r['amount']} of {purchase_id}; "
-                          f"{plural(r['points_reversed'], 'point')} reversed (balance {r['balance']})", r)
+    out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {purchase_id}; "
+                          f"{plural(r['points_reversed'], 'point')} reversed (balance {r['balance']:,})", r)

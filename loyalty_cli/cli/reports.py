@@ -15,8 +15,8 @@ import typer
 
 from loyalty_cli import values
 from loyalty_cli.cli.common import (GLOBAL_HELP, allow_future_option, as_of_option, at_option, call, group, masked, money,
-                                    out, parse, pii_columns, refuse_future)
-from loyalty_cli.render import plural
+                                    out, pii_columns, refuse_future)
+from loyalty_cli.render import money_text, number, plural
 
 app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -56,7 +56,7 @@ def nps_text(nps: float | None) -> str:
 def _shown(o, rows: list[dict], limit: int | None, what: str) -> list[dict]:
     """Cap what a terminal shows (JSON, CSV and pipes get everything asked for)."""
     if limit is None and o.rich and len(rows) > TERMINAL_ROWS:
-        o.note(f"showing {TERMINAL_ROWS} of {len(rows)} {what}; use --limit N, or pipe/--csv/--json for all")
+        o.note(f"showing {TERMINAL_ROWS} of {len(rows):,} {what}; use --limit N, or pipe/--csv/--json for all")
         return rows[:TERMINAL_ROWS]
     return rows
 
@@ -152,7 +152,7 @@ def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
         o.table(rows, columns)
         return
     o.table(shown, SEGMENT_COLUMNS, title=f"RFM segments as of {r['as_of']}: {plural(r['members'], 'member')}, "
-                                          f"{money(r['spend'], d)} net spend in 365 days", json_obj=doc)
+                                          f"{money_text(money(r['spend'], d))} net spend in 365 days", json_obj=doc)
 
 
 # -- report pareto ---------------------------------------------------------------------
@@ -182,7 +182,7 @@ def pareto(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
     pairs = [("members", r["member_count"]), ("net spend (365 days)", money(r["total_spend"], d))]
     for p, share in r["top_shares"].items():
         k = r["top_counts"][p]
-        pairs.append((f"top {p}%", f"{pct(share)} of spend ({k} member{'s' if k != 1 else ''}, {money(r['top_spend'][p], d)})"))
+        pairs.append((f"top {p}%", f"{pct(share)} of spend ({k:,} member{'s' if k != 1 else ''}, {money_text(money(r['top_spend'][p], d))})"))
     k80 = r["members_share_for_80pct"]
     pairs.append(("80% of spend from", "–" if k80 is None else f"{pct(k80)} of members"))
     o.record(pairs, title=f"Pareto as of {r['as_of']}", json_obj=doc)
@@ -254,7 +254,7 @@ def liability(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
     if o.quiet:
         return
     pairs = [("outstanding points", r["outstanding_points"]),
-             ("value", f"{money(r['value'], d)} (at {money_fraction(r['point_value'])} a point)"),
+             ("value", f"{money_text(money(r['value'], d))} (at {money_fraction(r['point_value'])} a point)"),
              ("expiring in 12 months", sum(e["points"] for e in r["expiring"])),
              ("balances below zero", len(r["negative"]))]
     o.record(pairs, title=f"Points liability as of {r['as_of']}", json_obj=doc)
@@ -381,8 +381,13 @@ def dashboard(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     period: int = typer.Option(30, "--period", min=1, max=MAX_DAYS, help="The period: this many days ending with --as-of."),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show the top members' emails and phones unmasked."),
+    full: bool = typer.Option(False, "--full", help="Every figure, the monthly table and the top 10 members."),
 ):
     """The owner's overview: sales, members, points, tiers, top customers.
+
+    By default one 80x24 screen: this period against the one before, points
+    outstanding and their value, tiers, segments and a 12-month chart; --full
+    shows every figure, the monthly table and the top members.
 
     The period is the --period days ending with --as-of; "active" members made a
     sale in it; retention is the share of the previous period's active members
@@ -393,7 +398,7 @@ def dashboard(
     \b
     Example:
       loyalty dashboard
-      loyalty dashboard --as-of 2026-10-31 --period 7
+      loyalty dashboard --as-of 2026-10-31 --period 7 --full
       loyalty dashboard --json | jq .sales
     """
     from loyalty_cli import reports
@@ -407,12 +412,14 @@ def dashboard(
         return
     if o.quiet:
         return
-    view = DashboardView(doc)
+    view = DashboardView(doc, previous_figures(r))
     if o.rich:
         console = o.console()
-        console.print(view.rich(console.width))
+        console.print(view.rich(console.width) if full else view.compact_rich(console.width))
     else:
-        sys.stdout.write(view.plain())
+        from loyalty_cli.render import plain_width
+
+        sys.stdout.write(view.plain(plain_width()) if full else view.compact_plain(plain_width()))
 
 
 def dashboard_json(r: dict, show_pii: bool = False) -> dict:
@@ -440,6 +447,35 @@ def dashboard_json(r: dict, show_pii: bool = False) -> dict:
     }
 
 
+def previous_figures(r: dict) -> dict:
+    """The period before this one (not part of --json), money as text like the rest."""
+    d, prev = r["currency_decimals"], r["previous"]
+    return {"start": prev["start"], "members": prev["members"], "points": prev["points"],
+            "sales": {"count": prev["sales"]["count"], "net": money(prev["sales"]["net"], d),
+                      "average_order_value": money(prev["sales"]["average_order_value"], d)}}
+
+
+def change(now, before) -> str:
+    """This period against the one before, as a signed percentage ("–" when the one before had none)."""
+    now, before = float(now or 0), float(before or 0)
+    if before <= 0:
+        return "–"
+    return f"{(now - before) / before * 100:+.1f}%"
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def spark(values_: list[float], cells: int = 1) -> str:
+    """A one-line chart: each value as one of eight block heights (`cells` wide), scaled to the largest."""
+    top = max(values_, default=0)
+    out = []
+    for v in values_:
+        level = 0 if top <= 0 or v <= 0 else min(7, max(0, round(v / top * 7)))
+        out.append((SPARKS[level] if v > 0 else " ") * cells)
+    return "".join(out)
+
+
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
@@ -458,7 +494,7 @@ dashboard_app.command("dashboard", epilog=GLOBAL_HELP)(dashboard)
 class DashboardView:
     """The dashboard as text: every figure formatted once, then laid out for rich or for plain text."""
 
-    def __init__(self, doc: dict):
+    def __init__(self, doc: dict, previous: dict | None = None):
         self.doc = doc
         m, s, p = doc["members"], doc["sales"], doc["points"]
         start = values.add_days(doc["as_of"], 1 - doc["period_days"])
@@ -466,35 +502,140 @@ class DashboardView:
         self.period_title = f"Last {plural(doc['period_days'], 'day')} ({start} to {doc['as_of']})"
         self.now_title = f"On {doc['as_of']}"
         self.period_kpis = [
-            ("net sales", s["net"]), ("sales", str(s["count"])), ("average order", s["average_order_value"] or "–"),
-            ("active members", str(m["active"])), ("new members", str(m["new"])),
+            ("net sales", money_text(s["net"])), ("sales", number(s["count"])),
+            ("average order", money_text(s["average_order_value"]) or "–"),
+            ("active members", number(m["active"])), ("new members", number(m["new"])),
             ("repeat rate", pct(doc["repeat_rate"])), ("retention", pct(doc["retention"])),
-            ("points issued", str(p["issued"])), ("points redeemed", str(p["redeemed"])),
-            ("points expired", str(p["expired"])),
+            ("points issued", number(p["issued"])), ("points redeemed", number(p["redeemed"])),
+            ("points expired", number(p["expired"])),
         ]
         self.now_kpis = [
-            ("members", str(m["total"])), ("points outstanding", str(p["outstanding"])), ("liability", doc["liability"]),
+            ("members", number(m["total"])), ("points outstanding", number(p["outstanding"])),
+            ("liability", money_text(doc["liability"])),
             ("redemption rate", pct(doc["redemption_rate"])), ("NPS (365 days)", nps_text(doc["nps"])),
         ]
         self.tiers = list(doc["tiers"].items())
         self.segments = list(doc["segments"].items())
-        self.monthly = [(row["month"], row["net_sales"], row["points_issued"]) for row in doc["monthly"]]
-        self.top = [(str(i), t["member_id"], t["name"] or "(erased)", t["email"] or "", t["phone"] or "", t["net_spend"])
-                    for i, t in enumerate(doc["top_members"], 1)]
+        # (month, net sales as text, net sales as a number for the bars, points issued)
+        self.monthly = [(row["month"], money_text(row["net_sales"]), float(row["net_sales"]), row["points_issued"])
+                        for row in doc["monthly"]]
+        self.top = [(str(i), t["member_id"], t["name"] or "(erased)", t["email"] or "", t["phone"] or "",
+                     money_text(t["net_spend"])) for i, t in enumerate(doc["top_members"], 1)]
+        self.comparison = self._comparison(doc, previous) if previous else []
+
+    @staticmethod
+    def _comparison(doc: dict, prev: dict) -> list[tuple[str, str, str, str]]:
+        """(figure, this period, the period before, change) for the compact view."""
+        s, m, p = doc["sales"], doc["members"], doc["points"]
+        ps, pm, pp = prev["sales"], prev["members"], prev["points"]
+        return [
+            ("net sales", money_text(s["net"]), money_text(ps["net"]), change(s["net"], ps["net"])),
+            ("sales", number(s["count"]), number(ps["count"]), change(s["count"], ps["count"])),
+            ("average order", money_text(s["average_order_value"]) or "–", money_text(ps["average_order_value"]) or "–",
+             change(s["average_order_value"], ps["average_order_value"])),
+            ("active members", number(m["active"]), number(pm["active"]), change(m["active"], pm["active"])),
+            ("new members", number(m["new"]), number(pm["new"]), change(m["new"], pm["new"])),
+            ("points issued", number(p["issued"]), number(pp["issued"]), change(p["issued"], pp["issued"])),
+        ]
+
+    # -- the default: one 80x24 screen -----------------------------------------------------
+    def compact_lines(self, width: int) -> list[list[tuple[str, str]]]:
+        """The compact dashboard as lines of (text, style) pieces, at most `width` cells each.
+
+        What an owner looks at first: this period against the one before, what is owed in
+        points, tiers and segments side by side, and the 12 months as one line per series.
+        """
+        doc, p = self.doc, self.doc["points"]
+        days = doc["period_days"]
+        heading = f"Last {days} days against the {days} before" if days > 1 else "This day against the day before"
+        fig_w = max(len(heading) - 2, *(len(row[0]) for row in self.comparison))
+        now_w = max(len("this period"), *(len(row[1]) for row in self.comparison))
+        before_w = max(len("before"), *(len(row[2]) for row in self.comparison))
+        lines: list[list[tuple[str, str]]] = [[(f"{heading:{fig_w + 2}}", "bold"),
+                                               (f"  {'this period':>{now_w}}  {'before':>{before_w}}  {'change':>7}", "dim")]]
+        for figure, now, before, delta in self.comparison:
+            style = "green" if delta.startswith("+") else "red" if delta.startswith("-") else "dim"
+            lines.append([(f"  {figure:{fig_w}}  ", ""), (f"{now:>{now_w}}", "bold cyan"), (f"  {before:>{before_w}}  ", ""),
+                          (f"{delta:>7}", style)])
+        lines.append([])
+        figures = (number(doc["members"]["total"]), number(p["outstanding"]), money_text(doc["liability"]))
+        words = (" members · ", " points outstanding · liability ")
+        if len(self.now_title) + 2 + sum(map(len, figures + words)) > width:  # large figures: shorter words
+            words = (" members · ", " points owed · value ")
+        lines.append([(f"{self.now_title}: ", "bold"), (figures[0], "bold cyan"), (words[0], ""),
+                      (figures[1], "bold cyan"), (words[1], ""), (figures[2], "bold cyan")])
+        lines.append([(f"  redemption rate {pct(doc['redemption_rate'])} · repeat rate {pct(doc['repeat_rate'])} · "
+                       f"retention {pct(doc['retention'])} · NPS {nps_text(doc['nps'])}", "")])
+        lines.append([])
+        half = width // 2
+        left = self._compact_distribution("Tiers held", self.tiers, half - 1, "yellow")
+        right = self._compact_distribution("RFM segments (365 days)", self.segments, width - half - 1, "green")
+        for i in range(max(len(left), len(right))):
+            a = left[i] if i < len(left) else []
+            b = right[i] if i < len(right) else []
+            pad = half + 1 - sum(len(t) for t, _ in a)
+            lines.append(a + [(" " * pad, "")] + b)
+        months = [row[0] for row in self.monthly]
+        lines.append([(f"Last 12 months ({months[0]} to {months[-1]})", "bold")])
+        best_sales = max(self.monthly, key=lambda row: row[2])
+        best_points = max(self.monthly, key=lambda row: row[3])
+        notes = [f"  top {best_sales[1]} ({best_sales[0]})" if best_sales[2] > 0 else "  no sales in the 12 months",
+                 f"  top {number(best_points[3])} ({best_points[0]})" if best_points[3] > 0 else "  none issued"]
+        cells = max(1, min(4, (width - 17 - max(map(len, notes))) // 12))
+        lines.append([("  net sales     ", ""), (spark([row[2] for row in self.monthly], cells), "blue"), (notes[0], "dim")])
+        lines.append([("  points issued ", ""), (spark([row[3] for row in self.monthly], cells), "magenta"),
+                      (notes[1], "dim")])
+        return [[(text, style) for text, style in line if text] for line in lines]
+
+    def _compact_distribution(self, title: str, items: list[tuple[str, int]], width: int, style: str):
+        total = sum(n for _, n in items)
+        top = max((n for _, n in items), default=0)
+        name_w = max((len(k) for k, _ in items), default=0)
+        num_w = max((len(number(n)) for _, n in items), default=1)
+        bar_w = max(1, width - 2 - name_w - 1 - num_w - 1 - 6 - 1)
+        out = [[(title, "bold")]]
+        for name, n in items:
+            out.append([(f"  {name:{name_w}} {number(n):>{num_w}} {pct(n / total if total else None):>6} ", ""),
+                        (bar(n, top, bar_w), style)])
+        return out
+
+    def compact_plain(self, width: int = 80) -> str:
+        lines = [self.title, *("".join(text for text, _ in line) for line in self.compact_lines(width)),
+                 "(loyalty dashboard --full: every figure, the monthly table and the top members)"]
+        return "\n".join(line.rstrip() for line in lines) + "\n"
+
+    def compact_rich(self, width: int = 80):
+        from rich.panel import Panel
+        from rich.text import Text
+
+        body = Text("\n").join(Text.assemble(*line) if line else Text("") for line in self.compact_lines(width - 4))
+        body.no_wrap = True
+        body.overflow = "crop"
+        return Panel(body, title=f"[bold]{self.title}[/bold]", title_align="left", border_style="bright_blue",
+                     subtitle="[dim]--full: every figure and the top members[/dim]", subtitle_align="right",
+                     padding=(0, 1))
 
     # -- plain text (piped) --------------------------------------------------------------
     def plain(self, width: int = 80) -> str:
         lines = [self.title, ""]
-        lines += _plain_pairs([(self.period_title, self.period_kpis), (self.now_title, self.now_kpis)], 3)
+        blocks = [(self.period_title, self.period_kpis), (self.now_title, self.now_kpis)]
+        pairs = _plain_pairs(blocks, 3)
+        if max(map(len, pairs)) > width:  # large figures: two to a line
+            pairs = _plain_pairs(blocks, 2)
+        lines += pairs
         lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width) + [""]
         lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width) + [""]
         lines += self._plain_monthly(width) + [""]
         lines.append("Top 10 members by net spend (365 days)")
         if self.top:
-            from tabulate import tabulate
+            from loyalty_cli.render import Column, cells_of, fit_columns, plain_overhead, plain_table
 
-            lines.append(tabulate([list(row) for row in self.top], headers=["#", "member", "name", "email", "phone", "net spend"],
-                                  tablefmt="simple", disable_numparse=True, colalign=("right",) + ("left",) * 4 + ("right",)))
+            specs = [Column("rank", "#", "number"), Column("member_id", "member", "id"), Column("name", "name", "text"),
+                     Column("email", "email", "text"), Column("phone", "phone", "phone"),
+                     Column("net_spend", "net spend", "money")]
+            cells = [list(row) for row in self.top]
+            kept, widths, _ = fit_columns(specs, cells, width, plain_overhead, cells_of)
+            lines.append(plain_table(specs, cells, kept, widths).rstrip("\n"))
         else:
             lines.append("  no sales in the 365 days")
         return "\n".join(line.rstrip() for line in lines) + "\n"
@@ -503,25 +644,25 @@ class DashboardView:
         total = sum(n for _, n in items)
         top = max((n for _, n in items), default=0)
         name_w = max((len(k) for k, _ in items), default=0)
-        num_w = max((len(str(n)) for _, n in items), default=1)
+        num_w = max((len(number(n)) for _, n in items), default=1)
         bar_w = max(10, min(40, width - name_w - num_w - 14))
         out = [title]
         for name, n in items:
-            out.append(f"  {name.ljust(name_w)}  {str(n).rjust(num_w)}  {pct(n / total if total else None).rjust(6)}  "
+            out.append(f"  {name.ljust(name_w)}  {number(n).rjust(num_w)}  {pct(n / total if total else None).rjust(6)}  "
                        f"{bar(n, top, bar_w)}")
         return out
 
     def _plain_monthly(self, width: int) -> list[str]:
-        sales_w = max(len("net sales"), *(len(v) for _, v, _ in self.monthly))
-        points_w = max(len("points issued"), *(len(str(v)) for _, _, v in self.monthly))
+        sales_w = max(len("net sales"), *(len(v) for _, v, _, _ in self.monthly))
+        points_w = max(len("points issued"), *(len(number(v)) for _, _, _, v in self.monthly))
         bar_w = max(8, (width - 2 - 7 - sales_w - points_w - 8) // 2)
-        top_sales = max(float(v) for _, v, _ in self.monthly)
-        top_points = max(p for _, _, p in self.monthly)
+        top_sales = max(v for _, _, v, _ in self.monthly)
+        top_points = max(p for _, _, _, p in self.monthly)
         out = ["Last 12 months",
                f"  {'month':7}  {'net sales'.rjust(sales_w)} {''.ljust(bar_w)}  {'points issued'.rjust(points_w)}"]
-        for month, net, points in self.monthly:
-            out.append(f"  {month:7}  {net.rjust(sales_w)} {bar(float(net), top_sales, bar_w).ljust(bar_w)}  "
-                       f"{str(points).rjust(points_w)} {bar(points, top_points, bar_w)}")
+        for month, net, net_value, points in self.monthly:
+            out.append(f"  {month:7}  {net.rjust(sales_w)} {bar(net_value, top_sales, bar_w).ljust(bar_w)}  "
+                       f"{number(points).rjust(points_w)} {bar(points, top_points, bar_w)}")
         return out
 
     # -- rich (terminal) ------------------------------------------------------------------
@@ -557,7 +698,7 @@ class DashboardView:
             t.add_column(justify="right", style="dim")
             t.add_column(no_wrap=True)
             for name, n in items:
-                t.add_row(name, str(n), pct(n / total if total else None), Text(bar(n, top, bar_width), style=style))
+                t.add_row(name, number(n), pct(n / total if total else None), Text(bar(n, top, bar_width), style=style))
             for _ in range(rows - len(items)):
                 t.add_row("", "", "", "")
             return t
@@ -571,10 +712,10 @@ class DashboardView:
             Panel(distribution(self.segments, "green", half), title="RFM segments (365 days)", title_align="left",
                   border_style="cyan"))
 
-        top_sales = max(float(v) for _, v, _ in self.monthly)
-        top_points = max(p for _, _, p in self.monthly)
-        sales_w = max(len("net sales"), *(len(v) for _, v, _ in self.monthly))
-        points_w = max(len("points issued"), *(len(str(v)) for _, _, v in self.monthly))
+        top_sales = max(v for _, _, v, _ in self.monthly)
+        top_points = max(p for _, _, _, p in self.monthly)
+        sales_w = max(len("net sales"), *(len(v) for _, v, _, _ in self.monthly))
+        points_w = max(len("points issued"), *(len(number(v)) for _, _, _, v in self.monthly))
         bar_w = max(8, (width - 8 - 7 - sales_w - points_w - 14) // 2)
         chart = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
         chart.add_column("month", no_wrap=True)
@@ -582,9 +723,9 @@ class DashboardView:
         chart.add_column("", no_wrap=True, width=bar_w, overflow="crop")
         chart.add_column("points issued", justify="right", no_wrap=True)
         chart.add_column("", no_wrap=True, width=bar_w, overflow="crop")
-        for month, net, points in self.monthly:
-            chart.add_row(month, net, Text(bar(float(net), top_sales, bar_w), style="blue"),
-                          str(points), Text(bar(points, top_points, bar_w), style="magenta"))
+        for month, net, net_value, points in self.monthly:
+            chart.add_row(month, net, Text(bar(net_value, top_sales, bar_w), style="blue"),
+                          number(points), Text(bar(points, top_points, bar_w), style="magenta"))
 
         wide = width >= 100  # the phone column only where there is room for it
         top = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False)
@@ -647,9 +788,10 @@ def feedback_add(
     from loyalty_cli import feedback
     from loyalty_cli.errors import UsageError
 
-    value = parse(values.parse_int, score, "SCORE", 0)
-    if value > 10:
-        raise UsageError(f"SCORE must be between 0 and 10, got {value}")
+    text = score.strip()
+    if not (text.isascii() and text.isdigit() and int(text) <= 10):
+        raise UsageError(f"SCORE must be a whole number from 0 to 10, got {text or repr(score)}")
+    value = int(text)
     when = at_option(at)
     refuse_future(when, allow_future, "--at", f"record {member_id}'s score dated then")
     r = call(feedback.add, member_id, value, when, comment)

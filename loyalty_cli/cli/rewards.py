@@ -134,6 +134,6 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     when = at_option(at)
     refuse_future(when, allow_future, "--at", f"cancel voucher {code} and return its points dated then")
     r = call(rewards.cancel, code, when, operator(by))
-    lapsed = (f" ({r['points_expired']} had lapsed and {'was' if r['points_expired'] == 1 else 'were'} written off)"
+    lapsed = (f" ({r['points_expired']:,} had lapsed and {'was' if r['points_expired'] == 1 else 'were'} written off)"
               if r["points_expired"] else "")
     out(lists=False).done(f"voucher {code} cancelled: {plural(r['points_returned'], 'point')} back to {r['member_id']}{lapsed}", r)

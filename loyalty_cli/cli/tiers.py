@@ -64,12 +64,12 @@ def recalc(as_of: str = typer.Option(None, "--as-of", help="Recalculate as of th
         o.done("", doc)
         return
     would = "would change" if dry_run else "changed"
-    lines = [f"tiers as of {r['as_of']}: {r['upgraded']} upgraded, {r['downgraded']} downgraded, "
-             f"{r['unchanged']} unchanged" + (" (dry run: nothing changed)" if dry_run else "")]
+    lines = [f"tiers as of {r['as_of']}: {r['upgraded']:,} upgraded, {r['downgraded']:,} downgraded, "
+             f"{r['unchanged']:,} unchanged" + (" (dry run: nothing changed)" if dry_run else "")]
     # The changes are data, on stdout with the summary (`> changes.txt` keeps them)
     lines += [f"  {c['member_id']}: {c['from']} → {c['to']} ({would})" for c in r["changes"][:50]]
     if len(r["changes"]) > 50:
-        lines.append(f"  … and {len(r['changes']) - 50} more (use --json for all)")
+        lines.append(f"  … and {len(r['changes']) - 50:,} more (use --json for all)")
     o.done("\n".join(lines), doc)
 
 
