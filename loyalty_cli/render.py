@@ -61,8 +61,10 @@ class Output:
         stream = sys.stderr if stderr else sys.stdout
         # Without colour, no escape codes at all: Rich's no_color alone still writes bold and italic.
         colour = use_color(stream)
-        return Console(file=stream, no_color=not colour, color_system="auto" if colour else None, highlight=False,
-                       soft_wrap=False)
+        console = Console(file=stream, no_color=not colour, color_system="auto" if colour else None, highlight=False,
+                          soft_wrap=False)
+        console.on_broken_pipe = _broken_pipe  # the CLI decides what a closed pipe means (rich exits 1)
+        return console
 
     # -- documents ----------------------------------------------------------
     def json_doc(self, obj) -> None:
@@ -175,6 +177,11 @@ class Output:
         sys.stdout.write(title + "\n")
         for label, value in pairs:
             sys.stdout.write(f"  {label.ljust(width)}  {'' if value is None else value}\n")
+
+
+def _broken_pipe() -> None:
+    """A closed pipe under rich: raised on, for the CLI to end quietly with exit 0."""
+    raise BrokenPipeError("the reader of the output has gone")
 
 
 def _plain(value):
