@@ -313,9 +313,19 @@ def main() -> None:
     except BrokenPipeError:  # in Click's own output (an error it was reporting, say)
         stdout_closed()
         code = 0
+    loyalty_cli.finish()
     if code == 130:
         report_interrupted(sys.stderr.write, interrupted_message())
-    loyalty_cli.finish()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        # Not through the interpreter's exit: under `python -m`, CPython turns any exit into a
+        # death by SIGINT once a KeyboardInterrupt has ended code run by exec() or eval() (a
+        # dataclass or namedtuple being built during an import), even though it was caught.
+        # The transaction has rolled back and the database is closed by now.
+        os._exit(130)
     sys.exit(code)
 
 
