@@ -49,15 +49,17 @@ test: $(BIN)/loyalty
 	@status=0; \
 	echo "$(BIN)/python -m pytest -q -m 'not slow' $(TESTS)"; \
 	$(BIN)/python -m pytest -q -m "not slow" $(TESTS) || status=$$?; \
-	echo; echo "Slow tests next: the crash harness kills a 200,000-row import 10 times (about five minutes)."; \
+	echo; echo "Slow tests next, named as they run: the crash harness kills a 200,000-row import 10 times"; \
+	echo "(about five minutes), then 100 Ctrl-Cs at random moments (about half a minute)."; \
 	echo "$(BIN)/python -m pytest -v -m slow $(TESTS)"; \
 	$(BIN)/python -m pytest -v -m slow $(TESTS) || { code=$$?; [ $$code -eq 5 ] || status=$$code; }; \
 	exit $$status
 
-# The hardening tests, large: 200 kills of the import, 2,000 simulation seeds, more random files.
+# The hardening tests, large: 200 kills of the import, 2,000 simulation seeds, more random files,
+# 1,000 Ctrl-Cs at random moments.
 stress: $(BIN)/loyalty
 	LOYALTY_STRESS=1 $(BIN)/python -m pytest -q tests/test_crash.py tests/test_simulation.py tests/test_hostile.py \
-	  tests/test_concurrency.py tests/test_concurrency_mixed.py
+	  tests/test_concurrency.py tests/test_concurrency_mixed.py tests/test_signals_pipes.py
 
 bench: $(BIN)/loyalty
 	$(BIN)/python bench/startup.py
