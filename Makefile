@@ -12,7 +12,10 @@ $(BIN)/loyalty: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@# compat mode puts the source on sys.path with a .pth (no import-time finder, faster start-up);
 	@# if a future setuptools drops it, fall back to the default editable install.
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat \
+	@# setuptools prints a deprecation banner for compat mode on every install: silenced by its
+	@# message alone (PYTHONWARNINGS reaches the build backend); every other warning and error shows.
+	PYTHONWARNINGS="$${PYTHONWARNINGS:+$$PYTHONWARNINGS,}ignore:Compat editable installs" \
+	  $(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat \
 	  || $(BIN)/python -m pip install --quiet -e '.[test]'
 	@# bytecode now: with PYTHONDONTWRITEBYTECODE set, every command would compile the sources again
 	$(BIN)/python -m compileall -q loyalty_cli
@@ -40,13 +43,24 @@ demo: $(BIN)/loyalty
 	@echo
 	@echo "Try: $(BIN)/loyalty --db $(DEMO_DB) members show M0099"
 
+# The suite, then the slow tests one by one by name (the crash harness alone takes about five
+# minutes, which looked like a hang); the exit status is a failure if either run failed.
+# `make test TESTS=tests/test_store.py` runs only the files named.
 test: $(BIN)/loyalty
-	$(BIN)/python -m pytest -q
+	@status=0; \
+	echo "$(BIN)/python -m pytest -q -m 'not slow' $(TESTS)"; \
+	$(BIN)/python -m pytest -q -m "not slow" $(TESTS) || status=$$?; \
+	echo; echo "Slow tests next, named as they run: the crash harness kills a 200,000-row import 10 times"; \
+	echo "(about five minutes), then 100 Ctrl-Cs at random moments (about half a minute)."; \
+	echo "$(BIN)/python -m pytest -v -m slow $(TESTS)"; \
+	$(BIN)/python -m pytest -v -m slow $(TESTS) || { code=$$?; [ $$code -eq 5 ] || status=$$code; }; \
+	exit $$status
 
-# The hardening tests, large: 200 kills of the import, 2,000 simulation seeds, more random files.
+# The hardening tests, large: 200 kills of the import, 2,000 simulation seeds, more random files,
+# 1,000 Ctrl-Cs at random moments.
 stress: $(BIN)/loyalty
 	LOYALTY_STRESS=1 $(BIN)/python -m pytest -q tests/test_crash.py tests/test_simulation.py tests/test_hostile.py \
-	  tests/test_concurrency.py tests/test_concurrency_mixed.py
+	  tests/test_concurrency.py tests/test_concurrency_mixed.py tests/test_signals_pipes.py
 
 bench: $(BIN)/loyalty
 	$(BIN)/python bench/startup.py

@@ -7,10 +7,7 @@ codes in one place. Validation that can find many problems at once (imports,
 
 from __future__ import annotations
 
-
-
-# What Ctrl-C says when it stopped a command before it changed anything.
-INTERRUPTED = "Interrupted: nothing was written by the unfinished command."
+from loyalty_cli import INTERRUPTED  # noqa: F401  (defined with the Ctrl-C handler, which runs first)
 
 
 class Problem:

@@ -69,8 +69,10 @@ class Output:
         stream = sys.stderr if stderr else sys.stdout
         # Without colour, no escape codes at all: Rich's no_color alone still writes bold and italic.
         colour = use_color(stream)
-        return Console(file=stream, no_color=not colour, color_system="auto" if colour else None, highlight=False,
-                       soft_wrap=False)
+        console = Console(file=stream, no_color=not colour, color_system="auto" if colour else None, highlight=False,
+                          soft_wrap=False)
+        console.on_broken_pipe = _broken_pipe  # the CLI decides what a closed pipe means (rich exits 1)
+        return console
 
     # -- documents ----------------------------------------------------------
     def json_doc(self, obj) -> None:
@@ -206,6 +208,11 @@ class Output:
 
                 text = ("\n" + " " * (width + 4)).join(textwrap.wrap(text, room, break_on_hyphens=False)) or text
             sys.stdout.write(f"  {label.ljust(width)}  {text}\n")
+
+
+def _broken_pipe() -> None:
+    """A closed pipe under rich: raised on, for the CLI to end quietly with exit 0."""
+    raise BrokenPipeError("the reader of the output has gone")
 
 
 def _plain(value):

@@ -108,6 +108,35 @@ def _place(partial: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
+PARTIAL_MARK = ".partial-"  # a backup being written: .NAME.partial-XXXXXXXX beside NAME
+
+
+def _open_private(path) -> int:
+    """Open a small file beside the database for reading and writing, creating it 0600."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def _remove_partial(partial: Path) -> bool | None:
+    """Delete a partial backup and SQLite's files beside it: True if it was there, False if not,
+    None if it could not be deleted (kept on the list, to try again). Only names a backup gives
+    its partial are touched, whatever the list beside the database says."""
+    import re
+
+    if not re.fullmatch(r"\..+\.partial-[0-9a-f]{8}", partial.name):
+        return False
+    existed = os.path.lexists(partial)
+    for leftover in (partial, *(Path(f"{partial}{suffix}") for suffix in ("-journal", "-wal", "-shm"))):
+        try:
+            leftover.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError:
+            return None
+    return existed
+
+
 def foreign_or_newer(conn: sqlite3.Connection, path) -> str | None:
     """Why this SQLite database is not one this loyalty may open, or None (for backups, opened
     read-only: a live database is recognised from its header by `examine` before it is opened)."""
@@ -539,32 +568,117 @@ class Store:
         finally:
             os.close(fd)
 
-    def backup_to(self, target: Path) -> None:
-        """SQLite's online backup API: a consistent copy, safe while others write."""
-        if target.exists():
-            raise _taken(target)
-        # Written under a temporary name and linked into place when whole: an interrupted backup
-        # never leaves a half file under the name a restore (or tonight's cron) would take.
-        import secrets
+    def backup_to(self, target: Path) -> list[str]:
+        """SQLite's online backup API: a consistent copy, safe while others write. Returns the
+        partial backups of killed runs that it removed first (see `remove_stale_partials`)."""
+        import fcntl
 
-        partial = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
+        lock = self._backup_lock()
         try:
-            os.close(create_private_file(partial, exclusive=True))
-        except OSError as exc:
-            raise UsageError(f"cannot write the backup at {target}: {exc.strerror}") from None
-        try:
-            dest = sqlite3.connect(partial)
+            removed = self._remove_partials_if_idle(lock)
+            fcntl.flock(lock, fcntl.LOCK_SH)  # "a backup of this database is running"
+            if target.exists():
+                raise _taken(target)
+            # Written under a temporary name and linked into place when whole: an interrupted backup
+            # never leaves a half file under the name a restore (or tonight's cron) would take. The
+            # name is listed beside the database first, so that a kill leaves a file someone finds.
+            import secrets
+
+            partial = target.with_name(f".{target.name}{PARTIAL_MARK}{secrets.token_hex(4)}")
+            self._edit_partials(lambda paths: paths + [os.path.abspath(partial)])
             try:
-                with dest:
-                    self.conn.backup(dest)
-                dest.execute("PRAGMA journal_mode=DELETE")
+                try:
+                    os.close(create_private_file(partial, exclusive=True))
+                except OSError as exc:
+                    raise UsageError(f"cannot write the backup at {target}: {exc.strerror}") from None
+                dest = sqlite3.connect(partial)
+                try:
+                    with dest:
+                        self.conn.backup(dest)
+                    dest.execute("PRAGMA journal_mode=DELETE")
+                finally:
+                    dest.close()
+                os.chmod(partial, 0o600)
+                _place(partial, target)
             finally:
-                dest.close()
-            os.chmod(partial, 0o600)
-            _place(partial, target)
+                _remove_partial(partial)
+                self._edit_partials(lambda paths: [p for p in paths if p != os.path.abspath(partial)])
         finally:
-            for leftover in (partial, Path(f"{partial}-journal")):
-                leftover.unlink(missing_ok=True)
+            os.close(lock)
+        return removed
+
+    # -- partial backups left by a killed `db backup` ----------------------------
+    # Each backup lists its partial file in DB.backup-partials (beside the database) before
+    # creating it, and holds a shared lock on DB.backup.lock while it writes. When nobody holds
+    # that lock no backup is running, so every partial still listed was left by a killed one.
+    def _backup_lock(self) -> int:
+        """The file every running backup of this database holds a shared lock on."""
+        return _open_private(f"{os.path.realpath(self.path)}.backup.lock")
+
+    def _partials_list(self) -> Path:
+        return Path(f"{os.path.realpath(self.path)}.backup-partials")
+
+    def _edit_partials(self, change) -> None:
+        """Rewrite the list of partial backups under its own lock (backups may run side by side);
+        the list is removed when it is empty, so that it is only there when something is listed."""
+        import fcntl
+
+        listing = self._partials_list()
+        while True:
+            fd = _open_private(listing)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(listing))
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    continue  # removed (emptied) by another process while we waited: open it again
+                with os.fdopen(os.dup(fd), "r+", encoding="utf-8") as f:
+                    kept = change([line for line in f.read().splitlines() if line])
+                    f.seek(0)
+                    f.truncate()
+                    f.write("".join(f"{p}\n" for p in kept))
+                if not kept:
+                    listing.unlink()
+                return
+            finally:
+                os.close(fd)
+
+    def _remove_partials_if_idle(self, lock: int) -> list[str]:
+        import fcntl
+
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []  # a backup is running: its partial is alive; stale ones wait for the next time
+        if not self._partials_list().exists():
+            return []
+        removed = []
+
+        def remove_all(paths):
+            kept = []
+            for path in paths:
+                gone = _remove_partial(Path(path))
+                if gone:
+                    removed.append(path)
+                elif gone is None:
+                    kept.append(path)
+            return kept
+        self._edit_partials(remove_all)
+        return removed
+
+    def remove_stale_partials(self) -> list[str]:
+        """Remove the partial backups (hidden full copies of the customer data, with their
+        -journal) that killed `db backup` runs of this database left, unless a backup is running
+        now; return their paths. Creates nothing when there is nothing to remove."""
+        if not self._partials_list().exists():
+            return []
+        lock = self._backup_lock()
+        try:
+            return self._remove_partials_if_idle(lock)
+        finally:
+            os.close(lock)
 
     @classmethod
     def open_backup(cls, path: Path) -> "Store":

@@ -14,7 +14,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from loyalty_cli import __version__
+from loyalty_cli import __version__, forget_interrupted, report_interrupted
 from loyalty_cli.cli import coercion, usage
 from loyalty_cli.cli.common import GLOBAL_HELP, Invocation, out, store
 from loyalty_cli.errors import INTERRUPTED, CheckFailed, InputFileError, LoyaltyError
@@ -94,13 +94,17 @@ class LoyaltyGroup(TyperGroup):
         from loyalty_cli.store import forget_saved
 
         forget_saved()
+        forget_interrupted()
         try:
             return super().invoke(ctx)
         except InputFileError as exc:
             if Invocation.json and exc.summary is not None:
                 summary = dict(exc.summary)
                 summary["errors"] = [p.as_dict() for p in exc.problems]
-                out().json_doc(summary)
+                try:
+                    out().json_doc(summary)
+                except BrokenPipeError:
+                    stdout_closed()  # the reader left: the exit code still says the file was refused
             _error(str(exc))
             if not Invocation.json:
                 said = str(exc)  # a header problem (line 1) is the error line itself: said once
@@ -129,7 +133,7 @@ class LoyaltyGroup(TyperGroup):
         except sqlite3.Error as exc:
             _storage_failure(ctx, exc)
         except KeyboardInterrupt:
-            sys.stderr.write(interrupted_message() + "\n")
+            report_interrupted(sys.stderr.write, interrupted_message())
             ctx.exit(130)
         except (typer.Exit, typer.Abort):
             raise
@@ -138,7 +142,10 @@ class LoyaltyGroup(TyperGroup):
                 raise
             ctx.exit(2)
         except BrokenPipeError:
-            ctx.exit(1)
+            # The reader of our output stopped (`| head`): its choice, nothing was refused, and a
+            # write command's change is already committed.
+            stdout_closed()
+            ctx.exit(0)
         except UnicodeEncodeError as exc:
             if "surrogates" not in str(exc):
                 _unexpected(exc)
@@ -293,13 +300,66 @@ def _example_last(command) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the exit code of the command, whatever happens around it.
+
+    A Ctrl-C at any moment ends with one line on stderr and exit 130 (see loyalty_cli/__init__.py
+    for the handler); a closed stdout (`| head -1`) ends quietly with exit 0. The output is
+    flushed here, while a Ctrl-C can still be reported, rather than by the interpreter on its way
+    out (where a closed pipe printed "Exception ignored" and exited 120).
+    """
+    import loyalty_cli
+
     os.umask(0o077)
+    loyalty_cli.begin(interrupted_message)
+    code = 0
     try:
-        _run()
+        try:
+            _run()
+        except SystemExit as exc:
+            code = exc.code
+        if _pipe_closed_in_click():
+            code = 0
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stdout_closed()
+        loyalty_cli.finish()
     except KeyboardInterrupt:  # before the command started, or after it returned
-        sys.stderr.write(interrupted_message() + "\n")
-        sys.exit(130)
+        code = 130
+    except BrokenPipeError:  # in Click's own output (an error it was reporting, say)
+        stdout_closed()
+        code = 0
+    loyalty_cli.finish()
+    if code == 130:
+        report_interrupted(sys.stderr.write, interrupted_message())
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        # Not through the interpreter's exit: under `python -m`, CPython turns any exit into a
+        # death by SIGINT once a KeyboardInterrupt has ended code run by exec() or eval() (a
+        # dataclass or namedtuple being built during an import), even though it was caught.
+        # The transaction has rolled back and the database is closed by now.
+        os._exit(130)
+    sys.exit(code)
+
+
+def stdout_closed() -> None:
+    """The reader of stdout is gone: send what is left to /dev/null, so that no later write or
+    the interpreter's last flush fails again (the recipe of Python's signal documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test runner's buffer)
+        pass
+
+
+def _pipe_closed_in_click() -> bool:
+    """Whether Click met a closed stdout outside a command (printing the help, say): it exits 1
+    then, after wrapping the standard streams in this class."""
+    return type(sys.stdout).__name__ == "PacifyFlushWrapper"
 
 
 def _run() -> None:

@@ -30,8 +30,10 @@ def check():
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed
 
-    problems = call(checks.run_checks, today())
+    # Unfinished backups of killed `db backup` runs go first: hidden copies of the customer data.
+    removed, problems = call(lambda s: (s.remove_stale_partials(), checks.run_checks(s, today())))
     o = out(lists=False)
+    _removed_note(o, removed)
     doc = {"ok": not problems,
            "problems": [{"check": p.check, "message": p.message, "member_id": p.member_id} for p in problems]}
     if o.json:
@@ -52,10 +54,17 @@ def backup(file: Path = typer.Argument(..., help="The backup file to write (must
     """
     s = store()
     try:
-        s.backup_to(file)
+        removed = s.backup_to(file)
     finally:
         s.close()
-    out(lists=False).done(f"backed up to {file}", {"backup": str(file)})
+    o = out(lists=False)
+    _removed_note(o, removed)
+    o.done(f"backed up to {file}", {"backup": str(file)})
+
+
+def _removed_note(o, removed: list[str]) -> None:
+    for path in removed:
+        o.note(f"removed {path}, an unfinished copy left by a 'db backup' that was stopped")
 
 
 @app.command("restore")
