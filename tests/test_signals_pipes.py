@@ -215,8 +215,10 @@ def fill(db, rows):
     conn = sqlite3.connect(db)
     tier, since = conn.execute("SELECT tier, tier_since FROM members").fetchone()
     with conn:
-        conn.executemany("INSERT INTO members (member_id, name, joined_on, tier, tier_since) VALUES (?, ?, ?, ?, ?)",
-                         ((f"B{i:07d}", f"Member {i} {'x' * 150}", "2024-01-01", tier, since) for i in range(rows)))
+        conn.executemany("INSERT INTO members (member_id, member_key, name, joined_on, tier, tier_since) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         ((f"B{i:07d}", f"b{i:07d}", f"Member {i} {'x' * 150}", "2024-01-01", tier, since)
+                          for i in range(rows)))
     conn.close()
 
 
