@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from loyalty_cli.errors import Problem
 from loyalty_cli.ledger import GENESIS, entry_hash
-from loyalty_cli.migrations import SUMMARY_TABLES
+from loyalty_cli.store.migrations import SUMMARY_TABLES
 
 LIMIT = 100  # problems reported per check, so a wrecked file does not flood the terminal
 

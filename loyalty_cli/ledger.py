@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from operator import attrgetter
 
 from loyalty_cli.errors import LoyaltyError, NotFound
-from loyalty_cli.migrations import MEMBER_TOTALS_SQL
+from loyalty_cli.store.migrations import MEMBER_TOTALS_SQL
 from loyalty_cli.rules import Programme
 from loyalty_cli.store import page_cache
 from loyalty_cli.values import TRILLION, end_of_day

@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from loyalty_cli import store as store_module
-from loyalty_cli.migrations import APPLICATION_ID, MIGRATIONS
+from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
 from loyalty_cli.store import Store
 
 from tests.helpers import ok, one_error_line, q, run

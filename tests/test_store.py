@@ -15,7 +15,7 @@ import pytest
 
 from loyalty_cli import store
 from loyalty_cli.errors import Busy
-from loyalty_cli.migrations import MIGRATIONS
+from loyalty_cli.store.migrations import MIGRATIONS
 from loyalty_cli.store import Store, default_path
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from loyalty_cli.errors import Busy, LoyaltyError, UsageError
-from loyalty_cli.migrations import APPLICATION_ID, MIGRATIONS
+from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 MAX_BUSY_TIMEOUT = 2_147_483  # SQLite takes milliseconds as a 32-bit int: beyond it, no wait at all
