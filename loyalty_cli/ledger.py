@@ -47,6 +47,9 @@ def _sha256():
 
 
 _SHA256 = None
+# Records on the hot path are built with tuple.__new__(Record, (fields…)): what a named tuple's own
+# __new__ does, without its Python frame (0.5 µs → 0.25 µs; an import builds four a row).
+_record = tuple.__new__
 
 
 class Entry(NamedTuple):
@@ -216,15 +219,15 @@ class Book:
         h = self._sha(f"{self.prev_hash}\x1f{eid}\x1f{m.member_id}\x1f{at}\x1f{kind}\x1f{points}\x1f{ref or ''}"
                       f"\x1f{note or ''}\x1f{by or ''}".encode()).hexdigest()
         self.prev_hash = h
-        self._entries.append(Entry(eid, m.member_id, at, kind, points, ref, note, by, h))
+        self._entries.append(_record(Entry, (eid, m.member_id, at, kind, points, ref, note, by, h)))
         return eid  # the caller marks the member dirty once it has changed the balance
 
     def add_purchase(self, m: MemberState, purchase_id: str, kind: str, amount: int, at: str, category, refund_of,
                      points: int, basis_points: int, lot_id) -> None:
         """Buffer a purchases row (the writer counts it into the member's and the day's totals);
         for a refund, note the sale it refunds as having unwritten refunds."""
-        self._purchases.append(Purchase(purchase_id, m.member_id, kind, amount, at, category, refund_of, points,
-                                        basis_points, lot_id))
+        self._purchases.append(_record(Purchase, (purchase_id, m.member_id, kind, amount, at, category, refund_of,
+                                                  points, basis_points, lot_id)))
         self._pending_purchase_ids.add(purchase_id)
         if refund_of is not None:
             self._pending_refunds_of.add(refund_of)
@@ -268,7 +271,8 @@ class Book:
                 fill = min(hole, size)
                 hole -= fill
                 self._uses.append(LotUse(first, lot_id, fill))
-            self._lots.append(Lot(lot_id, first, m.member_id, expires_on, size, size - fill, lot_purchase, lot_origin))
+            self._lots.append(_record(Lot, (lot_id, first, m.member_id, expires_on, size, size - fill, lot_purchase,
+                                            lot_origin)))
         self._pending_members.add(m.member_id)
         m.balance += total
         self._dirty.add(m)
@@ -318,7 +322,7 @@ class Book:
                 need -= take
                 self._lot_remaining[lot_id] = remaining - take
                 self._pending_members.add(m.member_id)
-                self._uses.append(LotUse(eid, lot_id, take))
+                self._uses.append(_record(LotUse, (eid, lot_id, take)))
                 taken.append((lot_id, expires_on, take))
                 if need == 0:
                     break

@@ -143,7 +143,10 @@ class LedgerWriter:
 
     def write(self, entries, lots, uses, remaining: dict, purchases, tier_changes) -> None:
         """Write buffered records (in an order the foreign keys accept) and count them into the day's
-        totals; `remaining` is {lot id: points left} for lots already written."""
+        totals; `remaining` is {lot id: points left} for lots already written.
+
+        Named tuples go in as plain tuples: sqlite3 binds a tuple subclass's fields one generic
+        lookup at a time (200,000 entries: 1.2-1.5 s), a plain tuple's directly (0.9 s with the copy)."""
         c = self.tx
         if entries:
             daily = self.daily_points
@@ -155,11 +158,11 @@ class LedgerWriter:
                 points = entry[4]
                 day[0 if points > 0 else 1] += points
                 day[2] += 1
-            c.executemany(INSERT_ENTRIES, entries)
+            c.executemany(INSERT_ENTRIES, map(tuple, entries))
         if lots:
-            c.executemany(INSERT_LOTS, lots)
+            c.executemany(INSERT_LOTS, map(tuple, lots))
         if uses:
-            c.executemany(INSERT_USES, uses)
+            c.executemany(INSERT_USES, map(tuple, uses))
         if remaining:
             c.executemany(UPDATE_REMAINING, [(r, i) for i, r in remaining.items()])
         if purchases:
@@ -177,9 +180,9 @@ class LedgerWriter:
                 else:
                     day[2] += 1
                     day[3] += purchase[3]
-            c.executemany(INSERT_PURCHASES, purchases)
+            c.executemany(INSERT_PURCHASES, map(tuple, purchases))
         if tier_changes:
-            c.executemany(INSERT_TIER_CHANGES, tier_changes)
+            c.executemany(INSERT_TIER_CHANGES, map(tuple, tier_changes))
 
     def write_members(self, rows) -> None:
         """Write the members' rows [(balance, tier, tier_since, floor_tier, floor_until, first_sale,
