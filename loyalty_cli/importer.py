@@ -17,10 +17,12 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from loyalty_cli import values
 from loyalty_cli.errors import InputFileError, LoyaltyError, NotFound, Problem, UsageError
 from loyalty_cli.render import plural
+from loyalty_cli.store import imports as import_rows
 
 CHUNK = 2000
 csv.field_size_limit(1 << 20)
@@ -498,27 +500,15 @@ def _check_regular_or_absent(path: Path) -> None:
                              "give the path of a file for the rejected rows")
 
 
-class Progress:
-    """A transient rich progress bar on stderr, only when stderr is a terminal."""
+class Progress(Protocol):
+    """How an import reports its progress to whoever draws it (the CLI's bar): `start` with the
+    file's size in bytes, `update` with the bytes read after each chunk, `close` when done."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.bar = None
-        if enabled and total:
-            from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
-            from rich.console import Console
+    def start(self, total: int) -> None: ...
 
-            self.bar = RichProgress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("import", total=total)
+    def update(self, done: int) -> None: ...
 
-    def update(self, done: int) -> None:
-        if self.bar:
-            self.bar.update(self.task, completed=done)
-
-    def close(self) -> None:
-        if self.bar:
-            self.bar.stop()
+    def close(self) -> None: ...
 
 
 def _parse_at(text: str, options: ImportOptions, cache: dict, what: str) -> str:
@@ -534,7 +524,7 @@ def _parse_at(text: str, options: ImportOptions, cache: dict, what: str) -> str:
     return hit
 
 
-def import_purchases(store, path: Path, options: ImportOptions, progress: bool = False) -> dict:
+def import_purchases(store, path: Path, options: ImportOptions, progress: Progress | None = None) -> dict:
     """`purchases import`: exactly once by purchase id, all or nothing by default."""
     from loyalty_cli import members as members_mod
     from loyalty_cli import tiers
@@ -548,7 +538,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
         parse_row = _row_parser(options, book.programme.currency_decimals)
         chunk: list = []
         estimated_rows = None  # the file's rows, estimated once the first chunk is read
-        erased = {row[0] for row in conn.execute("SELECT member_id FROM members WHERE erased_at IS NOT NULL")}
+        erased = import_rows.erased_members(conn)
         ids = Resolver(conn)  # member ids match without regard to case: resolved once per distinct id
         earliest_sales = _earliest_sales(conn, source, options, parse_row) if options.create_members else None
 
@@ -568,11 +558,11 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: bool =
                     parsed.append((line, cells) + parse_row(row))
                 except ValueError as exc:
                     bad(line, cells, str(exc))
-            known = _recorded(conn, {p[2] for p in parsed})
+            known = import_rows.recorded(conn, {p[2] for p in parsed})
             ids.prepare([p[3] for p in parsed])
             fresh = [ids.peek(p[3]) for p in parsed if p[2] not in known]
             if estimated_rows is not None and parsed:
-                # Of about how many new rows (a re-import, all duplicates, writes none): see Book.defer_indexes.
+                # Of about how many new rows (a re-import, all duplicates, writes none): see store.imports.defer_indexes.
                 book.defer_indexes(estimated_rows * len(fresh) // len(parsed))
                 estimated_rows = None
             if fresh:
@@ -688,19 +678,6 @@ def _row_parser(options: ImportOptions, decimals: int):
     return parse_row
 
 
-def _recorded(conn, ids) -> dict:
-    """{purchase id: (member, kind, amount, refund_of, date)} of those of `ids` already recorded."""
-    ids = list(ids)
-    known = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        q = ",".join("?" * len(part))
-        for r in conn.execute(f"SELECT purchase_id, member_id, kind, amount, refund_of, purchased_at "
-                              f"FROM purchases WHERE purchase_id IN ({q})", part):
-            known[r[0]] = (r[1], r[2], r[3], r[4], r[5][:10])
-    return known
-
-
 def _earliest_sales(conn, main: CsvSource, options: ImportOptions, parse_row) -> dict | None:
     """--create-members: {member id: the date of their earliest sale in the file}, for the members
     not enrolled yet, so that one first seen late in an unsorted file still joins on their first
@@ -715,13 +692,8 @@ def _earliest_sales(conn, main: CsvSource, options: ImportOptions, parse_row) ->
     batch: list[tuple] = []
 
     def settle():
-        recorded = _recorded(conn, {pid for pid, _, _ in batch})
-        keys = list({values.member_key(mid) for _, mid, _ in batch})
-        enrolled = set()
-        for start in range(0, len(keys), 500):
-            part = keys[start:start + 500]
-            enrolled.update(r[0] for r in conn.execute(
-                f"SELECT member_key FROM members WHERE member_key IN ({','.join('?' * len(part))})", part))
+        recorded = import_rows.recorded(conn, {pid for pid, _, _ in batch})
+        enrolled = import_rows.enrolled_keys(conn, list({values.member_key(mid) for _, mid, _ in batch}))
         for pid, mid, at in batch:
             key = values.member_key(mid)
             if pid not in recorded and key not in enrolled and at < earliest.get(key, "9999"):
@@ -751,7 +723,7 @@ def _earliest_sales(conn, main: CsvSource, options: ImportOptions, parse_row) ->
 
 
 @contextmanager
-def _importing(store, path: Path, fields: dict, options: ImportOptions, progress: bool, counts: dict):
+def _importing(store, path: Path, fields: dict, options: ImportOptions, progress: Progress | None, counts: dict):
     """What both imports share: read the file, one transaction, bad rows, rejects, progress, the verdict.
 
     Yields (conn, source, bad) where `bad(line, cells, message)` records a bad row.
@@ -767,8 +739,10 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
         with CsvSource(path, fields, options) as source, _no_cyclic_gc():
             rejects = Rejects(Path(options.rejects) if options.rejects is not None and options.skip_bad else None,
                               source.header)
-            bar = Progress(source.size, progress)
-            source.progress = lambda: bar.update(source.counter.count)
+            source.progress = lambda: None
+            if progress is not None:
+                progress.start(source.size)
+                source.progress = lambda: progress.update(source.counter.count)
 
             def bad(line, cells, message):
                 problems.append(Problem(message, line))
@@ -793,7 +767,8 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
                     _refuse_if_changed(source, path, options, counts, thorough=exc.summary is not None)
                 raise
             finally:
-                bar.close()
+                if progress is not None:
+                    progress.close()
                 rejects.discard()
     except InputFileError as exc:
         if exc.summary is None:  # the file itself was refused (header, quoting, encoding): the same report
@@ -872,7 +847,7 @@ def _reject_message(path: Path, problems: list[Problem]) -> str:
     return f"{path.name} rejected, nothing imported: line {first.line}: {first.message}{more}"
 
 
-def import_members(store, path: Path, options: ImportOptions, progress: bool = False) -> dict:
+def import_members(store, path: Path, options: ImportOptions, progress: Progress | None = None) -> dict:
     """`members import`: upsert by member_id, else by email; never duplicates."""
     from loyalty_cli import members as members_mod
     from loyalty_cli.ledger import Book

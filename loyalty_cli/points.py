@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.ids import resolve_member
-from loyalty_cli.ledger import MAX_POINTS, Book, balance_as_of
+from loyalty_cli.ledger import MAX_POINTS, Book
+from loyalty_cli.store import ledger as ledger_rows
 
 
 def _reason(reason: str) -> str:
@@ -26,13 +27,18 @@ def _positive(points: int, what: str = "points") -> int:
     return points
 
 
+def _enrolled(conn, member_id: str) -> None:
+    """NotFound unless the member is enrolled."""
+    if next(ledger_rows.member_states(conn, [member_id]), None) is None:
+        raise NotFound.member(member_id)
+
+
 def balance(store, member_id: str, as_of: str | None = None) -> dict:
     """`points balance`: balance and unconsumed points per expiry date (as of a date)."""
     with store.read() as conn:
         member_id = resolve_member(conn, member_id)
-        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-            raise NotFound.member(member_id)
-        total, expiring = balance_as_of(conn, member_id, as_of)
+        _enrolled(conn, member_id)
+        total, expiring = ledger_rows.balance_as_of(conn, member_id, as_of)
     return {"member_id": member_id, "balance": total, "expiring": expiring}
 
 
@@ -46,11 +52,8 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "id") -
         raise UsageError(f"--sort must be one of {', '.join(HISTORY_SORTS)}, got {sort!r}")
     with store.read() as conn:
         member_id = resolve_member(conn, member_id)
-        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-            raise NotFound.member(member_id)
-        rows = conn.execute(
-            "SELECT id, at, kind, points, sum(points) OVER (ORDER BY id), ref, note, by FROM ledger "
-            "WHERE member_id = ? ORDER BY id", (member_id,)).fetchall()
+        _enrolled(conn, member_id)
+        rows = ledger_rows.entries_of(conn, member_id)
     out = [{"id": r[0], "at": r[1], "kind": r[2], "points": r[3], "balance_after": r[4], "ref": r[5], "note": r[6], "by": r[7]}
            for r in rows]
     out = out[-limit:] if limit else out
@@ -94,7 +97,7 @@ def _voucher_code(conn) -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     while True:
         code = "V" + "".join(secrets.choice(alphabet) for _ in range(8))
-        if not conn.execute("SELECT 1 FROM vouchers WHERE code = ?", (code,)).fetchone():
+        if not ledger_rows.voucher_code_taken(conn, code):
             return code
 
 
@@ -109,7 +112,7 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
             from loyalty_cli.rewards import find_reward
 
             reward = find_reward(conn, reward) or reward
-            row = conn.execute("SELECT name, cost, stock, retired_at FROM rewards WHERE code = ?", (reward,)).fetchone()
+            row = ledger_rows.reward_terms(conn, reward)
             if row is None:
                 raise NotFound(f"reward {reward} not found (see: loyalty rewards list)")
             name, cost, stock, retired = row
@@ -128,10 +131,7 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
         if reward is not None:
             code = _voucher_code(conn)
             book.flush()
-            conn.execute("INSERT INTO vouchers (code, member_id, reward_code, points, redeem_entry, status, issued_at) "
-                         "VALUES (?,?,?,?,?, 'issued', ?)", (code, member_id, reward, points, eid, at))
-            if stock is not None:
-                conn.execute("UPDATE rewards SET stock = stock - 1 WHERE code = ?", (reward,))
+            ledger_rows.issue_voucher(conn, code, member_id, reward, points, eid, at, counted=stock is not None)
         book.flush()
         return {"member_id": member_id, "points": points, "balance": m.balance, "voucher": code}
 
@@ -150,9 +150,7 @@ def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -
         src = book.member(sender)
         dst = book.member(receiver)
         month = at[:7]
-        sent = -conn.execute(
-            "SELECT coalesce(sum(points), 0) FROM ledger WHERE member_id = ? AND kind = 'transfer_out' AND at >= ? AND at < ?",
-            (sender, month + "-01", month + "-32")).fetchone()[0]
+        sent = ledger_rows.points_sent(conn, sender, month)
         limit = rules.max_transfer_per_month
         if sent + points > limit:
             raise LoyaltyError(f"member {sender} may transfer at most {limit:,} point{'' if limit == 1 else 's'} in {month} "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from loyalty_cli import earning, tiers, values
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
-from loyalty_cli.ledger import MAX_POINTS, OWN_LOTS, Book, MemberState
+from loyalty_cli.ledger import MAX_POINTS, Book, MemberState
+from loyalty_cli.store import purchases as purchase_rows
 
 
 def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: int, category: str | None) -> int:
@@ -32,7 +33,7 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
     book.add_purchase(m, purchase_id, "sale", amount, at, category, None, points, points - tier_points, lot_id)
     if first:
         m.first_sale = purchase_id
-        book.dirty.add(m)
+        book.touch(m)
         if m.referred_by and rules.referral_bonus:
             referrer = book.member(m.referred_by, active=False)
             if not referrer.erased:  # an erased member takes no new activity: no bonus, the sale stands
@@ -59,23 +60,13 @@ def check_new_members_sale(book: Book, purchase_id: str, at: str, amount: int, c
 
 def sale_facts(book: Book, sale_id: str):
     """(member, amount, at, points, basis_points, refunded, reversed, expired) of a sale, or None."""
-    if sale_id in book.pending_purchase_ids or sale_id in book.pending_refunds_of:
+    if book.is_pending(sale_id):
         book.flush(members=False)
-    row = book.conn.execute(
-        "SELECT member_id, kind, amount, purchased_at, points, basis_points FROM purchases WHERE purchase_id = ?",
-        (sale_id,)).fetchone()
+    row = purchase_rows.earnings(book.conn, sale_id)
     if row is None:
         return None
-    refunded, reversed_ = book.conn.execute(
-        "SELECT coalesce(sum(amount), 0), coalesce(sum(points), 0) FROM purchases WHERE refund_of = ?", (sale_id,)).fetchone()
+    refunded, reversed_ = purchase_rows.refunds_of(book.conn, sale_id)
     return row, refunded, reversed_
-
-
-def expired_points_of(book: Book, sale_id: str) -> int:
-    """X: how many of the sale's own points have been written off by expiry."""
-    return book.conn.execute(
-        f"""SELECT coalesce(sum(u.points), 0) FROM lot_uses u JOIN ledger e ON e.id = u.entry_id
-            WHERE u.lot_id IN (SELECT id FROM lots WHERE {OWN_LOTS}) AND e.kind = 'expire'""", (sale_id, sale_id)).fetchone()[0]
 
 
 def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: int, refund_of: str | None,
@@ -115,23 +106,17 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = facts
     book.write_off_lapsed(m, at)  # lapsed points are written off before the debit, so X counts them
     book.sync(m)
-    expired = expired_points_of(book, refund_of) if earned else 0
+    expired = purchase_rows.expired_points_of(book.conn, refund_of) if earned else 0  # X
     target = min(earned * (refunded + amount) // sale_amount, earned - expired)
     points = max(0, target - reversed_)
     basis_points = basis_earned * points // earned if earned else 0
     rules = book.rules_for(at)
     book.add_purchase(m, refund_id, "refund", amount, at, None, refund_of, points, basis_points, None)
-    book.pending_refunds_of.add(refund_of)
     if points:
         book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",
                    purchase_id=refund_of, allow_negative=True, written_off=True)
     tiers.note_purchase(book, m, rules, at, "refund", amount, basis_points)
     return points
-
-
-def existing(conn, purchase_id: str):
-    return conn.execute("SELECT member_id, kind, amount, refund_of, purchased_at FROM purchases WHERE purchase_id = ?",
-                        (purchase_id,)).fetchone()
 
 
 def new_purchase_id(conn, prefix: str) -> str:
@@ -140,7 +125,7 @@ def new_purchase_id(conn, prefix: str) -> str:
 
     while True:
         pid = f"{prefix}{secrets.randbelow(10**10):010d}"
-        if existing(conn, pid) is None:
+        if purchase_rows.find(conn, pid) is None:
             return pid
 
 
@@ -155,7 +140,7 @@ def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | Non
         member_id = resolve_member(conn, member_id)
         book = Book(conn)
         m = book.member(member_id)
-        if purchase_id and existing(conn, purchase_id):
+        if purchase_id and purchase_rows.find(conn, purchase_id):
             raise LoyaltyError(f"purchase {purchase_id} is already recorded")
         pid = purchase_id or new_purchase_id(conn, "S")
         before = m.tier
@@ -174,15 +159,15 @@ def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | No
     sale_id = values.id_lookup(sale_id)  # receipt ids match exactly, once trimmed and NFC (as stored)
     with store.write() as conn:
         book = Book(conn)
-        sale = existing(conn, sale_id)
+        sale = purchase_rows.find(conn, sale_id)
         if sale is None:
             raise NotFound(f"purchase {sale_id} not found")
         m = book.member(sale[0])
-        if refund_id and existing(conn, refund_id):
+        if refund_id and purchase_rows.find(conn, refund_id):
             raise LoyaltyError(f"purchase {refund_id} is already recorded")
         rid = refund_id or new_purchase_id(conn, "R")
         if amount is None:
-            refunded = conn.execute("SELECT coalesce(sum(amount), 0) FROM purchases WHERE refund_of = ?", (sale_id,)).fetchone()[0]
+            refunded, _reversed = purchase_rows.refunds_of(conn, sale_id)
             amount = sale[2] - refunded
             if amount <= 0:
                 if sale[2] == 0:

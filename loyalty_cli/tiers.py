@@ -121,10 +121,7 @@ def upgrade_on_sale(book, m, rules: Rules, at: str, purchase_id: str) -> None:
         return
     level = rules.qualifying_level(qualifying_value(book, m, rules, at))
     if rules.rank(level.name) > rules.rank(m.tier):
-        book.tier_changes.append((m.member_id, at, m.tier, level.name, "purchase", None, None, purchase_id))
-        m.tier = level.name
-        m.tier_since = at[:10]
-        book.dirty.add(m)
+        book.record_tier_change(m, at, level.name, "purchase", ref=purchase_id)
 
 
 def _candidates(conn, rules: Rules, date: str) -> list[tuple]:

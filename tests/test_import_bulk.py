@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli import ledger
+from loyalty_cli.store import imports as import_rows
+from loyalty_cli.store import ledger as ledger_rows
 from tests.helpers import ok, q, run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -38,12 +40,12 @@ def deferred(monkeypatch):
         calls = dropped
 
         def on(self):
-            monkeypatch.setattr(ledger, "DEFER_FROM_ROWS", 0)
-            monkeypatch.setattr(ledger, "ALL_TOTALS_FROM", 1)  # and every member's totals in one pass
+            monkeypatch.setattr(import_rows, "DEFER_FROM_ROWS", 0)
+            monkeypatch.setattr(ledger_rows, "ALL_TOTALS_FROM", 1)  # and every member's totals in one pass
 
         def off(self):
-            monkeypatch.setattr(ledger, "DEFER_FROM_ROWS", 10**12)
-            monkeypatch.setattr(ledger, "ALL_TOTALS_FROM", 10**12)
+            monkeypatch.setattr(import_rows, "DEFER_FROM_ROWS", 10**12)
+            monkeypatch.setattr(ledger_rows, "ALL_TOTALS_FROM", 10**12)
 
     return Switch()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli import importer
+from loyalty_cli.cli.members import ImportProgress
 from tests.helpers import ok, one_error_line, q, run
 
 HEADER = "purchase_id,member_id,purchased_at,amount\n"
@@ -56,7 +57,7 @@ def after_first_chunk(monkeypatch, change):
         if not done:
             done.append(True)
             change()
-    monkeypatch.setattr(importer.Progress, "update", update)
+    monkeypatch.setattr(ImportProgress, "update", update)
 
 
 def keep_mtime(path: Path):

@@ -240,12 +240,42 @@ def import_(
     out(lists=False).done(summary(counts), counts)
 
 
-def _progress() -> bool:
+class ImportProgress:
+    """An import's progress (importer.Progress) as a transient rich bar on stderr, drawn only when
+    stderr is a terminal and the command is not --quiet."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def start(self, total: int) -> None:
+        """Show the bar for a file of `total` bytes."""
+        if self.enabled and total:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("import", total=total)
+
+    def update(self, done: int) -> None:
+        """Move the bar to `done` bytes read."""
+        if self.bar:
+            self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        """Take the bar away."""
+        if self.bar:
+            self.bar.stop()
+
+
+def _progress() -> ImportProgress:
     import sys
 
     from loyalty_cli.cli.common import Invocation
 
-    return sys.stderr.isatty() and not Invocation.quiet
+    return ImportProgress(sys.stderr.isatty() and not Invocation.quiet)
 
 
 def _import_options(mapping: list[str], **kw):
