@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty_cli import checks, members, program, purchases, reports
+from loyalty_cli.store import reports as report_rows
 from loyalty_cli.store import Store
 
 PROGRAM = """
@@ -217,17 +218,17 @@ def test_reports_from_totals_equal_the_grouped_queries(h):
             for offset in as_ofs:
                 as_of = (START.date() + dt.timedelta(days=offset)).isoformat()
                 d = reports.Dates(as_of, period)
-                params = reports._params(d)
+                params = d.params()
 
                 expected = conn.execute(ORACLE_SUMMARY, params).fetchall()
                 want = oracle_scores(expected, as_of)
                 got = {r[0]: r[1:7] for r in zip(*reports.rfm_columns(conn, d))}
                 assert got == want, (as_of, expected)
 
-                assert conn.execute(reports.PERIODS_SQL, params).fetchone() == \
+                assert conn.execute(report_rows.PERIODS_SQL, params).fetchone() == \
                     conn.execute(ORACLE_PERIODS, params).fetchone(), as_of
 
-                lifetime = conn.execute(f"SELECT * FROM ({reports.LIFETIME_SQL}) ORDER BY member_id", params).fetchall()
+                lifetime = conn.execute(f"SELECT * FROM ({report_rows.LIFETIME_SQL}) ORDER BY member_id", params).fetchall()
                 assert lifetime == conn.execute(ORACLE_LIFETIME, params).fetchall(), as_of
 
                 doc = reports.dashboard(store, as_of, period)
