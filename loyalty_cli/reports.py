@@ -329,8 +329,7 @@ def liability(store, as_of: str) -> dict:
         rules, decimals = _rules(tx, d.as_of)
         # Points that lapsed before D's month and that no expiry run has written off yet go
         # with D's month: the next run (tonight, under cron) writes them off.
-        outstanding, by_month, negative = report_rows.liability_figures(
-            tx, d.as_of, values.BEGINNING, months[-1] + "-31", months[0])
+        outstanding, by_month, negative = report_rows.liability_figures(tx, d.as_of, months[-1] + "-31", months[0])
     return {
         "as_of": d.as_of,
         "outstanding_points": outstanding,

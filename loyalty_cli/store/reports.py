@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from loyalty_cli.ledger import BALANCES_SQL, entries_after, outstanding
 from loyalty_cli.tiers import MEMBER_BY
+from loyalty_cli.values import BEGINNING
 
 # -- the per-member purchase summary -------------------------------------------
 # What RFM, Pareto and the top members need, per member with a purchase up to D.
@@ -122,13 +123,13 @@ def outstanding_points(tx, as_of: str) -> int:
         return outstanding(tx)
 
 
-def liability_figures(tx, as_of: str, first_day: str, last_day: str, first_month: str) -> tuple[int, dict, list]:
+def liability_figures(tx, as_of: str, last_day: str, first_month: str) -> tuple[int, dict, list]:
     """At the end of `as_of`: the outstanding points; month → the unconsumed points of the lots
-    expiring in [first_day, last_day] (months before `first_month` counted in it); and the
+    expiring up to `last_day` (those of months before `first_month` counted in it); and the
     (member_id, balance) of the balances below zero, lowest first."""
     with entries_after(tx, as_of):
         total = outstanding(tx)
-        by_month = dict(tx.execute(EXPIRING_BY_MONTH_SQL, {"first_day": first_day, "last_day": last_day,
+        by_month = dict(tx.execute(EXPIRING_BY_MONTH_SQL, {"first_day": BEGINNING, "last_day": last_day,
                                                            "first_month": first_month}).fetchall())
         negative = tx.execute(NEGATIVE_SQL).fetchall()
     return total, by_month, negative
