@@ -41,14 +41,6 @@ def _shown(o, rows: list[dict], limit: int | None, what: str) -> list[dict]:
     return rows
 
 
-def _days(days: int) -> int:
-    from loyalty_cli.errors import UsageError
-
-    if days < 0:
-        raise UsageError(f"--days must be zero or more, got {days}")
-    return days
-
-
 # -- report rfm ------------------------------------------------------------------------
 RFM_COLUMNS = [("member_id", "member"), ("last_sale", "last sale"), ("recency_days", "days since"),
                ("frequency", "sales"), ("monetary", "spend"), ("r", "R"), ("f", "F"), ("m", "M"), ("segment", "segment")]
@@ -194,7 +186,7 @@ def churn(
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.churn, date, _days(days), sort=sort, limit=limit)
+    r = call(reports.churn, date, days, sort=sort, limit=limit)
     d = r["currency_decimals"]
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
@@ -279,7 +271,7 @@ def birthdays(
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.birthdays, date, _days(days), sort=sort, limit=limit)
+    r = call(reports.birthdays, date, days, sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "members"), pii_columns(BIRTHDAY_COLUMNS, show_pii), json_obj=doc,
@@ -312,7 +304,7 @@ def expiring(
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.expiring, date, _days(days), sort=sort, limit=limit)
+    r = call(reports.expiring, date, days, sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "rows"), pii_columns(EXPIRING_COLUMNS, show_pii), json_obj=doc,
