@@ -171,8 +171,7 @@ def listing(store, *, tier: str | None = None, search: str | None = None, sort: 
 
     Balances are as of the end of `as_of` (None: after every entry), as the dashboard and
     `report liability` count them: entries dated after it (--allow-future) do not count yet."""
-    if sort not in SORT_KEYS:
-        raise UsageError(f"--sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
+    values.check_sort(sort, SORT_KEYS)
     where, params = [], []
     if tier:
         where.append("tier = ? COLLATE NOCASE")

@@ -10,6 +10,7 @@ from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.ids import resolve_member
 from loyalty_cli.ledger import MAX_POINTS, Book
 from loyalty_cli.store import ledger as ledger_rows
+from loyalty_cli.values import check_sort
 
 
 def _reason(reason: str) -> str:
@@ -48,8 +49,7 @@ HISTORY_SORTS = ("id", "at", "kind", "points")
 def history(store, member_id: str, limit: int | None = None, sort: str = "id") -> list[dict]:
     """`points history`: every entry of the member, with the running balance after it; `limit`
     keeps the last entries recorded, `sort` orders what is shown (ties in recorded order)."""
-    if sort not in HISTORY_SORTS:
-        raise UsageError(f"--sort must be one of {', '.join(HISTORY_SORTS)}, got {sort!r}")
+    check_sort(sort, HISTORY_SORTS)
     with store.read() as conn:
         member_id = resolve_member(conn, member_id)
         _enrolled(conn, member_id)

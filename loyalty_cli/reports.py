@@ -1,9 +1,9 @@
 """Reports and the dashboard (SPEC §8): queries that return plain data, never print.
 
-Everything is computed in SQL — grouped aggregates, window functions, CTEs — so
-a million purchases never travel into Python; what comes back is one row per
-member at most (usually far less). Money stays integer minor units here; the
-CLI formats it.
+The heavy lifting is done by the queries of `store.reports` — grouped aggregates,
+window functions, CTEs — so a million purchases never travel into Python; what
+comes back is one row per member at most (usually far less). Money stays integer
+minor units here; the CLI formats it.
 
 Dates: "as of D" means everything dated up to the end of day D. Windows and day
 counts use calendar dates (the time of day is ignored):
@@ -67,9 +67,9 @@ from fractions import Fraction
 
 from loyalty_cli import values
 from loyalty_cli.errors import UsageError
-from loyalty_cli.ledger import BALANCES_SQL, entries_after
-from loyalty_cli.ledger import outstanding as outstanding_points
-from loyalty_cli.tiers import MEMBER_BY, tiers_held
+from loyalty_cli.ledger import load_programme
+from loyalty_cli.store import reports as report_rows
+from loyalty_cli.tiers import tiers_held
 
 SEGMENTS = ("champions", "loyal", "potential", "at_risk", "lost", "regular")
 PARETO_PERCENTS = (1, 5, 10, 20)
@@ -77,23 +77,9 @@ REFUND_RATIO_MIN_SALES = 3
 REFUND_RATIO_MIN_REFUNDS = 2
 WINDOW_DAYS = 365
 
-# The dashboard's points flows per day, up to D (see the module docstring for what counts):
-# issued = credits other than transfer-in and voucher-cancel, minus reversals; redeemed =
-# redemptions net of voucher cancellations; expired = write-offs. Read from daily_points,
-# the per-day and per-kind totals the ledger keeps as it writes (verified by `db check`).
-LEDGER_DAILY_SQL = """
-SELECT day,
-       sum(CASE WHEN kind IN ('signup', 'earn', 'bonus', 'referral', 'award', 'adjust') THEN credit
-                WHEN kind = 'reversal' THEN debit ELSE 0 END),
-       sum(CASE kind WHEN 'redeem' THEN -debit WHEN 'voucher_cancel' THEN -credit ELSE 0 END),
-       sum(CASE kind WHEN 'expire' THEN -debit ELSE 0 END)
-FROM daily_points WHERE day <= :as_of GROUP BY day ORDER BY day
-"""
-
-# Sort keys each list accepts, mapped to SQL (never user text in SQL).
-CHURN_SORTS = {"last_sale": "last_sale, member_id", "spend": "lifetime_spend DESC, member_id", "id": "member_id"}
+# Sort keys of the lists sorted here: the fields to order by (churn and expiring are ordered by
+# their queries: store.reports.CHURN_ORDER and EXPIRING_ORDER).
 BIRTHDAY_SORTS = {"date": ("date", "member_id"), "id": ("member_id",), "age": ("age", "date", "member_id")}
-EXPIRING_SORTS = {"date": "expires_on, member_id", "points": "points DESC, expires_on, member_id", "id": "member_id, expires_on"}
 ANOMALY_SORTS = {"date": ("date", "member_id", "rule"), "id": ("member_id", "date", "rule"), "rule": ("rule", "date", "member_id")}
 
 
@@ -108,6 +94,11 @@ class Dates:
         self.period = period
         self.period_start = values.add_days(self.as_of, 1 - period) + "T00:00:00"
         self.previous_start = values.add_days(self.as_of, 1 - 2 * period) + "T00:00:00"
+
+    def params(self) -> dict:
+        """The bounds as the named parameters of the report queries."""
+        return {"as_of": self.as_of, "end": self.end, "window_start": self.window_start,
+                "period_start": self.period_start, "previous_start": self.previous_start}
 
     def months(self, count: int = 12) -> list[str]:
         """The `count` months ending with D's month, oldest first ("YYYY-MM")."""
@@ -130,10 +121,9 @@ class Dates:
         return out
 
 
-def _rules(conn, as_of: str):
-    from loyalty_cli.ledger import load_programme
-
-    programme = load_programme(conn)
+def _rules(tx, as_of: str):
+    """The rules in force on `as_of` and the currency's decimals."""
+    programme = load_programme(tx)
     return programme.for_date(as_of), programme.currency_decimals
 
 
@@ -158,41 +148,6 @@ def divide_money(total: int | None, count: int | None) -> int | None:
 def points_value(points: int, rules) -> int:
     """The money value (minor units, rounded half up) of `points` at `point_value`."""
     return _round_half_up(points * rules.point_value * 10 ** rules.currency_decimals)
-
-
-def _order(sorts: dict, key: str, what: str):
-    """What a list's --sort KEY maps to (SQL, or a rule for sorting in Python); a usage error if unknown."""
-    if key not in sorts:
-        raise UsageError(f"--sort for {what} must be one of {', '.join(sorts)}, got {key!r}")
-    return sorts[key]
-
-
-# -- the per-member purchase summary -------------------------------------------
-# What RFM, Pareto and the top members need, per member with a purchase up to D.
-# A member whose purchases all fall in the year window (none before it, none after
-# D) is read from the totals the ledger keeps in member_totals (verified by `db check`);
-# only the others are grouped from purchases, each through the covering index
-# purchases_member (member_id, purchased_at, kind, amount, basis_points).
-SUMMARY_FROM_TOTALS = """
-SELECT member_id, last_sale_at AS last_sale, sales_count AS frequency, net_spend AS monetary
-FROM member_totals WHERE first_purchase_at >= :window_start AND last_purchase_at <= :end"""
-SUMMARY_OTHERS = "SELECT 1 FROM member_totals WHERE first_purchase_at < :window_start OR last_purchase_at > :end LIMIT 1"
-SUMMARY_FROM_PURCHASES = """
-SELECT member_id,
-       max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
-       count(CASE WHEN kind = 'sale' AND purchased_at >= :window_start THEN 1 END) AS frequency,
-       coalesce(sum(CASE WHEN purchased_at >= :window_start
-                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary
-FROM purchases
-WHERE purchased_at <= :end
-  AND member_id IN (SELECT member_id FROM member_totals WHERE first_purchase_at < :window_start OR last_purchase_at > :end)
-GROUP BY member_id"""
-SUMMARY_SQL = f"{SUMMARY_FROM_TOTALS}\nUNION ALL{SUMMARY_FROM_PURCHASES}\n"
-
-
-def _params(d: Dates) -> dict:
-    return {"as_of": d.as_of, "end": d.end, "window_start": d.window_start, "period_start": d.period_start,
-            "previous_start": d.previous_start}
 
 
 def segment_of(r: int, f: int, m: int) -> str:
@@ -223,21 +178,16 @@ def _scores(counts: Counter, n: int) -> dict:
 SEGMENT_OF = {(r, f, m): segment_of(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)}
 
 
-def rfm_columns(conn, d: Dates) -> tuple:
+def rfm_columns(tx, d: Dates) -> tuple:
     """RFM of every member with a sale up to D, in member order, as columns (lists):
     member_id, recency_days, frequency, monetary, r, f, m, segment, last sale date.
 
-    The figures come from SQL (SUMMARY_SQL); the scores are ranks, counted here from
+    The figures come from SQL (store.reports.purchase_summary); the scores are ranks, counted here from
     how many members share each value (three window-function sorts of 100,000 rows
     cost SQLite half a second; counting them here a tenth of that). Columns, because
     every step is then one C-level map over 100,000 values instead of a Python loop.
     """
-    params = _params(d)
-    wanted = "SELECT member_id, substr(last_sale, 1, 10), frequency, monetary FROM ({}) WHERE last_sale IS NOT NULL"
-    rows = conn.execute(wanted.format(SUMMARY_FROM_TOTALS), params).fetchall()  # in member order (the key)
-    if conn.execute(SUMMARY_OTHERS, params).fetchone():  # two queries: the union costs a third more
-        rows += conn.execute(wanted.format(SUMMARY_FROM_PURCHASES), params).fetchall()
-        rows.sort()  # two runs in member order: a merge
+    rows = report_rows.purchase_summary(tx, d.params())
     n = len(rows)
     if not n:
         return tuple([] for _ in RFM_FIELDS)
@@ -277,11 +227,11 @@ def rfm(store, as_of: str, sort: str = "id", limit: int | None = None) -> dict:
     "columns" are RFM_FIELDS' lists, not rows of dicts: a year's RFM can be a hundred
     thousand members, and the CLI writes its JSON straight from columns.
     """
-    how = _order(RFM_SORTS, sort, "report rfm")
+    how = RFM_SORTS[values.check_sort(sort, RFM_SORTS, "report rfm")]
     d = Dates(as_of)
-    with store.read() as conn:
-        _, decimals = _rules(conn, d.as_of)
-        columns = rfm_columns(conn, d)
+    with store.read() as tx:
+        _, decimals = _rules(tx, d.as_of)
+        columns = rfm_columns(tx, d)
     if how:
         column, highest_first = how
         values_ = ([a + b + c for a, b, c in zip(*columns[4:7])] if column is None
@@ -298,8 +248,8 @@ def segment_members(store, segment: str, as_of: str) -> set[str]:
     """The ids of the members in one RFM segment on `as_of` (for `members list --segment`)."""
     if segment not in SEGMENTS:
         raise UsageError(f"unknown segment {segment!r}; the segments are: {', '.join(SEGMENTS)}")
-    with store.read() as conn:
-        columns = rfm_columns(conn, Dates(as_of))
+    with store.read() as tx:
+        columns = rfm_columns(tx, Dates(as_of))
     return {mid for mid, seg in zip(columns[0], columns[7]) if seg == segment}
 
 
@@ -319,9 +269,9 @@ def _segment_counts(columns: tuple) -> dict[str, list[int]]:
 def segments(store, as_of: str) -> dict:
     """`report segments`: per RFM segment, its members, share of members, share of spend, average order value."""
     d = Dates(as_of)
-    with store.read() as conn:
-        _, decimals = _rules(conn, d.as_of)
-        found = _segment_counts(rfm_columns(conn, d))
+    with store.read() as tx:
+        _, decimals = _rules(tx, d.as_of)
+        found = _segment_counts(rfm_columns(tx, d))
     n = sum(c for c, _, _ in found.values())
     total = sum(s for _, s, _ in found.values())
     out = []
@@ -336,19 +286,9 @@ def segments(store, as_of: str) -> dict:
 def pareto(store, as_of: str) -> dict:
     """`report pareto`: the share of the year's net spend made by the top 1/5/10/20 % of members, and 80 %."""
     d = Dates(as_of)
-    tops = ", ".join(f"max(CASE WHEN k = (n * {p} + 99) / 100 THEN cum END)" for p in PARETO_PERCENTS)  # top ⌈n·p/100⌉
-    with store.read() as conn:
-        _, decimals = _rules(conn, d.as_of)
-        row = conn.execute(
-            f"""WITH summary AS ({SUMMARY_SQL}),
-                ranked AS (
-                    SELECT row_number() OVER w AS k, sum(monetary) OVER w AS cum,
-                           count(*) OVER () AS n, sum(monetary) OVER () AS total
-                    FROM summary WHERE last_sale IS NOT NULL
-                    WINDOW w AS (ORDER BY monetary DESC, member_id ROWS UNBOUNDED PRECEDING))
-                SELECT max(n), max(total), {tops},
-                       min(CASE WHEN 5 * cum >= 4 * total THEN k END)  -- the smallest k reaching 80 %
-                FROM ranked""", _params(d)).fetchone()
+    with store.read() as tx:
+        _, decimals = _rules(tx, d.as_of)
+        row = report_rows.pareto_figures(tx, d.params(), PARETO_PERCENTS)
     n, total = row[0] or 0, row[1] or 0
     top_spend = [v or 0 for v in row[2:2 + len(PARETO_PERCENTS)]]
     k80 = row[-1]
@@ -363,84 +303,33 @@ def pareto(store, as_of: str) -> dict:
 
 
 # -- churn -------------------------------------------------------------------------
-# Each member's last sale and net spend up to D: from member_totals when none
-# of their purchases is dated after D, else grouped from their purchases.
-LIFETIME_SQL = """
-SELECT member_id, last_sale_at AS last_sale, net_spend AS lifetime_spend FROM member_totals WHERE last_purchase_at <= :end
-UNION ALL
-SELECT member_id, max(CASE WHEN kind = 'sale' THEN purchased_at END),
-       sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END)
-FROM purchases
-WHERE purchased_at <= :end AND member_id IN (SELECT member_id FROM member_totals WHERE last_purchase_at > :end)
-GROUP BY member_id
-"""
-
-
 def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: int | None = None) -> dict:
     """`report churn`: members whose last sale is `days` or more days before D (exactly N counts)."""
     if days < 0:
         raise UsageError(f"--days must be zero or more, got {days}")
-    order = _order(CHURN_SORTS, sort, "report churn")
+    values.check_sort(sort, report_rows.CHURN_ORDER, "report churn")
     d = Dates(as_of)
     cutoff = values.end_of_day(values.add_days(d.as_of, -days))  # last sale dated on or before D − N
-    with store.read() as conn:
-        _, decimals = _rules(conn, d.as_of)
-        rows = conn.execute(
-            f"""WITH lifetime AS ({LIFETIME_SQL}),
-                lapsed AS (SELECT * FROM lifetime WHERE last_sale <= :cutoff)
-                SELECT s.member_id, substr(s.last_sale, 1, 10) AS last_sale, s.lifetime_spend,
-                       CAST(julianday(:as_of) - julianday(substr(s.last_sale, 1, 10)) AS INTEGER), m.name, m.email, m.phone
-                FROM lapsed s JOIN members m ON m.member_id = s.member_id
-                ORDER BY {order.replace('member_id', 's.member_id').replace('last_sale', 's.last_sale')}"""
-            + (" LIMIT :limit" if limit else ""),
-            {"as_of": d.as_of, "end": d.end, "cutoff": cutoff, "limit": limit}).fetchall()
+    with store.read() as tx:
+        _, decimals = _rules(tx, d.as_of)
+        rows = report_rows.lapsed_members(tx, d.as_of, d.end, cutoff, sort, limit)
     members = [{"member_id": r[0], "last_sale": r[1], "lifetime_spend": r[2], "days_since": r[3], "name": r[4],
                 "email": r[5], "phone": r[6]} for r in rows]
     return {"as_of": d.as_of, "days": days, "members": members, "currency_decimals": decimals}
 
 
 # -- liability and expiring points -----------------------------------------------------
-# Balances at the end of D come from the ledger module (`entries_after`, `BALANCES_SQL`,
-# `outstanding`): the one computation every "as of D" figure uses (members list and show,
-# points balance, the dashboard, these reports) and `db check` verifies against the ledger.
-def _entries_after(conn, d: Dates):
-    """temp.after_entries: the ledger entries dated after the end of D."""
-    return entries_after(conn, d.as_of)
-
-
-# Unconsumed points at the end of D of the lots expiring in [:first_day, :last_day]
-# whose credit is dated up to D: what remains now plus what entries after D took.
-LOTS_LEFT_SQL = """lots_left AS (
-    SELECT l.member_id, l.expires_on, l.remaining AS points FROM lots l
-    WHERE l.expires_on BETWEEN :first_day AND :last_day AND l.entry_id NOT IN (SELECT id FROM temp.after_entries)
-    UNION ALL
-    SELECT l.member_id, l.expires_on, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id
-    WHERE u.entry_id IN (SELECT id FROM temp.after_entries) AND l.expires_on BETWEEN :first_day AND :last_day
-      AND l.entry_id NOT IN (SELECT id FROM temp.after_entries))"""
-
-
-def _outstanding(conn) -> int:
-    """The sum of positive balances at the end of D (needs temp.after_entries)."""
-    return outstanding_points(conn)
-
-
+# Balances at the end of D are the ledger's (store.reports.outstanding_points, liability_figures):
+# the one computation every "as of D" figure uses, which `db check` verifies against the ledger.
 def liability(store, as_of: str) -> dict:
     """`report liability`: outstanding points and their value, expiries by month, members below zero."""
     d = Dates(as_of)
     months = d.months_ahead(12)
-    with store.read() as conn:
-        rules, decimals = _rules(conn, d.as_of)
-        with _entries_after(conn, d):
-            outstanding = _outstanding(conn)
-            # Points that lapsed before D's month and that no expiry run has written off yet go
-            # with D's month: the next run (tonight, under cron) writes them off.
-            by_month = dict(conn.execute(
-                f"WITH {LOTS_LEFT_SQL} SELECT max(substr(expires_on, 1, 7), :first_month), sum(points) "
-                "FROM lots_left GROUP BY 1",
-                {"first_day": values.BEGINNING, "last_day": months[-1] + "-31", "first_month": months[0]}).fetchall())
-            negative = conn.execute(
-                f"WITH {BALANCES_SQL} SELECT member_id, balance FROM balances WHERE balance < 0 ORDER BY balance, member_id"
-            ).fetchall()
+    with store.read() as tx:
+        rules, decimals = _rules(tx, d.as_of)
+        # Points that lapsed before D's month and that no expiry run has written off yet go
+        # with D's month: the next run (tonight, under cron) writes them off.
+        outstanding, by_month, negative = report_rows.liability_figures(tx, d.as_of, months[-1] + "-31", months[0])
     return {
         "as_of": d.as_of,
         "outstanding_points": outstanding,
@@ -457,18 +346,10 @@ def expiring(store, as_of: str, days: int = 30, sort: str = "date", limit: int |
     """`report expiring`: members with unconsumed points whose expiry date falls in [D, D + days], per date."""
     if days < 0:
         raise UsageError(f"--days must be zero or more, got {days}")
-    order = _order(EXPIRING_SORTS, sort, "report expiring")
+    values.check_sort(sort, report_rows.EXPIRING_ORDER, "report expiring")
     d = Dates(as_of)
-    with store.read() as conn:
-        with _entries_after(conn, d):
-            rows = conn.execute(
-                f"""WITH {LOTS_LEFT_SQL},
-                    per AS (SELECT member_id, expires_on, sum(points) AS points FROM lots_left
-                            GROUP BY member_id, expires_on HAVING sum(points) > 0)
-                    SELECT p.member_id, p.expires_on, p.points, m.name, m.email, m.phone
-                    FROM per p JOIN members m ON m.member_id = p.member_id
-                    ORDER BY {order.replace('member_id', 'p.member_id')}""" + (" LIMIT :limit" if limit else ""),
-                {"first_day": d.as_of, "last_day": values.add_days(d.as_of, days), "limit": limit}).fetchall()
+    with store.read() as tx:
+        rows = report_rows.expiring_points(tx, d.as_of, values.add_days(d.as_of, days), sort, limit)
     members = [{"member_id": r[0], "date": r[1], "points": r[2], "name": r[3], "email": r[4], "phone": r[5]} for r in rows]
     return {"as_of": d.as_of, "days": days, "members": members}
 
@@ -495,16 +376,11 @@ def birthdays(store, as_of: str, days: int = 30, sort: str = "date", limit: int 
     """`report birthdays`: members whose birthday falls within the next `days` days from D (inclusive)."""
     if days < 0:
         raise UsageError(f"--days must be zero or more, got {days}")
-    if sort not in BIRTHDAY_SORTS:
-        raise UsageError(f"--sort for report birthdays must be one of {', '.join(BIRTHDAY_SORTS)}, got {sort!r}")
+    values.check_sort(sort, BIRTHDAY_SORTS, "report birthdays")
     d = Dates(as_of)
     dates = birthday_dates(d.as_of, days)
-    with store.read() as conn:
-        marks = ",".join("?" * len(dates))
-        rows = conn.execute(
-            f"SELECT member_id, name, email, phone, birthday FROM members "
-            f"WHERE birthday IS NOT NULL AND erased_at IS NULL AND joined_on <= ? AND substr(birthday, 6) IN ({marks})",
-            (d.as_of, *dates)).fetchall()
+    with store.read() as tx:
+        rows = report_rows.birthday_members(tx, d.as_of, dates)
     members = []
     for member_id, name, email, phone, birthday in rows:
         date = dates[birthday[5:]]
@@ -517,89 +393,41 @@ def birthdays(store, as_of: str, days: int = 30, sort: str = "date", limit: int 
 # -- anomalies -------------------------------------------------------------------------------
 def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -> dict:
     """`report anomalies`: findings by the `[anomalies]` thresholds in force on D, over the 365 days to D."""
-    if sort not in ANOMALY_SORTS:
-        raise UsageError(f"--sort for report anomalies must be one of {', '.join(ANOMALY_SORTS)}, got {sort!r}")
+    values.check_sort(sort, ANOMALY_SORTS, "report anomalies")
     d = Dates(as_of)
-    with store.read() as conn:
-        rules, decimals = _rules(conn, d.as_of)
+    with store.read() as tx:
+        rules, decimals = _rules(tx, d.as_of)
         a = rules.anomalies
-        small = values.format_money(a["small_sale"], decimals)
-        p = {"start": d.window_start, "end": d.end}
-        found: list[dict] = []
-
-        limit_day = a["max_sales_per_day"]
-        for member_id, day, count in conn.execute(
-                """SELECT member_id, substr(purchased_at, 1, 10) AS day, count(*) AS n FROM purchases
-                   WHERE kind = 'sale' AND purchased_at BETWEEN :start AND :end
-                   GROUP BY member_id, day HAVING n > :max""", {**p, "max": limit_day}):
-            found.append({"member_id": member_id, "date": day, "rule": "sales_per_day",
-                          "reason": f"{count} sales in one day (more than {limit_day} a day)"})
-
-        seconds = int(a["small_burst_minutes"]) * 60  # an int from validated rules, safe to put in the SQL
-        for member_id, day, count, first, last in conn.execute(
-                f"""WITH small AS (
-                        SELECT member_id, purchased_at, CAST(strftime('%s', purchased_at) AS INTEGER) AS t
-                        FROM purchases
-                        WHERE kind = 'sale' AND amount < :small AND purchased_at BETWEEN :start AND :end),
-                    runs AS (
-                        SELECT member_id, purchased_at,
-                               count(*) OVER w AS n, max(purchased_at) OVER w AS last
-                        FROM small
-                        WINDOW w AS (PARTITION BY member_id ORDER BY t RANGE BETWEEN CURRENT ROW AND {seconds} FOLLOWING)),
-                    bursts AS (
-                        SELECT member_id, substr(purchased_at, 1, 10) AS day, n, purchased_at, last,
-                               row_number() OVER (PARTITION BY member_id, substr(purchased_at, 1, 10)
-                                                  ORDER BY n DESC, purchased_at) AS pick
-                        FROM runs WHERE n >= :burst)
-                    SELECT member_id, day, n, purchased_at, last FROM bursts WHERE pick = 1""",
-                {**p, "small": a["small_sale"], "burst": a["small_burst"]}):
-            found.append({"member_id": member_id, "date": day, "rule": "small_burst",
-                          "reason": f"{count} sales under {small} within {a['small_burst_minutes']} minutes "
-                                    f"({first[11:16]}–{last[11:16]}{'' if last[:10] == day else ' next day'})"})
-
+        start, end = d.window_start, d.end
+        busy = report_rows.busy_days(tx, start, end, a["max_sales_per_day"])
+        bursts = report_rows.small_bursts(tx, start, end, a["small_sale"], a["small_burst"], a["small_burst_minutes"])
+        shop_sales, shop_refunds = report_rows.sales_and_refunds(tx, start, end)
         factor = a["refund_ratio_factor"]
-        shop_sales, shop_refunds = conn.execute(
-            """SELECT count(CASE WHEN kind = 'sale' THEN 1 END), count(CASE WHEN kind = 'refund' THEN 1 END)
-               FROM purchases WHERE purchased_at BETWEEN :start AND :end""", p).fetchone()
-        if shop_sales and shop_refunds:
-            # member refunds / member sales > factor × shop refunds / shop sales, in integers:
-            # refunds × shop_sales × den > num × shop_refunds × sales
-            # Members with enough refunds first (few; refunds are found through their partial index),
-            # then their sales: all their rows in the window (counted in the (member_id, purchased_at)
-            # index alone) minus those refunds.
-            for member_id, sales, refunds, last in conn.execute(
-                    """WITH refunders AS (
-                           SELECT member_id, count(*) AS refunds, max(purchased_at) AS last FROM purchases
-                           WHERE refund_of IS NOT NULL AND purchased_at BETWEEN :start AND :end
-                           GROUP BY member_id HAVING count(*) >= :min_refunds),
-                       counted AS (
-                           SELECT r.member_id, r.refunds, r.last,
-                                  (SELECT count(*) FROM purchases p WHERE p.member_id = r.member_id
-                                   AND p.purchased_at BETWEEN :start AND :end) - r.refunds AS sales
-                           FROM refunders r)
-                       SELECT member_id, sales, refunds, last FROM counted
-                       WHERE sales >= :min_sales AND refunds * :shop_sales * :den > :num * :shop_refunds * sales""",
-                    {**p, "min_sales": REFUND_RATIO_MIN_SALES, "min_refunds": REFUND_RATIO_MIN_REFUNDS,
-                     "shop_sales": shop_sales, "shop_refunds": shop_refunds,
-                     "num": factor.numerator, "den": factor.denominator}):
-                found.append({"member_id": member_id, "date": last[:10], "rule": "refund_ratio",
-                              "reason": f"{refunds} refunds for {sales} sale{'' if sales == 1 else 's'} ({_pct(refunds / sales)}), over "
-                                        f"{_number(factor)} × the shop's {_pct(shop_refunds / shop_sales)}"})
-
-        for member_id, at, points, by, redeemed_at, redeemed in conn.execute(
-                """SELECT a.member_id, a.at, a.points, a.by, r.at, -r.points
-                   FROM ledger a JOIN ledger r ON r.id = (
-                        SELECT r2.id FROM ledger r2
-                        WHERE r2.member_id = a.member_id AND r2.id > a.id AND r2.kind = 'redeem' AND r2.at <= :end
-                          AND substr(r2.at, 1, 10) BETWEEN substr(a.at, 1, 10) AND date(a.at, :days)
-                        ORDER BY r2.id LIMIT 1)
-                   WHERE a.kind = 'award' AND a.points >= :min_points AND a.at BETWEEN :start AND :end""",
-                {**p, "min_points": a["award_redeem_points"], "days": f"+{a['award_redeem_days']} days"}):
-            gap = values.days_between(at, redeemed_at)
-            found.append({"member_id": member_id, "date": at[:10], "rule": "award_redeem",
-                          "reason": f"manual award of {points} points{f' by {by}' if by else ''} followed by a redemption of "
-                                    f"{redeemed} points {'the same day' if gap == 0 else f'{gap} day' + ('s' if gap > 1 else '') + ' later'}"
-                                    f" ({redeemed_at[:10]})"})
+        # A member's refunds / sales above factor × the shop's refunds / sales.
+        refunders = (report_rows.frequent_refunders(tx, start, end, REFUND_RATIO_MIN_SALES, REFUND_RATIO_MIN_REFUNDS,
+                                                    factor * Fraction(shop_refunds, shop_sales))
+                     if shop_sales and shop_refunds else [])
+        awards = report_rows.awards_redeemed(tx, start, end, a["award_redeem_points"], a["award_redeem_days"])
+    small = values.format_money(a["small_sale"], decimals)
+    found: list[dict] = []
+    limit_day = a["max_sales_per_day"]
+    for member_id, day, count in busy:
+        found.append({"member_id": member_id, "date": day, "rule": "sales_per_day",
+                      "reason": f"{count} sales in one day (more than {limit_day} a day)"})
+    for member_id, day, count, first, last in bursts:
+        found.append({"member_id": member_id, "date": day, "rule": "small_burst",
+                      "reason": f"{count} sales under {small} within {a['small_burst_minutes']} minutes "
+                                f"({first[11:16]}–{last[11:16]}{'' if last[:10] == day else ' next day'})"})
+    for member_id, sales, refunds, last in refunders:
+        found.append({"member_id": member_id, "date": last[:10], "rule": "refund_ratio",
+                      "reason": f"{refunds} refunds for {sales} sale{'' if sales == 1 else 's'} ({_pct(refunds / sales)}), over "
+                                f"{_number(factor)} × the shop's {_pct(shop_refunds / shop_sales)}"})
+    for member_id, at, points, by, redeemed_at, redeemed in awards:
+        gap = values.days_between(at, redeemed_at)
+        found.append({"member_id": member_id, "date": at[:10], "rule": "award_redeem",
+                      "reason": f"manual award of {points} points{f' by {by}' if by else ''} followed by a redemption of "
+                                f"{redeemed} points {'the same day' if gap == 0 else f'{gap} day' + ('s' if gap > 1 else '') + ' later'}"
+                                f" ({redeemed_at[:10]})"})
     keys = ANOMALY_SORTS[sort]
     found.sort(key=lambda f: tuple(f[k] for k in keys))
     return {"as_of": d.as_of, "findings": found[:limit] if limit else found}
@@ -614,82 +442,39 @@ def _number(f: Fraction) -> str:
 
 
 # -- dashboard -------------------------------------------------------------------------------
-# Per member who bought in the previous period [:previous_start, :period_start) or this one
-# [:period_start, :end]: (active, repeat, previous) flags. A member with no purchase after D is
-# read from member_totals (the last two sales tell everything but one case: two sales
-# in this period say nothing of the previous one, so look); the others are grouped from purchases.
-PERIODS_SQL = """
-WITH flags AS (
-    SELECT last_sale_at >= :period_start AS active,
-           coalesce(prev_sale_at >= :period_start, 0) AS repeat,
-           CASE WHEN last_sale_at < :period_start THEN 1
-                WHEN prev_sale_at IS NULL THEN 0
-                WHEN prev_sale_at < :period_start THEN prev_sale_at >= :previous_start
-                ELSE EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = t.member_id AND p.kind = 'sale'
-                             AND p.purchased_at >= :previous_start AND p.purchased_at < :period_start) END AS previous
-    FROM member_totals t WHERE last_purchase_at <= :end AND last_sale_at >= :previous_start
-    UNION ALL
-    SELECT count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 0,
-           count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 1,
-           count(CASE WHEN purchased_at < :period_start THEN 1 END) > 0
-    FROM purchases
-    WHERE kind = 'sale' AND purchased_at >= :previous_start AND purchased_at <= :end
-      AND member_id IN (SELECT member_id FROM member_totals WHERE last_purchase_at > :end)
-    GROUP BY member_id)
-SELECT coalesce(sum(active), 0), coalesce(sum(repeat), 0), coalesce(sum(previous), 0),
-       coalesce(sum(active AND previous), 0)
-FROM flags
-"""
-
-
 def dashboard(store, as_of: str, period: int = 30) -> dict:
     """The owner's overview (SPEC §8): every figure of `loyalty dashboard`, as plain data (money in minor units)."""
     if period < 1:
         raise UsageError(f"--period must be at least 1 day, got {period}")
     d = Dates(as_of, period)
     months = d.months(12)
-    with store.read() as conn:
-        rules, decimals = _rules(conn, d.as_of)
-        params = _params(d)
-
+    period_start = d.period_start[:10]
+    previous_start = d.previous_start[:10]
+    with store.read() as tx:
+        rules, decimals = _rules(tx, d.as_of)
         # Members by D, who joined on a date or bought by then (tiers.MEMBER_BY: so active ≤ total).
-        total, new = conn.execute(
-            f"SELECT count(*), count(CASE WHEN joined_on >= :p AND joined_on <= :as_of THEN 1 END) FROM members m "
-            f"WHERE {MEMBER_BY}", {"p": d.period_start[:10], "as_of": d.as_of, "end": d.end}).fetchone()
+        total, new = report_rows.member_counts(tx, period_start, d.as_of, d.end)
 
         # Purchases, 1: RFM per member gives the segments and the top members by net spend in the year.
-        rfm_ = rfm_columns(conn, d)
+        rfm_ = rfm_columns(tx, d)
         seg_counts = Counter(rfm_[7])
         best = heapq.nsmallest(10, zip(rfm_[0], rfm_[3]), key=lambda pair: (-pair[1], pair[0]))
-        contact = {r[0]: r[1:] for r in conn.execute(
-            f"SELECT member_id, name, email, phone FROM members WHERE member_id IN ({','.join('?' * len(best))})",
-            [mid for mid, _ in best])}
+        contact = report_rows.contacts(tx, [mid for mid, _ in best])
         top = [(mid, *contact[mid], spend) for mid, spend in best]
-        # 2: this period and the one before: who bought in each, and twice in this one (PERIODS_SQL).
-        active, repeaters, previous, both = conn.execute(PERIODS_SQL, params).fetchone()
-        count, net = conn.execute(
-            "SELECT coalesce(sum(sales), 0), coalesce(sum(sales_amount - refund_amount), 0) FROM daily_sales "
-            "WHERE day >= :first AND day <= :as_of", {"first": d.period_start[:10], "as_of": d.as_of}).fetchone()
+        # 2: this period and the one before: who bought in each, and twice in this one.
+        active, repeaters, previous, both = report_rows.period_activity(tx, d.params())
+        count, net = report_rows.sales_between(tx, period_start, d.as_of)
         # The period before, for the dashboard's "this period against the previous one".
-        previous_count, previous_net = conn.execute(
-            "SELECT coalesce(sum(sales), 0), coalesce(sum(sales_amount - refund_amount), 0) FROM daily_sales "
-            "WHERE day >= :first AND day < :next", {"first": d.previous_start[:10], "next": d.period_start[:10]}).fetchone()
-        previous_new = conn.execute(
-            "SELECT count(*) FROM members WHERE joined_on >= :first AND joined_on < :next",
-            {"first": d.previous_start[:10], "next": d.period_start[:10]}).fetchone()[0]
+        previous_count, previous_net = report_rows.sales_between(tx, previous_start, values.add_days(period_start, -1))
+        previous_new = report_rows.joined_between(tx, previous_start, period_start)
         # 3: net sales by month, from the per-day totals.
-        monthly_sales = dict(conn.execute(
-            """SELECT substr(day, 1, 7) AS month, sum(sales_amount - refund_amount) FROM daily_sales
-               WHERE day >= :first AND day <= :as_of GROUP BY month""",
-            {"first": months[0] + "-01", "as_of": d.as_of}).fetchall())
+        monthly_sales = report_rows.monthly_net_sales(tx, months[0] + "-01", d.as_of)
 
-        # Ledger: points issued, redeemed and expired per day, summed here for the period, each month
-        # and all time up to D.
+        # Ledger: points issued, redeemed and expired per day (see the module docstring for what
+        # counts), summed here for the period, each month and all time up to D.
         issued = redeemed = expired = all_issued = all_redeemed = previous_issued = 0
         by_month = dict.fromkeys(months, 0)
-        period_start = d.period_start[:10]
-        previous_start = d.previous_start[:10]
-        for day, day_issued, day_redeemed, day_expired in conn.execute(LEDGER_DAILY_SQL, {"as_of": d.as_of}):
+        for day, day_issued, day_redeemed, day_expired in report_rows.daily_points(tx, d.as_of):
             all_issued += day_issued
             all_redeemed += day_redeemed
             if day >= period_start:
@@ -702,10 +487,9 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
                 by_month[day[:7]] += day_issued
         monthly_points = [by_month[m] for m in months]
 
-        with _entries_after(conn, d):
-            outstanding = _outstanding(conn)
-        tiers = tiers_held(conn, d.as_of, rules)
-        nps = _nps(conn, d)
+        outstanding = report_rows.outstanding_points(tx, d.as_of)
+        tiers = tiers_held(tx, d.as_of, rules)
+        nps = _nps(*report_rows.nps_counts(tx, d.window_start, d.end))
 
     return {
         "as_of": d.as_of,
@@ -734,16 +518,8 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
     }
 
 
-def _nps(conn, d: Dates) -> float | None:
+def _nps(n: int, promoters: int, detractors: int) -> float | None:
     """% promoters (9–10) − % detractors (0–6) over each member's latest score in the 365 days to D."""
-    n, promoters, detractors = conn.execute(
-        """WITH latest AS (
-               SELECT score, row_number() OVER (PARTITION BY member_id ORDER BY at DESC, id DESC) AS k
-               FROM feedback WHERE at BETWEEN :start AND :end)
-           SELECT count(*), count(CASE WHEN score >= 9 THEN 1 END), count(CASE WHEN score <= 6 THEN 1 END)
-           FROM latest WHERE k = 1""", {"start": d.window_start, "end": d.end}).fetchone()
     if not n:
         return None
     return 100 * (promoters - detractors) / n
-
-

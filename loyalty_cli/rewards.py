@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.ledger import MAX_POINTS, Book
+from loyalty_cli.values import check_sort
 
 SORT_KEYS = {"code": "code", "cost": "cost", "name": "name COLLATE NOCASE"}
 
@@ -63,8 +64,7 @@ def add(store, code: str, name: str, cost: int, stock: int | None) -> dict:
 
 
 def listing(store, include_retired: bool = False, sort: str = "code") -> list[dict]:
-    if sort not in SORT_KEYS:
-        raise UsageError(f"--sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
+    check_sort(sort, SORT_KEYS)
     where = "" if include_retired else " WHERE retired_at IS NULL"
     with store.read() as conn:
         return [{"code": r[0], "name": r[1], "cost": r[2], "stock": r[3], "retired": r[4] is not None}
@@ -103,8 +103,7 @@ VOUCHER_SORTS = {"issued": "issued_at, code", "code": "code", "member": "member_
 
 
 def vouchers(store, member_id: str | None = None, status: str | None = None, sort: str = "issued") -> list[dict]:
-    if sort not in VOUCHER_SORTS:
-        raise UsageError(f"--sort must be one of {', '.join(VOUCHER_SORTS)}, got {sort!r}")
+    check_sort(sort, VOUCHER_SORTS)
     where, params = [], []
     if member_id:
         where.append("member_id = ?")

@@ -330,8 +330,7 @@ HISTORY_SORTS = ("at", "to", "reason")
 
 def history(store, member_id: str, limit: int | None = None, sort: str = "at") -> list[dict]:
     """`tiers history`: the member's tier changes; `limit` keeps the last ones, `sort` orders them."""
-    if sort not in HISTORY_SORTS:
-        raise UsageError(f"--sort must be one of {', '.join(HISTORY_SORTS)}, got {sort!r}")
+    values.check_sort(sort, HISTORY_SORTS)
     rows = _history(store, member_id)
     rows = rows[-limit:] if limit else rows
     return rows if sort == "at" else sorted(rows, key=lambda change: change[sort])

@@ -354,6 +354,16 @@ def checked(parse, value, *args, message: str | None = None):
         raise UsageError(message or str(exc)) from None
 
 
+def check_sort(key: str, keys, command: str = "") -> str:
+    """`key` when it is one of `keys` (a list's --sort choices, in the order the help lists them),
+    else a usage error naming them; `command` ("report churn") says which list when the message
+    would otherwise be ambiguous. Every list command checks its --sort here, so all read alike."""
+    if key not in keys:
+        where = f" for {command}" if command else ""
+        raise UsageError(f"--sort{where} must be one of {', '.join(keys)}, got {key!r}")
+    return key
+
+
 def parse_category(text: str | None) -> str | None:
     """A product category: at most 100 printable characters; blank is none."""
     value = (text or "").strip() or None

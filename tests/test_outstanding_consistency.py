@@ -13,14 +13,12 @@ read disagree with the ledger.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import as_json, ok, q, run
+from tests.helpers import as_json, ok, q
 
 TODAY = dt.date.today()
 
@@ -114,47 +112,6 @@ def test_after_the_expiry_run_dated_next_year_balances_and_reports_agree_at_zero
 
 
 # -- db check ------------------------------------------------------------------------------
-def problems(db) -> list[dict]:
-    result = run(db, "db", "check", "--json")
-    doc = json.loads(result.stdout)
-    assert result.exit_code == (4 if doc["problems"] else 0), result.stderr
-    return doc["problems"]
-
-
-def test_db_check_passes_on_a_shop_with_future_entries(shop):
-    assert problems(shop) == []
-
-
-def test_db_check_finds_reports_that_miss_the_entries_dated_after_today(shop):
-    # The per-day totals tell the reports whether any entry is dated after D; without them the
-    # dashboard counts the future expiry run as done today.
-    conn = sqlite3.connect(shop)
-    conn.execute("DELETE FROM daily_points WHERE day > ?", (day(0),))
-    conn.commit()
-    conn.close()
-    found = [p for p in problems(shop) if p["check"] == "outstanding"]
-    truth = ledger_balances(shop, day(0))
-    should = sum(b for b in truth.values() if b > 0)
-    assert any(p["member_id"] is None and p["message"].startswith(f"outstanding points as of {day(0)}: the reports show ")
-               and p["message"].endswith(f"balances dated up to then add up to {should:,}") for p in found)
-    assert {p["member_id"] for p in found if p["member_id"]} == {"M1", "M2", "M3"}
-
-    result = run(shop, "db", "check")
-    assert result.exit_code == 4 and result.stdout == ""
-    assert f"  outstanding: balance as of {day(0)} is shown as 0 but the entries dated up to then add up to 400 " \
-           "(member M1)" in result.stderr.splitlines()
-
-
-def test_db_check_finds_a_cached_balance_edited_behind_the_tools_back(shop):
-    conn = sqlite3.connect(shop)
-    conn.execute("UPDATE members SET balance = balance + 7 WHERE member_id = 'M2'")
-    conn.commit()
-    conn.close()
-    found = [p for p in problems(shop) if p["check"] == "outstanding"]
-    assert [p["member_id"] for p in found if p["member_id"]] == ["M2"]
-    assert any(p["message"].startswith(f"outstanding points as of {day(0)}:") for p in found)
-
-
 # -- property ------------------------------------------------------------------------------
 step = st.tuples(st.sampled_from(["award", "award", "redeem", "expire"]), st.sampled_from(MEMBERS[:3]),
                  st.integers(1, 300), st.integers(-500, 500))

@@ -506,7 +506,8 @@ def test_dashboard_rich_matches_plain(dash_shop, monkeypatch):
     from rich.console import Console
 
     from loyalty_cli import reports
-    from loyalty_cli.cli.reports import DashboardView, dashboard_json
+    from loyalty_cli.cli.reports import dashboard_json
+    from loyalty_cli.render.dashboard import DashboardView
     from loyalty_cli.store import Store
 
     store = Store.open(dash_shop.db)

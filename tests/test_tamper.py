@@ -60,54 +60,6 @@ def tamper(path) -> None:
 
 
 # -- db check finds an edit ---------------------------------------------------------------------
-def test_an_edited_entry_breaks_the_hash_chain_and_the_balance(db):
-    some_activity(db)
-    assert (balance(db, "M1"), balance(db, "M2")) == (70, 50)
-    check_ok(db)
-    tamper(db)
-
-    result = run(db, "db", "check")
-    assert result.exit_code == 4, (result.stdout, result.stderr)
-    assert "Traceback" not in result.output
-    # SPEC §3: on failure stdout stays empty (but for --json); the problems follow the error line.
-    assert result.stdout == ""
-    err = result.stderr.splitlines()
-    assert err[0].startswith("Error:") and not any(line.startswith("Error:") for line in err[1:])
-    text = result.stderr.lower()
-    assert "hash" in text and "entry 2" in text
-    assert "balance" in text and "M2" in result.stderr
-
-    result = run(db, "db", "check", "--json")
-    assert result.exit_code == 4
-    doc = json.loads(result.stdout)
-    assert doc["ok"] is False
-    assert doc["problems"], doc
-    for p in doc["problems"]:
-        assert set(p) == {"check", "message", "member_id"}
-    by_check = {p["check"]: p for p in doc["problems"]}
-    assert "hash_chain" in by_check and by_check["hash_chain"]["member_id"] == "M2"
-    assert "entry 2" in by_check["hash_chain"]["message"]
-    assert "balance" in by_check and by_check["balance"]["member_id"] == "M2"
-    # The missing trigger is reported as well.
-    assert any("ledger_no_update" in p["message"] for p in doc["problems"])
-
-
-def test_a_deleted_entry_is_found(db):
-    some_activity(db)
-    conn = sqlite3.connect(db)  # foreign keys are off in a plain sqlite3 session
-    conn.execute("DROP TRIGGER ledger_no_delete")
-    conn.execute("DELETE FROM ledger WHERE id = 3")  # M1's redeem of 30
-    conn.commit()
-    conn.close()
-    result = run(db, "db", "check", "--json")
-    assert result.exit_code == 4, (result.stdout, result.stderr)
-    doc = json.loads(result.stdout)
-    assert doc["ok"] is False
-    checks = {p["check"] for p in doc["problems"]}
-    assert {"hash_chain", "balance"} <= checks, doc
-    assert any(p["check"] == "balance" and p["member_id"] == "M1" for p in doc["problems"])
-
-
 def test_the_ledger_refuses_update_and_delete_while_the_triggers_are_in_place(db):
     some_activity(db)
     conn = sqlite3.connect(db)
@@ -201,31 +153,6 @@ def test_restore_refuses_a_tampered_backup_and_changes_nothing(db, tmp_path):
     assert (sql(db, "SELECT * FROM ledger ORDER BY id"), sql(db, "SELECT member_id, balance FROM members")) == before
     assert balance(db, "M1") == 570
     check_ok(db)
-
-
-def test_a_failed_check_keeps_stdout_empty_and_lists_problems_on_stderr(db):
-    some_activity(db)
-    tamper(db)
-    result = run(db, "db", "check")
-    assert result.exit_code == 4
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert lines[0].startswith("Error: db check found")
-    assert any("hash_chain: entry 2" in line for line in lines[1:])
-
-
-def test_a_tier_changed_behind_the_tools_back_is_found(db):
-    ok(db, "members", "add", "--id", "M1", "--name", "Ana Li", "--joined", "2025-01-01")
-    ok(db, "purchases", "add", "M1", "600.00", "--at", "2025-03-01")  # upgraded to Silver
-    check_ok(db)
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE members SET tier = 'Platinum' WHERE member_id = 'M1'")
-    conn.commit()
-    conn.close()
-    result = run(db, "db", "check", "--json")
-    assert result.exit_code == 4
-    problems = json.loads(result.stdout)["problems"]
-    assert [(p["check"], p["member_id"]) for p in problems] == [("tiers", "M1")]
 
 
 def test_a_backup_made_before_the_replace_triggers_is_restored_and_gets_them(db, tmp_path):

@@ -12,10 +12,6 @@ from loyalty_cli.render import plural
 app = group("Check, back up and restore the database.", 'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db')
 
 
-def register(root) -> None:
-    root.add_typer(app, name="db")
-
-
 @app.command("check")
 def check():
     """Verify every ledger invariant (balances, lots, hash chain, SQLite integrity); exit 4 on any problem.

@@ -16,10 +16,6 @@ REASON = typer.Option(..., "--reason", help="Why (kept in the ledger forever: no
 ALLOW_FUTURE = allow_future_option()
 
 
-def register(root) -> None:
-    root.add_typer(app, name="points")
-
-
 @app.command("balance")
 def balance(member_id: str = typer.Argument(..., help="Member id."),
             as_of: str = typer.Option(None, "--as-of", help="Balance from the entries dated up to this date (default: today).")):

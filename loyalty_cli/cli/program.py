@@ -11,10 +11,6 @@ from loyalty_cli.cli.common import call, group, as_of_option, date_option, exist
 app = group("Programme rules: earning, expiry, tiers, transfers.", 'loyalty program load sample_data/program.toml')
 
 
-def register(root) -> None:
-    root.add_typer(app, name="program")
-
-
 @app.command("show")
 def show(as_of: str = typer.Option(None, "--as-of", help="The rules in force on this date (default: today).")):
     """Print the rules in force (as TOML) and the stored versions.

@@ -1,10 +1,8 @@
 """`loyalty report …`, `loyalty dashboard` and `loyalty feedback add`.
 
 Thin: parse options, call `loyalty_cli.reports` (or `feedback`), format money
-and shares, hand rows to `render.Output`. The dashboard has its own small
-renderer here: rich panels on a terminal, plain aligned text when piped; both
-are built from the same formatted strings, so the text shows exactly the
-figures of `--json`.
+and shares, hand rows to `render.Output`; the dashboard is drawn by
+`render.dashboard` from its --json document.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import typer
 from loyalty_cli import values
 from loyalty_cli.cli.common import (GLOBAL_HELP, allow_future_option, as_of_option, at_option, call, group, masked, money,
                                     out, pii_columns, refuse_future)
-from loyalty_cli.render import money_text, number, plural
+from loyalty_cli.render import money_text, pct, plural
 
 app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -31,42 +29,16 @@ MAX_DAYS = 36_500  # a century: beyond it the calendar overflows
 PII_HELP = "Show emails and phones unmasked."
 
 
-def register(root) -> None:
-    root.add_typer(app, name="report")
-    root.command("dashboard", epilog=GLOBAL_HELP)(dashboard)
-    root.add_typer(feedback_app, name="feedback")
-
-
 dashboard_app = typer.Typer(add_completion=False)  # a one-command app: the root loads `dashboard` from here lazily
 
 
 # -- formatting ------------------------------------------------------------------
-def pct(share: float | None) -> str:
-    """A share (0..1) as a percentage with one decimal; "–" when there is none (total ≤ 0)."""
-    return "–" if share is None else f"{share * 100:.1f}%"
-
-
-def nps_text(nps: float | None) -> str:
-    if nps is None:
-        return "–"
-    text = f"{nps:.1f}".rstrip("0").rstrip(".")
-    return text if text.startswith("-") or text == "0" else "+" + text
-
-
 def _shown(o, rows: list[dict], limit: int | None, what: str) -> list[dict]:
     """Cap what a terminal shows (JSON, CSV and pipes get everything asked for)."""
     if limit is None and o.rich and len(rows) > TERMINAL_ROWS:
         o.note(f"showing {TERMINAL_ROWS} of {len(rows):,} {what}; use --limit N, or pipe/--csv/--json for all")
         return rows[:TERMINAL_ROWS]
     return rows
-
-
-def _days(days: int) -> int:
-    from loyalty_cli.errors import UsageError
-
-    if days < 0:
-        raise UsageError(f"--days must be zero or more, got {days}")
-    return days
 
 
 # -- report rfm ------------------------------------------------------------------------
@@ -214,7 +186,7 @@ def churn(
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.churn, date, _days(days), sort=sort, limit=limit)
+    r = call(reports.churn, date, days, sort=sort, limit=limit)
     d = r["currency_decimals"]
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
@@ -299,7 +271,7 @@ def birthdays(
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.birthdays, date, _days(days), sort=sort, limit=limit)
+    r = call(reports.birthdays, date, days, sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "members"), pii_columns(BIRTHDAY_COLUMNS, show_pii), json_obj=doc,
@@ -332,7 +304,7 @@ def expiring(
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.expiring, date, _days(days), sort=sort, limit=limit)
+    r = call(reports.expiring, date, days, sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
     o.table(_shown(o, rows, limit, "rows"), pii_columns(EXPIRING_COLUMNS, show_pii), json_obj=doc,
@@ -412,14 +384,9 @@ def dashboard(
         return
     if o.quiet:
         return
-    view = DashboardView(doc, previous_figures(r))
-    if o.rich:
-        console = o.console()
-        console.print(view.rich(console.width) if full else view.compact_rich(console.width))
-    else:
-        from loyalty_cli.render import plain_width
+    from loyalty_cli.render import dashboard as dashboard_view
 
-        sys.stdout.write(view.plain(plain_width()) if full else view.compact_plain(plain_width()))
+    dashboard_view.draw(o, doc, previous_figures(r), full)
 
 
 def dashboard_json(r: dict, show_pii: bool = False) -> dict:
@@ -455,316 +422,7 @@ def previous_figures(r: dict) -> dict:
                       "average_order_value": money(prev["sales"]["average_order_value"], d)}}
 
 
-def change(now, before) -> str:
-    """This period against the one before, as a signed percentage ("–" when the one before had none)."""
-    now, before = float(now or 0), float(before or 0)
-    if before <= 0:
-        return "–"
-    return f"{(now - before) / before * 100:+.1f}%"
-
-
-SPARKS = "▁▂▃▄▅▆▇█"
-
-
-def spark(values_: list[float], cells: int = 1) -> str:
-    """A one-line chart: each value as one of eight block heights (`cells` wide), scaled to the largest."""
-    top = max(values_, default=0)
-    out = []
-    for v in values_:
-        level = 0 if top <= 0 or v <= 0 else min(7, max(0, round(v / top * 7)))
-        out.append((SPARKS[level] if v > 0 else " ") * cells)
-    return "".join(out)
-
-
-BLOCKS = " ▏▎▍▌▋▊▉█"
-
-
-def bar(value: float, top: float, width: int) -> str:
-    """A horizontal bar of block characters, `width` cells for `top`, in eighths of a cell."""
-    if top <= 0 or value <= 0 or width <= 0:
-        return ""
-    eighths = round(value / top * width * 8)
-    full, part = divmod(max(eighths, 1), 8)
-    return "█" * full + (BLOCKS[part] if part else "")
-
-
 dashboard_app.command("dashboard", epilog=GLOBAL_HELP)(dashboard)
-
-
-class DashboardView:
-    """The dashboard as text: every figure formatted once, then laid out for rich or for plain text."""
-
-    def __init__(self, doc: dict, previous: dict | None = None):
-        self.doc = doc
-        m, s, p = doc["members"], doc["sales"], doc["points"]
-        start = values.add_days(doc["as_of"], 1 - doc["period_days"])
-        self.title = f"Loyalty dashboard · as of {doc['as_of']}"
-        self.period_title = f"Last {plural(doc['period_days'], 'day')} ({start} to {doc['as_of']})"
-        self.now_title = f"On {doc['as_of']}"
-        self.period_kpis = [
-            ("net sales", money_text(s["net"])), ("sales", number(s["count"])),
-            ("average order", money_text(s["average_order_value"]) or "–"),
-            ("active members", number(m["active"])), ("new members", number(m["new"])),
-            ("repeat rate", pct(doc["repeat_rate"])), ("retention", pct(doc["retention"])),
-            ("points issued", number(p["issued"])), ("points redeemed", number(p["redeemed"])),
-            ("points expired", number(p["expired"])),
-        ]
-        self.now_kpis = [
-            ("members", number(m["total"])), ("points outstanding", number(p["outstanding"])),
-            ("liability", money_text(doc["liability"])),
-            ("redemption rate", pct(doc["redemption_rate"])), ("NPS (365 days)", nps_text(doc["nps"])),
-        ]
-        self.tiers = list(doc["tiers"].items())
-        self.segments = list(doc["segments"].items())
-        # (month, net sales as text, net sales as a number for the bars, points issued)
-        self.monthly = [(row["month"], money_text(row["net_sales"]), float(row["net_sales"]), row["points_issued"])
-                        for row in doc["monthly"]]
-        self.top = [(str(i), t["member_id"], t["name"] or "(erased)", t["email"] or "", t["phone"] or "",
-                     money_text(t["net_spend"])) for i, t in enumerate(doc["top_members"], 1)]
-        self.comparison = self._comparison(doc, previous) if previous else []
-
-    @staticmethod
-    def _comparison(doc: dict, prev: dict) -> list[tuple[str, str, str, str]]:
-        """(figure, this period, the period before, change) for the compact view."""
-        s, m, p = doc["sales"], doc["members"], doc["points"]
-        ps, pm, pp = prev["sales"], prev["members"], prev["points"]
-        return [
-            ("net sales", money_text(s["net"]), money_text(ps["net"]), change(s["net"], ps["net"])),
-            ("sales", number(s["count"]), number(ps["count"]), change(s["count"], ps["count"])),
-            ("average order", money_text(s["average_order_value"]) or "–", money_text(ps["average_order_value"]) or "–",
-             change(s["average_order_value"], ps["average_order_value"])),
-            ("active members", number(m["active"]), number(pm["active"]), change(m["active"], pm["active"])),
-            ("new members", number(m["new"]), number(pm["new"]), change(m["new"], pm["new"])),
-            ("points issued", number(p["issued"]), number(pp["issued"]), change(p["issued"], pp["issued"])),
-        ]
-
-    # -- the default: one 80x24 screen -----------------------------------------------------
-    def compact_lines(self, width: int) -> list[list[tuple[str, str]]]:
-        """The compact dashboard as lines of (text, style) pieces, at most `width` cells each.
-
-        What an owner looks at first: this period against the one before, what is owed in
-        points, tiers and segments side by side, and the 12 months as one line per series.
-        """
-        doc, p = self.doc, self.doc["points"]
-        days = doc["period_days"]
-        heading = f"Last {days} days against the {days} before" if days > 1 else "This day against the day before"
-        fig_w = max(len(heading) - 2, *(len(row[0]) for row in self.comparison))
-        now_w = max(len("this period"), *(len(row[1]) for row in self.comparison))
-        before_w = max(len("before"), *(len(row[2]) for row in self.comparison))
-        lines: list[list[tuple[str, str]]] = [[(f"{heading:{fig_w + 2}}", "bold"),
-                                               (f"  {'this period':>{now_w}}  {'before':>{before_w}}  {'change':>7}", "dim")]]
-        for figure, now, before, delta in self.comparison:
-            style = "green" if delta.startswith("+") else "red" if delta.startswith("-") else "dim"
-            lines.append([(f"  {figure:{fig_w}}  ", ""), (f"{now:>{now_w}}", "bold cyan"), (f"  {before:>{before_w}}  ", ""),
-                          (f"{delta:>7}", style)])
-        lines.append([])
-        figures = (number(doc["members"]["total"]), number(p["outstanding"]), money_text(doc["liability"]))
-        words = (" members · ", " points outstanding · liability ")
-        if len(self.now_title) + 2 + sum(map(len, figures + words)) > width:  # large figures: shorter words
-            words = (" members · ", " points owed · value ")
-        lines.append([(f"{self.now_title}: ", "bold"), (figures[0], "bold cyan"), (words[0], ""),
-                      (figures[1], "bold cyan"), (words[1], ""), (figures[2], "bold cyan")])
-        lines.append([(f"  redemption rate {pct(doc['redemption_rate'])} · repeat rate {pct(doc['repeat_rate'])} · "
-                       f"retention {pct(doc['retention'])} · NPS {nps_text(doc['nps'])}", "")])
-        lines.append([])
-        half = width // 2
-        left = self._compact_distribution("Tiers held", self.tiers, half - 1, "yellow")
-        right = self._compact_distribution("RFM segments (365 days)", self.segments, width - half - 1, "green")
-        for i in range(max(len(left), len(right))):
-            a = left[i] if i < len(left) else []
-            b = right[i] if i < len(right) else []
-            pad = half + 1 - sum(len(t) for t, _ in a)
-            lines.append(a + [(" " * pad, "")] + b)
-        months = [row[0] for row in self.monthly]
-        lines.append([(f"Last 12 months ({months[0]} to {months[-1]})", "bold")])
-        best_sales = max(self.monthly, key=lambda row: row[2])
-        best_points = max(self.monthly, key=lambda row: row[3])
-        notes = [f"  top {best_sales[1]} ({best_sales[0]})" if best_sales[2] > 0 else "  no sales in the 12 months",
-                 f"  top {number(best_points[3])} ({best_points[0]})" if best_points[3] > 0 else "  none issued"]
-        cells = max(1, min(4, (width - 17 - max(map(len, notes))) // 12))
-        lines.append([("  net sales     ", ""), (spark([row[2] for row in self.monthly], cells), "blue"), (notes[0], "dim")])
-        lines.append([("  points issued ", ""), (spark([row[3] for row in self.monthly], cells), "magenta"),
-                      (notes[1], "dim")])
-        return [[(text, style) for text, style in line if text] for line in lines]
-
-    def _compact_distribution(self, title: str, items: list[tuple[str, int]], width: int, style: str):
-        total = sum(n for _, n in items)
-        top = max((n for _, n in items), default=0)
-        name_w = max((len(k) for k, _ in items), default=0)
-        num_w = max((len(number(n)) for _, n in items), default=1)
-        bar_w = max(1, width - 2 - name_w - 1 - num_w - 1 - 6 - 1)
-        out = [[(title, "bold")]]
-        for name, n in items:
-            out.append([(f"  {name:{name_w}} {number(n):>{num_w}} {pct(n / total if total else None):>6} ", ""),
-                        (bar(n, top, bar_w), style)])
-        return out
-
-    def compact_plain(self, width: int = 80) -> str:
-        lines = [self.title, *("".join(text for text, _ in line) for line in self.compact_lines(width)),
-                 "(loyalty dashboard --full: every figure, the monthly table and the top members)"]
-        return "\n".join(line.rstrip() for line in lines) + "\n"
-
-    def compact_rich(self, width: int = 80):
-        from rich.panel import Panel
-        from rich.text import Text
-
-        body = Text("\n").join(Text.assemble(*line) if line else Text("") for line in self.compact_lines(width - 4))
-        body.no_wrap = True
-        body.overflow = "crop"
-        return Panel(body, title=f"[bold]{self.title}[/bold]", title_align="left", border_style="bright_blue",
-                     subtitle="[dim]--full: every figure and the top members[/dim]", subtitle_align="right",
-                     padding=(0, 1))
-
-    # -- plain text (piped) --------------------------------------------------------------
-    def plain(self, width: int = 80) -> str:
-        lines = [self.title, ""]
-        blocks = [(self.period_title, self.period_kpis), (self.now_title, self.now_kpis)]
-        pairs = _plain_pairs(blocks, 3)
-        if max(map(len, pairs)) > width:  # large figures: two to a line
-            pairs = _plain_pairs(blocks, 2)
-        lines += pairs
-        lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width) + [""]
-        lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width) + [""]
-        lines += self._plain_monthly(width) + [""]
-        lines.append("Top 10 members by net spend (365 days)")
-        if self.top:
-            from loyalty_cli.render import Column, cells_of, fit_columns, plain_overhead, plain_table
-
-            specs = [Column("rank", "#", "number"), Column("member_id", "member", "id"), Column("name", "name", "text"),
-                     Column("email", "email", "text"), Column("phone", "phone", "phone"),
-                     Column("net_spend", "net spend", "money")]
-            cells = [list(row) for row in self.top]
-            kept, widths, _ = fit_columns(specs, cells, width, plain_overhead, cells_of)
-            lines.append(plain_table(specs, cells, kept, widths).rstrip("\n"))
-        else:
-            lines.append("  no sales in the 365 days")
-        return "\n".join(line.rstrip() for line in lines) + "\n"
-
-    def _plain_distribution(self, title: str, items: list[tuple[str, int]], width: int) -> list[str]:
-        total = sum(n for _, n in items)
-        top = max((n for _, n in items), default=0)
-        name_w = max((len(k) for k, _ in items), default=0)
-        num_w = max((len(number(n)) for _, n in items), default=1)
-        bar_w = max(10, min(40, width - name_w - num_w - 14))
-        out = [title]
-        for name, n in items:
-            out.append(f"  {name.ljust(name_w)}  {number(n).rjust(num_w)}  {pct(n / total if total else None).rjust(6)}  "
-                       f"{bar(n, top, bar_w)}")
-        return out
-
-    def _plain_monthly(self, width: int) -> list[str]:
-        sales_w = max(len("net sales"), *(len(v) for _, v, _, _ in self.monthly))
-        points_w = max(len("points issued"), *(len(number(v)) for _, _, _, v in self.monthly))
-        bar_w = max(8, (width - 2 - 7 - sales_w - points_w - 8) // 2)
-        top_sales = max(v for _, _, v, _ in self.monthly)
-        top_points = max(p for _, _, _, p in self.monthly)
-        out = ["Last 12 months",
-               f"  {'month':7}  {'net sales'.rjust(sales_w)} {''.ljust(bar_w)}  {'points issued'.rjust(points_w)}"]
-        for month, net, net_value, points in self.monthly:
-            out.append(f"  {month:7}  {net.rjust(sales_w)} {bar(net_value, top_sales, bar_w).ljust(bar_w)}  "
-                       f"{number(points).rjust(points_w)} {bar(points, top_points, bar_w)}")
-        return out
-
-    # -- rich (terminal) ------------------------------------------------------------------
-    def rich(self, width: int = 110):
-        from rich import box
-        from rich.console import Group
-        from rich.panel import Panel
-        from rich.table import Table
-        from rich.text import Text
-
-        def tiles(pairs, per_row):
-            grid = Table.grid(expand=True, padding=(0, 2))
-            for _ in range(per_row):
-                grid.add_column(ratio=1, no_wrap=True)
-            for i in range(0, len(pairs), per_row):
-                chunk = pairs[i:i + per_row]
-                chunk += [("", "")] * (per_row - len(chunk))
-                grid.add_row(*(Text(v, style="bold cyan") for _, v in chunk))
-                grid.add_row(*(Text(label, style="dim") for label, _ in chunk))
-                if i + per_row < len(pairs):
-                    grid.add_row(*([""] * per_row))
-            return grid
-
-        per_row = max(2, min(5, (width - 8) // 20))  # KPI tiles across: 5 on a wide terminal
-        rows = max(len(self.tiers), len(self.segments))  # both panels the same height
-
-        def distribution(items, style, bar_width):
-            total = sum(n for _, n in items)
-            top = max((n for _, n in items), default=0)
-            t = Table.grid(padding=(0, 1))
-            t.add_column(no_wrap=True)
-            t.add_column(justify="right")
-            t.add_column(justify="right", style="dim")
-            t.add_column(no_wrap=True)
-            for name, n in items:
-                t.add_row(name, number(n), pct(n / total if total else None), Text(bar(n, top, bar_width), style=style))
-            for _ in range(rows - len(items)):
-                t.add_row("", "", "", "")
-            return t
-
-        half = max(10, (width - 8) // 2 - 24)
-        dist_row = Table.grid(expand=True, padding=(0, 1))
-        dist_row.add_column(ratio=1)
-        dist_row.add_column(ratio=1)
-        dist_row.add_row(
-            Panel(distribution(self.tiers, "yellow", half), title="Tiers held", title_align="left", border_style="cyan"),
-            Panel(distribution(self.segments, "green", half), title="RFM segments (365 days)", title_align="left",
-                  border_style="cyan"))
-
-        top_sales = max(v for _, _, v, _ in self.monthly)
-        top_points = max(p for _, _, _, p in self.monthly)
-        sales_w = max(len("net sales"), *(len(v) for _, v, _, _ in self.monthly))
-        points_w = max(len("points issued"), *(len(number(v)) for _, _, _, v in self.monthly))
-        bar_w = max(8, (width - 8 - 7 - sales_w - points_w - 14) // 2)
-        chart = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
-        chart.add_column("month", no_wrap=True)
-        chart.add_column("net sales", justify="right", no_wrap=True)
-        chart.add_column("", no_wrap=True, width=bar_w, overflow="crop")
-        chart.add_column("points issued", justify="right", no_wrap=True)
-        chart.add_column("", no_wrap=True, width=bar_w, overflow="crop")
-        for month, net, net_value, points in self.monthly:
-            chart.add_row(month, net, Text(bar(net_value, top_sales, bar_w), style="blue"),
-                          number(points), Text(bar(points, top_points, bar_w), style="magenta"))
-
-        wide = width >= 100  # the phone column only where there is room for it
-        top = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False)
-        for label, justify in (("#", "right"), ("member", "left"), ("name", "left"), ("email", "left"),
-                               ("phone", "left"), ("net spend", "right")):
-            if label != "phone" or wide:
-                top.add_column(label, justify=justify, no_wrap=True, overflow="ellipsis")
-        for row in self.top:
-            top.add_row(*(row if wide else row[:4] + row[5:]))
-        if not self.top:
-            top.add_row("", "no sales in the 365 days", *[""] * (4 if wide else 3))
-
-        return Panel(
-            Group(Panel(tiles(self.period_kpis, per_row), title=self.period_title, title_align="left", border_style="cyan"),
-                  Panel(tiles(self.now_kpis, per_row), title=self.now_title, title_align="left", border_style="cyan"),
-                  dist_row,
-                  Panel(chart, title="Last 12 months", title_align="left", border_style="cyan"),
-                  Panel(top, title="Top 10 members by net spend (365 days)", title_align="left", border_style="cyan")),
-            title=f"[bold]{self.title}[/bold]", border_style="bright_blue", padding=(0, 1))
-
-
-def _plain_pairs(blocks: list[tuple[str, list[tuple[str, str]]]], per_line: int) -> list[str]:
-    """Titled blocks of `label value` pairs, `per_line` to a line, columns aligned across all blocks."""
-    rows = [(title, [pairs[i:i + per_line] for i in range(0, len(pairs), per_line)]) for title, pairs in blocks]
-    label_w = [0] * per_line
-    value_w = [0] * per_line
-    for _, lines in rows:
-        for line in lines:
-            for col, (label, value) in enumerate(line):
-                label_w[col] = max(label_w[col], len(label))
-                value_w[col] = max(value_w[col], len(value))
-    out = []
-    for title, lines in rows:
-        out.append(title)
-        for line in lines:
-            out.append("  " + "  ".join(f"{label.ljust(label_w[c])}  {value.rjust(value_w[c])}"
-                                        for c, (label, value) in enumerate(line)))
-        out.append("")
-    return out
 
 
 # -- feedback ---------------------------------------------------------------------------

@@ -14,11 +14,6 @@ ALLOW_FUTURE = allow_future_option()
 COLUMNS = [("code", "code"), ("name", "name"), ("cost", "cost"), ("stock", "stock"), ("retired", "retired")]
 
 
-def register(root) -> None:
-    root.add_typer(app, name="rewards")
-    root.add_typer(vouchers_app, name="vouchers")
-
-
 @app.command("add")
 def add(code: str = typer.Argument(..., help="Short code, e.g. COFFEE"),
         name: str = typer.Option(..., "--name", help="What the member gets."),

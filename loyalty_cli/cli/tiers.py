@@ -10,10 +10,6 @@ from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option
 app = group("Tiers: levels, nightly recalculation, manual tiers.", 'loyalty tiers recalc --as-of 2026-10-31 --dry-run')
 
 
-def register(root) -> None:
-    root.add_typer(app, name="tiers")
-
-
 @app.command("list")
 def list_(as_of: str = typer.Option(None, "--as-of", help="Levels in force on this date (default: today).")):
     """Tiers, their thresholds and multipliers, and how many members hold each.

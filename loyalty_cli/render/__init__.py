@@ -241,6 +241,11 @@ def money_text(value) -> str:
     return f"{sign}{int(units):,}{dot}{fraction}"
 
 
+def pct(share: float | None) -> str:
+    """A share (0..1) as a percentage with one decimal; "–" when there is none (total ≤ 0)."""
+    return "–" if share is None else f"{share * 100:.1f}%"
+
+
 def human(value, kind: str = "") -> str:
     """One value as a person reads it: numbers and money grouped by thousands, ids as they are."""
     if value is None:

@@ -1,0 +1,172 @@
+"""The queries behind `db check`: SQL in, the rows that break an invariant out (plain tuples).
+
+Each function returns at most `limit` offending rows (so a wrecked file does not flood the
+terminal) or the plain facts a check compares; `checks.py` turns them into problems.
+"""
+
+from __future__ import annotations
+
+from loyalty_cli.store.ledger import BALANCES_SQL, entries_after, outstanding
+from loyalty_cli.store.migrations import SUMMARY_TABLES
+
+
+def integrity_messages(tx) -> list[str]:
+    """SQLite's own integrity_check: ["ok"] when the file is sound."""
+    return [msg for (msg,) in tx.execute("PRAGMA integrity_check")]
+
+
+def foreign_key_violations(tx, limit: int) -> list[tuple]:
+    """(table, rowid, parent table, key index) of rows that refer to a missing parent (foreign_key_check)."""
+    return tx.execute("PRAGMA foreign_key_check").fetchmany(limit)
+
+
+def table_names(tx) -> set[str]:
+    """The names of the database's tables."""
+    return {name for (name,) in tx.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def trigger_names(tx) -> set[str]:
+    """The names of the database's triggers."""
+    return {name for (name,) in tx.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+
+
+def migrations_run(tx) -> set[str]:
+    """The names of the migrations recorded as run."""
+    return {name for (name,) in tx.execute("SELECT name FROM migrations")}
+
+
+def has_member_keys(tx) -> bool:
+    """Whether members has its lookup-key column (a backup from before it has not)."""
+    return any(col[1] == "member_key" for col in tx.execute("PRAGMA table_info(members)"))
+
+
+def ledger_entries(tx):
+    """(id, member_id, at, kind, points, ref, note, by, hash) of every entry, in id order (streamed)."""
+    return tx.execute("SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger ORDER BY id")
+
+
+def balance_mismatches(tx, limit: int) -> list[tuple]:
+    """(member_id, cached balance, sum of entries) of members whose cached balance is not their entries' sum."""
+    return tx.execute(
+        """SELECT m.member_id, m.balance, coalesce(l.total, 0) FROM members m
+           LEFT JOIN (SELECT member_id, sum(points) AS total FROM ledger GROUP BY member_id) l USING (member_id)
+           WHERE m.balance != coalesce(l.total, 0) LIMIT ?""", (limit,)).fetchall()
+
+
+def lot_size_mismatches(tx, limit: int) -> list[tuple]:
+    """(lot id, member_id, size, remaining, used) of lots whose remaining is not size − uses, or used beyond size."""
+    return tx.execute(
+        """SELECT l.id, l.member_id, l.points, l.remaining, coalesce(u.used, 0) FROM lots l
+           LEFT JOIN (SELECT lot_id, sum(points) AS used FROM lot_uses GROUP BY lot_id) u ON u.lot_id = l.id
+           WHERE l.remaining != l.points - coalesce(u.used, 0) OR coalesce(u.used, 0) > l.points LIMIT ?""",
+        (limit,)).fetchall()
+
+
+def lot_balance_mismatches(tx, limit: int) -> list[tuple]:
+    """(member_id, balance, open lots, hole) of members whose open lots minus the hole are not their balance."""
+    return tx.execute(
+        """SELECT m.member_id, t.total, coalesce(o.open, 0), max(-t.total, 0) FROM members m
+           JOIN (SELECT member_id, sum(points) AS total FROM ledger GROUP BY member_id) t USING (member_id)
+           LEFT JOIN (SELECT member_id, sum(remaining) AS open FROM lots GROUP BY member_id) o USING (member_id)
+           WHERE coalesce(o.open, 0) - max(-t.total, 0) != t.total LIMIT ?""", (limit,)).fetchall()
+
+
+def lot_owner_mismatches(tx, limit: int) -> list[tuple]:
+    """(lot id, lot's member, credit entry id, entry's member) of lots whose credit belongs to another member."""
+    return tx.execute(
+        """SELECT l.id, l.member_id, e.id, e.member_id FROM lots l JOIN ledger e ON e.id = l.entry_id
+           WHERE l.member_id != e.member_id LIMIT ?""", (limit,)).fetchall()
+
+
+def purchase_lot_mismatches(tx, limit: int) -> list[tuple]:
+    """(purchase id, member_id, lot id) of purchases naming a lot that is missing or another member's."""
+    return tx.execute(
+        """SELECT p.purchase_id, p.member_id, p.lot_id FROM purchases p LEFT JOIN lots l ON l.id = p.lot_id
+           WHERE p.lot_id IS NOT NULL AND (l.id IS NULL OR l.member_id != p.member_id) LIMIT ?""", (limit,)).fetchall()
+
+
+def overconsuming_entries(tx, limit: int) -> list[tuple]:
+    """(entry id, member_id, points, lot points used) of entries that consumed more of lots than their size."""
+    return tx.execute(
+        """SELECT e.id, e.member_id, e.points, u.used FROM ledger e
+           JOIN (SELECT entry_id, sum(points) AS used FROM lot_uses GROUP BY entry_id) u ON u.entry_id = e.id
+           WHERE u.used > abs(e.points) LIMIT ?""", (limit,)).fetchall()
+
+
+def overdrafts(tx, limit: int) -> list[tuple]:
+    """(entry id, member_id, kind, balance after) of debits other than reversals that left a balance below zero."""
+    return tx.execute(
+        """SELECT id, member_id, kind, after FROM (
+               SELECT id, member_id, kind, points, sum(points) OVER (PARTITION BY member_id ORDER BY id) AS after FROM ledger)
+           WHERE points < 0 AND after < 0 AND kind != 'reversal' LIMIT ?""", (limit,)).fetchall()
+
+
+def unrecorded_purchase_refs(tx, limit: int) -> list[tuple]:
+    """(entry id, member_id, kind, ref) of earn, bonus and reversal entries whose purchase is not recorded."""
+    return tx.execute(
+        """SELECT e.id, e.member_id, e.kind, e.ref FROM ledger e LEFT JOIN purchases p ON p.purchase_id = e.ref
+           WHERE e.kind IN ('earn', 'bonus', 'reversal') AND p.purchase_id IS NULL LIMIT ?""", (limit,)).fetchall()
+
+
+def purchase_point_mismatches(tx, limit: int) -> list[tuple]:
+    """(purchase id, member_id, cached points, entries' points) of purchases whose points are not their entries'."""
+    return tx.execute(
+        """SELECT p.purchase_id, p.member_id, p.points, coalesce(e.total, 0) FROM purchases p
+           LEFT JOIN (SELECT ref, sum(abs(points)) AS total FROM ledger WHERE kind IN ('earn', 'bonus', 'reversal')
+                      GROUP BY ref) e ON e.ref = p.purchase_id
+           WHERE p.points != coalesce(e.total, 0) LIMIT ?""", (limit,)).fetchall()
+
+
+def overreversed_sales(tx, limit: int) -> list[tuple]:
+    """(purchase id, member_id, points earned, points reversed) of sales whose refunds reversed more than they earned."""
+    return tx.execute(
+        """SELECT s.purchase_id, s.member_id, s.points, r.total FROM purchases s
+           JOIN (SELECT refund_of, sum(points) AS total FROM purchases WHERE kind = 'refund' GROUP BY refund_of) r
+             ON r.refund_of = s.purchase_id
+           WHERE r.total > s.points LIMIT ?""", (limit,)).fetchall()
+
+
+def summary_differences(tx, limit: int) -> list[tuple[str, list[tuple]]]:
+    """(table, rows): for each summary table present (member_totals, daily_sales, daily_points), the rows
+    on either side of its difference with what it sums up, recomputed from purchases and entries, in key
+    order (the key first in each row). A backup from before m002 has none: opening it as the database
+    builds the totals from its data."""
+    have = table_names(tx)
+    return [(table, tx.execute(
+        f"""SELECT * FROM (SELECT * FROM {table} EXCEPT SELECT * FROM ({source}))
+            UNION ALL SELECT * FROM (SELECT * FROM ({source}) EXCEPT SELECT * FROM {table}) ORDER BY {key} LIMIT ?""",
+        (limit,)).fetchall()) for table, source, key in SUMMARY_TABLES if table in have]
+
+
+def has_daily_points(tx) -> bool:
+    """Whether the per-day entry totals exist (a backup from before m002 has none)."""
+    return tx.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daily_points'").fetchone() is not None
+
+
+def entry_sums_after(tx, end: str) -> list[tuple]:
+    """(member_id, day or "", points): each member's entries summed, those dated after `end` per day
+    ("" for the rest), in one pass in member order."""
+    return tx.execute(
+        "SELECT member_id, CASE WHEN at > ? THEN substr(at, 1, 10) ELSE '' END AS d, sum(points) FROM ledger "
+        "GROUP BY member_id, d", (end,)).fetchall()
+
+
+def balances_as_of(tx, day: str) -> tuple[list[tuple], int]:
+    """Every member's (member_id, balance) at the end of `day`, and the outstanding points then, as the
+    reports and the members' lists compute them (store.ledger.BALANCES_SQL and store.ledger.outstanding)."""
+    with entries_after(tx, day):
+        shown = tx.execute(f"WITH {BALANCES_SQL} SELECT member_id, balance FROM balances").fetchall()
+        return shown, outstanding(tx)
+
+
+def tier_mismatches(tx, limit: int) -> list[tuple]:
+    """(member_id, tier shown, tier of the latest change) of members whose tier is not their latest change's."""
+    return tx.execute(
+        """SELECT m.member_id, m.tier, t.to_tier FROM members m
+           JOIN tier_changes t ON t.id = (SELECT max(id) FROM tier_changes WHERE member_id = m.member_id)
+           WHERE m.tier != t.to_tier LIMIT ?""", (limit,)).fetchall()
+
+
+def member_ids(tx, with_keys: bool):
+    """(member_id, stored lookup key or None) of every member, in id order (streamed)."""
+    return tx.execute(f"SELECT member_id, {'member_key' if with_keys else 'NULL'} FROM members ORDER BY member_id")

@@ -1,0 +1,332 @@
+"""The queries behind the reports and the dashboard: SQL in, plain rows (tuples, dicts, ints) out.
+
+Everything heavy is computed in SQL — grouped aggregates, window functions, CTEs — so
+a million purchases never travel into Python; what comes back is one row per member
+at most (usually far less). Dates come in as text (the bounds `reports.Dates` derives
+from the as-of date D); `p` below is the dict of those bounds (`reports.Dates.params`).
+"""
+
+from __future__ import annotations
+
+from loyalty_cli.store.ledger import BALANCES_SQL, entries_after, outstanding
+from loyalty_cli.tiers import MEMBER_BY
+from loyalty_cli.values import BEGINNING
+
+# -- the per-member purchase summary -------------------------------------------
+# What RFM, Pareto and the top members need, per member with a purchase up to D.
+# A member whose purchases all fall in the year window (none before it, none after
+# D) is read from the totals the ledger keeps in member_totals (verified by `db check`);
+# only the others are grouped from purchases, each through the covering index
+# purchases_member (member_id, purchased_at, kind, amount, basis_points).
+SUMMARY_FROM_TOTALS = """
+SELECT member_id, last_sale_at AS last_sale, sales_count AS frequency, net_spend AS monetary
+FROM member_totals WHERE first_purchase_at >= :window_start AND last_purchase_at <= :end"""
+SUMMARY_OTHERS = "SELECT 1 FROM member_totals WHERE first_purchase_at < :window_start OR last_purchase_at > :end LIMIT 1"
+SUMMARY_FROM_PURCHASES = """
+SELECT member_id,
+       max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
+       count(CASE WHEN kind = 'sale' AND purchased_at >= :window_start THEN 1 END) AS frequency,
+       coalesce(sum(CASE WHEN purchased_at >= :window_start
+                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary
+FROM purchases
+WHERE purchased_at <= :end
+  AND member_id IN (SELECT member_id FROM member_totals WHERE first_purchase_at < :window_start OR last_purchase_at > :end)
+GROUP BY member_id"""
+SUMMARY_SQL = f"{SUMMARY_FROM_TOTALS}\nUNION ALL{SUMMARY_FROM_PURCHASES}\n"
+SUMMARY_WANTED = ("SELECT member_id, substr(last_sale, 1, 10), frequency, monetary FROM ({}) "
+                  "WHERE last_sale IS NOT NULL")
+SUMMARY_FROM_TOTALS_WANTED = SUMMARY_WANTED.format(SUMMARY_FROM_TOTALS)
+SUMMARY_FROM_PURCHASES_WANTED = SUMMARY_WANTED.format(SUMMARY_FROM_PURCHASES)
+
+
+def purchase_summary(tx, p: dict) -> list[tuple]:
+    """(member_id, last sale date, sales in the year window, net spend in it) of every member with a
+    sale up to D, in member order."""
+    rows = tx.execute(SUMMARY_FROM_TOTALS_WANTED, p).fetchall()  # in member order (the key)
+    if tx.execute(SUMMARY_OTHERS, p).fetchone():  # two queries: the union costs a third more
+        rows += tx.execute(SUMMARY_FROM_PURCHASES_WANTED, p).fetchall()
+        rows.sort()  # two runs in member order: a merge
+    return rows
+
+
+def pareto_figures(tx, p: dict, percents: tuple) -> tuple:
+    """(members, total spend, the spend of the top ⌈n·p/100⌉ members for each p in `percents`…, the
+    smallest k whose top-k spend reaches 80 % of the total), over the year's net spend."""
+    tops = ", ".join(f"max(CASE WHEN k = (n * {int(pc)} + 99) / 100 THEN cum END)" for pc in percents)
+    return tx.execute(
+        f"""WITH summary AS ({SUMMARY_SQL}),
+            ranked AS (
+                SELECT row_number() OVER w AS k, sum(monetary) OVER w AS cum,
+                       count(*) OVER () AS n, sum(monetary) OVER () AS total
+                FROM summary WHERE last_sale IS NOT NULL
+                WINDOW w AS (ORDER BY monetary DESC, member_id ROWS UNBOUNDED PRECEDING))
+            SELECT max(n), max(total), {tops},
+                   min(CASE WHEN 5 * cum >= 4 * total THEN k END)  -- the smallest k reaching 80 %
+            FROM ranked""", p).fetchone()
+
+
+# -- churn -------------------------------------------------------------------------
+# Each member's last sale and net spend up to D: from member_totals when none
+# of their purchases is dated after D, else grouped from their purchases.
+LIFETIME_SQL = """
+SELECT member_id, last_sale_at AS last_sale, net_spend AS lifetime_spend FROM member_totals WHERE last_purchase_at <= :end
+UNION ALL
+SELECT member_id, max(CASE WHEN kind = 'sale' THEN purchased_at END),
+       sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END)
+FROM purchases
+WHERE purchased_at <= :end AND member_id IN (SELECT member_id FROM member_totals WHERE last_purchase_at > :end)
+GROUP BY member_id
+"""
+# `report churn --sort` keys (in the order the help lists them) and the ORDER BY each means.
+CHURN_ORDER = {"last_sale": "s.last_sale, s.member_id", "spend": "lifetime_spend DESC, s.member_id",
+               "id": "s.member_id"}
+
+
+def lapsed_members(tx, as_of: str, end: str, cutoff: str, sort: str, limit: int | None) -> list[tuple]:
+    """(member_id, last sale date, lifetime net spend, days since, name, email, phone) of the members
+    whose last sale up to `end` is dated up to `cutoff`, in the order of CHURN_ORDER[sort]."""
+    return tx.execute(
+        f"""WITH lifetime AS ({LIFETIME_SQL}),
+            lapsed AS (SELECT * FROM lifetime WHERE last_sale <= :cutoff)
+            SELECT s.member_id, substr(s.last_sale, 1, 10) AS last_sale, s.lifetime_spend,
+                   CAST(julianday(:as_of) - julianday(substr(s.last_sale, 1, 10)) AS INTEGER), m.name, m.email, m.phone
+            FROM lapsed s JOIN members m ON m.member_id = s.member_id
+            ORDER BY {CHURN_ORDER[sort]}""" + (" LIMIT :limit" if limit else ""),
+        {"as_of": as_of, "end": end, "cutoff": cutoff, "limit": limit}).fetchall()
+
+
+# -- liability and expiring points -----------------------------------------------------
+# Balances at the end of D come from the ledger (`entries_after`, `BALANCES_SQL`, `outstanding`):
+# the one computation every "as of D" figure uses (members list and show, points balance, the
+# dashboard, these reports) and `db check` verifies against the ledger.
+
+# Unconsumed points at the end of D of the lots expiring in [:first_day, :last_day]
+# whose credit is dated up to D: what remains now plus what entries after D took.
+LOTS_LEFT_SQL = """lots_left AS (
+    SELECT l.member_id, l.expires_on, l.remaining AS points FROM lots l
+    WHERE l.expires_on BETWEEN :first_day AND :last_day AND l.entry_id NOT IN (SELECT id FROM temp.after_entries)
+    UNION ALL
+    SELECT l.member_id, l.expires_on, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id
+    WHERE u.entry_id IN (SELECT id FROM temp.after_entries) AND l.expires_on BETWEEN :first_day AND :last_day
+      AND l.entry_id NOT IN (SELECT id FROM temp.after_entries))"""
+EXPIRING_BY_MONTH_SQL = (f"WITH {LOTS_LEFT_SQL} SELECT max(substr(expires_on, 1, 7), :first_month), sum(points) "
+                         "FROM lots_left GROUP BY 1")
+NEGATIVE_SQL = f"WITH {BALANCES_SQL} SELECT member_id, balance FROM balances WHERE balance < 0 ORDER BY balance, member_id"
+# `report expiring --sort` keys (in the order the help lists them) and the ORDER BY each means.
+EXPIRING_ORDER = {"date": "expires_on, p.member_id", "points": "points DESC, expires_on, p.member_id",
+                  "id": "p.member_id, expires_on"}
+
+
+def outstanding_points(tx, as_of: str) -> int:
+    """The sum of positive balances at the end of `as_of`."""
+    with entries_after(tx, as_of):
+        return outstanding(tx)
+
+
+def liability_figures(tx, as_of: str, last_day: str, first_month: str) -> tuple[int, dict, list]:
+    """At the end of `as_of`: the outstanding points; month → the unconsumed points of the lots
+    expiring up to `last_day` (those of months before `first_month` counted in it); and the
+    (member_id, balance) of the balances below zero, lowest first."""
+    with entries_after(tx, as_of):
+        total = outstanding(tx)
+        by_month = dict(tx.execute(EXPIRING_BY_MONTH_SQL, {"first_day": BEGINNING, "last_day": last_day,
+                                                           "first_month": first_month}).fetchall())
+        negative = tx.execute(NEGATIVE_SQL).fetchall()
+    return total, by_month, negative
+
+
+def expiring_points(tx, as_of: str, last_day: str, sort: str, limit: int | None) -> list[tuple]:
+    """(member_id, expiry date, points, name, email, phone): the points unconsumed at the end of
+    `as_of` of each member's lots expiring in [as_of, last_day], per date, in EXPIRING_ORDER[sort]."""
+    with entries_after(tx, as_of):
+        return tx.execute(
+            f"""WITH {LOTS_LEFT_SQL},
+                per AS (SELECT member_id, expires_on, sum(points) AS points FROM lots_left
+                        GROUP BY member_id, expires_on HAVING sum(points) > 0)
+                SELECT p.member_id, p.expires_on, p.points, m.name, m.email, m.phone
+                FROM per p JOIN members m ON m.member_id = p.member_id
+                ORDER BY {EXPIRING_ORDER[sort]}""" + (" LIMIT :limit" if limit else ""),
+            {"first_day": as_of, "last_day": last_day, "limit": limit}).fetchall()
+
+
+# -- birthdays -----------------------------------------------------------------------------
+def birthday_members(tx, as_of: str, month_days) -> list[tuple]:
+    """(member_id, name, email, phone, birthday) of the members joined by `as_of`, not erased,
+    whose birthday's "MM-DD" is one of `month_days`."""
+    marks = ",".join("?" * len(month_days))
+    return tx.execute(
+        f"SELECT member_id, name, email, phone, birthday FROM members "
+        f"WHERE birthday IS NOT NULL AND erased_at IS NULL AND joined_on <= ? AND substr(birthday, 6) IN ({marks})",
+        (as_of, *month_days)).fetchall()
+
+
+# -- anomalies -------------------------------------------------------------------------------
+def busy_days(tx, start: str, end: str, most: int) -> list[tuple]:
+    """(member_id, date, sales) of the days in [start, end] on which one member made more than `most` sales."""
+    return tx.execute(
+        """SELECT member_id, substr(purchased_at, 1, 10) AS day, count(*) AS n FROM purchases
+           WHERE kind = 'sale' AND purchased_at BETWEEN :start AND :end
+           GROUP BY member_id, day HAVING n > :max""", {"start": start, "end": end, "max": most}).fetchall()
+
+
+def small_bursts(tx, start: str, end: str, small: int, burst: int, minutes: int) -> list[tuple]:
+    """(member_id, date, sales, first, last): per member and day in [start, end], the largest run starting
+    that day of `burst` or more sales below `small`, first and last at most `minutes` apart."""
+    seconds = int(minutes) * 60  # an int, safe to put in the SQL
+    return tx.execute(
+        f"""WITH small AS (
+                SELECT member_id, purchased_at, CAST(strftime('%s', purchased_at) AS INTEGER) AS t
+                FROM purchases
+                WHERE kind = 'sale' AND amount < :small AND purchased_at BETWEEN :start AND :end),
+            runs AS (
+                SELECT member_id, purchased_at,
+                       count(*) OVER w AS n, max(purchased_at) OVER w AS last
+                FROM small
+                WINDOW w AS (PARTITION BY member_id ORDER BY t RANGE BETWEEN CURRENT ROW AND {seconds} FOLLOWING)),
+            bursts AS (
+                SELECT member_id, substr(purchased_at, 1, 10) AS day, n, purchased_at, last,
+                       row_number() OVER (PARTITION BY member_id, substr(purchased_at, 1, 10)
+                                          ORDER BY n DESC, purchased_at) AS pick
+                FROM runs WHERE n >= :burst)
+            SELECT member_id, day, n, purchased_at, last FROM bursts WHERE pick = 1""",
+        {"start": start, "end": end, "small": small, "burst": burst}).fetchall()
+
+
+def sales_and_refunds(tx, start: str, end: str) -> tuple[int, int]:
+    """The shop's number of sales and of refunds dated in [start, end]."""
+    return tx.execute(
+        """SELECT count(CASE WHEN kind = 'sale' THEN 1 END), count(CASE WHEN kind = 'refund' THEN 1 END)
+           FROM purchases WHERE purchased_at BETWEEN :start AND :end""", {"start": start, "end": end}).fetchone()
+
+
+def frequent_refunders(tx, start: str, end: str, min_sales: int, min_refunds: int, ratio_above) -> list[tuple]:
+    """(member_id, sales, refunds, last refund) of the members with at least `min_refunds` refunds and
+    `min_sales` sales dated in [start, end] whose refunds / sales exceed `ratio_above` (a Fraction)."""
+    # refunds / sales > ratio, in integers: refunds × den > num × sales. Members with enough refunds
+    # first (few; refunds are found through their partial index), then their sales: all their rows
+    # in the window (counted in the (member_id, purchased_at) index alone) minus those refunds.
+    return tx.execute(
+        """WITH refunders AS (
+               SELECT member_id, count(*) AS refunds, max(purchased_at) AS last FROM purchases
+               WHERE refund_of IS NOT NULL AND purchased_at BETWEEN :start AND :end
+               GROUP BY member_id HAVING count(*) >= :min_refunds),
+           counted AS (
+               SELECT r.member_id, r.refunds, r.last,
+                      (SELECT count(*) FROM purchases p WHERE p.member_id = r.member_id
+                       AND p.purchased_at BETWEEN :start AND :end) - r.refunds AS sales
+               FROM refunders r)
+           SELECT member_id, sales, refunds, last FROM counted
+           WHERE sales >= :min_sales AND refunds * :den > :num * sales""",
+        {"start": start, "end": end, "min_sales": min_sales, "min_refunds": min_refunds,
+         "num": ratio_above.numerator, "den": ratio_above.denominator}).fetchall()
+
+
+def awards_redeemed(tx, start: str, end: str, min_points: int, days: int) -> list[tuple]:
+    """(member_id, at, points, by, redeemed at, points redeemed): each manual award in [start, end] of at
+    least `min_points`, with the member's first later redemption dated up to `end` and at most `days`
+    calendar days after it."""
+    return tx.execute(
+        """SELECT a.member_id, a.at, a.points, a.by, r.at, -r.points
+           FROM ledger a JOIN ledger r ON r.id = (
+                SELECT r2.id FROM ledger r2
+                WHERE r2.member_id = a.member_id AND r2.id > a.id AND r2.kind = 'redeem' AND r2.at <= :end
+                  AND substr(r2.at, 1, 10) BETWEEN substr(a.at, 1, 10) AND date(a.at, :days)
+                ORDER BY r2.id LIMIT 1)
+           WHERE a.kind = 'award' AND a.points >= :min_points AND a.at BETWEEN :start AND :end""",
+        {"start": start, "end": end, "min_points": min_points, "days": f"+{days} days"}).fetchall()
+
+
+# -- dashboard -------------------------------------------------------------------------------
+# Per member who bought in the previous period [:previous_start, :period_start) or this one
+# [:period_start, :end]: (active, repeat, previous) flags. A member with no purchase after D is
+# read from member_totals (the last two sales tell everything but one case: two sales
+# in this period say nothing of the previous one, so look); the others are grouped from purchases.
+PERIODS_SQL = """
+WITH flags AS (
+    SELECT last_sale_at >= :period_start AS active,
+           coalesce(prev_sale_at >= :period_start, 0) AS repeat,
+           CASE WHEN last_sale_at < :period_start THEN 1
+                WHEN prev_sale_at IS NULL THEN 0
+                WHEN prev_sale_at < :period_start THEN prev_sale_at >= :previous_start
+                ELSE EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = t.member_id AND p.kind = 'sale'
+                             AND p.purchased_at >= :previous_start AND p.purchased_at < :period_start) END AS previous
+    FROM member_totals t WHERE last_purchase_at <= :end AND last_sale_at >= :previous_start
+    UNION ALL
+    SELECT count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 0,
+           count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 1,
+           count(CASE WHEN purchased_at < :period_start THEN 1 END) > 0
+    FROM purchases
+    WHERE kind = 'sale' AND purchased_at >= :previous_start AND purchased_at <= :end
+      AND member_id IN (SELECT member_id FROM member_totals WHERE last_purchase_at > :end)
+    GROUP BY member_id)
+SELECT coalesce(sum(active), 0), coalesce(sum(repeat), 0), coalesce(sum(previous), 0),
+       coalesce(sum(active AND previous), 0)
+FROM flags
+"""
+
+# The points flows per day, up to D: issued = credits other than transfer-in and voucher-cancel,
+# minus reversals; redeemed = redemptions net of voucher cancellations; expired = write-offs.
+# Read from daily_points, the per-day and per-kind totals the ledger keeps as it writes (verified
+# by `db check`).
+LEDGER_DAILY_SQL = """
+SELECT day,
+       sum(CASE WHEN kind IN ('signup', 'earn', 'bonus', 'referral', 'award', 'adjust') THEN credit
+                WHEN kind = 'reversal' THEN debit ELSE 0 END),
+       sum(CASE kind WHEN 'redeem' THEN -debit WHEN 'voucher_cancel' THEN -credit ELSE 0 END),
+       sum(CASE kind WHEN 'expire' THEN -debit ELSE 0 END)
+FROM daily_points WHERE day <= :as_of GROUP BY day ORDER BY day
+"""
+MEMBERS_BY_SQL = (f"SELECT count(*), count(CASE WHEN joined_on >= :p AND joined_on <= :as_of THEN 1 END) FROM members m "
+                  f"WHERE {MEMBER_BY}")
+SALES_SQL = ("SELECT coalesce(sum(sales), 0), coalesce(sum(sales_amount - refund_amount), 0) FROM daily_sales "
+             "WHERE day >= :first AND day <= :last")
+MONTHLY_SALES_SQL = """SELECT substr(day, 1, 7) AS month, sum(sales_amount - refund_amount) FROM daily_sales
+               WHERE day >= :first AND day <= :as_of GROUP BY month"""
+NPS_SQL = """WITH latest AS (
+               SELECT score, row_number() OVER (PARTITION BY member_id ORDER BY at DESC, id DESC) AS k
+               FROM feedback WHERE at BETWEEN :start AND :end)
+           SELECT count(*), count(CASE WHEN score >= 9 THEN 1 END), count(CASE WHEN score <= 6 THEN 1 END)
+           FROM latest WHERE k = 1"""
+
+
+def member_counts(tx, first_day: str, as_of: str, end: str) -> tuple[int, int]:
+    """(members by D — joined by `as_of` or bought by `end`, tiers.MEMBER_BY —, those joined in [first_day, as_of])."""
+    return tx.execute(MEMBERS_BY_SQL, {"p": first_day, "as_of": as_of, "end": end}).fetchone()
+
+
+def joined_between(tx, first_day: str, next_day: str) -> int:
+    """The number of members who joined in [first_day, next_day)."""
+    return tx.execute("SELECT count(*) FROM members WHERE joined_on >= :first AND joined_on < :next",
+                      {"first": first_day, "next": next_day}).fetchone()[0]
+
+
+def contacts(tx, member_ids: list[str]) -> dict[str, tuple]:
+    """member_id → (name, email, phone) of each of `member_ids`."""
+    return {r[0]: r[1:] for r in tx.execute(
+        f"SELECT member_id, name, email, phone FROM members WHERE member_id IN ({','.join('?' * len(member_ids))})",
+        member_ids)}
+
+
+def period_activity(tx, p: dict) -> tuple[int, int, int, int]:
+    """Members who bought in this period, twice or more in it, in the previous one, and in both (PERIODS_SQL)."""
+    return tx.execute(PERIODS_SQL, p).fetchone()
+
+
+def sales_between(tx, first_day: str, last_day: str) -> tuple[int, int]:
+    """(sales, net sales) of the days in [first_day, last_day], from the per-day totals."""
+    return tx.execute(SALES_SQL, {"first": first_day, "last": last_day}).fetchone()
+
+
+def monthly_net_sales(tx, first_day: str, as_of: str) -> dict[str, int]:
+    """month ("YYYY-MM") → net sales of its days in [first_day, as_of], from the per-day totals."""
+    return dict(tx.execute(MONTHLY_SALES_SQL, {"first": first_day, "as_of": as_of}).fetchall())
+
+
+def daily_points(tx, as_of: str):
+    """(day, issued, redeemed, expired) of each day with entries up to `as_of`, oldest first (LEDGER_DAILY_SQL)."""
+    return tx.execute(LEDGER_DAILY_SQL, {"as_of": as_of})
+
+
+def nps_counts(tx, start: str, end: str) -> tuple[int, int, int]:
+    """(members, promoters 9–10, detractors 0–6) over each member's latest score in [start, end]."""
+    return tx.execute(NPS_SQL, {"start": start, "end": end}).fetchone()
