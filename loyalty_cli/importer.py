@@ -938,7 +938,8 @@ def _unquoted(cell: str) -> str:
 
 
 def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -> str:
-    from loyalty_cli.ids import resolve_member
+    from loyalty_cli.ids import erased, resolve_member
+    from loyalty_cli.store import members as member_rows
 
     row = {k: _unquoted(v) for k, v in row.items()}
 
@@ -961,13 +962,9 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         fields["name"] = values.parse_text(fields["name"], "name", 200)
     if options.latest is not None and fields["joined_on"] and fields["joined_on"] > options.latest:
         raise ValueError(future_row("joined_on", fields["joined_on"], options.latest))
-    match = None
-    if mid is not None:
-        match = conn.execute("SELECT member_id, erased_at FROM members WHERE member_id = ?", (mid,)).fetchone()
-    elif email is not None:
-        match = conn.execute("SELECT member_id, erased_at FROM members WHERE email = ?", (email,)).fetchone()
+    match = member_rows.match_for_import(conn, mid, email)
     if match and match[1]:
-        raise LoyaltyError(f"member {match[0]} was erased; erased members cannot be imported again")
+        raise erased(match[0])
     ref = fields["referred_by"]
     if ref is not None:
         if ref == (match[0] if match else mid):
@@ -980,11 +977,4 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         joined = fields.pop("joined_on") or options.today
         members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
         return "created"
-    changes = {k: v for k, v in fields.items() if v is not None}
-    members_mod.check_email_free(conn, changes.get("email"), match[0])
-    current = conn.execute(f"SELECT {', '.join(changes) or 'member_id'} FROM members WHERE member_id = ?", (match[0],)).fetchone()
-    if not changes or tuple(changes.values()) == tuple(current):
-        return "unchanged"
-    sets = ", ".join(f"{k} = ?" for k in changes)
-    conn.execute(f"UPDATE members SET {sets} WHERE member_id = ?", (*changes.values(), match[0]))
-    return "updated"
+    return "updated" if members_mod.change_profile(conn, match[0], fields) else "unchanged"

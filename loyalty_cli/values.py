@@ -16,7 +16,6 @@ BEGINNING = "0001-01-01"
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
-_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _EMAIL = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]+")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ()./-]{4,30}")
 
@@ -100,13 +99,6 @@ def parse_with_format(text: str, fmt: str, what: str = "date") -> str:
     except ValueError:
         raise ValueError(f"{what} must match the date format {fmt!r}, got {text!r}") from None
     return value.isoformat(timespec="seconds")
-
-
-def parse_month(text: str) -> str:
-    m = _MONTH.fullmatch(text.strip())
-    if not m or not 1 <= int(m[2]) <= 12:
-        raise ValueError(f"month must be YYYY-MM, got {text!r}")
-    return text.strip()
 
 
 def end_of_day(date: str) -> str:
