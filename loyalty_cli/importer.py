@@ -938,8 +938,7 @@ def _unquoted(cell: str) -> str:
 
 
 def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -> str:
-    from loyalty_cli.ids import erased, resolve_member
-    from loyalty_cli.store import members as member_rows
+    from loyalty_cli.ids import resolve_member
 
     row = {k: _unquoted(v) for k, v in row.items()}
 
@@ -962,19 +961,13 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         fields["name"] = values.parse_text(fields["name"], "name", 200)
     if options.latest is not None and fields["joined_on"] and fields["joined_on"] > options.latest:
         raise ValueError(future_row("joined_on", fields["joined_on"], options.latest))
-    match = member_rows.match_for_import(conn, mid, email)
-    if match and match[1]:
-        raise erased(match[0])
-    ref = fields["referred_by"]
-    if ref is not None:
-        if ref == (match[0] if match else mid):
-            raise LoyaltyError(f"member {ref} cannot refer themself")
-        try:
-            members_mod.check_referrer(conn, ref)
-        except NotFound:
-            raise LoyaltyError(f"referred_by names member {ref}, who is not enrolled (earlier rows of the file count)") from None
-    if match is None:
-        joined = fields.pop("joined_on") or options.today
-        members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
-        return "created"
-    return "updated" if members_mod.change_profile(conn, match[0], fields) else "unchanged"
+    match = members_mod.import_match(conn, mid, email)
+    try:  # enrol and change_profile check the referrer: enrolled, active, not the member themself
+        if match is None:
+            joined = fields.pop("joined_on") or options.today
+            members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
+            return "created"
+        return "updated" if members_mod.change_profile(conn, match, fields) else "unchanged"
+    except NotFound:  # only the referrer can be missing
+        raise LoyaltyError(f"referred_by names member {fields['referred_by']}, who is not enrolled (earlier rows of "
+                           "the file count)") from None

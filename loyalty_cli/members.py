@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
-from loyalty_cli.ids import active_member, resolve_member
+from loyalty_cli.ids import active_member, erased, resolve_member
 from loyalty_cli.ledger import Book, MemberState, balance_as_of, dated_after, entries_after
 from loyalty_cli.store import feedback as feedback_rows
 from loyalty_cli.store import members as member_rows
@@ -40,6 +40,17 @@ def check_referrer(tx, referrer: str) -> None:
         raise NotFound(f"member {referrer} (the referrer) not found")
     if found.erased_at:
         raise LoyaltyError(f"member {referrer} (the referrer) was erased; erased members take no new activity")
+
+
+def import_match(tx, member_id: str | None, email: str | None) -> str | None:
+    """The member an import row names, by id when it has one (already resolved), else by email;
+    None when it names nobody yet. An erased member is refused: erased members take no new activity."""
+    found = member_rows.match_for_import(tx, member_id, email)
+    if found is None:
+        return None
+    if found[1]:
+        raise erased(found[0])
+    return found[0]
 
 
 def change_profile(tx, member_id: str, changes: dict) -> bool:

@@ -10,6 +10,7 @@ from collections import namedtuple
 
 # The profile columns a command may change (`members edit`, `members import`).
 PROFILE_FIELDS = ("name", "email", "phone", "birthday", "joined_on", "referred_by")
+_PROFILE_COLUMNS = frozenset(PROFILE_FIELDS)
 
 # `members list --sort NAME` → its ORDER BY (allow-listed: the name never reaches the SQL itself).
 LIST_ORDER = {
@@ -75,15 +76,14 @@ def insert(tx, member_id: str, name, email, phone, birthday, joined_on: str, ref
 
 
 def profile_values(tx, member_id: str, fields) -> tuple:
-    """The member's current values of some PROFILE_FIELDS, in the order given."""
-    assert set(fields) <= set(PROFILE_FIELDS)
-    return tx.execute(f"SELECT {', '.join(fields) or 'member_id'} FROM members WHERE member_id = ?",
-                      (member_id,)).fetchone()
+    """The member's current values of some PROFILE_FIELDS (at least one), in the order given."""
+    assert _PROFILE_COLUMNS.issuperset(fields)  # they name columns
+    return tx.execute(f"SELECT {', '.join(fields)} FROM members WHERE member_id = ?", (member_id,)).fetchone()
 
 
 def update(tx, member_id: str, changes: dict) -> None:
     """Set profile fields (keys among PROFILE_FIELDS only: they name columns)."""
-    assert changes and set(changes) <= set(PROFILE_FIELDS)
+    assert changes and _PROFILE_COLUMNS.issuperset(changes)  # they name columns
     sets = ", ".join(f"{k} = ?" for k in changes)
     tx.execute(f"UPDATE members SET {sets} WHERE member_id = ?", (*changes.values(), member_id))
 
