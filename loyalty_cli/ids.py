@@ -36,9 +36,11 @@ def resolve_member(tx, typed: str, what: str = "member id") -> str:
     return values.checked(values.parse_id, text, what)
 
 
-def erased(member_id: str) -> LoyaltyError:
-    """The refusal of anything new for an erased member: one wording wherever it is refused."""
-    return LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
+def erased(member_id: str, role: str | None = None) -> LoyaltyError:
+    """The refusal of anything new for an erased member (`role`: how the command names them, e.g.
+    "the referrer"): one wording wherever it is refused."""
+    named = f"member {member_id} ({role})" if role else f"member {member_id}"
+    return LoyaltyError(f"{named} was erased; erased members take no new activity")
 
 
 def active_member(tx, typed: str, what: str = "member id") -> str:

@@ -39,7 +39,7 @@ def check_referrer(tx, referrer: str) -> None:
     if found is None:
         raise NotFound(f"member {referrer} (the referrer) not found")
     if found.erased_at:
-        raise LoyaltyError(f"member {referrer} (the referrer) was erased; erased members take no new activity")
+        raise erased(referrer, "the referrer")
 
 
 def import_match(tx, member_id: str | None, email: str | None) -> str | None:
