@@ -7,7 +7,9 @@ own words, so it is personal data: `members erase` deletes it.
 
 from __future__ import annotations
 
-from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+from loyalty_cli.errors import UsageError
+from loyalty_cli.ids import active_member
+from loyalty_cli.store import feedback as feedback_rows
 
 
 def add(store, member_id: str, score: int, at: str, comment: str | None = None) -> dict:
@@ -20,15 +22,7 @@ def add(store, member_id: str, score: int, at: str, comment: str | None = None) 
         comment = comment.strip() and values.checked(values.parse_text, comment, "--comment", 2000, "\t\n",
                                                      message="--comment must be at most 2000 characters without control characters")
         comment = comment or None
-    from loyalty_cli.ids import resolve_member
-
-    with store.write() as conn:
-        member_id = resolve_member(conn, member_id)
-        row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
-        if row is None:
-            raise NotFound.member(member_id)
-        if row[0] is not None:
-            raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
-        cur = conn.execute("INSERT INTO feedback (member_id, at, score, comment) VALUES (?, ?, ?, ?)",
-                           (member_id, at, score, comment))
-        return {"id": cur.lastrowid, "member_id": member_id, "at": at, "score": score, "comment": comment}
+    with store.write() as tx:
+        member_id = active_member(tx, member_id)
+        answer_id = feedback_rows.insert(tx, member_id, at, score, comment)
+    return {"id": answer_id, "member_id": member_id, "at": at, "score": score, "comment": comment}

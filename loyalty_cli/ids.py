@@ -11,7 +11,8 @@ and `db check` reports the pair.
 from __future__ import annotations
 
 from loyalty_cli import values
-from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.errors import LoyaltyError, NotFound
+from loyalty_cli.store import members as member_rows
 
 
 def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
@@ -20,20 +21,47 @@ def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
                         "which one is meant (loyalty db check lists such pairs)")
 
 
-def resolve_member(conn, typed: str, what: str = "member id") -> str:
+def resolve_member(tx, typed: str, what: str = "member id") -> str:
     """The stored spelling of the member a typed id names (`m0042` → `M0042`); the typed id
     (trimmed, NFC) when no member has it, so the caller's lookup says "not found". A typed id that
     could never be stored (an invisible character, too long) is a usage error (exit 2)."""
     text = typed.strip() if isinstance(typed, str) else typed
-    rows = [r[0] for r in conn.execute("SELECT member_id FROM members WHERE member_key = ? ORDER BY member_id",
-                                       (values.member_key(text),))]
+    rows = member_rows.ids_with_key(tx, values.member_key(text))
     if len(rows) == 1:
         return rows[0]
     if len(rows) > 1:
         raise ambiguous(text, rows)
-    if conn.execute("SELECT 1 FROM members WHERE member_id = ?", (text,)).fetchone():
+    if member_rows.exists(tx, text):
         return text  # stored behind the tool's back without its key: still found by its exact spelling
     return values.checked(values.parse_id, text, what)
+
+
+def erased(member_id: str, role: str | None = None) -> LoyaltyError:
+    """The refusal of anything new for an erased member (`role`: how the command names them, e.g.
+    "the referrer"): one wording wherever it is refused."""
+    named = f"member {member_id} ({role})" if role else f"member {member_id}"
+    return LoyaltyError(f"{named} was erased; erased members take no new activity")
+
+
+def active_member(tx, typed: str, what: str = "member id") -> str:
+    """The stored id of the member a typed id names (resolve_member), who must be enrolled
+    (NotFound otherwise) and not erased (an erased member takes no new activity, nor changes)."""
+    member_id = resolve_member(tx, typed, what)
+    found = member_rows.standing(tx, member_id)
+    if found is None:
+        raise NotFound.member(member_id)
+    if found.erased_at:
+        raise erased(member_id)
+    return member_id
+
+
+def existing_member(tx, typed: str) -> str:
+    """The stored id of the member a typed id names, who must be enrolled (erased or not): for
+    the commands that only look (history, balances, vouchers)."""
+    member_id = resolve_member(tx, typed)
+    if not member_rows.exists(tx, member_id):
+        raise NotFound.member(member_id)
+    return member_id
 
 
 class Resolver:
@@ -44,8 +72,8 @@ class Resolver:
 
     LIMIT = 200_000  # typed ids remembered (each a few dozen bytes), then forgotten and asked again
 
-    def __init__(self, conn):
-        self.conn = conn
+    def __init__(self, tx):
+        self.tx = tx
         self.found: dict[str, str | list] = {}   # typed id → stored id, or the stored ids of an ambiguous one
         self.stored: dict[str, str | list] = {}  # key → the same, for ids typed in a spelling not seen yet
 
@@ -65,8 +93,7 @@ class Resolver:
         wanted = list({k for k in keys.values() if k not in self.stored})
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
-            for key, mid in self.conn.execute(
-                    f"SELECT member_key, member_id FROM members WHERE member_key IN ({','.join('?' * len(part))})", part):
+            for key, mid in member_rows.ids_with_keys(self.tx, part):
                 have = self.stored.get(key)
                 self.stored[key] = mid if have is None else sorted((have if isinstance(have, list) else [have]) + [mid])
         for typed, key in keys.items():

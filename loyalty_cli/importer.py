@@ -529,6 +529,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
     from loyalty_cli import members as members_mod
     from loyalty_cli import tiers
     from loyalty_cli.ids import Resolver
+    from loyalty_cli.ids import erased as erased_member
     from loyalty_cli.ledger import Book
     from loyalty_cli.purchases import check_new_members_sale, record_refund, record_sale
 
@@ -585,7 +586,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     continue
                 sig = (mid, kind, amount, refund_of, at[:10])
                 if mid in erased:  # SPEC §9: even a row already recorded (their purchases stay, the row is refused)
-                    bad(line, cells, f"member {mid} was erased; erased members take no new activity")
+                    bad(line, cells, str(erased_member(mid)))
                     continue
                 if pid in known:
                     if known[pid] == sig:
@@ -936,30 +937,13 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         fields["name"] = values.parse_text(fields["name"], "name", 200)
     if options.latest is not None and fields["joined_on"] and fields["joined_on"] > options.latest:
         raise ValueError(future_row("joined_on", fields["joined_on"], options.latest))
-    match = None
-    if mid is not None:
-        match = conn.execute("SELECT member_id, erased_at FROM members WHERE member_id = ?", (mid,)).fetchone()
-    elif email is not None:
-        match = conn.execute("SELECT member_id, erased_at FROM members WHERE email = ?", (email,)).fetchone()
-    if match and match[1]:
-        raise LoyaltyError(f"member {match[0]} was erased; erased members cannot be imported again")
-    ref = fields["referred_by"]
-    if ref is not None:
-        if ref == (match[0] if match else mid):
-            raise LoyaltyError(f"member {ref} cannot refer themself")
-        try:
-            members_mod.check_referrer(conn, ref)
-        except NotFound:
-            raise LoyaltyError(f"referred_by names member {ref}, who is not enrolled (earlier rows of the file count)") from None
-    if match is None:
-        joined = fields.pop("joined_on") or options.today
-        members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
-        return "created"
-    changes = {k: v for k, v in fields.items() if v is not None}
-    members_mod.check_email_free(conn, changes.get("email"), match[0])
-    current = conn.execute(f"SELECT {', '.join(changes) or 'member_id'} FROM members WHERE member_id = ?", (match[0],)).fetchone()
-    if not changes or tuple(changes.values()) == tuple(current):
-        return "unchanged"
-    sets = ", ".join(f"{k} = ?" for k in changes)
-    conn.execute(f"UPDATE members SET {sets} WHERE member_id = ?", (*changes.values(), match[0]))
-    return "updated"
+    match = members_mod.import_match(conn, mid, email)
+    try:  # enrol and change_profile check the referrer: enrolled, active, not the member themself
+        if match is None:
+            joined = fields.pop("joined_on") or options.today
+            members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
+            return "created"
+        return "updated" if members_mod.change_profile(conn, match, fields) else "unchanged"
+    except NotFound:  # only the referrer can be missing
+        raise LoyaltyError(f"referred_by names member {fields['referred_by']}, who is not enrolled (earlier rows of "
+                           "the file count)") from None

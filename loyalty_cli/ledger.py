@@ -18,11 +18,11 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from loyalty_cli.errors import LoyaltyError, NotFound
+from loyalty_cli.ids import erased
+from loyalty_cli.program import load_programme
 from loyalty_cli.rules import Programme
 from loyalty_cli.store import imports as import_rows
 from loyalty_cli.store import ledger as ledger_rows
-# Balances as of a date are queries: they live with the ledger's rows (reports, members and checks use them).
-from loyalty_cli.store.ledger import BALANCES_SQL, balance_as_of, dated_after, entries_after, outstanding  # noqa: F401
 from loyalty_cli.values import TRILLION
 
 GENESIS = "0" * 64
@@ -128,14 +128,6 @@ class MemberState:
         self.balance, self.first_sale, self.erased, self.qualifying = balance, first_sale, erased, None
 
 
-def load_programme(conn) -> Programme:
-    from loyalty_cli.rules import validate
-    import json
-
-    rows = conn.execute("SELECT applies_from, rules FROM program_versions ORDER BY applies_from, id").fetchall()
-    return Programme([(applies_from, validate(json.loads(doc), stored=True)) for applies_from, doc in rows])
-
-
 class Book:
     """A unit of work over the ledger; call `flush()` before the transaction commits.
 
@@ -182,7 +174,7 @@ class Book:
             if m is None:
                 raise NotFound.member(member_id)
         if active and m.erased:
-            raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
+            raise erased(member_id)
         return m
 
     def load_members(self, ids) -> None:

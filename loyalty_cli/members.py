@@ -7,66 +7,90 @@ from contextlib import ExitStack
 
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
-from loyalty_cli.ids import resolve_member
-from loyalty_cli.ledger import BALANCES_SQL, Book, MemberState, balance_as_of, dated_after, entries_after
+from loyalty_cli.ids import active_member, erased, resolve_member
+from loyalty_cli.ledger import Book, MemberState
+from loyalty_cli.store.ledger import balance_as_of, dated_after, entries_after
+from loyalty_cli.store import feedback as feedback_rows
+from loyalty_cli.store import members as member_rows
+from loyalty_cli.store import tiers as tier_rows
 
-PROFILE_FIELDS = ("name", "email", "phone", "birthday", "joined_on", "referred_by")
-SORT_KEYS = {
-    "id": "member_id",
-    "name": "name COLLATE NOCASE",
-    "joined": "joined_on",
-    "balance": "balance DESC",
-    "tier": "tier",
-}
+PROFILE_FIELDS = member_rows.PROFILE_FIELDS
+SORT_KEYS = tuple(member_rows.LIST_ORDER)  # `members list --sort`
 
 
-def _generate_id(conn) -> str:
+def _generate_id(tx) -> str:
     while True:
         mid = f"L{secrets.randbelow(10**8):08d}"
-        if not conn.execute("SELECT 1 FROM members WHERE member_key = ?", (values.member_key(mid),)).fetchone():
+        if not member_rows.key_taken(tx, values.member_key(mid)):
             return mid
 
 
-def check_email_free(conn, email: str | None, member_id: str | None) -> None:
+def check_email_free(tx, email: str | None, member_id: str | None) -> None:
+    """An email belongs to one member at most."""
     if email is None:
         return
-    row = conn.execute("SELECT member_id FROM members WHERE email = ?", (email,)).fetchone()
-    if row and row[0] != member_id:
-        raise LoyaltyError(f"that email already belongs to member {row[0]}")
+    holder = member_rows.holder_of_email(tx, email)
+    if holder is not None and holder != member_id:
+        raise LoyaltyError(f"that email already belongs to member {holder}")
 
 
-def check_referrer(conn, referrer: str) -> None:
+def check_referrer(tx, referrer: str) -> None:
     """A referrer must be enrolled and not erased (an erased member takes no new activity)."""
-    row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (referrer,)).fetchone()
-    if row is None:
+    found = member_rows.standing(tx, referrer)
+    if found is None:
         raise NotFound(f"member {referrer} (the referrer) not found")
-    if row[0]:
-        raise LoyaltyError(f"member {referrer} (the referrer) was erased; erased members take no new activity")
+    if found.erased_at:
+        raise erased(referrer, "the referrer")
+
+
+def import_match(tx, member_id: str | None, email: str | None) -> str | None:
+    """The member an import row names, by id when it has one (already resolved), else by email;
+    None when it names nobody yet. An erased member is refused: erased members take no new activity."""
+    found = member_rows.match_for_import(tx, member_id, email)
+    if found is None:
+        return None
+    if found[1]:
+        raise erased(found[0])
+    return found[0]
+
+
+def change_profile(tx, member_id: str, changes: dict) -> bool:
+    """Change an enrolled member's profile fields (None values stay as they are): the one update
+    path of `members edit` and `members import`. A referrer (already resolved to a stored id) must
+    be another, active member; an email must be nobody else's. Returns whether anything changed."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if "referred_by" in changes:
+        if changes["referred_by"] == member_id:
+            raise LoyaltyError(f"member {member_id} cannot refer themself")
+        check_referrer(tx, changes["referred_by"])
+    check_email_free(tx, changes.get("email"), member_id)
+    if not changes or tuple(changes.values()) == tuple(member_rows.profile_values(tx, member_id, changes)):
+        return False
+    member_rows.update(tx, member_id, changes)
+    return True
 
 
 def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | None = None, phone: str | None = None,
           birthday: str | None = None, joined_on: str, referred_by: str | None = None) -> MemberState:
     """Insert a member (tier: the lowest level) and write the signup bonus dated `joined_on`."""
-    conn = book.conn
+    tx = book.conn
     if member_id is None:
-        member_id = _generate_id(conn)
+        member_id = _generate_id(tx)
     else:
-        existing = resolve_member(conn, member_id)  # SPEC §4: `m0042` is `M0042`, never a second member
-        if existing in book.members or conn.execute("SELECT 1 FROM members WHERE member_id = ?", (existing,)).fetchone():
+        existing = resolve_member(tx, member_id)  # SPEC §4: `m0042` is `M0042`, never a second member
+        if existing in book.members or member_rows.exists(tx, existing):
             same = "" if existing == member_id else f" (ids match without regard to case: {member_id} is {existing})"
             raise LoyaltyError(f"member {existing} already exists{same} (change it with: loyalty members edit {existing} …)")
     if referred_by is not None:
-        referred_by = resolve_member(conn, referred_by, "--referred-by")
+        referred_by = resolve_member(tx, referred_by, "--referred-by")
         if referred_by == member_id:
             raise LoyaltyError(f"member {member_id} cannot refer themself")
-        check_referrer(conn, referred_by)
-    check_email_free(conn, email, member_id)
+        check_referrer(tx, referred_by)
+    check_email_free(tx, email, member_id)
     rules = book.rules_for(joined_on)
     tier = rules.levels[0].name
-    conn.execute(
-        "INSERT INTO members (member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, balance, "
-        "member_key) VALUES (?,?,?,?,?,?,?,?,?,0,?)",
-        (member_id, name, email, phone, birthday, joined_on, referred_by, tier, joined_on, values.member_key(member_id)))
+    member_rows.insert(tx, member_id, name, email, phone, birthday, joined_on, referred_by, tier,
+                       values.member_key(member_id))
     m = MemberState(member_id, birthday[5:7] if birthday else None, referred_by, tier, joined_on, None, None, 0, None, False)
     book.add_member_state(m)
     if rules.signup_bonus:
@@ -76,64 +100,56 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
 
 def add(store, **fields) -> dict:
     """`members add`: enrol one member; returns the profile."""
-    with store.write() as conn:
-        book = Book(conn)
+    with store.write() as tx:
+        book = Book(tx)
         m = enrol(book, **fields)
         book.flush()
         return {"member_id": m.member_id, "balance": m.balance, "tier": m.tier}
 
 
 def edit(store, member_id: str, changes: dict) -> dict:
-    """`members edit`: change profile fields (None values are left as they are)."""
+    """`members edit`: change profile fields (None values are left as they are); returns the
+    member's profile fields after the change."""
     changes = {k: v for k, v in changes.items() if v is not None}
-    with store.write() as conn:
-        member_id = resolve_member(conn, member_id)
-        row = conn.execute("SELECT erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
-        if row is None:
-            raise NotFound.member(member_id)
-        if row[0]:
-            raise LoyaltyError(f"member {member_id} was erased; erased members cannot be edited")
+    with store.write() as tx:
+        member_id = active_member(tx, member_id)
         if not changes:
             raise UsageError("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, --referred-by")
         if "referred_by" in changes:
-            changes["referred_by"] = resolve_member(conn, changes["referred_by"], "--referred-by")
-            if changes["referred_by"] == member_id:
-                raise LoyaltyError(f"member {member_id} cannot refer themself")
-            check_referrer(conn, changes["referred_by"])
-        check_email_free(conn, changes.get("email"), member_id)
-        sets = ", ".join(f"{k} = ?" for k in changes)  # keys come from PROFILE_FIELDS only
-        assert set(changes) <= set(PROFILE_FIELDS)
-        conn.execute(f"UPDATE members SET {sets} WHERE member_id = ?", (*changes.values(), member_id))
-    return profile(store, member_id)
+            changes["referred_by"] = resolve_member(tx, changes["referred_by"], "--referred-by")
+        change_profile(tx, member_id, changes)
+        row = member_rows.profile(tx, member_id)
+    return {k: getattr(row, k) for k in ("member_id", *PROFILE_FIELDS)}
 
 
-def profile(store, member_id: str, as_of: str | None = None) -> dict:
-    """`members show`: profile, tier held on the date, balance, expiring points, progress to the next tier."""
+def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
+    """`members show`: profile, tier held on the date, balance, expiring points, progress to the next
+    tier. `as_of` None: the tier held now, and everything else as of `today`."""
     from loyalty_cli import tiers as tiers_mod
 
-    with store.read() as conn:
-        member_id = resolve_member(conn, member_id)
-        row = conn.execute(
-            "SELECT member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, floor_tier, "
-            "floor_until, erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
+    with store.read() as tx:
+        member_id = resolve_member(tx, member_id)
+        row = member_rows.profile(tx, member_id)
         if row is None:
             raise NotFound.member(member_id)
-        book = Book(conn)
-        date = as_of or _today()
+        book = Book(tx)
+        date = as_of or today
         rules = book.rules_for(date)  # the version in force that day (a later one may be loaded ahead)
-        tier, since = (row[7], row[8]) if as_of is None else tier_on(conn, member_id, as_of, (row[7], row[8]), row[5])
+        tier, since = (row.tier, row.tier_since) if as_of is None else \
+            tier_on(tx, member_id, as_of, (row.tier, row.tier_since), row.joined_on)
         m = book.member(member_id, active=False)
         value = tiers_mod.qualifying_value(book, m, rules, date)
         spend = value if rules.tier_basis == "spend" else tiers_mod.qualifying_value(book, m, rules, date, "spend")
-        balance, expiring = balance_as_of(conn, member_id, date)  # as of today by default, like every report
+        balance, expiring = balance_as_of(tx, member_id, date)  # as of today by default, like every report
         rank = rules.rank(tier)
         nxt = rules.levels[rank + 1] if 0 <= rank + 1 < len(rules.levels) else None
         if rank < 0:
             nxt = next((lvl for lvl in rules.levels if lvl.min > value), None)
         return {
-            "member_id": row[0], "name": row[1], "email": row[2], "phone": row[3], "birthday": row[4],
-            "joined_on": row[5], "referred_by": row[6], "tier": tier, "tier_since": since,
-            "floor_tier": row[9], "floor_until": row[10], "erased": row[11] is not None,
+            "member_id": row.member_id, "name": row.name, "email": row.email, "phone": row.phone,
+            "birthday": row.birthday, "joined_on": row.joined_on, "referred_by": row.referred_by, "tier": tier,
+            "tier_since": since, "floor_tier": row.floor_tier, "floor_until": row.floor_until,
+            "erased": row.erased_at is not None,
             "balance": balance, "expiring": expiring,
             "spend_in_window": spend,
             "points_in_window": value if rules.tier_basis == "points" else None,
@@ -144,101 +160,65 @@ def profile(store, member_id: str, as_of: str | None = None) -> dict:
         }
 
 
-def tier_on(conn, member_id: str, date: str, current: tuple[str, str], joined_on: str) -> tuple[str, str]:
+def tier_on(tx, member_id: str, date: str, current: tuple[str, str], joined_on: str) -> tuple[str, str]:
     """(tier, since): the tier a member held at the end of a date and the day they got it, from the
     recorded changes (`current`: the tier and since-date held now; before any change: since joining).
 
     The last change *recorded* among those dated up to the date: a backdated `tiers set` recorded
     after an upgrade is what the member holds, as `members.tier` says (SPEC §3: the ledger's order
     is the order things are recorded; dates say which of them count as of a day)."""
-    row = conn.execute("SELECT to_tier, at FROM tier_changes WHERE member_id = ? AND at <= ? ORDER BY id DESC "
-                       "LIMIT 1", (member_id, values.end_of_day(date))).fetchone()
-    if row:
-        return row[0], row[1][:10]
-    first = conn.execute("SELECT from_tier FROM tier_changes WHERE member_id = ? ORDER BY id LIMIT 1", (member_id,)).fetchone()
-    return (first[0], joined_on) if first and first[0] else current
-
-
-def _today() -> str:
-    import datetime as dt
-
-    return dt.date.today().isoformat()
+    last = tier_rows.last_change_by(tx, member_id, values.end_of_day(date))
+    if last:
+        return last[0], last[1][:10]
+    first = tier_rows.first_from_tier(tx, member_id)
+    return (first, joined_on) if first else current
 
 
 def listing(store, *, tier: str | None = None, search: str | None = None, sort: str = "id",
             limit: int | None = None, as_of: str | None = None) -> tuple[list[dict], int]:
-    """`members list`: matching members (all SQL parameterised; sort keys allow-listed); also the total.
+    """`members list`: matching members (sorted by one of SORT_KEYS, then id); also how many match.
 
     Balances are as of the end of `as_of` (None: after every entry), as the dashboard and
     `report liability` count them: entries dated after it (--allow-future) do not count yet."""
     values.check_sort(sort, SORT_KEYS)
-    where, params = [], []
-    if tier:
-        where.append("tier = ? COLLATE NOCASE")
-        params.append(tier)
-    if search:
-        # Case folded in Python on both sides: SQLite's LIKE ignores the case of ASCII letters only
-        # (a search for "öztürk" must find "Öztürk").
-        folded = search.casefold()
-        like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(fold(member_id) LIKE ? ESCAPE '\\' OR fold(name) LIKE ? ESCAPE '\\' OR fold(email) LIKE ? ESCAPE '\\' "
-                     "OR phone LIKE ? ESCAPE '\\')")
-        params += [like] * 4
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    with store.read() as conn, ExitStack() as stack:
+    with store.read() as tx, ExitStack() as stack:
         if tier:
-            known = {name.casefold() for (name,) in conn.execute("SELECT DISTINCT tier FROM members")}
-            programme = Book(conn).programme
+            known = {name.casefold() for name in member_rows.tiers_held(tx)}
+            programme = Book(tx).programme
             for rules in [programme.default] + [r for _, r in programme.versions]:
                 known |= {lvl.name.casefold() for lvl in rules.levels}
             if tier.casefold() not in known:
                 raise UsageError(f"--tier {tier!r} is not a tier (the tiers: loyalty tiers list)")
-        conn.create_function("fold", 1, lambda text: text.casefold() if text else text, deterministic=True)
-        total = conn.execute(f"SELECT count(*) FROM members{clause}", params).fetchone()[0]
-        source = "members"
-        if as_of is not None and dated_after(conn, as_of):  # the reports' balances as of D (ledger.BALANCES_SQL)
-            stack.enter_context(entries_after(conn, as_of))
-            source = ("(SELECT m.member_id, m.name, m.email, m.phone, m.tier, b.balance, m.joined_on, m.erased_at "
-                      f"FROM main.members m JOIN (WITH {BALANCES_SQL} SELECT member_id, balance FROM balances) b "
-                      "ON b.member_id = m.member_id) AS members")
-        sql = (f"SELECT member_id, name, email, phone, tier, balance, joined_on, erased_at IS NOT NULL FROM {source}{clause} "
-               f"ORDER BY {SORT_KEYS[sort]}, member_id")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params = params + [limit]
-        rows = [
-            {"member_id": r[0], "name": r[1], "email": r[2], "phone": r[3], "tier": r[4], "balance": r[5],
-             "joined_on": r[6], "erased": bool(r[7])}
-            for r in conn.execute(sql, params)
-        ]
-    return rows, total
+        balances_after = None
+        if as_of is not None and dated_after(tx, as_of):
+            stack.enter_context(entries_after(tx, as_of))
+            balances_after = as_of
+        rows, total = member_rows.listing(tx, tier=tier, search=search, order=sort, limit=limit,
+                                          balances_after=balances_after)
+    return [{"member_id": r[0], "name": r[1], "email": r[2], "phone": r[3], "tier": r[4], "balance": r[5],
+             "joined_on": r[6], "erased": bool(r[7])} for r in rows], total
 
 
 def erase(store, member_id: str, at: str, by: str) -> dict:
-    """Remove name, email, phone and birthday; keep the id and ledger; record who and when.
+    """Remove name, email, phone, birthday and feedback comments; keep the id and ledger; record
+    who and when.
 
     Erasing twice is harmless: the second run only retries the WAL checkpoint that
     makes the old values unreadable in the files (exit 75 if it still cannot).
     """
     from loyalty_cli.errors import Busy
 
-    with store.write() as conn:
-        member_id = resolve_member(conn, member_id)
-        row = conn.execute("SELECT erased_at, erased_by FROM members WHERE member_id = ?", (member_id,)).fetchone()
-        if row is None:
+    with store.write() as tx:
+        member_id = resolve_member(tx, member_id)
+        found = member_rows.erasure(tx, member_id)
+        if found is None:
             raise NotFound.member(member_id)
-        if row[0]:
-            at, by = row
+        if found[0]:
+            at, by = found
         else:
-            _erase_row(conn, member_id, at, by)
+            member_rows.erase(tx, member_id, at, by)
+            feedback_rows.forget_comments(tx, member_id)
     if not store.checkpoint():
         raise Busy(f"member {member_id} is erased, but another process kept the old data in the write-ahead log; "
                    "run 'loyalty members erase' again when it has finished")
     return {"member_id": member_id, "erased_at": at, "erased_by": by}
-
-
-def _erase_row(conn, member_id: str, at: str, by: str) -> None:
-    conn.execute("UPDATE members SET name = NULL, email = NULL, phone = NULL, birthday = NULL, erased_at = ?, erased_by = ? "
-                 "WHERE member_id = ?", (at, by, member_id))
-    conn.execute("UPDATE feedback SET comment = NULL WHERE member_id = ?", (member_id,))
-    conn.execute("INSERT INTO erasures (member_id, at, by) VALUES (?, ?, ?)", (member_id, at, by))

@@ -7,7 +7,7 @@ points, transfer limit…) raises before commit, so nothing is written.
 from __future__ import annotations
 
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
-from loyalty_cli.ids import resolve_member
+from loyalty_cli.ids import existing_member, resolve_member
 from loyalty_cli.ledger import MAX_POINTS, Book
 from loyalty_cli.store import ledger as ledger_rows
 from loyalty_cli.values import check_sort
@@ -28,17 +28,10 @@ def _positive(points: int, what: str = "points") -> int:
     return points
 
 
-def _enrolled(conn, member_id: str) -> None:
-    """NotFound unless the member is enrolled."""
-    if next(ledger_rows.member_states(conn, [member_id]), None) is None:
-        raise NotFound.member(member_id)
-
-
 def balance(store, member_id: str, as_of: str | None = None) -> dict:
     """`points balance`: balance and unconsumed points per expiry date (as of a date)."""
     with store.read() as conn:
-        member_id = resolve_member(conn, member_id)
-        _enrolled(conn, member_id)
+        member_id = existing_member(conn, member_id)
         total, expiring = ledger_rows.balance_as_of(conn, member_id, as_of)
     return {"member_id": member_id, "balance": total, "expiring": expiring}
 
@@ -51,8 +44,7 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "id") -
     keeps the last entries recorded, `sort` orders what is shown (ties in recorded order)."""
     check_sort(sort, HISTORY_SORTS)
     with store.read() as conn:
-        member_id = resolve_member(conn, member_id)
-        _enrolled(conn, member_id)
+        member_id = existing_member(conn, member_id)
         rows = ledger_rows.entries_of(conn, member_id)
     out = [{"id": r[0], "at": r[1], "kind": r[2], "points": r[3], "balance_after": r[4], "ref": r[5], "note": r[6], "by": r[7]}
            for r in rows]

@@ -1,79 +1,82 @@
-"""Programme versions in the database: load a TOML file, set one key, show what applies."""
+"""The programme: its stored versions, which one is in force on a date, loading a TOML file,
+setting one key, showing what applies.
+
+`load_programme` is the one place the versions are read and validated: every command that
+needs the rules (the ledger's unit of work, tiers, reports) gets its `rules.Programme` here.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 
 from loyalty_cli import rules as rules_mod
 from loyalty_cli import values
-from loyalty_cli.errors import InputFileError
-from loyalty_cli.ledger import load_programme
+from loyalty_cli.errors import InputFileError, UsageError
+from loyalty_cli.store import programme as programme_rows
 
 
-def _store_version(store, doc: dict, applies_from: str | None, today: str, source: str,
+def load_programme(tx) -> rules_mod.Programme:
+    """Every stored version, validated, as one Programme (the defaults when none is loaded)."""
+    return rules_mod.Programme([(applies_from, rules_mod.validate(json.loads(doc), stored=True))
+                                for applies_from, doc in programme_rows.rules_by_date(tx)])
+
+
+def _store_version(store, doc: dict, applies_from: str | None, today: str, loaded_at: str, source: str,
                    refused=InputFileError) -> dict:
     """Store a new version; `refused`: the error for rules that cannot be stored (a file's, or an option's)."""
     try:
         rules = rules_mod.validate(doc)
     except rules_mod.RulesError as exc:
         raise refused(f"{source}: {exc}") from None
-    with store.write() as conn:
-        first = conn.execute("SELECT count(*) FROM program_versions").fetchone()[0] == 0
-        fixed = conn.execute("SELECT value FROM settings WHERE key = 'currency_decimals'").fetchone()
-        if fixed is None and (not first or conn.execute("SELECT 1 FROM purchases LIMIT 1").fetchone()):
-            fixed = (str(load_programme(conn).currency_decimals),)
-        if fixed is not None and int(fixed[0]) != rules.currency_decimals:
-            raise refused(f"{source}: currency_decimals is fixed at {fixed[0]} for this database "
-                                 f"(it was set when the database started), got {rules.currency_decimals}")
-        conn.execute("INSERT INTO settings (key, value) VALUES ('currency_decimals', ?) ON CONFLICT(key) DO NOTHING",
-                     (str(rules.currency_decimals),))
-        start = applies_from or (values.BEGINNING if first else today)
-        conn.execute("INSERT INTO program_versions (applies_from, rules, loaded_at, source) VALUES (?,?,?,?)",
-                     (start, rules.to_json(), dt.datetime.now().isoformat(timespec="seconds"), source))
+    with store.write() as tx:
+        first = not programme_rows.has_versions(tx)
+        fixed = programme_rows.setting(tx, "currency_decimals")
+        if fixed is None and (not first or programme_rows.has_purchases(tx)):
+            fixed = str(load_programme(tx).currency_decimals)
+        if fixed is not None and int(fixed) != rules.currency_decimals:
+            raise refused(f"{source}: currency_decimals is fixed at {fixed} for this database "
+                          f"(it was set when the database started), got {rules.currency_decimals}")
+        programme_rows.set_once(tx, "currency_decimals", str(rules.currency_decimals))
+        start = applies_from or (values.EARLIEST if first else today)
+        programme_rows.insert(tx, start, rules.to_json(), loaded_at, source)
     return {"applies_from": start, "source": source, "first": first}
 
 
-def load(store, text: str, source: str, applies_from: str | None, today: str) -> dict:
-    """`program load FILE.toml`: a new version from `applies_from` (first: the beginning; later: today)."""
+def load(store, text: str, source: str, applies_from: str | None, today: str, now: str | None = None) -> dict:
+    """`program load FILE.toml`: a new version from `applies_from` (first: the beginning; later: today).
+    `now`: when it was loaded, as the version list shows it (the caller's clock; default: `today`)."""
     try:
         doc = rules_mod.parse_toml(text, source)
     except rules_mod.RulesError as exc:
         raise InputFileError(str(exc)) from None
-    return _store_version(store, doc, applies_from, today, source)
+    return _store_version(store, doc, applies_from, today, now or today, source)
 
 
-def set_key(store, key: str, raw: str, applies_from: str | None, today: str) -> dict:
-    """`program set KEY VALUE`: the version in force on the date, with one key changed, as a new version."""
-    from loyalty_cli.errors import UsageError
-
-    with store.read() as conn:
-        programme = load_programme(conn)
+def set_key(store, key: str, raw: str, applies_from: str | None, today: str, now: str | None = None) -> dict:
+    """`program set KEY VALUE`: the version in force on the date, with one key changed, as a new version
+    (`now` as for `load`)."""
+    with store.read() as tx:
+        programme = load_programme(tx)
         first = not programme.versions
-    date = applies_from or (values.BEGINNING if first else today)
+    date = applies_from or (values.EARLIEST if first else today)
     base = programme.for_date(date).doc
     try:
         doc = rules_mod.set_key(base, key, raw)
         rules_mod.validate(doc)
     except rules_mod.RulesError as exc:
         raise UsageError(str(exc)) from None
-    return _store_version(store, doc, date, today, f"set {key}", refused=UsageError)
+    return _store_version(store, doc, date, today, now or today, f"set {key}", refused=UsageError)
 
 
 def show(store, as_of: str) -> tuple[dict, list[dict]]:
     """The rules document in force on a date, and every stored version."""
-    with store.read() as conn:
-        programme = load_programme(conn)
-        versions = [{"id": r[0], "applies_from": r[1], "loaded_at": r[2], "source": r[3]}
-                    for r in conn.execute("SELECT id, applies_from, loaded_at, source FROM program_versions ORDER BY applies_from, id")]
+    with store.read() as tx:
+        programme = load_programme(tx)
+        versions = [v._asdict() for v in programme_rows.versions(tx)]
     return programme.for_date(as_of).doc, versions
-
-
-def current_rules(store, date: str):
-    with store.read() as conn:
-        return load_programme(conn).for_date(date)
 
 
 def currency_decimals(store) -> int:
     """How many decimals money has in this database (fixed when it started)."""
-    with store.read() as conn:
-        return load_programme(conn).currency_decimals
+    with store.read() as tx:
+        return load_programme(tx).currency_decimals

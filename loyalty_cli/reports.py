@@ -67,7 +67,7 @@ from fractions import Fraction
 
 from loyalty_cli import values
 from loyalty_cli.errors import UsageError
-from loyalty_cli.ledger import load_programme
+from loyalty_cli.program import load_programme
 from loyalty_cli.store import reports as report_rows
 from loyalty_cli.tiers import tiers_held
 
@@ -452,7 +452,7 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
     previous_start = d.previous_start[:10]
     with store.read() as tx:
         rules, decimals = _rules(tx, d.as_of)
-        # Members by D, who joined on a date or bought by then (tiers.MEMBER_BY: so active ≤ total).
+        # Members by D, who joined on a date or bought by then (store.tiers.MEMBER_BY: so active ≤ total).
         total, new = report_rows.member_counts(tx, period_start, d.as_of, d.end)
 
         # Purchases, 1: RFM per member gives the segments and the top members by net spend in the year.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+from loyalty_cli.ids import existing_member
 from loyalty_cli.ledger import MAX_POINTS, Book
 from loyalty_cli.values import check_sort
+from loyalty_cli.store import rewards as reward_rows
 
-SORT_KEYS = {"code": "code", "cost": "cost", "name": "name COLLATE NOCASE"}
+SORT_KEYS = tuple(reward_rows.REWARD_ORDER)  # `rewards list --sort`
 
 
 def _code(code: str) -> str:
@@ -24,18 +26,17 @@ def _code(code: str) -> str:
     return code
 
 
-def find_reward(conn, code: str) -> str | None:
+def find_reward(tx, code: str) -> str | None:
     """The stored code of the reward a typed code names, or None. Reward codes are typed by people
     (COFFEE, coffee), so they match like member ids: trimmed, NFC, without regard to case. The
     catalogue is small: the codes are folded in Python (Unicode folding, not SQLite's ASCII NOCASE)."""
     from loyalty_cli import values
 
     code = values.id_lookup(code)
-    if conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
+    if reward_rows.reward_exists(tx, code):
         return code
     key = values.member_key(code)
-    return next((stored for (stored,) in conn.execute("SELECT code FROM rewards ORDER BY code")
-                 if values.member_key(stored) == key), None)
+    return next((stored for stored in reward_rows.reward_codes(tx) if values.member_key(stored) == key), None)
 
 
 def _check_cost_stock(cost: int | None, stock: int | None) -> None:
@@ -51,132 +52,116 @@ def _name(name: str) -> str:
     return values.checked(values.parse_text, name, "--name", 200)
 
 
+def _shown(r: reward_rows.Reward) -> dict:
+    return {"code": r.code, "name": r.name, "cost": r.cost, "stock": r.stock, "retired": r.retired_at is not None}
+
+
 def add(store, code: str, name: str, cost: int, stock: int | None) -> dict:
+    """`rewards add`: a new reward in the catalogue (codes match without regard to case: no two alike)."""
     code = _code(code)
     name = _name(name)
     _check_cost_stock(cost, stock)
-    with store.write() as conn:
-        stored = find_reward(conn, code)
+    with store.write() as tx:
+        stored = find_reward(tx, code)
         if stored is not None:
             raise LoyaltyError(f"reward {stored} already exists (change it with: loyalty rewards edit {stored} …)")
-        conn.execute("INSERT INTO rewards (code, name, cost, stock) VALUES (?,?,?,?)", (code, name.strip(), cost, stock))
+        reward_rows.insert_reward(tx, code, name.strip(), cost, stock)
     return {"code": code, "name": name.strip(), "cost": cost, "stock": stock, "retired": False}
 
 
 def listing(store, include_retired: bool = False, sort: str = "code") -> list[dict]:
+    """`rewards list`: the catalogue, sorted by one of SORT_KEYS."""
     check_sort(sort, SORT_KEYS)
-    where = "" if include_retired else " WHERE retired_at IS NULL"
-    with store.read() as conn:
-        return [{"code": r[0], "name": r[1], "cost": r[2], "stock": r[3], "retired": r[4] is not None}
-                for r in conn.execute(f"SELECT code, name, cost, stock, retired_at FROM rewards{where} ORDER BY {SORT_KEYS[sort]}")]
+    with store.read() as tx:
+        return [_shown(r) for r in reward_rows.rewards(tx, include_retired, sort)]
 
 
 def edit(store, code: str, name: str | None, cost: int | None, stock: int | None) -> dict:
+    """`rewards edit`: change a reward's name, cost or stock (None: left as it is)."""
     _check_cost_stock(cost, stock)
     if name is None and cost is None and stock is None:
         raise UsageError("nothing to change: give --name, --cost or --stock")
     if name is not None:
         name = _name(name)
-    with store.write() as conn:
-        code = find_reward(conn, code) or code
-        if not conn.execute("SELECT 1 FROM rewards WHERE code = ?", (code,)).fetchone():
+    with store.write() as tx:
+        code = find_reward(tx, code) or code
+        if not reward_rows.reward_exists(tx, code):
             raise NotFound(f"reward {code} not found")
-        conn.execute("UPDATE rewards SET name = coalesce(?, name), cost = coalesce(?, cost), stock = coalesce(?, stock) "
-                     "WHERE code = ?", (name, cost, stock, code))
-        r = conn.execute("SELECT code, name, cost, stock, retired_at FROM rewards WHERE code = ?", (code,)).fetchone()
-    return {"code": r[0], "name": r[1], "cost": r[2], "stock": r[3], "retired": r[4] is not None}
+        reward_rows.update_reward(tx, code, name, cost, stock)
+        return _shown(reward_rows.reward(tx, code))
 
 
 def retire(store, code: str, at: str) -> dict:
-    with store.write() as conn:
-        code = find_reward(conn, code) or code
-        row = conn.execute("SELECT retired_at FROM rewards WHERE code = ?", (code,)).fetchone()
-        if row is None:
+    """`rewards retire`: no new vouchers for the reward from `at`; issued ones stay usable."""
+    with store.write() as tx:
+        code = find_reward(tx, code) or code
+        found = reward_rows.reward(tx, code)
+        if found is None:
             raise NotFound(f"reward {code} not found")
-        if row[0]:
+        if found.retired_at:
             raise LoyaltyError(f"reward {code} is already retired")
-        conn.execute("UPDATE rewards SET retired_at = ? WHERE code = ?", (at, code))
+        reward_rows.retire_reward(tx, code, at)
     return {"code": code, "retired_at": at}
 
 
-VOUCHER_SORTS = {"issued": "issued_at, code", "code": "code", "member": "member_id, issued_at", "status": "status, issued_at"}
+VOUCHER_SORTS = tuple(reward_rows.VOUCHER_ORDER)  # `rewards vouchers --sort`
 
 
 def vouchers(store, member_id: str | None = None, status: str | None = None, sort: str = "issued") -> list[dict]:
+    """`rewards vouchers`: the vouchers, of one member and in one status when given, sorted by one of VOUCHER_SORTS."""
     check_sort(sort, VOUCHER_SORTS)
-    where, params = [], []
-    if member_id:
-        where.append("member_id = ?")
-        params.append(member_id)
-    if status:
-        if status not in ("issued", "used", "cancelled"):
-            raise UsageError("--status must be issued, used or cancelled")
-        where.append("status = ?")
-        params.append(status)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    with store.read() as conn:
+    if status and status not in ("issued", "used", "cancelled"):
+        raise UsageError("--status must be issued, used or cancelled")
+    with store.read() as tx:
         if member_id:
-            from loyalty_cli.ids import resolve_member
-
-            member_id = resolve_member(conn, member_id)
-            params[0] = member_id
-        if member_id and not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-            raise NotFound.member(member_id)
+            member_id = existing_member(tx, member_id)
         return [{"code": r[0], "member_id": r[1], "reward": r[2], "points": r[3], "status": r[4], "issued_at": r[5],
                  "closed_at": r[6]}
-                for r in conn.execute("SELECT code, member_id, reward_code, points, status, issued_at, closed_at FROM vouchers"
-                                      f"{clause} ORDER BY {VOUCHER_SORTS[sort]}", params)]
+                for r in reward_rows.vouchers(tx, member_id, status, sort)]
 
 
-def voucher_code(conn, code: str) -> str:
+def voucher_code(tx, code: str) -> str:
     """The stored code a typed voucher code names: trimmed, NFC, and without regard to case (the
     tool makes them of capitals and digits, read aloud or copied by hand at the counter)."""
     from loyalty_cli import values
 
     code = values.id_lookup(code)
-    if code.upper() != code and not conn.execute("SELECT 1 FROM vouchers WHERE code = ?", (code,)).fetchone():
+    if code.upper() != code and not reward_rows.voucher_exists(tx, code):
         return code.upper()
     return code
 
 
-def _voucher(conn, code: str):
-    row = conn.execute("SELECT member_id, reward_code, points, redeem_entry, status, closed_at FROM vouchers WHERE code = ?",
-                       (code,)).fetchone()
-    if row is None:
+def _open_voucher(tx, code: str, at: str) -> reward_rows.Voucher:
+    """The issued voucher with this code, which may be closed at `at`."""
+    v = reward_rows.voucher(tx, code)
+    if v is None:
         raise NotFound(f"voucher {code} not found")
-    if row[4] != "issued":
-        raise LoyaltyError(f"voucher {code} was already {row[4]} on {row[5][:10]}")
-    return row
-
-
-def _not_before_issue(conn, code: str, at: str) -> None:
-    issued = conn.execute("SELECT issued_at FROM vouchers WHERE code = ?", (code,)).fetchone()[0]
-    if at < issued:
-        raise LoyaltyError(f"voucher {code} was issued at {issued}; it cannot be used or cancelled before that")
+    if v.status != "issued":
+        raise LoyaltyError(f"voucher {code} was already {v.status} on {v.closed_at[:10]}")
+    if at < v.issued_at:
+        raise LoyaltyError(f"voucher {code} was issued at {v.issued_at}; it cannot be used or cancelled before that")
+    return v
 
 
 def use(store, code: str, at: str) -> dict:
     """Mark a voucher used: final."""
-    with store.write() as conn:
-        code = voucher_code(conn, code)
-        member_id, reward, points, _, _, _ = _voucher(conn, code)
-        _not_before_issue(conn, code, at)
-        conn.execute("UPDATE vouchers SET status = 'used', closed_at = ? WHERE code = ?", (at, code))
-    return {"code": code, "status": "used", "member_id": member_id, "reward": reward}
+    with store.write() as tx:
+        code = voucher_code(tx, code)
+        v = _open_voucher(tx, code, at)
+        reward_rows.close_voucher(tx, code, "used", at)
+    return {"code": code, "status": "used", "member_id": v.member_id, "reward": v.reward_code}
 
 
 def cancel(store, code: str, at: str, by: str) -> dict:
     """Cancel an issued voucher: points go back with their expiry dates; lapsed ones are written off at once."""
-    with store.write() as conn:
-        code = voucher_code(conn, code)
-        member_id, reward, points, redeem_entry, _, _ = _voucher(conn, code)
-        _not_before_issue(conn, code, at)
-        book = Book(conn)
+    with store.write() as tx:
+        code = voucher_code(tx, code)
+        v = _open_voucher(tx, code, at)
+        member_id, reward, points = v.member_id, v.reward_code, v.points
+        book = Book(tx)
         m = book.member(member_id)  # an erased member's voucher stays as it is: no points come back to them
         lots: dict = {}  # (E, the sale the points came from) -> points
-        for expires_on, purchase_id, used in conn.execute(
-                "SELECT l.expires_on, l.purchase_id, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id "
-                "WHERE u.entry_id = ? ORDER BY u.rowid", (redeem_entry,)):
+        for expires_on, purchase_id, used in reward_rows.redeemed_lots(tx, v.redeem_entry):
             lots[(expires_on, purchase_id)] = lots.get((expires_on, purchase_id), 0) + used
         _, first_lot = book.credit_entries(m, at, [("voucher_cancel", points, code, f"voucher {code} cancelled")], by=by,
                                            lots=[(e, n, pid) for (e, pid), n in lots.items()] or None, origin="voucher")
@@ -184,7 +169,7 @@ def cancel(store, code: str, at: str, by: str) -> dict:
         # expiry run or the next debit (a cancel is a credit).
         written_off = book.write_off_new_lapsed(m, at, first_lot)
         book.flush()
-        conn.execute("UPDATE vouchers SET status = 'cancelled', closed_at = ? WHERE code = ?", (at, code))
-        conn.execute("UPDATE rewards SET stock = stock + 1 WHERE code = ? AND stock IS NOT NULL", (reward,))
+        reward_rows.close_voucher(tx, code, "cancelled", at)
+        reward_rows.restock(tx, reward)
     return {"code": code, "status": "cancelled", "member_id": member_id, "points_returned": points,
             "points_expired": written_off, "balance": m.balance}

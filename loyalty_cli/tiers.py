@@ -13,8 +13,12 @@ from bisect import bisect_left, bisect_right
 from functools import lru_cache
 
 from loyalty_cli import values
-from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
+from loyalty_cli.errors import LoyaltyError, UsageError
+from loyalty_cli.ids import active_member, existing_member
+from loyalty_cli.program import load_programme
 from loyalty_cli.rules import Rules
+from loyalty_cli.store import members as member_rows
+from loyalty_cli.store import tiers as tier_rows
 
 _ORD_CACHE: dict[str, int] = {}
 
@@ -41,10 +45,6 @@ def _window_bounds(window: str, day: str) -> tuple[str | None, str]:
     return None, day
 
 
-def _value_column(basis: str) -> str:
-    return "amount" if basis == "spend" else "basis_points"
-
-
 def _value(basis: str, kind: str, amount: int, basis_points: int) -> int:
     v = amount if basis == "spend" else basis_points
     return v if kind == "sale" else -v
@@ -62,11 +62,7 @@ def preload(book, ids, basis: str) -> None:
         for m in chunk:
             m.qualifying = (basis, array("l"), array("q"))
         by_id = {m.member_id: m for m in chunk}
-        marks = ",".join("?" * len(chunk))
-        rows = book.conn.execute(
-            f"SELECT member_id, purchased_at, kind, amount, basis_points FROM purchases WHERE member_id IN ({marks}) "
-            "ORDER BY member_id, purchased_at", list(by_id)).fetchall()
-        for member_id, at, kind, amount, bp in rows:
+        for member_id, at, kind, amount, bp in tier_rows.purchases_of(book.conn, list(by_id)):
             _, days, vals = by_id[member_id].qualifying
             days.append(ordinal(at))
             vals.append(_value(basis, kind, amount, bp))
@@ -124,74 +120,41 @@ def upgrade_on_sale(book, m, rules: Rules, at: str, purchase_id: str) -> None:
         book.record_tier_change(m, at, level.name, "purchase", ref=purchase_id)
 
 
-def _candidates(conn, rules: Rules, date: str) -> list[tuple]:
+def _candidates(tx, rules: Rules, date: str) -> list[tuple]:
     """Members whose tier may change on `date`: those not holding the tier they qualify for, or with a floor.
-
-    One statement: every member's qualifying value in the window (grouped over the
-    covering purchases index, in member order) and the level it reaches, compared
-    with the tier held, so Python only sees the few members who may move.
-    Rows: (member_id, tier, tier_since, floor_tier, floor_until, qualified).
-    """
+    Rows: (member_id, tier, tier_since, floor_tier, floor_until, qualified)."""
     first, last = window_bounds(rules, date)
-    column = _value_column(rules.tier_basis)
-    higher = list(reversed(rules.levels[1:]))
-    level = ("CASE " + " ".join("WHEN coalesce(q.v, 0) >= ? THEN ?" for _ in higher) + " ELSE ? END") if higher else "?"
-    sql = f"""
-        WITH q AS (SELECT member_id, sum(CASE kind WHEN 'sale' THEN {column} ELSE -{column} END) AS v
-                   FROM purchases WHERE purchased_at <= ? {"AND purchased_at >= ?" if first else ""} GROUP BY member_id)
-        SELECT member_id, tier, tier_since, floor_tier, floor_until, qualified FROM (
-            SELECT m.member_id, m.tier, m.tier_since, m.floor_tier, m.floor_until, {level} AS qualified
-            FROM members m LEFT JOIN q ON q.member_id = m.member_id WHERE m.joined_on <= ?)
-        WHERE qualified != tier OR floor_tier IS NOT NULL"""
-    params = [values.end_of_day(last)] + ([first] if first else [])
-    for lvl in higher:
-        params += [lvl.min, lvl.name]
-    params += [rules.levels[0].name, date[:10]]
-    return conn.execute(sql, params).fetchall()
+    higher = [(lvl.min, lvl.name) for lvl in reversed(rules.levels[1:])]
+    return tier_rows.candidates(tx, rules.tier_basis, first, values.end_of_day(last), date[:10], higher,
+                                rules.levels[0].name)
 
 
-def _undone_upgrades(conn, rules: Rules, candidates: list[tuple[str, str]], as_of: str) -> dict[str, int]:
+def _undone_upgrades(tx, rules: Rules, candidates: list[tuple[str, str]], as_of: str) -> dict[str, int]:
     """For members whose hold would keep them up: the value on their upgrade date, counting refunds since.
 
     SPEC §6: the hold does not protect an upgrade that refunds have undone.
     """
     if not candidates:
         return {}
-    column = _value_column(rules.tier_basis)
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS recalc_candidates (member_id TEXT PRIMARY KEY, first TEXT, last TEXT)")
-    conn.execute("DELETE FROM recalc_candidates")
-    rows = []
+    windows = []
     for member_id, since in candidates:
         first, last = window_bounds(rules, since)
-        rows.append((member_id, first or values.BEGINNING, values.end_of_day(last)))
-    conn.executemany("INSERT INTO recalc_candidates VALUES (?,?,?)", rows)
-    # The value in the window ending on the upgrade date (sales and refunds each on its own date, as
-    # always), less the refunds dated after it of sales in that window.
-    result = dict(conn.execute(
-        f"""SELECT c.member_id,
-                   coalesce((SELECT sum(CASE p.kind WHEN 'sale' THEN p.{column} ELSE -p.{column} END) FROM purchases p
-                             WHERE p.member_id = c.member_id AND p.purchased_at >= c.first AND p.purchased_at <= c.last), 0)
-                 - coalesce((SELECT sum(r.{column}) FROM purchases r JOIN purchases s ON s.purchase_id = r.refund_of
-                             WHERE r.member_id = c.member_id AND r.kind = 'refund' AND r.purchased_at > c.last
-                             AND r.purchased_at <= ? AND s.purchased_at >= c.first AND s.purchased_at <= c.last), 0)
-            FROM recalc_candidates c""", (values.end_of_day(as_of),)).fetchall())
-    conn.execute("DELETE FROM recalc_candidates")
-    return result
+        windows.append((member_id, first or values.EARLIEST, values.end_of_day(last)))
+    return tier_rows.values_since_upgrade(tx, rules.tier_basis, windows, values.end_of_day(as_of))
 
 
-def recalc(store, as_of: str, dry_run: bool = False) -> dict:
-    """Recalculate every member's tier as of a date: upgrades, held downgrades, lapsed manual floors."""
-    from loyalty_cli.ledger import load_programme
-
+def recalc(store, as_of: str, dry_run: bool = False, ran_at: str | None = None) -> dict:
+    """Recalculate every member's tier as of a date: upgrades, held downgrades, lapsed manual floors.
+    `ran_at`: when it runs, as the caller's clock says (recorded with the run; default: the as-of date)."""
     with store.job_lock("recalc"):
-        with store.write() as conn:
-            latest = conn.execute("SELECT max(as_of) FROM recalc_runs").fetchone()[0]
+        with store.write() as tx:
+            latest = tier_rows.latest_recalc(tx)
             if latest and as_of < latest and not dry_run:
                 raise LoyaltyError(f"a recalc as of {latest} has already run; a recalc dated {as_of} would rewrite "
                                    "history (use --dry-run to look without changing anything)")
-            rules = load_programme(conn).for_date(as_of)
-            total = conn.execute("SELECT count(*) FROM members WHERE joined_on <= ?", (as_of,)).fetchone()[0]
-            members = _candidates(conn, rules, as_of)
+            rules = load_programme(tx).for_date(as_of)
+            total = tier_rows.members_joined_by(tx, as_of)
+            members = _candidates(tx, rules, as_of)
             changes, held = [], []
             plans = {}
             held_targets = {}  # held members: (the tier they would move to, with any active floor; the floor kept)
@@ -213,66 +176,45 @@ def recalc(store, as_of: str, dry_run: bool = False) -> dict:
                 elif floor_tier is not None and not floor_active:
                     plans[member_id] = (tier, tier, False)  # floor lapsed, same tier: just clear it
             held_tiers = {mid: tier for mid, tier, *_ in members}
-            manual = {r[0] for r in conn.execute(
-                "SELECT member_id FROM tier_changes t WHERE reason = 'manual' "
-                "AND id = (SELECT max(id) FROM tier_changes WHERE member_id = t.member_id)")}
+            manual = tier_rows.manually_set(tx)
             held = [(mid, since) for mid, since in held if mid not in manual]
-            for member_id, value in _undone_upgrades(conn, rules, held, as_of).items():
+            for member_id, value in _undone_upgrades(tx, rules, held, as_of).items():
                 level = rules.level(held_tiers[member_id])
                 if level is not None and value < level.min:
                     plans[member_id] = (held_tiers[member_id], *held_targets[member_id])
             at = as_of + "T00:00:00"
             upgraded = downgraded = 0
-            tier_rows, member_rows = [], []
+            change_rows, planned = [], []
             for member_id, (old, new, floor_active) in sorted(plans.items()):
                 if old != new:
                     up = rules.rank(new) > rules.rank(old)
                     upgraded += up
                     downgraded += not up
                     changes.append({"member_id": member_id, "from": old, "to": new})
-                    tier_rows.append((member_id, at, old, new, "recalc", None, None, None))
-                member_rows.append((new, as_of if old != new else None, floor_active, member_id))
+                    change_rows.append((member_id, at, old, new, "recalc", None, None, None))
+                planned.append((new, as_of if old != new else None, floor_active, member_id))
             unchanged = total - len(changes)
             if not dry_run:
-                conn.executemany("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
-                                 "VALUES (?,?,?,?,?,?,?,?)", tier_rows)
-                conn.executemany(
-                    "UPDATE members SET tier = ?, tier_since = coalesce(?, tier_since), "
-                    "floor_tier = CASE WHEN ? THEN floor_tier END, floor_until = CASE WHEN ? THEN floor_until END "
-                    "WHERE member_id = ?", [(t, s, f, f, m) for t, s, f, m in member_rows])
-                conn.execute("INSERT INTO recalc_runs (as_of, ran_at, upgraded, downgraded) VALUES (?, datetime('now', 'localtime'), ?, ?)",
-                             (as_of, upgraded, downgraded))
+                tier_rows.record_recalc(tx, change_rows, planned, as_of, ran_at or as_of, upgraded, downgraded)
             else:
-                conn.execute("ROLLBACK")
-                conn.execute("BEGIN")
+                tier_rows.discard(tx)
     return {"as_of": as_of, "dry_run": dry_run, "upgraded": upgraded, "downgraded": downgraded, "unchanged": unchanged,
             "changes": changes}
 
 
 def set_tier(store, member_id: str, tier: str, at: str, until: str | None, by: str) -> dict:
     """`tiers set`: a manual tier, applied at once (up or down), held as a floor through `until`."""
-    from loyalty_cli.ledger import load_programme
-
-    from loyalty_cli.ids import resolve_member
-
-    with store.write() as conn:
-        member_id = resolve_member(conn, member_id)
-        row = conn.execute("SELECT tier, erased_at FROM members WHERE member_id = ?", (member_id,)).fetchone()
-        if row is None:
-            raise NotFound.member(member_id)
-        if row[1]:
-            raise LoyaltyError(f"member {member_id} was erased; erased members take no new activity")
-        rules = load_programme(conn).for_date(at)
+    with store.write() as tx:
+        member_id = active_member(tx, member_id)
+        held = member_rows.standing(tx, member_id).tier
+        rules = load_programme(tx).for_date(at)
         level = next((lvl for lvl in rules.levels if lvl.name.lower() == tier.lower()), None)
         if level is None:
             raise UsageError(f"there is no tier {tier!r} (tiers: {', '.join(lvl.name for lvl in rules.levels)})")
         if until is not None and until < at[:10]:
             raise LoyaltyError(f"--until {until} is before the change itself ({at[:10]})")
-        conn.execute("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by) VALUES (?,?,?,?,?,?,?)",
-                     (member_id, at, row[0], level.name, "manual", until, by))
-        conn.execute("UPDATE members SET tier = ?, tier_since = ?, floor_tier = ?, floor_until = ? WHERE member_id = ?",
-                     (level.name, at[:10], level.name if until else None, until, member_id))
-    return {"member_id": member_id, "from": row[0], "to": level.name, "until": until, "at": at}
+        tier_rows.set_manual(tx, member_id, at, held, level.name, until, by)
+    return {"member_id": member_id, "from": held, "to": level.name, "until": until, "at": at}
 
 
 def fraction_text(f) -> str:
@@ -284,42 +226,20 @@ def fraction_text(f) -> str:
 
 def levels_with_counts(store, as_of: str) -> list[dict]:
     """`tiers list`: the levels in force, their thresholds and multipliers, and how many members hold each."""
-    from loyalty_cli.ledger import load_programme
-
-    with store.read() as conn:
-        rules = load_programme(conn).for_date(as_of)
-        counts = tiers_held(conn, as_of, rules)
+    with store.read() as tx:
+        rules = load_programme(tx).for_date(as_of)
+        counts = tiers_held(tx, as_of, rules)
     out = [{"tier": lvl.name, "min": lvl.min, "multiplier": fraction_text(lvl.multiplier), "members": counts.pop(lvl.name)}
            for lvl in rules.levels]
     out += [{"tier": name, "min": None, "multiplier": None, "members": n} for name, n in counts.items()]
     return out, rules
 
 
-# A member counts as one on a date once they joined by it, or bought by its end: purchases may be
-# recorded with dates before the member's `joined_on` (a till's history imported after the members,
-# who then joined "today"). Parameters :as_of (a date) and :end (its last second).
-MEMBER_BY = ("(m.joined_on <= :as_of OR EXISTS (SELECT 1 FROM member_totals t "
-             "WHERE t.member_id = m.member_id AND t.first_purchase_at <= :end))")
-
-
-def tiers_held(conn, as_of: str, rules: Rules) -> dict[str, int]:
-    """Members by the date (MEMBER_BY), counted by the tier they held at its end (every level, zeros too;
-    then any tier no longer among the levels), as members.tier_on says: the last change recorded
-    among those dated up to the date."""
-    end = values.end_of_day(as_of)
-    if not conn.execute("SELECT 1 FROM tier_changes WHERE at > ? LIMIT 1", (end,)).fetchone():
-        # No change after the date: every member holds then the tier they hold now.
-        rows = conn.execute(f"SELECT tier, count(*) FROM members m WHERE {MEMBER_BY} GROUP BY tier",
-                            {"end": end, "as_of": as_of[:10]}).fetchall()
-    else:
-        rows = conn.execute(
-            """SELECT coalesce(
-                        (SELECT t.to_tier FROM tier_changes t WHERE t.member_id = m.member_id AND t.at <= :end
-                         ORDER BY t.id DESC LIMIT 1),
-                        (SELECT t.from_tier FROM tier_changes t WHERE t.member_id = m.member_id ORDER BY t.id LIMIT 1),
-                        m.tier) AS held, count(*)
-               FROM members m WHERE """ + MEMBER_BY + """ GROUP BY held""", {"end": end, "as_of": as_of[:10]}).fetchall()
-    counts = dict(rows)
+def tiers_held(tx, as_of: str, rules: Rules) -> dict[str, int]:
+    """Members by the date (store.tiers.MEMBER_BY), counted by the tier they held at its end (every
+    level, zeros too; then any tier no longer among the levels), as members.tier_on says: the last
+    change recorded among those dated up to the date."""
+    counts = dict(tier_rows.held_counts(tx, as_of, values.end_of_day(as_of)))
     out = {lvl.name: counts.pop(lvl.name, 0) for lvl in rules.levels}
     out.update(sorted(counts.items()))
     return out
@@ -337,12 +257,7 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "at") -
 
 
 def _history(store, member_id: str) -> list[dict]:
-    from loyalty_cli.ids import resolve_member
-
-    with store.read() as conn:
-        member_id = resolve_member(conn, member_id)
-        if not conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone():
-            raise NotFound.member(member_id)
+    with store.read() as tx:
+        member_id = existing_member(tx, member_id)
         return [{"at": r[0], "from": r[1], "to": r[2], "reason": r[3], "until": r[4], "by": r[5], "ref": r[6]}
-                for r in conn.execute("SELECT at, from_tier, to_tier, reason, until, by, ref FROM tier_changes "
-                                      "WHERE member_id = ? ORDER BY at, id", (member_id,))]
+                for r in tier_rows.history(tx, member_id)]

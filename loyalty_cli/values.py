@@ -12,11 +12,10 @@ from functools import lru_cache
 
 from loyalty_cli.errors import UsageError
 
-BEGINNING = "0001-01-01"
+EARLIEST = "0001-01-01"
 
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
-_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _EMAIL = re.compile(r"[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]+")
 _PHONE = re.compile(r"\+?[0-9(][0-9 ()./-]{4,30}")
 
@@ -102,13 +101,6 @@ def parse_with_format(text: str, fmt: str, what: str = "date") -> str:
     return value.isoformat(timespec="seconds")
 
 
-def parse_month(text: str) -> str:
-    m = _MONTH.fullmatch(text.strip())
-    if not m or not 1 <= int(m[2]) <= 12:
-        raise ValueError(f"month must be YYYY-MM, got {text!r}")
-    return text.strip()
-
-
 def end_of_day(date: str) -> str:
     """The last stored timestamp of a date: "as of D" includes everything up to here."""
     return date[:10] + "T23:59:59"
@@ -123,7 +115,7 @@ def add_days(date: str, days: int) -> str:
     try:
         return (to_date(date) + dt.timedelta(days=days)).isoformat()
     except OverflowError:
-        return "9999-12-31" if days > 0 else BEGINNING
+        return "9999-12-31" if days > 0 else EARLIEST
 
 
 def days_in_month(year: int, month: int) -> int:
@@ -140,7 +132,7 @@ def add_months(date: str, months: int) -> str:
     year, month = divmod(index, 12)
     month += 1
     if year < 1:
-        return BEGINNING
+        return EARLIEST
     if year > 9999:
         return "9999-12-31"
     day = min(d.day, days_in_month(year, month))

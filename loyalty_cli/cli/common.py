@@ -40,7 +40,7 @@ def store(create: bool = False):
     """The database of --db / LOYALTY_DB / the default; only `create` (init, restore) makes a new one."""
     from loyalty_cli.store import Store
 
-    return Store.open(Invocation.db, create=create)
+    return Store.open(Invocation.db, create=create, now=now())
 
 
 def call(fn, *args, **kwargs):

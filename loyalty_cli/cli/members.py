@@ -93,7 +93,7 @@ def show(
     from loyalty_cli import members
 
     date = as_of_option(as_of, default_today=False)
-    p = call(members.profile, member_id, date)
+    p = call(members.profile, member_id, date, today())
     d = p["currency_decimals"]
     spend = money(p["spend_in_window"], d) if p["basis"] == "spend" else p["points_in_window"]
     to_next = money(p["to_next_tier"], d) if p["basis"] == "spend" else p["to_next_tier"]

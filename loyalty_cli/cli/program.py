@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import call, group, as_of_option, date_option, existing_file, out, today
+from loyalty_cli.cli.common import call, group, as_of_option, date_option, existing_file, now, out
 
 app = group("Programme rules: earning, expiry, tiers, transfers.", 'loyalty program load sample_data/program.toml')
 
@@ -69,7 +69,8 @@ def load(
 
         raise InputFileError(f"{file} is empty: no programme rules in it (a programme file is TOML, "
                              "like sample_data/program.toml)")
-    r = call(program.load, text, file.name, start, today())
+    moment = now()
+    r = call(program.load, text, file.name, start, moment[:10], moment)
     out(lists=False).done(f"loaded {file.name}, in force from {r['applies_from']}", r)
 
 
@@ -88,5 +89,6 @@ def set_(
     from loyalty_cli import program
 
     start = date_option(from_, "--from")
-    r = call(program.set_key, key, value, start, today())
+    moment = now()
+    r = call(program.set_key, key, value, start, moment[:10], moment)
     out(lists=False).done(f"{key} = {value}, in force from {r['applies_from']}", r)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, date_option, group, money,
-                                     operator, out, refuse_future, today)
+                                     now, operator, out, refuse_future, today)
 
 app = group("Tiers: levels, nightly recalculation, manual tiers.", 'loyalty tiers recalc --as-of 2026-10-31 --dry-run')
 
@@ -50,7 +50,7 @@ def recalc(as_of: str = typer.Option(None, "--as-of", help="Recalculate as of th
     if not dry_run:  # a recalc dated after today would also refuse every nightly one until that date
         refuse_future(date, allow_future, "--as-of", "change tiers dated then, and refuse every recalc "
                       "(the nightly one included) dated before it")
-    r = call(tiers.recalc, date, dry_run)
+    r = call(tiers.recalc, date, dry_run, now())
     o = out(lists=False)
     if date > today() and not dry_run:  # allowed: say what it means for cron's nightly run
         o.note(f"note: this recalc is dated after today; recalcs dated before {date} are now refused "

@@ -8,7 +8,6 @@ a deferred transaction tries to upgrade. Failing to get the database in time is
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sqlite3
 from contextlib import contextmanager
@@ -21,6 +20,8 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 MAX_BUSY_TIMEOUT = 2_147_483  # SQLite takes milliseconds as a 32-bit int: beyond it, no wait at all
 CACHE_KIB = 16 * 1024       # SQLite's page cache for every command
 BULK_CACHE_KIB = 32 * 1024  # … and for an import's transaction (see Store.bulk_write)
+# When a migration ran, for a Store opened without the caller's time (library use, tests).
+MIGRATED_AT_UNKNOWN = "unknown"
 
 
 @contextmanager
@@ -371,16 +372,19 @@ def create_private_file(path: Path, exclusive: bool = False):
 class Store:
     """One open database: a connection in autocommit mode with explicit transactions."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, now: str | None = None):
         self.path = path
         self.conn = conn
+        self.now = now  # the caller's clock when opened: when migrations ran (the store never reads the clock)
 
     @classmethod
-    def open(cls, db: str | os.PathLike | None = None, migrate: bool = True, create: bool = False) -> "Store":
+    def open(cls, db: str | os.PathLike | None = None, migrate: bool = True, create: bool = False,
+             now: str | None = None) -> "Store":
         """Open and migrate a loyalty database. Only with `create` (`loyalty init`, `db restore`)
         is a missing or 0-byte file made into one (mode 0600 before SQLite writes); a missing
         file is otherwise an error, and anything that is not a loyalty database is refused
-        before SQLite opens it (see `examine`)."""
+        before SQLite opens it (see `examine`). `now`: the caller's time, recorded as when each
+        migration ran (without it: MIGRATED_AT_UNKNOWN)."""
         path = resolve_path(db)
         timeout = busy_timeout()
         if path.is_dir():
@@ -399,7 +403,7 @@ class Store:
             try:
                 os.close(create_private_file(path, exclusive=True))
             except FileExistsError:  # made by someone else meanwhile: look at it again
-                return cls.open(db, migrate, create)
+                return cls.open(db, migrate, create, now)
             except OSError as exc:
                 raise LoyaltyError(f"cannot create the database at {path}: {exc.strerror}") from None
         elif kind == EMPTY:
@@ -407,7 +411,7 @@ class Store:
         conn = None
         try:
             conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-            store = cls(path, conn)
+            store = cls(path, conn, now)
             if new:  # first, so that a database whose creation is cut short is still recognised
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             store._configure()
@@ -452,7 +456,7 @@ class Store:
                     c.execute(statement)
                 c.execute(
                     "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
-                    (migration.__name__, dt.datetime.now().isoformat(timespec="seconds")),
+                    (migration.__name__, self.now or MIGRATED_AT_UNKNOWN),
                 )
                 done.append(migration.__name__)
             c.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
@@ -538,17 +542,6 @@ class Store:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self.conn.close()
-
-    # -- settings ---------------------------------------------------------
-    def setting(self, key: str, default: str | None = None) -> str | None:
-        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else default
-
-    def set_setting(self, key: str, value: str) -> None:
-        self.conn.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
 
     # -- files beside the database -----------------------------------------
     @contextmanager

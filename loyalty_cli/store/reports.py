@@ -9,8 +9,8 @@ from the as-of date D); `p` below is the dict of those bounds (`reports.Dates.pa
 from __future__ import annotations
 
 from loyalty_cli.store.ledger import BALANCES_SQL, entries_after, outstanding
-from loyalty_cli.tiers import MEMBER_BY
-from loyalty_cli.values import BEGINNING
+from loyalty_cli.store.tiers import MEMBER_BY
+from loyalty_cli.values import EARLIEST
 
 # -- the per-member purchase summary -------------------------------------------
 # What RFM, Pareto and the top members need, per member with a purchase up to D.
@@ -129,7 +129,7 @@ def liability_figures(tx, as_of: str, last_day: str, first_month: str) -> tuple[
     (member_id, balance) of the balances below zero, lowest first."""
     with entries_after(tx, as_of):
         total = outstanding(tx)
-        by_month = dict(tx.execute(EXPIRING_BY_MONTH_SQL, {"first_day": BEGINNING, "last_day": last_day,
+        by_month = dict(tx.execute(EXPIRING_BY_MONTH_SQL, {"first_day": EARLIEST, "last_day": last_day,
                                                            "first_month": first_month}).fetchall())
         negative = tx.execute(NEGATIVE_SQL).fetchall()
     return total, by_month, negative
@@ -290,7 +290,7 @@ NPS_SQL = """WITH latest AS (
 
 
 def member_counts(tx, first_day: str, as_of: str, end: str) -> tuple[int, int]:
-    """(members by D — joined by `as_of` or bought by `end`, tiers.MEMBER_BY —, those joined in [first_day, as_of])."""
+    """(members by D — joined by `as_of` or bought by `end`, store.tiers.MEMBER_BY —, those joined in [first_day, as_of])."""
     return tx.execute(MEMBERS_BY_SQL, {"p": first_day, "as_of": as_of, "end": end}).fetchone()
 
 

@@ -1,0 +1,14 @@
+"""Feedback rows: a member's 0-10 scores and their comments."""
+
+from __future__ import annotations
+
+
+def insert(tx, member_id: str, at: str, score: int, comment: str | None) -> int:
+    """Record one answer; returns its id."""
+    return tx.execute("INSERT INTO feedback (member_id, at, score, comment) VALUES (?, ?, ?, ?)",
+                      (member_id, at, score, comment)).lastrowid
+
+
+def forget_comments(tx, member_id: str) -> None:
+    """Delete the member's comments (their own words: personal data); the scores stay for the NPS."""
+    tx.execute("UPDATE feedback SET comment = NULL WHERE member_id = ?", (member_id,))
