@@ -107,7 +107,7 @@ def listing(tx, *, tier: str | None, search: str | None, order: str, limit: int 
 
     `balances_after`: a day whose later entries must not count in the balances (the caller holds
     temp.after_entries for it, ledger.entries_after); None: the balances as stored."""
-    from loyalty_cli.ledger import BALANCES_SQL
+    from loyalty_cli.store.ledger import BALANCES_SQL
 
     where, params = [], []
     if tier:
