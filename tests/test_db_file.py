@@ -21,7 +21,8 @@ from loyalty_cli import store as store_module
 from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
 from loyalty_cli.store import Store
 
-from tests.helpers import ok, one_error_line, q, run
+from tests.db import count, members, raw
+from tests.helpers import ok, one_error_line, run
 
 # Commands that open the database, readers and writers, nightly jobs (with their job locks) included.
 COMMANDS = [
@@ -110,7 +111,7 @@ def test_init_creates_then_every_command_works_and_init_again_keeps_the_data(tmp
     assert header(db) == (len(MIGRATIONS), APPLICATION_ID)
     ok(db, "members", "add", "--id", "M1", "--name", "Ana Li")
     ok(db, "init")  # migrates an existing database, changes nothing else
-    assert q(db, "SELECT member_id FROM members") == [("M1",)]
+    assert [(m.member_id,) for m in members(db)] == [("M1",)]
 
 
 def test_restore_into_a_new_file_creates_the_database(tmp_path):
@@ -120,7 +121,7 @@ def test_restore_into_a_new_file_creates_the_database(tmp_path):
     ok(db, "db", "backup", tmp_path / "b.db")
     fresh = tmp_path / "elsewhere" / "shop.db"
     ok(fresh, "db", "restore", tmp_path / "b.db", "--yes")
-    assert q(fresh, "SELECT member_id FROM members") == [("M1",)]
+    assert [(m.member_id,) for m in members(fresh)] == [("M1",)]
     assert header(fresh)[1] == APPLICATION_ID
 
 
@@ -254,7 +255,7 @@ def test_a_database_of_an_earlier_loyalty_is_recognised_and_stamped(tmp_path):
     result = ok(path, "members", "list", "--csv")
     assert "M1,Ana Li" in result.stdout
     assert header(path) == (len(MIGRATIONS), APPLICATION_ID)
-    assert [r[0] for r in q(path, "SELECT name FROM migrations ORDER BY name")] == [m.__name__ for m in MIGRATIONS]
+    assert [r[0] for r in raw(path, "SELECT name FROM migrations ORDER BY name")] == [m.__name__ for m in MIGRATIONS]
 
 
 def test_an_earlier_looking_database_with_other_migrations_is_foreign(tmp_path):
@@ -291,7 +292,7 @@ def overwrite_page(path, page, byte=b"\xa5"):
 def test_a_damaged_table_is_exit_4_with_restore_advice_for_every_command(tmp_path):
     path = tmp_path / "shop.db"
     shop_with_members(path)
-    (root,) = q(path, "SELECT rootpage FROM sqlite_master WHERE name = 'members'")[0]
+    (root,) = raw(path, "SELECT rootpage FROM sqlite_master WHERE name = 'members'")[0]
     overwrite_page(path, root)  # the members table's page, in the middle of the file
     expected = (f"Error: {path} is damaged (database disk image is malformed); "
                 "restore a backup: loyalty db restore BACKUP --yes")
@@ -330,7 +331,7 @@ def test_a_full_disk_says_so_and_nothing_is_written(tmp_path, monkeypatch):
     assert one_error_line(result) == (f"Error: the disk holding {path} is full: nothing was written; "
                                       "free some space and run the command again")
     monkeypatch.undo()
-    assert q(path, "SELECT count(*) FROM members") == [(1,)]
+    assert count(path, "members") == 1
 
 
 def test_a_full_output_is_named_not_reported_as_a_bug(tmp_path):
@@ -415,7 +416,7 @@ def test_restore_refuses_another_applications_file_without_touching_it(tmp_path)
     assert one_error_line(result) == (f"Error: {other} is not a loyalty backup (another application's SQLite "
                                       "database); nothing was restored")
     assert snapshot(theirs) == before
-    assert q(db, "SELECT member_id FROM members") == [("M1",)]
+    assert [(m.member_id,) for m in members(db)] == [("M1",)]
 
 
 def test_a_device_given_as_the_database_is_refused_and_left_alone(tmp_path):

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli import ledger
-from tests.helpers import ok, q, run
+from tests.db import raw
+from tests.helpers import ok, run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 TABLES = ("members", "purchases", "ledger", "lots", "lot_uses", "tier_changes", "member_totals", "daily_sales",
@@ -116,7 +117,7 @@ def test_a_tier_basis_that_changes_mid_file_reads_the_purchases_again(tmp_path, 
     assert deferred.calls[-1] == ["ledger_member", "purchases_member"]
     assert everything(bulk) == everything(rowwise)
     # Members did move up under the points basis, after it applied.
-    assert q(bulk, "SELECT count(*) FROM tier_changes WHERE at >= '2026-01-01' AND reason = 'purchase'")[0][0] > 0
+    assert raw(bulk, "SELECT count(*) FROM tier_changes WHERE at >= '2026-01-01' AND reason = 'purchase'")[0][0] > 0
     assert run(bulk, "db", "check").exit_code == 0
 
 

@@ -11,6 +11,7 @@ import json
 import sqlite3
 
 import pytest
+from tests.db import count, members, raw
 
 
 @pytest.fixture
@@ -86,35 +87,35 @@ def test_a_member_who_stops_buying_keeps_gold_until_the_hold_ends(shop):
     assert shop.tier("M1", as_of="2026-02-28") == "Gold"
 
 
-def test_recalc_twice_for_the_same_date_changes_nothing_the_second_time(shop, sql):
+def test_recalc_twice_for_the_same_date_changes_nothing_the_second_time(shop, db):
     shop.member("M1")
     shop.member("M2")
     shop.sale("M1", "1600.00", "2025-03-01T10:00", "P1")
     first = shop.recalc("2026-03-02")
     assert first["downgraded"] == 1
-    changes = sql("SELECT count(*) FROM tier_changes")[0][0]
+    changes = count(db, "tier_changes")
     second = shop.recalc("2026-03-02")
     assert (second["upgraded"], second["downgraded"], second["unchanged"], second["changes"]) == (0, 0, 2, [])
-    assert sql("SELECT count(*) FROM tier_changes")[0][0] == changes
+    assert count(db, "tier_changes") == changes
 
 
-def test_a_recalc_dated_before_the_latest_is_refused_unless_dry_run(shop, run, sql):
+def test_a_recalc_dated_before_the_latest_is_refused_unless_dry_run(shop, run, db):
     shop.member("M1")
     shop.recalc("2026-01-31")
     r = run("tiers", "recalc", "--as-of", "2026-01-30")
     assert r.exit_code == 1
     assert r.stderr.startswith("Error:") and r.stdout == ""
     assert run("tiers", "recalc", "--as-of", "2026-01-30", "--dry-run").exit_code == 0
-    assert sql("SELECT as_of FROM recalc_runs") == [("2026-01-31",)]
+    assert raw(db, "SELECT as_of FROM recalc_runs") == [("2026-01-31",)]
 
 
-def test_dry_run_reports_changes_but_writes_none(shop, sql):
+def test_dry_run_reports_changes_but_writes_none(shop, db):
     shop.member("M1")
     shop.sale("M1", "1600.00", "2025-03-01T10:00", "P1")
     result = shop.recalc("2026-03-02", "--dry-run")
     assert result["changes"] == [{"member_id": "M1", "from": "Gold", "to": "Bronze"}]
     assert shop.tier("M1") == "Gold"
-    assert sql("SELECT count(*) FROM recalc_runs")[0][0] == 0
+    assert count(db, "recalc_runs") == 0
 
 
 def test_manual_platinum_holds_against_recalc_and_lapses_after_its_date(shop, run):
@@ -151,13 +152,13 @@ def test_upgrade_undone_by_refunds_is_not_protected_by_the_hold(shop):
     assert result["changes"] == [{"member_id": "M1", "from": "Silver", "to": "Bronze"}]
 
 
-def test_an_undone_upgrade_falls_to_the_manual_floor_and_keeps_it(shop, run, sql):
+def test_an_undone_upgrade_falls_to_the_manual_floor_and_keeps_it(shop, run, db):
     shop.member("K", joined="2024-01-01")
     assert run("tiers", "set", "K", "Silver", "--until", "2026-12-31", "--at", "2025-01-01", "--by", "owner").exit_code == 0
     shop.sale("K", "1600.00", "2025-02-01T10:00", "K1")            # Gold
     shop.refund("K1", "1200.00", "2025-03-01T10:00", "KR1")        # 400 left: the upgrade is undone
     assert shop.recalc("2025-03-02")["changes"] == [{"member_id": "K", "from": "Gold", "to": "Silver"}]
-    assert sql("SELECT tier, floor_tier, floor_until FROM members") == [("Silver", "Silver", "2026-12-31")]
+    assert [(m.tier, m.floor_tier, m.floor_until) for m in members(db)] == [("Silver", "Silver", "2026-12-31")]
 
 
 def test_undone_upgrade_counts_refunds_in_the_window_of_older_sales(shop):
