@@ -19,18 +19,21 @@ from functools import lru_cache
 
 
 @contextmanager
-def connect(db):
-    """A plain sqlite3 connection to the file at `db`, closed on leaving; for tests that tamper
-    with the database or hold it open (a change needs `conn.commit()`, as in sqlite3)."""
-    conn = sqlite3.connect(db)
+def connect(db, **options):
+    """A plain sqlite3 connection to the file at `db` (`options` as sqlite3.connect takes them),
+    for tests that tamper with the database or hold it open: what the block changed is committed
+    when it ends without an error, and the connection is closed whatever happens."""
+    conn = sqlite3.connect(db, **options)
     try:
         yield conn
+        conn.commit()
     finally:
         conn.close()
 
 
 def raw(db, sql: str, *params) -> list[tuple]:
-    """All rows of one statement, as tuples: for what the named reads below do not say."""
+    """All rows of one statement, as tuples, its change committed: for what the named reads below
+    do not say (a count over several columns, a join, the schema, a deliberate tampering)."""
     with connect(db) as conn:
         return conn.execute(sql, params).fetchall()
 

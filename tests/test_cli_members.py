@@ -15,7 +15,7 @@ import pytest
 import typer
 
 from loyalty_cli.cli import app
-from tests.db import count, members, raw, rows
+from tests.db import connect, count, members, raw, rows
 from tests.helpers import one_error_line
 
 SHOW_KEYS = {"member_id", "name", "email", "phone", "birthday", "joined_on", "tier", "balance", "spend_in_window",
@@ -39,11 +39,9 @@ def shop(run, db):
         if email:
             args += ["--email", email, "--phone", phone]
         assert run(*args).exit_code == 0
-    conn = sqlite3.connect(db)
-    for mid, tier, balance in [("M1", "Gold", 1800), ("M2", "Silver", 600), ("M3", "Bronze", 40)]:
-        conn.execute("UPDATE members SET tier = ?, balance = ? WHERE member_id = ?", (tier, balance, mid))
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        for mid, tier, balance in [("M1", "Gold", 1800), ("M2", "Silver", 600), ("M3", "Bronze", 40)]:
+            conn.execute("UPDATE members SET tier = ?, balance = ? WHERE member_id = ?", (tier, balance, mid))
 
 
 def list_ids(result) -> list[str]:
@@ -263,10 +261,8 @@ def test_list_csv_has_a_header_and_one_row_per_member(run, shop):
 def test_list_csv_neutralises_formulas_and_keeps_numbers(run, db):
     for mid, name in [("F1", '=HYPERLINK("x")'), ("F2", "+cmd"), ("F3", "@SUM(1)"), ("F4", "-2+3"), ("F5", "Plain Name")]:
         assert run("members", "add", "--id", mid, "--name", name).exit_code == 0
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE members SET balance = -20 WHERE member_id = 'F4'")
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        conn.execute("UPDATE members SET balance = -20 WHERE member_id = 'F4'")
     result = run("members", "list", "--csv")
     rows = {r[0]: r for r in csv.reader(io.StringIO(result.stdout))}
     assert rows["F1"][1] == "'=HYPERLINK(\"x\")"

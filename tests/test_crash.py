@@ -16,12 +16,12 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+from tests.db import connect, count
 
 STRESS = bool(os.environ.get("LOYALTY_STRESS"))
 ROWS = int(os.environ.get("LOYALTY_CRASH_ROWS", 200_000))
@@ -65,19 +65,8 @@ def loyalty(db, *args, **kw):
 
 
 def ledger_of(db):
-    conn = sqlite3.connect(db)
-    try:
+    with connect(db) as conn:
         return conn.execute("SELECT id, member_id, at, kind, points, ref, note, hash FROM ledger ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
-def count(db, table):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def copy_db(src, dst):

@@ -21,7 +21,7 @@ from loyalty_cli import store as store_module
 from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
 from loyalty_cli.store import Store
 
-from tests.db import count, members, raw
+from tests.db import connect, count, members, raw
 from tests.helpers import ok, one_error_line, run
 
 # Commands that open the database, readers and writers, nightly jobs (with their job locks) included.
@@ -131,30 +131,24 @@ def test_restore_into_a_new_file_creates_the_database(tmp_path):
 def impostor(path):
     """Another tool's database with a `migrations(name, applied_at)` table, as sqlite-utils, llm,
     or any hand-rolled migrator makes (loyalty's old check took it for its own)."""
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    conn.execute("INSERT INTO migrations VALUES ('0001_create_notes', '2024-01-01')")
-    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        conn.execute("INSERT INTO migrations VALUES ('0001_create_notes', '2024-01-01')")
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.execute("PRAGMA user_version = 1")
 
 
 def laravel(path):
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE migrations (id INTEGER PRIMARY KEY, migration TEXT NOT NULL, batch INTEGER NOT NULL)")
-    conn.execute("INSERT INTO migrations (migration, batch) VALUES ('2014_10_12_000000_create_users_table', 1)")
-    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("CREATE TABLE migrations (id INTEGER PRIMARY KEY, migration TEXT NOT NULL, batch INTEGER NOT NULL)")
+        conn.execute("INSERT INTO migrations (migration, batch) VALUES ('2014_10_12_000000_create_users_table', 1)")
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
 
 
 def no_tables(path):
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE t (x)")
-    conn.execute("DROP TABLE t")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("DROP TABLE t")
 
 
 def text_file(path):
@@ -222,10 +216,9 @@ def test_init_makes_a_database_of_an_empty_file(tmp_path):
 def test_a_database_of_a_newer_loyalty_is_refused_untouched(tmp_path):
     path = tmp_path / "shop.db"
     ok(path, "init")
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 3}")
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 3}")
     before = snapshot(tmp_path)
     result = run(path, "members", "list")
     assert result.exit_code == 1
@@ -238,14 +231,12 @@ def as_made_by_the_previous_version(path):
     the first four migrations recorded, user_version 4."""
     ok(path, "init")
     ok(path, "members", "add", "--id", "M1", "--name", "Ana Li")
-    conn = sqlite3.connect(path)
-    conn.execute("DELETE FROM migrations WHERE name IN ('m005_application_id', 'm006_member_key')")
-    conn.execute("DROP INDEX members_key")
-    conn.execute("ALTER TABLE members DROP COLUMN member_key")
-    conn.execute("PRAGMA application_id = 0")
-    conn.execute("PRAGMA user_version = 4")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("DELETE FROM migrations WHERE name IN ('m005_application_id', 'm006_member_key')")
+        conn.execute("DROP INDEX members_key")
+        conn.execute("ALTER TABLE members DROP COLUMN member_key")
+        conn.execute("PRAGMA application_id = 0")
+        conn.execute("PRAGMA user_version = 4")
     assert header(path) == (4, 0)
 
 
@@ -262,10 +253,8 @@ def test_an_earlier_looking_database_with_other_migrations_is_foreign(tmp_path):
     """The same tables, but a migration loyalty never had: not recognised, not touched."""
     path = tmp_path / "shop.db"
     as_made_by_the_previous_version(path)
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE migrations SET name = 'm002_something_else' WHERE name = 'm002_summaries'")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("UPDATE migrations SET name = 'm002_something_else' WHERE name = 'm002_summaries'")
     before = snapshot(tmp_path)
     result = run(path, "init")
     assert result.exit_code == 1
@@ -404,12 +393,10 @@ def test_restore_refuses_another_applications_file_without_touching_it(tmp_path)
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     other = theirs / "books.db"
-    conn = sqlite3.connect(other)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    conn.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER)")
-    conn.commit()
-    conn.close()
+    with connect(other) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        conn.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER)")
     before = snapshot(theirs)
     result = run(db, "db", "restore", other, "--yes")
     assert result.exit_code == 3

@@ -6,11 +6,10 @@ exit codes and the one error line."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import unicodedata
 
 import pytest
-from tests.db import count, purchases, raw, rows
+from tests.db import connect, count, purchases, raw, rows
 
 # Characters that render as nothing (issue 15): appended to an id they made a new purchase or member.
 INVISIBLE = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800", "\u0301", "\u200b", "\u200c", "\u200d", "\u200e",
@@ -128,11 +127,9 @@ def test_members_import_updates_the_member_an_id_in_another_case_names(run, shop
 
 def _legacy_pair(db):
     """Two members differing only by case, as a database made before the rule may hold."""
-    conn = sqlite3.connect(db)
-    conn.execute("INSERT INTO members (member_id, name, joined_on, tier, tier_since, member_key) "
-                 "VALUES ('m0042', 'Other', '2026-01-01', 'Bronze', '2026-01-01', 'm0042')")
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        conn.execute("INSERT INTO members (member_id, name, joined_on, tier, tier_since, member_key) "
+                     "VALUES ('m0042', 'Other', '2026-01-01', 'Bronze', '2026-01-01', 'm0042')")
 
 
 def test_an_old_pair_differing_only_by_case_is_refused_as_ambiguous_and_reported(run, shop, db, tmp_path):
@@ -162,13 +159,11 @@ def test_a_backup_holding_an_old_pair_can_still_be_restored(run, shop, db, tmp_p
 
 
 def test_a_database_from_before_the_key_column_gets_it_when_opened(run, shop, db):
-    conn = sqlite3.connect(db)
-    conn.execute("DROP INDEX members_key")
-    conn.execute("ALTER TABLE members DROP COLUMN member_key")
-    conn.execute("DELETE FROM migrations WHERE name = 'm006_member_key'")
-    conn.execute("PRAGMA user_version = 5")
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        conn.execute("DROP INDEX members_key")
+        conn.execute("ALTER TABLE members DROP COLUMN member_key")
+        conn.execute("DELETE FROM migrations WHERE name = 'm006_member_key'")
+        conn.execute("PRAGMA user_version = 5")
     assert json.loads(run("members", "show", "m0042", "--json").stdout)["member_id"] == "M0042"
     assert run("db", "check").exit_code == 0
 

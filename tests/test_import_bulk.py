@@ -8,13 +8,12 @@ path, and every row it writes is compared with the row-by-row path's.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from loyalty_cli import ledger
-from tests.db import raw
+from tests.db import connect, raw
 from tests.helpers import ok, run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -51,13 +50,10 @@ def deferred(monkeypatch):
 
 def everything(db) -> dict:
     """Every row of every table an import writes, and the schema."""
-    conn = sqlite3.connect(db)
-    try:
+    with connect(db) as conn:
         out = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall() for t in TABLES}
         out["schema"] = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
         return out
-    finally:
-        conn.close()
 
 
 def sample_shop(db, program=SAMPLE / "program.toml"):

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.db import purchases, raw
+from tests.db import connect, purchases, raw
 from tests.helpers import as_json, ok, run
 
 TODAY = dt.date.today()
@@ -129,10 +128,8 @@ def test_db_check_passes_on_a_shop_with_future_entries(shop):
 def test_db_check_finds_reports_that_miss_the_entries_dated_after_today(shop):
     # The per-day totals tell the reports whether any entry is dated after D; without them the
     # dashboard counts the future expiry run as done today.
-    conn = sqlite3.connect(shop)
-    conn.execute("DELETE FROM daily_points WHERE day > ?", (day(0),))
-    conn.commit()
-    conn.close()
+    with connect(shop) as conn:
+        conn.execute("DELETE FROM daily_points WHERE day > ?", (day(0),))
     found = [p for p in problems(shop) if p["check"] == "outstanding"]
     truth = ledger_balances(shop, day(0))
     should = sum(b for b in truth.values() if b > 0)
@@ -147,10 +144,8 @@ def test_db_check_finds_reports_that_miss_the_entries_dated_after_today(shop):
 
 
 def test_db_check_finds_a_cached_balance_edited_behind_the_tools_back(shop):
-    conn = sqlite3.connect(shop)
-    conn.execute("UPDATE members SET balance = balance + 7 WHERE member_id = 'M2'")
-    conn.commit()
-    conn.close()
+    with connect(shop) as conn:
+        conn.execute("UPDATE members SET balance = balance + 7 WHERE member_id = 'M2'")
     found = [p for p in problems(shop) if p["check"] == "outstanding"]
     assert [p["member_id"] for p in found if p["member_id"]] == ["M2"]
     assert any(p["message"].startswith(f"outstanding points as of {day(0)}:") for p in found)

@@ -16,7 +16,6 @@ are exact for the as-of date and group purchases where not, so:
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from hypothesis import strategies as st
 
 from loyalty_cli import checks, members, program, purchases, reports
 from loyalty_cli.store import Store
+from tests.db import connect
 
 PROGRAM = """
 [earn]
@@ -80,10 +80,8 @@ def test_member_totals_follow_sales_refunds_and_back_dated_sales(tmp_path):
 
 
 def tamper(path: Path, sql: str) -> list:
-    conn = sqlite3.connect(path)
-    conn.execute(sql)
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute(sql)
     store = Store.open(path, create=True)
     try:
         return [p for p in checks.run_checks(store) if p.check == "summaries"]
@@ -258,13 +256,11 @@ def test_a_backup_from_before_the_totals_restores_and_gets_them(tmp_path):
     purchases.add_sale(store, "A", 1000, "2025-03-01T10:00:00", "S1", None)
     store.close()
     ok(db, "db", "backup", backup)
-    conn = sqlite3.connect(backup)  # make it what the first version of the tool wrote
-    for table in ("member_totals", "daily_sales", "daily_points"):
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("DELETE FROM migrations WHERE name = 'm002_summaries'")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    with connect(backup) as conn:  # make it what the first version of the tool wrote
+        for table in ("member_totals", "daily_sales", "daily_points"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM migrations WHERE name = 'm002_summaries'")
+        conn.execute("PRAGMA user_version = 1")
     later = Store.open(db)  # a sale after the backup, which the restore takes away
     purchases.add_sale(later, "B", 500, "2025-03-02T10:00:00", "S2", None)
     later.close()

@@ -17,6 +17,7 @@ from loyalty_cli import store
 from loyalty_cli.errors import Busy
 from loyalty_cli.store.migrations import MIGRATIONS
 from loyalty_cli.store import Store, default_path
+from tests.db import connect
 
 
 def mode(path: Path) -> int:
@@ -428,10 +429,8 @@ def test_a_busy_timeout_sqlite_cannot_honour_is_exit_2(cli, db, monkeypatch, val
 
 def test_another_applications_sqlite_file_is_refused_untouched(cli, tmp_path):
     path = tmp_path / "shop-app.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE customers (id INTEGER)")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
     before = path.read_bytes()
     for args in (["members", "list"], ["init"]):
         result = cli("--db", path, *args)
@@ -441,10 +440,8 @@ def test_another_applications_sqlite_file_is_refused_untouched(cli, tmp_path):
 
 def test_a_database_from_a_newer_loyalty_is_refused(cli, db):
     Store.open(db).close()
-    conn = sqlite3.connect(db)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     result = cli("--db", db, "members", "add", "--name", "Ann")
     assert result.exit_code == 1 and "newer version of loyalty" in result.stderr
     assert sqlite3.connect(db).execute("SELECT count(*) FROM members").fetchone() == (0,)
@@ -573,10 +570,8 @@ def test_restoring_a_newer_loyaltys_backup_is_refused_before_anything_is_copied(
     cli("--db", db, "members", "add", "--id", "A", "--name", "Ann")
     backup = tmp_path / "newer.db"
     assert cli("--db", db, "db", "backup", backup).exit_code == 0
-    conn = sqlite3.connect(backup)
-    conn.execute("PRAGMA user_version = 99")
-    conn.commit()
-    conn.close()
+    with connect(backup) as conn:
+        conn.execute("PRAGMA user_version = 99")
     cli("--db", db, "members", "add", "--id", "B", "--name", "Bo")
     result = cli("--db", db, "db", "restore", backup, "--yes")
     assert result.exit_code == 3 and "newer version of loyalty" in result.stderr
