@@ -5,7 +5,7 @@ A test checks what a command left behind with a named read (`balance`, `entries`
 schema touches this module, not every test. Rows come back as named tuples
 with the table's own column names (`entry.kind`, `member.balance`).
 
-`raw` and `connect` are the escape hatches for the tests that mean SQL itself:
+`raw`, `connect` and `open_connection` are the escape hatches for the tests that mean SQL itself:
 tampering with the file, hostile databases, migrations, the schema. They open
 the file here too, so every test reads the database the same way.
 """
@@ -18,12 +18,18 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 
+def open_connection(db, **options) -> sqlite3.Connection:
+    """A plain sqlite3 connection to the file at `db` (`options` as sqlite3.connect takes them)
+    that the caller closes: for a test that holds a lock or a transaction across several steps."""
+    return sqlite3.connect(db, **options)
+
+
 @contextmanager
 def connect(db, **options):
-    """A plain sqlite3 connection to the file at `db` (`options` as sqlite3.connect takes them),
-    for tests that tamper with the database or hold it open: what the block changed is committed
-    when it ends without an error, and the connection is closed whatever happens."""
-    conn = sqlite3.connect(db, **options)
+    """`open_connection` for one block, for tests that tamper with the database: what the block
+    changed is committed when it ends without an error, and the connection is closed whatever
+    happens."""
+    conn = open_connection(db, **options)
     try:
         yield conn
         conn.commit()

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import re
-import sqlite3
 
 import pytest
 import typer
@@ -345,9 +344,7 @@ def test_global_options_anywhere(cli, db):
 def test_without_db_option_the_environment_database_is_used(cli, tmp_path):
     assert cli("init").exit_code == 0
     assert cli("members", "add", "--id", "M1", "--name", "Ana Li").exit_code == 0
-    conn = sqlite3.connect(tmp_path / "env" / "loyalty.db")
-    assert conn.execute("SELECT member_id FROM members").fetchall() == [("M1",)]
-    conn.close()
+    assert [m.member_id for m in members(tmp_path / "env" / "loyalty.db")] == ["M1"]
 
 
 def test_quiet_prints_nothing_on_success(run, db):

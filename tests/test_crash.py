@@ -21,6 +21,7 @@ import sys
 import time
 
 import pytest
+
 from tests.db import connect, count
 
 STRESS = bool(os.environ.get("LOYALTY_STRESS"))

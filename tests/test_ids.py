@@ -9,6 +9,7 @@ import json
 import unicodedata
 
 import pytest
+
 from tests.db import connect, count, purchases, raw, rows
 
 # Characters that render as nothing (issue 15): appended to an id they made a new purchase or member.

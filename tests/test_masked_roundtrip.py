@@ -9,6 +9,7 @@ import io
 import json
 
 import pytest
+
 from tests.db import members
 
 MEMBERS = ("member_id,name,email,phone\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 from tests.db import count, raw, rows
 
 SECRET_NAME = "Zelda Quackenbush"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import fcntl
 import json
-import sqlite3
 
 import pytest
-from tests.db import count, members, raw
+
+from tests.db import connect, count, members, raw
 
 
 @pytest.fixture
@@ -274,24 +274,23 @@ def test_two_recalcs_at_once_one_runs_the_other_exits_75(loyalty_proc, db, tmp_p
 
     assert loyalty_proc("--db", db, "init").returncode == 0
     # Hold the database itself so the first recalc waits inside its job lock.
-    blocker = sqlite3.connect(db, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    first = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", str(db), "tiers", "recalc", "-q"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**__import__("os").environ, "LOYALTY_BUSY_TIMEOUT": "30"})
-    try:
-        for _ in range(100):  # wait until the first one holds its job lock
-            with open(f"{db}.recalc.lock", "a") as probe:
-                try:
-                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(probe, fcntl.LOCK_UN)
-                except BlockingIOError:
-                    break
-            __import__("time").sleep(0.1)
-        second = loyalty_proc("--db", db, "tiers", "recalc", "-q", timeout=20)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    with connect(db, isolation_level=None) as blocker:
+        blocker.execute("BEGIN IMMEDIATE")
+        first = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", str(db), "tiers", "recalc", "-q"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**__import__("os").environ, "LOYALTY_BUSY_TIMEOUT": "30"})
+        try:
+            for _ in range(100):  # wait until the first one holds its job lock
+                with open(f"{db}.recalc.lock", "a") as probe:
+                    try:
+                        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        fcntl.flock(probe, fcntl.LOCK_UN)
+                    except BlockingIOError:
+                        break
+                __import__("time").sleep(0.1)
+            second = loyalty_proc("--db", db, "tiers", "recalc", "-q", timeout=20)
+        finally:
+            blocker.execute("ROLLBACK")
     out, err = first.communicate(timeout=60)
     assert (first.returncode, out, err) == (0, "", "")
     assert second.returncode == 75 and "Traceback" not in second.stderr
@@ -299,13 +298,12 @@ def test_two_recalcs_at_once_one_runs_the_other_exits_75(loyalty_proc, db, tmp_p
 
 def test_busy_database_exits_75_with_one_line(loyalty_proc, db):
     assert loyalty_proc("--db", db, "members", "add", "--id", "M1", "--name", "A").returncode == 0
-    blocker = sqlite3.connect(db, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        r = loyalty_proc("--db", db, "tiers", "recalc", "-q", env={"LOYALTY_BUSY_TIMEOUT": "0.3"})
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    with connect(db, isolation_level=None) as blocker:
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            r = loyalty_proc("--db", db, "tiers", "recalc", "-q", env={"LOYALTY_BUSY_TIMEOUT": "0.3"})
+        finally:
+            blocker.execute("ROLLBACK")
     assert r.returncode == 75
     assert r.stderr.startswith("Error:") and r.stderr.count("\n") == 1
 
