@@ -5,6 +5,9 @@ A test checks what a command left behind with a named read (`balance`, `entries`
 schema touches this module, not every test. Rows come back as named tuples
 with the table's own column names (`entry.kind`, `member.balance`).
 
+Every read takes `db` as the database file's path, or as a connection the test already holds
+(a Store's `conn` in a library test), read as it is, inside any transaction it has open.
+
 `raw`, `connect` and `open_connection` are the escape hatches for the tests that mean SQL itself:
 tampering with the file, hostile databases, migrations, the schema. They open
 the file here too, so every test reads the database the same way.
@@ -29,6 +32,9 @@ def connect(db, **options):
     """`open_connection` for one block, for tests that tamper with the database: what the block
     changed is committed when it ends without an error, and the connection is closed whatever
     happens."""
+    if isinstance(db, sqlite3.Connection):  # the test's own connection: not ours to commit or close
+        yield db
+        return
     conn = open_connection(db, **options)
     try:
         yield conn
