@@ -14,7 +14,7 @@ import pytest
 import typer
 
 from loyalty_cli.cli import app
-from tests.db import connect, count, members, raw, rows
+from tests.db import connect, count, member, members, raw, rows
 from tests.helpers import one_error_line
 
 SHOW_KEYS = {"member_id", "name", "email", "phone", "birthday", "joined_on", "tier", "balance", "spend_in_window",
@@ -87,7 +87,7 @@ def test_add_with_an_email_already_taken_is_refused(run, db):
     result = run("members", "add", "--id", "M2", "--name", "Ana Again", "--email", "ANA@shop.example")
     assert result.exit_code == 1
     one_error_line(result)
-    assert [(m.member_id,) for m in members(db)] == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
 
 
 @pytest.mark.parametrize("option, value", [
@@ -118,7 +118,7 @@ def test_add_referred_by_an_unknown_member_is_refused(run, db):
 def test_add_records_the_referrer(run, db):
     run("members", "add", "--id", "M1", "--name", "Ana Li")
     assert run("members", "add", "--id", "M2", "--name", "Bo Chen", "--referred-by", "M1").exit_code == 0
-    assert [(m.referred_by,) for m in rows(db, "members", member_id="M2")] == [("M1",)]
+    assert member(db, "M2").referred_by == "M1"
 
 
 # -- members show ---------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_edit_with_a_bad_date_is_a_usage_error(run, db):
     result = run("members", "edit", "M1", "--birthday", "1990-04-31")
     assert result.exit_code == 2
     one_error_line(result)
-    assert [(m.birthday,) for m in members(db)] == [("1990-04-12",)]
+    assert [m.birthday for m in members(db)] == ["1990-04-12"]
 
 
 def test_edit_with_nothing_to_change_is_a_usage_error(run):
@@ -352,7 +352,7 @@ def test_quiet_prints_nothing_on_success(run, db):
     assert result.exit_code == 0
     assert result.stdout == ""
     assert result.stderr == ""
-    assert [(m.member_id,) for m in members(db)] == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
     result = run("-q", "members", "edit", "M1", "--name", "Ana")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
 

@@ -111,7 +111,7 @@ def test_init_creates_then_every_command_works_and_init_again_keeps_the_data(tmp
     assert header(db) == (len(MIGRATIONS), APPLICATION_ID)
     ok(db, "members", "add", "--id", "M1", "--name", "Ana Li")
     ok(db, "init")  # migrates an existing database, changes nothing else
-    assert [(m.member_id,) for m in members(db)] == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
 
 
 def test_restore_into_a_new_file_creates_the_database(tmp_path):
@@ -121,7 +121,7 @@ def test_restore_into_a_new_file_creates_the_database(tmp_path):
     ok(db, "db", "backup", tmp_path / "b.db")
     fresh = tmp_path / "elsewhere" / "shop.db"
     ok(fresh, "db", "restore", tmp_path / "b.db", "--yes")
-    assert [(m.member_id,) for m in members(fresh)] == [("M1",)]
+    assert [m.member_id for m in members(fresh)] == ["M1"]
     assert header(fresh)[1] == APPLICATION_ID
 
 
@@ -403,7 +403,7 @@ def test_restore_refuses_another_applications_file_without_touching_it(tmp_path)
     assert one_error_line(result) == (f"Error: {other} is not a loyalty backup (another application's SQLite "
                                       "database); nothing was restored")
     assert snapshot(theirs) == before
-    assert [(m.member_id,) for m in members(db)] == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
 
 
 def test_a_device_given_as_the_database_is_refused_and_left_alone(tmp_path):

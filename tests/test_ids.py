@@ -10,7 +10,7 @@ import unicodedata
 
 import pytest
 
-from tests.db import connect, count, purchases, raw, rows
+from tests.db import connect, count, member, purchases, raw, rows
 
 # Characters that render as nothing (issue 15): appended to an id they made a new purchase or member.
 INVISIBLE = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800", "\u0301", "\u200b", "\u200c", "\u200d", "\u200e",
@@ -90,7 +90,7 @@ def test_every_command_taking_a_member_id_finds_it_in_any_case(run, shop, db):
     assert [(m.name, m.tier) for m in rows(db, "members", member_id="M0042")] == [("Ana Li", "Gold")]
     assert raw(db, "SELECT member_id FROM feedback") == [("M0042",)]
     shop("members", "add", "--id", "N1", "--name", "New", "--referred-by", "m0042")
-    assert [(m.referred_by,) for m in rows(db, "members", member_id="N1")] == [("M0042",)]
+    assert member(db, "N1").referred_by == "M0042"
     assert run("points", "transfer", "m0042", "M0042", "5").exit_code == 1  # the same member
     shop("members", "erase", "m0042", "--yes")
     assert raw(db, "SELECT name, erased_at IS NOT NULL FROM members WHERE member_id = 'M0042'") == [(None, 1)]
@@ -123,7 +123,7 @@ def test_members_import_updates_the_member_an_id_in_another_case_names(run, shop
     r = run("members", "import", f, "--json")
     assert r.exit_code == 0, r.stderr
     assert raw(db, "SELECT member_id, name, email FROM members WHERE member_id LIKE 'm0042'") == [("M0042", "Ana Li", "ana@shop.example")]
-    assert [(m.referred_by,) for m in rows(db, "members", member_id="N2")] == [("M0001",)]
+    assert member(db, "N2").referred_by == "M0001"
 
 
 def _legacy_pair(db):
@@ -196,7 +196,7 @@ def test_a_member_id_with_an_invisible_suffix_is_refused(run, shop, db, tmp_path
     f.write_text(f"member_id,name\nM7,Seven\nM7{char},Twin\n", encoding="utf-8")
     r = run("members", "import", f)
     if f"M7{char}".strip() == "M7":  # trimmed: the same member, renamed
-        assert r.exit_code == 0 and [(m.name,) for m in rows(db, "members", member_id="M7")] == [("Twin",)]
+        assert r.exit_code == 0 and member(db, "M7").name == "Twin"
         return
     assert r.exit_code == 3 and "line 3" in r.stderr
     assert count(db, "members") == 2
@@ -209,7 +209,7 @@ def test_nfc_and_nfd_receipt_ids_are_one_purchase_in_an_import(run, shop, db, tm
     r = run("purchases", "import", f, "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["imported"] == 1 and json.loads(r.stdout)["duplicates"] == 1
-    assert [(p.purchase_id,) for p in purchases(db)] == [(NFC,)]
+    assert [p.purchase_id for p in purchases(db)] == [NFC]
     assert balance(run, "M0042") == 60
 
 
@@ -217,7 +217,7 @@ def test_nfc_and_nfd_receipt_ids_are_one_purchase_at_the_counter(run, shop, db):
     assert run("purchases", "add", "M0042", "10.00", "--id", NFD, "--at", "2026-02-01").exit_code == 0
     r = run("purchases", "add", "M0042", "10.00", "--id", NFC, "--at", "2026-02-01")
     assert r.exit_code == 1 and "already recorded" in r.stderr
-    assert [(p.purchase_id,) for p in purchases(db)] == [(NFC,)]
+    assert [p.purchase_id for p in purchases(db)] == [NFC]
     assert run("purchases", "refund", NFD, "--at", "2026-02-02").exit_code == 0  # found however it is spelled
     assert balance(run, "M0042") == 50
 
@@ -253,7 +253,7 @@ def test_names_refuse_line_separators_and_bidi_marks(run, shop, db, tmp_path, ch
     f.write_text(f"member_id,name\nM9,Ana{char}Li\n", encoding="utf-8")
     r = run("members", "import", f)
     assert r.exit_code == 3 and "line 2" in r.stderr
-    assert [(m.name,) for m in rows(db, "members", member_id="M0042")] == [("Ana",)]
+    assert member(db, "M0042").name == "Ana"
 
 
 def test_names_keep_zwj_and_zwnj_and_are_stored_nfc(run, shop, db):

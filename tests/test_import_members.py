@@ -15,7 +15,7 @@ import time
 import pytest
 
 import tests.db as saved
-from tests.db import entries, raw, rows
+from tests.db import entries, member, raw
 
 HEADER = "member_id,name,email,phone,birthday,joined_on,referred_by\n"
 
@@ -435,6 +435,6 @@ def test_the_import_date_is_the_joined_on_of_members_without_one(run, db, tmp_pa
     assert run("program", "set", "earn.signup_bonus", "25").exit_code == 0
     result = run("members", "import", source, "--at", "2026-02-03")
     assert result.exit_code == 0, result.stderr
-    assert [(m.joined_on,) for m in rows(db, "members", member_id="M1")] == [("2026-02-03",)]
+    assert member(db, "M1").joined_on == "2026-02-03"
     assert [(e.kind, e.points, e.at) for e in entries(db)] == [("signup", 25, "2026-02-03T00:00:00")]
     assert run("members", "import", source, "--at", "2026-02-30").exit_code == 2

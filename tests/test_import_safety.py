@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli import importer
-from tests.db import count, members, raw, rows
+from tests.db import balance, count, members, raw
 from tests.helpers import ok, one_error_line, run
 
 HEADER = "purchase_id,member_id,purchased_at,amount\n"
@@ -232,7 +232,7 @@ def test_an_unchanged_file_still_imports_with_create_members(shop, tmp_path):
     path = tmp_path / "day.csv"
     path.write_text(purchases_text("P", "NEW", 30))
     ok(shop, "purchases", "import", path, "--create-members")
-    assert [(m.balance,) for m in rows(shop, "members", member_id="NEW")] == [(30,)]
+    assert balance(shop, "NEW") == 30
 
 
 def test_standard_input_is_read_once_and_imported(shop, loyalty_proc):

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.db import connect, purchases, raw
+from tests.db import connect, raw, row
 from tests.helpers import as_json, ok, run
 
 TODAY = dt.date.today()
@@ -53,7 +53,7 @@ def shop(tmp_path):
     ok(db, "points", "award", "M2", "300", "--reason", "r", "--at", day(-10))
     ok(db, "points", "award", "M3", "200", "--reason", "r", "--at", day(-5))
     ok(db, "purchases", "add", "M4", "80.00", "--id", "S4", "--at", day(-40))
-    earned = [(p.points,) for p in purchases(db, purchase_id="S4")][0][0]
+    earned = row(db, "purchases", purchase_id="S4").points
     ok(db, "points", "redeem", "M4", str(earned), "--at", day(-30))
     ok(db, "purchases", "refund", "S4", "--at", day(-20))  # the reversal takes M4 below zero
     ok(db, "points", "award", "M2", "50", "--reason", "future", "--at", day(SOON), "--allow-future")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.db import count, raw, rows
+from tests.db import count, member, raw, rows
 
 SECRET_NAME = "Zelda Quackenbush"
 SECRET_EMAIL = "zelda.quackenbush@secret.example"
@@ -50,7 +50,7 @@ def test_erase_needs_yes_when_not_at_a_terminal(run, db):
     enrol_secret(run)
     r = run("members", "erase", "M7")
     assert r.exit_code == 2 and r.stderr.startswith("Error:")
-    assert [(m.name,) for m in rows(db, "members", member_id="M7")] == [(SECRET_NAME,)]
+    assert member(db, "M7").name == SECRET_NAME
 
 
 def test_an_erased_member_stays_erased(run, tmp_path):
