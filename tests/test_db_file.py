@@ -21,7 +21,7 @@ from loyalty_cli import store as store_module
 from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
 from loyalty_cli.store import Store
 
-from tests.db import connect, count, members, raw
+from tests.db import connect, count, members, raw, rows
 from tests.helpers import ok, one_error_line, run
 
 # Commands that open the database, readers and writers, nightly jobs (with their job locks) included.
@@ -246,7 +246,7 @@ def test_a_database_of_an_earlier_loyalty_is_recognised_and_stamped(tmp_path):
     result = ok(path, "members", "list", "--csv")
     assert "M1,Ana Li" in result.stdout
     assert header(path) == (len(MIGRATIONS), APPLICATION_ID)
-    assert [r[0] for r in raw(path, "SELECT name FROM migrations ORDER BY name")] == [m.__name__ for m in MIGRATIONS]
+    assert [m.name for m in rows(path, "migrations")] == [m.__name__ for m in MIGRATIONS]
 
 
 def test_an_earlier_looking_database_with_other_migrations_is_foreign(tmp_path):

@@ -10,7 +10,7 @@ import unicodedata
 
 import pytest
 
-from tests.db import connect, count, member, purchases, raw, rows
+from tests.db import connect, count, entries, member, members, purchases, rows
 
 # Characters that render as nothing (issue 15): appended to an id they made a new purchase or member.
 INVISIBLE = ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800", "\u0301", "\u200b", "\u200c", "\u200d", "\u200e",
@@ -54,8 +54,8 @@ def test_add_refuses_an_id_differing_only_by_case_so_no_second_signup_bonus(run,
     r = run("members", "add", "--id", "m0042", "--name", "Ana again")
     assert r.exit_code == 1 and r.stdout == ""
     assert r.stderr.startswith("Error: member M0042 already exists")
-    assert raw(db, "SELECT member_id FROM members WHERE lower(member_id) = 'm0042'") == [("M0042",)]
-    assert raw(db, "SELECT sum(points) FROM ledger WHERE kind = 'signup'") == [(100,)]  # Ana's and Bo's only
+    assert [m.member_id for m in members(db) if m.member_id.lower() == "m0042"] == ["M0042"]
+    assert sum(e.points for e in entries(db, kind="signup")) == 100  # Ana's and Bo's only
 
 
 def test_unicode_case_folding_not_only_ascii(run, shop):
@@ -75,7 +75,7 @@ def test_unicode_case_folding_not_only_ascii(run, shop):
 def test_counter_commands_credit_the_stored_member(run, shop, db, args):
     assert run(*args).exit_code == 0
     assert balance(run, "M0042") == 57
-    assert raw(db, "SELECT DISTINCT member_id FROM ledger WHERE member_id LIKE 'm0042'") == [("M0042",)]
+    assert {e.member_id for e in entries(db) if e.member_id.lower() == "m0042"} == {"M0042"}
 
 
 def test_every_command_taking_a_member_id_finds_it_in_any_case(run, shop, db):
@@ -88,12 +88,12 @@ def test_every_command_taking_a_member_id_finds_it_in_any_case(run, shop, db):
     shop("feedback", "add", "m0042", "9")
     shop("members", "edit", "m0042", "--name", "Ana Li")
     assert [(m.name, m.tier) for m in rows(db, "members", member_id="M0042")] == [("Ana Li", "Gold")]
-    assert raw(db, "SELECT member_id FROM feedback") == [("M0042",)]
+    assert [f.member_id for f in rows(db, "feedback")] == ["M0042"]
     shop("members", "add", "--id", "N1", "--name", "New", "--referred-by", "m0042")
     assert member(db, "N1").referred_by == "M0042"
     assert run("points", "transfer", "m0042", "M0042", "5").exit_code == 1  # the same member
     shop("members", "erase", "m0042", "--yes")
-    assert raw(db, "SELECT name, erased_at IS NOT NULL FROM members WHERE member_id = 'M0042'") == [(None, 1)]
+    assert (member(db, "M0042").name, member(db, "M0042").erased_at is not None) == (None, True)
 
 
 def test_purchases_import_attaches_an_id_in_another_case_to_the_member(run, shop, db, tmp_path):
@@ -112,8 +112,8 @@ def test_create_members_enrols_two_spellings_in_one_file_once(run, shop, db, tmp
     r = run("purchases", "import", f, "--create-members", "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["members_created"] == 1
-    assert raw(db, "SELECT member_id, joined_on FROM members WHERE lower(member_id) = 'new-7'") == [("new-7", "2026-02-01")]
-    assert raw(db, "SELECT DISTINCT member_id FROM purchases") == [("new-7",)]
+    assert [(m.member_id, m.joined_on) for m in members(db) if m.member_id.lower() == "new-7"] == [("new-7", "2026-02-01")]
+    assert {p.member_id for p in purchases(db)} == {"new-7"}
     assert balance(run, "NEW-7") == 50 + 15
 
 
@@ -122,7 +122,8 @@ def test_members_import_updates_the_member_an_id_in_another_case_names(run, shop
     f.write_text("member_id,name,email,referred_by\nm0042,Ana Li,ana@shop.example,\nN2,Nia,,m0001\n")
     r = run("members", "import", f, "--json")
     assert r.exit_code == 0, r.stderr
-    assert raw(db, "SELECT member_id, name, email FROM members WHERE member_id LIKE 'm0042'") == [("M0042", "Ana Li", "ana@shop.example")]
+    assert [(m.member_id, m.name, m.email) for m in members(db)
+            if m.member_id.lower() == "m0042"] == [("M0042", "Ana Li", "ana@shop.example")]
     assert member(db, "N2").referred_by == "M0001"
 
 
@@ -148,7 +149,7 @@ def test_an_old_pair_differing_only_by_case_is_refused_as_ambiguous_and_reported
     assert check.exit_code == 4
     problems = json.loads(check.stdout)["problems"]
     assert [p["check"] for p in problems] == ["member_ids"] and "M0042 and m0042" in problems[0]["message"]
-    assert raw(db, "SELECT count(*) FROM members WHERE lower(member_id) = 'm0042'") == [(2,)]  # nothing merged
+    assert sum(m.member_id.lower() == "m0042" for m in members(db)) == 2  # nothing merged
 
 
 def test_a_backup_holding_an_old_pair_can_still_be_restored(run, shop, db, tmp_path):
@@ -225,7 +226,7 @@ def test_nfc_and_nfd_receipt_ids_are_one_purchase_at_the_counter(run, shop, db):
 def test_nfc_and_nfd_member_ids_are_one_member(run, shop, db, tmp_path):
     zoe_nfd = unicodedata.normalize("NFD", "Zoë")
     shop("members", "add", "--id", zoe_nfd, "--name", "Zoë")
-    assert raw(db, "SELECT member_id FROM members WHERE member_id LIKE 'Zo%'") == [("Zoë",)]
+    assert [m.member_id for m in members(db) if m.member_id.lower().startswith("zo")] == ["Zoë"]
     assert run("members", "add", "--id", "ZOË", "--name", "again").exit_code == 1
     f = tmp_path / "sales.csv"
     f.write_text(f"purchase_id,member_id,purchased_at,amount\nZ1,{zoe_nfd},2026-02-01,3.00\n", encoding="utf-8")
@@ -260,7 +261,7 @@ def test_names_keep_zwj_and_zwnj_and_are_stored_nfc(run, shop, db):
     shop("members", "add", "--id", "K1", "--name", "क्\u200dष")           # ZWJ: a Devanagari conjunct
     shop("members", "add", "--id", "F1", "--name", "می\u200cخواهم")        # ZWNJ: Persian
     shop("members", "add", "--id", "Z1", "--name", unicodedata.normalize("NFD", "Zoë"))
-    assert raw(db, "SELECT member_id, name FROM members WHERE member_id IN ('K1', 'F1', 'Z1') ORDER BY member_id") == [
+    assert [(m.member_id, m.name) for m in members(db) if m.member_id in ("K1", "F1", "Z1")] == [
         ("F1", "می\u200cخواهم"), ("K1", "क्\u200dष"), ("Z1", "Zoë")]
 
 
@@ -270,9 +271,9 @@ def test_reward_and_voucher_codes_match_without_regard_to_case(run, shop, db):
     assert r.exit_code == 1 and "reward COFFEE already exists" in r.stderr
     shop("points", "award", "M0042", "100", "--reason", "goodwill")
     code = json.loads(run("points", "redeem", "M0042", "--reward", "Coffee", "--json").stdout)["voucher"]
-    assert raw(db, "SELECT reward_code FROM vouchers") == [("COFFEE",)]
+    assert [v.reward_code for v in rows(db, "vouchers")] == ["COFFEE"]
     shop("vouchers", "use", f" {code.lower()} ")
-    assert raw(db, "SELECT status FROM vouchers") == [("used",)]
+    assert [v.status for v in rows(db, "vouchers")] == ["used"]
     assert run("rewards", "add", "TEA\u200b", "--name", "Tea", "--cost", "5").exit_code == 2
 
 

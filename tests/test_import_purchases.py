@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.db import count, entries, members, purchases, raw
+from tests.db import count, entries, members, purchases
 from tests.helpers import as_json, ok, one_error_line, run, fresh_db
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -50,10 +50,10 @@ def import_json(db, path, *extra):
 
 def snapshot(db):
     """Everything an import may touch."""
-    return (raw(db, "SELECT * FROM purchases ORDER BY purchase_id"),
+    return (purchases(db),
             [(e.id, e.member_id, e.at, e.kind, e.points, e.ref) for e in entries(db)],
             [(m.member_id, m.balance, m.tier) for m in members(db)],
-            raw(db, "SELECT count(*) FROM lots"))
+            count(db, "lots"))
 
 
 def balances(db):
@@ -77,8 +77,7 @@ def test_clean_import_summary_json(shop, tmp_path):
     assert set(doc) == SUMMARY_KEYS
     assert doc == {"rows": 3, "imported": 3, "duplicates": 0, "rejected": 0, "points_awarded": 35,
                    "points_reversed": 0, "members_created": 0, "errors": []}
-    assert raw(shop, "SELECT purchase_id, member_id, kind, amount, purchased_at, category FROM purchases "
-                   "ORDER BY purchase_id") == [
+    assert [(p.purchase_id, p.member_id, p.kind, p.amount, p.purchased_at, p.category) for p in purchases(shop)] == [
         ("P1", "A", "sale", 1000, "2025-03-01T00:00:00", "grocery"),
         ("P2", "B", "sale", 2050, "2025-03-02T10:30:00", "bakery"),
         ("P3", "A", "sale", 500, "2025-03-03T09:15:00", None),
@@ -594,7 +593,7 @@ def test_create_members_enrols_nobody_for_a_sale_that_is_then_rejected(shop, tmp
     text = HEADER + "P1,NEW1,2026-01-05,5000.00,,,\nP2,NEW2,2026-01-05,1.00,,,\n"
     code, doc = import_json(shop, write(tmp_path, text), "--create-members", "--skip-bad")
     assert (code, doc["rejected"], doc["members_created"]) == (3, 1, 1)
-    assert raw(shop, "SELECT member_id FROM members WHERE member_id LIKE 'NEW%'") == [("NEW2",)]
+    assert [m.member_id for m in members(shop) if m.member_id.lower().startswith("new")] == ["NEW2"]
 
 
 def test_a_file_refused_midway_reports_the_bad_rows_before_it_and_no_summary(shop, tmp_path):

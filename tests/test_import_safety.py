@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli import importer
-from tests.db import balance, count, members, raw
+from tests.db import balance, count, members
 from tests.helpers import ok, one_error_line, run
 
 HEADER = "purchase_id,member_id,purchased_at,amount\n"
@@ -40,7 +40,7 @@ def shop(tmp_path):
 def state(db):
     """What a refused import must leave as it was: balances, purchases, ledger entries, members."""
     return ([(m.member_id, m.balance) for m in members(db)],
-            raw(db, "SELECT count(*) FROM purchases"), raw(db, "SELECT count(*) FROM ledger"))
+            count(db, "purchases"), count(db, "ledger"))
 
 
 def purchases_text(prefix="P", member="A", rows=ROWS) -> str:
@@ -212,7 +212,7 @@ def test_create_members_pre_scan_is_part_of_the_same_snapshot(shop, tmp_path, mo
     monkeypatch.setattr(importer, "_earliest_sales", scan_then_change)
     refused_as_changed(run(shop, "purchases", "import", path, "--create-members"), path)
     assert state(shop) == before
-    assert raw(shop, "SELECT count(*) FROM members WHERE member_id LIKE 'NE%'") == [(0,)]
+    assert [m for m in members(shop) if m.member_id.lower().startswith("ne")] == []
 
 
 def test_a_members_file_rewritten_mid_import_is_refused(shop, tmp_path, monkeypatch):
@@ -470,8 +470,8 @@ def test_a_directory_says_it_is_a_directory(shop, tmp_path):
 
 
 def test_program_load_of_dev_null_is_refused_not_a_reset_to_defaults(shop):
-    versions = raw(shop, "SELECT count(*) FROM program_versions")
+    versions = count(shop, "program_versions")
     result = run(shop, "program", "load", "/dev/null")
     assert result.exit_code == 3
     assert one_error_line(result).startswith("Error: /dev/null is empty: no programme rules in it")
-    assert raw(shop, "SELECT count(*) FROM program_versions") == versions
+    assert count(shop, "program_versions") == versions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.db import count, member, raw, rows
+from tests.db import count, member, rows
 
 SECRET_NAME = "Zelda Quackenbush"
 SECRET_EMAIL = "zelda.quackenbush@secret.example"
@@ -118,4 +118,4 @@ def test_an_erased_members_voucher_is_not_cancelled_back_into_points(run, db):
     assert run("members", "erase", "V1", "--yes").exit_code == 0
     result = run("vouchers", "cancel", code, "--at", "2025-01-04")
     assert result.exit_code == 1 and "erased" in result.stderr
-    assert raw(db, "SELECT status FROM vouchers") == [("issued",)]
+    assert [v.status for v in rows(db, "vouchers")] == ["issued"]

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.db import count, purchases, raw
+from tests.db import count, entries, purchases
 from tests.helpers import as_json, ok, one_error_line, run, fresh_db
 
 # -- small local helpers (independent of conftest) ------------------------------------
@@ -174,7 +174,7 @@ def test_partial_then_full_refund_reverses_exactly_what_was_earned(dbp):
     assert (r1["points_reversed"], r1["balance"]) == (30, 70)
     r2 = refund(dbp, "P1", "70.00", "R2", "2026-01-12")
     assert (r2["points_reversed"], r2["balance"]) == (70, 0)
-    assert raw(dbp, "SELECT sum(points) FROM ledger WHERE kind = 'reversal'") == [(-100,)]
+    assert sum(e.points for e in entries(dbp, kind="reversal")) == -100
     # nothing left to refund
     assert run(dbp, "purchases", "refund", "P1", "--id", "R3", "--at", "2026-01-13").exit_code == 1
     assert run(dbp, "purchases", "refund", "P1", "0.01", "--id", "R4", "--at", "2026-01-13").exit_code == 1
@@ -222,12 +222,12 @@ def test_refund_of_a_refund_is_refused(dbp):
     member(dbp, "A")
     sale(dbp, "A", "100.00", "P1", "2026-01-10")
     refund(dbp, "P1", "30.00", "R1", "2026-01-11")
-    before = raw(dbp, "SELECT count(*) FROM ledger")
+    before = count(dbp, "ledger")
     for args in (["R1"], ["R1", "10.00"]):
         result = run(dbp, "purchases", "refund", *args, "--id", "RR", "--at", "2026-01-12")
         assert result.exit_code == 1
         one_error_line(result)
-    assert raw(dbp, "SELECT count(*) FROM ledger") == before
+    assert count(dbp, "ledger") == before
 
 
 def test_refund_of_a_zero_sale_or_unknown_sale_is_refused(dbp):

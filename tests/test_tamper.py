@@ -113,7 +113,7 @@ def test_the_ledger_refuses_update_and_delete_while_the_triggers_are_in_place(db
         with pytest.raises(sqlite3.DatabaseError):
             conn.execute("DELETE FROM lot_uses")
         conn.rollback()
-    assert raw(db, "SELECT count(*), sum(points) FROM ledger") == [(7, 120)]
+    assert (len(entries(db)), sum(e.points for e in entries(db))) == (7, 120)
     check_ok(db)
 
 
@@ -153,11 +153,11 @@ def test_restore_brings_the_old_balance_back(db, tmp_path):
     ok(db, "points", "redeem", "M2", "10", "--at", "2025-03-02")
     assert (balance(db, "M1"), balance(db, "M2")) == (570, 40)
 
-    before = raw(db, "SELECT count(*) FROM ledger")
+    before = count(db, "ledger")
     result = run(db, "db", "restore", target)  # no --yes
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert result.stdout == ""
-    assert raw(db, "SELECT count(*) FROM ledger") == before
+    assert count(db, "ledger") == before
 
     ok(db, "db", "restore", target, "--yes")
     assert (balance(db, "M1"), balance(db, "M2")) == (70, 50)

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.db import connect, count, members, raw
+from tests.db import connect, count, members, rows
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_a_recalc_dated_before_the_latest_is_refused_unless_dry_run(shop, run, d
     assert r.exit_code == 1
     assert r.stderr.startswith("Error:") and r.stdout == ""
     assert run("tiers", "recalc", "--as-of", "2026-01-30", "--dry-run").exit_code == 0
-    assert raw(db, "SELECT as_of FROM recalc_runs") == [("2026-01-31",)]
+    assert [r.as_of for r in rows(db, "recalc_runs")] == ["2026-01-31"]
 
 
 def test_dry_run_reports_changes_but_writes_none(shop, db):
