@@ -1,6 +1,6 @@
 """`loyalty members add|show|edit|list` through the CLI, and the global behaviour of SPEC §3.
 
-Every test reads the database file with sqlite3 to check what was (or was not) written.
+Every test reads the database file back (tests/db.py) to check what was (or was not) written.
 """
 
 from __future__ import annotations

@@ -84,6 +84,7 @@ def test_killed_imports_are_all_or_nothing_and_rerun_exactly_once(tmp_path):
     program = tmp_path / "program.toml"
     program.write_text('[earn]\nsignup_bonus = 25\nfirst_purchase_multiplier = "2"\n'
                        '[[earn.categories]]\nname = "tobacco"\nmultiplier = "0"\n')
+    assert loyalty(template, "init", "-q").returncode == 0  # only init makes a database
     assert loyalty(template, "program", "load", program).returncode == 0
     assert loyalty(template, "members", "import", members_csv).returncode == 0
     assert loyalty(template, "db", "backup", tmp_path / "pristine.db").returncode == 0

@@ -1,7 +1,7 @@
 """`loyalty members import FILE` (SPEC §5): upsert by member_id, else by email; all or nothing.
 
 Each test writes its own small CSV, runs the import through the CLI and reads the
-database with sqlite3.
+database back (tests/db.py).
 """
 
 from __future__ import annotations

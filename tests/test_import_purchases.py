@@ -1,7 +1,7 @@
 """`loyalty purchases import` (SPEC §5, §11): exactly once, all or nothing, the till's CSV dialects.
 
 CSVs are written inside each test; what was written is read back from the
-database file with sqlite3.
+database file (tests/db.py).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ at the end of the month twelve months after D: 2025-01-15 -> 2026-01-31. "E" is
 the last day the points can be used; `points expire --as-of D` writes off lots
 with E before D.
 
-Each scenario ends with `db check` passing, and reads the database file with
-sqlite3 to check what was (or was not) written.
+Each scenario ends with `db check` passing, and reads the database file back
+(tests/db.py) to check what was (or was not) written.
 """
 
 from __future__ import annotations

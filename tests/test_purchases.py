@@ -1,7 +1,7 @@
 """`loyalty purchases add|refund` through the CLI (SPEC §6: earning, referral, tiers, refunds, lots).
 
 Each test builds its own small shop, then reads the ledger with `points history
---json` or straight from the database file with sqlite3.
+--json` or straight from the database file (tests/db.py).
 """
 
 from __future__ import annotations

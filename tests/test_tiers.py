@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.db import connect, count, members, rows
+from tests.db import connect, count, members, rows, tier_history
 
 
 @pytest.fixture
@@ -93,10 +93,10 @@ def test_recalc_twice_for_the_same_date_changes_nothing_the_second_time(shop, db
     shop.sale("M1", "1600.00", "2025-03-01T10:00", "P1")
     first = shop.recalc("2026-03-02")
     assert first["downgraded"] == 1
-    changes = count(db, "tier_changes")
+    changes = tier_history(db)
     second = shop.recalc("2026-03-02")
     assert (second["upgraded"], second["downgraded"], second["unchanged"], second["changes"]) == (0, 0, 2, [])
-    assert count(db, "tier_changes") == changes
+    assert tier_history(db) == changes
 
 
 def test_a_recalc_dated_before_the_latest_is_refused_unless_dry_run(shop, run, db):
