@@ -9,7 +9,6 @@ documented defaults.
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -94,20 +93,6 @@ def loyalty_proc(tmp_path):
                               capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=timeout)
 
     return invoke
-
-
-@pytest.fixture
-def sql(db):
-    """`sql(query, *params) -> list of rows`, read straight from the database file with sqlite3."""
-
-    def query(text, *params):
-        conn = sqlite3.connect(db)
-        try:
-            return conn.execute(text, params).fetchall()
-        finally:
-            conn.close()
-
-    return query
 
 
 @pytest.fixture

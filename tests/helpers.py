@@ -1,4 +1,5 @@
-"""Plain helpers the test files share: run the CLI in-process against a database, read it back.
+"""Plain helpers the test files share: run the CLI in-process against a database (tests/db.py
+reads it back).
 
 (conftest.py has the same as fixtures; these are for tests that take `db` as a
 path and call helpers directly, which reads better in long worked examples.)
@@ -7,7 +8,6 @@ path and call helpers directly, which reads better in long worked examples.)
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from typer.testing import CliRunner
 
@@ -42,15 +42,6 @@ def one_error_line(result) -> str:
     assert lines[0].startswith("Error:")
     assert "Traceback" not in result.output
     return lines[0]
-
-
-def q(db, text, *params):
-    """Rows of a query, read straight from the database file."""
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(text, params).fetchall()
-    finally:
-        conn.close()
 
 
 def fresh_db(path):

@@ -1,17 +1,17 @@
 """`db check` (SPEC §7): each check finds what was edited behind the tool's back, and passes on a sound shop.
 
-The database file is opened with plain sqlite3 to do what the tool never does; the
+The database file is opened through tests.db (plain SQL) to do what the tool never does; the
 check must then name the problem (exit 4, problems on stderr or in --json).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from loyalty_cli import checks, purchases
 from loyalty_cli.store import Store
+from tests.db import connect
 from tests.helpers import ok, run
 from tests.test_outstanding_consistency import day, ledger_balances, shop  # noqa: F401 (shop: a fixture)
 from tests.test_report_summaries import open_shop
@@ -53,11 +53,9 @@ def test_an_edited_entry_breaks_the_hash_chain_and_the_balance(db):
 
 def test_a_deleted_entry_is_found(db):
     some_activity(db)
-    conn = sqlite3.connect(db)  # foreign keys are off in a plain sqlite3 session
-    conn.execute("DROP TRIGGER ledger_no_delete")
-    conn.execute("DELETE FROM ledger WHERE id = 3")  # M1's redeem of 30
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:  # foreign keys are off in a plain sqlite3 session
+        conn.execute("DROP TRIGGER ledger_no_delete")
+        conn.execute("DELETE FROM ledger WHERE id = 3")  # M1's redeem of 30
     result = run(db, "db", "check", "--json")
     assert result.exit_code == 4, (result.stdout, result.stderr)
     doc = json.loads(result.stdout)
@@ -82,10 +80,8 @@ def test_a_tier_changed_behind_the_tools_back_is_found(db):
     ok(db, "members", "add", "--id", "M1", "--name", "Ana Li", "--joined", "2025-01-01")
     ok(db, "purchases", "add", "M1", "600.00", "--at", "2025-03-01")  # upgraded to Silver
     check_ok(db)
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE members SET tier = 'Platinum' WHERE member_id = 'M1'")
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        conn.execute("UPDATE members SET tier = 'Platinum' WHERE member_id = 'M1'")
     result = run(db, "db", "check", "--json")
     assert result.exit_code == 4
     problems = json.loads(result.stdout)["problems"]
@@ -107,10 +103,8 @@ def test_db_check_passes_on_a_shop_with_future_entries(shop):
 def test_db_check_finds_reports_that_miss_the_entries_dated_after_today(shop):
     # The per-day totals tell the reports whether any entry is dated after D; without them the
     # dashboard counts the future expiry run as done today.
-    conn = sqlite3.connect(shop)
-    conn.execute("DELETE FROM daily_points WHERE day > ?", (day(0),))
-    conn.commit()
-    conn.close()
+    with connect(shop) as conn:
+        conn.execute("DELETE FROM daily_points WHERE day > ?", (day(0),))
     found = [p for p in problems(shop) if p["check"] == "outstanding"]
     truth = ledger_balances(shop, day(0))
     should = sum(b for b in truth.values() if b > 0)
@@ -125,10 +119,8 @@ def test_db_check_finds_reports_that_miss_the_entries_dated_after_today(shop):
 
 
 def test_db_check_finds_a_cached_balance_edited_behind_the_tools_back(shop):
-    conn = sqlite3.connect(shop)
-    conn.execute("UPDATE members SET balance = balance + 7 WHERE member_id = 'M2'")
-    conn.commit()
-    conn.close()
+    with connect(shop) as conn:
+        conn.execute("UPDATE members SET balance = balance + 7 WHERE member_id = 'M2'")
     found = [p for p in problems(shop) if p["check"] == "outstanding"]
     assert [p["member_id"] for p in found if p["member_id"]] == ["M2"]
     assert any(p["message"].startswith(f"outstanding points as of {day(0)}:") for p in found)
@@ -136,10 +128,8 @@ def test_db_check_finds_a_cached_balance_edited_behind_the_tools_back(shop):
 
 # -- the cached totals the reports read -----------------------------------------------------------
 def tamper_totals(path: Path, sql: str) -> list:
-    conn = sqlite3.connect(path)
-    conn.execute(sql)
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute(sql)
     store = Store.open(path, create=True)
     try:
         return [p for p in checks.run_checks(store) if p.check == "summaries"]

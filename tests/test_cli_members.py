@@ -1,6 +1,6 @@
 """`loyalty members add|show|edit|list` through the CLI, and the global behaviour of SPEC §3.
 
-Every test reads the database file with sqlite3 to check what was (or was not) written.
+Every test reads the database file back (tests/db.py) to check what was (or was not) written.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import csv
 import io
 import json
 import re
-import sqlite3
 
 import pytest
 import typer
 
 from loyalty_cli.cli import app
+from tests.db import connect, count, member, members, raw, rows
 from tests.helpers import one_error_line
 
 SHOW_KEYS = {"member_id", "name", "email", "phone", "birthday", "joined_on", "tier", "balance", "spend_in_window",
@@ -38,11 +38,9 @@ def shop(run, db):
         if email:
             args += ["--email", email, "--phone", phone]
         assert run(*args).exit_code == 0
-    conn = sqlite3.connect(db)
-    for mid, tier, balance in [("M1", "Gold", 1800), ("M2", "Silver", 600), ("M3", "Bronze", 40)]:
-        conn.execute("UPDATE members SET tier = ?, balance = ? WHERE member_id = ?", (tier, balance, mid))
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        for mid, tier, balance in [("M1", "Gold", 1800), ("M2", "Silver", 600), ("M3", "Bronze", 40)]:
+            conn.execute("UPDATE members SET tier = ?, balance = ? WHERE member_id = ?", (tier, balance, mid))
 
 
 def list_ids(result) -> list[str]:
@@ -53,43 +51,43 @@ def list_ids(result) -> list[str]:
 # -- members add ------------------------------------------------------------------------
 
 
-def test_add_prints_the_generated_id(run, sql):
+def test_add_prints_the_generated_id(run, db):
     result = run("members", "add", "--name", "Ana Li")
     assert result.exit_code == 0
     assert re.fullmatch(r"L\d{8}\n", result.stdout)
     member_id = result.stdout.strip()
-    assert sql("SELECT member_id, name, tier, balance FROM members") == [(member_id, "Ana Li", "Bronze", 0)]
+    assert [(m.member_id, m.name, m.tier, m.balance) for m in members(db)] == [(member_id, "Ana Li", "Bronze", 0)]
 
 
-def test_add_keeps_the_given_id_exactly(run, sql):
+def test_add_keeps_the_given_id_exactly(run, db):
     result = run("members", "add", "--id", "00042", "--name", "Bo Chen")
     assert result.exit_code == 0
     assert result.stdout == "00042\n"
-    assert sql("SELECT member_id, typeof(member_id) FROM members") == [("00042", "text")]
+    assert raw(db, "SELECT member_id, typeof(member_id) FROM members") == [("00042", "text")]
 
 
-def test_add_stores_every_field(run, sql):
+def test_add_stores_every_field(run, db):
     result = run("members", "add", "--id", "M1", "--name", "Ana Li", "--email", "Ana@Shop.Example",
                  "--phone", "+44 7700 900123", "--birthday", "1990-04-12", "--joined", "2025-01-10")
     assert result.exit_code == 0
-    assert sql("SELECT member_id, name, email, phone, birthday, joined_on FROM members") == [
+    assert [(m.member_id, m.name, m.email, m.phone, m.birthday, m.joined_on) for m in members(db)] == [
         ("M1", "Ana Li", "ana@shop.example", "+44 7700 900123", "1990-04-12", "2025-01-10")]
 
 
-def test_add_with_a_duplicate_id_is_refused_and_changes_nothing(run, sql):
+def test_add_with_a_duplicate_id_is_refused_and_changes_nothing(run, db):
     assert run("members", "add", "--id", "M1", "--name", "Ana Li").exit_code == 0
     result = run("members", "add", "--id", "M1", "--name", "Somebody Else")
     assert result.exit_code == 1
     assert "M1" in one_error_line(result)
-    assert sql("SELECT member_id, name FROM members") == [("M1", "Ana Li")]
+    assert [(m.member_id, m.name) for m in members(db)] == [("M1", "Ana Li")]
 
 
-def test_add_with_an_email_already_taken_is_refused(run, sql):
+def test_add_with_an_email_already_taken_is_refused(run, db):
     assert run("members", "add", "--id", "M1", "--name", "Ana Li", "--email", "ana@shop.example").exit_code == 0
     result = run("members", "add", "--id", "M2", "--name", "Ana Again", "--email", "ANA@shop.example")
     assert result.exit_code == 1
     one_error_line(result)
-    assert sql("SELECT member_id FROM members") == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
 
 
 @pytest.mark.parametrize("option, value", [
@@ -101,26 +99,26 @@ def test_add_with_an_email_already_taken_is_refused(run, sql):
     ("--joined", "yesterday"),
     ("--phone", "call me"),
 ])
-def test_add_with_a_bad_value_is_a_usage_error_and_writes_nothing(run, sql, option, value):
+def test_add_with_a_bad_value_is_a_usage_error_and_writes_nothing(run, db, option, value):
     assert run("members", "add", "--id", "M1", "--name", "Ana Li").exit_code == 0
     result = run("members", "add", "--id", "M2", "--name", "Bo Chen", option, value)
     assert result.exit_code == 2
     one_error_line(result)
-    assert sql("SELECT count(*) FROM members") == [(1,)]
-    assert sql("SELECT count(*) FROM ledger") == [(0,)]
+    assert count(db, "members") == 1
+    assert count(db, "ledger") == 0
 
 
-def test_add_referred_by_an_unknown_member_is_refused(run, sql):
+def test_add_referred_by_an_unknown_member_is_refused(run, db):
     result = run("members", "add", "--id", "M2", "--name", "Bo Chen", "--referred-by", "NOBODY")
     assert result.exit_code == 1
     one_error_line(result)
-    assert sql("SELECT count(*) FROM members") == [(0,)]
+    assert count(db, "members") == 0
 
 
-def test_add_records_the_referrer(run, sql):
+def test_add_records_the_referrer(run, db):
     run("members", "add", "--id", "M1", "--name", "Ana Li")
     assert run("members", "add", "--id", "M2", "--name", "Bo Chen", "--referred-by", "M1").exit_code == 0
-    assert sql("SELECT referred_by FROM members WHERE member_id = 'M2'") == [("M1",)]
+    assert member(db, "M2").referred_by == "M1"
 
 
 # -- members show ---------------------------------------------------------------------
@@ -174,16 +172,16 @@ def test_show_with_csv_is_a_usage_error(run):
 # -- members edit ----------------------------------------------------------------------
 
 
-def test_edit_changes_only_the_given_fields(run, sql):
+def test_edit_changes_only_the_given_fields(run, db):
     run("members", "add", "--id", "M1", "--name", "Ana Li", "--email", "ana@shop.example",
         "--phone", "07700 900001", "--birthday", "1990-04-12", "--joined", "2025-01-10")
     result = run("members", "edit", "M1", "--phone", "07700 999999")
     assert result.exit_code == 0
-    assert sql("SELECT name, email, phone, birthday, joined_on FROM members WHERE member_id = 'M1'") == [
+    assert [(m.name, m.email, m.phone, m.birthday, m.joined_on) for m in rows(db, "members", member_id="M1")] == [
         ("Ana Li", "ana@shop.example", "07700 999999", "1990-04-12", "2025-01-10")]
 
     assert run("members", "edit", "M1", "--name", "Ana Li-Smith", "--email", "ana.li@shop.example").exit_code == 0
-    assert sql("SELECT name, email, phone, birthday, joined_on FROM members WHERE member_id = 'M1'") == [
+    assert [(m.name, m.email, m.phone, m.birthday, m.joined_on) for m in rows(db, "members", member_id="M1")] == [
         ("Ana Li-Smith", "ana.li@shop.example", "07700 999999", "1990-04-12", "2025-01-10")]
 
 
@@ -204,12 +202,12 @@ def test_edit_unknown_member_is_refused(run):
     one_error_line(result)
 
 
-def test_edit_with_a_bad_date_is_a_usage_error(run, sql):
+def test_edit_with_a_bad_date_is_a_usage_error(run, db):
     run("members", "add", "--id", "M1", "--name", "Ana Li", "--birthday", "1990-04-12")
     result = run("members", "edit", "M1", "--birthday", "1990-04-31")
     assert result.exit_code == 2
     one_error_line(result)
-    assert sql("SELECT birthday FROM members") == [("1990-04-12",)]
+    assert [m.birthday for m in members(db)] == ["1990-04-12"]
 
 
 def test_edit_with_nothing_to_change_is_a_usage_error(run):
@@ -262,10 +260,8 @@ def test_list_csv_has_a_header_and_one_row_per_member(run, shop):
 def test_list_csv_neutralises_formulas_and_keeps_numbers(run, db):
     for mid, name in [("F1", '=HYPERLINK("x")'), ("F2", "+cmd"), ("F3", "@SUM(1)"), ("F4", "-2+3"), ("F5", "Plain Name")]:
         assert run("members", "add", "--id", mid, "--name", name).exit_code == 0
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE members SET balance = -20 WHERE member_id = 'F4'")
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        conn.execute("UPDATE members SET balance = -20 WHERE member_id = 'F4'")
     result = run("members", "list", "--csv")
     rows = {r[0]: r for r in csv.reader(io.StringIO(result.stdout))}
     assert rows["F1"][1] == "'=HYPERLINK(\"x\")"
@@ -307,13 +303,13 @@ def test_list_search_finds_id_name_and_email(run, shop):
     assert list_ids(run("members", "list", "--search", "M4", "--json")) == ["M4"]
 
 
-def test_list_invalid_sort_is_a_usage_error_and_tables_are_intact(run, shop, sql):
-    tables = sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+def test_list_invalid_sort_is_a_usage_error_and_tables_are_intact(run, shop, db):
+    tables = raw(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     result = run("members", "list", "--sort", "name; DROP TABLE members")
     assert result.exit_code == 2
     one_error_line(result)
-    assert sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") == tables
-    assert sql("SELECT count(*) FROM members") == [(4,)]
+    assert raw(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") == tables
+    assert count(db, "members") == 4
 
 
 def test_list_search_for_percent_and_quote_is_literal(run):
@@ -348,17 +344,15 @@ def test_global_options_anywhere(cli, db):
 def test_without_db_option_the_environment_database_is_used(cli, tmp_path):
     assert cli("init").exit_code == 0
     assert cli("members", "add", "--id", "M1", "--name", "Ana Li").exit_code == 0
-    conn = sqlite3.connect(tmp_path / "env" / "loyalty.db")
-    assert conn.execute("SELECT member_id FROM members").fetchall() == [("M1",)]
-    conn.close()
+    assert [m.member_id for m in members(tmp_path / "env" / "loyalty.db")] == ["M1"]
 
 
-def test_quiet_prints_nothing_on_success(run, sql):
+def test_quiet_prints_nothing_on_success(run, db):
     result = run("members", "add", "--id", "M1", "--name", "Ana Li", "-q")
     assert result.exit_code == 0
     assert result.stdout == ""
     assert result.stderr == ""
-    assert sql("SELECT member_id FROM members") == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
     result = run("-q", "members", "edit", "M1", "--name", "Ana")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
 

@@ -24,6 +24,7 @@ import time
 
 import pytest
 
+from tests.db import connect
 from tests.helpers import ok, run, fresh_db
 
 START_POINTS = 40
@@ -150,27 +151,24 @@ def test_real_commands_started_together_redeem_exactly_what_there_is(db, tmp_pat
 def test_a_writer_that_cannot_get_the_database_exits_75_and_readers_are_not_blocked(db, tmp_path):
     """While another connection holds the write lock (an import, say), a counter redeem waits the busy
     timeout, then exits 75 with one line; a balance look-up still works (WAL)."""
-    import sqlite3
-
     setup_member(db)
-    holder = sqlite3.connect(db, isolation_level=None)
-    try:
+    with connect(db, isolation_level=None) as holder:
         holder.execute("BEGIN IMMEDIATE")
-        env = child_env()
-        env["LOYALTY_BUSY_TIMEOUT"] = "0.3"
-        started = time.monotonic()
-        p = subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "points", "redeem", "M1", "5",
-                            "--at", "2025-06-01"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
-        assert p.returncode == 75, (p.stdout, p.stderr)
-        assert p.stdout == ""
-        lines = p.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("Error:") and "busy" in lines[0], p.stderr
-        assert time.monotonic() - started < 30
-        doc = json.loads(ok(db, "points", "balance", "M1", "--json").stdout)
-        assert doc["balance"] == START_POINTS
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+        try:
+            env = child_env()
+            env["LOYALTY_BUSY_TIMEOUT"] = "0.3"
+            started = time.monotonic()
+            p = subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "points", "redeem", "M1", "5",
+                                "--at", "2025-06-01"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+            assert p.returncode == 75, (p.stdout, p.stderr)
+            assert p.stdout == ""
+            lines = p.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error:") and "busy" in lines[0], p.stderr
+            assert time.monotonic() - started < 30
+            doc = json.loads(ok(db, "points", "balance", "M1", "--json").stdout)
+            assert doc["balance"] == START_POINTS
+        finally:
+            holder.execute("ROLLBACK")
     ok(db, "points", "redeem", "M1", "5", "--at", "2025-06-01")
     assert json.loads(ok(db, "points", "balance", "M1", "--json").stdout)["balance"] == START_POINTS - 5
 

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+from tests.db import count
 from tests.test_crash import write_shop
 
 
@@ -56,7 +57,6 @@ def test_import_recalc_and_counter_at_once(tmp_path):
 
 
 def test_a_backup_taken_during_an_import_holds_all_of_it_or_none(tmp_path):
-    import sqlite3
     import time
 
     members_csv, purchases_csv = write_shop(tmp_path, 40_000, 2000)
@@ -75,8 +75,8 @@ def test_a_backup_taken_during_an_import_holds_all_of_it_or_none(tmp_path):
         backups.append(target)
     assert finish(importer)[0] == 0
     for target in backups:
-        count = sqlite3.connect(target).execute("SELECT count(*) FROM purchases").fetchone()[0]
-        assert count in (0, 40_000), f"{target.name} holds {count} purchases"
+        held = count(target, "purchases")
+        assert held in (0, 40_000), f"{target.name} holds {held} purchases"
         check = subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(target), "db", "check"],
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stdout

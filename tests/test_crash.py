@@ -16,12 +16,13 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+
+from tests.db import connect, count
 
 STRESS = bool(os.environ.get("LOYALTY_STRESS"))
 ROWS = int(os.environ.get("LOYALTY_CRASH_ROWS", 200_000))
@@ -65,19 +66,8 @@ def loyalty(db, *args, **kw):
 
 
 def ledger_of(db):
-    conn = sqlite3.connect(db)
-    try:
+    with connect(db) as conn:
         return conn.execute("SELECT id, member_id, at, kind, points, ref, note, hash FROM ledger ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
-def count(db, table):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def copy_db(src, dst):
@@ -94,7 +84,7 @@ def test_killed_imports_are_all_or_nothing_and_rerun_exactly_once(tmp_path):
     program = tmp_path / "program.toml"
     program.write_text('[earn]\nsignup_bonus = 25\nfirst_purchase_multiplier = "2"\n'
                        '[[earn.categories]]\nname = "tobacco"\nmultiplier = "0"\n')
-    assert loyalty(template, "init", "-q").returncode == 0
+    assert loyalty(template, "init", "-q").returncode == 0  # only init makes a database
     assert loyalty(template, "program", "load", program).returncode == 0
     assert loyalty(template, "members", "import", members_csv).returncode == 0
     assert loyalty(template, "db", "backup", tmp_path / "pristine.db").returncode == 0

@@ -21,7 +21,8 @@ from loyalty_cli import store as store_module
 from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
 from loyalty_cli.store import Store
 
-from tests.helpers import ok, one_error_line, q, run
+from tests.db import connect, count, members, raw, rows
+from tests.helpers import ok, one_error_line, run
 
 # Commands that open the database, readers and writers, nightly jobs (with their job locks) included.
 COMMANDS = [
@@ -110,7 +111,7 @@ def test_init_creates_then_every_command_works_and_init_again_keeps_the_data(tmp
     assert header(db) == (len(MIGRATIONS), APPLICATION_ID)
     ok(db, "members", "add", "--id", "M1", "--name", "Ana Li")
     ok(db, "init")  # migrates an existing database, changes nothing else
-    assert q(db, "SELECT member_id FROM members") == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
 
 
 def test_restore_into_a_new_file_creates_the_database(tmp_path):
@@ -120,7 +121,7 @@ def test_restore_into_a_new_file_creates_the_database(tmp_path):
     ok(db, "db", "backup", tmp_path / "b.db")
     fresh = tmp_path / "elsewhere" / "shop.db"
     ok(fresh, "db", "restore", tmp_path / "b.db", "--yes")
-    assert q(fresh, "SELECT member_id FROM members") == [("M1",)]
+    assert [m.member_id for m in members(fresh)] == ["M1"]
     assert header(fresh)[1] == APPLICATION_ID
 
 
@@ -130,30 +131,24 @@ def test_restore_into_a_new_file_creates_the_database(tmp_path):
 def impostor(path):
     """Another tool's database with a `migrations(name, applied_at)` table, as sqlite-utils, llm,
     or any hand-rolled migrator makes (loyalty's old check took it for its own)."""
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    conn.execute("INSERT INTO migrations VALUES ('0001_create_notes', '2024-01-01')")
-    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        conn.execute("INSERT INTO migrations VALUES ('0001_create_notes', '2024-01-01')")
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.execute("PRAGMA user_version = 1")
 
 
 def laravel(path):
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE migrations (id INTEGER PRIMARY KEY, migration TEXT NOT NULL, batch INTEGER NOT NULL)")
-    conn.execute("INSERT INTO migrations (migration, batch) VALUES ('2014_10_12_000000_create_users_table', 1)")
-    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("CREATE TABLE migrations (id INTEGER PRIMARY KEY, migration TEXT NOT NULL, batch INTEGER NOT NULL)")
+        conn.execute("INSERT INTO migrations (migration, batch) VALUES ('2014_10_12_000000_create_users_table', 1)")
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
 
 
 def no_tables(path):
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE t (x)")
-    conn.execute("DROP TABLE t")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("DROP TABLE t")
 
 
 def text_file(path):
@@ -221,10 +216,9 @@ def test_init_makes_a_database_of_an_empty_file(tmp_path):
 def test_a_database_of_a_newer_loyalty_is_refused_untouched(tmp_path):
     path = tmp_path / "shop.db"
     ok(path, "init")
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=DELETE")
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 3}")
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 3}")
     before = snapshot(tmp_path)
     result = run(path, "members", "list")
     assert result.exit_code == 1
@@ -237,14 +231,12 @@ def as_made_by_the_previous_version(path):
     the first four migrations recorded, user_version 4."""
     ok(path, "init")
     ok(path, "members", "add", "--id", "M1", "--name", "Ana Li")
-    conn = sqlite3.connect(path)
-    conn.execute("DELETE FROM migrations WHERE name IN ('m005_application_id', 'm006_member_key')")
-    conn.execute("DROP INDEX members_key")
-    conn.execute("ALTER TABLE members DROP COLUMN member_key")
-    conn.execute("PRAGMA application_id = 0")
-    conn.execute("PRAGMA user_version = 4")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("DELETE FROM migrations WHERE name IN ('m005_application_id', 'm006_member_key')")
+        conn.execute("DROP INDEX members_key")
+        conn.execute("ALTER TABLE members DROP COLUMN member_key")
+        conn.execute("PRAGMA application_id = 0")
+        conn.execute("PRAGMA user_version = 4")
     assert header(path) == (4, 0)
 
 
@@ -254,17 +246,15 @@ def test_a_database_of_an_earlier_loyalty_is_recognised_and_stamped(tmp_path):
     result = ok(path, "members", "list", "--csv")
     assert "M1,Ana Li" in result.stdout
     assert header(path) == (len(MIGRATIONS), APPLICATION_ID)
-    assert [r[0] for r in q(path, "SELECT name FROM migrations ORDER BY name")] == [m.__name__ for m in MIGRATIONS]
+    assert [m.name for m in rows(path, "migrations")] == [m.__name__ for m in MIGRATIONS]
 
 
 def test_an_earlier_looking_database_with_other_migrations_is_foreign(tmp_path):
     """The same tables, but a migration loyalty never had: not recognised, not touched."""
     path = tmp_path / "shop.db"
     as_made_by_the_previous_version(path)
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE migrations SET name = 'm002_something_else' WHERE name = 'm002_summaries'")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("UPDATE migrations SET name = 'm002_something_else' WHERE name = 'm002_summaries'")
     before = snapshot(tmp_path)
     result = run(path, "init")
     assert result.exit_code == 1
@@ -291,7 +281,7 @@ def overwrite_page(path, page, byte=b"\xa5"):
 def test_a_damaged_table_is_exit_4_with_restore_advice_for_every_command(tmp_path):
     path = tmp_path / "shop.db"
     shop_with_members(path)
-    (root,) = q(path, "SELECT rootpage FROM sqlite_master WHERE name = 'members'")[0]
+    (root,) = raw(path, "SELECT rootpage FROM sqlite_master WHERE name = 'members'")[0]
     overwrite_page(path, root)  # the members table's page, in the middle of the file
     expected = (f"Error: {path} is damaged (database disk image is malformed); "
                 "restore a backup: loyalty db restore BACKUP --yes")
@@ -330,7 +320,7 @@ def test_a_full_disk_says_so_and_nothing_is_written(tmp_path, monkeypatch):
     assert one_error_line(result) == (f"Error: the disk holding {path} is full: nothing was written; "
                                       "free some space and run the command again")
     monkeypatch.undo()
-    assert q(path, "SELECT count(*) FROM members") == [(1,)]
+    assert count(path, "members") == 1
 
 
 def test_a_full_output_is_named_not_reported_as_a_bug(tmp_path):
@@ -403,19 +393,17 @@ def test_restore_refuses_another_applications_file_without_touching_it(tmp_path)
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     other = theirs / "books.db"
-    conn = sqlite3.connect(other)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    conn.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER)")
-    conn.commit()
-    conn.close()
+    with connect(other) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        conn.execute("CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER)")
     before = snapshot(theirs)
     result = run(db, "db", "restore", other, "--yes")
     assert result.exit_code == 3
     assert one_error_line(result) == (f"Error: {other} is not a loyalty backup (another application's SQLite "
                                       "database); nothing was restored")
     assert snapshot(theirs) == before
-    assert q(db, "SELECT member_id FROM members") == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
 
 
 def test_a_device_given_as_the_database_is_refused_and_left_alone(tmp_path):

@@ -10,11 +10,10 @@ after today is a bad row. Dates here are relative to the real today, as the CLI'
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-
 import pytest
 
-from tests.helpers import as_json, ok, one_error_line, q, run
+from tests.db import connect, count, members, purchases
+from tests.helpers import as_json, ok, one_error_line, run
 
 TODAY = dt.date.today()
 NEXT_YEAR = (TODAY + dt.timedelta(days=364)).isoformat()  # the typo: a year too far
@@ -25,11 +24,8 @@ LAST_YEAR = (TODAY - dt.timedelta(days=200)).isoformat()
 
 def dump(db) -> list[str]:
     """Everything the database holds, to show that a refused command wrote nothing."""
-    conn = sqlite3.connect(db)
-    try:
+    with connect(db) as conn:
         return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -100,7 +96,7 @@ def test_the_cron_typo_says_it_would_write_off_every_balance(shop):
     assert one_error_line(result) == (
         f"Error: --as-of {NEXT_YEAR} is after today ({TODAY.isoformat()}): this would write off every member's points "
         "that lapse by then; pass --allow-future if that is what you mean")
-    assert q(db, "SELECT count(*) FROM ledger WHERE kind = 'expire'") == [(0,)]
+    assert count(db, "ledger", kind="expire") == 0
     assert as_json(db, "points", "balance", "M1")["balance"] == 500 - 100 + 20
 
 
@@ -109,7 +105,7 @@ def test_a_sale_dated_9999_12_31_is_refused_at_the_counter(shop):
     result = run(db, "purchases", "add", "M1", "12.00", "--id", "FOREVER", "--at", "9999-12-31")
     assert result.exit_code == 2
     assert "this would record a sale by M1 dated then, and its points" in one_error_line(result)
-    assert q(db, "SELECT count(*) FROM purchases WHERE purchase_id = 'FOREVER'") == [(0,)]
+    assert count(db, "purchases", purchase_id="FOREVER") == 0
 
 
 def test_later_today_and_dry_runs_need_no_flag(shop):
@@ -118,7 +114,7 @@ def test_later_today_and_dry_runs_need_no_flag(shop):
     ok(db, "points", "expire", "--as-of", TODAY.isoformat())
     dry = ok(db, "tiers", "recalc", "--as-of", NEXT_YEAR, "--dry-run")
     assert "dry run" in dry.stdout
-    assert q(db, "SELECT count(*) FROM recalc_runs") == [(0,)]
+    assert count(db, "recalc_runs") == 0
 
 
 # -- imports ---------------------------------------------------------------------------------
@@ -141,13 +137,13 @@ def test_a_purchase_row_dated_after_today_is_a_bad_row(shop, tmp_path):
     rejects = tmp_path / "rejects.csv"
     skipped = run(db, "purchases", "import", str(csv), "--skip-bad", "--rejects", str(rejects))
     assert skipped.exit_code == 3
-    assert q(db, "SELECT purchase_id FROM purchases WHERE purchase_id LIKE 'T%' ORDER BY 1") == [("T1",)]
+    assert [p.purchase_id for p in purchases(db) if p.purchase_id.startswith("T")] == ["T1"]
     assert "--allow-future" in rejects.read_text()
 
     doc = as_json(db, "purchases", "import", str(csv), "--allow-future")
     assert (doc["imported"], doc["duplicates"]) == (2, 1)
-    assert q(db, "SELECT purchase_id FROM purchases WHERE purchase_id LIKE 'T%' ORDER BY 1") == [
-        ("T1",), ("T2",), ("T3",)]
+    assert [p.purchase_id for p in purchases(db) if p.purchase_id.startswith("T")] == [
+        "T1", "T2", "T3"]
 
 
 def test_a_dry_run_import_reports_rows_dated_after_today(shop, tmp_path):
@@ -166,8 +162,8 @@ def test_a_member_row_joining_after_today_is_a_bad_row(shop, tmp_path):
     assert result.exit_code == 3
     assert f"  line 3: joined_on {NEXT_YEAR} is after today ({TODAY.isoformat()}): import with --allow-future " \
            "if rows dated after today are meant" in result.stderr.splitlines()
-    assert q(db, "SELECT count(*) FROM members WHERE member_id IN ('N1', 'N2')") == [(0,)]
+    assert [m for m in members(db) if m.member_id in ("N1", "N2")] == []
 
     ok(db, "members", "import", str(csv), "--allow-future")
-    assert q(db, "SELECT member_id, joined_on FROM members WHERE member_id IN ('N1', 'N2') ORDER BY 1") == [
+    assert [(m.member_id, m.joined_on) for m in members(db) if m.member_id in ("N1", "N2")] == [
         ("N1", LAST_YEAR), ("N2", NEXT_YEAR)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 from loyalty_cli import members
 from loyalty_cli.cli import app
 from loyalty_cli.store import Store
+from tests.db import connect, raw, row
 
 CORPUS = Path(__file__).parent / "data" / "hostile"
 HEADER = b"purchase_id,member_id,purchased_at,amount,category,kind,refund_of\n"
@@ -51,13 +51,10 @@ def template(tmp_path_factory) -> Path:
 
 
 def snapshot(db: Path):
-    conn = sqlite3.connect(db)
-    try:
+    with connect(db) as conn:
         return (conn.execute("SELECT count(*), coalesce(sum(points), 0) FROM ledger").fetchone(),
                 conn.execute("SELECT count(*) FROM purchases").fetchone(),
                 conn.execute("SELECT count(*) FROM members").fetchone())
-    finally:
-        conn.close()
 
 
 def import_file(template: Path, folder: Path, source: Path, *extra: str):
@@ -113,8 +110,7 @@ def test_semicolons_with_bom_import_when_told(template, tmp_path):
 def test_latin1_imports_with_its_encoding(template, tmp_path):
     db, _, result = import_file(template, tmp_path, CORPUS / "latin1.csv", "--encoding", "latin-1")
     assert result.exit_code == 0, result.stderr
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT category FROM purchases WHERE purchase_id = 'P1'").fetchone() == ("café",)
+    assert row(db, "purchases", purchase_id="P1").category == "café"
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -138,7 +134,7 @@ def test_random_rows_never_crash(template, tmp_path, rows):
 
 
 # -- hostile text typed at the counter: exit 2, nothing stored ---------------------------------
-from tests.helpers import fresh_db, ok as _ok, q as _q, run as _run  # noqa: E402
+from tests.helpers import fresh_db, ok as _ok, run as _run  # noqa: E402
 
 RTL, ESC, NEL = "\u202e", "\x1b[2J", "\x85"
 
@@ -169,11 +165,11 @@ def test_hostile_text_at_the_counter_is_a_usage_error(tmp_path, args):
     db = fresh_db(tmp_path / "shop.db")
     _ok(db, "members", "add", "--id", "A", "--name", "Ann", "--joined", "2025-01-01")
     _ok(db, "purchases", "add", "A", "5.00", "--id", "S1", "--at", "2025-02-01")
-    before = [_q(db, f"SELECT * FROM {t}") for t in ("members", "purchases", "ledger", "rewards", "feedback")]
+    before = [raw(db, f"SELECT * FROM {t}") for t in ("members", "purchases", "ledger", "rewards", "feedback")]
     result = _run(db, *args)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("Error:") and "Traceback" not in result.output
-    assert [_q(db, f"SELECT * FROM {t}") for t in ("members", "purchases", "ledger", "rewards", "feedback")] == before
+    assert [raw(db, f"SELECT * FROM {t}") for t in ("members", "purchases", "ledger", "rewards", "feedback")] == before
 
 
 def test_the_operator_from_the_environment_is_checked_too(tmp_path):
@@ -182,7 +178,7 @@ def test_the_operator_from_the_environment_is_checked_too(tmp_path):
     result = _run(db, "points", "award", "A", "5", "--reason", "x", env={"LOYALTY_OPERATOR": "\x1b[31mop\n2"})
     assert result.exit_code == 2 and "LOYALTY_OPERATOR" in result.stderr
     doc = _run(db, "points", "award", "A", "5", "--reason", "x", "--json", env={"LOYALTY_OPERATOR": "Zoë Ørsted"})
-    assert doc.exit_code == 0 and _q(db, "SELECT by FROM ledger WHERE kind = 'award'") == [("Zoë Ørsted",)]
+    assert doc.exit_code == 0 and raw(db, "SELECT by FROM ledger WHERE kind = 'award'") == [("Zoë Ørsted",)]
 
 
 def test_names_in_any_script_are_welcome(tmp_path):

@@ -8,7 +8,6 @@ path, and every row it writes is compared with the row-by-row path's.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,8 @@ import pytest
 from loyalty_cli import ledger
 from loyalty_cli.store import imports as import_rows
 from loyalty_cli.store import ledger as ledger_rows
-from tests.helpers import ok, q, run
+from tests.db import connect, tier_history
+from tests.helpers import ok, run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 TABLES = ("members", "purchases", "ledger", "lots", "lot_uses", "tier_changes", "member_totals", "daily_sales",
@@ -52,13 +52,10 @@ def deferred(monkeypatch):
 
 def everything(db) -> dict:
     """Every row of every table an import writes, and the schema."""
-    conn = sqlite3.connect(db)
-    try:
+    with connect(db) as conn:
         out = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall() for t in TABLES}
         out["schema"] = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
         return out
-    finally:
-        conn.close()
 
 
 def sample_shop(db, program=SAMPLE / "program.toml"):
@@ -118,7 +115,7 @@ def test_a_tier_basis_that_changes_mid_file_reads_the_purchases_again(tmp_path, 
     assert deferred.calls[-1] == ["ledger_member", "purchases_member"]
     assert everything(bulk) == everything(rowwise)
     # Members did move up under the points basis, after it applied.
-    assert q(bulk, "SELECT count(*) FROM tier_changes WHERE at >= '2026-01-01' AND reason = 'purchase'")[0][0] > 0
+    assert any(t.at >= "2026-01-01" and t.reason == "purchase" for t in tier_history(bulk))
     assert run(bulk, "db", "check").exit_code == 0
 
 

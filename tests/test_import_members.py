@@ -1,7 +1,7 @@
 """`loyalty members import FILE` (SPEC §5): upsert by member_id, else by email; all or nothing.
 
 Each test writes its own small CSV, runs the import through the CLI and reads the
-database with sqlite3.
+database back (tests/db.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import stat
 import time
 
 import pytest
+
+import tests.db as saved
+from tests.db import entries, member, raw
 
 HEADER = "member_id,name,email,phone,birthday,joined_on,referred_by\n"
 
@@ -30,11 +33,11 @@ def write(tmp_path):
 
 
 @pytest.fixture
-def members(sql):
+def members(db):
     """`members()`: every member as (member_id, name, email, phone, birthday, joined_on, referred_by), by id."""
 
     def rows():
-        return sql("SELECT member_id, name, email, phone, birthday, joined_on, referred_by FROM members ORDER BY member_id")
+        return [(m.member_id, m.name, m.email, m.phone, m.birthday, m.joined_on, m.referred_by) for m in saved.members(db)]
 
     return rows
 
@@ -136,18 +139,18 @@ def test_the_same_email_twice_in_one_file_is_rejected(run, write, members):
     assert members() == []
 
 
-def test_new_members_get_the_signup_bonus_dated_joined_on_once(run, write, sql, tmp_path):
+def test_new_members_get_the_signup_bonus_dated_joined_on_once(run, write, db, tmp_path):
     program = tmp_path / "program.toml"
     program.write_text("[earn]\nsignup_bonus = 50\n")
     assert run("program", "load", program).exit_code == 0
     path = write(HEADER + "M1,Ana Li,,,,2025-01-10,\nM2,Bo Chen,,,,2025-02-01,\n")
     assert run("members", "import", path).exit_code == 0
     assert run("members", "import", path).exit_code == 0  # a re-import awards nothing again
-    assert sql("SELECT member_id, at, kind, points FROM ledger ORDER BY id") == [
+    assert [(e.member_id, e.at, e.kind, e.points) for e in entries(db)] == [
         ("M1", "2025-01-10T00:00:00", "signup", 50),
         ("M2", "2025-02-01T00:00:00", "signup", 50),
     ]
-    assert sql("SELECT member_id, balance FROM members ORDER BY member_id") == [("M1", 50), ("M2", 50)]
+    assert [(m.member_id, m.balance) for m in saved.members(db)] == [("M1", 50), ("M2", 50)]
 
 
 # -- referrals --------------------------------------------------------------------------
@@ -246,7 +249,7 @@ def test_quiet_import_prints_nothing(run, write, members):
     assert [m[0] for m in members()] == ["M1"]
 
 
-def test_dry_run_reports_and_changes_nothing(run, write, members, sql):
+def test_dry_run_reports_and_changes_nothing(run, write, members, db):
     run("members", "add", "--id", "M1", "--name", "Ana Li", "--joined", "2025-01-10")
     before = members()
     path = write(HEADER + "M1,Ana Lee,,,,,\nM2,Bo Chen,,,,2025-01-10,M1\n")
@@ -404,7 +407,7 @@ def test_skip_bad_still_rejects_the_erased_member(run, write, members, tmp_path)
 # -- a big file -------------------------------------------------------------------------------
 
 
-def test_import_100000_members(run, tmp_path, sql):
+def test_import_100000_members(run, tmp_path, db):
     path = tmp_path / "big.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -420,18 +423,18 @@ def test_import_100000_members(run, tmp_path, sql):
     assert result.exit_code == 0, result.stderr
     assert summary(result) == {"rows": 100_000, "created": 100_000, "updated": 0, "unchanged": 0, "rejected": 0,
                                "errors": []}
-    assert sql("SELECT count(*), count(DISTINCT email), count(referred_by) FROM members") == [(100_000, 100_000, 10_000)]
-    assert sql("SELECT member_id, name, email, phone, birthday, joined_on, referred_by FROM members "
+    assert raw(db, "SELECT count(*), count(DISTINCT email), count(referred_by) FROM members") == [(100_000, 100_000, 10_000)]
+    assert raw(db, "SELECT member_id, name, email, phone, birthday, joined_on, referred_by FROM members "
                "WHERE member_id = 'M100000'") == [
         ("M100000", "Member 100000", "m100000@shop.example", "07700 100000", "1950-05-13", "2025-05-01", "M099999")]
 
 
-def test_the_import_date_is_the_joined_on_of_members_without_one(run, sql, tmp_path):
+def test_the_import_date_is_the_joined_on_of_members_without_one(run, db, tmp_path):
     source = tmp_path / "new.csv"
     source.write_text("member_id,name\nM1,Ana\n")
     assert run("program", "set", "earn.signup_bonus", "25").exit_code == 0
     result = run("members", "import", source, "--at", "2026-02-03")
     assert result.exit_code == 0, result.stderr
-    assert sql("SELECT joined_on FROM members WHERE member_id = 'M1'") == [("2026-02-03",)]
-    assert sql("SELECT kind, points, at FROM ledger") == [("signup", 25, "2026-02-03T00:00:00")]
+    assert member(db, "M1").joined_on == "2026-02-03"
+    assert [(e.kind, e.points, e.at) for e in entries(db)] == [("signup", 25, "2026-02-03T00:00:00")]
     assert run("members", "import", source, "--at", "2026-02-30").exit_code == 2

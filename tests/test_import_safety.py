@@ -20,7 +20,8 @@ import pytest
 
 from loyalty_cli import importer
 from loyalty_cli.cli.members import ImportProgress
-from tests.helpers import ok, one_error_line, q, run
+from tests.db import balance, count, members
+from tests.helpers import ok, one_error_line, run
 
 HEADER = "purchase_id,member_id,purchased_at,amount\n"
 ROWS = 4000  # about 100 KB: more than one read buffer, so a change mid-import lands in rows not yet read
@@ -39,8 +40,8 @@ def shop(tmp_path):
 
 def state(db):
     """What a refused import must leave as it was: balances, purchases, ledger entries, members."""
-    return (q(db, "SELECT member_id, balance FROM members ORDER BY member_id"),
-            q(db, "SELECT count(*) FROM purchases"), q(db, "SELECT count(*) FROM ledger"))
+    return ([(m.member_id, m.balance) for m in members(db)],
+            count(db, "purchases"), count(db, "ledger"))
 
 
 def purchases_text(prefix="P", member="A", rows=ROWS) -> str:
@@ -212,7 +213,7 @@ def test_create_members_pre_scan_is_part_of_the_same_snapshot(shop, tmp_path, mo
     monkeypatch.setattr(importer, "_earliest_sales", scan_then_change)
     refused_as_changed(run(shop, "purchases", "import", path, "--create-members"), path)
     assert state(shop) == before
-    assert q(shop, "SELECT count(*) FROM members WHERE member_id LIKE 'NE%'") == [(0,)]
+    assert [m for m in members(shop) if m.member_id.lower().startswith("ne")] == []
 
 
 def test_a_members_file_rewritten_mid_import_is_refused(shop, tmp_path, monkeypatch):
@@ -232,7 +233,7 @@ def test_an_unchanged_file_still_imports_with_create_members(shop, tmp_path):
     path = tmp_path / "day.csv"
     path.write_text(purchases_text("P", "NEW", 30))
     ok(shop, "purchases", "import", path, "--create-members")
-    assert q(shop, "SELECT balance FROM members WHERE member_id = 'NEW'") == [(30,)]
+    assert balance(shop, "NEW") == 30
 
 
 def test_standard_input_is_read_once_and_imported(shop, loyalty_proc):
@@ -274,7 +275,7 @@ def test_rejects_onto_dev_null_is_refused_and_keeps_its_mode(shop, tmp_path):
             os.chmod("/dev/null", stat.S_IMODE(mode))
     assert result.exit_code == 2
     assert one_error_line(result).startswith("Error: --rejects /dev/null is a device, not a regular file")
-    assert q(shop, "SELECT count(*) FROM purchases") == [(1,)]
+    assert count(shop, "purchases") == 1
 
 
 def test_rejects_onto_dev_full_is_refused_up_front(shop, tmp_path):
@@ -282,7 +283,7 @@ def test_rejects_onto_dev_full_is_refused_up_front(shop, tmp_path):
     result = run(shop, "members", "import", tmp_path / "members.csv", "--skip-bad", "--rejects", "/dev/full")
     assert result.exit_code == 2
     assert one_error_line(result).startswith("Error: --rejects /dev/full is a device, not a regular file")
-    assert q(shop, "SELECT count(*) FROM members") == [(2,)]
+    assert count(shop, "members") == 2
 
 
 def test_rejects_onto_a_fifo_is_refused_without_blocking(shop, tmp_path, loyalty_proc):
@@ -381,9 +382,9 @@ def test_a_members_header_on_another_delimiter_says_which_once(shop, tmp_path):
     assert result.exit_code == 3
     assert one_error_line(result) == ("Error: members.csv: the header names neither a member_id nor an email "
                                       "column; it looks like ';'-separated: add --delimiter ';'")
-    assert q(shop, "SELECT count(*) FROM members") == [(2,)]
+    assert count(shop, "members") == 2
     ok(shop, "members", "import", path, "--delimiter", ";")
-    assert q(shop, "SELECT count(*) FROM members") == [(4,)]
+    assert count(shop, "members") == 4
 
 
 # -- counts that read right ---------------------------------------------------------------
@@ -415,7 +416,7 @@ def test_rejected_rows_are_not_counted_as_imported(shop, tmp_path):
     assert result.exit_code == 3
     assert first_line(result) == ("Error: day.csv: 1 bad row skipped; 3 rows read: 2 imported, 0 duplicates, "
                                       "1 rejected; 30 points awarded, 0 reversed, 0 members created")
-    assert q(shop, "SELECT count(*) FROM purchases") == [(3,)]
+    assert count(shop, "purchases") == 3
 
 
 def test_members_import_does_not_call_rejected_rows_imported(shop, tmp_path):
@@ -470,8 +471,8 @@ def test_a_directory_says_it_is_a_directory(shop, tmp_path):
 
 
 def test_program_load_of_dev_null_is_refused_not_a_reset_to_defaults(shop):
-    versions = q(shop, "SELECT count(*) FROM program_versions")
+    versions = count(shop, "program_versions")
     result = run(shop, "program", "load", "/dev/null")
     assert result.exit_code == 3
     assert one_error_line(result).startswith("Error: /dev/null is empty: no programme rules in it")
-    assert q(shop, "SELECT count(*) FROM program_versions") == versions
+    assert count(shop, "program_versions") == versions

@@ -6,18 +6,18 @@ at the end of the month twelve months after D: 2025-01-15 -> 2026-01-31. "E" is
 the last day the points can be used; `points expire --as-of D` writes off lots
 with E before D.
 
-Each scenario ends with `db check` passing, and reads the database file with
-sqlite3 to check what was (or was not) written.
+Each scenario ends with `db check` passing, and reads the database file back
+(tests/db.py) to check what was (or was not) written.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
-import sqlite3
 
 import pytest
 
+from tests.db import count, entries, lots, members, raw, row, rows
 from tests.helpers import ok, run, as_json as js, fresh_db
 
 # -- small helpers (kept here so this file does not depend on conftest) -------------------------
@@ -41,27 +41,19 @@ def refused(db, *args, code=1, env=None) -> str:
     return [line for line in lines if line.startswith("Error:")][0]
 
 
-def sql(db, query, *params):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
-
-
 def ledger_count(db) -> int:
-    return sql(db, "SELECT count(*) FROM ledger")[0][0]
+    return count(db, "ledger")
 
 
 def snapshot(db):
     """Everything a refused command must leave exactly as it was."""
     return (
-        sql(db, "SELECT * FROM ledger ORDER BY id"),
-        sql(db, "SELECT * FROM lots ORDER BY id"),
-        sql(db, "SELECT * FROM lot_uses ORDER BY rowid"),
-        sql(db, "SELECT member_id, balance FROM members ORDER BY member_id"),
-        sql(db, "SELECT * FROM vouchers ORDER BY code"),
-        sql(db, "SELECT * FROM rewards ORDER BY code"),
+        entries(db),
+        lots(db),
+        raw(db, "SELECT * FROM lot_uses ORDER BY rowid"),
+        [(m.member_id, m.balance) for m in members(db)],
+        rows(db, "vouchers"),
+        rows(db, "rewards"),
     )
 
 
@@ -155,9 +147,9 @@ def test_equal_expiry_dates_consume_the_oldest_credit_first(db):
     award(db, "M1", 30, "2025-01-05")  # E = 2026-01-31
     award(db, "M1", 40, "2025-01-20")  # E = 2026-01-31 too
     ok(db, "points", "redeem", "M1", "35", "--at", "2025-02-01")
-    assert sql(db, "SELECT points, remaining FROM lots ORDER BY id") == [(30, 0), (40, 35)]
-    redeem_id = sql(db, "SELECT id FROM ledger WHERE kind = 'redeem'")[0][0]
-    assert sql(db, "SELECT l.points, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id "
+    assert [(lot.points, lot.remaining) for lot in lots(db)] == [(30, 0), (40, 35)]
+    redeem_id = entries(db, kind="redeem")[0].id
+    assert raw(db, "SELECT l.points, u.points FROM lot_uses u JOIN lots l ON l.id = u.lot_id "
                    "WHERE u.entry_id = ? ORDER BY l.id", redeem_id) == [(30, 30), (40, 5)]
     assert expiring(db, "M1") == [exp("2026-01-31", 35)]
     check_ok(db)
@@ -296,8 +288,7 @@ def test_the_operator_is_recorded_in_the_by_column(db, monkeypatch):
     ok(db, "points", "adjust", "M1", "-5", "--reason", "e", "--at", "2025-01-14", env={"LOYALTY_OPERATOR": "dan"})
     ok(db, "points", "redeem", "M1", "5", "--at", "2025-01-15", env={"LOYALTY_OPERATOR": "erin"})
     ok(db, "points", "transfer", "M1", "M2", "5", "--at", "2025-01-16", "--by", "fay")
-    rows = sql(db, "SELECT kind, note, by FROM ledger ORDER BY id")
-    assert rows == [
+    assert [(e.kind, e.note, e.by) for e in entries(db)] == [
         ("award", "a", "alice"), ("award", "b", "bob"), ("award", "c", "carol"), ("award", "d", getpass.getuser()),
         ("adjust", "e", "dan"), ("redeem", None, "erin"), ("transfer_out", None, "fay"), ("transfer_in", None, "fay"),
     ]
@@ -313,9 +304,9 @@ def test_history_json_has_the_documented_fields_and_a_running_balance(db):
     ok(db, "points", "adjust", "M1", "-20", "--reason", "fix", "--at", "2025-03-05")
     ok(db, "points", "transfer", "M1", "M2", "10", "--at", "2025-03-06")
     rows = history(db, "M1")
-    for row in rows:
-        assert {"id", "at", "kind", "points", "balance_after", "ref", "note"} <= set(row)
-        assert isinstance(row["id"], int) and isinstance(row["points"], int)
+    for entry in rows:
+        assert {"id", "at", "kind", "points", "balance_after", "ref", "note"} <= set(entry)
+        assert isinstance(entry["id"], int) and isinstance(entry["points"], int)
     assert [(r["kind"], r["points"], r["balance_after"]) for r in rows] == [
         ("award", 100, 100), ("award", 50, 150), ("redeem", -30, 120), ("adjust", -20, 100),
         ("transfer_out", -10, 90)]
@@ -372,7 +363,7 @@ def test_reward_stock_goes_down_and_out_of_stock_or_retired_is_refused(db):
     ok(db, "rewards", "add", "MUG", "--name", "Mug", "--cost", "100", "--stock", "1")
     ok(db, "rewards", "add", "CAKE", "--name", "Cake", "--cost", "50")
     ok(db, "points", "redeem", "M1", "--reward", "MUG", "--at", "2025-02-01")
-    assert sql(db, "SELECT stock FROM rewards WHERE code = 'MUG'") == [(0,)]
+    assert row(db, "rewards", code="MUG").stock == 0
     assert balance(db, "M1") == 900
 
     before = snapshot(db)
@@ -391,7 +382,7 @@ def test_reward_stock_goes_down_and_out_of_stock_or_retired_is_refused(db):
     before = snapshot(db)
     refused(db, "points", "redeem", "M2", "--reward", "PEN", "--at", "2025-02-02")
     assert snapshot(db) == before
-    assert sql(db, "SELECT stock FROM rewards WHERE code = 'PEN'") == [(4,)]
+    assert row(db, "rewards", code="PEN").stock == 4
     check_ok(db)
 
 
@@ -413,7 +404,7 @@ def test_voucher_use_is_final(db):
     refused(db, "vouchers", "use", "VNOSUCH00")
     assert snapshot(db) == before
     assert balance(db, "M1") == 400
-    assert sql(db, "SELECT stock FROM rewards WHERE code = 'MUG'") == [(2,)]
+    assert row(db, "rewards", code="MUG").stock == 2
     check_ok(db)
 
 
@@ -424,7 +415,7 @@ def test_voucher_cancel_returns_points_with_their_original_expiry_dates(db):
     ok(db, "rewards", "add", "GIFT", "--name", "Gift box", "--cost", "150", "--stock", "3")
     code = _voucher(db, "M1", "GIFT", "2025-06-01")  # takes 100 of January's lot, 50 of May's
     assert expiring(db, "M1") == [exp("2026-05-31", 50)]
-    assert sql(db, "SELECT stock FROM rewards WHERE code = 'GIFT'") == [(2,)]
+    assert row(db, "rewards", code="GIFT").stock == 2
 
     r = js(db, "vouchers", "cancel", code, "--at", "2025-07-01")
     assert r["balance"] == 200
@@ -432,7 +423,7 @@ def test_voucher_cancel_returns_points_with_their_original_expiry_dates(db):
                                                  "expiring": [exp("2026-01-31", 100), exp("2026-05-31", 100)]}
     last = history(db, "M1")[-1]
     assert (last["kind"], last["points"], last["balance_after"]) == ("voucher_cancel", 150, 200)
-    assert sql(db, "SELECT stock FROM rewards WHERE code = 'GIFT'") == [(3,)]
+    assert row(db, "rewards", code="GIFT").stock == 3
     assert [v["status"] for v in js(db, "vouchers", "list")] == ["cancelled"]
     before = snapshot(db)
     refused(db, "vouchers", "cancel", code, "--at", "2025-07-02")
@@ -458,7 +449,7 @@ def test_voucher_cancel_writes_off_at_once_what_lapsed_by_the_cancel_date(db):
                                                  "expiring": [exp("2026-05-31", 100)]}
     tail = [(h["kind"], h["points"], h["balance_after"], h["at"][:10]) for h in history(db, "M1")[-2:]]
     assert tail == [("voucher_cancel", 150, 200, "2026-02-10"), ("expire", -100, 100, "2026-02-10")]
-    assert sql(db, "SELECT stock FROM rewards WHERE code = 'GIFT'") == [(3,)]
+    assert row(db, "rewards", code="GIFT").stock == 3
     assert js(db, "points", "expire", "--as-of", "2026-02-10") == {"members": 0, "points": 0}
     check_ok(db)
 

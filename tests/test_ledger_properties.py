@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 from loyalty_cli import checks, members, points, program, rewards
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.store import Store
+from tests.db import balance, count, lots, raw, rows
+from tests.db import members as db_members
 
 MEMBERS = ("M1", "M2", "M3")
 REWARDS = {"MUG": (40, 3), "TEA": (25, None)}  # code: (cost, stock)
@@ -122,21 +124,21 @@ class Model:
 def snapshot(store):
     c = store.conn
     return (
-        c.execute("SELECT count(*) FROM ledger").fetchone(),
-        c.execute("SELECT member_id, balance FROM members ORDER BY member_id").fetchall(),
-        c.execute("SELECT id, remaining FROM lots ORDER BY id").fetchall(),
-        c.execute("SELECT count(*) FROM lot_uses").fetchone(),
-        c.execute("SELECT code, status FROM vouchers ORDER BY code").fetchall(),
-        c.execute("SELECT code, stock FROM rewards ORDER BY code").fetchall(),
+        count(c, "ledger"),
+        [(m.member_id, m.balance) for m in db_members(c)],
+        [(lot.id, lot.remaining) for lot in lots(c)],
+        count(c, "lot_uses"),
+        [(v.code, v.status) for v in rows(c, "vouchers")],
+        [(r.code, r.stock) for r in rows(c, "rewards")],
     )
 
 
 def assert_invariants(store, model: Model, last_date: str) -> None:
     c = store.conn
-    sums = dict(c.execute("SELECT member_id, sum(points) FROM ledger GROUP BY member_id").fetchall())
+    sums = dict(raw(c, "SELECT member_id, sum(points) FROM ledger GROUP BY member_id"))
     for m in MEMBERS:
         total = sums.get(m, 0)
-        cached = c.execute("SELECT balance FROM members WHERE member_id = ?", (m,)).fetchone()[0]
+        cached = balance(c, m)
         shown = points.balance(store, m)
         assert cached == total == shown["balance"] == model.balance(m), (m, cached, total, shown, model.lots[m])
         assert total >= 0
@@ -146,8 +148,8 @@ def assert_invariants(store, model: Model, last_date: str) -> None:
         hist = points.history(store, m)
         assert [h["balance_after"] for h in hist] == list(itertools.accumulate(h["points"] for h in hist))
         assert all(h["balance_after"] >= 0 for h in hist)
-    for lot_id, size, remaining, used in c.execute(
-            "SELECT l.id, l.points, l.remaining, coalesce((SELECT sum(points) FROM lot_uses u WHERE u.lot_id = l.id), 0) "
+    for lot_id, size, remaining, used in raw(
+            c, "SELECT l.id, l.points, l.remaining, coalesce((SELECT sum(points) FROM lot_uses u WHERE u.lot_id = l.id), 0) "
             "FROM lots l"):
         assert 0 <= remaining <= size, lot_id
         assert remaining == size - used, lot_id
@@ -157,10 +159,10 @@ def assert_invariants(store, model: Model, last_date: str) -> None:
     for m in MEMBERS:
         model.write_off(m, last_date)
     assert (first["members"], first["points"]) == (sum(1 for v in expected.values() if v), sum(expected.values()))
-    n = c.execute("SELECT count(*) FROM ledger").fetchone()[0]
+    n = count(c, "ledger")
     again = points.expire(store, last_date)
     assert (again["members"], again["points"]) == (0, 0)
-    assert c.execute("SELECT count(*) FROM ledger").fetchone()[0] == n
+    assert count(c, "ledger") == n
     assert checks.run_checks(store) == []
     for m in MEMBERS:
         assert points.balance(store, m)["balance"] == model.balance(m)
@@ -189,9 +191,9 @@ def test_random_activity_keeps_every_ledger_invariant(tmp_path_factory, months, 
 
 
 def _play(store, model: Model, months: int, round_to: str, steps) -> None:
-    for key, raw in (("expiry.months", str(months)), ("expiry.round_to", f'"{round_to}"'),
-                     ("transfers.max_points_per_month", str(TRANSFER_LIMIT))):
-        program.set_key(store, key, raw, "2000-01-01", "2000-01-01")
+    for key, value in (("expiry.months", str(months)), ("expiry.round_to", f'"{round_to}"'),
+                       ("transfers.max_points_per_month", str(TRANSFER_LIMIT))):
+        program.set_key(store, key, value, "2000-01-01", "2000-01-01")
     for m in MEMBERS:
         members.add(store, member_id=m, name=f"Member {m}", joined_on=START.isoformat())
     for code, (cost, stock) in REWARDS.items():
@@ -291,18 +293,18 @@ def _play(store, model: Model, months: int, round_to: str, steps) -> None:
         event(f"{op} done")
         if op == "expire":
             assert (result["members"], result["points"]) == (sum(1 for v in lapsed.values() if v), sum(lapsed.values()))
-            n = store.conn.execute("SELECT count(*) FROM ledger").fetchone()[0]
+            n = count(store.conn, "ledger")
             assert points.expire(store, date)["points"] == 0
-            assert store.conn.execute("SELECT count(*) FROM ledger").fetchone()[0] == n
+            assert count(store.conn, "ledger") == n
         if op in ("redeem", "adjust_down", "award", "adjust_up"):
             assert result["balance"] == model.balance(m)
         if op == "reward":
             assert result["voucher"] and result["points"] == REWARDS[sorted(REWARDS)[j % len(REWARDS)]][0]
         for x in MEMBERS:
-            shown = store.conn.execute("SELECT balance FROM members WHERE member_id = ?", (x,)).fetchone()[0]
+            shown = balance(store.conn, x)
             assert shown == model.balance(x), (op, x, shown, model.lots[x])
-        assert dict(store.conn.execute("SELECT code, stock FROM rewards").fetchall()) == model.stock
-        assert dict(store.conn.execute("SELECT code, status FROM vouchers").fetchall()) == {
+        assert {r.code: r.stock for r in rows(store.conn, "rewards")} == model.stock
+        assert {v.code: v.status for v in rows(store.conn, "vouchers")} == {
             c: v["status"] for c, v in model.vouchers.items()}
 
     assert_invariants(store, model, (day + dt.timedelta(days=1)).isoformat())

@@ -10,6 +10,8 @@ import json
 
 import pytest
 
+from tests.db import members
+
 MEMBERS = ("member_id,name,email,phone\n"
            "M1,Ana Li,ana.li@shop.example,+44 7700 900001\n"
            "M2,Bo Chen,bo.chen@shop.example,07700 900002\n")
@@ -17,12 +19,12 @@ REAL = [("M1", "ana.li@shop.example", "+44 7700 900001"), ("M2", "bo.chen@shop.e
 
 
 @pytest.fixture
-def shop(run, tmp_path, sql):
+def shop(run, tmp_path, db):
     assert run("init").exit_code == 0
     f = tmp_path / "members.csv"
     f.write_text(MEMBERS)
     assert run("members", "import", f).exit_code == 0
-    return lambda: sql("SELECT member_id, email, phone FROM members ORDER BY member_id")
+    return lambda: [(m.member_id, m.email, m.phone) for m in members(db)]
 
 
 def test_a_masked_members_export_imported_again_is_refused_and_changes_nothing(run, shop, tmp_path):

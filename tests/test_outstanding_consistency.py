@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import as_json, ok, q
+from tests.db import raw, row
+from tests.helpers import as_json, ok
 
 TODAY = dt.date.today()
 
@@ -35,7 +36,7 @@ AS_OF = [-1, 0, SOON - 1, SOON, LATER - 1, LATER, NEXT_YEAR - 1, NEXT_YEAR, NEXT
 
 def ledger_balances(db, as_of: str) -> dict[str, int]:
     """The definition: each member's entries dated up to the end of the day, summed."""
-    rows = dict(q(db, "SELECT member_id, sum(points) FROM ledger WHERE at <= ? GROUP BY member_id", as_of + "T23:59:59"))
+    rows = dict(raw(db, "SELECT member_id, sum(points) FROM ledger WHERE at <= ? GROUP BY member_id", as_of + "T23:59:59"))
     return {m: rows.get(m, 0) for m in MEMBERS}
 
 
@@ -51,7 +52,7 @@ def shop(tmp_path):
     ok(db, "points", "award", "M2", "300", "--reason", "r", "--at", day(-10))
     ok(db, "points", "award", "M3", "200", "--reason", "r", "--at", day(-5))
     ok(db, "purchases", "add", "M4", "80.00", "--id", "S4", "--at", day(-40))
-    earned = q(db, "SELECT points FROM purchases WHERE purchase_id = 'S4'")[0][0]
+    earned = row(db, "purchases", purchase_id="S4").points
     ok(db, "points", "redeem", "M4", str(earned), "--at", day(-30))
     ok(db, "purchases", "refund", "S4", "--at", day(-20))  # the reversal takes M4 below zero
     ok(db, "points", "award", "M2", "50", "--reason", "future", "--at", day(SOON), "--allow-future")
@@ -61,7 +62,7 @@ def shop(tmp_path):
 
 
 def test_the_shop_has_entries_on_every_side_of_the_dates(shop):
-    kinds = dict(q(shop, "SELECT kind, count(*) FROM ledger WHERE at > ? GROUP BY kind", day(0) + "T23:59:59"))
+    kinds = dict(raw(shop, "SELECT kind, count(*) FROM ledger WHERE at > ? GROUP BY kind", day(0) + "T23:59:59"))
     assert set(kinds) == {"award", "redeem", "expire"}
     assert ledger_balances(shop, day(0))["M4"] < 0
 
@@ -144,7 +145,7 @@ def test_outstanding_is_the_sum_of_balances_for_any_activity_and_date(tmp_path_f
                 pass  # not enough points: refused, nothing written
         for offset in offsets:
             as_of = day(offset)
-            rows = dict(q(path, "SELECT member_id, sum(points) FROM ledger WHERE at <= ? GROUP BY member_id",
+            rows = dict(raw(path, "SELECT member_id, sum(points) FROM ledger WHERE at <= ? GROUP BY member_id",
                           as_of + "T23:59:59"))
             truth = {m: rows.get(m, 0) for m in MEMBERS[:3]}
             outstanding = sum(b for b in truth.values() if b > 0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.db import count, member, rows
+
 SECRET_NAME = "Zelda Quackenbush"
 SECRET_EMAIL = "zelda.quackenbush@secret.example"
 SECRET_PHONE = "+44 7700 987654"
@@ -28,27 +30,27 @@ def enrol_secret(run):
     assert run("feedback", "add", "M7", "9", "--comment", f"love it, {SECRET_NAME}").exit_code == 0
 
 
-def test_erase_removes_personal_data_from_the_database_and_wal_bytes(run, db, sql):
+def test_erase_removes_personal_data_from_the_database_and_wal_bytes(run, db):
     enrol_secret(run)
     assert SECRET_EMAIL.encode() in file_bytes(db)
     before = json.loads(run("points", "balance", "M7", "--json").stdout)
     r = run("members", "erase", "M7", "--yes", "--by", "owner", "--at", "2026-01-05T09:00")
     assert r.exit_code == 0, r.stderr
-    raw = file_bytes(db)
+    on_disk = file_bytes(db)
     for secret in (SECRET_NAME, SECRET_EMAIL, SECRET_PHONE, SECRET_BIRTHDAY, "Quackenbush", "987654"):
-        assert secret.encode() not in raw, f"{secret!r} is still in the database files"
+        assert secret.encode() not in on_disk, f"{secret!r} is still in the database files"
     assert json.loads(run("points", "balance", "M7", "--json").stdout) == before  # the ledger stays
-    assert sql("SELECT member_id, by, at FROM erasures") == [("M7", "owner", "2026-01-05T09:00:00")]
+    assert [(e.member_id, e.by, e.at) for e in rows(db, "erasures")] == [("M7", "owner", "2026-01-05T09:00:00")]
     shown = json.loads(run("members", "show", "M7", "--json").stdout)
     assert (shown["name"], shown["email"], shown["phone"], shown["birthday"]) == (None, None, None, None)
     assert run("db", "check").exit_code == 0
 
 
-def test_erase_needs_yes_when_not_at_a_terminal(run, sql):
+def test_erase_needs_yes_when_not_at_a_terminal(run, db):
     enrol_secret(run)
     r = run("members", "erase", "M7")
     assert r.exit_code == 2 and r.stderr.startswith("Error:")
-    assert sql("SELECT name FROM members WHERE member_id = 'M7'") == [(SECRET_NAME,)]
+    assert member(db, "M7").name == SECRET_NAME
 
 
 def test_an_erased_member_stays_erased(run, tmp_path):
@@ -96,19 +98,19 @@ def test_a_file_naming_an_erased_member_is_refused_even_for_rows_already_recorde
     assert (doc["duplicates"], doc["rejected"]) == (0, 1) and "erased" in doc["errors"][0]["message"]
 
 
-def test_an_erased_member_gets_no_referral_bonus_and_refers_nobody_new(run, sql):
+def test_an_erased_member_gets_no_referral_bonus_and_refers_nobody_new(run, db):
     assert run("program", "set", "earn.referral_bonus", "100").exit_code == 0
     assert run("members", "add", "--id", "RR", "--name", "Ref", "--joined", "2025-01-01").exit_code == 0
     assert run("members", "add", "--id", "EE", "--name", "Ee", "--joined", "2025-01-01", "--referred-by", "RR").exit_code == 0
     assert run("members", "erase", "RR", "--yes").exit_code == 0
     assert run("purchases", "add", "EE", "10.00", "--at", "2025-02-01").exit_code == 0  # the sale stands
-    assert sql("SELECT count(*) FROM ledger WHERE member_id = 'RR' AND kind = 'referral'") == [(0,)]
+    assert count(db, "ledger", member_id="RR", kind="referral") == 0
     refused = run("members", "add", "--id", "FF", "--name", "Ff", "--referred-by", "RR")
     assert refused.exit_code == 1 and "erased" in refused.stderr
     assert run("members", "edit", "EE", "--referred-by", "RR").exit_code == 1
 
 
-def test_an_erased_members_voucher_is_not_cancelled_back_into_points(run, sql):
+def test_an_erased_members_voucher_is_not_cancelled_back_into_points(run, db):
     assert run("members", "add", "--id", "V1", "--name", "Vee", "--joined", "2025-01-01").exit_code == 0
     assert run("points", "award", "V1", "500", "--reason", "opening", "--at", "2025-01-02").exit_code == 0
     assert run("rewards", "add", "MUG", "--name", "Mug", "--cost", "200").exit_code == 0
@@ -116,4 +118,4 @@ def test_an_erased_members_voucher_is_not_cancelled_back_into_points(run, sql):
     assert run("members", "erase", "V1", "--yes").exit_code == 0
     result = run("vouchers", "cancel", code, "--at", "2025-01-04")
     assert result.exit_code == 1 and "erased" in result.stderr
-    assert sql("SELECT status FROM vouchers") == [("issued",)]
+    assert [v.status for v in rows(db, "vouchers")] == ["issued"]

@@ -1,7 +1,7 @@
 """`loyalty purchases add|refund` through the CLI (SPEC §6: earning, referral, tiers, refunds, lots).
 
 Each test builds its own small shop, then reads the ledger with `points history
---json` or straight from the database file with sqlite3.
+--json` or straight from the database file (tests/db.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from tests.helpers import as_json, ok, one_error_line, q, run, fresh_db
+from tests.db import count, entries, purchases
+from tests.helpers import as_json, ok, one_error_line, run, fresh_db
 
 # -- small local helpers (independent of conftest) ------------------------------------
 
@@ -173,7 +174,7 @@ def test_partial_then_full_refund_reverses_exactly_what_was_earned(dbp):
     assert (r1["points_reversed"], r1["balance"]) == (30, 70)
     r2 = refund(dbp, "P1", "70.00", "R2", "2026-01-12")
     assert (r2["points_reversed"], r2["balance"]) == (70, 0)
-    assert q(dbp, "SELECT sum(points) FROM ledger WHERE kind = 'reversal'") == [(-100,)]
+    assert sum(e.points for e in entries(dbp, kind="reversal")) == -100
     # nothing left to refund
     assert run(dbp, "purchases", "refund", "P1", "--id", "R3", "--at", "2026-01-13").exit_code == 1
     assert run(dbp, "purchases", "refund", "P1", "0.01", "--id", "R4", "--at", "2026-01-13").exit_code == 1
@@ -208,7 +209,7 @@ def test_refund_larger_than_what_is_left_is_refused(dbp):
     result = run(dbp, "purchases", "refund", "P1", "50.00", "--id", "R2", "--at", "2026-01-12")
     assert result.exit_code == 1
     one_error_line(result)
-    assert q(dbp, "SELECT count(*) FROM purchases WHERE kind = 'refund'") == [(1,)]
+    assert count(dbp, "purchases", kind="refund") == 1
     assert balance(dbp, "A") == 40
 
     sale(dbp, "A", "10.00", "P2", "2026-01-10")
@@ -221,12 +222,12 @@ def test_refund_of_a_refund_is_refused(dbp):
     member(dbp, "A")
     sale(dbp, "A", "100.00", "P1", "2026-01-10")
     refund(dbp, "P1", "30.00", "R1", "2026-01-11")
-    before = q(dbp, "SELECT count(*) FROM ledger")
+    before = count(dbp, "ledger")
     for args in (["R1"], ["R1", "10.00"]):
         result = run(dbp, "purchases", "refund", *args, "--id", "RR", "--at", "2026-01-12")
         assert result.exit_code == 1
         one_error_line(result)
-    assert q(dbp, "SELECT count(*) FROM ledger") == before
+    assert count(dbp, "ledger") == before
 
 
 def test_refund_of_a_zero_sale_or_unknown_sale_is_refused(dbp):
@@ -246,7 +247,7 @@ def test_refund_dated_before_the_sale_is_refused(dbp):
     result = run(dbp, "purchases", "refund", "P1", "10.00", "--id", "R1", "--at", "2026-01-09T23:59")
     assert result.exit_code == 1
     one_error_line(result)
-    assert q(dbp, "SELECT count(*) FROM purchases WHERE kind = 'refund'") == [(0,)]
+    assert count(dbp, "purchases", kind="refund") == 0
 
 
 def test_refund_of_another_members_sale_is_rejected_on_import(dbp, tmp_path):
@@ -261,7 +262,7 @@ def test_refund_of_another_members_sale_is_rejected_on_import(dbp, tmp_path):
     doc = json.loads(result.stdout)
     assert [e["line"] for e in doc["errors"]] == [2]
     assert doc["imported"] == 0
-    assert q(dbp, "SELECT count(*) FROM purchases WHERE kind = 'refund'") == [(0,)]
+    assert count(dbp, "purchases", kind="refund") == 0
     assert balance(dbp, "A") == 100 and balance(dbp, "B") == 0
 
 
@@ -324,7 +325,7 @@ def test_purchases_add_with_existing_id_is_refused(dbp):
     result = run(dbp, "purchases", "add", "A", "20.00", "--id", "P1", "--at", "2026-01-11")
     assert result.exit_code == 1
     one_error_line(result)
-    assert q(dbp, "SELECT purchase_id, amount FROM purchases") == [("P1", 1000)]
+    assert [(p.purchase_id, p.amount) for p in purchases(dbp)] == [("P1", 1000)]
     assert balance(dbp, "A") == 10
 
 
@@ -344,7 +345,7 @@ def test_purchases_add_bad_amount_is_a_usage_error(dbp, amount):
     result = run(dbp, "purchases", "add", "A", amount, "--id", "P1", "--at", "2026-01-10")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert q(dbp, "SELECT count(*) FROM purchases") == [(0,)]
+    assert count(dbp, "purchases") == 0
 
 
 def test_purchases_add_unknown_member_is_refused(dbp):

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from loyalty_cli import checks, importer, members, program, purchases
 from loyalty_cli.store import Store
+from tests.db import raw
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -90,17 +91,13 @@ def open_shop(path: Path, sc: dict) -> Store:
     return store
 
 
-def q(store, sql, *params):
-    return store.conn.execute(sql, params).fetchall()
-
-
 def ledger_by_member(store) -> dict:
     return {(mid, kind): total for mid, kind, total in
-            q(store, "SELECT member_id, kind, sum(points) FROM ledger GROUP BY member_id, kind")}
+            raw(store.conn, "SELECT member_id, kind, sum(points) FROM ledger GROUP BY member_id, kind")}
 
 
 def balances(store) -> dict:
-    return dict(q(store, "SELECT member_id, balance FROM members"))
+    return dict(raw(store.conn, "SELECT member_id, balance FROM members"))
 
 
 # -- sales and refunds at the counter --------------------------------------------------------------
@@ -118,20 +115,20 @@ def test_refunding_everything(sc):
                 purchases.refund(store, sid, amount, day(when, 30), rid)
 
             # per purchase: reversed never exceeds earned, in the purchases table and in the ledger
-            for sid, earned, reversed_ in q(store, """
+            for sid, earned, reversed_ in raw(store.conn, """
                     SELECT s.purchase_id, s.points, coalesce(sum(r.points), 0) FROM purchases s
                     LEFT JOIN purchases r ON r.refund_of = s.purchase_id WHERE s.kind = 'sale'
                     GROUP BY s.purchase_id"""):
                 assert 0 <= reversed_ <= earned, (sid, earned, reversed_)
-                ledger_earned = q(store, "SELECT coalesce(sum(points), 0) FROM ledger WHERE ref = ? "
+                ledger_earned = raw(store.conn, "SELECT coalesce(sum(points), 0) FROM ledger WHERE ref = ? "
                                          "AND kind IN ('earn', 'bonus')", sid)[0][0]
-                ledger_reversed = -q(store, "SELECT coalesce(sum(e.points), 0) FROM ledger e JOIN purchases r "
+                ledger_reversed = -raw(store.conn, "SELECT coalesce(sum(e.points), 0) FROM ledger e JOIN purchases r "
                                             "ON r.purchase_id = e.ref WHERE e.kind = 'reversal' AND r.refund_of = ?",
                                      sid)[0][0]
                 assert ledger_earned == earned
                 assert 0 <= ledger_reversed <= ledger_earned
                 # everything was refunded: what was not reversed has expired (nothing when nothing lapsed)
-                expired = q(store, """SELECT coalesce(sum(u.points), 0) FROM lot_uses u
+                expired = raw(store.conn, """SELECT coalesce(sum(u.points), 0) FROM lot_uses u
                                       JOIN ledger e ON e.id = u.entry_id AND e.kind = 'expire'
                                       JOIN lots l ON l.id = u.lot_id
                                       JOIN ledger c ON c.id = l.entry_id AND c.ref = ? AND c.kind IN ('earn', 'bonus')""",
@@ -148,7 +145,7 @@ def test_refunding_everything(sc):
                     assert sums.get((mid, "expire"), 0) == 0
                 else:
                     # what is left is what did not lapse of the signup and referral credits
-                    lapsed = q(store, """SELECT coalesce(sum(u.points), 0) FROM lot_uses u
+                    lapsed = raw(store.conn, """SELECT coalesce(sum(u.points), 0) FROM lot_uses u
                                          JOIN ledger e ON e.id = u.entry_id AND e.kind = 'expire'
                                          JOIN lots l ON l.id = u.lot_id
                                          JOIN ledger c ON c.id = l.entry_id AND c.kind IN ('signup', 'referral')
@@ -156,9 +153,9 @@ def test_refunding_everything(sc):
                     assert bal == bonuses - lapsed, (mid, bal, bonuses, lapsed, sums)
                 assert bal >= 0
             # a referral bonus is paid at most once per referee, and never reversed
-            assert q(store, "SELECT count(*) FROM ledger WHERE kind = 'referral' AND points <= 0") == [(0,)]
+            assert raw(store.conn, "SELECT count(*) FROM ledger WHERE kind = 'referral' AND points <= 0") == [(0,)]
             for mid, ref in zip(sc["ids"], sc["referrers"]):
-                paid = q(store, "SELECT count(*) FROM ledger WHERE kind = 'referral' AND note LIKE ?", f"%{mid}")[0][0]
+                paid = raw(store.conn, "SELECT count(*) FROM ledger WHERE kind = 'referral' AND note LIKE ?", f"%{mid}")[0][0]
                 has_sale = any(m == mid and a > 0 for _, m, a, _ in sc["sales"])
                 assert paid == (1 if ref is not None and has_sale else 0)
 
@@ -187,7 +184,7 @@ def csv_text(sc) -> str:
 
 def state(store):
     return (ledger_by_member(store), balances(store),
-            q(store, "SELECT purchase_id, member_id, kind, amount, refund_of, points FROM purchases ORDER BY purchase_id"))
+            raw(store.conn, "SELECT purchase_id, member_id, kind, amount, refund_of, points FROM purchases ORDER BY purchase_id"))
 
 
 @SETTINGS

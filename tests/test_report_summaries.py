@@ -16,7 +16,6 @@ are exact for the as-of date and group purchases where not, so:
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 from loyalty_cli import checks, members, program, purchases, reports
 from loyalty_cli.store import reports as report_rows
 from loyalty_cli.store import Store
+from tests.db import connect, raw, row, rows
 
 PROGRAM = """
 [earn]
@@ -44,9 +44,9 @@ def open_shop(path: Path, ids=("A", "B")) -> Store:
 
 
 def totals(store, mid):
-    return store.conn.execute(
-        "SELECT sales_count, net_spend, first_purchase_at, last_purchase_at, last_sale_at, prev_sale_at "
-        "FROM member_totals WHERE member_id = ?", (mid,)).fetchone()
+    found = row(store.conn, "member_totals", member_id=mid)
+    return found and (found.sales_count, found.net_spend, found.first_purchase_at, found.last_purchase_at,
+                      found.last_sale_at, found.prev_sale_at)
 
 
 def test_member_totals_follow_sales_refunds_and_back_dated_sales(tmp_path):
@@ -67,10 +67,10 @@ def test_member_totals_follow_sales_refunds_and_back_dated_sales(tmp_path):
     assert totals(store, "A")[:3] == (4, 1400, "2025-02-01T10:00:00")
     assert totals(store, "B") is None  # no purchase, no row
 
-    days = store.conn.execute("SELECT * FROM daily_sales ORDER BY day").fetchall()
+    days = [tuple(d) for d in rows(store.conn, "daily_sales")]
     assert days == [("2025-02-01", 1, 0, 0, 0), ("2025-03-01", 1, 1000, 0, 0), ("2025-03-03", 1, 200, 0, 0),
                     ("2025-03-05", 1, 500, 0, 0), ("2025-03-07", 0, 0, 1, 300)]
-    points = store.conn.execute("SELECT * FROM daily_points ORDER BY day, kind").fetchall()
+    points = raw(store.conn, "SELECT * FROM daily_points ORDER BY day, kind")
     # signups of A and B on the joining day; 1 point per 1.00 earned; before the refund's debit A's
     # signup points, lapsed on 2025-01-01, are written off; the refund reverses 3 of S1's 10
     assert points == [("2024-01-01", "signup", 20, 0, 2), ("2025-03-01", "earn", 10, 0, 1),
@@ -221,13 +221,11 @@ def test_a_backup_from_before_the_totals_restores_and_gets_them(tmp_path):
     purchases.add_sale(store, "A", 1000, "2025-03-01T10:00:00", "S1", None)
     store.close()
     ok(db, "db", "backup", backup)
-    conn = sqlite3.connect(backup)  # make it what the first version of the tool wrote
-    for table in ("member_totals", "daily_sales", "daily_points"):
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("DELETE FROM migrations WHERE name = 'm002_summaries'")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    with connect(backup) as conn:  # make it what the first version of the tool wrote
+        for table in ("member_totals", "daily_sales", "daily_points"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM migrations WHERE name = 'm002_summaries'")
+        conn.execute("PRAGMA user_version = 1")
     later = Store.open(db)  # a sale after the backup, which the restore takes away
     purchases.add_sale(later, "B", 500, "2025-03-02T10:00:00", "S2", None)
     later.close()
@@ -236,7 +234,7 @@ def test_a_backup_from_before_the_totals_restores_and_gets_them(tmp_path):
     store = Store.open(db)
     try:
         assert totals(store, "A")[:2] == (1, 1000) and totals(store, "B") is None  # as the backup had it
-        assert store.conn.execute("SELECT day, sales FROM daily_sales").fetchall() == [("2025-03-01", 1)]
+        assert [(d.day, d.sales) for d in rows(store.conn, "daily_sales")] == [("2025-03-01", 1)]
         assert checks.run_checks(store) == []
     finally:
         store.close()

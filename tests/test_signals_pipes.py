@@ -16,12 +16,13 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+
+from tests.db import connect, count, members
 
 STRESS = bool(os.environ.get("LOYALTY_STRESS"))
 TRIES = 1000 if STRESS else 100
@@ -131,7 +132,7 @@ def test_ctrl_c_during_a_write_still_rolls_back_and_says_so(shop):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err == NOTHING + "\n" and out == ""
-    assert sqlite3.connect(shop).execute("SELECT count(*) FROM purchases").fetchone() == (0,)
+    assert count(shop, "purchases") == 0
     assert loyalty(shop, "db", "check").returncode == 0
 
 
@@ -212,14 +213,13 @@ def fill(db, rows):
     """A database of tens of MB (a backup then takes a few tenths of a second to copy)."""
     assert loyalty(db, "init").returncode == 0
     assert loyalty(db, "members", "add", "--id", "M0", "--name", "First").returncode == 0
-    conn = sqlite3.connect(db)
-    tier, since = conn.execute("SELECT tier, tier_since FROM members").fetchone()
-    with conn:
+    first = members(db)[0]
+    tier, since = first.tier, first.tier_since
+    with connect(db) as conn:
         conn.executemany("INSERT INTO members (member_id, member_key, name, joined_on, tier, tier_since) "
                          "VALUES (?, ?, ?, ?, ?, ?)",
                          ((f"B{i:07d}", f"b{i:07d}", f"Member {i} {'x' * 150}", "2024-01-01", tier, since)
                           for i in range(rows)))
-    conn.close()
 
 
 def partials(folder):
@@ -278,9 +278,7 @@ def test_a_killed_backup_leaves_a_partial_that_check_or_the_next_backup_removes(
         running.send_signal(signal.SIGCONT)
     out, err = running.communicate(timeout=60)
     assert running.returncode == 0 and err == "" and partials(backups) == sorted(set(left) - set(alive))
-    monday = sqlite3.connect(backups / "monday.db")
-    assert monday.execute("SELECT count(*) FROM members").fetchone() == (200_001,)  # whole
-    monday.close()
+    assert count(backups / "monday.db", "members") == 200_001  # whole
 
     # With no backup running, check removes the stale one (and its journal).
     check = loyalty(db, "db", "check")

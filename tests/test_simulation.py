@@ -15,13 +15,13 @@ import calendar
 import datetime as dt
 import os
 import random
-import sqlite3
 
 import pytest
 
 from loyalty_cli import members, points, program, purchases, rewards, tiers
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.store import Store
+from tests.db import connect
 
 SEEDS = [int(s) for s in os.environ["LOYALTY_SIM_SEEDS"].split(",")] if os.environ.get("LOYALTY_SIM_SEEDS") else \
     range(2000 if os.environ.get("LOYALTY_STRESS") else 200)
@@ -104,8 +104,7 @@ class Model:
 
 
 def db_state(path):
-    conn = sqlite3.connect(path)
-    try:
+    with connect(path) as conn:
         balances = dict(conn.execute("SELECT member_id, balance FROM members"))
         sums = dict(conn.execute("SELECT member_id, sum(points) FROM ledger GROUP BY member_id"))
         lots = {}
@@ -113,8 +112,6 @@ def db_state(path):
                 "SELECT member_id, expires_on, sum(remaining) FROM lots WHERE remaining > 0 GROUP BY member_id, expires_on"):
             lots.setdefault(member_id, {})[e] = left
         return balances, sums, lots
-    finally:
-        conn.close()
 
 
 def model_lots(model):

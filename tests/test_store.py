@@ -17,6 +17,7 @@ from loyalty_cli import store
 from loyalty_cli.errors import Busy
 from loyalty_cli.store.migrations import MIGRATIONS
 from loyalty_cli.store import Store, default_path
+from tests.db import balance, connect, count, members, open_connection, raw, rows
 
 
 def mode(path: Path) -> int:
@@ -25,7 +26,7 @@ def mode(path: Path) -> int:
 
 def other_connection(path: Path) -> sqlite3.Connection:
     """A second, independent connection that never waits for a lock."""
-    return sqlite3.connect(path, timeout=0, isolation_level=None)
+    return open_connection(path, timeout=0, isolation_level=None)
 
 
 def add_member(conn, member_id: str) -> None:
@@ -176,23 +177,21 @@ def test_default_busy_timeout_is_five_seconds(db):
 
 def test_migrations_are_recorded_in_a_table_and_user_version(db):
     Store.open(db).close()
-    conn = sqlite3.connect(db)
-    names = [r[0] for r in conn.execute("SELECT name FROM migrations ORDER BY name")]
+    names = [m.name for m in rows(db, "migrations")]
     assert names == [m.__name__ for m in MIGRATIONS]
     assert names[0] == "m001_initial"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    conn.close()
+    assert raw(db, "PRAGMA user_version")[0][0] == len(MIGRATIONS)
 
 
 def test_reopening_does_not_run_migrations_again(db):
     Store.open(db).close()
-    before = sqlite3.connect(db).execute("SELECT name, applied_at FROM migrations").fetchall()
+    before = rows(db, "migrations")
     s = Store.open(db)
     try:
         assert s.migrate() == []
     finally:
         s.close()
-    after = sqlite3.connect(db).execute("SELECT name, applied_at FROM migrations").fetchall()
+    after = rows(db, "migrations")
     assert after == before
 
 
@@ -229,21 +228,19 @@ def ledger_entry(db):
 
 
 def test_ledger_update_is_refused_by_the_database(ledger_entry):
-    conn = sqlite3.connect(ledger_entry)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("UPDATE ledger SET points = 5000 WHERE id = 1")
-    conn.rollback()
-    assert conn.execute("SELECT points FROM ledger WHERE id = 1").fetchone() == (50,)
-    conn.close()
+    with connect(ledger_entry) as conn:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE ledger SET points = 5000 WHERE id = 1")
+        conn.rollback()
+        assert conn.execute("SELECT points FROM ledger WHERE id = 1").fetchone() == (50,)
 
 
 def test_ledger_delete_is_refused_by_the_database(ledger_entry):
-    conn = sqlite3.connect(ledger_entry)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM ledger WHERE id = 1")
-    conn.rollback()
-    assert conn.execute("SELECT count(*) FROM ledger").fetchone() == (1,)
-    conn.close()
+    with connect(ledger_entry) as conn:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM ledger WHERE id = 1")
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM ledger").fetchone() == (1,)
 
 
 @pytest.mark.parametrize("statement", [
@@ -253,25 +250,23 @@ def test_ledger_delete_is_refused_by_the_database(ledger_entry):
 ])
 def test_replacing_a_ledger_entry_is_refused_by_the_database(ledger_entry, statement):
     # REPLACE deletes without firing the delete trigger: a trigger of its own refuses it.
-    conn = sqlite3.connect(ledger_entry)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute(statement)
-    conn.rollback()
-    assert conn.execute("SELECT id, points FROM ledger").fetchall() == [(1, 50)]
-    conn.close()
+    with connect(ledger_entry) as conn:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(statement)
+        conn.rollback()
+        assert conn.execute("SELECT id, points FROM ledger").fetchall() == [(1, 50)]
 
 
 def test_replacing_a_lot_use_is_refused_by_the_database(ledger_entry):
-    conn = sqlite3.connect(ledger_entry)
-    conn.execute("INSERT INTO lots (id, entry_id, member_id, expires_on, points, remaining) VALUES (1, 1, 'M1', NULL, 50, 50)")
-    conn.execute("INSERT INTO lot_uses (entry_id, lot_id, points) VALUES (1, 1, 5)")
-    conn.commit()
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("INSERT OR REPLACE INTO lot_uses (rowid, entry_id, lot_id, points) SELECT rowid, entry_id, lot_id, 50 "
-                     "FROM lot_uses")
-    conn.rollback()
-    assert conn.execute("SELECT points FROM lot_uses").fetchall() == [(5,)]
-    conn.close()
+    with connect(ledger_entry) as conn:
+        conn.execute("INSERT INTO lots (id, entry_id, member_id, expires_on, points, remaining) VALUES (1, 1, 'M1', NULL, 50, 50)")
+        conn.execute("INSERT INTO lot_uses (entry_id, lot_id, points) VALUES (1, 1, 5)")
+        conn.commit()
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("INSERT OR REPLACE INTO lot_uses (rowid, entry_id, lot_id, points) SELECT rowid, entry_id, lot_id, 50 "
+                         "FROM lot_uses")
+        conn.rollback()
+        assert conn.execute("SELECT points FROM lot_uses").fetchall() == [(5,)]
 
 
 def test_foreign_keys_are_enforced_on_the_ledger(db):
@@ -313,7 +308,7 @@ def test_write_commits_and_leaves_no_transaction_open(db):
         assert not s.conn.in_transaction
     finally:
         s.close()
-    assert sqlite3.connect(db).execute("SELECT member_id FROM members").fetchall() == [("M1",)]
+    assert [m.member_id for m in members(db)] == ["M1"]
 
 
 def test_write_rolls_back_on_an_exception_and_leaves_no_transaction_open(db):
@@ -388,7 +383,7 @@ def test_cli_exits_75_with_one_line_when_the_database_is_busy(db, loyalty_proc):
     assert lines[0].startswith("Error:")
     assert "busy" in lines[0]
     assert "Traceback" not in result.stderr
-    assert sqlite3.connect(db).execute("SELECT count(*) FROM members").fetchone() == (0,)
+    assert count(db, "members") == 0
 
 
 def test_an_empty_loyalty_db_is_a_usage_error_not_the_default_database(cli, tmp_path, monkeypatch):
@@ -428,10 +423,8 @@ def test_a_busy_timeout_sqlite_cannot_honour_is_exit_2(cli, db, monkeypatch, val
 
 def test_another_applications_sqlite_file_is_refused_untouched(cli, tmp_path):
     path = tmp_path / "shop-app.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE customers (id INTEGER)")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
     before = path.read_bytes()
     for args in (["members", "list"], ["init"]):
         result = cli("--db", path, *args)
@@ -441,13 +434,11 @@ def test_another_applications_sqlite_file_is_refused_untouched(cli, tmp_path):
 
 def test_a_database_from_a_newer_loyalty_is_refused(cli, db):
     Store.open(db).close()
-    conn = sqlite3.connect(db)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     result = cli("--db", db, "members", "add", "--name", "Ann")
     assert result.exit_code == 1 and "newer version of loyalty" in result.stderr
-    assert sqlite3.connect(db).execute("SELECT count(*) FROM members").fetchone() == (0,)
+    assert count(db, "members") == 0
 
 
 def test_a_read_only_database_is_one_error_line(cli, db, monkeypatch):
@@ -490,7 +481,7 @@ def test_ctrl_c_after_the_commit_says_the_change_was_saved(cli, db, monkeypatch)
     result = cli("--db", db, "points", "redeem", "A", "30")
     assert result.exit_code == 130
     assert result.stderr.startswith("Interrupted after the change was saved: it is written")
-    assert sqlite3.connect(db).execute("SELECT balance FROM members").fetchone() == (70,)
+    assert balance(db, "A") == 70
 
 
 def test_ctrl_c_before_the_commit_says_nothing_was_written(cli, db, monkeypatch):
@@ -504,7 +495,7 @@ def test_ctrl_c_before_the_commit_says_nothing_was_written(cli, db, monkeypatch)
     monkeypatch.setattr(Book, "flush", interrupted)
     result = cli("--db", db, "points", "redeem", "A", "30")
     assert result.exit_code == 130 and result.stderr == "Interrupted: nothing was written by the unfinished command.\n"
-    assert sqlite3.connect(db).execute("SELECT balance FROM members").fetchone() == (100,)
+    assert balance(db, "A") == 100
 
 
 def test_ctrl_c_is_heard_while_waiting_for_another_writer(db, loyalty_proc, tmp_path):
@@ -573,10 +564,8 @@ def test_restoring_a_newer_loyaltys_backup_is_refused_before_anything_is_copied(
     cli("--db", db, "members", "add", "--id", "A", "--name", "Ann")
     backup = tmp_path / "newer.db"
     assert cli("--db", db, "db", "backup", backup).exit_code == 0
-    conn = sqlite3.connect(backup)
-    conn.execute("PRAGMA user_version = 99")
-    conn.commit()
-    conn.close()
+    with connect(backup) as conn:
+        conn.execute("PRAGMA user_version = 99")
     cli("--db", db, "members", "add", "--id", "B", "--name", "Bo")
     result = cli("--db", db, "db", "restore", backup, "--yes")
     assert result.exit_code == 3 and "newer version of loyalty" in result.stderr
@@ -605,14 +594,12 @@ def test_ctrl_c_on_a_new_database_says_nothing_was_written(cli, tmp_path, monkey
     def interrupted(self, members=True):  # the migration run on opening committed before this
         raise KeyboardInterrupt
     assert cli("--db", tmp_path / "new.db", "init").exit_code == 0
-    conn = sqlite3.connect(tmp_path / "new.db")  # as the previous version left it: one migration to run
-    conn.execute("DELETE FROM migrations WHERE name = ?", (MIGRATIONS[-1].__name__,))
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
-    assert MIGRATIONS[-1].__name__ == "m006_member_key"  # undo what it made, so that it runs again
-    conn.execute("DROP INDEX members_key")
-    conn.execute("ALTER TABLE members DROP COLUMN member_key")
-    conn.commit()
-    conn.close()
+    with connect(tmp_path / "new.db") as conn:  # as the previous version left it: one migration to run
+        conn.execute("DELETE FROM migrations WHERE name = ?", (MIGRATIONS[-1].__name__,))
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+        assert MIGRATIONS[-1].__name__ == "m006_member_key"  # undo what it made, so that it runs again
+        conn.execute("DROP INDEX members_key")
+        conn.execute("ALTER TABLE members DROP COLUMN member_key")
     monkeypatch.setattr(Book, "flush", interrupted)
     result = cli("--db", tmp_path / "new.db", "members", "add", "--name", "Ann")
     assert result.exit_code == 130 and result.stderr == "Interrupted: nothing was written by the unfinished command.\n"

@@ -14,19 +14,12 @@ import stat
 
 import pytest
 
-from tests.helpers import ok, run, fresh_db
+from tests.db import connect, count, entries, members, raw
+from tests.helpers import fresh_db, ok, run
 
 @pytest.fixture
 def db(tmp_path):
     return fresh_db(tmp_path / "shop.db")  # as loyalty init makes it
-
-
-def sql(db, query, *params):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
 
 
 def balance(db, member) -> int:
@@ -52,18 +45,15 @@ def some_activity(db) -> None:
 
 def tamper(path) -> None:
     """What someone with sqlite3 could do: drop the guard and give M2 one more point in entry 2."""
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER ledger_no_update")
-    conn.execute("UPDATE ledger SET points = points + 1 WHERE id = 2")
-    conn.commit()
-    conn.close()
+    with connect(path) as conn:
+        conn.execute("DROP TRIGGER ledger_no_update")
+        conn.execute("UPDATE ledger SET points = points + 1 WHERE id = 2")
 
 
 # -- db check finds an edit ---------------------------------------------------------------------
 def test_the_ledger_refuses_update_and_delete_while_the_triggers_are_in_place(db):
     some_activity(db)
-    conn = sqlite3.connect(db)
-    try:
+    with connect(db) as conn:
         with pytest.raises(sqlite3.DatabaseError):  # IntegrityError is a DatabaseError
             conn.execute("UPDATE ledger SET points = points + 1 WHERE id = 2")
         with pytest.raises(sqlite3.DatabaseError):
@@ -77,22 +67,17 @@ def test_the_ledger_refuses_update_and_delete_while_the_triggers_are_in_place(db
         with pytest.raises(sqlite3.DatabaseError):
             conn.execute("DELETE FROM lot_uses")
         conn.rollback()
-    finally:
-        conn.close()
-    assert sql(db, "SELECT count(*), sum(points) FROM ledger") == [(7, 120)]
+    assert (len(entries(db)), sum(e.points for e in entries(db))) == (7, 120)
     check_ok(db)
 
 
 def test_update_raises_integrity_error(db):
     some_activity(db)
-    conn = sqlite3.connect(db)
-    try:
+    with connect(db) as conn:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("UPDATE ledger SET points = 0 WHERE id = 1")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("DELETE FROM ledger WHERE id = 1")
-    finally:
-        conn.close()
 
 
 # -- backup and restore -------------------------------------------------------------------------
@@ -122,15 +107,15 @@ def test_restore_brings_the_old_balance_back(db, tmp_path):
     ok(db, "points", "redeem", "M2", "10", "--at", "2025-03-02")
     assert (balance(db, "M1"), balance(db, "M2")) == (570, 40)
 
-    before = sql(db, "SELECT count(*) FROM ledger")
+    before = count(db, "ledger")
     result = run(db, "db", "restore", target)  # no --yes
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert result.stdout == ""
-    assert sql(db, "SELECT count(*) FROM ledger") == before
+    assert count(db, "ledger") == before
 
     ok(db, "db", "restore", target, "--yes")
     assert (balance(db, "M1"), balance(db, "M2")) == (70, 50)
-    assert sql(db, "SELECT count(*) FROM ledger") == [(7,)]
+    assert count(db, "ledger") == 7
     check_ok(db)
     # The restored ledger goes on: new entries chain on to the restored ones.
     ok(db, "points", "award", "M1", "5", "--reason", "after restore", "--at", "2025-03-03")
@@ -144,13 +129,13 @@ def test_restore_refuses_a_tampered_backup_and_changes_nothing(db, tmp_path):
     ok(db, "db", "backup", target)
     ok(db, "points", "award", "M1", "500", "--reason", "big sale", "--at", "2025-03-01")
     tamper(target)
-    before = (sql(db, "SELECT * FROM ledger ORDER BY id"), sql(db, "SELECT member_id, balance FROM members"))
+    before = (entries(db), [(m.member_id, m.balance) for m in members(db)])
 
     result = run(db, "db", "restore", target, "--yes")
     assert result.exit_code == 4, (result.stdout, result.stderr)
     assert "Traceback" not in result.output
     assert result.stderr.splitlines()[0].startswith("Error:")
-    assert (sql(db, "SELECT * FROM ledger ORDER BY id"), sql(db, "SELECT member_id, balance FROM members")) == before
+    assert (entries(db), [(m.member_id, m.balance) for m in members(db)]) == before
     assert balance(db, "M1") == 570
     check_ok(db)
 
@@ -160,28 +145,24 @@ def test_a_backup_made_before_the_replace_triggers_is_restored_and_gets_them(db,
     target = tmp_path / "old-backup.db"
     ok(db, "db", "backup", target)
     # What a backup from before migration m003 looks like: no REPLACE triggers, no record of m003.
-    conn = sqlite3.connect(target)
-    conn.execute("DROP TRIGGER ledger_no_replace")
-    conn.execute("DROP TRIGGER lot_uses_no_replace")
-    conn.execute("DELETE FROM migrations WHERE name IN ('m003_no_replace', 'm004_lot_uses_no_replace')")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
+    with connect(target) as conn:
+        conn.execute("DROP TRIGGER ledger_no_replace")
+        conn.execute("DROP TRIGGER lot_uses_no_replace")
+        conn.execute("DELETE FROM migrations WHERE name IN ('m003_no_replace', 'm004_lot_uses_no_replace')")
+        conn.execute("PRAGMA user_version = 2")
     ok(db, "points", "award", "M1", "500", "--reason", "after the backup", "--at", "2025-03-01")
     ok(db, "db", "restore", target, "--yes")
     assert balance(db, "M1") == 70
-    triggers = {name for (name,) in sql(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    triggers = {name for (name,) in raw(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {"ledger_no_replace", "lot_uses_no_replace"} <= triggers
     check_ok(db)
 
 
 def test_a_database_from_before_m004_passes_check_and_gets_the_lot_uses_trigger_when_opened(db):
     some_activity(db)
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER lot_uses_no_replace")
-    conn.execute("DELETE FROM migrations WHERE name = 'm004_lot_uses_no_replace'")
-    conn.execute("PRAGMA user_version = 3")
-    conn.commit()
-    conn.close()
+    with connect(db) as conn:
+        conn.execute("DROP TRIGGER lot_uses_no_replace")
+        conn.execute("DELETE FROM migrations WHERE name = 'm004_lot_uses_no_replace'")
+        conn.execute("PRAGMA user_version = 3")
     check_ok(db)  # opening it migrates it: the trigger is back, and required from now on
-    assert sql(db, "SELECT name FROM sqlite_master WHERE name = 'lot_uses_no_replace'") == [("lot_uses_no_replace",)]
+    assert raw(db, "SELECT name FROM sqlite_master WHERE name = 'lot_uses_no_replace'") == [("lot_uses_no_replace",)]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import fcntl
 import json
-import sqlite3
 
 import pytest
+
+from tests.db import connect, count, members, rows, tier_history
 
 
 @pytest.fixture
@@ -86,35 +87,35 @@ def test_a_member_who_stops_buying_keeps_gold_until_the_hold_ends(shop):
     assert shop.tier("M1", as_of="2026-02-28") == "Gold"
 
 
-def test_recalc_twice_for_the_same_date_changes_nothing_the_second_time(shop, sql):
+def test_recalc_twice_for_the_same_date_changes_nothing_the_second_time(shop, db):
     shop.member("M1")
     shop.member("M2")
     shop.sale("M1", "1600.00", "2025-03-01T10:00", "P1")
     first = shop.recalc("2026-03-02")
     assert first["downgraded"] == 1
-    changes = sql("SELECT count(*) FROM tier_changes")[0][0]
+    changes = tier_history(db)
     second = shop.recalc("2026-03-02")
     assert (second["upgraded"], second["downgraded"], second["unchanged"], second["changes"]) == (0, 0, 2, [])
-    assert sql("SELECT count(*) FROM tier_changes")[0][0] == changes
+    assert tier_history(db) == changes
 
 
-def test_a_recalc_dated_before_the_latest_is_refused_unless_dry_run(shop, run, sql):
+def test_a_recalc_dated_before_the_latest_is_refused_unless_dry_run(shop, run, db):
     shop.member("M1")
     shop.recalc("2026-01-31")
     r = run("tiers", "recalc", "--as-of", "2026-01-30")
     assert r.exit_code == 1
     assert r.stderr.startswith("Error:") and r.stdout == ""
     assert run("tiers", "recalc", "--as-of", "2026-01-30", "--dry-run").exit_code == 0
-    assert sql("SELECT as_of FROM recalc_runs") == [("2026-01-31",)]
+    assert [r.as_of for r in rows(db, "recalc_runs")] == ["2026-01-31"]
 
 
-def test_dry_run_reports_changes_but_writes_none(shop, sql):
+def test_dry_run_reports_changes_but_writes_none(shop, db):
     shop.member("M1")
     shop.sale("M1", "1600.00", "2025-03-01T10:00", "P1")
     result = shop.recalc("2026-03-02", "--dry-run")
     assert result["changes"] == [{"member_id": "M1", "from": "Gold", "to": "Bronze"}]
     assert shop.tier("M1") == "Gold"
-    assert sql("SELECT count(*) FROM recalc_runs")[0][0] == 0
+    assert count(db, "recalc_runs") == 0
 
 
 def test_manual_platinum_holds_against_recalc_and_lapses_after_its_date(shop, run):
@@ -151,13 +152,13 @@ def test_upgrade_undone_by_refunds_is_not_protected_by_the_hold(shop):
     assert result["changes"] == [{"member_id": "M1", "from": "Silver", "to": "Bronze"}]
 
 
-def test_an_undone_upgrade_falls_to_the_manual_floor_and_keeps_it(shop, run, sql):
+def test_an_undone_upgrade_falls_to_the_manual_floor_and_keeps_it(shop, run, db):
     shop.member("K", joined="2024-01-01")
     assert run("tiers", "set", "K", "Silver", "--until", "2026-12-31", "--at", "2025-01-01", "--by", "owner").exit_code == 0
     shop.sale("K", "1600.00", "2025-02-01T10:00", "K1")            # Gold
     shop.refund("K1", "1200.00", "2025-03-01T10:00", "KR1")        # 400 left: the upgrade is undone
     assert shop.recalc("2025-03-02")["changes"] == [{"member_id": "K", "from": "Gold", "to": "Silver"}]
-    assert sql("SELECT tier, floor_tier, floor_until FROM members") == [("Silver", "Silver", "2026-12-31")]
+    assert [(m.tier, m.floor_tier, m.floor_until) for m in members(db)] == [("Silver", "Silver", "2026-12-31")]
 
 
 def test_undone_upgrade_counts_refunds_in_the_window_of_older_sales(shop):
@@ -273,24 +274,23 @@ def test_two_recalcs_at_once_one_runs_the_other_exits_75(loyalty_proc, db, tmp_p
 
     assert loyalty_proc("--db", db, "init").returncode == 0
     # Hold the database itself so the first recalc waits inside its job lock.
-    blocker = sqlite3.connect(db, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    first = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", str(db), "tiers", "recalc", "-q"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**__import__("os").environ, "LOYALTY_BUSY_TIMEOUT": "30"})
-    try:
-        for _ in range(100):  # wait until the first one holds its job lock
-            with open(f"{db}.recalc.lock", "a") as probe:
-                try:
-                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(probe, fcntl.LOCK_UN)
-                except BlockingIOError:
-                    break
-            __import__("time").sleep(0.1)
-        second = loyalty_proc("--db", db, "tiers", "recalc", "-q", timeout=20)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    with connect(db, isolation_level=None) as blocker:
+        blocker.execute("BEGIN IMMEDIATE")
+        first = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", str(db), "tiers", "recalc", "-q"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**__import__("os").environ, "LOYALTY_BUSY_TIMEOUT": "30"})
+        try:
+            for _ in range(100):  # wait until the first one holds its job lock
+                with open(f"{db}.recalc.lock", "a") as probe:
+                    try:
+                        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        fcntl.flock(probe, fcntl.LOCK_UN)
+                    except BlockingIOError:
+                        break
+                __import__("time").sleep(0.1)
+            second = loyalty_proc("--db", db, "tiers", "recalc", "-q", timeout=20)
+        finally:
+            blocker.execute("ROLLBACK")
     out, err = first.communicate(timeout=60)
     assert (first.returncode, out, err) == (0, "", "")
     assert second.returncode == 75 and "Traceback" not in second.stderr
@@ -298,13 +298,12 @@ def test_two_recalcs_at_once_one_runs_the_other_exits_75(loyalty_proc, db, tmp_p
 
 def test_busy_database_exits_75_with_one_line(loyalty_proc, db):
     assert loyalty_proc("--db", db, "members", "add", "--id", "M1", "--name", "A").returncode == 0
-    blocker = sqlite3.connect(db, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        r = loyalty_proc("--db", db, "tiers", "recalc", "-q", env={"LOYALTY_BUSY_TIMEOUT": "0.3"})
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    with connect(db, isolation_level=None) as blocker:
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            r = loyalty_proc("--db", db, "tiers", "recalc", "-q", env={"LOYALTY_BUSY_TIMEOUT": "0.3"})
+        finally:
+            blocker.execute("ROLLBACK")
     assert r.returncode == 75
     assert r.stderr.startswith("Error:") and r.stderr.count("\n") == 1
 

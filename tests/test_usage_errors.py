@@ -14,6 +14,7 @@ import pytest
 import typer
 
 from loyalty_cli.cli import app
+from tests.db import count
 
 # (command line, the exact stderr lines) -- every one exits 2 with nothing on stdout.
 USAGE_ERRORS = [
@@ -100,11 +101,11 @@ def test_adjust_still_takes_a_negative_correction_as_written(shop):
     assert shop("points", "balance", "M1", "--json").stdout.count('"balance":30') == 1
 
 
-def test_a_refused_value_changes_nothing(shop, sql):
-    before = sql("SELECT count(*) FROM ledger")
+def test_a_refused_value_changes_nothing(shop, db):
+    before = count(db, "ledger")
     for args in (("points", "award", "M1", "-5", "--reason", "x"), ("purchases", "add", "M1", "-5")):
         assert shop(*args).exit_code == 2
-    assert sql("SELECT count(*) FROM ledger") == before
+    assert count(db, "ledger") == before
 
 
 def _tree(command, path=()):

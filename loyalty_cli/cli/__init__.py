@@ -89,8 +89,6 @@ class LoyaltyGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
-        import sqlite3
-
         from loyalty_cli.store import forget_saved
 
         forget_saved()
@@ -130,8 +128,6 @@ class LoyaltyGroup(TyperGroup):
         except LoyaltyError as exc:
             _error(str(exc))
             ctx.exit(exc.exit_code)
-        except sqlite3.Error as exc:
-            _storage_failure(ctx, exc)
         except KeyboardInterrupt:
             report_interrupted(sys.stderr.write, interrupted_message())
             ctx.exit(130)
@@ -155,7 +151,7 @@ class LoyaltyGroup(TyperGroup):
             _error("a value given is not valid UTF-8 text (an argument or environment value holds bytes "
                    "that are not UTF-8: check its encoding)")
             ctx.exit(2)
-        except Exception as exc:
+        except Exception as exc:  # the database or the disk failing (the store says which), or a bug
             if type(exc).__module__.startswith(("typer", "click")):
                 raise
             _storage_failure(ctx, exc)
