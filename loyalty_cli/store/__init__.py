@@ -473,12 +473,18 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise
         try:
+            failed = False
             try:
                 self.conn.execute("COMMIT")
+            except sqlite3.Error:
+                # A COMMIT that fails (a full disk) is rolled back by SQLite itself: out of the
+                # transaction, with total_changes counting the undone rows, yet nothing was saved.
+                failed = True
+                raise
             finally:
                 # Ctrl-C during COMMIT raises once it has returned: whoever reports the interruption
                 # must know whether the change was saved (see saved_changes).
-                if not self.conn.in_transaction and self.conn.total_changes != changes:
+                if not failed and not self.conn.in_transaction and self.conn.total_changes != changes:
                     global _SAVED
                     _SAVED = True
         except sqlite3.OperationalError as exc:
