@@ -282,6 +282,20 @@ def full_message(path) -> str:
     return f"the disk holding {path} is full: nothing was written; free some space and run the command again"
 
 
+FULL_BELOW = 64 * 1024  # free bytes under which an I/O error is taken for a full disk
+
+
+def disk_full(path) -> bool:
+    """Whether the file system holding `path` has (almost) no space left for us. SQLite reports a
+    completely full disk as an I/O error (SQLITE_IOERR_SHMSIZE when the -shm file cannot grow,
+    _WRITE, _FSYNC, _TRUNCATE…) rather than SQLITE_FULL; the free space tells the two apart."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except (OSError, TypeError, ValueError):
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW
+
+
 def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
     """The one-line error (with its exit code) for a failure of SQLite or of the file system that
     a user can cause or suffer, or None for anything else (a bug, reported as unexpected).
@@ -295,7 +309,7 @@ def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
             return Busy(BUSY_MESSAGE)
         if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
             return Damaged(damaged_message(path, words))
-        if code == SQLITE_FULL:
+        if code == SQLITE_FULL or (code == SQLITE_IOERR and disk_full(path)):
             return LoyaltyError(full_message(path))
         if code == SQLITE_READONLY:
             return LoyaltyError(read_only_message(path))
