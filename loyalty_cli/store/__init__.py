@@ -237,6 +237,19 @@ def _made_by_earlier_loyalty(path: Path, user_version: int) -> bool:
     return False
 
 
+def dangling_message(path: Path) -> str:
+    """A symbolic link whose target does not exist: never created through silently (the target is
+    often on a disk that is not mounted, or in a folder that moved: a new empty database there
+    would hide the real one)."""
+    import shlex
+
+    target = os.readlink(path)
+    where = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), target))
+    return (f"{path} is a symbolic link to {target}, which does not exist; nothing was created: "
+            f"create the database at the link's target (loyalty init --db {shlex.quote(where)}), "
+            "or remove the link")
+
+
 def missing_message(path: Path, db) -> str:
     """Where a command looked for the database, and how to create one there on purpose."""
     import shlex
@@ -390,7 +403,8 @@ class Store:
         self.conn = conn
 
     @classmethod
-    def open(cls, db: str | os.PathLike | None = None, migrate: bool = True, create: bool = False) -> "Store":
+    def open(cls, db: str | os.PathLike | None = None, migrate: bool = True, create: bool = False,
+             _retried: bool = False) -> "Store":
         """Open and migrate a loyalty database. Only with `create` (`loyalty init`, `db restore`)
         is a missing or 0-byte file made into one (mode 0600 before SQLite writes); a missing
         file is otherwise an error, and anything that is not a loyalty database is refused
@@ -403,6 +417,8 @@ class Store:
             kind = examine(path)
         except OSError as exc:
             raise storage_failure(exc, path) or LoyaltyError(f"cannot read {path}: {exc.strerror}") from None
+        if kind == MISSING and os.path.islink(path):
+            raise LoyaltyError(dangling_message(path))
         if kind == MISSING and not create:
             raise LoyaltyError(missing_message(path, db))
         if kind == EMPTY and not create:
@@ -412,8 +428,13 @@ class Store:
         if kind == MISSING:
             try:
                 os.close(create_private_file(path, exclusive=True))
-            except FileExistsError:  # made by someone else meanwhile: look at it again
-                return cls.open(db, migrate, create)
+            except FileExistsError:  # made by someone else meanwhile: look at it again, once
+                if os.path.islink(path) and not os.path.exists(path):
+                    raise LoyaltyError(dangling_message(path)) from None
+                if _retried:
+                    raise LoyaltyError(f"cannot create the database at {path}: a file appeared there "
+                                       "and went again while it was being created; run the command again") from None
+                return cls.open(db, migrate, create, _retried=True)
             except OSError as exc:
                 raise LoyaltyError(f"cannot create the database at {path}: {exc.strerror}") from None
         elif kind == EMPTY:
