@@ -288,6 +288,16 @@ def damaged_message(path, words: str) -> str:
     return f"{path} is damaged ({words}); restore a backup: loyalty db restore BACKUP --yes"
 
 
+def backup_damaged(backup, exc: sqlite3.Error):
+    """The error for a backup that SQLite finds damaged while it is read for a restore (exit 4, as
+    for a backup that fails db check: the live database is not touched), or None for any other error."""
+    from loyalty_cli.errors import Damaged
+
+    if _primary_code(exc) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return None
+    return Damaged(f"{backup} is damaged ({exc}): nothing was restored; choose another backup")
+
+
 def full_message(path) -> str:
     if saved_changes():  # a command that commits in steps saved some of them
         return (f"the disk holding {path} is full: the command stopped after saving part of its work; "
@@ -747,7 +757,7 @@ class Store:
             if problem:
                 raise InputFileError(problem)
         except sqlite3.DatabaseError as exc:
-            raise InputFileError(f"{path} is not a loyalty backup ({exc})") from None
+            raise backup_damaged(path, exc) or InputFileError(f"{path} is not a loyalty backup ({exc})") from None
         return cls(Path(path), conn)
 
     def restore_from(self, backup: "Store") -> None:
