@@ -644,9 +644,13 @@ class Store:
                     raise UsageError(f"cannot write the backup at {target}: {exc.strerror}") from None
                 dest = sqlite3.connect(partial)
                 try:
-                    with dest:
-                        self.conn.backup(dest)
-                    dest.execute("PRAGMA journal_mode=DELETE")
+                    try:
+                        with dest:
+                            self.conn.backup(dest)
+                        dest.execute("PRAGMA journal_mode=DELETE")
+                        self._check_copy(dest)
+                    except sqlite3.Error as exc:  # the backup's disk, not the database's
+                        raise self._backup_failure(exc, target) from None
                 finally:
                     dest.close()
                 os.chmod(partial, 0o600)
@@ -657,6 +661,34 @@ class Store:
         finally:
             os.close(lock)
         return removed
+
+    def _backup_failure(self, exc: sqlite3.Error, target: Path) -> BaseException:
+        """A failure while the copy is written: a full disk or an I/O error is the backup target's
+        (its disk, named); anything else is reported as if it happened to the database."""
+        code = _primary_code(exc)
+        if code == SQLITE_FULL or (code == SQLITE_IOERR and disk_full(target)):
+            return LoyaltyError(f"the disk holding {target} is full: no backup was written; free some space "
+                                "there (or back up to another disk) and run the command again")
+        if code == SQLITE_IOERR:
+            return LoyaltyError(f"cannot write the backup at {target}: the disk reported an error ({exc}); "
+                                "no backup was written; check that disk, or back up to another one")
+        return exc
+
+    def _check_copy(self, dest: sqlite3.Connection) -> None:
+        """`PRAGMA quick_check` on the finished copy (not on the database, so that writers are not
+        held up): the backup API copies pages as they are, so a damaged database would give a
+        damaged backup that looks whole until the day it is restored."""
+        from loyalty_cli.errors import Damaged
+
+        try:
+            found = [row[0] for row in dest.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            if _primary_code(exc) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                raise
+            found = [str(exc)]
+        if found != ["ok"]:
+            raise Damaged(f"{self.path} is damaged ({found[0]}): the backup was not written; restore "
+                          "an earlier backup: loyalty db restore BACKUP --yes")
 
     # -- partial backups left by a killed `db backup` ----------------------------
     # Each backup lists its partial file in DB.backup-partials (beside the database) before
