@@ -108,6 +108,11 @@ def _place(partial: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
+def _backup_disk_full(target: Path) -> LoyaltyError:
+    return LoyaltyError(f"the disk holding {target} is full: no backup was written; free some space "
+                        "there (or back up to another disk) and run the command again")
+
+
 PARTIAL_MARK = ".partial-"  # a backup being written: .NAME.partial-XXXXXXXX beside NAME
 
 
@@ -641,6 +646,10 @@ class Store:
                 try:
                     os.close(create_private_file(partial, exclusive=True))
                 except OSError as exc:
+                    import errno
+
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # not a wrong path: the backup's disk
+                        raise _backup_disk_full(target) from None
                     raise UsageError(f"cannot write the backup at {target}: {exc.strerror}") from None
                 dest = sqlite3.connect(partial)
                 try:
@@ -667,8 +676,7 @@ class Store:
         (its disk, named); anything else is reported as if it happened to the database."""
         code = _primary_code(exc)
         if code == SQLITE_FULL or (code == SQLITE_IOERR and disk_full(target)):
-            return LoyaltyError(f"the disk holding {target} is full: no backup was written; free some space "
-                                "there (or back up to another disk) and run the command again")
+            return _backup_disk_full(target)
         if code == SQLITE_IOERR:
             return LoyaltyError(f"cannot write the backup at {target}: the disk reported an error ({exc}); "
                                 "no backup was written; check that disk, or back up to another one")
