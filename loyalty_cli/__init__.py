@@ -105,5 +105,29 @@ def finish() -> None:
         pass
 
 
+def _fill_closed_streams() -> None:
+    """A standard stream that was closed when Python started (`>&-`, `2>&-`, a daemon that closed
+    them) is None in sys, and every print, Click's usage errors and the check for a terminal
+    failed on it (a traceback, or exit 1 for exit 2). Such a stream becomes /dev/null: the command
+    runs as usual, its output is discarded as on a closed pipe (exit 0, the change is made), its
+    exit code stands. The file descriptor itself is filled too, so that no file opened later (a
+    database, a backup) takes number 1 or 2 and receives what is written to "stdout"."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name, None) is not None:
+            continue
+        try:
+            os.fstat(fd)
+            stream = open(os.devnull, mode, encoding="utf-8")  # open, yet Python gave no stream
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            stream = open(fd, mode, encoding="utf-8", closefd=False)
+        setattr(sys, name, stream)
+
+
+_fill_closed_streams()
+
 if os.path.basename(getattr(sys, "argv", [""])[0] or "") in ("loyalty", "-m"):
     _install()

@@ -74,14 +74,19 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     """
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed, UsageError
-    from loyalty_cli.store import Store
+    import sqlite3
+
+    from loyalty_cli.store import Store, backup_damaged
 
     if not yes:
         raise UsageError("restoring replaces the whole database; add --yes if you mean it")
     existing_file(file, "backup file")
     backup = Store.open_backup(file)
     try:
-        problems = [p for p in checks.run_checks(backup, today()) if p.check not in checks.RESTORABLE]
+        try:
+            problems = [p for p in checks.run_checks(backup, today()) if p.check not in checks.RESTORABLE]
+        except sqlite3.DatabaseError as exc:  # SQLite met a damaged page of the backup, not of --db
+            raise backup_damaged(file, exc) or exc from None
         if problems:
             raise CheckFailed(f"{file} fails db check ({plural(len(problems), 'problem')}: "
                               f"first: {problems[0].message}); "

@@ -109,6 +109,11 @@ def _place(partial: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
+def _backup_disk_full(target: Path) -> LoyaltyError:
+    return LoyaltyError(f"the disk holding {target} is full: no backup was written; free some space "
+                        "there (or back up to another disk) and run the command again")
+
+
 PARTIAL_MARK = ".partial-"  # a backup being written: .NAME.partial-XXXXXXXX beside NAME
 
 
@@ -238,6 +243,19 @@ def _made_by_earlier_loyalty(path: Path, user_version: int) -> bool:
     return False
 
 
+def dangling_message(path: Path) -> str:
+    """A symbolic link whose target does not exist: never created through silently (the target is
+    often on a disk that is not mounted, or in a folder that moved: a new empty database there
+    would hide the real one)."""
+    import shlex
+
+    target = os.readlink(path)
+    where = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), target))
+    return (f"{path} is a symbolic link to {target}, which does not exist; nothing was created: "
+            f"create the database at the link's target (loyalty init --db {shlex.quote(where)}), "
+            "or remove the link")
+
+
 def missing_message(path: Path, db) -> str:
     """Where a command looked for the database, and how to create one there on purpose."""
     import shlex
@@ -276,11 +294,35 @@ def damaged_message(path, words: str) -> str:
     return f"{path} is damaged ({words}); restore a backup: loyalty db restore BACKUP --yes"
 
 
+def backup_damaged(backup, exc: sqlite3.Error):
+    """The error for a backup that SQLite finds damaged while it is read for a restore (exit 4, as
+    for a backup that fails db check: the live database is not touched), or None for any other error."""
+    from loyalty_cli.errors import Damaged
+
+    if _primary_code(exc) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return None
+    return Damaged(f"{backup} is damaged ({exc}): nothing was restored; choose another backup")
+
+
 def full_message(path) -> str:
     if saved_changes():  # a command that commits in steps saved some of them
         return (f"the disk holding {path} is full: the command stopped after saving part of its work; "
                 "free some space, then look at what is missing before running it again")
     return f"the disk holding {path} is full: nothing was written; free some space and run the command again"
+
+
+FULL_BELOW = 64 * 1024  # free bytes under which an I/O error is taken for a full disk
+
+
+def disk_full(path) -> bool:
+    """Whether the file system holding `path` has (almost) no space left for us. SQLite reports a
+    completely full disk as an I/O error (SQLITE_IOERR_SHMSIZE when the -shm file cannot grow,
+    _WRITE, _FSYNC, _TRUNCATE…) rather than SQLITE_FULL; the free space tells the two apart."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except (OSError, TypeError, ValueError):
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW
 
 
 def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
@@ -296,7 +338,7 @@ def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
             return Busy(BUSY_MESSAGE)
         if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
             return Damaged(damaged_message(path, words))
-        if code == SQLITE_FULL:
+        if code == SQLITE_FULL or (code == SQLITE_IOERR and disk_full(path)):
             return LoyaltyError(full_message(path))
         if code == SQLITE_READONLY:
             return LoyaltyError(read_only_message(path))
@@ -379,7 +421,7 @@ class Store:
 
     @classmethod
     def open(cls, db: str | os.PathLike | None = None, migrate: bool = True, create: bool = False,
-             now: str | None = None) -> "Store":
+             now: str | None = None, _retried: bool = False) -> "Store":
         """Open and migrate a loyalty database. Only with `create` (`loyalty init`, `db restore`)
         is a missing or 0-byte file made into one (mode 0600 before SQLite writes); a missing
         file is otherwise an error, and anything that is not a loyalty database is refused
@@ -393,6 +435,8 @@ class Store:
             kind = examine(path)
         except OSError as exc:
             raise storage_failure(exc, path) or LoyaltyError(f"cannot read {path}: {exc.strerror}") from None
+        if kind == MISSING and os.path.islink(path):
+            raise LoyaltyError(dangling_message(path))
         if kind == MISSING and not create:
             raise LoyaltyError(missing_message(path, db))
         if kind == EMPTY and not create:
@@ -402,8 +446,13 @@ class Store:
         if kind == MISSING:
             try:
                 os.close(create_private_file(path, exclusive=True))
-            except FileExistsError:  # made by someone else meanwhile: look at it again
-                return cls.open(db, migrate, create, now)
+            except FileExistsError:  # made by someone else meanwhile: look at it again, once
+                if os.path.islink(path) and not os.path.exists(path):
+                    raise LoyaltyError(dangling_message(path)) from None
+                if _retried:
+                    raise LoyaltyError(f"cannot create the database at {path}: a file appeared there "
+                                       "and went again while it was being created; run the command again") from None
+                return cls.open(db, migrate, create, now, _retried=True)
             except OSError as exc:
                 raise LoyaltyError(f"cannot create the database at {path}: {exc.strerror}") from None
         elif kind == EMPTY:
@@ -477,12 +526,18 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise
         try:
+            failed = False
             try:
                 self.conn.execute("COMMIT")
+            except sqlite3.Error:
+                # A COMMIT that fails (a full disk) is rolled back by SQLite itself: out of the
+                # transaction, with total_changes counting the undone rows, yet nothing was saved.
+                failed = True
+                raise
             finally:
                 # Ctrl-C during COMMIT raises once it has returned: whoever reports the interruption
                 # must know whether the change was saved (see saved_changes).
-                if not self.conn.in_transaction and self.conn.total_changes != changes:
+                if not failed and not self.conn.in_transaction and self.conn.total_changes != changes:
                     global _SAVED
                     _SAVED = True
         except sqlite3.OperationalError as exc:
@@ -583,12 +638,20 @@ class Store:
                 try:
                     os.close(create_private_file(partial, exclusive=True))
                 except OSError as exc:
+                    import errno
+
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # not a wrong path: the backup's disk
+                        raise _backup_disk_full(target) from None
                     raise UsageError(f"cannot write the backup at {target}: {exc.strerror}") from None
                 dest = sqlite3.connect(partial)
                 try:
-                    with dest:
-                        self.conn.backup(dest)
-                    dest.execute("PRAGMA journal_mode=DELETE")
+                    try:
+                        with dest:
+                            self.conn.backup(dest)
+                        dest.execute("PRAGMA journal_mode=DELETE")
+                        self._check_copy(dest)
+                    except sqlite3.Error as exc:  # the backup's disk, not the database's
+                        raise self._backup_failure(exc, target) from None
                 finally:
                     dest.close()
                 os.chmod(partial, 0o600)
@@ -599,6 +662,33 @@ class Store:
         finally:
             os.close(lock)
         return removed
+
+    def _backup_failure(self, exc: sqlite3.Error, target: Path) -> BaseException:
+        """A failure while the copy is written: a full disk or an I/O error is the backup target's
+        (its disk, named); anything else is reported as if it happened to the database."""
+        code = _primary_code(exc)
+        if code == SQLITE_FULL or (code == SQLITE_IOERR and disk_full(target)):
+            return _backup_disk_full(target)
+        if code == SQLITE_IOERR:
+            return LoyaltyError(f"cannot write the backup at {target}: the disk reported an error ({exc}); "
+                                "no backup was written; check that disk, or back up to another one")
+        return exc
+
+    def _check_copy(self, dest: sqlite3.Connection) -> None:
+        """`PRAGMA quick_check` on the finished copy (not on the database, so that writers are not
+        held up): the backup API copies pages as they are, so a damaged database would give a
+        damaged backup that looks whole until the day it is restored."""
+        from loyalty_cli.errors import Damaged
+
+        try:
+            found = [row[0] for row in dest.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            if _primary_code(exc) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                raise
+            found = [str(exc)]
+        if found != ["ok"]:
+            raise Damaged(f"{self.path} is damaged ({found[0]}): the backup was not written; restore "
+                          "an earlier backup: loyalty db restore BACKUP --yes")
 
     # -- partial backups left by a killed `db backup` ----------------------------
     # Each backup lists its partial file in DB.backup-partials (beside the database) before
@@ -699,7 +789,7 @@ class Store:
             if problem:
                 raise InputFileError(problem)
         except sqlite3.DatabaseError as exc:
-            raise InputFileError(f"{path} is not a loyalty backup ({exc})") from None
+            raise backup_damaged(path, exc) or InputFileError(f"{path} is not a loyalty backup ({exc})") from None
         return cls(Path(path), conn)
 
     def restore_from(self, backup: "Store") -> None:
