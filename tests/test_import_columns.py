@@ -152,3 +152,13 @@ def test_large_limits_are_grouped_for_people(shop):
     result = run(shop, "members", "list", env={"LOYALTY_BUSY_TIMEOUT": "-1"})
     assert result.exit_code == 2
     assert one_error_line(result) == "Error: LOYALTY_BUSY_TIMEOUT must be from 0 to 2,147,483 seconds, got '-1'"
+
+
+def test_by_names_its_variable_only_when_the_value_came_from_it(shop):
+    bad = "a\tb"
+    typed = run(shop, "points", "award", "M1", "5", "--reason", "x", "--by", bad)
+    assert typed.exit_code == 2 and one_error_line(typed).startswith("Error: --by must be 1-100 characters")
+    from_env = run(shop, "points", "award", "M1", "5", "--reason", "x", env={"LOYALTY_OPERATOR": bad})
+    assert from_env.exit_code == 2
+    assert one_error_line(from_env).startswith("Error: --by (or LOYALTY_OPERATOR) must be 1-100 characters")
+    assert q(shop, "SELECT balance FROM members WHERE member_id = 'M1'") == [(10,)]
