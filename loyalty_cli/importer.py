@@ -102,6 +102,12 @@ def _is_stdin(path: Path) -> bool:
     return str(path) in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0")
 
 
+def shown_path(path) -> str:
+    """The file as the user named it, for messages: the path given (`/dev/zero`, `in/day.csv`), not
+    only its last part; "standard input" for `-`."""
+    return "standard input" if _is_stdin(Path(path)) else str(path)
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What one reading of a regular file saw: its identity, size and modification time when it was
@@ -148,6 +154,14 @@ def current_fingerprint(path: Path) -> Fingerprint | str:
     return Fingerprint(identity, size, mtime_ns, read, digest.hexdigest())
 
 
+def _flag(flag: str, value: str) -> str:
+    """How a message names the setting a value came from: `--encoding`, or `--encoding (or
+    LOYALTY_ENCODING)` when that variable holds the value (it may have been set, not typed), as
+    `--by (or LOYALTY_OPERATOR)` says."""
+    env = "LOYALTY_" + flag[2:].upper().replace("-", "_")
+    return f"{flag} (or {env})" if os.environ.get(env) == value else flag
+
+
 class CsvSource:
     """A CSV file matched by header name: `rows()` yields (line, {field: text})."""
 
@@ -157,11 +171,16 @@ class CsvSource:
         self.options = options
         self.size = 0
         self.header: list[str] = []
+        self.ignored: list[str] = []  # header columns this import does not read (a till's extras)
         self._index: dict[str, int] = {}
         if len(options.delimiter) != 1 or options.delimiter in '\r\n"':
-            raise UsageError(f"--delimiter must be one character other than a quote or a line end, got {options.delimiter!r}")
+            raise UsageError(f"{_flag('--delimiter', options.delimiter)} must be one character other than a quote "
+                             f"or a line end, got {options.delimiter!r}")
         if options.date_format:
-            values.checked(values.check_date_format, options.date_format)
+            try:
+                values.check_date_format(options.date_format)
+            except ValueError as exc:
+                raise UsageError(str(exc).replace("--date-format", _flag("--date-format", options.date_format), 1)) from None
         try:
             import codecs
 
@@ -171,7 +190,7 @@ class CsvSource:
         except LookupError:
             text_encoding = False
         if not text_encoding:
-            raise UsageError(f"--encoding {options.encoding!r} is not a text encoding Python knows "
+            raise UsageError(f"{_flag('--encoding', options.encoding)} {options.encoding!r} is not a text encoding Python knows "
                              "(e.g. utf-8, latin-1, cp1252, utf-16)")
 
     def __enter__(self):
@@ -242,7 +261,7 @@ class CsvSource:
 
     def _fail(self, message: str, line: int | None = None):
         where = f"line {line}: " if line is not None and line > 1 else ""
-        raise InputFileError(f"{self.path.name}: {where}{message}", [Problem(message, line)])
+        raise InputFileError(f"{shown_path(self.path)}: {where}{message}", [Problem(message, line)])
 
     def _next(self):
         try:
@@ -260,8 +279,7 @@ class CsvSource:
         try:
             header = self._next()
         except StopIteration:
-            name = "standard input" if _is_stdin(self.path) else str(self.path)
-            raise InputFileError(f"{name} is empty: no header and no rows (a CSV file starts with "
+            raise InputFileError(f"{shown_path(self.path)} is empty: no header and no rows (a CSV file starts with "
                                  f"a header row naming its columns)", [Problem("the file is empty", None)]) from None
         if header and header[0].startswith("\ufeff"):  # a BOM the codec keeps (utf-16-le, utf-16-be)
             header[0] = header[0][1:]
@@ -288,7 +306,7 @@ class CsvSource:
                 read_by[column] = fld
                 self._index[fld] = names.index(column)
             elif required:
-                hint = self._delimiter_hint(header, mapping) or (
+                hint = self._delimiter_hint(header, mapping) or self._other_import_hint(names) or (
                     f" (--map {fld}={column} was given)" if fld in mapping
                     else f" (use --map {fld}=COLUMN if your till names it differently)")
                 self._fail(f"the header lacks the required column {column!r}{hint}", 1)
@@ -297,7 +315,36 @@ class CsvSource:
             hint = self._delimiter_hint(header, mapping) or " (use --map member_id=COLUMN or --map email=COLUMN " \
                 "if your till names it differently)"
             self._fail(f"the header names neither a member_id nor an email column{hint}", 1)
+        self._check_unread_columns(names, header)
         self.header = header
+
+    def _other_import_hint(self, names: list[str]) -> str | None:
+        """For a purchases file lacking a required column: the words saying it is a members file, when
+        its header names members columns (the file given to the wrong import)."""
+        found = [c for c in MEMBER_FIELDS if c != "member_id" and c in names]
+        if self.fields is PURCHASE_FIELDS and found:
+            return f"; it looks like a members file (it has {', '.join(found)}): use loyalty members import"
+        return None
+
+    def _check_unread_columns(self, names: list[str], header: list[str]) -> None:
+        """Columns the import does not read (SPEC §5 matches by name; a till's extra columns such as
+        cashier or vat are allowed), with two exceptions that refuse the file (exit 3), since either
+        would silently change what is recorded: a column spelled almost like a field this import
+        reads but finds no column for (`categry`, `knd`, `emial`), and a purchases file given to the
+        members import. The others are kept in `self.ignored` (header spelling) for the note."""
+        read = set(self._index.values())
+        unread = [(i, n) for i, n in enumerate(names) if n and i not in read]
+        if self.fields is MEMBER_FIELDS and not self._index.keys() - {"member_id"}:
+            found = [c for c in ("purchase_id", "purchased_at", "amount") if c in names]
+            if found:
+                self._fail(f"it looks like a purchases file (it has {', '.join(found)}): use loyalty purchases import", 1)
+        missing = [f for f in self.fields if f not in self._index]
+        for _, name in unread:
+            near = _near_miss(name, missing)
+            if near:
+                self._fail(f"the header has {name!r}, which is not a column loyalty reads: did you mean {near!r}? "
+                           f"(rename it, or --map {near}={name})", 1)
+        self.ignored = [header[i].strip() for i, name in unread if name not in MASKED_COLUMNS]
 
     def _delimiter_hint(self, header: list[str], mapping: dict) -> str | None:
         """When the header lacks needed columns with the chosen delimiter but has them with another
@@ -353,6 +400,18 @@ class CsvSource:
                 yield start, cells, values_
             else:
                 yield start, cells, {f: v.strip() for f, v in zip(fields, values_)}
+
+
+def _near_miss(name: str, fields: list[str]) -> str | None:
+    """The field `name` looks like a misspelling of (a close difflib match, or the same letters in
+    another order: `categry`, `knd`, `refnd_of`, `emial`, `birth_day`), or None."""
+    import difflib
+
+    for fld in fields:
+        if sorted(name) == sorted(fld) or sorted(name.replace("_", "")) == sorted(fld.replace("_", "")):
+            return fld
+    close = difflib.get_close_matches(name, fields, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _undecodable_line(path: Path, encoding: str) -> int | None:
@@ -738,8 +797,9 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
     source = None
     try:
         with CsvSource(path, fields, options) as source, _no_cyclic_gc():
-            rejects = Rejects(Path(options.rejects) if options.rejects is not None and options.skip_bad else None,
-                              source.header)
+            # a dry run writes no file: its rejected rows are in the report (stderr, --json)
+            rejects = Rejects(Path(options.rejects) if options.rejects is not None and options.skip_bad
+                              and not options.dry_run else None, source.header)
             source.progress = lambda: None
             if progress is not None:
                 progress.start(source.size)
@@ -780,8 +840,10 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
             exc.problems = problems + exc.problems
         raise
     if problems:
-        raise InputFileError(f"{path.name}: {plural(len(problems), 'bad row')} skipped" + (
-            f", written to {options.rejects}" if options.rejects else ""), problems, counts, rows_skipped=True)
+        raise InputFileError(f"{shown_path(path)}: {plural(len(problems), 'bad row')} skipped" + (
+            f" (dry run: --rejects {options.rejects} not written)" if options.rejects and options.dry_run
+            else f", written to {options.rejects}" if options.rejects else ""), problems, counts, rows_skipped=True)
+    counts["ignored_columns"] = source.ignored  # for the CLI's note; not part of the JSON summary (SPEC §11)
 
 
 def _refuse_if_changed(source: "CsvSource", path: Path, options: ImportOptions, counts: dict,
@@ -845,7 +907,7 @@ class _DryRun(Exception):
 def _reject_message(path: Path, problems: list[Problem]) -> str:
     first = problems[0]
     more = f" (and {plural(len(problems) - 1, 'more bad row')})" if len(problems) > 1 else ""
-    return f"{path.name} rejected, nothing imported: line {first.line}: {first.message}{more}"
+    return f"{shown_path(path)} rejected, nothing imported: line {first.line}: {first.message}{more}"
 
 
 def import_members(store, path: Path, options: ImportOptions, progress: Progress | None = None) -> dict:
@@ -900,7 +962,7 @@ def _refuse_masked_columns(source: CsvSource, options: ImportOptions) -> None:
     found = [name for name in MASKED_COLUMNS if name in names]
     if found:
         raise InputFileError(
-            f"{source.path.name}: the header has {' and '.join(found)}: this is an export with masked emails and "
+            f"{shown_path(source.path)}: the header has {' and '.join(found)}: this is an export with masked emails and "
             "phones (made without --show-pii), which would overwrite the real ones; export with --show-pii to "
             "import it again", [Problem(f"masked columns {', '.join(found)}", 1)])
 

@@ -45,7 +45,7 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
 
 def _check_points(purchase_id: str, points: int) -> None:
     if points > MAX_POINTS:
-        raise LoyaltyError(f"sale {purchase_id} would earn {points} points, more than the {MAX_POINTS} a sale "
+        raise LoyaltyError(f"sale {purchase_id} would earn {points:,} points, more than the {MAX_POINTS:,} a sale "
                            "may earn (check earn.points_per_unit and the multipliers)")
 
 

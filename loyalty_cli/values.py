@@ -171,7 +171,7 @@ def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, patte
     """
     clean = text.strip() if isinstance(text, str) else None
     if clean is not None and len(clean) > 40:  # beyond any amount allowed (and int()'s digit limit)
-        raise ValueError(f"amount {clean[:20]!r}… is too large (at most {MAX_MINOR_UNITS} minor units)")
+        raise ValueError(f"amount {clean[:20]!r}… is too large (at most {_largest_amount(decimals)})")
     m = (pattern or money_pattern(decimals, decimal_comma)).fullmatch(clean) if clean is not None else None
     value = _minor_units(m, decimals, decimal_comma) if m else None
     if decimal_comma and clean is not None:
@@ -186,8 +186,14 @@ def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, patte
         example = "1.234,56 or 12,50" if decimal_comma else "12.50"
         raise ValueError(f"amount must be a number of money like {example} (at most {decimals} decimals, no sign), got {text!r}")
     if value > MAX_MINOR_UNITS:
-        raise ValueError(f"amount {clean!r} is too large (at most {MAX_MINOR_UNITS} minor units)")
+        raise ValueError(f"amount {clean!r} is too large (at most {_largest_amount(decimals)})")
     return value
+
+
+def _largest_amount(decimals: int) -> str:
+    """The largest amount allowed, in money grouped for people: 10,000,000,000.00 (two decimals)."""
+    units, frac = divmod(MAX_MINOR_UNITS, 10**decimals)
+    return f"{units:,}" + (f".{frac:0{decimals}d}" if decimals else "")
 
 
 def _minor_units(m: re.Match, decimals: int, decimal_comma: bool) -> int:

@@ -363,7 +363,7 @@ def test_a_purchases_header_on_another_delimiter_says_which_once(shop, tmp_path,
                     + sep.join(["T1", "A", "2025-03-01", "1.00"]) + "\n")
     result = run(shop, "purchases", "import", path)
     assert result.exit_code == 3
-    assert one_error_line(result) == (f"Error: till.csv: the header lacks the required column 'purchase_id'; "
+    assert one_error_line(result) == (f"Error: {path}: the header lacks the required column 'purchase_id'; "
                                       f"it looks like {words}-separated: add --delimiter '{shown}'")
 
 
@@ -380,7 +380,7 @@ def test_a_members_header_on_another_delimiter_says_which_once(shop, tmp_path):
     path.write_text("member_id;name;email\nZ1;Zed;zed@shop.example\nZ2;Zoe;\n")
     result = run(shop, "members", "import", path)
     assert result.exit_code == 3
-    assert one_error_line(result) == ("Error: members.csv: the header names neither a member_id nor an email "
+    assert one_error_line(result) == (f"Error: {path}: the header names neither a member_id nor an email "
                                       "column; it looks like ';'-separated: add --delimiter ';'")
     assert count(shop, "members") == 2
     ok(shop, "members", "import", path, "--delimiter", ";")
@@ -414,7 +414,7 @@ def test_rejected_rows_are_not_counted_as_imported(shop, tmp_path):
         "rows": 3, "imported": 2, "rejected": 1}
     result = run(shop, "purchases", "import", path, "--skip-bad")
     assert result.exit_code == 3
-    assert first_line(result) == ("Error: day.csv: 1 bad row skipped; 3 rows read: 2 imported, 0 duplicates, "
+    assert first_line(result) == (f"Error: {path}: 1 bad row skipped; 3 rows read: 2 imported, 0 duplicates, "
                                       "1 rejected; 30 points awarded, 0 reversed, 0 members created")
     assert count(shop, "purchases") == 3
 
@@ -423,10 +423,10 @@ def test_members_import_does_not_call_rejected_rows_imported(shop, tmp_path):
     path = tmp_path / "members.csv"
     path.write_text("member_id,name,email\nZ1,Zed,not-an-email\nZ2,Zoe,\n")
     dry = run(shop, "members", "import", path, "--skip-bad", "--dry-run")
-    assert first_line(dry) == ("Error: members.csv: 1 bad row skipped; 2 rows checked: 1 to create, 0 to update, "
+    assert first_line(dry) == (f"Error: {path}: 1 bad row skipped; 2 rows checked: 1 to create, 0 to update, "
                                    "0 unchanged, 1 rejected (dry run: nothing changed)")
     result = run(shop, "members", "import", path, "--skip-bad")
-    assert first_line(result) == ("Error: members.csv: 1 bad row skipped; 2 rows read: 1 created, 0 updated, "
+    assert first_line(result) == (f"Error: {path}: 1 bad row skipped; 2 rows read: 1 created, 0 updated, "
                                       "0 unchanged, 1 rejected")
 
 

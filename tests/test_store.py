@@ -418,7 +418,7 @@ def test_a_busy_timeout_sqlite_cannot_honour_is_exit_2(cli, db, monkeypatch, val
     # beyond 2**31 milliseconds SQLite waited not at all, while the message said to raise it
     monkeypatch.setenv("LOYALTY_BUSY_TIMEOUT", value)
     result = cli("--db", db, "init")
-    assert result.exit_code == 2 and "from 0 to 2147483 seconds" in result.stderr
+    assert result.exit_code == 2 and "from 0 to 2,147,483 seconds" in result.stderr
 
 
 def test_another_applications_sqlite_file_is_refused_untouched(cli, tmp_path):

@@ -124,7 +124,9 @@ def operator(by: str | None) -> str:
     if given:  # kept in the ledger for ever and shown by every statement: plain text only
         from loyalty_cli import values
 
-        return parse(values.parse_text, given, "--by (or LOYALTY_OPERATOR)", 100)
+        # named as the import's settings are: the variable too when it holds the value (it may have been set, not typed)
+        what = "--by (or LOYALTY_OPERATOR)" if os.environ.get("LOYALTY_OPERATOR") == given else "--by"
+        return parse(values.parse_text, given, what, 100)
     import getpass
 
     try:

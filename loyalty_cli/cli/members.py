@@ -236,8 +236,12 @@ def import_(
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_members, file, options, progress=_progress())
+    ignored = counts.pop("ignored_columns")  # the JSON summary keeps its keys (SPEC §11)
     counts["errors"] = []
-    out(lists=False).done(summary(counts), counts)
+    o = out(lists=False)
+    if ignored:
+        o.note(f"note: columns not read: {', '.join(ignored)}")
+    o.done(summary(counts), counts)
 
 
 class ImportProgress:

@@ -63,7 +63,7 @@ def load(
     except UnicodeDecodeError:
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(f"{file.name}: is not UTF-8 text") from None
+        raise InputFileError(f"{file}: is not UTF-8 text") from None
     if not text.strip():  # /dev/null, an empty file: not a programme that resets every rule to its default
         from loyalty_cli.errors import InputFileError
 

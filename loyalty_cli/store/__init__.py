@@ -66,7 +66,7 @@ def busy_timeout() -> float:
     except ValueError:
         raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}") from None
     if not 0 <= value <= MAX_BUSY_TIMEOUT:  # NaN fails too
-        raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be from 0 to {MAX_BUSY_TIMEOUT} seconds, got {raw!r}")
+        raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be from 0 to {MAX_BUSY_TIMEOUT:,} seconds, got {raw!r}")
     return value
 
 
