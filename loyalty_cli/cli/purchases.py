@@ -21,14 +21,20 @@ def _amount(text: str, decimals: int, refund: bool = False) -> int:
     is refused with what to do instead (a refund is its own command, not a negative sale)."""
     from loyalty_cli.errors import UsageError
 
+    refunded = "AMOUNT must be more than 0 (the amount refunded), got {}"  # a sign or a zero: the same words
     if text.strip().startswith("-"):
-        instead = "" if refund else " (a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])"
+        if refund:
+            raise UsageError(refunded.format(text.strip()))
+        instead = " (a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])"
         raise UsageError(f"AMOUNT must be zero or more, got {text.strip()}{instead}")
     try:
-        return values.parse_money(text, decimals)
+        minor = values.parse_money(text, decimals)
     except ValueError as exc:
         message = str(exc)
         raise UsageError("AMOUNT" + message[len("amount"):] if message.startswith("amount") else message) from None
+    if refund and minor <= 0:
+        raise UsageError(refunded.format(text.strip()))
+    return minor
 
 
 def _decimals(s) -> int:
@@ -153,5 +159,5 @@ def refund(
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
-    out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {purchase_id}; "
+    out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {r['purchase_id']}; "
                           f"{plural(r['points_reversed'], 'point')} reversed (balance {r['balance']:,})", r)
