@@ -157,9 +157,11 @@ def list_(
         total = len(rows)
         rows = rows[:limit] if limit else rows
     rows = masked(rows, show_pii)
+    if o.json and not show_pii:  # the keys say the values are masked, as the CSV header does (issue 15)
+        rows = [{f"{k}_masked" if k in ("email", "phone") else k: v for k, v in r.items()} for r in rows]
     o.table(rows, pii_columns(LIST_COLUMNS, show_pii), empty="no members match")
     if o.rich and total > len(rows):
-        o.note(f"showing {len(rows)} of {plural(total, 'member')}; use --limit N, or pipe/--csv for all")
+        o.note(f"showing {len(rows):,} of {plural(total, 'member')}; use --limit N, or pipe/--csv for all")
 
 
 @app.command("edit")
@@ -285,13 +287,13 @@ def erase(
       loyalty members erase M0042 --yes
     """
     from loyalty_cli import members
-    from loyalty_cli.cli.common import at_option
+    from loyalty_cli.cli.common import at_option, stored_member_id
     from loyalty_cli.errors import UsageError
 
     if not yes:
         import sys
 
-        if sys.stdin.isatty() and not typer.confirm(f"Erase the personal data of {member_id}? This cannot be undone"):
+        if sys.stdin.isatty() and not typer.confirm(f"Erase the personal data of {stored_member_id(member_id)}? This cannot be undone"):
             raise typer.Exit(1)
         elif not sys.stdin.isatty():
             raise UsageError("erasing personal data needs --yes")

@@ -217,7 +217,7 @@ def churn(
     r = call(reports.churn, date, _days(days), sort=sort, limit=limit)
     d = r["currency_decimals"]
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
-    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "members"), pii_columns(CHURN_COLUMNS, show_pii), json_obj=doc,
             title=f"Lapsed members as of {r['as_of']}: no sale for {plural(days, 'day')} or more",
             empty=f"no member has been away {plural(days, 'day')} or more")
@@ -301,7 +301,7 @@ def birthdays(
     o = out()
     r = call(reports.birthdays, date, _days(days), sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
-    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "members"), pii_columns(BIRTHDAY_COLUMNS, show_pii), json_obj=doc,
             title=f"Birthdays {r['as_of']} to {values.add_days(r['as_of'], days)}",
             empty=f"no birthdays in the {plural(days, 'day')} from {r['as_of']}")
@@ -334,7 +334,7 @@ def expiring(
     o = out()
     r = call(reports.expiring, date, _days(days), sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
-    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "rows"), pii_columns(EXPIRING_COLUMNS, show_pii), json_obj=doc,
             title=f"Points expiring {r['as_of']} to {values.add_days(r['as_of'], days)}"
                   + ("" if limit else f": {plural(sum(m['points'] for m in rows), 'point')}, "
@@ -444,6 +444,7 @@ def dashboard_json(r: dict, show_pii: bool = False) -> dict:
         "monthly": [{"month": m["month"], "net_sales": money(m["net_sales"], d), "points_issued": m["points_issued"]}
                     for m in r["monthly"]],
         "top_members": top,
+        "masked": not show_pii,  # whether top_members' emails and phones are masked (issue 15)
     }
 
 
@@ -547,7 +548,7 @@ class DashboardView:
         """
         doc, p = self.doc, self.doc["points"]
         days = doc["period_days"]
-        heading = f"Last {days} days against the {days} before" if days > 1 else "This day against the day before"
+        heading = f"Last {days:,} days against the {days:,} before" if days > 1 else "This day against the day before"
         fig_w = max(len(heading) - 2, *(len(row[0]) for row in self.comparison))
         now_w = max(len("this period"), *(len(row[1]) for row in self.comparison))
         before_w = max(len("before"), *(len(row[2]) for row in self.comparison))
