@@ -52,6 +52,19 @@ def call(fn, *args, **kwargs):
         s.close()
 
 
+def stored_member_id(typed: str) -> str:
+    """The member id as stored (`' m0042'` → `M0042`), for a command whose result does not carry it
+    (a statement, a tier history): what it prints names the member the way the shop enrolled them."""
+    from loyalty_cli.ids import resolve_member
+
+    s = store()
+    try:
+        with s.read() as conn:
+            return resolve_member(conn, typed)
+    finally:
+        s.close()
+
+
 @contextmanager
 def skipped_rows_summary(summary, skip_bad: bool):
     """With --skip-bad, an import that skipped rows still committed the rest: its error line

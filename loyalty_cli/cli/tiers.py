@@ -106,6 +106,9 @@ def history(member_id: str = typer.Argument(...),
     """
     from loyalty_cli import tiers
 
+    from loyalty_cli.cli.common import stored_member_id
+
+    member_id = stored_member_id(member_id)
     rows = call(tiers.history, member_id, limit, sort)
     out().table(rows, [("at", "at"), ("from", "from"), ("to", "to"), ("reason", "reason"), ("until", "until"),
                        ("by", "by"), ("ref", "ref")], empty=f"{member_id} has held their first tier since joining")
