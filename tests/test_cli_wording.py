@@ -158,7 +158,20 @@ def test_the_dashboard_groups_a_long_period(shop):
     assert "Last 1,000 days against the 1,000 before" in _done(shop("dashboard", "--period", "1000"))
 
 
-def test_a_future_dated_credit_groups_its_points_in_the_refusal(shop):
-    result = shop("points", "award", "M0002", "12000", "--reason", "prize", "--at", "2999-01-01")
+def test_a_future_dated_credit_groups_its_points_and_names_the_member_as_stored(shop, sql):
+    before = sql("SELECT count(*) FROM ledger")
+    result = shop("points", "award", " m0002", "12000", "--reason", "prize", "--at", "2999-01-01")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "this would credit 12,000 points to M0002 dated then;" in result.stderr
+    result = shop("points", "transfer", "m0002 ", " m0003", "1", "--at", "2999-01-01")
+    assert "this would move 1 point from M0002 to M0003 dated then;" in result.stderr
+    result = shop("tiers", "set", " m0003", "Gold", "--at", "2999-01-01")
+    assert "this would record M0003's change to Gold dated then;" in result.stderr
+    assert sql("SELECT count(*) FROM ledger") == before
+
+
+def test_a_future_dated_refusal_without_a_database_names_the_member_trimmed(cli, tmp_path):
+    result = cli("--db", tmp_path / "none.db", "points", "award", " m0002", "5", "--reason", "x", "--at", "2999-01-01")
     assert result.exit_code == 2
-    assert "credit 12,000 points to" in result.stderr
+    assert "this would credit 5 points to m0002 dated then;" in result.stderr
+    assert not (tmp_path / "none.db").exists()

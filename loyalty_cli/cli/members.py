@@ -184,7 +184,9 @@ def edit(
     from loyalty_cli import members
 
     changes = _profile_fields(name, email, phone, birthday, joined, referred_by)
-    refuse_future(changes["joined_on"], allow_future, "--joined", f"record {member_id} as joining then")
+    from loyalty_cli.cli.common import as_stored
+
+    refuse_future(changes["joined_on"], allow_future, "--joined", lambda: f"record {as_stored(member_id)} as joining then")
     p = call(members.edit, member_id, changes)
     changed = ", ".join(k for k, v in changes.items() if v is not None)
     out(lists=False).done(f"updated {p['member_id']}: {changed}",
@@ -287,7 +289,7 @@ def erase(
       loyalty members erase M0042 --yes
     """
     from loyalty_cli import members
-    from loyalty_cli.cli.common import at_option, stored_member_id
+    from loyalty_cli.cli.common import as_stored, at_option, stored_member_id
     from loyalty_cli.errors import UsageError
 
     if not yes:
@@ -298,6 +300,6 @@ def erase(
         elif not sys.stdin.isatty():
             raise UsageError("erasing personal data needs --yes")
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record the erasure of {member_id} as done then")
+    refuse_future(when, allow_future, "--at", lambda: f"record the erasure of {as_stored(member_id)} as done then")
     result = call(members.erase, member_id, when, operator(by))
     out(lists=False).done(f"erased the personal data of {result['member_id']}", result)

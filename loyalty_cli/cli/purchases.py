@@ -118,7 +118,9 @@ def add(
     from loyalty_cli import purchases
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record a sale by {member_id} dated then, and its points")
+    from loyalty_cli.cli.common import as_stored
+
+    refuse_future(when, allow_future, "--at", lambda: f"record a sale by {as_stored(member_id)} dated then, and its points")
     s = store()
     try:
         d = _decimals(s)
@@ -150,7 +152,7 @@ def refund(
     from loyalty_cli import purchases
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record a refund of {purchase_id} dated then, reversing its points")
+    refuse_future(when, allow_future, "--at", f"record a refund of {purchase_id.strip()} dated then, reversing its points")
     s = store()
     try:
         d = _decimals(s)

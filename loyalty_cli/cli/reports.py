@@ -794,6 +794,8 @@ def feedback_add(
         raise UsageError(f"SCORE must be a whole number from 0 to 10, got {text or repr(score)}")
     value = int(text)
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record {member_id}'s score dated then")
+    from loyalty_cli.cli.common import as_stored
+
+    refuse_future(when, allow_future, "--at", lambda: f"record {as_stored(member_id)}'s score dated then")
     r = call(feedback.add, member_id, value, when, comment)
     out(lists=False).done(f"recorded score {r['score']} from {r['member_id']} ({r['at']})", r)

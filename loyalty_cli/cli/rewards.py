@@ -79,7 +79,7 @@ def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at",
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record reward {code} as retired then")
+    refuse_future(when, allow_future, "--at", f"record reward {code.strip()} as retired then")
     r = call(rewards.retire, code, when)
     out(lists=False).done(f"retired reward {r['code']}", r)
 
@@ -115,7 +115,7 @@ def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record voucher {code} as used then")
+    refuse_future(when, allow_future, "--at", f"record voucher {code.strip()} as used then")
     r = call(rewards.use, code, when)
     out(lists=False).done(f"voucher {r['code']} used", r)
 
@@ -132,7 +132,7 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"cancel voucher {code} and return its points dated then")
+    refuse_future(when, allow_future, "--at", f"cancel voucher {code.strip()} and return its points dated then")
     r = call(rewards.cancel, code, when, operator(by))
     lapsed = (f" ({r['points_expired']:,} had lapsed and {'was' if r['points_expired'] == 1 else 'were'} written off)"
               if r["points_expired"] else "")

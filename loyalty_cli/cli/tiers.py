@@ -88,7 +88,9 @@ def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
     from loyalty_cli import tiers
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record {member_id}'s change to {tier} dated then")
+    from loyalty_cli.cli.common import as_stored
+
+    refuse_future(when, allow_future, "--at", lambda: f"record {as_stored(member_id)}'s change to {tier} dated then")
     r = call(tiers.set_tier, member_id, tier, when, date_option(until, "--until"), operator(by))
     held = f", held through {r['until']}" if r["until"] else ""
     out(lists=False).done(f"{r['member_id']}: {r['from']} → {r['to']}{held}", r)
