@@ -24,7 +24,7 @@ USAGE_ERRORS = [
     ("points transfer M1 M2 -3", ["Error: POINTS must be a positive whole number, got -3"]),
     ("purchases add M1 -5", ["Error: AMOUNT must be zero or more, got -5 "
                              "(a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])"]),
-    ("purchases refund P1 -2.50", ["Error: AMOUNT must be zero or more, got -2.50"]),
+    ("purchases refund P1 -2.50", ["Error: AMOUNT must be more than 0 (the amount refunded), got -2.50"]),
     ("feedback add M1 11", ["Error: SCORE must be a whole number from 0 to 10, got 11"]),
     ("feedback add M1 -1", ["Error: SCORE must be a whole number from 0 to 10, got -1"]),
     ("members list --limit -5", ["Error: --limit must be a positive whole number, got -5"]),

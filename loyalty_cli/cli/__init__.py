@@ -38,6 +38,10 @@ def split_globals(args: list[str]) -> tuple[dict, list[str]]:
             break
         if arg in FLAGS:
             opts[FLAGS[arg]] = True
+        elif arg.partition("=")[0] in FLAGS and "=" in arg:  # `--json=1`: a switch given a value
+            flag = arg.partition("=")[0]
+            raise typer.BadParameter(f"{flag} takes no value (it is a switch: give {flag} alone)",
+                                     param_hint=f"'{flag}'")
         elif arg == "--db" or arg.startswith("--db="):
             if arg == "--db":
                 if i + 1 >= len(args):
@@ -123,7 +127,7 @@ class LoyaltyGroup(TyperGroup):
                     who = f" (member {problem.member_id})" if problem.member_id else ""
                     sys.stderr.write(f"  {problem.check}: {problem.message}{who}\n")
                 if len(exc.problems) > SHOW_PROBLEMS:
-                    sys.stderr.write(f"  … and {len(exc.problems) - SHOW_PROBLEMS} more (--json lists them all)\n")
+                    sys.stderr.write(f"  … and {len(exc.problems) - SHOW_PROBLEMS:,} more (--json lists them all)\n")
             ctx.exit(exc.exit_code)
         except LoyaltyError as exc:
             _error(str(exc))

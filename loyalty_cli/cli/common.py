@@ -52,6 +52,30 @@ def call(fn, *args, **kwargs):
         s.close()
 
 
+def stored_member_id(typed: str) -> str:
+    """The member id as stored (`' m0042'` → `M0042`), for a command whose result does not carry it
+    (a statement, a tier history): what it prints names the member the way the shop enrolled them."""
+    from loyalty_cli.ids import resolve_member
+
+    s = store()
+    try:
+        with s.read() as conn:
+            return resolve_member(conn, typed)
+    finally:
+        s.close()
+
+
+def as_stored(typed: str) -> str:
+    """`stored_member_id`, for a refusal's wording: the id as typed, trimmed, when the database
+    cannot say (no database yet, an id that could never be stored: the command reports that next)."""
+    from loyalty_cli.errors import LoyaltyError
+
+    try:
+        return stored_member_id(typed)
+    except LoyaltyError:
+        return typed.strip()
+
+
 @contextmanager
 def skipped_rows_summary(summary, skip_bad: bool):
     """With --skip-bad, an import that skipped rows still committed the rest: its error line
@@ -82,7 +106,7 @@ def allow_future_option():
                         help="Accept a date after today (refused otherwise, so a typo cannot write the future).")
 
 
-def refuse_future(when: str | None, allow: bool, option: str, would: str) -> None:
+def refuse_future(when: str | None, allow: bool, option: str, would) -> None:
     """SPEC §3: a command that would write something dated after today refuses, exit 2 and nothing
     written, unless given --allow-future: a typo in a cron line (`points expire --as-of 2027-12-04`)
     must not write off every balance. `when` is the stored date or datetime; `would` says what the
@@ -91,6 +115,7 @@ def refuse_future(when: str | None, allow: bool, option: str, would: str) -> Non
         return
     day = today()
     if when[:10] > day:
+        would = would() if callable(would) else would  # worded only when refusing (it may look up an id)
         raise UsageError(f"{option} {when} is after today ({day}): this would {would}; "
                          "pass --allow-future if that is what you mean")
 

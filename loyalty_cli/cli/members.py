@@ -157,9 +157,11 @@ def list_(
         total = len(rows)
         rows = rows[:limit] if limit else rows
     rows = masked(rows, show_pii)
+    if o.json and not show_pii:  # the keys say the values are masked, as the CSV header does (issue 15)
+        rows = [{f"{k}_masked" if k in ("email", "phone") else k: v for k, v in r.items()} for r in rows]
     o.table(rows, pii_columns(LIST_COLUMNS, show_pii), empty="no members match")
     if o.rich and total > len(rows):
-        o.note(f"showing {len(rows)} of {plural(total, 'member')}; use --limit N, or pipe/--csv for all")
+        o.note(f"showing {len(rows):,} of {plural(total, 'member')}; use --limit N, or pipe/--csv for all")
 
 
 @app.command("edit")
@@ -182,7 +184,9 @@ def edit(
     from loyalty_cli import members
 
     changes = _profile_fields(name, email, phone, birthday, joined, referred_by)
-    refuse_future(changes["joined_on"], allow_future, "--joined", f"record {member_id} as joining then")
+    from loyalty_cli.cli.common import as_stored
+
+    refuse_future(changes["joined_on"], allow_future, "--joined", lambda: f"record {as_stored(member_id)} as joining then")
     p = call(members.edit, member_id, changes)
     changed = ", ".join(k for k, v in changes.items() if v is not None)
     out(lists=False).done(f"updated {p['member_id']}: {changed}",
@@ -319,17 +323,17 @@ def erase(
       loyalty members erase M0042 --yes
     """
     from loyalty_cli import members
-    from loyalty_cli.cli.common import at_option
+    from loyalty_cli.cli.common import as_stored, at_option, stored_member_id
     from loyalty_cli.errors import UsageError
 
     if not yes:
         import sys
 
-        if sys.stdin.isatty() and not typer.confirm(f"Erase the personal data of {member_id}? This cannot be undone"):
+        if sys.stdin.isatty() and not typer.confirm(f"Erase the personal data of {stored_member_id(member_id)}? This cannot be undone"):
             raise typer.Exit(1)
         elif not sys.stdin.isatty():
             raise UsageError("erasing personal data needs --yes")
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record the erasure of {member_id} as done then")
+    refuse_future(when, allow_future, "--at", lambda: f"record the erasure of {as_stored(member_id)} as done then")
     result = call(members.erase, member_id, when, operator(by))
     out(lists=False).done(f"erased the personal data of {result['member_id']}", result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, operator, out,
-                                     refuse_future)
+                                     as_stored, refuse_future, stored_member_id)
 from loyalty_cli.render import plural
 
 app = group("Balances, statements and manual points operations.", 'loyalty points balance M0001')
@@ -53,6 +53,7 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
     """
     from loyalty_cli import points
 
+    member_id = stored_member_id(member_id)
     rows = call(points.history, member_id, limit, sort)
     out().table(rows, [("id", "#"), ("at", "at"), ("kind", "kind"), ("points", "points"), ("balance_after", "balance"),
                        ("ref", "ref"), ("note", "note")],
@@ -72,7 +73,7 @@ def award(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"credit {points_} points to {member_id} dated then")
+    refuse_future(when, allow_future, "--at", lambda: f"credit {plural(points_, 'point')} to {as_stored(member_id)} dated then")
     r = call(points.award, member_id, points_, when, reason, operator(by))
     out(lists=False).done(f"awarded {plural(points_, 'point')} to {r['member_id']} (balance {r['balance']:,})", r)
 
@@ -90,7 +91,7 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"adjust {member_id} by {points_:+d} points dated then")
+    refuse_future(when, allow_future, "--at", lambda: f"adjust {as_stored(member_id)} by {points_:+,d} points dated then")
     r = call(points.adjust, member_id, points_, when, reason, operator(by))
     unit = "point" if abs(points_) == 1 else "points"
     out(lists=False).done(f"adjusted {r['member_id']} by {points_:+,d} {unit} (balance {r['balance']:,})", r)
@@ -114,7 +115,7 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
     if points_ is None and reward is None:
         raise UsageError("give POINTS to spend or --reward CODE")
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record a redemption by {member_id} dated then")
+    refuse_future(when, allow_future, "--at", lambda: f"record a redemption by {as_stored(member_id)} dated then")
     r = call(points.redeem, member_id, points_, reward, when, operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
     out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from {r['member_id']} "
@@ -134,10 +135,10 @@ def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = 
     from loyalty_cli import points
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"move {points_} points from {sender} to {receiver} dated then")
+    refuse_future(when, allow_future, "--at", lambda: f"move {plural(points_, 'point')} from {as_stored(sender)} to {as_stored(receiver)} dated then")
     r = call(points.transfer, sender, receiver, points_, when, operator(by))
-    out(lists=False).done(f"moved {plural(points_, 'point')} from {sender} (balance {r['from_balance']:,}) "
-                          f"to {receiver} (balance {r['to_balance']:,})", r)
+    out(lists=False).done(f"moved {plural(points_, 'point')} from {r['from']} (balance {r['from_balance']:,}) "
+                          f"to {r['to']} (balance {r['to_balance']:,})", r)
 
 
 @app.command("expire")

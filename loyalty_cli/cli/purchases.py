@@ -21,14 +21,20 @@ def _amount(text: str, decimals: int, refund: bool = False) -> int:
     is refused with what to do instead (a refund is its own command, not a negative sale)."""
     from loyalty_cli.errors import UsageError
 
+    refunded = "AMOUNT must be more than 0 (the amount refunded), got {}"  # a sign or a zero: the same words
     if text.strip().startswith("-"):
-        instead = "" if refund else " (a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])"
+        if refund:
+            raise UsageError(refunded.format(text.strip()))
+        instead = " (a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])"
         raise UsageError(f"AMOUNT must be zero or more, got {text.strip()}{instead}")
     try:
-        return values.parse_money(text, decimals)
+        minor = values.parse_money(text, decimals)
     except ValueError as exc:
         message = str(exc)
         raise UsageError("AMOUNT" + message[len("amount"):] if message.startswith("amount") else message) from None
+    if refund and minor <= 0:
+        raise UsageError(refunded.format(text.strip()))
+    return minor
 
 
 def _decimals(s) -> int:
@@ -116,7 +122,9 @@ def add(
     from loyalty_cli import purchases
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record a sale by {member_id} dated then, and its points")
+    from loyalty_cli.cli.common import as_stored
+
+    refuse_future(when, allow_future, "--at", lambda: f"record a sale by {as_stored(member_id)} dated then, and its points")
     s = store()
     try:
         d = _decimals(s)
@@ -148,7 +156,7 @@ def refund(
     from loyalty_cli import purchases
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record a refund of {purchase_id} dated then, reversing its points")
+    refuse_future(when, allow_future, "--at", f"record a refund of {purchase_id.strip()} dated then, reversing its points")
     s = store()
     try:
         d = _decimals(s)
@@ -157,5 +165,5 @@ def refund(
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
-    out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {purchase_id}; "
+    out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {r['purchase_id']}; "
                           f"{plural(r['points_reversed'], 'point')} reversed (balance {r['balance']:,})", r)

@@ -189,7 +189,7 @@ def churn(
     r = call(reports.churn, date, days, sort=sort, limit=limit)
     d = r["currency_decimals"]
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
-    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "members"), pii_columns(CHURN_COLUMNS, show_pii), json_obj=doc,
             title=f"Lapsed members as of {r['as_of']}: no sale for {plural(days, 'day')} or more",
             empty=f"no member has been away {plural(days, 'day')} or more")
@@ -273,7 +273,7 @@ def birthdays(
     o = out()
     r = call(reports.birthdays, date, days, sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
-    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "members"), pii_columns(BIRTHDAY_COLUMNS, show_pii), json_obj=doc,
             title=f"Birthdays {r['as_of']} to {values.add_days(r['as_of'], days)}",
             empty=f"no birthdays in the {plural(days, 'day')} from {r['as_of']}")
@@ -306,7 +306,7 @@ def expiring(
     o = out()
     r = call(reports.expiring, date, days, sort=sort, limit=limit)
     rows = masked(r["members"], show_pii)
-    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows}
+    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "rows"), pii_columns(EXPIRING_COLUMNS, show_pii), json_obj=doc,
             title=f"Points expiring {r['as_of']} to {values.add_days(r['as_of'], days)}"
                   + ("" if limit else f": {plural(sum(m['points'] for m in rows), 'point')}, "
@@ -411,6 +411,7 @@ def dashboard_json(r: dict, show_pii: bool = False) -> dict:
         "monthly": [{"month": m["month"], "net_sales": money(m["net_sales"], d), "points_issued": m["points_issued"]}
                     for m in r["monthly"]],
         "top_members": top,
+        "masked": not show_pii,  # whether top_members' emails and phones are masked (issue 15)
     }
 
 
@@ -451,6 +452,8 @@ def feedback_add(
         raise UsageError(f"SCORE must be a whole number from 0 to 10, got {text or repr(score)}")
     value = int(text)
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record {member_id}'s score dated then")
+    from loyalty_cli.cli.common import as_stored
+
+    refuse_future(when, allow_future, "--at", lambda: f"record {as_stored(member_id)}'s score dated then")
     r = call(feedback.add, member_id, value, when, comment)
     out(lists=False).done(f"recorded score {r['score']} from {r['member_id']} ({r['at']})", r)

@@ -59,7 +59,7 @@ def edit(code: str = typer.Argument(...), name: str = typer.Option(None, "--name
     from loyalty_cli import rewards
 
     r = call(rewards.edit, code, name, cost, stock)
-    out(lists=False).done(f"updated reward {code}", r)
+    out(lists=False).done(f"updated reward {r['code']}", r)
 
 
 @app.command("retire")
@@ -74,9 +74,9 @@ def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at",
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record reward {code} as retired then")
+    refuse_future(when, allow_future, "--at", f"record reward {code.strip()} as retired then")
     r = call(rewards.retire, code, when)
-    out(lists=False).done(f"retired reward {code}", r)
+    out(lists=False).done(f"retired reward {r['code']}", r)
 
 
 @vouchers_app.command("list")
@@ -110,9 +110,9 @@ def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record voucher {code} as used then")
+    refuse_future(when, allow_future, "--at", f"record voucher {code.strip()} as used then")
     r = call(rewards.use, code, when)
-    out(lists=False).done(f"voucher {code} used", r)
+    out(lists=False).done(f"voucher {r['code']} used", r)
 
 
 @vouchers_app.command("cancel")
@@ -127,8 +127,8 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"cancel voucher {code} and return its points dated then")
+    refuse_future(when, allow_future, "--at", f"cancel voucher {code.strip()} and return its points dated then")
     r = call(rewards.cancel, code, when, operator(by))
     lapsed = (f" ({r['points_expired']:,} had lapsed and {'was' if r['points_expired'] == 1 else 'were'} written off)"
               if r["points_expired"] else "")
-    out(lists=False).done(f"voucher {code} cancelled: {plural(r['points_returned'], 'point')} back to {r['member_id']}{lapsed}", r)
+    out(lists=False).done(f"voucher {r['code']} cancelled: {plural(r['points_returned'], 'point')} back to {r['member_id']}{lapsed}", r)

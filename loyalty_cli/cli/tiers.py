@@ -84,7 +84,9 @@ def set_(member_id: str = typer.Argument(...), tier: str = typer.Argument(...),
     from loyalty_cli import tiers
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record {member_id}'s change to {tier} dated then")
+    from loyalty_cli.cli.common import as_stored
+
+    refuse_future(when, allow_future, "--at", lambda: f"record {as_stored(member_id)}'s change to {tier} dated then")
     r = call(tiers.set_tier, member_id, tier, when, date_option(until, "--until"), operator(by))
     held = f", held through {r['until']}" if r["until"] else ""
     out(lists=False).done(f"{r['member_id']}: {r['from']} → {r['to']}{held}", r)
@@ -102,6 +104,9 @@ def history(member_id: str = typer.Argument(...),
     """
     from loyalty_cli import tiers
 
+    from loyalty_cli.cli.common import stored_member_id
+
+    member_id = stored_member_id(member_id)
     rows = call(tiers.history, member_id, limit, sort)
     out().table(rows, [("at", "at"), ("from", "from"), ("to", "to"), ("reason", "reason"), ("until", "until"),
                        ("by", "by"), ("ref", "ref")], empty=f"{member_id} has held their first tier since joining")

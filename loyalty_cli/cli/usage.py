@@ -61,12 +61,27 @@ def metavar_for(param) -> str | None:
 def name_parameters(command) -> None:
     """Give every parameter of `command` (and of its subcommands) a real placeholder, once."""
     for param in getattr(command, "params", ()):
+        _range_in_words(param)
         if param.metavar is None:
             param.metavar = metavar_for(param)
         elif param.metavar.startswith("[") and param.metavar.endswith("]"):
             param.metavar = param.metavar[1:-1]  # usage adds the brackets of an optional argument
     for sub in getattr(command, "commands", {}).values():
         name_parameters(sub)
+
+
+def _range_in_words(param) -> None:
+    """Say a number's bounds in the parameter's help, in words ("a whole number from 0 to 36,500"),
+    once: the help shows no `x>=1` or `0<=x<=36500` (install() silences those); the check itself
+    and its error message stay coercion.whole_number's."""
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if (low is None and high is None) or getattr(param, "range_in_words", False):
+        return
+    from loyalty_cli.cli.coercion import whole_kind
+
+    words = whole_kind(low, high)
+    param.help = f"{param.help.rstrip().rstrip('.')}; {words}." if param.help else f"{words[:1].upper()}{words[1:]}."
+    param.range_in_words = True
 
 
 # -- usage errors -------------------------------------------------------------------------
@@ -198,3 +213,6 @@ def install() -> None:
         return original_option_type(self, ctx)
 
     TyperOption.display_type_rich = option_type
+    for cls in (TyperArgument, TyperOption):  # the range is said in words in the help (name_parameters)
+        if hasattr(cls, "_get_number_range_help_str"):
+            cls._get_number_range_help_str = lambda self: None

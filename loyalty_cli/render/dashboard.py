@@ -122,7 +122,7 @@ class DashboardView:
         """
         doc, p = self.doc, self.doc["points"]
         days = doc["period_days"]
-        heading = f"Last {days} days against the {days} before" if days > 1 else "This day against the day before"
+        heading = f"Last {days:,} days against the {days:,} before" if days > 1 else "This day against the day before"
         fig_w = max(len(heading) - 2, *(len(row[0]) for row in self.comparison))
         now_w = max(len("this period"), *(len(row[1]) for row in self.comparison))
         before_w = max(len("before"), *(len(row[2]) for row in self.comparison))
