@@ -12,6 +12,7 @@ import pytest
 import typer
 
 from loyalty_cli.cli import app
+from tests.db import count
 
 
 @pytest.fixture
@@ -120,12 +121,12 @@ def test_a_global_switch_given_a_value_is_refused_as_a_switch(shop, given, flag,
 
 # -- 4. a refund's AMOUNT ---------------------------------------------------------------------
 @pytest.mark.parametrize("amount", ["-0.5", "0", "0.00", "-2"])
-def test_a_refund_amount_must_be_more_than_zero_in_one_wording(shop, sql, amount):
-    before = sql("SELECT count(*) FROM purchases"), sql("SELECT count(*) FROM ledger")
+def test_a_refund_amount_must_be_more_than_zero_in_one_wording(shop, db, amount):
+    before = count(db, "purchases"), count(db, "ledger")
     result = shop("purchases", "refund", "P1", amount)
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == f"Error: AMOUNT must be more than 0 (the amount refunded), got {amount}\n"
-    assert (sql("SELECT count(*) FROM purchases"), sql("SELECT count(*) FROM ledger")) == before
+    assert (count(db, "purchases"), count(db, "ledger")) == before
 
 
 # -- 5. masked JSON says so ---------------------------------------------------------------------
@@ -158,8 +159,8 @@ def test_the_dashboard_groups_a_long_period(shop):
     assert "Last 1,000 days against the 1,000 before" in _done(shop("dashboard", "--period", "1000"))
 
 
-def test_a_future_dated_credit_groups_its_points_and_names_the_member_as_stored(shop, sql):
-    before = sql("SELECT count(*) FROM ledger")
+def test_a_future_dated_credit_groups_its_points_and_names_the_member_as_stored(shop, db):
+    before = count(db, "ledger")
     result = shop("points", "award", " m0002", "12000", "--reason", "prize", "--at", "2999-01-01")
     assert (result.exit_code, result.stdout) == (2, "")
     assert "this would credit 12,000 points to M0002 dated then;" in result.stderr
@@ -167,7 +168,7 @@ def test_a_future_dated_credit_groups_its_points_and_names_the_member_as_stored(
     assert "this would move 1 point from M0002 to M0003 dated then;" in result.stderr
     result = shop("tiers", "set", " m0003", "Gold", "--at", "2999-01-01")
     assert "this would record M0003's change to Gold dated then;" in result.stderr
-    assert sql("SELECT count(*) FROM ledger") == before
+    assert count(db, "ledger") == before
 
 
 def test_a_future_dated_refusal_without_a_database_names_the_member_trimmed(cli, tmp_path):

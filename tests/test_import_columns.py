@@ -16,7 +16,8 @@ import json
 
 import pytest
 
-from tests.helpers import ok, one_error_line, q, run
+from tests.db import balance, members, purchases
+from tests.helpers import ok, one_error_line, run
 
 PURCHASES = "purchase_id,member_id,purchased_at,amount"
 
@@ -32,8 +33,8 @@ def shop(tmp_path):
 
 
 def state(db):
-    return (q(db, "SELECT member_id, name, email, balance FROM members ORDER BY member_id"),
-            q(db, "SELECT purchase_id, kind FROM purchases ORDER BY purchase_id"))
+    return ([(m.member_id, m.name, m.email, m.balance) for m in members(db)],
+            [(p.purchase_id, p.kind) for p in purchases(db)])
 
 
 def test_a_misspelled_refund_column_refuses_the_file_instead_of_booking_a_sale(shop, tmp_path):
@@ -57,8 +58,8 @@ def test_a_mapped_near_miss_is_read(shop, tmp_path):
     (tmp_path / "r.csv").write_text(f"{PURCHASES},knd,refnd_of\nR1,M1,2025-03-01,4.00,refund,S1\n")
     result = ok(shop, "purchases", "import", "r.csv", "--map", "kind=knd", "--map", "refund_of=refnd_of")
     assert "note:" not in result.stderr
-    assert q(shop, "SELECT kind FROM purchases WHERE purchase_id = 'R1'") == [("refund",)]
-    assert q(shop, "SELECT balance FROM members WHERE member_id = 'M1'") == [(6,)]
+    assert [p.kind for p in purchases(shop, purchase_id="R1")] == ["refund"]
+    assert balance(shop, "M1") == 6
 
 
 def test_a_misspelled_member_column_refuses_the_file(shop, loyalty_proc):
@@ -96,7 +97,7 @@ def test_other_unknown_columns_are_allowed_and_named_in_a_note(shop, tmp_path):
     (tmp_path / "till.csv").write_text(f"{PURCHASES},cashier,VAT\nP1,M1,2025-03-01,5.00,bob,0.83\n")
     result = ok(shop, "purchases", "import", "till.csv")
     assert result.stderr == "note: columns not read: cashier, VAT\n"
-    assert q(shop, "SELECT balance FROM members WHERE member_id = 'M1'") == [(15,)]
+    assert balance(shop, "M1") == 15
     (tmp_path / "m.csv").write_text("member_id,name,till\nM2,Bo,3\n")
     assert ok(shop, "members", "import", "m.csv", "--dry-run").stderr == "note: columns not read: till\n"
     assert ok(shop, "members", "import", "m.csv", "-q").stderr == ""
@@ -161,4 +162,4 @@ def test_by_names_its_variable_only_when_the_value_came_from_it(shop):
     from_env = run(shop, "points", "award", "M1", "5", "--reason", "x", env={"LOYALTY_OPERATOR": bad})
     assert from_env.exit_code == 2
     assert one_error_line(from_env).startswith("Error: --by (or LOYALTY_OPERATOR) must be 1-100 characters")
-    assert q(shop, "SELECT balance FROM members WHERE member_id = 'M1'") == [(10,)]
+    assert balance(shop, "M1") == 10

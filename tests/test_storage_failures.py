@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli import store as store_module
-from tests.helpers import ok, one_error_line, q, run
+from tests.db import count
+from tests.helpers import ok, one_error_line, run
 
 NOTHING_WRITTEN = "is full: nothing was written; free some space and run the command again"
 
@@ -32,7 +33,7 @@ def shop(path: Path, members: int = 3) -> Path:
 
 
 def ledger_size(path) -> int:
-    return q(path, "SELECT count(*) FROM ledger")[0][0]
+    return count(path, "ledger")
 
 
 def proc(*args, cwd, shell_redirect=""):
@@ -93,7 +94,7 @@ def test_a_really_full_disk_says_nothing_was_written_and_reads_say_full(tmp_path
             assert result.returncode == 1, (args, result.stderr)
             assert result.stderr == f"Error: the disk holding {path} {NOTHING_WRITTEN}\n", args
         assert ledger_size(path) == before
-        assert q(path, "SELECT count(*) FROM members") == [(3,)]
+        assert count(path, "members") == 3
     finally:
         reader.close()
     # Without the reader SQLite removes -shm; on a disk without a byte free it cannot make it again:
@@ -137,7 +138,7 @@ def test_a_commit_that_fails_on_a_full_disk_says_nothing_was_written(tmp_path, m
     assert result.exit_code == 1
     assert one_error_line(result) == f"Error: the disk holding {path} {NOTHING_WRITTEN}"
     assert ledger_size(path) == before
-    assert q(path, "SELECT count(*) FROM members") == [(3,)]
+    assert count(path, "members") == 3
 
 
 @pytest.mark.parametrize("free, expected", [
