@@ -82,9 +82,12 @@ def main() -> int:
     args = parser.parse_args()
     trees = {"old": args.old.resolve(), "new": args.new.resolve()}
     members_csv, purchases_csv = ensure_data(args.rows, args.members, args.workdir)
-    work = args.workdir / "compare"
+    work = args.workdir.resolve() / "compare"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    # `python -m` puts the working folder first on sys.path, ahead of PYTHONPATH: run from a folder
+    # that holds no loyalty_cli, or both columns would time the tree the script was started in.
+    os.chdir(work)
 
     figures: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
     dbs = {name: work / f"{name}.db" for name in trees}
