@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from loyalty_cli import render
 from loyalty_cli.cli import app
+from tests.helpers import as_json, ok, run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 AS_OF = "2026-10-31"
@@ -212,3 +213,42 @@ def test_a_refusal_reads_large_numbers_with_separators(demo):
     result = demo("points", "redeem", "M0099", "50000", "--at", AS_OF)
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr == f"Error: member M0099 has {balance:,} points available, not enough for 50,000\n"
+
+
+# -- the compact dashboard with many tiers and very large figures (issue 15 audit) -------------------
+NINE_TIERS = "[tiers]\nlevels = [\n" + "".join(
+    f'  {{ name = "T{i}", min = "{m}", multiplier = "1" }},\n'
+    for i, m in enumerate((0, 100, 200, 300, 400, 500, 700, 1000, 2000), 1)) + "]\n"
+
+
+def test_nine_tiers_still_fit_one_screen_with_the_rest_added_up(tmp_path):
+    from loyalty_cli.render.dashboard import compact_tiers
+
+    tiers = [(f"T{i}", n) for i, n in enumerate((150, 39, 32, 24, 5, 3, 1, 18, 28), 1)]
+    assert compact_tiers(tiers) == [("T1", 150), ("T2", 39), ("T3", 32), ("T4", 24), ("T9", 28), ("+4 more", 27)]
+    assert compact_tiers(tiers[:6]) == tiers[:6]
+
+    db = tmp_path / "nine.db"
+    ok(db, "init")
+    ok(db, "members", "add", "--id", "M1", "--name", "Ann", "--joined", "2026-01-01")
+    ok(db, "purchases", "add", "M1", "250.00", "--at", "2026-10-01")
+    (tmp_path / "nine.toml").write_text(NINE_TIERS)
+    ok(db, "program", "load", tmp_path / "nine.toml")
+    text = run(db, "dashboard", "--as-of", "2026-10-31", env={"COLUMNS": "80"}).stdout
+    lines = text.splitlines()
+    assert len(lines) <= 23 and max(map(len, lines)) <= 80
+    assert re.search(r"^  \+\d more +\d", text, re.M)  # the levels beyond five, added up on one line
+
+
+def test_very_large_figures_are_never_cut_on_the_compact_dashboard(tmp_path):
+    db = tmp_path / "big.db"
+    ok(db, "init")
+    ok(db, "members", "add", "--id", "M1", "--name", "Ann", "--joined", "2026-01-01")
+    ok(db, "purchases", "add", "M1", "9999999999.99", "--at", "2026-10-20")
+    doc = as_json(db, "dashboard", "--as-of", "2026-10-31")
+    text = run(db, "dashboard", "--as-of", "2026-10-31", env={"COLUMNS": "80"}).stdout
+    assert max(map(len, text.splitlines())) <= 80
+    for figure in (f"{doc['points']['outstanding']:,}", "9,999,999,999.99"):
+        assert figure in text
+    from loyalty_cli.render import money_text
+    assert money_text(doc["liability"]) in text

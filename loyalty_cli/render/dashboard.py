@@ -66,6 +66,21 @@ def bar(value: float, top: float, width: int) -> str:
     return "█" * full + (BLOCKS[part] if part else "")
 
 
+COMPACT_TIERS = 6  # the tiers block stands beside the six RFM segments: no taller than they are
+
+
+def compact_tiers(tiers: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The tiers for the one-screen view: all of them when they fit beside the segments, else the
+    five holding the most members (in level order) and one line adding up the rest, so a
+    programme of nine levels still fits 80×24 (`--full` and `tiers list` show every level)."""
+    if len(tiers) <= COMPACT_TIERS:
+        return tiers
+    biggest = sorted(range(len(tiers)), key=lambda i: (-tiers[i][1], i))[:COMPACT_TIERS - 1]
+    shown = [tiers[i] for i in sorted(biggest)]
+    rest = [tiers[i][1] for i in range(len(tiers)) if i not in biggest]
+    return shown + [(f"+{len(rest)} more", sum(rest))]
+
+
 class DashboardView:
     """The dashboard as text: every figure formatted once, then laid out for rich or for plain text."""
 
@@ -126,24 +141,31 @@ class DashboardView:
         fig_w = max(len(heading) - 2, *(len(row[0]) for row in self.comparison))
         now_w = max(len("this period"), *(len(row[1]) for row in self.comparison))
         before_w = max(len("before"), *(len(row[2]) for row in self.comparison))
-        lines: list[list[tuple[str, str]]] = [[(f"{heading:{fig_w + 2}}", "bold"),
-                                               (f"  {'this period':>{now_w}}  {'before':>{before_w}}  {'change':>7}", "dim")]]
+        # Figures are never cut: when they are too large for the width, the period before goes
+        # (--full and --json have it).
+        with_before = fig_w + 4 + now_w + 2 + before_w + 2 + 7 <= width
+        head = f"  {'this period':>{now_w}}" + (f"  {'before':>{before_w}}" if with_before else "") + f"  {'change':>7}"
+        lines: list[list[tuple[str, str]]] = [[(f"{heading:{fig_w + 2}}", "bold"), (head, "dim")]]
         for figure, now, before, delta in self.comparison:
             style = "green" if delta.startswith("+") else "red" if delta.startswith("-") else "dim"
-            lines.append([(f"  {figure:{fig_w}}  ", ""), (f"{now:>{now_w}}", "bold cyan"), (f"  {before:>{before_w}}  ", ""),
-                          (f"{delta:>7}", style)])
+            lines.append([(f"  {figure:{fig_w}}  ", ""), (f"{now:>{now_w}}", "bold cyan"),
+                          (f"  {before:>{before_w}}  " if with_before else "  ", ""), (f"{delta:>7}", style)])
         lines.append([])
         figures = (number(doc["members"]["total"]), number(p["outstanding"]), money_text(doc["liability"]))
         words = (" members · ", " points outstanding · liability ")
         if len(self.now_title) + 2 + sum(map(len, figures + words)) > width:  # large figures: shorter words
             words = (" members · ", " points owed · value ")
-        lines.append([(f"{self.now_title}: ", "bold"), (figures[0], "bold cyan"), (words[0], ""),
-                      (figures[1], "bold cyan"), (words[1], ""), (figures[2], "bold cyan")])
+        if len(self.now_title) + 2 + sum(map(len, figures + words)) > width:  # still too wide: two lines
+            lines.append([(f"{self.now_title}: ", "bold"), (figures[0], "bold cyan"), (words[0].rstrip(" ·"), "")])
+            lines.append([("  ", ""), (figures[1], "bold cyan"), (words[1], ""), (figures[2], "bold cyan")])
+        else:
+            lines.append([(f"{self.now_title}: ", "bold"), (figures[0], "bold cyan"), (words[0], ""),
+                          (figures[1], "bold cyan"), (words[1], ""), (figures[2], "bold cyan")])
         lines.append([(f"  redemption rate {pct(doc['redemption_rate'])} · repeat rate {pct(doc['repeat_rate'])} · "
                        f"retention {pct(doc['retention'])} · NPS {nps_text(doc['nps'])}", "")])
         lines.append([])
         half = width // 2
-        left = self._compact_distribution("Tiers held", self.tiers, half - 1, "yellow")
+        left = self._compact_distribution("Tiers held", compact_tiers(self.tiers), half - 1, "yellow")
         right = self._compact_distribution("RFM segments (365 days)", self.segments, width - half - 1, "green")
         for i in range(max(len(left), len(right))):
             a = left[i] if i < len(left) else []
