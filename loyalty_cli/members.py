@@ -135,8 +135,12 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
         book = Book(tx)
         date = as_of or today
         rules = book.rules_for(date)  # the version in force that day (a later one may be loaded ahead)
-        tier, since = (row.tier, row.tier_since) if as_of is None else \
-            tier_on(tx, member_id, as_of, (row.tier, row.tier_since), row.joined_on)
+        # The tier held now, unless it was reached on a date still to come (--allow-future): then
+        # the one held on the date, like every as-of figure.
+        if as_of is None and (row.tier_since or "")[:10] <= today:
+            tier, since = row.tier, row.tier_since
+        else:
+            tier, since = tier_on(tx, member_id, date, (row.tier, row.tier_since), row.joined_on)
         m = book.member(member_id, active=False)
         value = tiers_mod.qualifying_value(book, m, rules, date)
         spend = value if rules.tier_basis == "spend" else tiers_mod.qualifying_value(book, m, rules, date, "spend")

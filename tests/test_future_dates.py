@@ -167,3 +167,21 @@ def test_a_member_row_joining_after_today_is_a_bad_row(shop, tmp_path):
     ok(db, "members", "import", str(csv), "--allow-future")
     assert [(m.member_id, m.joined_on) for m in members(db) if m.member_id in ("N1", "N2")] == [
         ("N1", LAST_YEAR), ("N2", NEXT_YEAR)]
+
+
+def test_a_tier_reached_on_a_future_date_is_not_shown_as_held_today(tmp_path):
+    """members show without --as-of is the tier held today, as `--as-of today` says, even after a
+    sale dated ahead (--allow-future) lifted the member from that date."""
+    import datetime as dt
+
+    from tests.helpers import as_json, ok
+
+    db = tmp_path / "shop.db"
+    ok(db, "init")
+    ok(db, "members", "add", "--id", "M1", "--name", "Ann", "--joined", "2026-01-01")
+    ahead = (dt.date.today() + dt.timedelta(days=60)).isoformat()
+    ok(db, "purchases", "add", "M1", "1000.00", "--at", ahead, "--allow-future")
+    today = as_json(db, "members", "show", "M1", "--as-of", dt.date.today().isoformat())
+    assert today["tier"] == "Bronze"
+    assert as_json(db, "members", "show", "M1")["tier"] == "Bronze"
+    assert as_json(db, "members", "show", "M1", "--as-of", ahead)["tier"] == "Silver"
