@@ -376,8 +376,12 @@ class Book:
         return names
 
     def restore_indexes(self) -> None:
-        """Build the indexes `defer_indexes` dropped (in the same transaction: a crash keeps the old ones)."""
+        """Build the indexes `defer_indexes` dropped (in the same transaction: a crash keeps the old ones).
+
+        What this book wrote is flushed first, so the purchases table is no longer empty of
+        history: a member's earlier purchases must be read from it again (`history_empty`)."""
         self.flush(members=False)
+        self.history_empty = False
         if self._deferred:
             import_rows.restore_indexes(self.conn, self._deferred)
             self._deferred.clear()

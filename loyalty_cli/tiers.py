@@ -74,8 +74,7 @@ def qualifying_history(book, m, basis: str):
         return m.qualifying[1], m.qualifying[2]
     if m.qualifying is not None:
         # Another basis was loaded: read the member's purchases again, this book's included.
-        book.restore_indexes()
-        book.history_empty = False
+        book.restore_indexes()  # flushes this book's purchases, so they are read back too
         m.qualifying = None
     preload(book, [m.member_id], basis)
     return m.qualifying[1], m.qualifying[2]
