@@ -115,6 +115,7 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     \b
     Example:
       loyalty db restore ~/backups/loyalty-2026-11-22.db --yes
+      loyalty db restore ~/backups/loyalty-2026-11-22.db --yes --anchors /mnt/usb/shop.anchors
     """
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed, UsageError
