@@ -122,10 +122,11 @@ def verify(anchors: list[Anchor], last_id: int, hash_of, file: str) -> list[Prob
     A seal followed in the file by a restore record that the seal lies beyond is still reported, with
     the restore named as the likely reason."""
     problems = []
+    restores = [(i, r) for i, r in enumerate(anchors) if r.restore]  # usually none: one pass over the seals
     for i, anchor in enumerate(anchors):
         if anchor.restore:
             continue
-        restored = next((r for r in anchors[i + 1:] if r.restore and r.entries < anchor.entries), None)
+        restored = next((r for j, r in restores if j > i and r.entries < anchor.entries), None)
         reason = (f": restored from an older backup on {_day(restored.at)} (at {restored.entries:,} entries)? "
                   "entries after it are gone" if restored else "")
         where = f" (anchors file {file}, line {anchor.line})"
