@@ -208,10 +208,28 @@ CHECKS = [check_sqlite, check_append_only, check_hash_chain, check_balances, che
           check_summaries, check_outstanding, check_tiers, check_member_ids]
 
 
-def run_checks(store, today: str | None = None) -> list[Problem]:
-    """Every check, in one read snapshot (`today`, from the CLI: the date the as-of figures start from)."""
+def check_anchors(tx, lines: list[str] | None, file: str) -> list[Problem]:
+    """The chain still passes through every head `db seal` recorded in the anchors file (`lines`,
+    None when there is none): the ledger has at least that many entries and the last of them has
+    the hash sealed. One lookup by id per anchor. Truncating the last entries, or rewriting an old
+    one and recomputing every later hash, passes check_hash_chain but not this."""
+    from loyalty_cli import anchors
+
+    if lines is None:
+        return []
+    records, problems = anchors.parse(lines, file)
+    last_id, _ = check_rows.chain_head(tx)
+    problems += anchors.verify(records, last_id, lambda eid: check_rows.entry_hash_of(tx, eid), file)
+    return problems[:LIMIT]
+
+
+def run_checks(store, today: str | None = None, anchor_lines: list[str] | None = None,
+               anchors_file: str = "") -> list[Problem]:
+    """Every check, in one read snapshot (`today`, from the CLI: the date the as-of figures start from;
+    `anchor_lines`, the anchors file's lines, or None for none: `db restore` checks a backup without them)."""
     with store.read() as tx:
         problems = []
         for check in CHECKS:
             problems.extend(check(tx, today) if check is check_outstanding else check(tx))
+        problems.extend(check_anchors(tx, anchor_lines, anchors_file))
     return problems

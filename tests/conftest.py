@@ -1,7 +1,8 @@
 """Shared fixtures: a private home for every test, a fresh database, two ways to run the CLI.
 
 No test may touch a real user's data: the autouse `isolated_env` fixture points
-HOME, XDG_DATA_HOME and LOYALTY_DB into the test's own temporary directory and
+HOME, XDG_DATA_HOME, XDG_CONFIG_HOME (where `db seal` keeps its anchors) and LOYALTY_DB into the
+test's own temporary directory and
 clears every environment variable the tool reads, so each test starts from the
 documented defaults.
 """
@@ -23,18 +24,20 @@ TOOL_ENV = (
     "LOYALTY_DB", "LOYALTY_BUSY_TIMEOUT", "LOYALTY_OPERATOR", "LOYALTY_ENCODING", "LOYALTY_DELIMITER",
     "LOYALTY_DATE_FORMAT", "LOYALTY_DEBUG", "LOYALTY_STRESS",
     "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TERM", "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME", "LOYALTY_ANCHORS",
 )
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
-    """HOME, XDG_DATA_HOME and LOYALTY_DB inside tmp_path; nothing else of the user's environment."""
+    """HOME, XDG_DATA_HOME, XDG_CONFIG_HOME and LOYALTY_DB inside tmp_path; nothing else of the user's environment."""
     for name in TOOL_ENV:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("LOYALTY_DB", str(tmp_path / "env" / "loyalty.db"))
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.chdir(tmp_path)

@@ -1,4 +1,4 @@
-"""`loyalty db …`: check every invariant, back up online, restore a checked backup."""
+"""`loyalty db …`: check every invariant, back up online, restore a checked backup, seal the chain's head."""
 
 from __future__ import annotations
 
@@ -6,28 +6,66 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import call, existing_file, group, out, store, today
+from loyalty_cli.cli.common import (Invocation, allow_future_option, at_option, call, existing_file, group, out,
+                                    refuse_future, store, today)
 from loyalty_cli.render import plural
 
-app = group("Check, back up and restore the database.", 'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db')
+app = group("Check, back up, restore and seal the database.",
+            'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db && loyalty db seal')
+
+ANCHORS_HELP = ("The anchors file (env LOYALTY_ANCHORS; default: $XDG_CONFIG_HOME/loyalty/anchors/"
+                "<db name>-<hash of its path>.anchors, else under ~/.config).")
+
+
+def anchors_option():
+    return typer.Option(None, "--anchors", metavar="FILE", help=ANCHORS_HELP)
+
+
+def _anchors_path(given: str | None) -> Path:
+    """--anchors beats LOYALTY_ANCHORS beats the default for the database of --db / LOYALTY_DB."""
+    import os
+
+    from loyalty_cli import anchors
+    from loyalty_cli.store import resolve_path
+
+    return anchors.resolve_path(given, str(resolve_path(Invocation.db)), os.environ)
+
+
+def _anchor_lines(path: Path):
+    """(the anchors file's lines or None when there is none yet, a problem when it cannot be read)."""
+    from loyalty_cli import anchors
+    from loyalty_cli.errors import Problem
+
+    try:
+        return anchors.read_lines(path), []
+    except OSError as exc:
+        return None, [Problem(f"cannot read the anchors file {path}: {exc.strerror or exc}", check="anchors")]
 
 
 @app.command("check")
-def check():
-    """Verify every ledger invariant (balances, lots, hash chain, SQLite integrity); exit 4 on any problem.
+def check(anchors: str = anchors_option()):
+    """Verify every ledger invariant (balances, lots, hash chain, anchors, SQLite integrity); exit 4 on any problem.
 
     Also that the outstanding points the reports show, today and on the days after it
-    that have entries, are the sum of the balances the ledger gives.
+    that have entries, are the sum of the balances the ledger gives, and that the ledger
+    still passes through every chain head recorded by 'loyalty db seal' in the anchors
+    file (none yet: nothing to compare, no problem): deleting the last entries, or
+    rewriting an old one and recomputing every later hash, is found there.
 
     \b
     Example:
       loyalty db check --json
+      loyalty db check --anchors /mnt/usb/shop.anchors
     """
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed
 
+    anchors_path = _anchors_path(anchors)
+    lines, unreadable = _anchor_lines(anchors_path)
     # Unfinished backups of killed `db backup` runs go first: hidden copies of the customer data.
-    removed, problems = call(lambda s: (s.remove_stale_partials(), checks.run_checks(s, today())))
+    removed, problems = call(lambda s: (s.remove_stale_partials(),
+                                        checks.run_checks(s, today(), lines, str(anchors_path))))
+    problems += unreadable
     o = out(lists=False)
     _removed_note(o, removed)
     doc = {"ok": not problems,
@@ -65,12 +103,19 @@ def _removed_note(o, removed: list[str]) -> None:
 
 @app.command("restore")
 def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db backup'."),
-            yes: bool = typer.Option(False, "--yes", help="Really replace the database (required).")):
+            yes: bool = typer.Option(False, "--yes", help="Really replace the database (required)."),
+            anchors: str = anchors_option()):
     """Replace the database with a backup, only if the backup passes 'db check'.
+
+    The backup is checked without the anchors file: seals recorded after the backup was
+    made lie beyond it by design. When the database has an anchors file, the restore is
+    recorded in it, and 'db check' then names the restore as the reason the seals it
+    lost fail.
 
     \b
     Example:
       loyalty db restore ~/backups/loyalty-2026-11-22.db --yes
+      loyalty db restore ~/backups/loyalty-2026-11-22.db --yes --anchors /mnt/usb/shop.anchors
     """
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed, UsageError
@@ -91,11 +136,74 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
             raise CheckFailed(f"{file} fails db check ({plural(len(problems), 'problem')}: "
                               f"first: {problems[0].message}); "
                               "nothing restored", problems)
+        anchors_path = _anchors_path(anchors)
         target = store(create=True)  # restoring into a new file creates the database
         try:
             target.restore_from(backup)
         finally:
             target.close()
+        o = out(lists=False)
+        _record_restore(o, backup, anchors_path)
     finally:
         backup.close()
-    out(lists=False).done(f"restored the database from {file}", {"restored": str(file)})
+    o.done(f"restored the database from {file}", {"restored": str(file)})
+
+
+def _record_restore(o, backup, path: Path) -> None:
+    """A restore record in the database's anchors file, if it has one (the restore is done: a file
+    that cannot be written is said on stderr, not an error)."""
+    from loyalty_cli import anchors
+    from loyalty_cli.cli.common import now
+    from loyalty_cli.store import checks as check_rows, resolve_path
+
+    try:
+        if anchors.read_lines(path) is None:
+            return
+        with backup.read() as tx:
+            last_id, last_hash = check_rows.chain_head(tx)
+        record = anchors.seal(now(), last_id, last_hash, str(resolve_path(Invocation.db)))
+        record.restore = True
+        anchors.append_line(path, record.text())
+    except OSError as exc:
+        o.note(f"could not record the restore in the anchors file {path}: {exc.strerror or exc}")
+
+
+@app.command("seal")
+def seal(anchors: str = anchors_option(),
+         at: str = typer.Option(None, "--at", metavar="DATETIME", help="The date of the seal (default: now)."),
+         allow_future: bool = allow_future_option()):
+    """Record the ledger's chain head (entry count and head hash) in the anchors file, outside the database.
+
+    Appends one line, `DATETIME entries=N head=HASH db=PATH`, to the anchors file and
+    prints it. 'loyalty db check' then verifies that the ledger still passes through
+    every head recorded, so deleting the last entries or rewriting history and
+    recomputing the hashes is found. Sealing does not verify the ledger: run
+    'loyalty db check' first. Sealing again at the same head appends another line
+    (a dated record that nothing changed). Keep a copy of the anchors file somewhere
+    the database's users cannot write (mail it, print it).
+
+    \b
+    Example:
+      loyalty db check && loyalty db seal
+      loyalty db seal --anchors /mnt/usb/shop.anchors --json
+    """
+    from loyalty_cli import anchors as anchor_file
+    from loyalty_cli.errors import LoyaltyError
+    from loyalty_cli.store import checks as check_rows
+
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", "record a seal dated after today")
+    path = _anchors_path(anchors)
+    s = store()
+    try:
+        with s.read() as tx:
+            last_id, last_hash = check_rows.chain_head(tx)
+        db_path = str(s.path)
+    finally:
+        s.close()
+    record = anchor_file.seal(when, last_id, last_hash, db_path)
+    try:
+        anchor_file.append_line(path, record.text())
+    except OSError as exc:
+        raise LoyaltyError(f"cannot write the anchors file {path}: {exc.strerror or exc}; nothing was sealed") from None
+    out(lists=False).done(record.text(), record.as_dict(str(path)))

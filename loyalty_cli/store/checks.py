@@ -170,3 +170,15 @@ def tier_mismatches(tx, limit: int) -> list[tuple]:
 def member_ids(tx, with_keys: bool):
     """(member_id, stored lookup key or None) of every member, in id order (streamed)."""
     return tx.execute(f"SELECT member_id, {'member_key' if with_keys else 'NULL'} FROM members ORDER BY member_id")
+
+
+def chain_head(tx) -> tuple[int, str | None]:
+    """(the last entry's id, its hash), or (0, None) on an empty ledger: what `db seal` records."""
+    last = tx.execute("SELECT id, hash FROM ledger ORDER BY id DESC LIMIT 1").fetchone()
+    return (last[0], last[1]) if last else (0, None)
+
+
+def entry_hash_of(tx, eid: int) -> str | None:
+    """Entry `eid`'s stored hash, or None when there is no such entry (one lookup by primary key)."""
+    found = tx.execute("SELECT hash FROM ledger WHERE id = ?", (eid,)).fetchone()
+    return found[0] if found else None

@@ -1,0 +1,193 @@
+"""Anchors: the ledger's chain head written down outside the database (`db seal`), checked by `db check`.
+
+The hash chain alone cannot tell a ledger whose last entries were deleted, or whose history was
+rewritten and every later hash recomputed, from an honest one: nothing outside the file says where
+the chain had got to. `loyalty db seal` appends that fact to a small text file kept elsewhere; `db
+check` then insists the chain still passes through every fact recorded.
+
+The anchors file is plain text, append-only, one record a line (`#` lines and blank lines are
+comments):
+
+    2026-12-05T02:30:00 entries=123456 head=<64 hex digits> db=/srv/shop/loyalty.db
+    2026-12-06T09:12:00 restore entries=120 head=<64 hex digits> db=/srv/shop/loyalty.db
+
+The first kind is a seal: on that date the ledger held `entries` entries (its last entry's id) and
+the hash of entry number `entries` was `head` (an empty ledger: 0 and the genesis hash). The second
+is written by `db restore`: the database was replaced by a backup whose head was that; the seals
+before it that the restore lost are still reported, with that reason. `db=` (the rest of the line)
+names the database sealed, for the person reading the file; it is not compared.
+
+Formatting, parsing and comparing are pure; the file itself is opened by `append_line` and
+`read_lines`, and the default location comes from the environment the CLI passes in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from loyalty_cli.errors import Problem
+from loyalty_cli.ledger import GENESIS
+
+HEADER = ("# loyalty anchors: the ledger's chain head, one line per 'loyalty db seal'; 'loyalty db check' "
+          "verifies the ledger still passes through each. Append-only: do not edit.\n")
+
+_LINE = re.compile(r"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d) (?:(?P<restore>restore) )?entries=(?P<entries>\d{1,18}) "
+                   r"head=(?P<head>[0-9a-f]{64}) db=(?P<db>.*)")
+
+
+class Anchor:
+    """One record of the anchors file: a seal, or a restore (`restore` True), at its line number."""
+
+    __slots__ = ("at", "entries", "head", "db", "restore", "line")
+
+    def __init__(self, at: str, entries: int, head: str, db: str, restore: bool = False, line: int = 0):
+        self.at, self.entries, self.head, self.db, self.restore, self.line = at, entries, head, db, restore, line
+
+    def text(self) -> str:
+        """The record as one line of the file (no newline)."""
+        kind = "restore " if self.restore else ""
+        return f"{self.at} {kind}entries={self.entries} head={self.head} db={self.db}"
+
+    def as_dict(self, anchors_file: str) -> dict:
+        return {"at": self.at, "entries": self.entries, "head": self.head, "anchors": anchors_file}
+
+
+def default_path(db_path: str, environ) -> Path:
+    """`$XDG_CONFIG_HOME/loyalty/anchors/<db file name>-<12 hex of its real path>.anchors` (else under
+    ~/.config): one file per database, so two shops on one machine never share one."""
+    import hashlib
+
+    base = environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative path is invalid and ignored
+        base = os.path.join(os.path.expanduser("~"), ".config")
+    real = os.path.realpath(db_path)
+    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(real)) or "loyalty"
+    return Path(base) / "loyalty" / "anchors" / f"{name}-{digest}.anchors"
+
+
+def resolve_path(given: str | None, db_path: str, environ) -> Path:
+    """`--anchors` beats `LOYALTY_ANCHORS` beats the default beside the other settings."""
+    from loyalty_cli.errors import UsageError
+
+    if given is not None:
+        if not str(given).strip():
+            raise UsageError("--anchors was given an empty path; give the path of an anchors file")
+        return Path(given)
+    env = environ.get("LOYALTY_ANCHORS")
+    if env is not None:
+        if not env.strip():
+            raise UsageError("LOYALTY_ANCHORS is set but empty; give it the path of an anchors file, or unset it")
+        return Path(env)
+    return default_path(db_path, environ)
+
+
+def seal(at: str, last_id: int, last_hash: str | None, db_path: str) -> Anchor:
+    """The record sealing a ledger whose last entry is `last_id` with hash `last_hash` (0, None: empty)."""
+    return Anchor(at, last_id, last_hash or GENESIS, os.path.abspath(db_path))
+
+
+def parse(lines: list[str], file: str) -> tuple[list[Anchor], list[Problem]]:
+    """The records of an anchors file, and a problem for each line that is not one (by line number)."""
+    anchors, problems = [], []
+    for number, line in enumerate(lines, 1):
+        text = line.rstrip("\r\n")
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        m = _LINE.fullmatch(text)
+        if m and _valid_datetime(m["at"]):
+            anchors.append(Anchor(m["at"], int(m["entries"]), m["head"], m["db"], bool(m["restore"]), number))
+        else:
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            problems.append(Problem(f"anchors file {file}, line {number}: not an anchor ({shown!r}); expected "
+                                    "'YYYY-MM-DDTHH:MM:SS entries=N head=<64 hex> db=PATH'", check="anchors"))
+    return anchors, problems
+
+
+def _valid_datetime(text: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.datetime.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
+
+
+def verify(anchors: list[Anchor], last_id: int, hash_of, file: str) -> list[Problem]:
+    """A problem for each seal the ledger no longer passes through. `last_id` is the ledger's last
+    entry id (0 when empty); `hash_of(n)` is entry n's stored hash, or None when there is no entry n.
+    A seal followed in the file by a restore record that the seal lies beyond is still reported, with
+    the restore named as the likely reason."""
+    problems = []
+    restores = [(i, r) for i, r in enumerate(anchors) if r.restore]  # usually none: one pass over the seals
+    for i, anchor in enumerate(anchors):
+        if anchor.restore:
+            continue
+        restored = next((r for j, r in restores if j > i and r.entries < anchor.entries), None)
+        reason = (f": restored from an older backup on {_day(restored.at)} (at {restored.entries:,} entries)? "
+                  "entries after it are gone" if restored else "")
+        where = f" (anchors file {file}, line {anchor.line})"
+        sealed = f"sealed at {anchor.entries:,} on {_day(anchor.at)}"
+        if anchor.entries == 0:
+            if anchor.head != GENESIS:
+                problems.append(Problem(f"the empty ledger {sealed} has a head that is not the genesis hash: "
+                                        f"this anchor was not written by 'loyalty db seal'{where}", check="anchors"))
+            continue
+        if last_id < anchor.entries:
+            message = f"the ledger has {last_id:,} entries but was {sealed}: entries were deleted{reason}"
+        else:
+            found = hash_of(anchor.entries)
+            if found == anchor.head:
+                continue
+            if found is None:
+                message = f"entry {anchor.entries:,} is missing but the ledger was {sealed}: entries were deleted{reason}"
+            else:
+                message = f"entry {anchor.entries:,}'s hash is not the one {sealed}: history was rewritten{reason}"
+        problems.append(Problem(message + where, check="anchors"))
+    return problems
+
+
+def _day(at: str) -> str:
+    return at[:10]
+
+
+# -- the file -----------------------------------------------------------------------------------
+def read_lines(path: Path) -> list[str] | None:
+    """The file's lines, or None when it does not exist (nothing sealed yet). Other errors raise OSError."""
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return None
+
+
+def append_line(path: Path, text: str) -> None:
+    """Append one line, durably (fsync): the file is created 0600, its missing folders 0700."""
+    from loyalty_cli.store import make_private_dir
+
+    make_private_dir(path.parent)
+    created = False
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        created = True
+    except FileExistsError:  # the usual case; also when another seal created it a moment ago
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        if created:
+            os.fchmod(fd, 0o600)
+            os.write(fd, HEADER.encode())
+        data = (text + "\n").encode("utf-8", "surrogateescape")
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:  # the new name itself survives a power cut
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
