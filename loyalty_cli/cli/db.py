@@ -17,7 +17,9 @@ def check():
     """Verify every ledger invariant (balances, lots, hash chain, SQLite integrity); exit 4 on any problem.
 
     Also that the outstanding points the reports show, today and on the days after it
-    that have entries, are the sum of the balances the ledger gives.
+    that have entries, are the sum of the balances the ledger gives; and that the schema is
+    exactly the one loyalty made: every trigger refusing edits to the history in place and
+    unchanged, and no trigger, table, view or index added by hand (one may copy personal data).
 
     \b
     Example:
