@@ -24,17 +24,39 @@ def check_sqlite(tx) -> list[Problem]:
     return problems
 
 
-def check_append_only(tx) -> list[Problem]:
-    """The triggers that refuse UPDATE, DELETE and REPLACE on the ledger are in place (those of
-    m003 and m004 once they have run: a backup made before them gets them when restored)."""
-    have = check_rows.trigger_names(tx)
-    wanted = ["ledger_no_update", "ledger_no_delete", "lot_uses_no_update", "lot_uses_no_delete"]
-    ran = check_rows.migrations_run(tx)
-    wanted += [trigger for migration, trigger in (("m003_no_replace", "ledger_no_replace"),
-                                                  ("m004_lot_uses_no_replace", "lot_uses_no_replace"))
-               if migration in ran]
-    return [Problem(f"trigger {name} is missing: the ledger is not protected against edits", check="append_only")
-            for name in wanted if name not in have]
+def check_schema(tx) -> list[Problem]:
+    """Every table, index and trigger that loyalty's migrations made (those that ran on this file: a
+    backup made before a migration gets its objects when restored) is there as they made it, and
+    nothing else is: the triggers refusing UPDATE, DELETE and REPLACE on the ledger and the other
+    history, and no trigger, table or view added by hand, which may copy personal data away before
+    an erasure. SQLite's own objects (sqlite_autoindex_*, sqlite_sequence, sqlite_stat*) are allowed."""
+    have = check_rows.schema(tx)
+    expected = check_rows.expected_schema(tuple(check_rows.migrations_run(tx)))
+    problems = []
+    for name, (kind, table, sql) in expected.items():
+        if name not in have:
+            problems.append(Problem(f"{_named(kind, name, table)} is missing{_WHY_MISSING.get(kind, '')}", check="schema"))
+        elif have[name] != (kind, table, sql):
+            problems.append(Problem(f"{_named(kind, name, table)} is not as loyalty made it (its definition was changed "
+                                    f"behind the tool's back); loyalty made it as: {sql}", check="schema"))
+    for name, (kind, table, _sql) in sorted(have.items()):
+        if name not in expected:
+            problems.append(Problem(f"an extra {_named(kind, name, table)} that loyalty did not make: "
+                                    f"{_WHY_EXTRA.get(kind, 'it may copy personal data')}; drop it "
+                                    f"(DROP {kind.upper()} {name}) after looking at what it does", check="schema"))
+    return problems
+
+
+def _named(kind: str, name: str, table: str) -> str:
+    """"trigger ledger_no_update on ledger", "table members"."""
+    return f"{kind} {name}" + ("" if kind in ("table", "view") else f" on {table}")
+
+
+_WHY_MISSING = {"trigger": ": what it refuses (editing or deleting history) is no longer refused",
+                "index": ": queries that use it are slow", "table": ": the database is incomplete"}
+_WHY_EXTRA = {"trigger": "it may copy personal data or change rows behind the tool's back",
+              "table": "it may hold copies of personal data", "view": "it may show personal data",
+              "index": "it may keep copies of the values it indexes"}
 
 
 def check_hash_chain(tx) -> list[Problem]:
@@ -204,7 +226,7 @@ def check_member_ids(tx) -> list[Problem]:
 # what they would make ambiguous rather than doing anything wrong with them.
 RESTORABLE = ("member_ids",)
 
-CHECKS = [check_sqlite, check_append_only, check_hash_chain, check_balances, check_lots, check_no_overdraft, check_purchases,
+CHECKS = [check_sqlite, check_schema, check_hash_chain, check_balances, check_lots, check_no_overdraft, check_purchases,
           check_summaries, check_outstanding, check_tiers, check_member_ids]
 
 

@@ -51,3 +51,13 @@ def fresh_db(path):
 
     Store.open(path, create=True).close()
     return path
+
+
+def undo_history_guards(conn) -> None:
+    """Make a database (an open tests.db connection) look as it was before m007_history_guards:
+    its triggers dropped and the migration no longer recorded (user_version is the caller's)."""
+    from loyalty_cli.store.migrations import m007_history_guards
+
+    for statement in m007_history_guards(conn):
+        conn.execute(f"DROP TRIGGER {statement.split()[2]}")
+    conn.execute("DELETE FROM migrations WHERE name = 'm007_history_guards'")

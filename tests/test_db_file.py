@@ -22,7 +22,7 @@ from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
 from loyalty_cli.store import Store
 
 from tests.db import connect, count, members, raw, rows
-from tests.helpers import ok, one_error_line, run
+from tests.helpers import ok, one_error_line, run, undo_history_guards
 
 # Commands that open the database, readers and writers, nightly jobs (with their job locks) included.
 COMMANDS = [
@@ -232,6 +232,7 @@ def as_made_by_the_previous_version(path):
     ok(path, "init")
     ok(path, "members", "add", "--id", "M1", "--name", "Ana Li")
     with connect(path) as conn:
+        undo_history_guards(conn)
         conn.execute("DELETE FROM migrations WHERE name IN ('m005_application_id', 'm006_member_key')")
         conn.execute("DROP INDEX members_key")
         conn.execute("ALTER TABLE members DROP COLUMN member_key")

@@ -47,10 +47,12 @@ def check(anchors: str = anchors_option()):
     """Verify every ledger invariant (balances, lots, hash chain, anchors, SQLite integrity); exit 4 on any problem.
 
     Also that the outstanding points the reports show, today and on the days after it
-    that have entries, are the sum of the balances the ledger gives, and that the ledger
-    still passes through every chain head recorded by 'loyalty db seal' in the anchors
-    file (none yet: nothing to compare, no problem): deleting the last entries, or
-    rewriting an old one and recomputing every later hash, is found there.
+    that have entries, are the sum of the balances the ledger gives; that the schema is exactly
+    the one loyalty made (every trigger refusing edits to the history in place and unchanged, and
+    no trigger, table, view or index added by hand: one may copy personal data); and that the
+    ledger still passes through every chain head recorded by 'loyalty db seal' in the anchors
+    file (none yet: nothing to compare, no problem): deleting the last entries, or rewriting an
+    old one and recomputing every later hash, is found there.
 
     \b
     Example:

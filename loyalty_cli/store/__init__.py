@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from loyalty_cli.errors import Busy, LoyaltyError, UsageError
-from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
+from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS, MIGRATIONS_TABLE
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 MAX_BUSY_TIMEOUT = 2_147_483  # SQLite takes milliseconds as a 32-bit int: beyond it, no wait at all
@@ -496,7 +496,7 @@ class Store:
         done = []
         with self.write():
             c = self.conn
-            c.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            c.execute(MIGRATIONS_TABLE)
             applied = {r[0] for r in c.execute("SELECT name FROM migrations")}
             for migration in MIGRATIONS:
                 if migration.__name__ in applied:

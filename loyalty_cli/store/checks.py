@@ -6,8 +6,10 @@ terminal) or the plain facts a check compares; `checks.py` turns them into probl
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from loyalty_cli.store.ledger import BALANCES_SQL, entries_after, outstanding
-from loyalty_cli.store.migrations import SUMMARY_TABLES
+from loyalty_cli.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, SUMMARY_TABLES
 
 
 def integrity_messages(tx) -> list[str]:
@@ -25,14 +27,45 @@ def table_names(tx) -> set[str]:
     return {name for (name,) in tx.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def trigger_names(tx) -> set[str]:
-    """The names of the database's triggers."""
-    return {name for (name,) in tx.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+SCHEMA_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite~_%' ESCAPE '~'"
 
 
-def migrations_run(tx) -> set[str]:
-    """The names of the migrations recorded as run."""
-    return {name for (name,) in tx.execute("SELECT name FROM migrations")}
+def _normal(sql: str | None) -> str:
+    """A CREATE statement with its runs of white space made one space."""
+    return " ".join((sql or "").split())
+
+
+def schema(tx) -> dict[str, tuple[str, str, str]]:
+    """{name: (type, table it belongs to, its CREATE statement with white space normalised)} of every
+    table, index, trigger and view but SQLite's own (sqlite_autoindex_*, sqlite_sequence, sqlite_stat*)."""
+    return {name: (kind, table, _normal(sql)) for kind, name, table, sql in tx.execute(SCHEMA_SQL)}
+
+
+def migrations_run(tx) -> list[str]:
+    """The names of the migrations that ran on this database: those recorded, and every one its
+    user_version counts (set once they all ran, so a row deleted from `migrations` does not make
+    the database look older than it is)."""
+    recorded = {name for (name,) in tx.execute("SELECT name FROM migrations")}
+    version = tx.execute("PRAGMA user_version").fetchone()[0]
+    return [m.__name__ for i, m in enumerate(MIGRATIONS) if m.__name__ in recorded or i < version]
+
+
+@lru_cache(maxsize=None)
+def expected_schema(ran: tuple[str, ...]) -> dict[str, tuple[str, str, str]]:
+    """`schema` of a new database that had the migrations named `ran` (and no other), made by
+    running them into an in-memory database: what loyalty made, to compare a file with."""
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute(MIGRATIONS_TABLE)
+        for migration in MIGRATIONS:
+            if migration.__name__ in ran:
+                for statement in migration(conn):
+                    conn.execute(statement)
+        return schema(conn)
+    finally:
+        conn.close()
 
 
 def has_member_keys(tx) -> bool:

@@ -57,9 +57,11 @@ def defer_indexes(tx, expected_rows: int, next_entry_id: int) -> tuple[list[str]
     purchases_empty = tx.execute("SELECT 1 FROM purchases LIMIT 1").fetchone() is None
     if purchases_empty:
         names.append("purchases_member")
-    # The triggers that refuse REPLACE look every new row's id up (a few µs an entry); a book
-    # writes new ids only, so they too are put back at the end, in the same transaction.
-    triggers = ["ledger_no_replace", "lot_uses_no_replace"]
+    # The triggers that refuse REPLACE look every new row's key up (a few µs a row); a book
+    # writes new keys only, so they too are put back at the end, in the same transaction (the
+    # triggers refusing UPDATE and DELETE stay: they cost an insert nothing).
+    triggers = ["ledger_no_replace", "lot_uses_no_replace", "purchases_no_replace", "lots_no_replace",
+                "tier_changes_no_replace"]
     rebuild = []
     for name in names + triggers:
         row = tx.execute("SELECT type, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND name = ?",

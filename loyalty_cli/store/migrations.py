@@ -282,5 +282,61 @@ def m006_member_key(conn) -> list[str]:
     ]
 
 
+def _refuse(table: str, action: str, message: str, when: str = "") -> str:
+    """A trigger named `{table}_no_update` (`_no_delete`, `_no_replace`) refusing `action` (UPDATE,
+    DELETE, or INSERT: a REPLACE) on `table` with `message`, when `when` holds."""
+    name = {"UPDATE": "no_update", "DELETE": "no_delete", "INSERT": "no_replace"}[action]
+    return (f"CREATE TRIGGER {table}_{name} BEFORE {action} ON {table}{' WHEN ' + when if when else ''}\n"
+            f"           BEGIN SELECT RAISE(ABORT, '{message}'); END")
+
+
+# The history besides the ledger and its lot uses: (table, its key, what to do instead of editing a
+# row). The tool only ever inserts into them (settings: each key once).
+HISTORY = (
+    ("purchases", "purchase_id", "record a refund instead"),
+    ("tier_changes", "id", "set the tier again with loyalty tiers set"),
+    ("program_versions", "id", "load a new version with loyalty program load"),
+    ("recalc_runs", "id", "a run is recorded once"),
+    ("erasures", "id", "an erasure is recorded once"),
+    ("settings", "key", "a setting keeps its first value"),
+)
+
+
+def m007_history_guards(_conn) -> list[str]:
+    """Every table of history refuses, like the ledger, the UPDATE, DELETE and INSERT OR REPLACE that
+    would rewrite it (issue 17: a refund row deleted, a purchase amount raised, a forged tier change,
+    a programme's points raised in place all went unnoticed). The tables of current state refuse
+    what the tool never does to them: a lot only has its remaining points change, a voucher is only
+    closed, once, and a feedback row only loses its comment (when its member is erased); none is
+    ever deleted or replaced."""
+    statements = []
+    for table, key, instead in HISTORY:
+        statements += [
+            _refuse(table, "UPDATE", f"{table} is append-only: {instead}"),
+            _refuse(table, "DELETE", f"{table} is append-only: {instead}"),
+            _refuse(table, "INSERT", f"{table} is append-only: a row cannot be replaced",
+                    f"EXISTS (SELECT 1 FROM {table} WHERE {key} = NEW.{key})"),
+        ]
+    changed = lambda columns: " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in columns)  # noqa: E731
+    kept = {"lots": ("id", "only the points a lot has left change",
+                     changed(("id", "entry_id", "member_id", "expires_on", "points", "purchase_id", "origin"))),
+            "vouchers": ("code", "a voucher is only used or cancelled, once",
+                         changed(("code", "member_id", "reward_code", "points", "redeem_entry", "issued_at"))
+                         + " OR OLD.status != 'issued'"),
+            "feedback": ("id", "only a comment is erased, with its member",
+                         changed(("id", "member_id", "at", "score")) + " OR NEW.comment IS NOT NULL")}
+    for table, (key, allowed, when) in kept.items():
+        statements += [
+            _refuse(table, "UPDATE", f"{table} keeps its history: {allowed}", when),
+            _refuse(table, "DELETE", f"{table} keeps its history: a row is never deleted"),
+            _refuse(table, "INSERT", f"{table} keeps its history: a row cannot be replaced",
+                    f"EXISTS (SELECT 1 FROM {table} WHERE {key} = NEW.{key})"),
+        ]
+    return statements
+
+
+# Where the migrations that ran are recorded (made before the first one runs).
+MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+
 MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_application_id,
-              m006_member_key]
+              m006_member_key, m007_history_guards]

@@ -42,4 +42,6 @@ def setting(tx, key: str) -> str | None:
 
 def set_once(tx, key: str, value: str) -> None:
     """Set a setting unless it has a value already (the first one stays)."""
-    tx.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", (key, value))
+    # Not ON CONFLICT DO NOTHING: the trigger refusing REPLACE (m007) refuses any insert of a key it has.
+    tx.execute("INSERT INTO settings (key, value) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = ?)",
+               (key, value, key))
