@@ -210,9 +210,13 @@ MAX_PENDING_DAYS = 3650  # ten years: more is a typo, not a waiting period
 
 
 def _pending_days(n: _Numbers, value) -> int:
-    days = n.integer(value, "earn.pending_days")
-    if days > MAX_PENDING_DAYS:
-        raise RulesError(f"earn.pending_days must be a whole number from 0 to {MAX_PENDING_DAYS:,}, got {days}")
+    try:
+        days = n.integer(value, "earn.pending_days")
+    except RulesError:
+        days = -1
+    if not 0 <= days <= MAX_PENDING_DAYS:
+        raise RulesError(f"earn.pending_days must be a whole number from 0 to {MAX_PENDING_DAYS:,}, "
+                         f"got {_shown(value)[:40]}")
     return days
 
 
