@@ -597,9 +597,8 @@ def test_ctrl_c_on_a_new_database_says_nothing_was_written(cli, tmp_path, monkey
     with connect(tmp_path / "new.db") as conn:  # as the previous version left it: one migration to run
         conn.execute("DELETE FROM migrations WHERE name = ?", (MIGRATIONS[-1].__name__,))
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
-        assert MIGRATIONS[-1].__name__ == "m006_member_key"  # undo what it made, so that it runs again
-        conn.execute("DROP INDEX members_key")
-        conn.execute("ALTER TABLE members DROP COLUMN member_key")
+        assert MIGRATIONS[-1].__name__ == "m008_lot_available_on"  # undo what it made, so that it runs again
+        conn.execute("ALTER TABLE lots DROP COLUMN available_on")
     monkeypatch.setattr(Book, "flush", interrupted)
     result = cli("--db", tmp_path / "new.db", "members", "add", "--name", "Ann")
     assert result.exit_code == 130 and result.stderr == "Interrupted: nothing was written by the unfinished command.\n"
