@@ -289,3 +289,18 @@ def test_no_debit_but_a_refund_or_expiry_takes_a_lot_before_its_available_day(da
                                  AND substr(e.at, 1, 10) < l.available_on""")
         assert early == []
         check_passes(db)
+
+
+def test_a_database_from_before_the_column_gets_it_with_every_lot_available_from_its_credit(tmp_path):
+    db = shop(tmp_path, 0)
+    ok(db, "purchases", "add", "M1", "10.00", "--id", "P1", "--at", "2026-03-02T10:00")
+    with dbr.connect(db) as conn:  # as the version before m008 left it
+        conn.execute("ALTER TABLE lots DROP COLUMN available_on")
+        conn.execute("DELETE FROM migrations WHERE name = 'm008_lot_available_on'")
+        conn.execute("PRAGMA user_version = 6")
+    ok(db, "program", "set", "earn.pending_days", "14", "--from", "2026-03-01")
+    # The lots made before (the signup's, and P1's, recorded before the setting) are spendable at once.
+    assert [lot.available_on for lot in dbr.lots(db, "M1")] == [None, None]
+    ok(db, "points", "redeem", "M1", "70", "--at", "2026-03-02T11:00")
+    assert dbr.balance(db, "M1") == 0
+    check_passes(db)
