@@ -241,13 +241,19 @@ def refunds_after_spending(tx, start: str, end: str) -> list[tuple]:
     out, points of the sale redeemed) of each refund dated in [start, end] whose reversal left the member's
     balance below zero after a transfer or redemption (recorded before it) had taken points of the sale's lot."""
     return tx.execute(
-        """WITH refunds AS (
-               SELECT r.member_id, r.purchase_id, r.refund_of, r.purchased_at, s.lot_id,
-                      (SELECT e.id FROM ledger e WHERE e.member_id = r.member_id AND e.kind = 'reversal'
-                       AND e.ref = r.purchase_id) AS reversal
+        """WITH spent AS MATERIALIZED (
+               SELECT r.member_id, r.purchase_id, r.refund_of, r.purchased_at, s.lot_id
                FROM purchases r JOIN purchases s ON s.purchase_id = r.refund_of
                WHERE r.refund_of IS NOT NULL AND r.points > 0 AND s.lot_id IS NOT NULL
-                 AND r.purchased_at BETWEEN :start AND :end),
+                 AND r.purchased_at BETWEEN :start AND :end
+                 -- first the few refunds of sales some of whose points were spent (through lot_uses_lot):
+                 -- only those need the member's entries read for the reversal and the balance after it
+                 AND EXISTS (SELECT 1 FROM lot_uses u JOIN ledger e ON e.id = u.entry_id
+                             WHERE u.lot_id = s.lot_id AND (e.kind = 'transfer_out' OR e.kind = 'redeem'))),
+           refunds AS MATERIALIZED (
+               SELECT p.*, (SELECT e.id FROM ledger e WHERE e.member_id = p.member_id AND e.kind = 'reversal'
+                            AND e.ref = p.purchase_id) AS reversal
+               FROM spent p),
            judged AS (
                SELECT f.member_id, f.purchase_id, f.refund_of, f.purchased_at,
                       (SELECT sum(b.points) FROM ledger b WHERE b.member_id = f.member_id AND b.id <= f.reversal)
