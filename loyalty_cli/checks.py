@@ -84,7 +84,8 @@ def check_balances(tx) -> list[Problem]:
 
 
 def check_lots(tx) -> list[Problem]:
-    """Lots are never consumed beyond their size, and open lots minus any hole equal the balance."""
+    """Lots are never consumed beyond their size, open lots minus any hole equal the balance, and no
+    spend took a sale's points before they became spendable (earn.pending_days)."""
     problems = [
         Problem(f"lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size - used}",
                 check="lots", member_id=mid)
@@ -106,6 +107,11 @@ def check_lots(tx) -> list[Problem]:
     problems += [
         Problem(f"entry {eid} consumed {used} points of lots but is only {-points}", check="lots", member_id=mid)
         for eid, mid, points, used in check_rows.overconsuming_entries(tx, LIMIT)
+    ]
+    problems += [
+        Problem(f"entry {eid} ({kind}, {day}) spent points of lot {lot_id}, which were pending until {available_on}",
+                check="lots", member_id=mid)
+        for eid, mid, kind, day, lot_id, available_on in check_rows.spent_before_available(tx, LIMIT)
     ]
     return problems
 

@@ -9,7 +9,10 @@ code. A debit always flushes first, then asks the store for the member's open lo
 Lot rules (SPEC §6): every credit is a lot expiring on E; debits consume the
 earliest E first (oldest lot first among equal dates, never-expiring lots last);
 lapsed lots are written off (one `expire` entry) before any debit; while a
-balance is below zero, new credits fill that hole first.
+balance is below zero, new credits fill that hole first. A sale's lot may be
+pending (earn.pending_days): counted in the balance, but spendable only from its
+`available_on` day - a redeem, transfer or adjustment down skips it until then;
+a refund's reversal and expiry take it like any other lot.
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ class Entry(NamedTuple):
 
 class Lot(NamedTuple):
     """Points a credit entry added, expiring on `expires_on` (None: never); `remaining` of `points`
-    unconsumed. `purchase_id`: the sale they belong to; `origin`: set when a cancelled voucher returned them."""
+    unconsumed. `purchase_id`: the sale they belong to; `origin`: set when a cancelled voucher returned them;
+    `available_on`: the first day they may be spent (None: from the credit's date)."""
     id: int
     entry_id: int
     member_id: str
@@ -76,6 +80,7 @@ class Lot(NamedTuple):
     remaining: int
     purchase_id: str | None
     origin: str | None
+    available_on: str | None
 
 
 class LotUse(NamedTuple):
@@ -231,11 +236,13 @@ class Book:
                                    origin=origin)[0]
 
     def credit_entries(self, m: MemberState, at: str, entries: list[tuple], *, by=None, purchase_id=None,
-                       lots: list[tuple] | None = None, origin: str | None = None) -> tuple[int, int]:
+                       lots: list[tuple] | None = None, origin: str | None = None,
+                       available_on: str | None = None) -> tuple[int, int]:
         """Append credits [(kind, points, ref, note)] sharing lots; return (first entry id, first lot id).
 
         `lots` overrides the single lot expiring by the rules: [(E, size)] or
         [(E, size, purchase_id)] for points returning to where they came from.
+        `available_on`: the lots may be spent from that day only (a sale's points, earn.pending_days).
         """
         total = 0
         first = None
@@ -264,7 +271,7 @@ class Book:
                 hole -= fill
                 self._uses.append(LotUse(first, lot_id, fill))
             self._lots.append(_record(Lot, (lot_id, first, m.member_id, expires_on, size, size - fill, lot_purchase,
-                                            lot_origin)))
+                                            lot_origin, available_on)))
         self._pending_members.add(m.member_id)
         m.balance += total
         self._dirty.add(m)
@@ -282,11 +289,20 @@ class Book:
             raise ValueError("a debit must be positive")
         if not written_off:
             self.write_off_lapsed(m, at)
-        if not allow_negative and m.balance < points:
-            raise LoyaltyError(f"member {m.member_id} has {m.balance:,} point{'' if m.balance == 1 else 's'} available, "
-                               f"not enough for {points:,}")
+        spend_day = None  # a refund's reversal (allow_negative) may take pending lots; a spend may not
+        if not allow_negative:
+            spend_day = at[:10]
+            pending = self.pending(m, spend_day)
+            available = m.balance - sum(p for _, p in pending)
+            if available < points:
+                if not pending:
+                    raise LoyaltyError(f"member {m.member_id} has {m.balance:,} point{'' if m.balance == 1 else 's'} "
+                                       f"available, not enough for {points:,}")
+                later = ", ".join(f"{p:,} more from {day}" for day, p in pending)
+                raise LoyaltyError(f"member {m.member_id} has {available:,} point{'' if available == 1 else 's'} "
+                                   f"available now ({later}), not enough for {points:,}")
         eid = self._append(m, at, kind, -points, ref, note, by)
-        taken = self._consume(m, eid, points, purchase_id)  # may flush: mark dirty after it
+        taken = self._consume(m, eid, points, purchase_id, spend_day)  # may flush: mark dirty after it
         m.balance -= points
         self._dirty.add(m)
         self.points_out += points
@@ -297,16 +313,29 @@ class Book:
         if m.member_id in self._pending_members:
             self.flush(members=False)
 
-    def _consume(self, m: MemberState, eid: int, points: int, purchase_id=None) -> list:
-        """Take `points` from open lots: the purchase's own lots first (refunds), then earliest E."""
+    def pending(self, m: MemberState, day: str) -> list[tuple[str, int]]:
+        """[(available_on, points)] of the member's open lots that may not be spent on `day` yet."""
+        self.sync(m)
+        by_day: dict[str, int] = {}
+        for lot_id, available_on, remaining in ledger_rows.pending_lots(self.conn, m.member_id, day):
+            remaining = self._lot_remaining.get(lot_id, remaining)
+            if remaining > 0:
+                by_day[available_on] = by_day.get(available_on, 0) + remaining
+        return list(by_day.items())
+
+    def _consume(self, m: MemberState, eid: int, points: int, purchase_id=None, spend_day: str | None = None) -> list:
+        """Take `points` from open lots: the purchase's own lots first (refunds), then earliest E;
+        with `spend_day` (a spend, not a reversal), only lots available by that day."""
         need = points
         taken = []
         for own in ((True, False) if purchase_id is not None else (False,)):
             if need == 0:
                 break
             self.sync(m)
-            for lot_id, expires_on, remaining in ledger_rows.open_lots(self.conn, m.member_id,
-                                                                        purchase_id if own else None):
+            for lot_id, expires_on, remaining, available_on in ledger_rows.open_lots(self.conn, m.member_id,
+                                                                                      purchase_id if own else None):
+                if spend_day is not None and available_on is not None and available_on > spend_day:
+                    continue
                 remaining = self._lot_remaining.get(lot_id, remaining)
                 if remaining <= 0:
                     continue

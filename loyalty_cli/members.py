@@ -9,7 +9,7 @@ from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.ids import active_member, erased, resolve_member
 from loyalty_cli.ledger import Book, MemberState
-from loyalty_cli.store.ledger import balance_as_of, dated_after, entries_after
+from loyalty_cli.store.ledger import balance_as_of, dated_after, entries_after, pending_as_of
 from loyalty_cli.store import feedback as feedback_rows
 from loyalty_cli.store import members as member_rows
 from loyalty_cli.store import tiers as tier_rows
@@ -145,6 +145,7 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
         value = tiers_mod.qualifying_value(book, m, rules, date)
         spend = value if rules.tier_basis == "spend" else tiers_mod.qualifying_value(book, m, rules, date, "spend")
         balance, expiring = balance_as_of(tx, member_id, date)  # as of today by default, like every report
+        pending = pending_as_of(tx, member_id, date)  # of those, points not yet spendable (earn.pending_days)
         rank = rules.rank(tier)
         nxt = rules.levels[rank + 1] if 0 <= rank + 1 < len(rules.levels) else None
         if rank < 0:
@@ -154,7 +155,7 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
             "birthday": row.birthday, "joined_on": row.joined_on, "referred_by": row.referred_by, "tier": tier,
             "tier_since": since, "floor_tier": row.floor_tier, "floor_until": row.floor_until,
             "erased": row.erased_at is not None,
-            "balance": balance, "expiring": expiring,
+            "balance": balance, "expiring": expiring, "pending": pending,
             "spend_in_window": spend,
             "points_in_window": value if rules.tier_basis == "points" else None,
             "basis": rules.tier_basis,

@@ -29,25 +29,28 @@ def _positive(points: int, what: str = "points") -> int:
 
 
 def balance(store, member_id: str, as_of: str | None = None) -> dict:
-    """`points balance`: balance and unconsumed points per expiry date (as of a date)."""
+    """`points balance`: balance and unconsumed points per expiry date (as of a date), and of them the
+    points not yet spendable on that date (earn.pending_days: [] without a date)."""
     with store.read() as conn:
         member_id = existing_member(conn, member_id)
         total, expiring = ledger_rows.balance_as_of(conn, member_id, as_of)
-    return {"member_id": member_id, "balance": total, "expiring": expiring}
+        pending = ledger_rows.pending_as_of(conn, member_id, as_of) if as_of else []
+    return {"member_id": member_id, "balance": total, "expiring": expiring, "pending": pending}
 
 
 HISTORY_SORTS = ("id", "at", "kind", "points")
 
 
 def history(store, member_id: str, limit: int | None = None, sort: str = "id") -> list[dict]:
-    """`points history`: every entry of the member, with the running balance after it; `limit`
-    keeps the last entries recorded, `sort` orders what is shown (ties in recorded order)."""
+    """`points history`: every entry of the member, with the running balance after it and, for a
+    sale's points held back by earn.pending_days, the day they became spendable (`available_on`,
+    None for points spendable at once); `limit` keeps the last entries recorded, `sort` orders what is shown (ties in recorded order)."""
     check_sort(sort, HISTORY_SORTS)
     with store.read() as conn:
         member_id = existing_member(conn, member_id)
         rows = ledger_rows.entries_of(conn, member_id)
-    out = [{"id": r[0], "at": r[1], "kind": r[2], "points": r[3], "balance_after": r[4], "ref": r[5], "note": r[6], "by": r[7]}
-           for r in rows]
+    out = [{"id": r[0], "at": r[1], "kind": r[2], "points": r[3], "balance_after": r[4], "ref": r[5], "note": r[6], "by": r[7],
+            "available_on": r[8]} for r in rows]
     out = out[-limit:] if limit else out
     return out if sort == "id" else sorted(out, key=lambda entry: (entry[sort], entry["id"]))
 

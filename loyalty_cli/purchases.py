@@ -29,7 +29,8 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
     _check_points(purchase_id, points)
     lot_id = None
     if entries:
-        _, lot_id = book.credit_entries(m, at, entries, purchase_id=purchase_id, lots=[(rules.expiry_for(at), points)])
+        _, lot_id = book.credit_entries(m, at, entries, purchase_id=purchase_id, lots=[(rules.expiry_for(at), points)],
+                                        available_on=rules.pending_days and rules.available_on(at) or None)
     book.add_purchase(m, purchase_id, "sale", amount, at, category, None, points, points - tier_points, lot_id)
     if first:
         m.first_sale = purchase_id

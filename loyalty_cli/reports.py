@@ -55,7 +55,12 @@ README can quote them):
     dated on the member's last refund;
   * `award_redeem`: a manual `award` entry of at least `award_redeem_points`
     followed (a later entry) by a `redeem` entry of the same member dated at
-    most `award_redeem_days` calendar days after it; dated on the award.
+    most `award_redeem_days` calendar days after it; dated on the award;
+  * `refund_after_spend`: a refund whose reversal left the member's balance
+    below zero after a transfer or redemption (recorded before the refund)
+    had taken points of the refunded sale's lot - the points were spent
+    before the purchase was taken back (earn.pending_days prevents it);
+    dated on the refund.
 """
 
 from __future__ import annotations
@@ -408,6 +413,7 @@ def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -
                                                     factor * Fraction(shop_refunds, shop_sales))
                      if shop_sales and shop_refunds else [])
         awards = report_rows.awards_redeemed(tx, start, end, a["award_redeem_points"], a["award_redeem_days"])
+        spent_refunds = report_rows.refunds_after_spending(tx, start, end)
     small = values.format_money(a["small_sale"], decimals)
     found: list[dict] = []
     limit_day = a["max_sales_per_day"]
@@ -428,6 +434,12 @@ def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -
                       "reason": f"manual award of {points} points{f' by {by}' if by else ''} followed by a redemption of "
                                 f"{redeemed} points {'the same day' if gap == 0 else f'{gap} day' + ('s' if gap > 1 else '') + ' later'}"
                                 f" ({redeemed_at[:10]})"})
+    for member_id, refund_id, sale_id, at, balance, sent, redeemed in spent_refunds:
+        spent = " and ".join(f"{p:,}{' of its points' if i == 0 else ''} {'were ' if i == 0 else ''}{how}"
+                             for i, (p, how) in enumerate(
+                                 [(p, how) for p, how in ((sent, "transferred out"), (redeemed, "redeemed")) if p]))
+        found.append({"member_id": member_id, "date": at[:10], "rule": "refund_after_spend",
+                      "reason": f"refund {refund_id} of {sale_id} left {member_id} at −{-balance:,} after {spent}"})
     keys = ANOMALY_SORTS[sort]
     found.sort(key=lambda f: tuple(f[k] for k in keys))
     return {"as_of": d.as_of, "findings": found[:limit] if limit else found}

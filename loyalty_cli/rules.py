@@ -29,6 +29,7 @@ DEFAULTS: dict = {
         "first_purchase_multiplier": "1",
         "birthday_multiplier": "1",
         "referral_bonus": 0,
+        "pending_days": 0,
         "categories": [],
     },
     "campaigns": [],
@@ -88,7 +89,7 @@ class Rules:
     dataclass costs milliseconds at every start-up of a counter command.
     Fields: doc (the merged document, as stored), currency_decimals, point_value,
     points_per_unit, rounding, min_amount (minor units), stacking, signup_bonus,
-    first_purchase_multiplier, birthday_multiplier, referral_bonus, categories
+    first_purchase_multiplier, birthday_multiplier, referral_bonus, pending_days, categories
     (lower-cased name -> Fraction), campaigns, expiry_months, expiry_round_to,
     tier_basis, tier_window, hold_months, levels, transfers_enabled,
     max_transfer_per_month, anomalies, ranks, has_promotions, and for earning base_ratio,
@@ -103,6 +104,13 @@ class Rules:
         if self.expiry_months == 0:
             return None
         return _expiry(date[:10], self.expiry_months, self.expiry_round_to)
+
+    def available_on(self, date: str) -> str | None:
+        """The day a sale dated `date` makes its points spendable (earn.pending_days later), or
+        None when they are spendable at once (pending_days 0)."""
+        if not self.pending_days:
+            return None
+        return _plus_days(date[:10], self.pending_days)
 
     def level(self, name: str) -> Level | None:
         for lvl in self.levels:
@@ -124,6 +132,16 @@ class Rules:
 
     def to_json(self) -> str:
         return json.dumps(self.doc, sort_keys=True)
+
+
+@lru_cache(maxsize=8192)
+def _plus_days(day: str, days: int) -> str:
+    from datetime import date, timedelta
+
+    try:
+        return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+    except OverflowError:  # a sale in the last days of year 9999: pending for ever
+        return "9999-12-31"
 
 
 @lru_cache(maxsize=8192)
@@ -186,6 +204,20 @@ class _Numbers:
         if value < minimum or (value > MAX_WHOLE and self.strict):
             raise RulesError(f"{key} must be a whole number from {minimum} to {MAX_WHOLE:,}, got {value}")
         return value
+
+
+MAX_PENDING_DAYS = 3650  # ten years: more is a typo, not a waiting period
+
+
+def _pending_days(n: _Numbers, value) -> int:
+    try:
+        days = n.integer(value, "earn.pending_days")
+    except RulesError:
+        days = -1
+    if not 0 <= days <= MAX_PENDING_DAYS:
+        raise RulesError(f"earn.pending_days must be a whole number from 0 to {MAX_PENDING_DAYS:,}, "
+                         f"got {_shown(value)[:40]}")
+    return days
 
 
 def _choice(value, key: str, choices: tuple) -> str:
@@ -321,6 +353,7 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
         first_purchase_multiplier=first_mult,
         birthday_multiplier=birthday_mult,
         referral_bonus=n.integer(e["referral_bonus"], "earn.referral_bonus"),
+        pending_days=_pending_days(n, e["pending_days"]),
         categories=categories,
         campaigns=tuple(campaigns),
         expiry_months=n.integer(x["months"], "expiry.months"),

@@ -233,9 +233,11 @@ def as_made_by_the_previous_version(path):
     ok(path, "members", "add", "--id", "M1", "--name", "Ana Li")
     with connect(path) as conn:
         undo_history_guards(conn)
-        conn.execute("DELETE FROM migrations WHERE name IN ('m005_application_id', 'm006_member_key')")
+        conn.execute("DELETE FROM migrations WHERE name NOT IN ('m001_initial', 'm002_summaries', 'm003_no_replace', "
+                     "'m004_lot_uses_no_replace')")
         conn.execute("DROP INDEX members_key")
         conn.execute("ALTER TABLE members DROP COLUMN member_key")
+        conn.execute("ALTER TABLE lots DROP COLUMN available_on")
         conn.execute("PRAGMA application_id = 0")
         conn.execute("PRAGMA user_version = 4")
     assert header(path) == (4, 0)

@@ -97,13 +97,13 @@ def test_issue_example_redeem_then_expire(db):
     award(db, "M1", 120, "2025-01-15")  # E = 2026-01-31
     award(db, "M1", 80, "2025-03-02")   # E = 2026-03-31
     assert js(db, "points", "balance", "M1", "--as-of", "2025-03-31") == {
-        "member_id": "M1", "balance": 200, "expiring": [exp("2026-01-31", 120), exp("2026-03-31", 80)]}
+        "member_id": "M1", "balance": 200, "expiring": [exp("2026-01-31", 120), exp("2026-03-31", 80)], "pending": []}
 
     r = js(db, "points", "redeem", "M1", "150", "--at", "2025-04-01")
     assert r == {"member_id": "M1", "points": 150, "balance": 50, "voucher": None}
     # FIFO by expiry: the 120 of January go first, then 30 of the 80.
     assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 50,
-                                                 "expiring": [exp("2026-03-31", 50)]}
+                                                 "expiring": [exp("2026-03-31", 50)], "pending": []}
     check_ok(db)
 
     before = ledger_count(db)
@@ -115,7 +115,7 @@ def test_issue_example_redeem_then_expire(db):
     last = history(db, "M1")[-1]
     assert (last["kind"], last["points"], last["balance_after"]) == ("expire", -50, 0)
     assert last["at"].startswith("2026-04-01")
-    assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 0, "expiring": []}
+    assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 0, "expiring": [], "pending": []}
     # As of the day before, the 50 were still there.
     assert js(db, "points", "balance", "M1", "--as-of", "2026-03-31")["balance"] == 50
 
@@ -200,7 +200,7 @@ def test_lapsed_points_cannot_be_spent_and_a_refusal_writes_nothing(db):
     assert snapshot(db) == before  # not even the write-off: the whole command was refused
     # Not yet written off by an expiry run, so the balance still shows them (as lapsed).
     assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 100,
-                                                 "expiring": [exp("2026-01-31", 100)]}
+                                                 "expiring": [exp("2026-01-31", 100)], "pending": []}
     # Before the expiry date the same points can be spent.
     ok(db, "points", "redeem", "M1", "50", "--at", "2026-01-31T18:00")
     assert balance(db, "M1") == 50
@@ -420,7 +420,7 @@ def test_voucher_cancel_returns_points_with_their_original_expiry_dates(db):
     r = js(db, "vouchers", "cancel", code, "--at", "2025-07-01")
     assert r["balance"] == 200
     assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 200,
-                                                 "expiring": [exp("2026-01-31", 100), exp("2026-05-31", 100)]}
+                                                 "expiring": [exp("2026-01-31", 100), exp("2026-05-31", 100)], "pending": []}
     last = history(db, "M1")[-1]
     assert (last["kind"], last["points"], last["balance_after"]) == ("voucher_cancel", 150, 200)
     assert row(db, "rewards", code="GIFT").stock == 3
@@ -446,7 +446,7 @@ def test_voucher_cancel_writes_off_at_once_what_lapsed_by_the_cancel_date(db):
     r = js(db, "vouchers", "cancel", code, "--at", "2026-02-10")
     assert r["balance"] == 100  # 50 + 150 returned - 100 whose date (2026-01-31) has passed
     assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 100,
-                                                 "expiring": [exp("2026-05-31", 100)]}
+                                                 "expiring": [exp("2026-05-31", 100)], "pending": []}
     tail = [(h["kind"], h["points"], h["balance_after"], h["at"][:10]) for h in history(db, "M1")[-2:]]
     assert tail == [("voucher_cancel", 150, 200, "2026-02-10"), ("expire", -100, 100, "2026-02-10")]
     assert row(db, "rewards", code="GIFT").stock == 3
@@ -484,7 +484,7 @@ def test_cancelled_voucher_points_go_back_to_the_sales_own_lot_so_a_refund_takes
     ok(db, "purchases", "refund", "P1", "--at", "2025-06-02")  # reverses P1's 100 points
     # P1's own (returned) points are taken back; the award's 50 stay, with their own date.
     assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 50,
-                                                 "expiring": [exp("2025-08-31", 50)]}
+                                                 "expiring": [exp("2025-08-31", 50)], "pending": []}
     check_ok(db)
 
 
@@ -513,9 +513,9 @@ def test_transfer_keeps_the_senders_expiry_dates(db):
     award(db, "M1", 50, "2025-03-05")   # E = 2026-03-31
     ok(db, "points", "transfer", "M1", "M2", "120", "--at", "2025-06-01")
     assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 30,
-                                                 "expiring": [exp("2026-03-31", 30)]}
+                                                 "expiring": [exp("2026-03-31", 30)], "pending": []}
     assert js(db, "points", "balance", "M2") == {"member_id": "M2", "balance": 120,
-                                                 "expiring": [exp("2026-01-31", 100), exp("2026-03-31", 20)]}
+                                                 "expiring": [exp("2026-01-31", 100), exp("2026-03-31", 20)], "pending": []}
     assert [(h["kind"], h["points"], h["ref"]) for h in history(db, "M1")][-1] == ("transfer_out", -120, "M2")
     assert [(h["kind"], h["points"], h["ref"]) for h in history(db, "M2")] == [("transfer_in", 120, "M1")]
     # The gifted points lapse when the sender's would have.
@@ -582,7 +582,7 @@ def test_signup_bonus_is_an_entry_dated_the_joining_day(db):
     assert [(r["kind"], r["points"], r["balance_after"]) for r in rows] == [("signup", 50, 50)]
     assert rows[0]["at"][:10] == "2025-02-03"
     assert js(db, "points", "balance", "M1") == {"member_id": "M1", "balance": 50,
-                                                 "expiring": [exp("2026-02-28", 50)]}
+                                                 "expiring": [exp("2026-02-28", 50)], "pending": []}
     check_ok(db)
 
 

@@ -164,6 +164,16 @@ def money(minor: int | None, decimals: int) -> str | None:
     return None if minor is None else values.format_money(minor, decimals)
 
 
+def pending_pairs(pending: list[dict]) -> list[tuple[str, str]]:
+    """The "pending" line of `members show` and `points balance`: points counted in the balance but
+    not spendable yet (earn.pending_days), e.g. "8,000 points, available from 2026-12-19"; none
+    when every point may be spent."""
+    if not pending:
+        return []
+    return [("pending", "; ".join(f"{p['points']:,} point{'' if p['points'] == 1 else 's'}, available from {p['date']}"
+                                  for p in pending))]
+
+
 def masked(rows: list[dict], show_pii: bool) -> list[dict]:
     if show_pii:
         return rows

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli import values
-from loyalty_cli.cli.common import (allow_future_option, as_of_option, call, date_option, existing_file, group, masked,
+from loyalty_cli.cli.common import (pending_pairs, allow_future_option, as_of_option, call, date_option, existing_file, group, masked,
                                     money, operator, out, parse, pii_columns, refuse_future, skipped_rows_summary, store,
                                     today)
 from loyalty_cli.render import human, plural
@@ -100,7 +100,8 @@ def show(
     doc = {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "tier", "balance")}
     doc.update(spend_in_window=money(p["spend_in_window"], d),
                points_in_window=p["points_in_window"], next_tier=p["next_tier"], to_next_tier=to_next,
-               referred_by=p["referred_by"], tier_since=p["tier_since"], expiring=p["expiring"], erased=p["erased"])
+               referred_by=p["referred_by"], tier_since=p["tier_since"], expiring=p["expiring"], erased=p["erased"],
+               pending=p["pending"])
     day = date or today()
     upcoming = [e for e in p["expiring"] if e["date"] and e["date"] >= day]
     soon = ", ".join(f"{e['points']:,} on {e['date']}" for e in upcoming[:3]) or "none"
@@ -110,7 +111,7 @@ def show(
     pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
              ("joined", p["joined_on"]), ("referred by", p["referred_by"]),
              ("tier", f"{p['tier']} (since {p['tier_since']})" + (f", held until {p['floor_until']}" if p["floor_until"] else "")),
-             ("balance", plural(p['balance'], 'point')), ("expiring", soon),
+             ("balance", plural(p['balance'], 'point')), *pending_pairs(p["pending"]), ("expiring", soon),
              ("spend in window" if p["basis"] == "spend" else "points in window", spend),
              ("next tier", f"{p['next_tier']}: {human(to_next)} to go" if p["next_tier"] else "top tier")]
     if p["erased"]:

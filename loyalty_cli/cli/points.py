@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, operator, out,
+from loyalty_cli.cli.common import (pending_pairs, today, allow_future_option, as_of_option, at_option, call, group, operator, out,
                                      as_stored, refuse_future, stored_member_id)
 from loyalty_cli.render import plural
 
@@ -19,7 +19,7 @@ ALLOW_FUTURE = allow_future_option()
 @app.command("balance")
 def balance(member_id: str = typer.Argument(..., help="Member id."),
             as_of: str = typer.Option(None, "--as-of", help="Balance from the entries dated up to this date (default: today).")):
-    """Balance and upcoming expiries, earliest first.
+    """Balance and upcoming expiries, earliest first, and points not yet spendable (earn.pending_days).
 
     \b
     Example:
@@ -30,7 +30,7 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
 
     day = as_of_option(as_of)  # entries dated after today (--allow-future) count from their date on
     r = call(points.balance, member_id, day)
-    pairs = [("balance", plural(r['balance'], 'point'))]
+    pairs = [("balance", plural(r['balance'], 'point')), *pending_pairs(r["pending"])]
     for e in r["expiring"]:
         if e["date"] is None:
             pairs.append(("never expires", e["points"]))
@@ -47,6 +47,9 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
             sort: str = typer.Option("id", "--sort", help="Order shown: id (as recorded), at, kind or points.")):
     """The member's statement: every ledger entry with the balance after it.
 
+    A sale's points not yet spendable (earn.pending_days) are marked "until DATE" in a
+    pending column; --json gives every entry's available_on (null: spendable at once).
+
     \b
     Example:
       loyalty points history M0001 --limit 20
@@ -55,9 +58,16 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
 
     member_id = stored_member_id(member_id)
     rows = call(points.history, member_id, limit, sort)
-    out().table(rows, [("id", "#"), ("at", "at"), ("kind", "kind"), ("points", "points"), ("balance_after", "balance"),
-                       ("ref", "ref"), ("note", "note")],
-                title=f"statement of {member_id}", empty=f"{member_id} has no entries yet")
+    columns = [("id", "#"), ("at", "at"), ("kind", "kind"), ("points", "points"), ("balance_after", "balance"),
+               ("ref", "ref"), ("note", "note")]
+    day = today()
+    shown = rows
+    if any(r["available_on"] and r["available_on"] > day for r in rows):  # the column only while some are pending
+        shown = [dict(r, pending=f"until {r['available_on']}" if r["available_on"] and r["available_on"] > day else None)
+                 for r in rows]
+        columns.insert(4, ("pending", "pending"))
+    out().table(shown, columns, title=f"statement of {member_id}", empty=f"{member_id} has no entries yet",
+                json_obj=rows)
 
 
 @app.command("award")

@@ -331,7 +331,9 @@ def anomalies(
     within small_burst_minutes), refund_ratio (a member's refunds/sales count
     above refund_ratio_factor x the shop's, for members with at least 3 sales
     and 2 refunds), award_redeem (a manual award of award_redeem_points or more
-    redeemed within award_redeem_days).
+    redeemed within award_redeem_days), refund_after_spend (a refund that left the
+    balance below zero after points of that sale were transferred out or redeemed;
+    earn.pending_days stops it).
 
     \b
     Example:

@@ -118,6 +118,16 @@ def purchase_lot_mismatches(tx, limit: int) -> list[tuple]:
            WHERE p.lot_id IS NOT NULL AND (l.id IS NULL OR l.member_id != p.member_id) LIMIT ?""", (limit,)).fetchall()
 
 
+def spent_before_available(tx, limit: int) -> list[tuple]:
+    """(entry id, member_id, kind, entry's date, lot id, lot's available_on) of spends (a debit other than a
+    refund's reversal or a write-off) that took points of a lot before the day it became spendable."""
+    return tx.execute(
+        """SELECT e.id, e.member_id, e.kind, substr(e.at, 1, 10), l.id, l.available_on
+           FROM lots l JOIN lot_uses u ON u.lot_id = l.id JOIN ledger e ON e.id = u.entry_id
+           WHERE l.available_on IS NOT NULL AND e.points < 0 AND e.kind != 'reversal' AND e.kind != 'expire'
+             AND substr(e.at, 1, 10) < l.available_on LIMIT ?""", (limit,)).fetchall()
+
+
 def overconsuming_entries(tx, limit: int) -> list[tuple]:
     """(entry id, member_id, points, lot points used) of entries that consumed more of lots than their size."""
     return tx.execute(

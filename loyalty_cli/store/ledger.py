@@ -32,8 +32,8 @@ ALL_TOTALS = f"INSERT OR REPLACE INTO member_totals {MEMBER_TOTALS_SQL.format(wh
 ALL_TOTALS_FROM = 20_000
 
 INSERT_ENTRIES = "INSERT INTO ledger (id, member_id, at, kind, points, ref, note, by, hash) VALUES (?,?,?,?,?,?,?,?,?)"
-INSERT_LOTS = ("INSERT INTO lots (id, entry_id, member_id, expires_on, points, remaining, purchase_id, origin) "
-               "VALUES (?,?,?,?,?,?,?,?)")
+INSERT_LOTS = ("INSERT INTO lots (id, entry_id, member_id, expires_on, points, remaining, purchase_id, origin, "
+               "available_on) VALUES (?,?,?,?,?,?,?,?,?)")
 INSERT_USES = "INSERT INTO lot_uses (entry_id, lot_id, points) VALUES (?,?,?)"
 UPDATE_REMAINING = "UPDATE lots SET remaining = ? WHERE id = ?"
 INSERT_PURCHASES = ("INSERT INTO purchases (purchase_id, member_id, kind, amount, purchased_at, category, refund_of, "
@@ -52,9 +52,9 @@ ADD_DAILY_POINTS = (
     "entries = entries + excluded.entries")
 # `+member_id`: a filter, not an index choice; by the member's open lots SQLite would read each of
 # their rows (0.7 ms a refund at 1M purchases) instead of the sale's one or two.
-SALES_OPEN_LOTS = (f"SELECT id, expires_on, remaining FROM lots WHERE {OWN_LOTS} AND +member_id = ? AND remaining > 0 "
+SALES_OPEN_LOTS = (f"SELECT id, expires_on, remaining, available_on FROM lots WHERE {OWN_LOTS} AND +member_id = ? AND remaining > 0 "
                    "ORDER BY coalesce(expires_on, ?), id")
-OPEN_LOTS = ("SELECT id, expires_on, remaining FROM lots WHERE member_id = ? AND remaining > 0 "
+OPEN_LOTS = ("SELECT id, expires_on, remaining, available_on FROM lots WHERE member_id = ? AND remaining > 0 "
              "ORDER BY coalesce(expires_on, ?), id")
 
 
@@ -79,12 +79,38 @@ def member_states(tx, ids: list[str]):
 
 
 def open_lots(tx, member_id: str, purchase_id: str | None = None):
-    """The member's open lots (id, expires_on, remaining), earliest expiry first (never-expiring last);
+    """The member's open lots (id, expires_on, remaining, available_on), earliest expiry first (never-expiring last);
     with `purchase_id`, only that sale's own lots. A cursor for all of them: a regular's refund
     needs a few lots, not all thousand."""
     if purchase_id is not None:
         return tx.execute(SALES_OPEN_LOTS, (purchase_id, purchase_id, member_id, NEVER)).fetchall()
     return tx.execute(OPEN_LOTS, (member_id, NEVER))
+
+
+def pending_lots(tx, member_id: str, day: str) -> list[tuple[int, str, int]]:
+    """[(lot id, available_on, remaining)] of the member's open lots not yet spendable on `day`
+    (earn.pending_days), soonest available first."""
+    return tx.execute("SELECT id, available_on, remaining FROM lots WHERE member_id = ? AND remaining > 0 "
+                      "AND available_on > ? ORDER BY available_on, id", (member_id, day)).fetchall()
+
+
+def pending_as_of(conn, member_id: str, day: str) -> list[dict]:
+    """[{"date": available_on, "points"}] of the member's points held back on `day` (earn.pending_days):
+    unconsumed points of lots credited up to `day` that become spendable after it."""
+    day = day[:10]
+    if not dated_after(conn, day):  # nothing dated after D: the lots' cached remaining is D's
+        rows = conn.execute("SELECT available_on, sum(remaining) FROM lots WHERE member_id = ? AND remaining > 0 "
+                            "AND available_on > ? GROUP BY available_on ORDER BY available_on",
+                            (member_id, day)).fetchall()
+    else:
+        end = end_of_day(day)
+        rows = conn.execute(
+            """SELECT l.available_on, sum(l.points - coalesce((SELECT sum(lu.points) FROM lot_uses lu
+                      JOIN ledger d ON d.id = lu.entry_id WHERE lu.lot_id = l.id AND d.at <= ?), 0))
+               FROM lots l JOIN ledger c ON c.id = l.entry_id
+               WHERE l.member_id = ? AND l.available_on > ? AND c.at <= ?
+               GROUP BY l.available_on ORDER BY l.available_on""", (end, member_id, day, end)).fetchall()
+    return [{"date": d, "points": p} for d, p in rows if p > 0]
 
 
 def lapsed_lots(tx, member_id: str, day: str) -> list[tuple[int, int]]:
@@ -100,9 +126,14 @@ def all_lapsed_lots(tx, day: str) -> list[tuple[str, int, int]]:
 
 
 def entries_of(tx, member_id: str) -> list[tuple]:
-    """The member's entries (id, at, kind, points, balance after, ref, note, by) in recorded order."""
-    return tx.execute("SELECT id, at, kind, points, sum(points) OVER (ORDER BY id), ref, note, by FROM ledger "
-                      "WHERE member_id = ? ORDER BY id", (member_id,)).fetchall()
+    """The member's entries (id, at, kind, points, balance after, ref, note, by, available_on) in recorded
+    order; available_on: the day a sale's earn and bonus points became spendable (earn.pending_days),
+    None for points spendable at once."""
+    return tx.execute(
+        "SELECT e.id, e.at, e.kind, e.points, sum(e.points) OVER (ORDER BY e.id), e.ref, e.note, e.by, "
+        "CASE WHEN e.kind IN ('earn', 'bonus') THEN (SELECT l.available_on FROM purchases p JOIN lots l "
+        "ON l.id = p.lot_id WHERE p.purchase_id = e.ref) END "
+        "FROM ledger e WHERE e.member_id = ? ORDER BY e.id", (member_id,)).fetchall()
 
 
 def points_sent(tx, member_id: str, month: str) -> int:

@@ -335,8 +335,15 @@ def m007_history_guards(_conn) -> list[str]:
     return statements
 
 
+def m008_lot_available_on(_conn) -> list[str]:
+    """Points of a sale may wait `earn.pending_days` before they can be redeemed or transferred (so a
+    refunded purchase's points were never spent): each lot keeps the day it becomes spendable.
+    NULL, as for every lot made before: spendable from its credit's date."""
+    return ["ALTER TABLE lots ADD COLUMN available_on TEXT"]
+
+
 # Where the migrations that ran are recorded (made before the first one runs).
 MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
 
 MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_application_id,
-              m006_member_key, m007_history_guards]
+              m006_member_key, m007_history_guards, m008_lot_available_on]

@@ -236,6 +236,37 @@ def awards_redeemed(tx, start: str, end: str, min_points: int, days: int) -> lis
         {"start": start, "end": end, "min_points": min_points, "days": f"+{days} days"}).fetchall()
 
 
+def refunds_after_spending(tx, start: str, end: str) -> list[tuple]:
+    """(member_id, refund id, sale id, refund at, balance after its reversal, points of the sale transferred
+    out, points of the sale redeemed) of each refund dated in [start, end] whose reversal left the member's
+    balance below zero after a transfer or redemption (recorded before it) had taken points of the sale's lot."""
+    return tx.execute(
+        """WITH spent AS MATERIALIZED (
+               SELECT r.member_id, r.purchase_id, r.refund_of, r.purchased_at, s.lot_id
+               FROM purchases r JOIN purchases s ON s.purchase_id = r.refund_of
+               WHERE r.refund_of IS NOT NULL AND r.points > 0 AND s.lot_id IS NOT NULL
+                 AND r.purchased_at BETWEEN :start AND :end
+                 -- first the few refunds of sales some of whose points were spent (through lot_uses_lot):
+                 -- only those need the member's entries read for the reversal and the balance after it
+                 AND EXISTS (SELECT 1 FROM lot_uses u JOIN ledger e ON e.id = u.entry_id
+                             WHERE u.lot_id = s.lot_id AND (e.kind = 'transfer_out' OR e.kind = 'redeem'))),
+           refunds AS MATERIALIZED (
+               SELECT p.*, (SELECT e.id FROM ledger e WHERE e.member_id = p.member_id AND e.kind = 'reversal'
+                            AND e.ref = p.purchase_id) AS reversal
+               FROM spent p),
+           judged AS (
+               SELECT f.member_id, f.purchase_id, f.refund_of, f.purchased_at,
+                      (SELECT sum(b.points) FROM ledger b WHERE b.member_id = f.member_id AND b.id <= f.reversal)
+                          AS balance,
+                      (SELECT coalesce(sum(u.points), 0) FROM lot_uses u JOIN ledger e ON e.id = u.entry_id
+                       WHERE u.lot_id = f.lot_id AND e.id < f.reversal AND e.kind = 'transfer_out') AS sent,
+                      (SELECT coalesce(sum(u.points), 0) FROM lot_uses u JOIN ledger e ON e.id = u.entry_id
+                       WHERE u.lot_id = f.lot_id AND e.id < f.reversal AND e.kind = 'redeem') AS redeemed
+               FROM refunds f WHERE f.reversal IS NOT NULL)
+           SELECT member_id, purchase_id, refund_of, purchased_at, balance, sent, redeemed FROM judged
+           WHERE balance < 0 AND sent + redeemed > 0""", {"start": start, "end": end}).fetchall()
+
+
 # -- dashboard -------------------------------------------------------------------------------
 # Per member who bought in the previous period [:previous_start, :period_start) or this one
 # [:period_start, :end]: (active, repeat, previous) flags. A member with no purchase after D is
