@@ -120,7 +120,10 @@ def purchase_lot_mismatches(tx, limit: int) -> list[tuple]:
 
 def spent_before_available(tx, limit: int) -> list[tuple]:
     """(entry id, member_id, kind, entry's date, lot id, lot's available_on) of spends (a debit other than a
-    refund's reversal or a write-off) that took points of a lot before the day it became spendable."""
+    refund's reversal or a write-off) that took points of a lot before the day it became spendable.
+    None such in a backup made before lots had the column (m008): every lot was spendable at once."""
+    if not any(col[1] == "available_on" for col in tx.execute("PRAGMA table_info(lots)")):
+        return []
     return tx.execute(
         """SELECT e.id, e.member_id, e.kind, substr(e.at, 1, 10), l.id, l.available_on
            FROM lots l JOIN lot_uses u ON u.lot_id = l.id JOIN ledger e ON e.id = u.entry_id
