@@ -145,7 +145,8 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
         value = tiers_mod.qualifying_value(book, m, rules, date)
         spend = value if rules.tier_basis == "spend" else tiers_mod.qualifying_value(book, m, rules, date, "spend")
         balance, expiring = balance_as_of(tx, member_id, date)  # as of today by default, like every report
-        pending = pending_as_of(tx, member_id, date)  # of those, points not yet spendable (earn.pending_days)
+        # of those, points not yet spendable (earn.pending_days)
+        pending = pending_as_of(tx, member_id, date) if book.programme.holds_points_back else []
         rank = rules.rank(tier)
         nxt = rules.levels[rank + 1] if 0 <= rank + 1 < len(rules.levels) else None
         if rank < 0:

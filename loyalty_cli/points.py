@@ -9,6 +9,7 @@ from __future__ import annotations
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.ids import existing_member, resolve_member
 from loyalty_cli.ledger import MAX_POINTS, Book
+from loyalty_cli.program import load_programme
 from loyalty_cli.store import ledger as ledger_rows
 from loyalty_cli.values import check_sort
 
@@ -34,7 +35,8 @@ def balance(store, member_id: str, as_of: str | None = None) -> dict:
     with store.read() as conn:
         member_id = existing_member(conn, member_id)
         total, expiring = ledger_rows.balance_as_of(conn, member_id, as_of)
-        pending = ledger_rows.pending_as_of(conn, member_id, as_of) if as_of else []
+        held_back = as_of and load_programme(conn).holds_points_back
+        pending = ledger_rows.pending_as_of(conn, member_id, as_of) if held_back else []
     return {"member_id": member_id, "balance": total, "expiring": expiring, "pending": pending}
 
 

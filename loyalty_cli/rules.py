@@ -496,3 +496,9 @@ class Programme:
     @property
     def currency_decimals(self) -> int:
         return self.versions[0][1].currency_decimals if self.versions else self.default.currency_decimals
+
+    @property
+    def holds_points_back(self) -> bool:
+        """Whether any version ever held a sale's points back (earn.pending_days): if none did, no
+        lot can be pending, and nothing needs looking up."""
+        return any(rules.pending_days for _, rules in self.versions)
