@@ -50,7 +50,7 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "id") -
     check_sort(sort, HISTORY_SORTS)
     with store.read() as conn:
         member_id = existing_member(conn, member_id)
-        rows = ledger_rows.entries_of(conn, member_id)
+        rows = ledger_rows.entries_of(conn, member_id, load_programme(conn).holds_points_back)
     out = [{"id": r[0], "at": r[1], "kind": r[2], "points": r[3], "balance_after": r[4], "ref": r[5], "note": r[6], "by": r[7],
             "available_on": r[8]} for r in rows]
     out = out[-limit:] if limit else out

@@ -125,15 +125,16 @@ def all_lapsed_lots(tx, day: str) -> list[tuple[str, int, int]]:
                       "ORDER BY member_id, id", (day,)).fetchall()
 
 
-def entries_of(tx, member_id: str) -> list[tuple]:
+def entries_of(tx, member_id: str, held_back: bool = True) -> list[tuple]:
     """The member's entries (id, at, kind, points, balance after, ref, note, by, available_on) in recorded
     order; available_on: the day a sale's earn and bonus points became spendable (earn.pending_days),
-    None for points spendable at once."""
+    None for points spendable at once, and for every entry when no rules ever held points back
+    (`held_back` false: no lot to look up for each sale)."""
+    available_on = ("CASE WHEN e.kind IN ('earn', 'bonus') THEN (SELECT l.available_on FROM purchases p JOIN lots l "
+                    "ON l.id = p.lot_id WHERE p.purchase_id = e.ref) END" if held_back else "NULL")
     return tx.execute(
         "SELECT e.id, e.at, e.kind, e.points, sum(e.points) OVER (ORDER BY e.id), e.ref, e.note, e.by, "
-        "CASE WHEN e.kind IN ('earn', 'bonus') THEN (SELECT l.available_on FROM purchases p JOIN lots l "
-        "ON l.id = p.lot_id WHERE p.purchase_id = e.ref) END "
-        "FROM ledger e WHERE e.member_id = ? ORDER BY e.id", (member_id,)).fetchall()
+        f"{available_on} FROM ledger e WHERE e.member_id = ? ORDER BY e.id", (member_id,)).fetchall()
 
 
 def points_sent(tx, member_id: str, month: str) -> int:
