@@ -316,3 +316,19 @@ def test_restore_without_an_anchors_file_makes_none_and_sealing_goes_on_after_it
     assert check(db) == (0, [])
     assert [line.split(" head=")[0] for line in default_anchors(tmp_path, db).read_text().splitlines()[1:]] == [
         "2025-01-05T00:00:00 entries=2"]
+
+
+def test_an_anchors_file_named_on_purpose_but_missing_fails_the_check(tmp_path, monkeypatch):
+    """An unmounted stick or a typo in the cron line must not make the nightly check compare nothing."""
+    from tests.helpers import ok, run
+
+    db = tmp_path / "shop.db"
+    ok(db, "init")
+    missing = tmp_path / "usb" / "shop.anchors"
+    result = run(db, "db", "check", "--anchors", missing)
+    assert result.exit_code == 4 and f"the anchors file {missing} (given by --anchors) does not exist" in result.stderr
+    monkeypatch.setenv("LOYALTY_ANCHORS", str(missing))
+    result = run(db, "-q", "db", "check")
+    assert result.exit_code == 4 and "(given by LOYALTY_ANCHORS) does not exist" in result.stderr
+    monkeypatch.delenv("LOYALTY_ANCHORS")
+    assert run(db, "db", "check").exit_code == 0  # the default place, never sealed: nothing to compare

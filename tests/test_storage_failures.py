@@ -296,3 +296,12 @@ def test_a_backup_disk_without_room_for_a_new_file_names_the_backup(tmp_path, mo
     assert one_error_line(result) == (f"Error: the disk holding {target} is full: no backup was written; free some "
                                       "space there (or back up to another disk) and run the command again")
     assert os.listdir(target.parent) == []
+
+
+def test_a_path_too_long_for_the_file_system_is_a_usage_error(tmp_path):
+    long_name = "b" * 300  # one path component beyond NAME_MAX (255)
+    for args in (("members", "list"), ("init",)):
+        result = run(tmp_path / f"{long_name}.db", *args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("Error: the path ") and "too long for the file system" in result.stderr
+        assert "unexpected" not in result.stderr

@@ -51,8 +51,9 @@ def check(anchors: str = anchors_option()):
     the one loyalty made (every trigger refusing edits to the history in place and unchanged, and
     no trigger, table, view or index added by hand: one may copy personal data); and that the
     ledger still passes through every chain head recorded by 'loyalty db seal' in the anchors
-    file (none yet: nothing to compare, no problem): deleting the last entries, or rewriting an
-    old one and recomputing every later hash, is found there.
+    file: deleting the last entries, or rewriting an old one and recomputing every later hash,
+    is found there. No file at the default place: nothing to compare, no problem; a file named
+    with --anchors or LOYALTY_ANCHORS that does not exist is a problem.
 
     \b
     Example:
@@ -62,8 +63,19 @@ def check(anchors: str = anchors_option()):
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed
 
+    import os
+
     anchors_path = _anchors_path(anchors)
     lines, unreadable = _anchor_lines(anchors_path)
+    if lines is None and not unreadable and (anchors is not None or os.environ.get("LOYALTY_ANCHORS")):
+        # Named on purpose (--anchors, LOYALTY_ANCHORS) but not there: an unmounted stick or a typo
+        # must not turn the nightly check into one that compares nothing.
+        from loyalty_cli.errors import Problem
+
+        given = "--anchors" if anchors is not None else "LOYALTY_ANCHORS"
+        unreadable = [Problem(f"the anchors file {anchors_path} (given by {given}) does not exist: nothing could be "
+                              "compared; check the path (is the disk mounted?), or seal first: loyalty db seal",
+                              check="anchors")]
     # Unfinished backups of killed `db backup` runs go first: hidden copies of the customer data.
     removed, problems = call(lambda s: (s.remove_stale_partials(),
                                         checks.run_checks(s, today(), lines, str(anchors_path))))

@@ -367,6 +367,8 @@ def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
         if exc.errno == errno.EIO:
             return LoyaltyError(f"cannot read or write {where}: the disk reported an input/output error; "
                                 "check the disk and its connection, then run: loyalty db check")
+        if exc.errno == errno.ENAMETOOLONG:
+            return UsageError(f"the path {where} is too long for the file system; give a shorter one")
     return None
 
 
