@@ -199,3 +199,12 @@ def test_every_number_date_and_time_parameter_says_what_it_takes(shop, tmp_path,
     line = result.stderr.splitlines()
     assert len(line) == 1 and line[0].startswith(f"Error: {name} must be "), (args, result.stderr)
     assert bad in line[0]
+
+
+def test_every_help_fits_80_columns(cli, monkeypatch):
+    """Help is read on a terminal: at 80 columns no line of any --help, examples included, is wider."""
+    monkeypatch.setenv("COLUMNS", "80")
+    for path in _tree(typer.main.get_command(app)):
+        result = cli(*path, "--help")
+        wide = [line for line in result.stdout.splitlines() if len(line) > 80]
+        assert result.exit_code == 0 and not wide, (path, wide)

@@ -11,7 +11,8 @@ from loyalty_cli.cli.common import (Invocation, allow_future_option, at_option, 
 from loyalty_cli.render import plural
 
 app = group("Check, back up, restore and seal the database.",
-            'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db && loyalty db seal')
+            'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db \\\n'
+            '      && loyalty db seal')
 
 ANCHORS_HELP = ("The anchors file (env LOYALTY_ANCHORS; default: $XDG_CONFIG_HOME/loyalty/anchors/"
                 "<db name>-<hash of its path>.anchors, else under ~/.config).")
@@ -129,7 +130,8 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     \b
     Example:
       loyalty db restore ~/backups/loyalty-2026-11-22.db --yes
-      loyalty db restore ~/backups/loyalty-2026-11-22.db --yes --anchors /mnt/usb/shop.anchors
+      loyalty db restore ~/backups/loyalty-2026-11-22.db --yes \\
+        --anchors /mnt/usb/shop.anchors
     """
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed, UsageError

@@ -60,7 +60,8 @@ def add(
 
     \b
     Example:
-      loyalty members add --name "Ana Li" --email ana@shop.example --birthday 1990-04-12
+      loyalty members add --name "Ana Li" --email ana@shop.example \\
+        --birthday 1990-04-12
     """
     fields = _profile_fields(name, email, phone, birthday, joined, referred_by)
     fields["joined_on"] = fields["joined_on"] or today()
@@ -180,7 +181,8 @@ def edit(
 
     \b
     Example:
-      loyalty members edit M0001 --email ana.li@shop.example --phone "+44 7700 900123"
+      loyalty members edit M0001 --email ana.li@shop.example \\
+        --phone "+44 7700 900123"
     """
     from loyalty_cli import members
 
@@ -218,7 +220,8 @@ def import_(
     \b
     Example:
       loyalty members import sample_data/members.csv
-      loyalty members import till.csv --delimiter ';' --map member_id=CustomerNo --dry-run
+      loyalty members import till.csv --delimiter ';' \\
+        --map member_id=CustomerNo --dry-run
     """
     from loyalty_cli import importer
 

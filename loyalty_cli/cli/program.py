@@ -85,7 +85,7 @@ def set_(
     \b
     Example:
       loyalty program set earn.signup_bonus 100 --from 2026-12-01
-      loyalty program set earn.pending_days 14     # a sale's points spendable 14 days after it
+      loyalty program set earn.pending_days 14   # points spendable 14 days after
     """
     from loyalty_cli import program
 

@@ -69,7 +69,8 @@ def import_(
     \b
     Example:
       loyalty purchases import sample_data/purchases.csv
-      loyalty purchases import till.csv --delimiter ';' --decimal-comma --map purchase_id=Receipt
+      loyalty purchases import till.csv --delimiter ';' --decimal-comma \\
+        --map purchase_id=Receipt
       loyalty purchases import day.csv --skip-bad --rejects bad-rows.csv --json
       till-export | loyalty purchases import -     # from standard input
     """

@@ -265,7 +265,8 @@ def birthdays(
     \b
     Example:
       loyalty report birthdays --days 7
-      loyalty report birthdays --days 31 --as-of 2026-12-01 --csv --show-pii > december.csv
+      loyalty report birthdays --days 31 --as-of 2026-12-01 --csv --show-pii \\
+        > december.csv
     """
     from loyalty_cli import reports
 
