@@ -999,6 +999,9 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         fields["name"] = values.parse_text(fields["name"], "name", 200)
     if options.latest is not None and fields["joined_on"] and fields["joined_on"] > options.latest:
         raise ValueError(future_row("joined_on", fields["joined_on"], options.latest))
+    if options.latest is not None and fields["birthday"] and fields["birthday"] > options.latest:  # a typo (2090)
+        raise ValueError(f"birthday {fields['birthday']} is after today ({options.latest}): a birthday is a date "
+                         "in the past")
     match = members_mod.import_match(conn, mid, email)
     try:  # enrol and change_profile check the referrer: enrolled, active, not the member themself
         if match is None:

@@ -185,3 +185,28 @@ def test_a_tier_reached_on_a_future_date_is_not_shown_as_held_today(tmp_path):
     assert today["tier"] == "Bronze"
     assert as_json(db, "members", "show", "M1")["tier"] == "Bronze"
     assert as_json(db, "members", "show", "M1", "--as-of", ahead)["tier"] == "Silver"
+
+
+def test_a_birthday_after_today_is_refused_at_the_counter_and_in_an_import(tmp_path):
+    """A birthday is in the past: 2090 for 1990 is a typo, and the birthday report would show age -64."""
+    import datetime as dt
+
+    from tests.helpers import ok, run
+
+    db = tmp_path / "shop.db"
+    ok(db, "init")
+    ahead = (dt.date.today() + dt.timedelta(days=400)).isoformat()
+    result = run(db, "members", "add", "--id", "M1", "--name", "Ann", "--birthday", ahead)
+    assert result.exit_code == 2 and f"--birthday {ahead} is after today" in result.stderr
+    ok(db, "members", "add", "--id", "M1", "--name", "Ann", "--birthday", "1990-04-12")
+    assert run(db, "members", "edit", "M1", "--birthday", ahead).exit_code == 2
+    (tmp_path / "m.csv").write_text(f"member_id,name,birthday\nM2,Bo,{ahead}\n")
+    result = run(db, "members", "import", tmp_path / "m.csv")
+    assert result.exit_code == 3 and f"line 2: birthday {ahead} is after today" in result.stderr
+    assert as_json_birthday(db, "M1") == "1990-04-12"
+
+
+def as_json_birthday(db, member_id):
+    from tests.helpers import as_json
+
+    return as_json(db, "members", "show", member_id)["birthday"]

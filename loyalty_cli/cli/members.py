@@ -20,11 +20,16 @@ LIST_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), (
 
 
 def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
+    born = date_option(birthday, "--birthday")
+    if born is not None and born > today():  # not a date to allow: a typo (2090 for 1990)
+        from loyalty_cli.errors import UsageError
+
+        raise UsageError(f"--birthday {born} is after today ({today()}): a birthday is a date in the past")
     return {
         "name": _name(name) if name is not None else None,
         "email": _named("--email", values.parse_email, email) if email is not None else None,
         "phone": _named("--phone", values.parse_phone, phone) if phone is not None else None,
-        "birthday": date_option(birthday, "--birthday"),
+        "birthday": born,
         "joined_on": date_option(joined, "--joined"),
         "referred_by": parse(values.parse_id, referred_by, "--referred-by") if referred_by is not None else None,
     }
