@@ -332,3 +332,17 @@ def test_an_anchors_file_named_on_purpose_but_missing_fails_the_check(tmp_path, 
     assert result.exit_code == 4 and "(given by LOYALTY_ANCHORS) does not exist" in result.stderr
     monkeypatch.delenv("LOYALTY_ANCHORS")
     assert run(db, "db", "check").exit_code == 0  # the default place, never sealed: nothing to compare
+
+
+def test_a_restore_that_loses_sealed_entries_says_how_to_go_on(tmp_path):
+    from tests.helpers import ok, run
+
+    db, backup, anchors_file = tmp_path / "shop.db", tmp_path / "old.db", tmp_path / "shop.anchors"
+    ok(db, "init")
+    ok(db, "members", "add", "--id", "M1", "--name", "Ann", "--joined", "2025-01-01")
+    ok(db, "db", "backup", backup)
+    ok(db, "points", "award", "M1", "5", "--reason", "x", "--at", "2025-01-02")
+    ok(db, "db", "seal", "--anchors", anchors_file)
+    result = ok(db, "db", "restore", backup, "--yes", "--anchors", anchors_file)
+    assert "holds seals made after this backup" in result.stderr and "loyalty db seal" in result.stderr
+    assert run(db, "db", "check", "--anchors", anchors_file).exit_code == 4

@@ -173,13 +173,18 @@ def _record_restore(o, backup, path: Path) -> None:
     from loyalty_cli.store import checks as check_rows, resolve_path
 
     try:
-        if anchors.read_lines(path) is None:
+        lines = anchors.read_lines(path)
+        if lines is None:
             return
         with backup.read() as tx:
             last_id, last_hash = check_rows.chain_head(tx)
         record = anchors.seal(now(), last_id, last_hash, str(resolve_path(Invocation.db)))
         record.restore = True
         anchors.append_line(path, record.text())
+        sealed, _ = anchors.parse(lines, str(path))
+        if any(a.entries > last_id for a in sealed):  # the nightly `db check && db seal` would stop here
+            o.note(f"note: {path} holds seals made after this backup: db check will report them until "
+                   "that file is moved aside and the database sealed again (loyalty db seal)")
     except OSError as exc:
         o.note(f"could not record the restore in the anchors file {path}: {exc.strerror or exc}")
 
