@@ -155,3 +155,10 @@ def test_a_future_dated_refusal_without_a_database_names_the_member_trimmed(cli,
     assert result.exit_code == 2
     assert "this would credit 5 points to m0002 dated then;" in result.stderr
     assert not (tmp_path / "none.db").exists()
+
+
+def test_an_empty_by_is_a_usage_error_not_the_os_user(shop, db):
+    before = count(db, "ledger")
+    result = shop("points", "award", "M0002", "5", "--reason", "x", "--by", "")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --by was given an empty name")
+    assert count(db, "ledger") == before

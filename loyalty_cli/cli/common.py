@@ -145,6 +145,8 @@ parse = values.checked  # a values.parse_* function on a command-line value: Val
 
 def operator(by: str | None) -> str:
     """Who made a manual entry: --by, else LOYALTY_OPERATOR, else the OS user."""
+    if by is not None and not by.strip():  # an unset shell variable, not a wish to be the OS user
+        raise UsageError("--by was given an empty name; give who made the entry, or leave --by out")
     given = by or os.environ.get("LOYALTY_OPERATOR")
     if given:  # kept in the ledger for ever and shown by every statement: plain text only
         from loyalty_cli import values
