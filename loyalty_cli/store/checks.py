@@ -68,9 +68,15 @@ def expected_schema(ran: tuple[str, ...]) -> dict[str, tuple[str, str, str]]:
         conn.close()
 
 
+def has_column(tx, table: str, column: str) -> bool:
+    """Whether `table` has `column`: a backup made before the migration that added it has not, and is
+    checked as what it is (`table` is one of ours, never user text)."""
+    return any(col[1] == column for col in tx.execute(f"PRAGMA table_info({table})"))
+
+
 def has_member_keys(tx) -> bool:
-    """Whether members has its lookup-key column (a backup from before it has not)."""
-    return any(col[1] == "member_key" for col in tx.execute("PRAGMA table_info(members)"))
+    """Whether members has its lookup-key column (m006)."""
+    return has_column(tx, "members", "member_key")
 
 
 def ledger_entries(tx):
@@ -122,7 +128,7 @@ def spent_before_available(tx, limit: int) -> list[tuple]:
     """(entry id, member_id, kind, entry's date, lot id, lot's available_on) of spends (a debit other than a
     refund's reversal or a write-off) that took points of a lot before the day it became spendable.
     None such in a backup made before lots had the column (m008): every lot was spendable at once."""
-    if not any(col[1] == "available_on" for col in tx.execute("PRAGMA table_info(lots)")):
+    if not has_column(tx, "lots", "available_on"):
         return []
     return tx.execute(
         """SELECT e.id, e.member_id, e.kind, substr(e.at, 1, 10), l.id, l.available_on
