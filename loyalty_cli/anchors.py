@@ -1,21 +1,23 @@
-"""Anchors: the ledger's chain head written down outside the database (`db seal`), checked by `db check`.
+"""Anchors: the chain's head written down outside the database (`db seal`), checked by `db check`.
 
-The hash chain alone cannot tell a ledger whose last entries were deleted, or whose history was
-rewritten and every later hash recomputed, from an honest one: nothing outside the file says where
-the chain had got to. `loyalty db seal` appends that fact to a small text file kept elsewhere; `db
-check` then insists the chain still passes through every fact recorded.
+The chain alone cannot tell a database whose last blocks were deleted, or whose history was
+rewritten and every later hash recomputed (by someone holding the key), from an honest one:
+nothing outside the file says where the chain had got to. `loyalty db seal` appends that fact to
+a small text file kept elsewhere; `db check` then insists the chain still passes through every
+fact recorded.
 
 The anchors file is plain text, append-only, one record a line (`#` lines and blank lines are
 comments):
 
-    2026-12-05T02:30:00 entries=123456 head=<64 hex digits> db=/srv/shop/loyalty.db
-    2026-12-06T09:12:00 restore entries=120 head=<64 hex digits> db=/srv/shop/loyalty.db
+    2026-12-05T02:30:00 blocks=1234 head=<64 hex digits> db=/srv/shop/loyalty.db
+    2026-12-06T09:12:00 restore blocks=1200 head=<64 hex digits> db=/srv/shop/loyalty.db
 
-The first kind is a seal: on that date the ledger held `entries` entries (its last entry's id) and
-the hash of entry number `entries` was `head` (an empty ledger: 0 and the genesis hash). The second
-is written by `db restore`: the database was replaced by a backup whose head was that; the seals
-before it that the restore lost are still reported, with that reason. `db=` (the rest of the line)
-names the database sealed, for the person reading the file; it is not compared.
+The first kind is a seal: on that date the chain held `blocks` blocks and the hash of block number
+`blocks` was `head`. The second is written by `db restore`: the database was replaced by a backup
+whose head was that; the seals before it that the restore lost are still reported, with that
+reason. `db=` (the rest of the line) names the database sealed, for the person reading the file;
+it is not compared. Seals written before the chain (`entries=N`: the ledger's entry count and
+the hash of its last entry) are verified against the ledger as they always were.
 
 Formatting, parsing and comparing are pure; the file itself is opened by `append_line` and
 `read_lines`, and the default location comes from the environment the CLI passes in.
@@ -30,28 +32,31 @@ from pathlib import Path
 from loyalty_cli.errors import Problem
 from loyalty_cli.ledger import GENESIS
 
-HEADER = ("# loyalty anchors: the ledger's chain head, one line per 'loyalty db seal'; 'loyalty db check' "
-          "verifies the ledger still passes through each. Append-only: do not edit.\n")
+HEADER = ("# loyalty anchors: the chain's head, one line per 'loyalty db seal'; 'loyalty db check' "
+          "verifies the chain still passes through each. Append-only: do not edit.\n")
 
-_LINE = re.compile(r"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d) (?:(?P<restore>restore) )?entries=(?P<entries>\d{1,18}) "
+_LINE = re.compile(r"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d) (?:(?P<restore>restore) )?(?P<unit>entries|blocks)="
+                   r"(?P<entries>\d{1,18}) "
                    r"head=(?P<head>[0-9a-f]{64}) db=(?P<db>.*)")
 
 
 class Anchor:
     """One record of the anchors file: a seal, or a restore (`restore` True), at its line number."""
 
-    __slots__ = ("at", "entries", "head", "db", "restore", "line")
+    __slots__ = ("at", "entries", "head", "db", "restore", "line", "unit")
 
-    def __init__(self, at: str, entries: int, head: str, db: str, restore: bool = False, line: int = 0):
+    def __init__(self, at: str, entries: int, head: str, db: str, restore: bool = False, line: int = 0,
+                 unit: str = "blocks"):
         self.at, self.entries, self.head, self.db, self.restore, self.line = at, entries, head, db, restore, line
+        self.unit = unit  # "blocks" of the chain, or "entries" of the ledger (a seal made before the chain)
 
     def text(self) -> str:
         """The record as one line of the file (no newline)."""
         kind = "restore " if self.restore else ""
-        return f"{self.at} {kind}entries={self.entries} head={self.head} db={self.db}"
+        return f"{self.at} {kind}{self.unit}={self.entries} head={self.head} db={self.db}"
 
     def as_dict(self, anchors_file: str) -> dict:
-        return {"at": self.at, "entries": self.entries, "head": self.head, "anchors": anchors_file}
+        return {"at": self.at, self.unit: self.entries, "head": self.head, "anchors": anchors_file}
 
 
 def default_path(db_path: str, environ) -> Path:
@@ -85,7 +90,7 @@ def resolve_path(given: str | None, db_path: str, environ) -> Path:
 
 
 def seal(at: str, last_id: int, last_hash: str | None, db_path: str) -> Anchor:
-    """The record sealing a ledger whose last entry is `last_id` with hash `last_hash` (0, None: empty)."""
+    """The record sealing a chain whose last block is `last_id` with hash `last_hash` (0, None: empty)."""
     return Anchor(at, last_id, last_hash or GENESIS, os.path.abspath(db_path))
 
 
@@ -98,11 +103,12 @@ def parse(lines: list[str], file: str) -> tuple[list[Anchor], list[Problem]]:
             continue
         m = _LINE.fullmatch(text)
         if m and _valid_datetime(m["at"]):
-            anchors.append(Anchor(m["at"], int(m["entries"]), m["head"], m["db"], bool(m["restore"]), number))
+            anchors.append(Anchor(m["at"], int(m["entries"]), m["head"], m["db"], bool(m["restore"]), number,
+                                  m["unit"]))
         else:
             shown = text if len(text) <= 60 else text[:57] + "..."
             problems.append(Problem(f"anchors file {file}, line {number}: not an anchor ({shown!r}); expected "
-                                    "'YYYY-MM-DDTHH:MM:SS entries=N head=<64 hex> db=PATH'", check="anchors"))
+                                    "'YYYY-MM-DDTHH:MM:SS blocks=N head=<64 hex> db=PATH'", check="anchors"))
     return anchors, problems
 
 
@@ -116,38 +122,52 @@ def _valid_datetime(text: str) -> bool:
         return False
 
 
-def verify(anchors: list[Anchor], last_id: int, hash_of, file: str) -> list[Problem]:
-    """A problem for each seal the ledger no longer passes through. `last_id` is the ledger's last
-    entry id (0 when empty); `hash_of(n)` is entry n's stored hash, or None when there is no entry n.
-    A seal followed in the file by a restore record that the seal lies beyond is still reported, with
-    the restore named as the likely reason."""
+def verify(anchors: list[Anchor], heads: dict, file: str) -> list[Problem]:
+    """A problem for each seal the chain (or, for a seal made before the chain, the ledger) no longer
+    passes through. `heads`: {"blocks": (last block id, hash_of), "entries": (last entry id, hash_of)},
+    `hash_of(n)` being block (entry) n's stored hash, or None when there is none. A seal followed in
+    the file by a restore record that the seal lies beyond is still reported, with the restore named
+    as the likely reason."""
     problems = []
     restores = [(i, r) for i, r in enumerate(anchors) if r.restore]  # usually none: one pass over the seals
     for i, anchor in enumerate(anchors):
         if anchor.restore:
             continue
-        restored = next((r for j, r in restores if j > i and r.entries < anchor.entries), None)
-        reason = (f": restored from an older backup on {_day(restored.at)} (at {restored.entries:,} entries)? "
-                  "entries after it are gone" if restored else "")
+        unit = anchor.unit
+        one, whole = ("block", "chain") if unit == "blocks" else ("entry", "ledger")
+        last_id, hash_of = heads[unit]
+        restored = next((r for j, r in restores if j > i and r.unit == unit and r.entries < anchor.entries), None)
+        reason = (f": restored from an older backup on {_day(restored.at)} (at {restored.entries:,} {unit})? "
+                  f"{unit} after it are gone" if restored else "")
         where = f" (anchors file {file}, line {anchor.line})"
-        sealed = f"sealed at {anchor.entries:,} on {_day(anchor.at)}"
+        sealed = f"sealed at {anchor.entries:,} {unit} on {_day(anchor.at)}"
         if anchor.entries == 0:
             if anchor.head != GENESIS:
-                problems.append(Problem(f"the empty ledger {sealed} has a head that is not the genesis hash: "
+                problems.append(Problem(f"the empty {whole} {sealed} has a head that is not the genesis hash: "
                                         f"this anchor was not written by 'loyalty db seal'{where}", check="anchors"))
             continue
         if last_id < anchor.entries:
-            message = f"the ledger has {last_id:,} entries but was {sealed}: entries were deleted{reason}"
+            message = f"the {whole} has {last_id:,} {unit} but was {sealed}: {unit} were deleted{reason}"
         else:
             found = hash_of(anchor.entries)
             if found == anchor.head:
                 continue
             if found is None:
-                message = f"entry {anchor.entries:,} is missing but the ledger was {sealed}: entries were deleted{reason}"
+                message = f"{one} {anchor.entries:,} is missing but the {whole} was {sealed}: {unit} were deleted{reason}"
             else:
-                message = f"entry {anchor.entries:,}'s hash is not the one {sealed}: history was rewritten{reason}"
+                message = f"{one} {anchor.entries:,}'s hash is not the one {sealed}: history was rewritten{reason}"
         problems.append(Problem(message + where, check="anchors"))
     return problems
+
+
+def last_verified_seal(anchors: list[Anchor], last_block: int, hash_of) -> int:
+    """The block count of the latest seal of the chain it still passes through (0: none), where an
+    incremental `db check` starts comparing history."""
+    for anchor in reversed(anchors):
+        if anchor.unit == "blocks" and not anchor.restore and 0 < anchor.entries <= last_block \
+                and hash_of(anchor.entries) == anchor.head:
+            return anchor.entries
+    return 0
 
 
 def _day(at: str) -> str:

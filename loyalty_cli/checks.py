@@ -59,12 +59,19 @@ _WHY_EXTRA = {"trigger": "it may copy personal data or change rows behind the to
               "index": "it may keep copies of the values it indexes"}
 
 
-def check_hash_chain(tx) -> list[Problem]:
-    """Recompute every entry's hash from the previous one: an edit behind the tool's back breaks the chain."""
+def check_hash_chain(tx, first: int = 1) -> list[Problem]:
+    """Recompute every entry's hash from the previous one (from entry `first` on): an edit behind
+    the tool's back breaks the chain."""
     problems = []
     prev = GENESIS
     expected_id = None
-    for eid, member_id, at, kind, points, ref, note, by, h in check_rows.ledger_entries(tx):
+    rows = check_rows.ledger_entries(tx)
+    if first > 1:
+        rows = check_rows.ledger_entries_from(tx, first)
+        before = next(rows, None)
+        if before is not None:
+            prev, expected_id = before[8], before[0] + 1
+    for eid, member_id, at, kind, points, ref, note, by, h in rows:
         if entry_hash(prev, eid, member_id, at, kind, points, ref, note, by) != h:
             problems.append(Problem(f"entry {eid}: hash does not match its contents and the previous entry "
                                     "(edited or removed behind the tool's back)", check="hash_chain", member_id=member_id))
@@ -236,28 +243,114 @@ CHECKS = [check_sqlite, check_schema, check_hash_chain, check_balances, check_lo
           check_summaries, check_outstanding, check_tiers, check_member_ids]
 
 
-def check_anchors(tx, lines: list[str] | None, file: str) -> list[Problem]:
+def check_anchors(tx, lines: list[str] | None, file: str) -> tuple[list[Problem], int]:
     """The chain still passes through every head `db seal` recorded in the anchors file (`lines`,
-    None when there is none): the ledger has at least that many entries and the last of them has
-    the hash sealed. One lookup by id per anchor. Truncating the last entries, or rewriting an old
-    one and recomputing every later hash, passes check_hash_chain but not this."""
+    None when there is none): it has at least that many blocks and the last of them has the hash
+    sealed (seals made before the chain: the same of the ledger's entries). One lookup per anchor.
+    Truncating the last blocks, or rewriting an old one and recomputing every later hash and
+    signature (someone with the key), passes the chain's own checks but not this. Also returns the
+    block count of the latest seal the chain still passes through (0: none)."""
     from loyalty_cli import anchors
+    from loyalty_cli.store import chain as chain_rows
 
     if lines is None:
-        return []
+        return [], 0
     records, problems = anchors.parse(lines, file)
-    last_id, _ = check_rows.chain_head(tx)
-    problems += anchors.verify(records, last_id, lambda eid: check_rows.entry_hash_of(tx, eid), file)
-    return problems[:LIMIT]
+    last_entry, _ = check_rows.chain_head(tx)
+    last_block = chain_rows.head(tx)[0] if chain_rows.has_chain(tx) else 0
+    block_hash = lambda n: chain_rows.hash_of(tx, n)  # noqa: E731
+    heads = {"entries": (last_entry, lambda eid: check_rows.entry_hash_of(tx, eid)), "blocks": (last_block, block_hash)}
+    problems += anchors.verify(records, heads, file)
+    return problems[:LIMIT], anchors.last_verified_seal(records, last_block, block_hash)
+
+
+class Outcome:
+    """What `db check` found, and what it looked at: `mode` "full" or "incremental" (from block
+    `since`, the latest seal), the chain's `blocks` and `head`, whether the signatures were
+    checked (`signed`), and notes to say beside the problems."""
+
+    def __init__(self):
+        self.problems: list[Problem] = []
+        self.mode = "full"
+        self.since = 0
+        self.blocks = 0
+        self.head = ""
+        self.signed = False
+        self.notes: list[str] = []
+
+    def as_dict(self) -> dict:
+        """SPEC §11's document: {"ok", "problems"} (what was looked at is said on stderr)."""
+        return {"ok": not self.problems,
+                "problems": [{"check": p.check, "message": p.message, "member_id": p.member_id}
+                             for p in self.problems]}
+
+
+def run(store, today: str | None = None, anchor_lines: list[str] | None = None, anchors_file: str = "",
+        key: bytes | None = None, full: bool = True) -> Outcome:
+    """`db check`, in one read snapshot. `today`: the date the as-of figures start from; `anchor_lines`:
+    the anchors file's lines (None: none); `key`: the chain key (None: signatures not checked).
+    Without `full`, and with a seal the chain still passes through, the history is compared from
+    that seal on and the cached figures of the members and days it touched (plus whole-database
+    sums); otherwise everything."""
+    from loyalty_cli import replay as chain_replay
+
+    o = Outcome()
+    o.signed = key is not None
+    with store.read() as tx:
+        anchor_problems, sealed = check_anchors(tx, anchor_lines, anchors_file)
+        since = 0 if full else sealed
+        r = chain_replay.replay(tx, key, since)
+        o.blocks, o.head, o.since = r.blocks, r.head, since
+        if since:
+            o.mode = "incremental"
+            o.problems += check_schema(tx)
+            o.problems += r.problems
+            o.problems += _check_touched(tx, r)
+        else:
+            for check in CHECKS:
+                o.problems.extend(check(tx, today) if check is check_outstanding else check(tx))
+            o.problems += r.problems
+        o.problems += anchor_problems
+        o.notes += r.notes
+    return o
+
+
+def _check_touched(tx, r) -> list[Problem]:
+    """The cached figures of the members and days the blocks since the seal touched, the ledger's
+    hashes from the first entry they wrote, and whole-database sums of the cached figures."""
+    problems = []
+    if r.first_entry is not None:
+        problems += check_hash_chain(tx, r.first_entry)
+    check_rows.mark_touched(tx, r.touched, r.days)
+    for mid, balance, total, open_, tier, changed in check_rows.touched_member_states(tx, LIMIT):
+        if balance != total:
+            problems.append(Problem(f"balance shown is {balance} but the entries add up to {total}", check="balance",
+                                    member_id=mid))
+        if open_ - max(-total, 0) != total:
+            problems.append(Problem(f"open lots hold {open_} points and the hole is {max(-total, 0)}, but the balance "
+                                    f"is {total}", check="lots", member_id=mid))
+        if changed is not None and tier != changed:
+            problems.append(Problem(f"tier shown is {tier} but the latest tier change gave {changed}", check="tiers",
+                                    member_id=mid))
+    problems += [Problem(f"lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size - used}",
+                         check="lots", member_id=mid)
+                 for lot_id, mid, size, remaining, used in check_rows.touched_lot_mismatches(tx, LIMIT)]
+    for table, rows in check_rows.touched_summary_differences(tx, LIMIT):
+        keys = sorted({r[0] for r in rows})
+        if keys:
+            problems.append(Problem(f"{table} differs from what it sums up for {', '.join(map(str, keys[:10]))}"
+                                    + (" and more" if len(keys) > 10 else ""), check="summaries"))
+    balances, entries, remaining, points, used = check_rows.totals_everywhere(tx)
+    if balances != entries:
+        problems.append(Problem(f"the members' balances add up to {balances:,} but the ledger's entries to {entries:,} "
+                                "(loyalty db check --full names the members)", check="balance"))
+    if remaining != points - used:
+        problems.append(Problem(f"the lots' remaining points add up to {remaining:,} but their sizes minus their uses "
+                                f"to {points - used:,} (loyalty db check --full names the lots)", check="lots"))
+    return problems
 
 
 def run_checks(store, today: str | None = None, anchor_lines: list[str] | None = None,
-               anchors_file: str = "") -> list[Problem]:
-    """Every check, in one read snapshot (`today`, from the CLI: the date the as-of figures start from;
-    `anchor_lines`, the anchors file's lines, or None for none: `db restore` checks a backup without them)."""
-    with store.read() as tx:
-        problems = []
-        for check in CHECKS:
-            problems.extend(check(tx, today) if check is check_outstanding else check(tx))
-        problems.extend(check_anchors(tx, anchor_lines, anchors_file))
-    return problems
+               anchors_file: str = "", key: bytes | None = None) -> list[Problem]:
+    """Every check, in full (`db restore` checks a backup so, without its anchors)."""
+    return run(store, today, anchor_lines, anchors_file, key, full=True).problems

@@ -61,3 +61,14 @@ def undo_history_guards(conn) -> None:
     for statement in m007_history_guards(conn):
         conn.execute(f"DROP TRIGGER {statement.split()[2]}")
     conn.execute("DELETE FROM migrations WHERE name = 'm007_history_guards'")
+
+
+def undo_chain(conn) -> None:
+    """Make a database (an open tests.db connection) look as it was before m009_chain: the chain
+    and its triggers dropped and the migration no longer recorded (user_version is the caller's).
+    Opening it with the tool then extends a new chain over every row it holds, as the migration
+    does for a database of an earlier loyalty."""
+    for trigger in ("chain_no_update", "chain_no_delete", "chain_no_replace"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    conn.execute("DROP TABLE IF EXISTS chain")
+    conn.execute("DELETE FROM migrations WHERE name = 'm009_chain'")

@@ -22,7 +22,7 @@ from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS
 from loyalty_cli.store import Store
 
 from tests.db import connect, count, members, raw, rows
-from tests.helpers import ok, one_error_line, run, undo_history_guards
+from tests.helpers import ok, one_error_line, run, undo_chain, undo_history_guards
 
 # Commands that open the database, readers and writers, nightly jobs (with their job locks) included.
 COMMANDS = [
@@ -233,6 +233,7 @@ def as_made_by_the_previous_version(path):
     ok(path, "members", "add", "--id", "M1", "--name", "Ana Li")
     with connect(path) as conn:
         undo_history_guards(conn)
+        undo_chain(conn)
         conn.execute("DELETE FROM migrations WHERE name NOT IN ('m001_initial', 'm002_summaries', 'm003_no_replace', "
                      "'m004_lot_uses_no_replace')")
         conn.execute("DROP INDEX members_key")

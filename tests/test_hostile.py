@@ -41,13 +41,23 @@ ACCEPTED = {
 def template(tmp_path_factory) -> Path:
     """A database with member M1 and one earlier sale, copied fresh for each import."""
     path = tmp_path_factory.mktemp("hostile") / "template.db"
-    store = Store.open(path, create=True)
+    key = path.parent / "chain.key"  # the template's chain key, copied beside each copy (import_file)
+    store = Store.open(path, create=True, key_file=key)
     members.add(store, member_id="M1", name="Ana", joined_on="2024-01-01")
     store.close()
     runner = CliRunner()
     assert runner.invoke(app, ["--db", str(path), "purchases", "add", "M1", "10.00", "--id", "OLD1",
-                               "--at", "2024-06-01"]).exit_code == 0
+                               "--at", "2024-06-01"], env={"LOYALTY_KEY_FILE": str(key)}).exit_code == 0
     return path
+
+
+def use_template_key(template: Path) -> None:
+    """The template's chain key where this test's commands look for it (the default place)."""
+    import os
+
+    target = Path(os.environ["XDG_CONFIG_HOME"]) / "loyalty" / "chain.key"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template.parent / "chain.key", target)
 
 
 def snapshot(db: Path):
@@ -62,6 +72,7 @@ def import_file(template: Path, folder: Path, source: Path, *extra: str):
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(template, db)
+    use_template_key(template)
     before = snapshot(db)
     result = CliRunner().invoke(app, ["--db", str(db), "purchases", "import", str(source), *extra])
     return db, before, result

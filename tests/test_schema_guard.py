@@ -18,7 +18,7 @@ from loyalty_cli import ledger
 from loyalty_cli.store import imports as import_rows
 from loyalty_cli.store.migrations import MIGRATIONS
 from tests.db import connect, count, member, raw, row
-from tests.helpers import ok, run, undo_history_guards
+from tests.helpers import ok, run, undo_chain, undo_history_guards
 from tests.test_import_bulk import head_of
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -257,6 +257,7 @@ def test_db_check_passes_after_every_kind_of_normal_use_on_the_sample_data(tmp_p
 def test_a_database_made_before_the_guards_gets_them_when_opened_and_passes_check(shop):
     with connect(shop) as conn:  # as the previous version left it
         undo_history_guards(conn)
+        undo_chain(conn)
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
     with connect(shop) as conn:  # the previous version let this happen; the guards come with the next command
         conn.execute("UPDATE purchases SET category = 'bakery' WHERE purchase_id = 'S3'")
@@ -272,6 +273,7 @@ def test_a_backup_made_before_the_guards_is_restored_and_gets_them(shop, tmp_pat
     ok(shop, "db", "backup", backup)
     with connect(backup) as conn:  # as loyalty made it before m007 (and so before every later one)
         undo_history_guards(conn)
+        undo_chain(conn)
         conn.execute("DELETE FROM migrations WHERE name = 'm008_lot_available_on'")
         conn.execute("ALTER TABLE lots DROP COLUMN available_on")
         conn.execute(f"PRAGMA user_version = {[m.__name__ for m in MIGRATIONS].index('m007_history_guards')}")

@@ -106,7 +106,7 @@ def test_a_really_full_disk_says_nothing_was_written_and_reads_say_full(tmp_path
     assert result.stdout == ""
 
 
-class FullAtCommit(sqlite3.Connection):
+class FullAtCommit(store_module.Connection):
     """A connection whose write transactions fail at COMMIT as on a full disk: SQLite has rolled
     the transaction back by itself (out of the transaction, total_changes still counting)."""
 
@@ -133,7 +133,7 @@ def test_a_commit_that_fails_on_a_full_disk_says_nothing_was_written(tmp_path, m
                                     + "".join(f"T{i},M1,2026-11-01T10:00:00,2.50\n" for i in range(50)))
     before = ledger_size(path)
     with monkeypatch.context() as m:
-        m.setattr(sqlite3, "connect", functools.partial(sqlite3.connect, factory=FullAtCommit))
+        m.setattr(store_module, "Connection", FullAtCommit)  # the class the store connects with
         result = run(path, *args)
     assert result.exit_code == 1
     assert one_error_line(result) == f"Error: the disk holding {path} {NOTHING_WRITTEN}"
@@ -236,7 +236,7 @@ def test_a_backup_onto_a_really_full_disk_names_the_backup_disk(tmp_path, tiny_d
     assert os.listdir(disk) == []
 
 
-class FullBackupTarget(sqlite3.Connection):
+class FullBackupTarget(store_module.Connection):
     """The database's connection, whose backups hit a full disk (SQLITE_FULL from the target)."""
 
     def backup(self, target, **kw):
@@ -247,7 +247,7 @@ def test_a_backup_onto_a_full_disk_names_the_backup_not_the_database(tmp_path, m
     path = shop(tmp_path / "shop.db")
     target = tmp_path / "usb" / "full.db"
     with monkeypatch.context() as m:
-        m.setattr(sqlite3, "connect", functools.partial(sqlite3.connect, factory=FullBackupTarget))
+        m.setattr(store_module, "Connection", FullBackupTarget)
         result = run(path, "db", "backup", target)
     assert result.exit_code == 1
     assert one_error_line(result) == (f"Error: the disk holding {target} is full: no backup was written; free some "

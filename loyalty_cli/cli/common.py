@@ -40,7 +40,16 @@ def store(create: bool = False):
     """The database of --db / LOYALTY_DB / the default; only `create` (init, restore) makes a new one."""
     from loyalty_cli.store import Store
 
-    return Store.open(Invocation.db, create=create, now=now())
+    s = Store.open(Invocation.db, create=create, now=now())
+    s.announce = _announce
+    s.tell()  # what opening it did (a migration), before the command's own output
+    return s
+
+
+def _announce(text: str) -> None:
+    import sys
+
+    print(f"loyalty: {text}" if not text.startswith("warning:") else text, file=sys.stderr)
 
 
 def call(fn, *args, **kwargs):

@@ -43,23 +43,57 @@ def _anchor_lines(path: Path):
         return None, [Problem(f"cannot read the anchors file {path}: {exc.strerror or exc}", check="anchors")]
 
 
-@app.command("check")
-def check(anchors: str = anchors_option()):
-    """Verify every ledger invariant (balances, lots, hash chain, anchors, SQLite integrity); exit 4 on any problem.
+def _chain_key(no_key: bool):
+    """(the chain key or None, problems): with --no-key none is read; a key file that is missing or
+    is not a key is a problem (the nightly check must not quietly stop checking signatures)."""
+    import os
 
-    Also that the outstanding points the reports show, today and on the days after it
-    that have entries, are the sum of the balances the ledger gives; that the schema is exactly
-    the one loyalty made (every trigger refusing edits to the history in place and unchanged, and
-    no trigger, table, view or index added by hand: one may copy personal data); and that the
-    ledger still passes through every chain head recorded by 'loyalty db seal' in the anchors
-    file: deleting the last entries, or rewriting an old one and recomputing every later hash,
-    is found there. No file at the default place: nothing to compare, no problem; a file named
-    with --anchors or LOYALTY_ANCHORS that does not exist is a problem.
+    from loyalty_cli import keys
+    from loyalty_cli.errors import LoyaltyError, Problem
+
+    if no_key:
+        return None, []
+    path = keys.resolve_path(os.environ)
+    try:
+        key = keys.read(path)
+    except LoyaltyError as exc:
+        return None, [Problem(f"{exc}; or run 'loyalty db check --no-key' to check everything else", check="key")]
+    if key is None:
+        return None, [Problem(f"the chain key file {path} does not exist: the chain's signatures cannot be checked; "
+                              "restore the key file (or set LOYALTY_KEY_FILE to it), or run 'loyalty db check --no-key' "
+                              "to check everything else", check="key")]
+    return key, []
+
+
+@app.command("check")
+def check(anchors: str = anchors_option(),
+          full: bool = typer.Option(False, "--full", help="Replay the whole chain and check every row, not only "
+                                    "what changed since the last seal."),
+          no_key: bool = typer.Option(False, "--no-key", help="Check without the chain key (LOYALTY_KEY_FILE): "
+                                      "everything but the blocks' signatures.")):
+    """Verify every ledger invariant, the chain and its anchors; exit 4 on any problem.
+
+    Every state change is a block of the chain, hashed over the block before and
+    signed with the chain key (LOYALTY_KEY_FILE; default $XDG_CONFIG_HOME/loyalty/
+    chain.key). 'db check' verifies every block's hash and signature, compares the
+    ledger, lots, lot uses, purchases and tier changes row by row with the blocks
+    that recorded them, and rebuilds from the chain what the tables of current
+    state hold (balances, lots' remaining points, tiers, vouchers, stock, members'
+    erasures, the programme, the summaries): any difference names the table, the
+    row and the block. It also checks that the schema is exactly the one loyalty
+    made (no trigger, table or view added by hand: one may copy personal data), and
+    that the chain still passes through every head 'loyalty db seal' recorded in
+    the anchors file.
+
+    After a seal, 'db check' is incremental: rows are compared from the latest seal
+    the chain still passes through, with the members and days those blocks touched
+    and whole-database sums; --full replays everything (run it weekly).
 
     \b
     Example:
-      loyalty db check --json
-      loyalty db check --anchors /mnt/usb/shop.anchors
+      loyalty db check && loyalty db seal
+      loyalty db check --full --json
+      loyalty db check --no-key --anchors /mnt/usb/shop.anchors
     """
     from loyalty_cli import checks
     from loyalty_cli.errors import CheckFailed
@@ -77,18 +111,29 @@ def check(anchors: str = anchors_option()):
         unreadable = [Problem(f"the anchors file {anchors_path} (given by {given}) does not exist: nothing could be "
                               "compared; check the path (is the disk mounted?), or seal first: loyalty db seal",
                               check="anchors")]
+    key, key_problems = _chain_key(no_key)
     # Unfinished backups of killed `db backup` runs go first: hidden copies of the customer data.
-    removed, problems = call(lambda s: (s.remove_stale_partials(),
-                                        checks.run_checks(s, today(), lines, str(anchors_path))))
-    problems += unreadable
+    removed, outcome = call(lambda s: (s.remove_stale_partials(),
+                                       checks.run(s, today(), lines, str(anchors_path), key, full)))
+    outcome.problems += unreadable + key_problems
+    problems = outcome.problems
     o = out(lists=False)
     _removed_note(o, removed)
-    doc = {"ok": not problems,
-           "problems": [{"check": p.check, "message": p.message, "member_id": p.member_id} for p in problems]}
+    if no_key:
+        outcome.notes.append("the chain's signatures were not checked (--no-key): someone who can write the "
+                             "database could have rewritten it and its hashes; the anchors file still covers "
+                             "what was sealed")
+    for note in outcome.notes:
+        o.note(f"note: {note}")
+    doc = outcome.as_dict()
     if o.json:
         o.json_doc(doc)
     elif not problems:
-        o.done("ok: every check passed", doc)
+        scope = ""  # a full check says no more than it always did
+        if outcome.mode == "incremental":
+            scope = (f" (rows compared from the seal at block {outcome.since:,} of {outcome.blocks:,}; "
+                     "--full compares every row)")
+        o.done(f"ok: every check passed{scope}", doc)
     if problems:
         raise CheckFailed(f"db check found {plural(len(problems), 'problem')}", problems)
 
@@ -170,14 +215,14 @@ def _record_restore(o, backup, path: Path) -> None:
     that cannot be written is said on stderr, not an error)."""
     from loyalty_cli import anchors
     from loyalty_cli.cli.common import now
-    from loyalty_cli.store import checks as check_rows, resolve_path
+    from loyalty_cli.store import resolve_path
 
     try:
         lines = anchors.read_lines(path)
         if lines is None:
             return
         with backup.read() as tx:
-            last_id, last_hash = check_rows.chain_head(tx)
+            last_id, last_hash = _chain_head(tx)
         record = anchors.seal(now(), last_id, last_hash, str(resolve_path(Invocation.db)))
         record.restore = True
         anchors.append_line(path, record.text())
@@ -189,16 +234,27 @@ def _record_restore(o, backup, path: Path) -> None:
         o.note(f"could not record the restore in the anchors file {path}: {exc.strerror or exc}")
 
 
+def _chain_head(tx) -> tuple[int, str | None]:
+    """(the chain's last block, its hash): what a seal records."""
+    from loyalty_cli.store import chain as chain_rows
+
+    if not chain_rows.has_chain(tx):  # a backup made before the chain
+        return 0, None
+    last, h, _, _ = chain_rows.head(tx)
+    return last, (h if last else None)
+
+
 @app.command("seal")
 def seal(anchors: str = anchors_option(),
          at: str = typer.Option(None, "--at", metavar="DATETIME", help="The date of the seal (default: now)."),
          allow_future: bool = allow_future_option()):
-    """Record the ledger's chain head (entry count and head hash) in the anchors file, outside the database.
+    """Record the chain's head (block count and head hash) in the anchors file, outside the database.
 
-    Appends one line, `DATETIME entries=N head=HASH db=PATH`, to the anchors file and
-    prints it. 'loyalty db check' then verifies that the ledger still passes through
-    every head recorded, so deleting the last entries or rewriting history and
-    recomputing the hashes is found. Sealing does not verify the ledger: run
+    Appends one line, `DATETIME blocks=N head=HASH db=PATH`, to the anchors file and
+    prints it. 'loyalty db check' then verifies that the chain still passes through
+    every head recorded, so deleting the last blocks, or rewriting history and
+    recomputing the hashes and signatures (someone holding the key), is found; and
+    the next 'db check' compares rows from this seal on (--full: all). Sealing does not verify the ledger: run
     'loyalty db check' first. Sealing again at the same head appends another line
     (a dated record that nothing changed). Keep a copy of the anchors file somewhere
     the database's users cannot write (mail it, print it).
@@ -210,7 +266,6 @@ def seal(anchors: str = anchors_option(),
     """
     from loyalty_cli import anchors as anchor_file
     from loyalty_cli.errors import LoyaltyError
-    from loyalty_cli.store import checks as check_rows
 
     when = at_option(at)
     refuse_future(when, allow_future, "--at", "record a seal dated after today")
@@ -218,7 +273,7 @@ def seal(anchors: str = anchors_option(),
     s = store()
     try:
         with s.read() as tx:
-            last_id, last_hash = check_rows.chain_head(tx)
+            last_id, last_hash = _chain_head(tx)
         db_path = str(s.path)
     finally:
         s.close()

@@ -24,6 +24,13 @@ BULK_CACHE_KIB = 32 * 1024  # … and for an import's transaction (see Store.bul
 MIGRATED_AT_UNKNOWN = "unknown"
 
 
+class Connection(sqlite3.Connection):
+    """A connection that carries the chain journal of its write transaction (store.chain): every
+    store function that writes records what it wrote there, and `Store.write` chains it."""
+
+    journal = None
+
+
 @contextmanager
 def page_cache(conn: sqlite3.Connection, kib: int):
     """SQLite's page cache at `kib` KiB for a while, then back to what it was."""
@@ -416,14 +423,28 @@ def create_private_file(path: Path, exclusive: bool = False):
 class Store:
     """One open database: a connection in autocommit mode with explicit transactions."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, now: str | None = None):
+    def __init__(self, path: Path, conn: sqlite3.Connection, now: str | None = None, key_file=None):
         self.path = path
         self.conn = conn
         self.now = now  # the caller's clock when opened: when migrations ran (the store never reads the clock)
+        self.key_file = key_file
+        self.notes: list[str] = []  # what a migration did, for the command to say on stderr
+        self.announce = None  # how the command says them (see tell)
+        self._signer = None
+
+    @property
+    def signer(self):
+        """The chain key of this database (keys.py), read when the first block is written."""
+        if self._signer is None:
+            from loyalty_cli import keys
+            from loyalty_cli.store.chain import Signer
+
+            self._signer = Signer(keys.resolve_path(os.environ, None) if self.key_file is None else self.key_file)
+        return self._signer
 
     @classmethod
     def open(cls, db: str | os.PathLike | None = None, migrate: bool = True, create: bool = False,
-             now: str | None = None, _retried: bool = False) -> "Store":
+             now: str | None = None, _retried: bool = False, key_file=None) -> "Store":
         """Open and migrate a loyalty database. Only with `create` (`loyalty init`, `db restore`)
         is a missing or 0-byte file made into one (mode 0600 before SQLite writes); a missing
         file is otherwise an error, and anything that is not a loyalty database is refused
@@ -454,15 +475,16 @@ class Store:
                 if _retried:
                     raise LoyaltyError(f"cannot create the database at {path}: a file appeared there "
                                        "and went again while it was being created; run the command again") from None
-                return cls.open(db, migrate, create, now, _retried=True)
+                return cls.open(db, migrate, create, now, _retried=True, key_file=key_file)
             except OSError as exc:
                 raise LoyaltyError(f"cannot create the database at {path}: {exc.strerror}") from None
         elif kind == EMPTY:
             os.chmod(path, 0o600)
         conn = None
         try:
-            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-            store = cls(path, conn, now)
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False,
+                                   factory=Connection)
+            store = cls(path, conn, now, key_file)
             if new:  # first, so that a database whose creation is cut short is still recognised
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             store._configure()
@@ -510,8 +532,24 @@ class Store:
                     (migration.__name__, self.now or MIGRATED_AT_UNKNOWN),
                 )
                 done.append(migration.__name__)
+                if migration.__name__ == "m009_chain":
+                    self._adopt()
             c.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
         return done
+
+    def _adopt(self) -> None:
+        """Extend the new chain over the rows the database already holds, in the migration's
+        transaction, and say what was done (an empty database: the first block names the key)."""
+        from loyalty_cli.store import chain
+
+        counts = chain.adopt(self.conn, self.conn.journal)
+        self.conn.journal.write_block({"adopted": bool(counts)})
+        if counts:
+            what = ", ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in counts.items())
+            self.notes.append(f"the chain now covers the rows recorded before it ({what}); "
+                              "'loyalty db check' verifies them from here on")
+        if self.signer.created:
+            self.signer.notes.append(f"made a new chain key at {self.signer.path}: keep a copy of it with your backups")
 
     @contextmanager
     def write(self):
@@ -521,12 +559,18 @@ class Store:
             return
         self._begin_immediate()
         changes = self.conn.total_changes
+        from loyalty_cli.store.chain import Journal
+
+        journal = self.conn.journal = Journal(self.conn, self.signer)
         try:
             yield self.conn
+            journal.write_block()  # what the transaction changed, chained before it commits
         except BaseException:
+            self.conn.journal = None
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+        self.conn.journal = None
         try:
             failed = False
             try:
@@ -599,6 +643,18 @@ class Store:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
         self.conn.close()
+        self.tell()
+
+    def tell(self) -> None:
+        """Hand what a migration or the chain key did (`notes`) to `announce`, the command's way of
+        saying it on stderr (the store never prints), once."""
+        notes = self.notes + (self._signer.notes if self._signer is not None else [])
+        self.notes = []
+        if self._signer is not None:
+            self._signer.notes = []
+        if self.announce is not None:
+            for note in notes:
+                self.announce(note)
 
     # -- files beside the database -----------------------------------------
     @contextmanager

@@ -234,3 +234,141 @@ def entry_hash_of(tx, eid: int) -> str | None:
     """Entry `eid`'s stored hash, or None when there is no such entry (one lookup by primary key)."""
     found = tx.execute("SELECT hash FROM ledger WHERE id = ?", (eid,)).fetchone()
     return found[0] if found else None
+
+
+# -- the chain's replay (replay.py) ----------------------------------------------------------------
+# `table` and `columns` below come from store.chain.RECORDS, never from user text.
+def rows_by_position(tx, table: str, columns, first: int, last: int | None) -> dict[int, tuple]:
+    """{rowid: row of `columns`} of the rows numbered `first`..`last` (None: to the end)."""
+    sql = f"SELECT rowid, {', '.join(_quoted(columns))} FROM {table} WHERE rowid >= ?"
+    params: tuple = (first,)
+    if last is not None:
+        sql += " AND rowid <= ?"
+        params = (first, last)
+    return {row[0]: row[1:] for row in tx.execute(sql, params)}
+
+
+def rows_by_key(tx, table: str, columns, key: str, keys: list) -> dict:
+    """{key: row of `columns`} of the rows whose `key` is among `keys`."""
+    found = {}
+    at = list(columns).index(key)
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        for row in tx.execute(f"SELECT {', '.join(_quoted(columns))} FROM {table} "
+                              f"WHERE {key} IN ({','.join('?' * len(part))})", part):
+            found[row[at]] = row
+    return found
+
+
+def _quoted(columns) -> list[str]:
+    return [f"[{c}]" for c in columns]  # `by` is a keyword; [x] is never read as a string
+
+
+def count_rows(tx, table: str, numbered: bool = True) -> tuple[int, int]:
+    """(rows, highest rowid, or 0 for a table not `numbered` by rowid) of a table."""
+    if not numbered:
+        return tx.execute(f"SELECT count(*) FROM {table}").fetchone()[0], 0
+    count, last = tx.execute(f"SELECT count(*), max(rowid) FROM {table}").fetchone()
+    return count, last or 0
+
+
+def rows_after(tx, table: str, rowid: int, limit: int) -> list[tuple]:
+    """(rowid, member_id) of the rows numbered after `rowid`."""
+    return tx.execute(f"SELECT rowid, member_id FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                      (rowid, limit)).fetchall()
+
+
+def member_rows(tx):
+    """(member_id, joined_on, referred_by, tier, tier_since, erased_at, erased_by, name, email, phone,
+    birthday) of every member (streamed)."""
+    return tx.execute("SELECT member_id, joined_on, referred_by, tier, tier_since, erased_at, erased_by, name, email, "
+                      "phone, birthday FROM members")
+
+
+def members_with_tier_changes(tx) -> set[str]:
+    """The members some tier change names."""
+    return {mid for (mid,) in tx.execute("SELECT DISTINCT member_id FROM tier_changes")}
+
+
+def reward_rows(tx) -> list[tuple]:
+    """(code, name, cost, stock, retired_at) of every reward."""
+    return tx.execute("SELECT code, name, cost, stock, retired_at FROM rewards").fetchall()
+
+
+def voucher_rows(tx):
+    """(code, member_id, reward_code, points, redeem_entry, status, issued_at, closed_at) of every voucher."""
+    return tx.execute("SELECT code, member_id, reward_code, points, redeem_entry, status, issued_at, closed_at "
+                      "FROM vouchers")
+
+
+def setting_rows(tx) -> list[tuple]:
+    """(key, value) of every setting."""
+    return tx.execute("SELECT key, value FROM settings").fetchall()
+
+
+# -- incremental `db check`: the members and days the blocks since the last seal touched -----------
+def mark_touched(tx, members, days) -> None:
+    """temp.touched_members and temp.touched_days: what the incremental checks below look at."""
+    tx.execute("DROP TABLE IF EXISTS temp.touched_members")
+    tx.execute("DROP TABLE IF EXISTS temp.touched_days")
+    tx.execute("CREATE TEMP TABLE touched_members (member_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    tx.execute("CREATE TEMP TABLE touched_days (day TEXT PRIMARY KEY) WITHOUT ROWID")
+    tx.executemany("INSERT OR IGNORE INTO temp.touched_members VALUES (?)", ((m,) for m in members))
+    tx.executemany("INSERT OR IGNORE INTO temp.touched_days VALUES (?)", ((d,) for d in days))
+
+
+def touched_member_states(tx, limit: int) -> list[tuple]:
+    """(member_id, cached balance, sum of entries, open lots' points, tier, latest change's tier) of the
+    touched members whose balance, open lots or tier disagree with their entries and tier changes."""
+    return tx.execute(
+        """SELECT * FROM (
+             SELECT m.member_id, m.balance,
+                    coalesce((SELECT sum(points) FROM ledger WHERE member_id = m.member_id), 0) AS total,
+                    coalesce((SELECT sum(remaining) FROM lots WHERE member_id = m.member_id AND remaining > 0), 0) AS open,
+                    m.tier, (SELECT to_tier FROM tier_changes WHERE member_id = m.member_id ORDER BY id DESC LIMIT 1) AS t
+             FROM temp.touched_members k JOIN members m ON m.member_id = k.member_id)
+           WHERE balance != total OR open - max(-total, 0) != total OR (t IS NOT NULL AND tier != t) LIMIT ?""",
+        (limit,)).fetchall()
+
+
+def touched_lot_mismatches(tx, limit: int) -> list[tuple]:
+    """`lot_size_mismatches` for the touched members' open lots."""
+    return tx.execute(
+        """SELECT l.id, l.member_id, l.points, l.remaining, coalesce(u.used, 0) FROM temp.touched_members k
+           JOIN lots l ON l.member_id = k.member_id AND l.remaining > 0
+           LEFT JOIN (SELECT lot_id, sum(points) AS used FROM lot_uses GROUP BY lot_id) u ON u.lot_id = l.id
+           WHERE l.remaining != l.points - coalesce(u.used, 0) OR coalesce(u.used, 0) > l.points LIMIT ?""",
+        (limit,)).fetchall()
+
+
+def totals_everywhere(tx) -> tuple[int, int, int, int, int]:
+    """(sum of cached balances, sum of all entries, lots' remaining points, lots' points, points of lot
+    uses): whole-database sums that agree when every cached figure does (a few aggregates, no join)."""
+    balances = tx.execute("SELECT coalesce(sum(balance), 0) FROM members").fetchone()[0]
+    entries = tx.execute("SELECT coalesce(sum(points), 0) FROM ledger").fetchone()[0]
+    remaining, points = tx.execute("SELECT coalesce(sum(remaining), 0), coalesce(sum(points), 0) FROM lots").fetchone()
+    used = tx.execute("SELECT coalesce(sum(points), 0) FROM lot_uses").fetchone()[0]
+    return balances, entries, remaining, points, used
+
+
+def touched_summary_differences(tx, limit: int) -> list[tuple[str, list[tuple]]]:
+    """`summary_differences` for the touched members' totals and the touched days."""
+    from loyalty_cli.store.migrations import DAILY_POINTS, DAILY_SALES, MEMBER_TOTALS_SQL
+
+    member = MEMBER_TOTALS_SQL.format(where="WHERE p.member_id IN (SELECT member_id FROM temp.touched_members)")
+    sources = (("member_totals", "SELECT * FROM member_totals WHERE member_id IN (SELECT member_id FROM "
+                "temp.touched_members)", member, "member_id"),
+               ("daily_sales", "SELECT * FROM daily_sales WHERE day IN (SELECT day FROM temp.touched_days)",
+                f"SELECT * FROM ({DAILY_SALES}) WHERE day IN (SELECT day FROM temp.touched_days)", "day"),
+               ("daily_points", "SELECT * FROM daily_points WHERE day IN (SELECT day FROM temp.touched_days)",
+                f"SELECT * FROM ({DAILY_POINTS}) WHERE day IN (SELECT day FROM temp.touched_days)", "day, kind"))
+    return [(table, tx.execute(
+        f"""SELECT * FROM ({cached} EXCEPT SELECT * FROM ({source}))
+            UNION ALL SELECT * FROM (SELECT * FROM ({source}) EXCEPT {cached}) ORDER BY {key} LIMIT ?""",
+        (limit,)).fetchall()) for table, cached, source, key in sources]
+
+
+def ledger_entries_from(tx, first: int):
+    """(id, member_id, at, kind, points, ref, note, by, hash) of the entries from id `first - 1` on (streamed)."""
+    return tx.execute("SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger WHERE id >= ? ORDER BY id",
+                      (max(first - 1, 1),))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from loyalty_cli.store.chain import CHAINED_MEMBER_FIELDS
+
 # The profile columns a command may change (`members edit`, `members import`).
 PROFILE_FIELDS = ("name", "email", "phone", "birthday", "joined_on", "referred_by")
 _PROFILE_COLUMNS = frozenset(PROFILE_FIELDS)
@@ -73,6 +75,7 @@ def match_for_import(tx, member_id: str | None, email: str | None) -> tuple[str,
 def insert(tx, member_id: str, name, email, phone, birthday, joined_on: str, referred_by, tier: str, key: str) -> None:
     """A new member at `tier` since joining, balance 0."""
     tx.execute(INSERT, (member_id, name, email, phone, birthday, joined_on, referred_by, tier, joined_on, key))
+    tx.journal.add("members", (member_id, joined_on, referred_by, tier, joined_on))
 
 
 def profile_values(tx, member_id: str, fields) -> tuple:
@@ -86,6 +89,9 @@ def update(tx, member_id: str, changes: dict) -> None:
     assert changes and _PROFILE_COLUMNS.issuperset(changes)  # they name columns
     sets = ", ".join(f"{k} = ?" for k in changes)
     tx.execute(f"UPDATE members SET {sets} WHERE member_id = ?", (*changes.values(), member_id))
+    for field in CHAINED_MEMBER_FIELDS:  # rights, not personal data: chained
+        if field in changes:
+            tx.journal.add("member_edits", (member_id, field, changes[field]))
 
 
 def profile(tx, member_id: str) -> Profile | None:
@@ -147,3 +153,4 @@ def erase(tx, member_id: str, at: str, by: str) -> None:
     tx.execute("UPDATE members SET name = NULL, email = NULL, phone = NULL, birthday = NULL, erased_at = ?, erased_by = ? "
                "WHERE member_id = ?", (at, by, member_id))
     tx.execute("INSERT INTO erasures (member_id, at, by) VALUES (?, ?, ?)", (member_id, at, by))
+    tx.journal.add("erasures", (member_id, at, by))

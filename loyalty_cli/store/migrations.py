@@ -342,8 +342,27 @@ def m008_lot_available_on(_conn) -> list[str]:
     return ["ALTER TABLE lots ADD COLUMN available_on TEXT"]
 
 
+def m009_chain(_conn) -> list[str]:
+    """The chain (issue 17): every state change recorded as a block, hashed over the block before and
+    signed with a key kept outside the database (store.chain, keys.py), append-only like the ledger.
+    Opening a database made before it extends the chain over the rows it holds (Store._adopt)."""
+    return [
+        """CREATE TABLE chain (
+            id INTEGER PRIMARY KEY,
+            kinds TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            mac TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        _refuse("chain", "UPDATE", "the chain is append-only: a block is never changed"),
+        _refuse("chain", "DELETE", "the chain is append-only: a block is never removed"),
+        _refuse("chain", "INSERT", "the chain is append-only: a block cannot be replaced",
+                "EXISTS (SELECT 1 FROM chain WHERE id = NEW.id)"),
+    ]
+
+
 # Where the migrations that ran are recorded (made before the first one runs).
 MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
 
 MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_application_id,
-              m006_member_key, m007_history_guards, m008_lot_available_on]
+              m006_member_key, m007_history_guards, m008_lot_available_on, m009_chain]

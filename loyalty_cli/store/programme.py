@@ -32,6 +32,7 @@ def insert(tx, applies_from: str, rules_json: str, loaded_at: str, source: str) 
     """Store one version."""
     tx.execute("INSERT INTO program_versions (applies_from, rules, loaded_at, source) VALUES (?,?,?,?)",
                (applies_from, rules_json, loaded_at, source))
+    tx.journal.add("program_versions", (applies_from, rules_json, loaded_at, source))
 
 
 def setting(tx, key: str) -> str | None:
@@ -43,5 +44,6 @@ def setting(tx, key: str) -> str | None:
 def set_once(tx, key: str, value: str) -> None:
     """Set a setting unless it has a value already (the first one stays)."""
     # Not ON CONFLICT DO NOTHING: the trigger refusing REPLACE (m007) refuses any insert of a key it has.
-    tx.execute("INSERT INTO settings (key, value) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = ?)",
-               (key, value, key))
+    if tx.execute("INSERT INTO settings (key, value) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = ?)",
+                  (key, value, key)).rowcount:
+        tx.journal.add("settings", (key, value))

@@ -39,22 +39,26 @@ def rewards(tx, include_retired: bool, order: str) -> list[Reward]:
 def insert_reward(tx, code: str, name: str, cost: int, stock: int | None) -> None:
     """Add a reward to the catalogue."""
     tx.execute("INSERT INTO rewards (code, name, cost, stock) VALUES (?,?,?,?)", (code, name, cost, stock))
+    tx.journal.add("rewards", (code, name, cost, stock))
 
 
 def update_reward(tx, code: str, name: str | None, cost: int | None, stock: int | None) -> None:
     """Change a reward's name, cost or stock (None: left as it is)."""
     tx.execute("UPDATE rewards SET name = coalesce(?, name), cost = coalesce(?, cost), stock = coalesce(?, stock) "
                "WHERE code = ?", (name, cost, stock, code))
+    tx.journal.add("reward_edits", (code, name, cost, stock))
 
 
 def retire_reward(tx, code: str, at: str) -> None:
     """Take a reward out of the catalogue from `at` (its vouchers stay)."""
     tx.execute("UPDATE rewards SET retired_at = ? WHERE code = ?", (at, code))
+    tx.journal.add("reward_retirements", (code, at))
 
 
 def restock(tx, code: str) -> None:
     """One more of a reward with a limited stock (a cancelled voucher's)."""
-    tx.execute("UPDATE rewards SET stock = stock + 1 WHERE code = ? AND stock IS NOT NULL", (code,))
+    if tx.execute("UPDATE rewards SET stock = stock + 1 WHERE code = ? AND stock IS NOT NULL", (code,)).rowcount:
+        tx.journal.add("reward_stock", (code, 1))
 
 
 def vouchers(tx, member_id: str | None, status: str | None, order: str) -> list[tuple]:
@@ -87,6 +91,7 @@ def voucher(tx, code: str) -> Voucher | None:
 def close_voucher(tx, code: str, status: str, at: str) -> None:
     """Mark a voucher used or cancelled at `at`."""
     tx.execute("UPDATE vouchers SET status = ?, closed_at = ? WHERE code = ?", (status, at, code))
+    tx.journal.add("voucher_closes", (code, status, at))
 
 
 def redeemed_lots(tx, redeem_entry: int) -> list[tuple[str | None, str | None, int]]:

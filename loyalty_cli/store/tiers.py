@@ -97,11 +97,14 @@ def record_recalc(tx, changes: list[tuple], members: list[tuple], as_of: str, ra
     tx.executemany(SET_RECALCULATED, [(t, s, f, f, m) for t, s, f, m in members])
     tx.execute("INSERT INTO recalc_runs (as_of, ran_at, upgraded, downgraded) VALUES (?, ?, ?, ?)",
                (as_of, ran_at, upgraded, downgraded))
+    tx.journal.extend("tier_changes", changes)
+    tx.journal.add("recalc_runs", (as_of, ran_at, upgraded, downgraded))
 
 
 def discard(tx) -> None:
     """Undo everything the write transaction did so far and go on in a fresh one (a dry run)."""
     tx.execute("ROLLBACK")
+    tx.journal.discard()
     tx.execute("BEGIN")
 
 
@@ -109,6 +112,7 @@ def set_manual(tx, member_id: str, at: str, from_tier: str, to_tier: str, until:
     """A manual tier from `at`, held as a floor through `until` (None: no floor)."""
     tx.execute("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by) VALUES (?,?,?,?,?,?,?)",
                (member_id, at, from_tier, to_tier, "manual", until, by))
+    tx.journal.add("tier_changes", (member_id, at, from_tier, to_tier, "manual", until, by, None))
     tx.execute("UPDATE members SET tier = ?, tier_since = ?, floor_tier = ?, floor_until = ? WHERE member_id = ?",
                (to_tier, at[:10], to_tier if until else None, until, member_id))
 

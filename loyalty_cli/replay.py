@@ -1,0 +1,356 @@
+"""`db check`'s replay of the chain: every block verified, every record compared with its row, and
+the current state rebuilt from the records and compared with the tables that hold it.
+
+One pass over the blocks, in order (store.chain explains what a block is):
+
+- links: each block's hash is recomputed over the previous hash, its id and its body, and its
+  signature (HMAC) checked with the chain key when there is one; the counts each block carries
+  must follow from the block before.
+- history: each record of the blocks in scope (all of them with `full`, else those after the
+  last seal) is compared with the row it was written as: the ledger, lots, lot uses, purchases
+  and tier changes by position or key. A row changed, missing, or added beside the chain is
+  named, with the block that recorded it.
+- current state: members (their rights: enrolment, joined date, referrer, erasure), rewards
+  (cost, stock, retirement), vouchers (issued, used, cancelled), programme versions, settings,
+  recalc runs, feedback scores: rebuilt from every record of the chain and compared whole.
+  (Balances, lots' remaining points, tiers and the summaries are compared with the ledger by the
+  other checks of `checks.py`, whose ledger this replay has just proved to be the chain's.)
+
+Pure: the rows come from `store.chain` and `store.checks`; nothing here reads a clock or a file.
+"""
+
+from __future__ import annotations
+
+import json
+
+from loyalty_cli.errors import Problem
+from loyalty_cli.store import chain as chain_rows
+from loyalty_cli.store import checks as check_rows
+
+LIMIT = 100
+# Kinds whose records rebuild small tables of current state: their blocks are read whatever the scope.
+STATE_KINDS = ("members", "member_edits", "erasures", "program_versions", "settings", "rewards", "reward_edits",
+               "reward_stock", "reward_retirements", "vouchers", "voucher_closes", "recalc_runs", "feedback")
+# Kinds compared row by row for the blocks in scope (the big tables).
+HISTORY_KINDS = ("ledger", "lots", "lot_uses", "purchases", "tier_changes")
+# Columns of a record that are current state, not history (a lot's remaining points at creation).
+NOT_HISTORY = {"lots": {"remaining"}}
+PERSONAL = ("name", "email", "phone", "birthday")
+
+
+class Replay:
+    """The outcome of one pass: problems, the members whose rows the blocks in scope touched, and
+    how far the chain goes (for `db check`'s summary and `db seal`)."""
+
+    def __init__(self):
+        self.problems: list[Problem] = []
+        self.touched: set[str] = set()
+        self.days: set[str] = set()
+        self.blocks = 0
+        self.head = chain_rows.GENESIS
+        self.replayed = 0  # blocks whose history was compared
+        self.first_entry: int | None = None  # the first ledger entry in scope
+        self.notes: list[str] = []
+
+    def problem(self, message: str, member_id: str | None = None, check: str = "chain") -> None:
+        if sum(1 for p in self.problems if p.check == check) < LIMIT:
+            self.problems.append(Problem(message, check=check, member_id=member_id))
+
+
+def replay(tx, key: bytes | None, since: int = 0) -> Replay:
+    """Verify the chain and replay it; `since`: compare the history of blocks after this one only
+    (0: every block, `db check --full`). `key`: the chain key, or None (`--no-key`: the signatures
+    are not checked)."""
+    r = Replay()
+    if not chain_rows.has_chain(tx):
+        return r
+    signer = _Signatures(r, key)
+    state = _State()
+    prev, expected_id, counts = chain_rows.GENESIS, 1, {}
+    positions: dict[str, int] = {}
+    # Where each kind's records start in the blocks after `since` (their rows' positions), from the
+    # counts of block `since`, so that blocks before it need not be parsed, only hashed.
+    _, _, _, last_counts = chain_rows.head(tx)
+    if since:
+        positions = dict(chain_rows.counts_of(tx, since) or {})
+    state_kinds = set(STATE_KINDS)
+    for block_id, kinds, stored_hash, mac, body in chain_rows.blocks(tx):
+        if block_id != expected_id:
+            r.problem(f"chain blocks {expected_id:,}..{block_id - 1:,} are missing (deleted behind the tool's back)")
+        expected_id = block_id + 1
+        h = chain_rows.block_hash(prev, block_id, body)
+        if h != stored_hash:
+            r.problem(f"chain block {block_id:,} does not hash to what is stored: it, or a block before it, was "
+                      "changed behind the tool's back")
+        prev = stored_hash
+        in_scope = block_id > since
+        if not in_scope and state_kinds.isdisjoint(kinds.strip(",").split(",")):
+            # Before the seal, with no record of current state: its signature is all there is to check.
+            if key is not None and chain_rows.block_mac(key, stored_hash) != mac:
+                signer.check(block_id, chain_rows.key_of(tx, block_id), stored_hash, mac, None)
+            continue
+        try:
+            doc = json.loads(body)
+            rows, block_counts, signed_by = doc["rows"], doc["counts"], doc["key"]
+        except (ValueError, KeyError, TypeError):
+            r.problem(f"chain block {block_id:,} is not a block loyalty wrote (its body cannot be read)")
+            continue
+        if key is not None:
+            signer.check(block_id, signed_by, stored_hash, mac, doc.get("rekey"))
+        if in_scope:
+            for kind, records in rows.items():
+                if positions.get(kind, 0) + len(records) != block_counts.get(kind):
+                    r.problem(f"chain block {block_id:,} counts {block_counts.get(kind)} {kind} records but the "
+                              f"blocks up to it hold {positions.get(kind, 0) + len(records)}")
+        for kind, records in rows.items():
+            if kind in STATE_KINDS:
+                state.take(kind, records, block_id)
+            elif in_scope and kind in HISTORY_KINDS:
+                _compare_history(tx, r, kind, records, positions.get(kind, 0), block_id)
+            if in_scope:
+                positions[kind] = positions.get(kind, 0) + len(records)
+        if in_scope:
+            r.replayed += 1
+    r.blocks = expected_id - 1
+    r.head = prev
+    signer.finish()
+    _compare_counts(tx, r, last_counts, full=since == 0)
+    state.compare(tx, r)
+    return r
+
+
+class _Signatures:
+    """Each block's signature checked with the key given. Blocks signed with another key are fine
+    only before a block signed with this key that took the chain over from another one (a
+    `rekey`: the key file was lost and a new one made); they are then noted as not verified."""
+
+    def __init__(self, r: Replay, key: bytes | None):
+        from loyalty_cli import keys
+
+        self.r, self.key = r, key
+        self.kid = keys.key_id(key) if key is not None else None
+        self.foreign: list[tuple[int, str]] = []
+        self.last_rekey = 0
+
+    def check(self, block_id: int, signed_by, stored_hash: str, mac: str, rekey) -> None:
+        if signed_by != self.kid:
+            self.foreign.append((block_id, signed_by))
+        elif chain_rows.block_mac(self.key, stored_hash) != mac:
+            self.r.problem(f"chain block {block_id:,} is not signed by the chain key: it was forged or rewritten "
+                           "behind the tool's back")
+        elif rekey:
+            self.last_rekey = block_id
+
+    def finish(self) -> None:
+        before = [(b, k) for b, k in self.foreign if b < self.last_rekey]
+        for block_id, signed_by in self.foreign:
+            if block_id > self.last_rekey:
+                self.r.problem(f"chain block {block_id:,} is signed with key {signed_by}, not with the chain key given "
+                               f"(key {self.kid}): written without your key, or check with that key's file "
+                               "(LOYALTY_KEY_FILE)")
+        if before:
+            keys_ = ", ".join(sorted({str(k) for _, k in before}))
+            self.r.notes.append(f"chain blocks {before[0][0]:,}..{before[-1][0]:,} ({len(before):,}) were signed with "
+                                f"key {keys_} before block {self.last_rekey:,} took the chain over to this key: their "
+                                "signatures were not checked (the anchors still cover them)")
+
+
+# -- history: rows compared with their records ---------------------------------------------------
+def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_id: int) -> None:
+    table, columns, keyed = chain_rows.RECORDS[kind]
+    ignore = [columns.index(c) for c in NOT_HISTORY.get(kind, ())]
+    if "member_id" in columns:  # a lot use's member is its entry's, recorded beside it
+        member_at = columns.index("member_id")
+        r.touched.update(rec[member_at] for rec in records)
+    if kind == "ledger":
+        r.days.update(rec[2][:10] for rec in records)
+        if r.first_entry is None:
+            r.first_entry = start + 1
+    elif kind == "purchases":
+        r.days.update(rec[4][:10] for rec in records)
+    if keyed == "position":
+        found = check_rows.rows_by_position(tx, table, columns, start + 1, start + len(records))
+        for n, rec in enumerate(records, start + 1):
+            row = found.get(n)
+            _compare_row(r, kind, table, columns, ignore, f"row {n}" if kind in ("lot_uses", "tier_changes") else
+                         f"{rec[0]}", rec, row, block_id)
+    else:
+        key_at = columns.index(keyed)
+        found = check_rows.rows_by_key(tx, table, columns, keyed, [rec[key_at] for rec in records])
+        for rec in records:
+            _compare_row(r, kind, table, columns, ignore, str(rec[key_at]), rec, found.get(rec[key_at]), block_id)
+
+
+_NAMES = {"ledger": "entry", "lots": "lot", "lot_uses": "lot use", "purchases": "purchase",
+          "tier_changes": "tier change"}
+
+
+def _compare_row(r: Replay, kind, table, columns, ignore, label, rec, row, block_id) -> None:
+    if row is not None and (len(rec) == len(row) and all(
+            a == b for i, (a, b) in enumerate(zip(rec, row)) if i not in ignore)):
+        return
+    what = f"{_NAMES.get(kind, table)} {label}"
+    member = rec[columns.index("member_id")] if "member_id" in columns else None
+    if row is None:
+        r.problem(f"{what} ({table}) is missing: the chain recorded it in block {block_id:,}; it was deleted "
+                  "behind the tool's back", member)
+        return
+    changed = [f"{c} is {_show(b)} but the chain recorded {_show(a)}" for i, (c, a, b) in enumerate(zip(columns, rec, row))
+               if i not in ignore and a != b]
+    r.problem(f"{what} ({table}): {'; '.join(changed)} (block {block_id:,}): changed behind the tool's back", member)
+
+
+def _show(value) -> str:
+    text = repr(value) if isinstance(value, str) else ("NULL" if value is None else str(value))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
+    """Every chained table holds as many rows as the chain recorded: rows added beside it are named."""
+    for kind, (table, columns, keyed) in chain_rows.RECORDS.items():
+        if table is None or kind not in HISTORY_KINDS:
+            continue
+        recorded = counts.get(kind, 0)
+        have, last = check_rows.count_rows(tx, table, keyed == "position")
+        if keyed == "position" and last > recorded:
+            for rowid, member in check_rows.rows_after(tx, table, recorded, LIMIT):
+                label = f"row {rowid}" if kind in ("lot_uses", "tier_changes") else str(rowid)
+                r.problem(f"{_NAMES[kind]} {label} ({table}) is not in the chain: it was added behind the tool's back",
+                          member)
+        elif have > recorded:
+            r.problem(f"{table} has {have - recorded:,} more rows than the chain recorded: rows were added behind "
+                      "the tool's back" + ("" if full else " (loyalty db check --full names them)"))
+        elif have < recorded and not full:
+            r.problem(f"{table} has {recorded - have:,} fewer rows than the chain recorded: rows were deleted behind "
+                      "the tool's back (loyalty db check --full names them)")
+
+
+# -- current state rebuilt from the records ------------------------------------------------------
+class _State:
+    """The small tables of current state as the chain's records make them."""
+
+    def __init__(self):
+        self.members: dict[str, dict] = {}
+        self.rewards: dict[str, dict] = {}
+        self.vouchers: dict[str, dict] = {}
+        self.settings: dict[str, tuple] = {}
+        self.positional: dict[str, list] = {"erasures": [], "program_versions": [], "recalc_runs": [], "feedback": []}
+
+    def take(self, kind: str, records: list, block_id: int) -> None:
+        if kind == "members":
+            for mid, joined, ref, tier, since in records:
+                self.members[mid] = {"joined_on": joined, "referred_by": ref, "tier": tier, "tier_since": since,
+                                     "erased_at": None, "erased_by": None, "block": block_id}
+        elif kind == "member_edits":
+            for mid, field, value in records:
+                if mid in self.members and field in chain_rows.CHAINED_MEMBER_FIELDS:
+                    self.members[mid][field] = value
+        elif kind == "erasures":
+            for rec in records:
+                self.positional[kind].append((rec, block_id))
+                mid, at, by = rec
+                if mid in self.members:
+                    self.members[mid].update(erased_at=at, erased_by=by)
+        elif kind == "rewards":
+            for code, name, cost, stock in records:
+                self.rewards[code] = {"name": name, "cost": cost, "stock": stock, "retired_at": None, "block": block_id}
+        elif kind == "reward_edits":
+            for code, name, cost, stock in records:
+                if code in self.rewards:
+                    reward = self.rewards[code]
+                    for field, value in (("name", name), ("cost", cost), ("stock", stock)):
+                        if value is not None:
+                            reward[field] = value
+        elif kind == "reward_stock":
+            for code, change in records:
+                if code in self.rewards and self.rewards[code]["stock"] is not None:
+                    self.rewards[code]["stock"] += change
+        elif kind == "reward_retirements":
+            for code, at in records:
+                if code in self.rewards:
+                    self.rewards[code]["retired_at"] = at
+        elif kind == "vouchers":
+            for code, mid, reward, points, entry, status, issued in records:
+                self.vouchers[code] = {"member_id": mid, "reward_code": reward, "points": points,
+                                       "redeem_entry": entry, "status": status, "issued_at": issued,
+                                       "closed_at": None, "block": block_id}
+        elif kind == "voucher_closes":
+            for code, status, at in records:
+                if code in self.vouchers:
+                    self.vouchers[code].update(status=status, closed_at=at)
+        elif kind == "settings":
+            for key, value in records:
+                self.settings[key] = (value, block_id)
+        else:
+            self.positional[kind].extend((rec, block_id) for rec in records)
+
+    def compare(self, tx, r: Replay) -> None:
+        self._members(tx, r)
+        self._keyed(r, "reward", check_rows.reward_rows(tx), self.rewards, ("name", "cost", "stock", "retired_at"))
+        self._keyed(r, "voucher", check_rows.voucher_rows(tx), self.vouchers,
+                    ("member_id", "reward_code", "points", "redeem_entry", "status", "issued_at", "closed_at"))
+        have = dict(check_rows.setting_rows(tx))
+        for key, (value, block_id) in self.settings.items():
+            if key not in have:
+                r.problem(f"setting {key!r} is missing: the chain recorded it in block {block_id:,}")
+            elif have[key] != value:
+                r.problem(f"setting {key!r} is {_show(have[key])} but the chain recorded {_show(value)} "
+                          f"(block {block_id:,}): changed behind the tool's back")
+        for key in sorted(set(have) - set(self.settings)):
+            r.problem(f"setting {key!r} is not in the chain: it was added behind the tool's back")
+        for kind, records in self.positional.items():
+            table, columns, _ = chain_rows.RECORDS[kind]
+            rows = check_rows.rows_by_position(tx, table, columns, 1, None)
+            for n, (rec, block_id) in enumerate(records, 1):
+                _compare_row(r, kind, table, columns, (), f"row {n}", rec, rows.pop(n, None), block_id)
+            for n, row in sorted(rows.items()):
+                member = row[columns.index("member_id")] if "member_id" in columns else None
+                r.problem(f"{_LABEL[kind]} row {n} ({table}) is not in the chain: it was added behind the tool's back",
+                          member)
+
+    def _members(self, tx, r: Replay) -> None:
+        changed = set()  # members whose tier a tier change sets (compared by checks.check_tiers)
+        changed.update(check_rows.members_with_tier_changes(tx))
+        seen = set()
+        for row in check_rows.member_rows(tx):
+            mid, joined, ref, tier, since, erased_at, erased_by, *personal = row
+            seen.add(mid)
+            want = self.members.get(mid)
+            if want is None:
+                r.problem(f"member {mid} is not in the chain: it was added behind the tool's back", mid)
+                continue
+            wrong = [f"{field} is {_show(have)} but the chain recorded {_show(want[field])}"
+                     for field, have in (("joined_on", joined), ("referred_by", ref), ("erased_at", erased_at),
+                                         ("erased_by", erased_by)) if have != want[field]]
+            if mid not in changed:
+                wrong += [f"{field} is {_show(have)} but the chain recorded {_show(want[field])}"
+                          for field, have in (("tier", tier), ("tier_since", since)) if have != want[field]]
+            if want["erased_at"] is not None:
+                wrong += [f"{field} holds personal data again after the erasure" for field, value
+                          in zip(PERSONAL, personal) if value is not None]
+            if wrong:
+                r.problem(f"member {mid}: {'; '.join(wrong)} (block {want['block']:,}): changed behind the tool's back",
+                          mid)
+        for mid in sorted(set(self.members) - seen):
+            r.problem(f"member {mid} is missing: the chain recorded it in block {self.members[mid]['block']:,}", mid)
+
+    @staticmethod
+    def _keyed(r: Replay, name: str, rows, want: dict, fields) -> None:
+        seen = set()
+        for code, *values in rows:
+            seen.add(code)
+            expected = want.get(code)
+            if expected is None:
+                r.problem(f"{name} {code} is not in the chain: it was added behind the tool's back")
+                continue
+            wrong = [f"{field} is {_show(have)} but the chain recorded {_show(expected[field])}"
+                     for field, have in zip(fields, values) if have != expected[field]]
+            if wrong:
+                r.problem(f"{name} {code}: {'; '.join(wrong)} (block {expected['block']:,}): changed behind the "
+                          "tool's back", expected.get("member_id"))
+        for code in sorted(set(want) - seen):
+            r.problem(f"{name} {code} is missing: the chain recorded it in block {want[code]['block']:,}")
+
+
+_LABEL = {"erasures": "erasure", "program_versions": "programme version", "recalc_runs": "recalc run",
+          "feedback": "feedback"}

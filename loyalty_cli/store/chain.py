@@ -1,0 +1,290 @@
+"""The chain: every state change, in blocks, each hashed over the one before and signed.
+
+A write transaction collects what it changes as records, one list per kind (`RECORDS`): the
+ledger entries, lots, lot uses, purchases and tier changes a `Book` writes, members enrolled
+and their rights changed, erasures, programme versions, settings, rewards and their stock,
+vouchers issued and closed, recalc runs, feedback scores. Before it commits (and every
+`BLOCK_ROWS` records of a big import) they become one block of table `chain`:
+
+    id      1, 2, 3 … in order
+    kinds   the kinds of record the block holds (",ledger,lots,…,"): found without reading bodies
+    hash    sha256 over the previous block's hash, the id and the body
+    mac     HMAC-SHA256 of the hash under the chain key (keys.py), kept outside the database
+    body    JSON: {"key": key id, "counts": {kind: records of that kind in blocks 1..id},
+                   "rows": {kind: [record, …]}}
+
+Personal data (names, emails, phones, birthdays, comments) is never written to the chain, so
+an erasure leaves none behind in it. Tables of current state (balances, lots' remaining
+points, tiers, voucher status, stock, the summaries) are not chained: `db check` derives them
+from the records by replaying the chain and compares.
+"""
+
+from __future__ import annotations
+
+import json
+
+from loyalty_cli.errors import LoyaltyError
+
+GENESIS = "0" * 64
+BLOCK_ROWS = 20_000  # records buffered before a big import writes a block mid-transaction
+
+# Each kind of record: the table it is a row of, and its columns as recorded (the values the
+# tool wrote). "position": the table's rows are numbered 1, 2, 3 … in the order recorded (its
+# rowid), so the n-th record of the kind is row n; "key": looked up by that column.
+RECORDS = {
+    "ledger": ("ledger", ("id", "member_id", "at", "kind", "points", "ref", "note", "by", "hash"), "position"),
+    "lots": ("lots", ("id", "entry_id", "member_id", "expires_on", "points", "remaining", "purchase_id", "origin",
+                      "available_on"), "position"),
+    "lot_uses": ("lot_uses", ("entry_id", "lot_id", "points"), "position"),
+    "purchases": ("purchases", ("purchase_id", "member_id", "kind", "amount", "purchased_at", "category",
+                                "refund_of", "points", "basis_points", "lot_id"), "purchase_id"),
+    "tier_changes": ("tier_changes", ("member_id", "at", "from_tier", "to_tier", "reason", "until", "by", "ref"),
+                     "position"),
+    "members": ("members", ("member_id", "joined_on", "referred_by", "tier", "tier_since"), "member_id"),
+    "member_edits": (None, ("member_id", "field", "value"), None),
+    "erasures": ("erasures", ("member_id", "at", "by"), "position"),
+    "program_versions": ("program_versions", ("applies_from", "rules", "loaded_at", "source"), "position"),
+    "settings": ("settings", ("key", "value"), "key"),
+    "rewards": ("rewards", ("code", "name", "cost", "stock"), "code"),
+    "reward_edits": (None, ("code", "name", "cost", "stock"), None),
+    "reward_stock": (None, ("code", "change"), None),
+    "reward_retirements": (None, ("code", "at"), None),
+    "vouchers": ("vouchers", ("code", "member_id", "reward_code", "points", "redeem_entry", "status", "issued_at"),
+                 "code"),
+    "voucher_closes": (None, ("code", "status", "at"), None),
+    "recalc_runs": ("recalc_runs", ("as_of", "ran_at", "upgraded", "downgraded"), "position"),
+    "feedback": ("feedback", ("member_id", "at", "score"), "position"),
+}
+# Member fields that are rights, not personal data: their changes are chained.
+CHAINED_MEMBER_FIELDS = ("joined_on", "referred_by")
+
+INSERT_BLOCK = "INSERT INTO chain (id, kinds, hash, mac, body) VALUES (?,?,?,?,?)"
+
+
+def block_hash(prev: str, block_id: int, body: str) -> str:
+    """sha256 over the previous block's hash, this block's id and its body."""
+    import hashlib
+
+    return hashlib.sha256(f"{prev}\x1f{block_id}\x1f{body}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def block_mac(key: bytes, hash_: str) -> str:
+    """HMAC-SHA256 of a block's hash under the chain key."""
+    import hmac
+
+    return hmac.new(key, hash_.encode(), "sha256").hexdigest()
+
+
+def head(tx) -> tuple[int, str, str | None, dict]:
+    """(last block id, its hash, the id of the key that signed it, cumulative counts): (0, GENESIS,
+    None, {}) before the first block. Reads the last body's two small fields in SQL."""
+    row = tx.execute("SELECT id, hash, json_extract(body, '$.key'), json_extract(body, '$.counts') FROM chain "
+                     "ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return 0, GENESIS, None, {}
+    return row[0], row[1], row[2], json.loads(row[3] or "{}")
+
+
+class Signer:
+    """The chain key for one database, loaded when the first block is written (commands that only
+    read never touch the key file). `path`: the key file (keys.resolve_path).
+
+    The shop must go on selling when the key file is gone (a new till, a lost disk): a block is
+    then signed with a new key made at `path`, and records the key it takes over from (`rekey`);
+    `notes` says so, and `db check` reports that the blocks before were not verified with the key
+    it was given. A key file holding another key is used the same way, and said."""
+
+    def __init__(self, path):
+        self.path = path
+        self._key: bytes | None = None
+        self.created = False
+        self.notes: list[str] = []
+
+    def key_for(self, chain_key_id: str | None) -> tuple[bytes, str, str | None]:
+        """(key, key id, the key id it takes over from or None) to sign the next block of a chain
+        signed so far by `chain_key_id` (None: no block yet)."""
+        from loyalty_cli import keys
+
+        if self._key is None:
+            key = keys.read(self.path)
+            if key is None:
+                key = keys.create(self.path)
+                self.created = True
+                if chain_key_id is not None:
+                    self.notes.append(
+                        f"warning: the chain key file {self.path} did not exist: made a new key there (key "
+                        f"{keys.key_id(key)}); the blocks before were signed with key {chain_key_id}, which 'loyalty "
+                        "db check' can no longer verify: restore that key file if you have it")
+            self._key = key
+        kid = keys.key_id(self._key)
+        if chain_key_id is not None and kid != chain_key_id:
+            if not self.created and not self.notes:
+                self.notes.append(
+                    f"warning: the chain key in {self.path} (key {kid}) is not the one this database's chain was "
+                    f"signed with (key {chain_key_id}): signing with it from here on; 'loyalty db check' reports the "
+                    "change of key")
+            return self._key, kid, chain_key_id
+        return self._key, kid, None
+
+
+class Journal:
+    """The records one write transaction adds to the chain, written as blocks (see the module)."""
+
+    __slots__ = ("conn", "signer", "rows", "count", "_head")
+
+    def __init__(self, conn, signer: Signer | None):
+        self.conn = conn
+        self.signer = signer
+        self.rows: dict[str, list] = {}
+        self.count = 0
+        self._head = None  # (id, hash, key id, counts) once read
+
+    def add(self, kind: str, record) -> None:
+        """Record one row of `kind` (a tuple of RECORDS[kind]'s columns)."""
+        rows = self.rows.get(kind)
+        if rows is None:
+            rows = self.rows[kind] = []
+        rows.append(record)
+        self.count += 1
+
+    def extend(self, kind: str, records) -> None:
+        """Record many rows of `kind`; a big import writes a block every BLOCK_ROWS records."""
+        rows = self.rows.get(kind)
+        if rows is None:
+            rows = self.rows[kind] = []
+        before = len(rows)
+        rows.extend(records)
+        self.count += len(rows) - before
+        if self.count >= BLOCK_ROWS:
+            self.write_block()
+
+    def discard(self) -> None:
+        """Forget the records (the transaction was rolled back)."""
+        self.rows.clear()
+        self.count = 0
+        self._head = None
+
+    def write_block(self, note: dict | None = None) -> int | None:
+        """Write what is buffered as the next block; returns its id (None when nothing is buffered).
+        `note`: extra fields of the body (a rekey, an adoption)."""
+        if not self.rows and not note:
+            return None
+        if self._head is None:
+            self._head = head(self.conn)
+        last_id, prev, chain_key_id, counts = self._head
+        if self.signer is None:
+            raise LoyaltyError("this database was opened without its chain key; nothing was changed")
+        key, kid, rekey = self.signer.key_for(chain_key_id)
+        counts = dict(counts)
+        for kind, rows in self.rows.items():
+            counts[kind] = counts.get(kind, 0) + len(rows)
+        body = {"key": kid, "counts": counts, "rows": self.rows}
+        if rekey:
+            body["rekey"] = rekey  # the key this block takes over from
+        if note:
+            body.update(note)
+        text = json.dumps(body, separators=(",", ":"))
+        block_id = last_id + 1
+        h = block_hash(prev, block_id, text)
+        kinds = "," + ",".join(sorted(self.rows)) + "," if self.rows else ","
+        self.conn.execute(INSERT_BLOCK, (block_id, kinds, h, block_mac(key, h), text))
+        self._head = (block_id, h, kid, counts)
+        self.rows = {}
+        self.count = 0
+        return block_id
+
+
+def journal(tx) -> Journal:
+    """The journal of the write transaction `tx` (Store.write gives every one)."""
+    j = tx.journal
+    if j is None:
+        raise RuntimeError("a write outside Store.write(): it would not be chained")
+    return j
+
+
+# -- reading the chain (db check) ------------------------------------------------------------
+def blocks(tx, after: int = 0, kinds: str | None = None):
+    """(id, kinds, hash, mac, body) of the blocks after block `after`, in order (streamed); with
+    `kinds`, only blocks holding records of that kind (their other blocks' bodies are not read)."""
+    if kinds is None:
+        return tx.execute("SELECT id, kinds, hash, mac, body FROM chain WHERE id > ? ORDER BY id", (after,))
+    return tx.execute("SELECT id, kinds, hash, mac, body FROM chain WHERE id > ? AND kinds LIKE ? ORDER BY id",
+                      (after, f"%,{kinds},%"))
+
+
+def links(tx):
+    """(id, hash, mac) of every block, without their bodies."""
+    return tx.execute("SELECT id, hash, mac FROM chain ORDER BY id")
+
+
+def has_chain(tx) -> bool:
+    """Whether the database has the chain table (a backup made before m009 has not)."""
+    return tx.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chain'").fetchone() is not None
+
+
+# -- adopting the rows of a database made before the chain -------------------------------------
+ADOPT = (
+    ("settings", "SELECT key, value FROM settings ORDER BY rowid"),
+    ("program_versions", "SELECT applies_from, rules, loaded_at, source FROM program_versions ORDER BY id"),
+    ("rewards", "SELECT code, name, cost, stock FROM rewards ORDER BY code"),
+    ("members", "SELECT member_id, joined_on, referred_by, tier, tier_since FROM members ORDER BY member_id"),
+    ("ledger", "SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger ORDER BY id"),
+    ("lots", "SELECT id, entry_id, member_id, expires_on, points, points - 0, purchase_id, origin, available_on "
+             "FROM lots ORDER BY id"),
+    ("lot_uses", "SELECT entry_id, lot_id, points FROM lot_uses ORDER BY rowid"),
+    ("purchases", "SELECT purchase_id, member_id, kind, amount, purchased_at, category, refund_of, points, "
+                  "basis_points, lot_id FROM purchases ORDER BY purchase_id"),
+    ("tier_changes", "SELECT member_id, at, from_tier, to_tier, reason, until, by, ref FROM tier_changes ORDER BY id"),
+    ("erasures", "SELECT member_id, at, by FROM erasures ORDER BY id"),
+    ("vouchers", "SELECT code, member_id, reward_code, points, redeem_entry, 'issued', issued_at FROM vouchers "
+                 "ORDER BY code"),
+    ("voucher_closes", "SELECT code, status, closed_at FROM vouchers WHERE status != 'issued' ORDER BY code"),
+    ("reward_stock", None),
+    ("reward_retirements", "SELECT code, retired_at FROM rewards WHERE retired_at IS NOT NULL ORDER BY code"),
+    ("recalc_runs", "SELECT as_of, ran_at, upgraded, downgraded FROM recalc_runs ORDER BY id"),
+    ("feedback", "SELECT member_id, at, score FROM feedback ORDER BY id"),
+)
+
+
+def adopt(tx, journal_: Journal) -> dict[str, int]:
+    """Extend the chain over the rows a database holds from before it (migration m009): every row
+    of history as it is now, and the current state as its starting point (a lot's size, not
+    what remains of it; a voucher as issued, then its closing; a reward's stock as it is now,
+    with no change recorded). Returns how many records of each kind were chained."""
+    counts: dict[str, int] = {}
+    for kind, sql in ADOPT:
+        if sql is None:
+            continue
+        n = 0
+        for chunk in _chunks(tx.execute(sql)):
+            journal_.extend(kind, chunk)
+            n += len(chunk)
+        if n:
+            counts[kind] = n
+    return counts
+
+
+def _chunks(cursor, size: int = 5000):
+    while True:
+        rows = cursor.fetchmany(size)
+        if not rows:
+            return
+        yield rows
+
+
+def counts_of(tx, block_id: int) -> dict | None:
+    """The cumulative counts block `block_id` carries (None when there is no such block)."""
+    row = tx.execute("SELECT json_extract(body, '$.counts') FROM chain WHERE id = ?", (block_id,)).fetchone()
+    return json.loads(row[0] or "{}") if row else None
+
+
+def hash_of(tx, block_id: int) -> str | None:
+    """Block `block_id`'s stored hash, or None when there is no such block."""
+    row = tx.execute("SELECT hash FROM chain WHERE id = ?", (block_id,)).fetchone()
+    return row[0] if row else None
+
+
+def key_of(tx, block_id: int) -> str | None:
+    """The id of the key block `block_id` says it is signed with."""
+    row = tx.execute("SELECT json_extract(body, '$.key') FROM chain WHERE id = ?", (block_id,)).fetchone()
+    return row[0] if row else None
