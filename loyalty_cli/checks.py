@@ -335,7 +335,7 @@ def _check_touched(tx, r) -> list[Problem]:
     problems += [Problem(f"lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size - used}",
                          check="lots", member_id=mid)
                  for lot_id, mid, size, remaining, used in check_rows.touched_lot_mismatches(tx, LIMIT)]
-    for table, rows in check_rows.touched_summary_differences(tx, LIMIT):
+    for table, rows in (check_rows.touched_summary_differences(tx, LIMIT) if r.touched or r.days else ()):
         keys = sorted({r[0] for r in rows})
         if keys:
             problems.append(Problem(f"{table} differs from what it sums up for {', '.join(map(str, keys[:10]))}"

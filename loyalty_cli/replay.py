@@ -218,8 +218,9 @@ def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
                 r.problem(f"{_NAMES[kind]} {label} ({table}) is not in the chain: it was added behind the tool's back",
                           member)
         elif have > recorded:
+            extra = chain_rows.keys_not_chained(tx, kind, keyed, LIMIT)
             r.problem(f"{table} has {have - recorded:,} more rows than the chain recorded: rows were added behind "
-                      "the tool's back" + ("" if full else " (loyalty db check --full names them)"))
+                      f"the tool's back ({', '.join(map(str, extra))}{' and more' if have - recorded > len(extra) else ''})")
         elif have < recorded and not full:
             r.problem(f"{table} has {recorded - have:,} fewer rows than the chain recorded: rows were deleted behind "
                       "the tool's back (loyalty db check --full names them)")

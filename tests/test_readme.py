@@ -37,11 +37,13 @@ def first_session(readme: str) -> list[tuple[str, list[str]]]:
     return steps
 
 
-def run_session(steps, workdir: Path) -> list[tuple[str, list[str], list[str]]]:
-    """Run each step; (command, expected, actual) for every step."""
+def run_session(steps, workdir: Path, home: Path) -> list[tuple[str, list[str], list[str]]]:
+    """Run each step in `workdir` (shown as /home/ana/shop) with HOME `home` (/home/ana, where the
+    chain key is made); (command, expected, actual) for every step."""
     env = dict(os.environ)
-    for name in ("LOYALTY_DB", "LOYALTY_LANG", "NO_COLOR", "COLUMNS"):
+    for name in ("LOYALTY_DB", "LOYALTY_LANG", "NO_COLOR", "COLUMNS", "XDG_CONFIG_HOME"):
         env.pop(name, None)
+    env["HOME"] = str(home)
     env["LOYALTY_OPERATOR"] = "readme"
     results = []
     last_code = 0
@@ -53,7 +55,7 @@ def run_session(steps, workdir: Path) -> list[tuple[str, list[str], list[str]]]:
             assert words[0] == "loyalty", f"the first session runs only loyalty commands: {command}"
             proc = subprocess.run([sys.executable, "-m", "loyalty_cli", *words[1:]], cwd=workdir, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-            text = proc.stdout.replace(str(workdir.resolve()), SHOP_FOLDER)
+            text = proc.stdout.replace(str(workdir.resolve()), SHOP_FOLDER).replace(str(home.resolve()), "/home/ana")
             actual = [line.rstrip() for line in text.splitlines()]  # trailing blanks are invisible
             last_code = proc.returncode
         results.append((command, expected, actual))
@@ -63,8 +65,10 @@ def run_session(steps, workdir: Path) -> list[tuple[str, list[str], list[str]]]:
 def test_the_first_session_prints_what_the_readme_shows(tmp_path):
     steps = first_session((ROOT / "README.md").read_text(encoding="utf-8"))
     assert len(steps) >= 8, "the first session is the README's worked example; it should not shrink to nothing"
-    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
-    for command, expected, actual in run_session(steps, tmp_path):
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "sample_data").symlink_to(ROOT / "sample_data")
+    for command, expected, actual in run_session(steps, shop, tmp_path):
         assert actual == expected, f"README step `$ {command}` printed:\n" + "\n".join(actual)
 
 

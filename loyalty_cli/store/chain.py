@@ -32,7 +32,8 @@ BLOCK_ROWS = 20_000  # records buffered before a big import writes a block mid-t
 # tool wrote). "position": the table's rows are numbered 1, 2, 3 … in the order recorded (its
 # rowid), so the n-th record of the kind is row n; "key": looked up by that column.
 RECORDS = {
-    "ledger": ("ledger", ("id", "member_id", "at", "kind", "points", "ref", "note", "by", "hash"), "position"),
+    # An entry's hash is not recorded: it is its own chain, recomputed by `db check` from these fields.
+    "ledger": ("ledger", ("id", "member_id", "at", "kind", "points", "ref", "note", "by"), "position"),
     "lots": ("lots", ("id", "entry_id", "member_id", "expires_on", "points", "remaining", "purchase_id", "origin",
                       "available_on"), "position"),
     "lot_uses": ("lot_uses", ("entry_id", "lot_id", "points"), "position"),
@@ -183,7 +184,7 @@ class Journal:
             body["rekey"] = rekey  # the key this block takes over from
         if note:
             body.update(note)
-        text = json.dumps(body, separators=(",", ":"))
+        text = json.dumps(body, separators=(",", ":"), check_circular=False)  # plain lists and tuples only
         block_id = last_id + 1
         h = block_hash(prev, block_id, text)
         kinds = "," + ",".join(sorted(self.rows)) + "," if self.rows else ","
@@ -228,7 +229,7 @@ ADOPT = (
     ("program_versions", "SELECT applies_from, rules, loaded_at, source FROM program_versions ORDER BY id"),
     ("rewards", "SELECT code, name, cost, stock FROM rewards ORDER BY code"),
     ("members", "SELECT member_id, joined_on, referred_by, tier, tier_since FROM members ORDER BY member_id"),
-    ("ledger", "SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger ORDER BY id"),
+    ("ledger", "SELECT id, member_id, at, kind, points, ref, note, by FROM ledger ORDER BY id"),
     ("lots", "SELECT id, entry_id, member_id, expires_on, points, points - 0, purchase_id, origin, available_on "
              "FROM lots ORDER BY id"),
     ("lot_uses", "SELECT entry_id, lot_id, points FROM lot_uses ORDER BY rowid"),
@@ -288,3 +289,13 @@ def key_of(tx, block_id: int) -> str | None:
     """The id of the key block `block_id` says it is signed with."""
     row = tx.execute("SELECT json_extract(body, '$.key') FROM chain WHERE id = ?", (block_id,)).fetchone()
     return row[0] if row else None
+
+
+def keys_not_chained(tx, kind: str, key: str, limit: int) -> list:
+    """The keys of rows of `kind`'s table that no block records (read from every body, in SQL: only
+    when the counts say there are some)."""
+    table, columns, _ = RECORDS[kind]
+    at = columns.index(key)
+    return [k for (k,) in tx.execute(
+        f"SELECT {key} FROM {table} EXCEPT SELECT json_extract(j.value, '$[{at}]') FROM chain, "
+        f"json_each(chain.body, '$.rows.{kind}') j ORDER BY 1 LIMIT ?", (limit,))]

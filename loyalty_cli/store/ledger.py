@@ -194,14 +194,17 @@ class LedgerWriter:
                 points = entry[4]
                 day[0 if points > 0 else 1] += points
                 day[2] += 1
-            c.executemany(INSERT_ENTRIES, map(tuple, entries))
-            journal.extend("ledger", entries)
+            rows = list(map(tuple, entries))
+            c.executemany(INSERT_ENTRIES, rows)
+            journal.extend("ledger", [row[:8] for row in rows])  # the hash is the entry's own, verified apart
         if lots:
-            c.executemany(INSERT_LOTS, map(tuple, lots))
-            journal.extend("lots", lots)
+            rows = list(map(tuple, lots))
+            c.executemany(INSERT_LOTS, rows)
+            journal.extend("lots", rows)
         if uses:
-            c.executemany(INSERT_USES, map(tuple, uses))
-            journal.extend("lot_uses", uses)
+            rows = list(map(tuple, uses))
+            c.executemany(INSERT_USES, rows)
+            journal.extend("lot_uses", rows)
         if remaining:
             c.executemany(UPDATE_REMAINING, [(r, i) for i, r in remaining.items()])
         if purchases:
@@ -219,11 +222,13 @@ class LedgerWriter:
                 else:
                     day[2] += 1
                     day[3] += purchase[3]
-            c.executemany(INSERT_PURCHASES, map(tuple, purchases))
-            journal.extend("purchases", purchases)
+            rows = list(map(tuple, purchases))
+            c.executemany(INSERT_PURCHASES, rows)
+            journal.extend("purchases", rows)
         if tier_changes:
-            c.executemany(INSERT_TIER_CHANGES, map(tuple, tier_changes))
-            journal.extend("tier_changes", tier_changes)
+            rows = list(map(tuple, tier_changes))
+            c.executemany(INSERT_TIER_CHANGES, rows)
+            journal.extend("tier_changes", rows)
 
     def write_members(self, rows) -> None:
         """Write the members' rows [(balance, tier, tier_since, floor_tier, floor_until, first_sale,
