@@ -235,6 +235,9 @@ def check_member_ids(tx) -> list[Problem]:
     return problems
 
 
+# The checks cheap enough for every incremental `db check` too (a tenth of a second at a million purchases).
+INCREMENTAL = [check_schema, check_tiers, check_member_ids]
+
 # Problems a backup may have and still be restored: they predate the rule, and the tool refuses
 # what they would make ambiguous rather than doing anything wrong with them.
 RESTORABLE = ("member_ids",)
@@ -303,7 +306,8 @@ def run(store, today: str | None = None, anchor_lines: list[str] | None = None, 
         o.blocks, o.head, o.since = r.blocks, r.head, since
         if since:
             o.mode = "incremental"
-            o.problems += check_schema(tx)
+            for check in INCREMENTAL:
+                o.problems += check(tx)
             o.problems += r.problems
             o.problems += _check_touched(tx, r)
         else:
@@ -322,16 +326,13 @@ def _check_touched(tx, r) -> list[Problem]:
     if r.first_entry is not None:
         problems += check_hash_chain(tx, r.first_entry)
     check_rows.mark_touched(tx, r.touched, r.days)
-    for mid, balance, total, open_, tier, changed in check_rows.touched_member_states(tx, LIMIT):
+    for mid, balance, total, open_ in check_rows.touched_member_states(tx, LIMIT):
         if balance != total:
             problems.append(Problem(f"balance shown is {balance} but the entries add up to {total}", check="balance",
                                     member_id=mid))
         if open_ - max(-total, 0) != total:
             problems.append(Problem(f"open lots hold {open_} points and the hole is {max(-total, 0)}, but the balance "
                                     f"is {total}", check="lots", member_id=mid))
-        if changed is not None and tier != changed:
-            problems.append(Problem(f"tier shown is {tier} but the latest tier change gave {changed}", check="tiers",
-                                    member_id=mid))
     problems += [Problem(f"lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size - used}",
                          check="lots", member_id=mid)
                  for lot_id, mid, size, remaining, used in check_rows.touched_lot_mismatches(tx, LIMIT)]

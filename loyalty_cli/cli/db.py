@@ -190,7 +190,8 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     backup = Store.open_backup(file)
     try:
         try:
-            problems = [p for p in checks.run_checks(backup, today()) if p.check not in checks.RESTORABLE]
+            key, _ = _chain_key(False)  # a backup is checked with the key when there is one
+            problems = [p for p in checks.run_checks(backup, today(), key=key) if p.check not in checks.RESTORABLE]
         except sqlite3.DatabaseError as exc:  # SQLite met a damaged page of the backup, not of --db
             raise backup_damaged(file, exc) or exc from None
         if problems:

@@ -318,16 +318,15 @@ def mark_touched(tx, members, days) -> None:
 
 
 def touched_member_states(tx, limit: int) -> list[tuple]:
-    """(member_id, cached balance, sum of entries, open lots' points, tier, latest change's tier) of the
-    touched members whose balance, open lots or tier disagree with their entries and tier changes."""
+    """(member_id, cached balance, sum of entries, open lots' points) of the touched members whose
+    balance or open lots disagree with their entries."""
     return tx.execute(
         """SELECT * FROM (
              SELECT m.member_id, m.balance,
                     coalesce((SELECT sum(points) FROM ledger WHERE member_id = m.member_id), 0) AS total,
-                    coalesce((SELECT sum(remaining) FROM lots WHERE member_id = m.member_id AND remaining > 0), 0) AS open,
-                    m.tier, (SELECT to_tier FROM tier_changes WHERE member_id = m.member_id ORDER BY id DESC LIMIT 1) AS t
+                    coalesce((SELECT sum(remaining) FROM lots WHERE member_id = m.member_id AND remaining > 0), 0) AS open
              FROM temp.touched_members k JOIN members m ON m.member_id = k.member_id)
-           WHERE balance != total OR open - max(-total, 0) != total OR (t IS NOT NULL AND tier != t) LIMIT ?""",
+           WHERE balance != total OR open - max(-total, 0) != total LIMIT ?""",
         (limit,)).fetchall()
 
 
