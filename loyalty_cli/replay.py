@@ -189,15 +189,30 @@ def _compare_row(r: Replay, kind, table, columns, ignore, label, rec, row, block
     if row is not None and (len(rec) == len(row) and all(
             a == b for i, (a, b) in enumerate(zip(rec, row)) if i not in ignore)):
         return
-    what = f"{_NAMES.get(kind, table)} {label}"
+    what = f"{_NAMES.get(kind) or _LABEL.get(kind, table)} {label}"
     member = rec[columns.index("member_id")] if "member_id" in columns else None
     if row is None:
         r.problem(f"{what} ({table}) is missing: the chain recorded it in block {block_id:,}; it was deleted "
                   "behind the tool's back", member)
         return
-    changed = [f"{c} is {_show(b)} but the chain recorded {_show(a)}" for i, (c, a, b) in enumerate(zip(columns, rec, row))
-               if i not in ignore and a != b]
+    changed = [f"{c} is {shown[0]} but the chain recorded {shown[1]}" for i, (c, a, b) in enumerate(zip(columns, rec, row))
+               if i not in ignore and a != b for shown in (_differ(b, a),)]
     r.problem(f"{what} ({table}): {'; '.join(changed)} (block {block_id:,}): changed behind the tool's back", member)
+
+
+def _differ(have, recorded) -> tuple[str, str]:
+    """Two values that differ, as shown: long texts (a programme's rules) from a little before the
+    first character where they differ, so the change itself is in the message."""
+    if not (isinstance(have, str) and isinstance(recorded, str)) or max(len(have), len(recorded)) <= 60:
+        return _show(have), _show(recorded)
+    at = next((n for n, (x, y) in enumerate(zip(have, recorded)) if x != y), min(len(have), len(recorded)))
+    start = max(0, at - 20)
+    return _excerpt(have, start), _excerpt(recorded, start)
+
+
+def _excerpt(text: str, start: int, width: int = 50) -> str:
+    part = repr(text[start:start + width])
+    return ("..." if start else "") + part + ("..." if start + width < len(text) else "")
 
 
 def _show(value) -> str:
