@@ -13,12 +13,15 @@ triggers put back, so that the schema check alone does not find it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.db import connect, count, member, raw, row
 from tests.helpers import chain_key, guards_dropped, ok, rechain, run, undo_chain
@@ -536,3 +539,62 @@ def test_a_write_with_the_key_missing_warns_once_and_a_later_check_notes_the_blo
     path.write_bytes(old)
     messages = found(shop, f"chain block {first_new} is signed with key")
     assert any(m.startswith(f"chain block {first_new + 1} is signed with key") for m in messages), messages
+
+
+# -- random normal activity ---------------------------------------------------------------------
+STEPS = st.lists(st.tuples(
+    st.sampled_from(("member", "sale", "sale", "refund", "award", "redeem", "reward", "use", "cancel", "transfer",
+                     "tier", "recalc", "expire", "erase", "rule", "seal", "stock", "feedback", "check")),
+    st.integers(0, 5), st.integers(1, 400), st.integers(0, 3)), min_size=1, max_size=14)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=STEPS)
+def test_random_normal_activity_never_fails_db_check(tmp_path_factory, steps):
+    """Whatever mix of the shop's own commands is run (refusals allowed: exit 1), on dates that only
+    move forward, db check passes after it, in the default mode and with --full, sealed or not."""
+    db = tmp_path_factory.mktemp("prop") / "shop.db"
+    ok(db, "-q", "init")
+    ok(db, "-q", "program", "load", SAMPLE / "program.toml", "--from", "2024-01-01")
+    ok(db, "rewards", "add", "MUG", "--name", "Mug", "--cost", "30", "--stock", "3")
+    day = dt.date(2025, 1, 1)
+    ids = ["P0", "P1"]
+    for mid in ids:
+        ok(db, "-q", "members", "add", "--id", mid, "--name", f"Member {mid}", "--joined", "2025-01-01")
+    sales: list[str] = []
+    for n, (op, who, amount, extra) in enumerate(steps):
+        day += dt.timedelta(days=extra * 9)
+        at = day.isoformat() + f"T{10 + n % 10:02d}:00"
+        mid, other = ids[who % len(ids)], ids[(who + 1) % len(ids)]
+        codes = [v["code"] for v in json.loads(ok(db, "vouchers", "list", "--json").stdout)
+                 if v["status"] == "issued"]
+        args = {
+            "member": ("members", "add", "--id", f"P{len(ids)}", "--name", "New", "--joined", day.isoformat(),
+                       "--referred-by", mid),
+            "sale": ("purchases", "add", mid, f"{amount}.{extra}0", "--id", f"S{n}", "--at", at),
+            "refund": ("purchases", "refund", sales[who % len(sales)] if sales else "S-none", f"{1 + amount % 9}.00",
+                       "--at", at),
+            "award": ("points", "award", mid, str(amount), "--reason", "gift", "--at", at),
+            "redeem": ("points", "redeem", mid, str(1 + amount % 60), "--at", at),
+            "reward": ("points", "redeem", mid, "--reward", "MUG", "--at", at),
+            "use": ("vouchers", "use", codes[0] if codes else "VNONE", "--at", at),
+            "cancel": ("vouchers", "cancel", codes[-1] if codes else "VNONE", "--at", at),
+            "transfer": ("points", "transfer", mid, other, str(1 + amount % 50), "--at", at),
+            "tier": ("tiers", "set", mid, ("Bronze", "Silver", "Gold", "Platinum")[extra], "--at", at),
+            "recalc": ("tiers", "recalc", "--as-of", day.isoformat()),
+            "expire": ("points", "expire", "--as-of", day.isoformat()),
+            "erase": ("members", "erase", mid, "--yes", "--at", at),
+            "rule": ("program", "set", "earn.points_per_unit", str(1 + extra), "--from", day.isoformat()),
+            "seal": ("db", "seal", "--at", at),
+            "stock": ("rewards", "edit", "MUG", "--stock", str(amount % 5)),
+            "feedback": ("feedback", "add", mid, str(amount % 11), "--comment", "hi", "--at", at),
+            "check": ("db", "check"),
+        }[op]
+        result = run(db, *args)
+        assert result.exit_code in (0, 1), (op, args, result.exit_code, result.stdout, result.stderr)
+        assert "Traceback" not in result.output
+        if result.exit_code == 0 and op == "sale":
+            sales.append(f"S{n}")
+        if result.exit_code == 0 and op == "member":
+            ids.append(f"P{len(ids)}")
+    passes(db)
