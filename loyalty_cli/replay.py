@@ -74,6 +74,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
     if since:
         positions = dict(chain_rows.counts_of(tx, since) or {})
     state_kinds = set(STATE_KINDS)
+    firsts = _FirstSales()
     for block_id, kinds, stored_hash, mac, body in chain_rows.blocks(tx):
         if block_id != expected_id:
             r.problem(f"chain blocks {expected_id:,}..{block_id - 1:,} are missing (deleted behind the tool's back)")
@@ -102,7 +103,11 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
                 if positions.get(kind, 0) + len(records) != block_counts.get(kind):
                     r.problem(f"chain block {block_id:,} counts {block_counts.get(kind)} {kind} records but the "
                               f"blocks up to it hold {positions.get(kind, 0) + len(records)}")
+        if "adopted" in doc:
+            firsts.adopted_through = block_id if doc["adopted"] else 0
         for kind, records in rows.items():
+            if kind == "purchases" and since == 0:
+                firsts.take(records, block_id)
             if kind in STATE_KINDS:
                 state.take(kind, records, block_id)
             elif in_scope and kind in HISTORY_KINDS:
@@ -116,7 +121,53 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
     signer.finish()
     _compare_counts(tx, r, last_counts, full=since == 0)
     state.compare(tx, r)
+    if since == 0:
+        firsts.compare(tx, r, state.members)
     return r
+
+
+class _FirstSales:
+    """A member's first sale (members.first_sale) is a right: while it is NULL their next sale earns the
+    first-purchase multiplier and their referrer the referral bonus. The tool sets it to the first
+    sale of a positive amount it records for the member, so it is the first such record of the chain
+    (`db check --full`, which reads every purchase record). Rows the chain adopted from a database
+    made before it are recorded in the order of their ids, not as they were written: there the first
+    sale must only be a sale of the member's."""
+
+    def __init__(self):
+        self.first: dict[str, tuple[str, int]] = {}  # member -> (purchase id, block)
+        self.adopted_through = 0  # the last block of an adoption (migration m009), 0: none
+
+    def take(self, records: list, block_id: int) -> None:
+        first = self.first
+        for pid, mid, kind, amount, *_ in records:
+            if kind == "sale" and amount > 0 and mid not in first:
+                first[mid] = (pid, block_id)
+
+    def compare(self, tx, r: Replay, members: dict) -> None:
+        if not check_rows.has_column(tx, "members", "first_sale"):
+            return
+        have = check_rows.rows_by_key(tx, "members", ("member_id", "first_sale"), "member_id", sorted(members))
+        lenient = {mid: row[1] for mid, row in have.items() if row[1] is not None
+                   and mid in self.first and self.first[mid][1] <= self.adopted_through}
+        sales = check_rows.rows_by_key(tx, "purchases", ("purchase_id", "member_id", "kind", "amount"), "purchase_id",
+                                       sorted(set(lenient.values())))
+        for mid in sorted(have):
+            value = have[mid][1]
+            want = self.first.get(mid)
+            if want is None:
+                if value is not None:
+                    r.problem(f"member {mid}: first_sale is {_show(value)} but the chain recorded no sale of theirs: "
+                              "changed behind the tool's back", mid)
+            elif mid in lenient:
+                sale = sales.get(value)
+                if sale is None or sale[1] != mid or sale[2] != "sale" or not sale[3] > 0:
+                    r.problem(f"member {mid}: first_sale is {_show(value)}, which is not one of their sales: changed "
+                              "behind the tool's back", mid)
+            elif value != want[0]:
+                r.problem(f"member {mid}: first_sale is {_show(value)} but the chain recorded their first sale "
+                          f"{_show(want[0])} (block {want[1]:,}): changed behind the tool's back (a NULL earns the "
+                          "first-purchase bonus again)", mid)
 
 
 class _Signatures:

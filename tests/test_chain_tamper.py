@@ -598,3 +598,18 @@ def test_random_normal_activity_never_fails_db_check(tmp_path_factory, steps):
         if result.exit_code == 0 and op == "member":
             ids.append(f"P{len(ids)}")
     passes(db)
+
+
+def test_a_first_sale_cleared_is_found_by_full(shop):
+    """members.first_sale NULL again: the member's next sale would earn double as a first purchase, and
+    their referrer the referral bonus again. --full reads every purchase record and names it."""
+    with connect(shop) as conn:
+        conn.execute("UPDATE members SET first_sale = NULL WHERE member_id = 'M0005'")
+    code, problems = check(shop, "--full")
+    assert code == 4 and [p["message"] for p in problems] == [
+        "member M0005: first_sale is NULL but the chain recorded their first sale 'C1' (block 6): changed behind the "
+        "tool's back (a NULL earns the first-purchase bonus again)"], problems
+    with connect(shop) as conn:  # the tool then takes another sale as the first: still not the chain's first
+        conn.execute("UPDATE members SET first_sale = 'S2' WHERE member_id = 'M0005'")
+    code, problems = check(shop, "--full")
+    assert code == 4 and problems[0]["message"].startswith("member M0005: first_sale is 'S2' but the chain recorded")
