@@ -123,7 +123,35 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
     state.compare(tx, r)
     if since == 0:
         firsts.compare(tx, r, state.members)
+    _compare_floors(tx, r, state.members)
     return r
+
+
+def _compare_floors(tx, r: Replay, members: dict) -> None:
+    """A tier floor (members.floor_tier through floor_until: a tier a recalc never goes below) is only
+    ever given by `tiers set --until`, whose tier change the chain records: a floor must be the one
+    the member's latest manual tier change gave (a recalc may clear it once lapsed, never set it).
+    Else a floor written by hand made every later recalc grant that tier, through the tool itself."""
+    if not members or not check_rows.has_column(tx, "members", "floor_tier"):
+        return
+    have = check_rows.rows_by_key(tx, "members", ("member_id", "floor_tier", "floor_until"), "member_id",
+                                  sorted(members))
+    floors = {mid: row[1:] for mid, row in have.items() if row[1] is not None or row[2] is not None}
+    if not floors:
+        return
+    latest: dict[str, tuple] = {}
+    for n, (mid, to_tier, reason, until) in sorted(check_rows.rows_by_position(
+            tx, "tier_changes", ("member_id", "to_tier", "reason", "until"), 1, None).items()):
+        if reason == "manual" and mid in floors:
+            latest[mid] = (n, to_tier, until)
+    for mid, (floor_tier, floor_until) in sorted(floors.items()):
+        given = latest.get(mid)
+        if given is not None and given[2] is not None and (given[1], given[2]) == (floor_tier, floor_until):
+            continue
+        what = (f"tier change row {given[0]} gave {_show(given[1])} through {_show(given[2])}" if given is not None
+                else "no manual tier change gave it one")
+        r.problem(f"member {mid}: floor_tier is {_show(floor_tier)} through {_show(floor_until)} but {what}: changed "
+                  "behind the tool's back (a recalc would grant that tier)", mid)
 
 
 class _FirstSales:

@@ -580,7 +580,8 @@ def test_random_normal_activity_never_fails_db_check(tmp_path_factory, steps):
             "use": ("vouchers", "use", codes[0] if codes else "VNONE", "--at", at),
             "cancel": ("vouchers", "cancel", codes[-1] if codes else "VNONE", "--at", at),
             "transfer": ("points", "transfer", mid, other, str(1 + amount % 50), "--at", at),
-            "tier": ("tiers", "set", mid, ("Bronze", "Silver", "Gold", "Platinum")[extra], "--at", at),
+            "tier": ("tiers", "set", mid, ("Bronze", "Silver", "Gold", "Platinum")[extra], "--at", at)
+                    + (("--until", (day + dt.timedelta(days=amount // 4)).isoformat()) if amount % 2 else ()),
             "recalc": ("tiers", "recalc", "--as-of", day.isoformat()),
             "expire": ("points", "expire", "--as-of", day.isoformat()),
             "erase": ("members", "erase", mid, "--yes", "--at", at),
@@ -613,3 +614,26 @@ def test_a_first_sale_cleared_is_found_by_full(shop):
         conn.execute("UPDATE members SET first_sale = 'S2' WHERE member_id = 'M0005'")
     code, problems = check(shop, "--full")
     assert code == 4 and problems[0]["message"].startswith("member M0005: first_sale is 'S2' but the chain recorded")
+
+
+def test_a_tier_floor_forged_is_found(shop):
+    """floor_tier/floor_until written by hand: every later recalc (the tool itself, chained) would keep
+    the member at that tier."""
+    with connect(shop) as conn:
+        conn.execute("UPDATE members SET floor_tier = 'Platinum', floor_until = '9999-12-31' WHERE member_id = 'M0006'")
+    found(shop, "member M0006: floor_tier is 'Platinum' through '9999-12-31' but no manual tier change gave it one")
+
+
+def test_a_tier_floor_extended_is_found_and_a_real_one_passes(shop):
+    ok(shop, "tiers", "set", "M0006", "Gold", "--until", "2025-12-31", "--at", "2025-07-02")
+    ok(shop, "tiers", "recalc", "--as-of", "2025-08-01")  # the floor holds
+    passes(shop)
+    with connect(shop) as conn:
+        conn.execute("UPDATE members SET floor_tier = 'Platinum', floor_until = '2030-12-31' WHERE member_id = 'M0006'")
+    found(shop, "member M0006: floor_tier is 'Platinum' through '2030-12-31' but tier change row",
+          "gave 'Gold' through '2025-12-31'")
+    with connect(shop) as conn:
+        conn.execute("UPDATE members SET floor_tier = 'Gold', floor_until = '2025-12-31' WHERE member_id = 'M0006'")
+    ok(shop, "tiers", "recalc", "--as-of", "2026-02-01")  # lapsed: the recalc clears it
+    assert member(shop, "M0006").floor_tier is None
+    passes(shop)
