@@ -206,7 +206,6 @@ def test_reward_stock_edited_is_found(shop):
 
 def test_an_extra_trigger_copying_personal_data_is_found(shop):
     with connect(shop) as conn:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS x (a)")  # nothing of the file: ignored
         conn.execute("CREATE TABLE stash (member_id TEXT, name TEXT, email TEXT)")
         conn.execute("CREATE TRIGGER members_copy BEFORE UPDATE ON members "
                      "BEGIN INSERT INTO stash VALUES (OLD.member_id, OLD.name, OLD.email); END")
