@@ -74,6 +74,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
     if since:
         positions = dict(chain_rows.counts_of(tx, since) or {})
     state_kinds = set(STATE_KINDS)
+    firsts = _FirstSales()
     for block_id, kinds, stored_hash, mac, body in chain_rows.blocks(tx):
         if block_id != expected_id:
             r.problem(f"chain blocks {expected_id:,}..{block_id - 1:,} are missing (deleted behind the tool's back)")
@@ -102,7 +103,11 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
                 if positions.get(kind, 0) + len(records) != block_counts.get(kind):
                     r.problem(f"chain block {block_id:,} counts {block_counts.get(kind)} {kind} records but the "
                               f"blocks up to it hold {positions.get(kind, 0) + len(records)}")
+        if "adopted" in doc:
+            firsts.adopted_through = block_id if doc["adopted"] else 0
         for kind, records in rows.items():
+            if kind == "purchases" and since == 0:
+                firsts.take(records, block_id)
             if kind in STATE_KINDS:
                 state.take(kind, records, block_id)
             elif in_scope and kind in HISTORY_KINDS:
@@ -116,7 +121,81 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
     signer.finish()
     _compare_counts(tx, r, last_counts, full=since == 0)
     state.compare(tx, r)
+    if since == 0:
+        firsts.compare(tx, r, state.members)
+    _compare_floors(tx, r, state.members)
     return r
+
+
+def _compare_floors(tx, r: Replay, members: dict) -> None:
+    """A tier floor (members.floor_tier through floor_until: a tier a recalc never goes below) is only
+    ever given by `tiers set --until`, whose tier change the chain records: a floor must be the one
+    the member's latest manual tier change gave (a recalc may clear it once lapsed, never set it).
+    Else a floor written by hand made every later recalc grant that tier, through the tool itself."""
+    if not members or not check_rows.has_column(tx, "members", "floor_tier"):
+        return
+    have = check_rows.rows_by_key(tx, "members", ("member_id", "floor_tier", "floor_until"), "member_id",
+                                  sorted(members))
+    floors = {mid: row[1:] for mid, row in have.items() if row[1] is not None or row[2] is not None}
+    if not floors:
+        return
+    latest: dict[str, tuple] = {}
+    for n, (mid, to_tier, reason, until) in sorted(check_rows.rows_by_position(
+            tx, "tier_changes", ("member_id", "to_tier", "reason", "until"), 1, None).items()):
+        if reason == "manual" and mid in floors:
+            latest[mid] = (n, to_tier, until)
+    for mid, (floor_tier, floor_until) in sorted(floors.items()):
+        given = latest.get(mid)
+        if given is not None and given[2] is not None and (given[1], given[2]) == (floor_tier, floor_until):
+            continue
+        what = (f"tier change row {given[0]} gave {_show(given[1])} through {_show(given[2])}" if given is not None
+                else "no manual tier change gave it one")
+        r.problem(f"member {mid}: floor_tier is {_show(floor_tier)} through {_show(floor_until)} but {what}: changed "
+                  "behind the tool's back (a recalc would grant that tier)", mid)
+
+
+class _FirstSales:
+    """A member's first sale (members.first_sale) is a right: while it is NULL their next sale earns the
+    first-purchase multiplier and their referrer the referral bonus. The tool sets it to the first
+    sale of a positive amount it records for the member, so it is the first such record of the chain
+    (`db check --full`, which reads every purchase record). Rows the chain adopted from a database
+    made before it are recorded in the order of their ids, not as they were written: there the first
+    sale must only be a sale of the member's."""
+
+    def __init__(self):
+        self.first: dict[str, tuple[str, int]] = {}  # member -> (purchase id, block)
+        self.adopted_through = 0  # the last block of an adoption (migration m009), 0: none
+
+    def take(self, records: list, block_id: int) -> None:
+        first = self.first
+        for pid, mid, kind, amount, *_ in records:
+            if kind == "sale" and amount > 0 and mid not in first:
+                first[mid] = (pid, block_id)
+
+    def compare(self, tx, r: Replay, members: dict) -> None:
+        if not check_rows.has_column(tx, "members", "first_sale"):
+            return
+        have = check_rows.rows_by_key(tx, "members", ("member_id", "first_sale"), "member_id", sorted(members))
+        lenient = {mid: row[1] for mid, row in have.items() if row[1] is not None
+                   and mid in self.first and self.first[mid][1] <= self.adopted_through}
+        sales = check_rows.rows_by_key(tx, "purchases", ("purchase_id", "member_id", "kind", "amount"), "purchase_id",
+                                       sorted(set(lenient.values())))
+        for mid in sorted(have):
+            value = have[mid][1]
+            want = self.first.get(mid)
+            if want is None:
+                if value is not None:
+                    r.problem(f"member {mid}: first_sale is {_show(value)} but the chain recorded no sale of theirs: "
+                              "changed behind the tool's back", mid)
+            elif mid in lenient:
+                sale = sales.get(value)
+                if sale is None or sale[1] != mid or sale[2] != "sale" or not sale[3] > 0:
+                    r.problem(f"member {mid}: first_sale is {_show(value)}, which is not one of their sales: changed "
+                              "behind the tool's back", mid)
+            elif value != want[0]:
+                r.problem(f"member {mid}: first_sale is {_show(value)} but the chain recorded their first sale "
+                          f"{_show(want[0])} (block {want[1]:,}): changed behind the tool's back (a NULL earns the "
+                          "first-purchase bonus again)", mid)
 
 
 class _Signatures:
@@ -189,15 +268,30 @@ def _compare_row(r: Replay, kind, table, columns, ignore, label, rec, row, block
     if row is not None and (len(rec) == len(row) and all(
             a == b for i, (a, b) in enumerate(zip(rec, row)) if i not in ignore)):
         return
-    what = f"{_NAMES.get(kind, table)} {label}"
+    what = f"{_NAMES.get(kind) or _LABEL.get(kind, table)} {label}"
     member = rec[columns.index("member_id")] if "member_id" in columns else None
     if row is None:
         r.problem(f"{what} ({table}) is missing: the chain recorded it in block {block_id:,}; it was deleted "
                   "behind the tool's back", member)
         return
-    changed = [f"{c} is {_show(b)} but the chain recorded {_show(a)}" for i, (c, a, b) in enumerate(zip(columns, rec, row))
-               if i not in ignore and a != b]
+    changed = [f"{c} is {shown[0]} but the chain recorded {shown[1]}" for i, (c, a, b) in enumerate(zip(columns, rec, row))
+               if i not in ignore and a != b for shown in (_differ(b, a),)]
     r.problem(f"{what} ({table}): {'; '.join(changed)} (block {block_id:,}): changed behind the tool's back", member)
+
+
+def _differ(have, recorded) -> tuple[str, str]:
+    """Two values that differ, as shown: long texts (a programme's rules) from a little before the
+    first character where they differ, so the change itself is in the message."""
+    if not (isinstance(have, str) and isinstance(recorded, str)) or max(len(have), len(recorded)) <= 60:
+        return _show(have), _show(recorded)
+    at = next((n for n, (x, y) in enumerate(zip(have, recorded)) if x != y), min(len(have), len(recorded)))
+    start = max(0, at - 20)
+    return _excerpt(have, start), _excerpt(recorded, start)
+
+
+def _excerpt(text: str, start: int, width: int = 50) -> str:
+    part = repr(text[start:start + width])
+    return ("..." if start else "") + part + ("..." if start + width < len(text) else "")
 
 
 def _show(value) -> str:

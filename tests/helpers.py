@@ -72,3 +72,50 @@ def undo_chain(conn) -> None:
         conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     conn.execute("DROP TABLE IF EXISTS chain")
     conn.execute("DELETE FROM migrations WHERE name = 'm009_chain'")
+
+
+def guards_dropped(conn, *tables):
+    """A context: the triggers guarding `tables` (an open tests.db connection's) dropped for the
+    block and put back after it, as a careful attacker with the sqlite3 shell would (a missing
+    trigger is itself a problem db check reports)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def dropped():
+        saved = []
+        for table in tables:
+            saved += conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                                  (table,)).fetchall()
+        for name, _ in saved:
+            conn.execute(f"DROP TRIGGER {name}")
+        yield
+        for _, sql in saved:
+            conn.execute(sql)
+
+    return dropped()
+
+
+def rechain(conn, first: int, key: bytes | None) -> None:
+    """Recompute the hash of chain block `first` and of every later block over their bodies as they
+    are now, and their signatures with `key` (None: signatures left as they are): what an attacker
+    who read the code, and the key file, would do after editing a block's body. Drop the chain's
+    guard first."""
+    from loyalty_cli.store.chain import GENESIS, block_hash, block_mac
+
+    prev = GENESIS if first == 1 else conn.execute("SELECT hash FROM chain WHERE id = ?", (first - 1,)).fetchone()[0]
+    for block_id, body, mac in conn.execute("SELECT id, body, mac FROM chain WHERE id >= ? ORDER BY id",
+                                            (first,)).fetchall():
+        prev = block_hash(prev, block_id, body)
+        conn.execute("UPDATE chain SET hash = ?, mac = ? WHERE id = ?",
+                     (prev, block_mac(key, prev) if key is not None else mac, block_id))
+
+
+def chain_key(path=None) -> bytes:
+    """The chain key in the key file (default: the one the test's XDG_CONFIG_HOME holds)."""
+    import os
+
+    from loyalty_cli import keys
+
+    key = keys.read(keys.resolve_path(os.environ, path))
+    assert key is not None, "no chain key file"
+    return key
