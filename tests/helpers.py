@@ -103,9 +103,9 @@ def rechain(conn, first: int, key: bytes | None) -> None:
     from loyalty_cli.store.chain import GENESIS, block_hash, block_mac
 
     prev = GENESIS if first == 1 else conn.execute("SELECT hash FROM chain WHERE id = ?", (first - 1,)).fetchone()[0]
-    for block_id, body, mac in conn.execute("SELECT id, body, mac FROM chain WHERE id >= ? ORDER BY id",
-                                            (first,)).fetchall():
-        prev = block_hash(prev, block_id, body)
+    for block_id, kinds, key_id, counts, body, mac in conn.execute(
+            "SELECT id, kinds, key, counts, body, mac FROM chain WHERE id >= ? ORDER BY id", (first,)).fetchall():
+        prev = block_hash(prev, block_id, kinds, key_id, counts, body)
         conn.execute("UPDATE chain SET hash = ?, mac = ? WHERE id = ?",
                      (prev, block_mac(key, prev) if key is not None else mac, block_id))
 
@@ -119,3 +119,19 @@ def chain_key(path=None) -> bytes:
     key = keys.read(keys.resolve_path(os.environ, path))
     assert key is not None, "no chain key file"
     return key
+
+
+def block_text(conn, kind: str, contains: str) -> tuple[int, str]:
+    """(id, body as JSON text) of the one block holding records of `kind` whose body contains
+    `contains` (bodies of big blocks are stored compressed: read as the tool reads them)."""
+    from loyalty_cli.store.chain import body_of
+
+    import json
+
+    found = []
+    for block_id, body in conn.execute("SELECT id, body FROM chain WHERE kinds LIKE ?", (f"%,{kind},%",)):
+        text = json.dumps(body_of(body), separators=(",", ":"))
+        if contains in text:
+            found.append((block_id, text))
+    assert len(found) == 1, [b for b, _ in found]
+    return found[0]

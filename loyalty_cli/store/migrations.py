@@ -350,9 +350,11 @@ def m009_chain(_conn) -> list[str]:
         """CREATE TABLE chain (
             id INTEGER PRIMARY KEY,
             kinds TEXT NOT NULL,
+            key TEXT NOT NULL,
+            counts TEXT NOT NULL,
             hash TEXT NOT NULL,
             mac TEXT NOT NULL,
-            body TEXT NOT NULL
+            body BLOB NOT NULL
         )""",
         _refuse("chain", "UPDATE", "the chain is append-only: a block is never changed"),
         _refuse("chain", "DELETE", "the chain is append-only: a block is never removed"),
