@@ -32,7 +32,7 @@ STATE_KINDS = ("members", "member_edits", "erasures", "program_versions", "setti
 # Kinds compared row by row for the blocks in scope (the big tables).
 HISTORY_KINDS = ("ledger", "lots", "lot_uses", "purchases", "tier_changes")
 # Columns of a record that are current state, not history (a lot's remaining points at creation).
-NOT_HISTORY = {"lots": {"remaining"}}
+NOT_HISTORY: dict[str, set] = {}
 PERSONAL = ("name", "email", "phone", "birthday")
 
 
@@ -103,9 +103,10 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
             signer.check(block_id, signed_by, stored_hash, mac, doc.get("rekey"))
         if in_scope:
             for kind, records in rows.items():
-                if positions.get(kind, 0) + len(records) != block_counts.get(kind):
+                held = positions.get(kind, 0) + chain_rows.size(kind, records)
+                if held != block_counts.get(kind):
                     r.problem(f"chain block {block_id:,} counts {block_counts.get(kind)} {kind} records but the "
-                              f"blocks up to it hold {positions.get(kind, 0) + len(records)}")
+                              f"blocks up to it hold {held}")
         if "adopted" in doc:
             firsts.adopted_through = block_id if doc["adopted"] else 0
         for kind, records in rows.items():
@@ -113,10 +114,12 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
                 firsts.take(records, block_id)
             if kind in STATE_KINDS:
                 state.take(kind, records, block_id)
+            elif in_scope and kind == "ledger":
+                _compare_ledger(tx, r, records, positions.get(kind, 0), block_id)
             elif in_scope and kind in HISTORY_KINDS:
                 _compare_history(tx, r, kind, records, positions.get(kind, 0), block_id)
             if in_scope:
-                positions[kind] = positions.get(kind, 0) + len(records)
+                positions[kind] = positions.get(kind, 0) + chain_rows.size(kind, records)
         if in_scope:
             r.replayed += 1
     r.blocks = expected_id - 1
@@ -238,24 +241,55 @@ class _Signatures:
 
 
 # -- history: rows compared with their records ---------------------------------------------------
+def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int) -> None:
+    """The entries a block wrote: each range [first, last, hash of last] must be there whole, and
+    entry `last` must still have the hash the block recorded (each entry's hash covers its fields
+    and the entry before: checks.check_hash_chain recomputes them, from the first entry in scope)."""
+    expected = start + 1
+    for rec in records:
+        try:
+            first, last, last_hash = rec
+        except (TypeError, ValueError):
+            r.problem(f"chain block {block_id:,} is not a block loyalty wrote (a ledger record is not a range)")
+            continue
+        if first != expected:
+            r.problem(f"chain block {block_id:,} records entries from {first:,} but the blocks before end at "
+                      f"entry {expected - 1:,}")
+        expected = last + 1
+        if r.first_entry is None:
+            r.first_entry = first
+        seen, found_hash = first, None
+        for eid, member_id, day, h in check_rows.entries_between(tx, first, last):
+            r.touched.add(member_id)
+            r.days.add(day)
+            for missing in range(seen, eid):
+                r.problem(f"entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was "
+                          "deleted behind the tool's back")
+            seen = eid + 1
+            found_hash = h
+        for missing in range(seen, last + 1):
+            r.problem(f"entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was "
+                      "deleted behind the tool's back")
+        if seen == last + 1 and found_hash != last_hash:
+            r.problem(f"entries {first:,}..{last:,} (ledger) are not the ones chain block {block_id:,} recorded: "
+                      f"entry {last:,}'s hash is not the one it signed (entries were rewritten and their hashes "
+                      "recomputed behind the tool's back)")
+
+
 def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_id: int) -> None:
     table, columns, keyed = chain_rows.RECORDS[kind]
     ignore = [columns.index(c) for c in NOT_HISTORY.get(kind, ())]
     if "member_id" in columns:  # a lot use's member is its entry's, recorded beside it
         member_at = columns.index("member_id")
         r.touched.update(rec[member_at] for rec in records)
-    if kind == "ledger":
-        r.days.update(rec[2][:10] for rec in records)
-        if r.first_entry is None:
-            r.first_entry = start + 1
-    elif kind == "purchases":
+    if kind == "purchases":
         r.days.update(rec[4][:10] for rec in records)
     if keyed == "position":
         found = check_rows.rows_by_position(tx, table, columns, start + 1, start + len(records))
         for n, rec in enumerate(records, start + 1):
             row = found.get(n)
             _compare_row(r, kind, table, columns, ignore, f"row {n}" if kind in ("lot_uses", "tier_changes") else
-                         f"{rec[0]}", rec, row, block_id)
+                         f"{n}", rec, row, block_id)
     else:
         key_at = columns.index(keyed)
         found = check_rows.rows_by_key(tx, table, columns, keyed, [rec[key_at] for rec in records])

@@ -565,7 +565,9 @@ class Store:
         try:
             yield self.conn
             journal.write_block()  # what the transaction changed, chained before it commits
+            journal.finish()
         except BaseException:
+            journal.abandon()
             self.conn.journal = None
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")

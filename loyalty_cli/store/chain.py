@@ -36,10 +36,12 @@ COMPRESS_FROM = 4096  # bodies larger than this are stored compressed; a counter
 # tool wrote). "position": the table's rows are numbered 1, 2, 3 … in the order recorded (its
 # rowid), so the n-th record of the kind is row n; "key": looked up by that column.
 RECORDS = {
-    # An entry's hash is not recorded: it is its own chain, recomputed by `db check` from these fields.
-    "ledger": ("ledger", ("id", "member_id", "at", "kind", "points", "ref", "note", "by"), "position"),
-    "lots": ("lots", ("id", "entry_id", "member_id", "expires_on", "points", "remaining", "purchase_id", "origin",
-                      "available_on"), "position"),
+    # The ledger is a hash chain of its own (each entry's hash over its fields and the entry before):
+    # a block records the range of entries it wrote and the hash of the last, which signs them all.
+    "ledger": ("ledger", ("first", "last", "hash"), "range"),
+    # A lot as created (its remaining points are current state); its id is its position.
+    "lots": ("lots", ("entry_id", "member_id", "expires_on", "points", "purchase_id", "origin", "available_on"),
+             "position"),
     "lot_uses": ("lot_uses", ("entry_id", "lot_id", "points"), "position"),
     "purchases": ("purchases", ("purchase_id", "member_id", "kind", "amount", "purchased_at", "category",
                                 "refund_of", "points", "basis_points", "lot_id"), "purchase_id"),
@@ -157,14 +159,15 @@ class Signer:
 class Journal:
     """The records one write transaction adds to the chain, written as blocks (see the module)."""
 
-    __slots__ = ("conn", "signer", "rows", "count", "_head")
+    __slots__ = ("conn", "signer", "rows", "count", "_head", "_pending")
 
     def __init__(self, conn, signer: Signer | None):
         self.conn = conn
         self.signer = signer
         self.rows: dict[str, list] = {}
         self.count = 0
-        self._head = None  # (id, hash, key id, counts) once read
+        self._head = None  # (id, hash, key id, counts) of the last block written, once read
+        self._pending = None  # a block being compressed: ((id, None, key id, counts), block, thread, result)
 
     def add(self, kind: str, record) -> None:
         """Record one row of `kind` (a tuple of RECORDS[kind]'s columns)."""
@@ -185,6 +188,19 @@ class Journal:
         if self.count >= BLOCK_ROWS:
             self.write_block()
 
+    def ledger(self, first: int, last: int, last_hash: str) -> None:
+        """Record that entries `first`..`last` were written, the last with hash `last_hash`."""
+        rows = self.rows.get("ledger")
+        if rows and rows[-1][1] + 1 == first:
+            rows[-1] = (rows[-1][0], last, last_hash)
+        elif rows:
+            rows.append((first, last, last_hash))
+        else:
+            self.rows["ledger"] = [(first, last, last_hash)]
+        self.count += last - first + 1
+        if self.count >= BLOCK_ROWS:
+            self.write_block()
+
     def discard(self) -> None:
         """Forget the records (the transaction was rolled back)."""
         self.rows.clear()
@@ -193,37 +209,86 @@ class Journal:
 
     def write_block(self, note: dict | None = None) -> int | None:
         """Write what is buffered as the next block; returns its id (None when nothing is buffered).
-        `note`: extra fields of the body (a rekey, an adoption)."""
+        `note`: extra fields of the body (a rekey, an adoption).
+
+        A big body is compressed on another thread while the import goes on (zlib lets go of the
+        interpreter while it works): the block is written when the next one is, or at `finish`,
+        so at most one is in flight, and always within the transaction."""
         if not self.rows and not note:
             return None
         if self._head is None:
             self._head = head(self.conn)
-        last_id, prev, chain_key_id, counts = self._head
+        last_id, _, chain_key_id, counts = self._pending[0] if self._pending else self._head
         if self.signer is None:
             raise LoyaltyError("this database was opened without its chain key; nothing was changed")
         key, kid, rekey = self.signer.key_for(chain_key_id)
         counts = dict(counts)
         for kind, rows in self.rows.items():
-            counts[kind] = counts.get(kind, 0) + len(rows)
+            counts[kind] = counts.get(kind, 0) + size(kind, rows)
         body = {"rows": self.rows}
         if rekey:
             body["rekey"] = rekey  # the key this block takes over from
         if note:
             body.update(note)
-        stored: str | bytes = json.dumps(body, separators=(",", ":"), check_circular=False)  # plain lists, tuples
-        if len(stored) > COMPRESS_FROM:
-            import zlib
-
-            stored = zlib.compress(stored.encode("utf-8", "surrogatepass"), 1)
+        text = json.dumps(body, separators=(",", ":"), check_circular=False)  # plain lists and tuples only
         block_id = last_id + 1
         kinds = "," + ",".join(sorted(self.rows)) + "," if self.rows else ","
+        block = (block_id, kinds, kid, counts, key)
+        self.rows = {}
+        self.count = 0
+        self.finish()
+        if len(text) <= COMPRESS_FROM:
+            self._insert(block, text)
+        else:
+            import threading
+
+            done: list = []
+            worker = threading.Thread(target=_compress, args=(text, done), daemon=True)
+            worker.start()
+            self._pending = ((block_id, None, kid, counts), block, worker, done)
+        return block_id
+
+    def finish(self) -> None:
+        """Write the block still being compressed, if any (before the transaction commits)."""
+        if self._pending is None:
+            return
+        _, block, worker, done = self._pending
+        self._pending = None
+        worker.join()
+        if not done or isinstance(done[0], BaseException):
+            raise done[0] if done else RuntimeError("the chain block was not compressed")
+        self._insert(block, done[0])
+
+    def abandon(self) -> None:
+        """The transaction is rolled back: wait for a compression in flight, and forget it."""
+        if self._pending is not None:
+            self._pending[2].join()
+            self._pending = None
+        self.discard()
+
+    def _insert(self, block, stored) -> None:
+        block_id, kinds, kid, counts, key = block
+        prev = self._head[1]
         counts_text = json.dumps(counts, separators=(",", ":"), sort_keys=True)
         h = block_hash(prev, block_id, kinds, kid, counts_text, stored)
         self.conn.execute(INSERT_BLOCK, (block_id, kinds, kid, counts_text, h, block_mac(key, h), stored))
         self._head = (block_id, h, kid, counts)
-        self.rows = {}
-        self.count = 0
-        return block_id
+
+
+def _compress(text: str, done: list) -> None:
+    import zlib
+
+    try:
+        done.append(zlib.compress(text.encode("utf-8", "surrogatepass"), 1))
+    except BaseException as exc:  # handed to the writer, which raises it
+        done.append(exc)
+
+
+def size(kind: str, records) -> int:
+    """How many rows `records` of `kind` stand for (a ledger record is a range of entries)."""
+    if kind == "ledger":
+        return sum(last - first + 1 for first, last, _ in records)
+    return len(records)
 
 
 def journal(tx) -> Journal:
@@ -261,9 +326,7 @@ ADOPT = (
     ("program_versions", "SELECT applies_from, rules, loaded_at, source FROM program_versions ORDER BY id"),
     ("rewards", "SELECT code, name, cost, stock FROM rewards ORDER BY code"),
     ("members", "SELECT member_id, joined_on, referred_by, tier, tier_since FROM members ORDER BY member_id"),
-    ("ledger", "SELECT id, member_id, at, kind, points, ref, note, by FROM ledger ORDER BY id"),
-    ("lots", "SELECT id, entry_id, member_id, expires_on, points, points - 0, purchase_id, origin, available_on "
-             "FROM lots ORDER BY id"),
+    ("lots", "SELECT entry_id, member_id, expires_on, points, purchase_id, origin, available_on FROM lots ORDER BY id"),
     ("lot_uses", "SELECT entry_id, lot_id, points FROM lot_uses ORDER BY rowid"),
     ("purchases", "SELECT purchase_id, member_id, kind, amount, purchased_at, category, refund_of, points, "
                   "basis_points, lot_id FROM purchases ORDER BY purchase_id"),
@@ -285,6 +348,11 @@ def adopt(tx, journal_: Journal) -> dict[str, int]:
     what remains of it; a voucher as issued, then its closing; a reward's stock as it is now,
     with no change recorded). Returns how many records of each kind were chained."""
     counts: dict[str, int] = {}
+    first = tx.execute("SELECT min(id), max(id) FROM ledger").fetchone()
+    if first[0] is not None:
+        (last_hash,) = tx.execute("SELECT hash FROM ledger WHERE id = ?", (first[1],)).fetchone()
+        journal_.ledger(first[0], first[1], last_hash)
+        counts["ledger entries"] = first[1] - first[0] + 1
     for kind, sql in ADOPT:
         if sql is None:
             continue

@@ -371,3 +371,9 @@ def ledger_entries_from(tx, first: int):
     """(id, member_id, at, kind, points, ref, note, by, hash) of the entries from id `first - 1` on (streamed)."""
     return tx.execute("SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger WHERE id >= ? ORDER BY id",
                       (max(first - 1, 1),))
+
+
+def entries_between(tx, first: int, last: int):
+    """(id, member_id, day, hash) of the entries `first`..`last` (streamed, in id order)."""
+    return tx.execute("SELECT id, member_id, substr(at, 1, 10), hash FROM ledger WHERE id BETWEEN ? AND ? ORDER BY id",
+                      (first, last))

@@ -196,11 +196,11 @@ class LedgerWriter:
                 day[2] += 1
             rows = list(map(tuple, entries))
             c.executemany(INSERT_ENTRIES, rows)
-            journal.extend("ledger", [row[:8] for row in rows])  # the hash is the entry's own, verified apart
+            journal.ledger(rows[0][0], rows[-1][0], rows[-1][8])  # the entries sign themselves (store.chain)
         if lots:
             rows = list(map(tuple, lots))
             c.executemany(INSERT_LOTS, rows)
-            journal.extend("lots", rows)
+            journal.extend("lots", [row[1:5] + row[6:] for row in rows])  # no id (its position), no remaining
         if uses:
             rows = list(map(tuple, uses))
             c.executemany(INSERT_USES, rows)

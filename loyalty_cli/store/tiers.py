@@ -104,7 +104,7 @@ def record_recalc(tx, changes: list[tuple], members: list[tuple], as_of: str, ra
 def discard(tx) -> None:
     """Undo everything the write transaction did so far and go on in a fresh one (a dry run)."""
     tx.execute("ROLLBACK")
-    tx.journal.discard()
+    tx.journal.abandon()
     tx.execute("BEGIN")
 
 
