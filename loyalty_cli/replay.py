@@ -115,7 +115,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
             if kind in STATE_KINDS:
                 state.take(kind, records, block_id)
             elif in_scope and kind == "ledger":
-                _compare_ledger(tx, r, records, positions.get(kind, 0), block_id)
+                _compare_ledger(tx, r, records, positions.get(kind, 0), block_id, since > 0)
             elif in_scope and kind in HISTORY_KINDS:
                 _compare_history(tx, r, kind, records, positions.get(kind, 0), block_id)
             if in_scope:
@@ -205,9 +205,10 @@ class _FirstSales:
 
 
 class _Signatures:
-    """Each block's signature checked with the key given. Blocks signed with another key are fine
-    only before a block signed with this key that took the chain over from another one (a
-    `rekey`: the key file was lost and a new one made); they are then noted as not verified."""
+    """Each block's signature checked with the key given. A block signed with another key is a
+    problem, unless a later block signed with this key accepted it (`loyalty db rekey --yes`, the
+    owner's word after the key was lost): it is then noted as not verified. A key changed by a
+    write that found no key file is not such a word (anyone can run loyalty with a key of their own)."""
 
     def __init__(self, r: Replay, key: bytes | None):
         from loyalty_cli import keys
@@ -223,25 +224,31 @@ class _Signatures:
         elif chain_rows.block_mac(self.key, stored_hash) != mac:
             self.r.problem(f"chain block {block_id:,} is not signed by the chain key: it was forged or rewritten "
                            "behind the tool's back")
-        elif rekey:
-            self.last_rekey = block_id
+        elif isinstance(rekey, dict) and isinstance(rekey.get("through"), int):
+            self.last_rekey = block_id  # `loyalty db rekey`: the owner, holding this key, accepted the blocks before
 
     def finish(self) -> None:
         before = [(b, k) for b, k in self.foreign if b < self.last_rekey]
+        runs: list[list] = []  # [first, last, key] of consecutive blocks signed with one other key
         for block_id, signed_by in self.foreign:
             if block_id > self.last_rekey:
-                self.r.problem(f"chain block {block_id:,} is signed with key {signed_by}, not with the chain key given "
-                               f"(key {self.kid}): written without your key, or check with that key's file "
-                               "(LOYALTY_KEY_FILE)")
+                if runs and runs[-1][1] + 1 == block_id and runs[-1][2] == signed_by:
+                    runs[-1][1] = block_id
+                else:
+                    runs.append([block_id, block_id, signed_by])
+        for first, last, signed_by in runs:
+            which = f"chain block {first:,} is" if first == last else f"chain blocks {first:,}..{last:,} are"
+            self.r.problem(f"{which} signed with key {signed_by}, not with the chain key given (key {self.kid}): "
+                           "written without your key, or check with that key's file (LOYALTY_KEY_FILE)")
         if before:
             keys_ = ", ".join(sorted({str(k) for _, k in before}))
             self.r.notes.append(f"chain blocks {before[0][0]:,}..{before[-1][0]:,} ({len(before):,}) were signed with "
-                                f"key {keys_} before block {self.last_rekey:,} took the chain over to this key: their "
-                                "signatures were not checked (the anchors still cover them)")
+                                f"key {keys_}, accepted by 'loyalty db rekey' in block {self.last_rekey:,}: their "
+                                "signatures were not checked (the anchors cover what was sealed)")
 
 
 # -- history: rows compared with their records ---------------------------------------------------
-def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int) -> None:
+def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int, incremental: bool) -> None:
     """The entries a block wrote: each range [first, last, hash of last] must be there whole, and
     entry `last` must still have the hash the block recorded (each entry's hash covers its fields
     and the entry before: checks.check_hash_chain recomputes them, from the first entry in scope)."""
@@ -258,6 +265,10 @@ def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int) -> 
         expected = last + 1
         if r.first_entry is None:
             r.first_entry = first
+        if not incremental:  # whole, and signed as recorded: nothing more to look at (the usual case)
+            count, last_hash_found = check_rows.entry_range(tx, first, last)
+            if count == last - first + 1 and last_hash_found == last_hash:
+                continue
         seen, found_hash = first, None
         for eid, member_id, day, h in check_rows.entries_between(tx, first, last):
             r.touched.add(member_id)
@@ -286,6 +297,9 @@ def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_
         r.days.update(rec[4][:10] for rec in records)
     if keyed == "position":
         found = check_rows.rows_by_position(tx, table, columns, start + 1, start + len(records))
+        if not ignore and list(found) == list(range(start + 1, start + len(records) + 1)) and \
+                list(found.values()) == list(map(tuple, records)):
+            return  # the usual case, compared at C speed
         for n, rec in enumerate(records, start + 1):
             row = found.get(n)
             _compare_row(r, kind, table, columns, ignore, f"row {n}" if kind in ("lot_uses", "tier_changes") else
@@ -293,6 +307,9 @@ def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_
     else:
         key_at = columns.index(keyed)
         found = check_rows.rows_by_key(tx, table, columns, keyed, [rec[key_at] for rec in records])
+        if not ignore and len(found) == len(records) and \
+                all(found.get(rec[key_at]) == tuple(rec) for rec in records):
+            return
         for rec in records:
             _compare_row(r, kind, table, columns, ignore, str(rec[key_at]), rec, found.get(rec[key_at]), block_id)
 
@@ -342,12 +359,16 @@ def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
         if table is None or kind not in HISTORY_KINDS:
             continue
         recorded = counts.get(kind, 0)
-        have, last = check_rows.count_rows(tx, table, keyed == "position")
-        if keyed == "position" and last > recorded:
-            for rowid, member in check_rows.rows_after(tx, table, recorded, LIMIT):
+        numbered = keyed in ("position", "range")  # rows numbered 1, 2, 3 … (rowid)
+        have, last = check_rows.count_rows(tx, table, numbered)
+        if numbered and last > recorded:
+            for rowid, member in check_rows.rows_after(tx, table, recorded, LIMIT, "member_id" in _COLUMNS[table]):
                 label = f"row {rowid}" if kind in ("lot_uses", "tier_changes") else str(rowid)
                 r.problem(f"{_NAMES[kind]} {label} ({table}) is not in the chain: it was added behind the tool's back",
                           member)
+        elif have > recorded and numbered:  # rows missing below and added above the count: --full names them
+            r.problem(f"{table} has {have - recorded:,} more rows than the chain recorded: rows were added behind "
+                      "the tool's back")
         elif have > recorded:
             extra = chain_rows.keys_not_chained(tx, kind, keyed, LIMIT)
             r.problem(f"{table} has {have - recorded:,} more rows than the chain recorded: rows were added behind "
@@ -355,6 +376,11 @@ def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
         elif have < recorded and not full:
             r.problem(f"{table} has {recorded - have:,} fewer rows than the chain recorded: rows were deleted behind "
                       "the tool's back (loyalty db check --full names them)")
+
+
+# Whether a table has a member_id column, for naming the member of a row added beside the chain.
+_COLUMNS = {"ledger": ("member_id",), "lots": ("member_id",), "lot_uses": (), "purchases": ("member_id",),
+            "tier_changes": ("member_id",)}
 
 
 # -- current state rebuilt from the records ------------------------------------------------------

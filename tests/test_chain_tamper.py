@@ -360,9 +360,10 @@ def test_the_key_file_replaced_by_another_key_is_found(shop, tmp_path):
 
     mine = key_id(chain_key())
     (tmp_path / "config" / "loyalty" / "chain.key").write_text(another_key().hex() + "\n")
-    messages = found(shop, "chain block 1 is signed with key", f"{mine}, not with the chain key given "
+    (last,), = raw(shop, "SELECT max(id) FROM chain")
+    messages = found(shop, f"chain blocks 1..{last} are signed with key {mine}, not with the chain key given "
                            f"(key {key_id(another_key())})")
-    assert all("signed with key" in m for m in messages if m.startswith("chain block")), messages
+    assert [m for m in messages if m.startswith("chain block")] == [messages[0]], messages  # one line for them all
 
 
 def test_rows_before_the_seal_are_compared_by_full(shop):
@@ -515,7 +516,9 @@ def test_no_key_passes_an_untouched_database_and_says_the_signatures_were_not_ch
         assert "the chain's signatures were not checked (--no-key)" in result.stderr
 
 
-def test_a_write_with_the_key_missing_warns_once_and_a_later_check_notes_the_blocks_before(shop, tmp_path):
+def test_a_write_with_the_key_missing_warns_and_goes_on_but_every_check_reports_it(shop, tmp_path):
+    """A lost key file must not stop the till, nor be a way to launder blocks: the write makes a new key
+    and says so, and db check reports, with either key, the blocks the other one signed."""
     path = key_file(tmp_path)
     old = path.read_bytes()
     (first_new,), = raw(shop, "SELECT max(id) + 1 FROM chain")
@@ -523,18 +526,55 @@ def test_a_write_with_the_key_missing_warns_once_and_a_later_check_notes_the_blo
     result = ok(shop, "points", "award", "M0007", "10", "--reason", "new till", "--at", "2025-07-02")
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and str(path) in warnings[0] and "did not exist" in warnings[0], result.stderr
+    assert "loyalty db rekey --yes" in warnings[0]
     assert path.exists() and path.read_bytes() != old
-    result = ok(shop, "points", "award", "M0007", "10", "--reason", "again", "--at", "2025-07-03")
-    assert "warning" not in result.stderr  # once: the new key is the key now
-    passes(shop)
+    found(shop, f"chain blocks 1..{first_new - 1} are signed with key")  # with the new key
+    path.write_bytes(old)
+    found(shop, f"chain block {first_new} is signed with key")  # with the old key
+
+
+def test_a_block_forged_with_another_key_is_not_laundered_by_the_owners_next_write(shop, tmp_path):
+    """An attacker's block signed with a key of their own, then the owner's ordinary sale: still reported."""
+    attacker = tmp_path / "attacker.key"
+    (first_forged,), = raw(shop, "SELECT max(id) + 1 FROM chain")
+    ok(shop, "points", "award", "M0007", "5000", "--reason", "x", "--at", "2025-07-02",
+       env={"LOYALTY_KEY_FILE": str(attacker)})
+    result = ok(shop, "points", "award", "M0007", "1", "--reason", "owner", "--at", "2025-07-03")
+    assert "warning: the chain key in" in result.stderr and "is not the one" in result.stderr
+    found(shop, f"chain block {first_forged} is signed with key")
+
+
+def test_rekey_accepts_the_blocks_before_once_the_chain_passes_without_its_key(shop, tmp_path):
+    path = key_file(tmp_path)
+    (first_new,), = raw(shop, "SELECT max(id) + 1 FROM chain")
+    path.unlink()  # lost for good
+    ok(shop, "points", "award", "M0007", "10", "--reason", "new till", "--at", "2025-07-02")
+    assert run(shop, "db", "check").exit_code == 4
+    result = run(shop, "db", "rekey")
+    assert result.exit_code == 2 and "--yes" in result.stderr
+    (last,), = raw(shop, "SELECT max(id) FROM chain")
+    result = ok(shop, "db", "rekey", "--yes", "--json")
+    doc = json.loads(result.stdout)
+    assert doc["accepted_through"] == last and doc["block"] == last + 1 and doc["key_file"] == str(path)
     for mode in ((), ("--full",)):
         result = ok(shop, "db", "check", *mode)
-        assert f"chain blocks 1..{first_new - 1}" in result.stderr and "signatures were not checked" in result.stderr
+        assert f"chain blocks 1..{first_new - 1} " in result.stderr and "accepted by 'loyalty db rekey'" in result.stderr
 
-    # The old key file found again: the blocks signed with the new key are named.
-    path.write_bytes(old)
-    messages = found(shop, f"chain block {first_new} is signed with key")
-    assert any(m.startswith(f"chain block {first_new + 1} is signed with key") for m in messages), messages
+
+def test_rekey_refuses_a_chain_that_fails_without_its_key(shop, tmp_path):
+    with connect(shop) as conn, guards_dropped(conn, "purchases"):
+        conn.execute("UPDATE purchases SET amount = amount + 1 WHERE purchase_id = 'S1'")
+    (blocks,), = raw(shop, "SELECT count(*) FROM chain")
+    result = run(shop, "db", "rekey", "--yes")
+    assert result.exit_code == 4 and "must pass 'loyalty db check --no-key'" in result.stderr
+    assert raw(shop, "SELECT count(*) FROM chain") == [(blocks,)]
+
+
+def test_a_first_sale_cleared_is_found_by_every_check(shop):
+    with connect(shop) as conn:
+        (mid,), = conn.execute("SELECT member_id FROM members WHERE first_sale IS NOT NULL LIMIT 1").fetchall()
+        conn.execute("UPDATE members SET first_sale = NULL WHERE member_id = ?", (mid,))
+    found(shop, "first_sale is NULL but they have sales: their next sale would earn the first-purchase bonus again")
 
 
 # -- random normal activity ---------------------------------------------------------------------
@@ -604,12 +644,15 @@ def test_a_first_sale_cleared_is_found_by_full(shop):
         conn.execute("UPDATE members SET first_sale = NULL WHERE member_id = 'M0005'")
     code, problems = check(shop, "--full")
     assert code == 4 and [p["message"] for p in problems] == [
+        "first_sale is NULL but they have sales: their next sale would earn the first-purchase bonus again: changed "
+        "behind the tool's back",
         "member M0005: first_sale is NULL but the chain recorded their first sale 'C1' (block 6): changed behind the "
         "tool's back (a NULL earns the first-purchase bonus again)"], problems
     with connect(shop) as conn:  # the tool then takes another sale as the first: still not the chain's first
         conn.execute("UPDATE members SET first_sale = 'S2' WHERE member_id = 'M0005'")
     code, problems = check(shop, "--full")
-    assert code == 4 and problems[0]["message"].startswith("member M0005: first_sale is 'S2' but the chain recorded")
+    assert code == 4 and any(p["message"].startswith("member M0005: first_sale is 'S2' but the chain recorded")
+                             for p in problems), problems
 
 
 def test_a_tier_floor_forged_is_found(shop):

@@ -239,6 +239,10 @@ def root(
 def init():
     """Create (or migrate) the database and print where it is: the only command that creates one.
 
+    Also makes the chain key that signs every change (LOYALTY_KEY_FILE; default:
+    $XDG_CONFIG_HOME/loyalty/chain.key, mode 0600) unless it exists: keep a copy of
+    it with your backups, apart from them.
+
     \b
     Example:
       loyalty init --db shop.db

@@ -74,8 +74,9 @@ def check(anchors: str = anchors_option(),
     """Verify every ledger invariant, the chain and its anchors; exit 4 on any problem.
 
     Every state change is a block of the chain, hashed over the block before and
-    signed with the chain key (LOYALTY_KEY_FILE; default $XDG_CONFIG_HOME/loyalty/
-    chain.key). 'db check' verifies every block's hash and signature, compares the
+    signed with the chain key (LOYALTY_KEY_FILE; default:
+    $XDG_CONFIG_HOME/loyalty/chain.key). 'db check' verifies every block's hash and
+    signature, compares the
     ledger, lots, lot uses, purchases and tier changes row by row with the blocks
     that recorded them, and rebuilds from the chain what the tables of current
     state hold (balances, lots' remaining points, tiers, vouchers, stock, members'
@@ -111,11 +112,16 @@ def check(anchors: str = anchors_option(),
         unreadable = [Problem(f"the anchors file {anchors_path} (given by {given}) does not exist: nothing could be "
                               "compared; check the path (is the disk mounted?), or seal first: loyalty db seal",
                               check="anchors")]
-    key, key_problems = _chain_key(no_key)
-    # Unfinished backups of killed `db backup` runs go first: hidden copies of the customer data.
-    removed, outcome = call(lambda s: (s.remove_stale_partials(),
-                                       checks.run(s, today(), lines, str(anchors_path), key, full)))
-    outcome.problems += unreadable + key_problems
+    def run(s):
+        # Unfinished backups of killed `db backup` runs go first: hidden copies of the customer data.
+        removed = s.remove_stale_partials()
+        key, key_problems = _chain_key(no_key)  # once opened: opening an older database makes its key
+        outcome = checks.run(s, today(), lines, str(anchors_path), key, full)
+        outcome.problems += key_problems
+        return removed, outcome
+
+    removed, outcome = call(run)
+    outcome.problems += unreadable
     problems = outcome.problems
     o = out(lists=False)
     _removed_note(o, removed)
@@ -243,6 +249,49 @@ def _chain_head(tx) -> tuple[int, str | None]:
         return 0, None
     last, h, _, _ = chain_rows.head(tx)
     return last, (h if last else None)
+
+
+@app.command("rekey")
+def rekey(yes: bool = typer.Option(False, "--yes", help="Really accept the blocks signed before (required).")):
+    """Sign the chain from here on with the key in LOYALTY_KEY_FILE, when the old key is lost for good.
+
+    The chain must first pass 'loyalty db check --no-key' (everything but the
+    signatures); then one block, signed with the key the key file holds (made there
+    if there is none), records that you accept every block before it as it is.
+    'loyalty db check' with that key then notes those blocks as not verified instead
+    of reporting them; the anchors file still covers what was sealed. Only someone
+    who holds the new key can write that block: a block signed with any other key
+    stays a problem.
+
+    \b
+    Example:
+      loyalty db check --no-key && loyalty db rekey --yes && loyalty db seal
+    """
+    from loyalty_cli import checks, keys
+    from loyalty_cli.errors import CheckFailed, UsageError
+    from loyalty_cli.store import chain as chain_rows
+
+    import os
+
+    if not yes:
+        raise UsageError("rekeying accepts every block signed before it without its signature; add --yes if you mean it")
+    s = store()
+    try:
+        problems = checks.run(s, today(), None, "", None, full=True).problems
+        if problems:
+            raise CheckFailed(f"the chain must pass 'loyalty db check --no-key' before it is rekeyed "
+                              f"({plural(len(problems), 'problem')}: first: {problems[0].message}); nothing was changed",
+                              problems)
+        with s.write() as tx:
+            through = chain_rows.head(tx)[0]
+            block = chain_rows.rekey(tx, through)
+            signed_by = s.signer.key_for(None)[1]
+    finally:
+        s.close()
+    path = keys.resolve_path(os.environ)
+    out(lists=False).done(f"blocks 1..{through:,} accepted; the chain is signed with key {signed_by} ({path}) from block "
+                          f"{block:,} on: seal it now (loyalty db seal)",
+                          {"accepted_through": through, "block": block, "key": signed_by, "key_file": str(path)})
 
 
 @app.command("seal")

@@ -119,9 +119,11 @@ class Signer:
     read never touch the key file). `path`: the key file (keys.resolve_path).
 
     The shop must go on selling when the key file is gone (a new till, a lost disk): a block is
-    then signed with a new key made at `path`, and records the key it takes over from (`rekey`);
-    `notes` says so, and `db check` reports that the blocks before were not verified with the key
-    it was given. A key file holding another key is used the same way, and said."""
+    then signed with a new key made at `path`, and records the key the chain had (`key_changed`);
+    `notes` says so. That is not a takeover: `db check` goes on reporting every block signed
+    with a key other than the one it is given, until the owner restores the old key file or
+    accepts the new key with `loyalty db rekey --yes` (a block signed with it saying so). A key
+    file holding another key is used the same way, and said."""
 
     def __init__(self, path):
         self.path = path
@@ -142,16 +144,17 @@ class Signer:
                 if chain_key_id is not None:
                     self.notes.append(
                         f"warning: the chain key file {self.path} did not exist: made a new key there (key "
-                        f"{keys.key_id(key)}); the blocks before were signed with key {chain_key_id}, which 'loyalty "
-                        "db check' can no longer verify: restore that key file if you have it")
+                        f"{keys.key_id(key)}), but the chain is signed with key {chain_key_id}: 'loyalty db check' "
+                        "reports the blocks signed with either one it is not given; put the old key file back, or, "
+                        "if it is lost for good: loyalty db rekey --yes")
             self._key = key
         kid = keys.key_id(self._key)
         if chain_key_id is not None and kid != chain_key_id:
             if not self.created and not self.notes:
                 self.notes.append(
-                    f"warning: the chain key in {self.path} (key {kid}) is not the one this database's chain was "
-                    f"signed with (key {chain_key_id}): signing with it from here on; 'loyalty db check' reports the "
-                    "change of key")
+                    f"warning: the chain key in {self.path} (key {kid}) is not the one this database's chain is "
+                    f"signed with (key {chain_key_id}): 'loyalty db check' reports the blocks signed with either one "
+                    "it is not given; point LOYALTY_KEY_FILE at the right key file, or: loyalty db rekey --yes")
             return self._key, kid, chain_key_id
         return self._key, kid, None
 
@@ -227,7 +230,7 @@ class Journal:
             counts[kind] = counts.get(kind, 0) + size(kind, rows)
         body = {"rows": self.rows}
         if rekey:
-            body["rekey"] = rekey  # the key this block takes over from
+            body["key_changed"] = rekey  # the key the chain had (not a takeover: see Signer)
         if note:
             body.update(note)
         text = json.dumps(body, separators=(",", ":"), check_circular=False)  # plain lists and tuples only
@@ -409,3 +412,15 @@ def keys_not_chained(tx, kind: str, key: str, limit: int) -> list:
             if len(extra) >= limit:
                 break
     return extra
+
+
+def signing_keys(tx) -> list[str]:
+    """The ids of every key some block is signed with."""
+    return [k for (k,) in tx.execute("SELECT DISTINCT key FROM chain ORDER BY key")]
+
+
+def rekey(tx, through: int) -> int:
+    """A block, signed with the key the key file holds now (made if missing), that accepts blocks
+    1..`through` as they are, whatever key signed them (`loyalty db rekey`): the owner's word, after
+    the chain passed `db check --no-key`. Returns the block's id."""
+    return tx.journal.write_block({"rekey": {"through": through, "keys": signing_keys(tx)}})
