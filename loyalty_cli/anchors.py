@@ -61,32 +61,22 @@ class Anchor:
 
 def default_path(db_path: str, environ) -> Path:
     """`$XDG_CONFIG_HOME/loyalty/anchors/<db file name>-<12 hex of its real path>.anchors` (else under
-    ~/.config): one file per database, so two shops on one machine never share one."""
+    ~/.config): one per database, so two shops on one machine never share one."""
     import hashlib
 
-    base = environ.get("XDG_CONFIG_HOME", "")
-    if not os.path.isabs(base):  # the XDG spec: a relative path is invalid and ignored
-        base = os.path.join(os.path.expanduser("~"), ".config")
+    from loyalty_cli.keys import config_dir
+
     real = os.path.realpath(db_path)
     digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(real)) or "loyalty"
-    return Path(base) / "loyalty" / "anchors" / f"{name}-{digest}.anchors"
+    return config_dir(environ) / "anchors" / f"{name}-{digest}.anchors"
 
 
 def resolve_path(given: str | None, db_path: str, environ) -> Path:
     """`--anchors` beats `LOYALTY_ANCHORS` beats the default beside the other settings."""
-    from loyalty_cli.errors import UsageError
+    from loyalty_cli.keys import chosen_path
 
-    if given is not None:
-        if not str(given).strip():
-            raise UsageError("--anchors was given an empty path; give the path of an anchors file")
-        return Path(given)
-    env = environ.get("LOYALTY_ANCHORS")
-    if env is not None:
-        if not env.strip():
-            raise UsageError("LOYALTY_ANCHORS is set but empty; give it the path of an anchors file, or unset it")
-        return Path(env)
-    return default_path(db_path, environ)
+    return chosen_path(given, "--anchors", "LOYALTY_ANCHORS", environ, "an anchors file") or default_path(db_path, environ)
 
 
 def seal(at: str, last_id: int, last_hash: str | None, db_path: str) -> Anchor:

@@ -25,27 +25,38 @@ KEY_BYTES = 32
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
-def default_path(environ) -> Path:
-    """`$XDG_CONFIG_HOME/loyalty/chain.key` (else ~/.config/loyalty/chain.key): one per user, shared by
-    the databases that user keeps (a chain of shops copies it to every till)."""
+def config_dir(environ) -> Path:
+    """`$XDG_CONFIG_HOME/loyalty`, else ~/.config/loyalty: where the key and the anchors live."""
     base = environ.get("XDG_CONFIG_HOME", "")
     if not os.path.isabs(base):  # the XDG spec: a relative path is invalid and ignored
         base = os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "loyalty" / "chain.key"
+    return Path(base) / "loyalty"
 
 
-def resolve_path(environ, given: str | None = None) -> Path:
-    """`given` (an option) beats `LOYALTY_KEY_FILE` beats the default."""
+def chosen_path(given: str | None, option: str, variable: str, environ, what: str) -> Path | None:
+    """The path an option (`given`, named `option`) or else the environment variable `variable`
+    names, or None for neither; an empty one is a usage error (an unset shell variable)."""
     if given is not None:
         if not str(given).strip():
-            raise UsageError("--key-file was given an empty path; give the path of the chain key file")
+            raise UsageError(f"{option} was given an empty path; give the path of {what}")
         return Path(given)
-    env = environ.get("LOYALTY_KEY_FILE")
+    env = environ.get(variable)
     if env is not None:
         if not env.strip():
-            raise UsageError("LOYALTY_KEY_FILE is set but empty; give it the path of the chain key file, or unset it")
+            raise UsageError(f"{variable} is set but empty; give it the path of {what}, or unset it")
         return Path(env)
-    return default_path(environ)
+    return None
+
+
+def default_path(environ) -> Path:
+    """`$XDG_CONFIG_HOME/loyalty/chain.key` (else ~/.config/loyalty/chain.key): one per user, shared by
+    the databases that user keeps (a chain of shops copies it to every till)."""
+    return config_dir(environ) / "chain.key"
+
+
+def resolve_path(environ) -> Path:
+    """`LOYALTY_KEY_FILE` beats the default."""
+    return chosen_path(None, "", "LOYALTY_KEY_FILE", environ, "the chain key file") or default_path(environ)
 
 
 def key_id(key: bytes) -> str:

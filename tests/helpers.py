@@ -7,6 +7,8 @@ path and call helpers directly, which reads better in long worked examples.)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 from typer.testing import CliRunner
@@ -116,7 +118,7 @@ def chain_key(path=None) -> bytes:
 
     from loyalty_cli import keys
 
-    key = keys.read(keys.resolve_path(os.environ, path))
+    key = keys.read(Path(path) if path is not None else keys.resolve_path(os.environ))
     assert key is not None, "no chain key file"
     return key
 
@@ -135,3 +137,27 @@ def block_text(conn, kind: str, contains: str) -> tuple[int, str]:
             found.append((block_id, text))
     assert len(found) == 1, [b for b, _ in found]
     return found[0]
+
+
+SMALL_SHOP_SALES = ("purchase_id,member_id,purchased_at,amount,category,kind,refund_of\n"
+                    "S1,M0001,2025-05-01T10:00,120.00,grocery,sale,\n"
+                    "S2,M0002,2025-05-02T10:00,80.00,grocery,sale,\n"
+                    "S3,M0003,2025-05-03T10:00,40.00,grocery,sale,\n"
+                    "R1,M0001,2025-05-04T10:00,20.00,,refund,S1\n")
+
+
+def small_shop(tmp_path, members: int):
+    """A shop made the ordinary way: the sample programme, the first `members` sample members, three sales
+    and a refund imported from the till (S1..S3, R1 of S1), a reward MUG (cost 50, stock 5). Returns its path."""
+    from tests.test_import_bulk import head_of
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    db = tmp_path / "shop.db"
+    ok(db, "-q", "init")
+    ok(db, "-q", "program", "load", sample / "program.toml", "--from", "2024-01-01")
+    ok(db, "members", "import", head_of(sample / "members.csv", tmp_path / "members.csv", 0, members))
+    sales = tmp_path / "sales.csv"
+    sales.write_text(SMALL_SHOP_SALES)
+    ok(db, "purchases", "import", sales)
+    ok(db, "rewards", "add", "MUG", "--name", "Mug", "--cost", "50", "--stock", "5")
+    return db

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.db import connect, count, member, raw, row
-from tests.helpers import chain_key, guards_dropped, ok, rechain, run, undo_chain, block_text
+from tests.helpers import chain_key, guards_dropped, ok, rechain, run, undo_chain, block_text, small_shop
 from tests.test_import_bulk import head_of
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -70,18 +70,7 @@ def shop(tmp_path):
     imported from the till, a reward with stock, then sealed; after the seal sales at the counter, a
     refund, two vouchers (one used, one cancelled), a transfer, tiers set by hand and recalculated,
     feedback and an erasure."""
-    db = tmp_path / "shop.db"
-    ok(db, "-q", "init")
-    ok(db, "-q", "program", "load", SAMPLE / "program.toml", "--from", "2024-01-01")
-    ok(db, "members", "import", head_of(SAMPLE / "members.csv", tmp_path / "members.csv", 0, 20))
-    sales = tmp_path / "sales.csv"
-    sales.write_text("purchase_id,member_id,purchased_at,amount,category,kind,refund_of\n"
-                     "S1,M0001,2025-05-01T10:00,120.00,grocery,sale,\n"
-                     "S2,M0002,2025-05-02T10:00,80.00,grocery,sale,\n"
-                     "S3,M0003,2025-05-03T10:00,40.00,grocery,sale,\n"
-                     "R1,M0001,2025-05-04T10:00,20.00,,refund,S1\n")
-    ok(db, "purchases", "import", sales)
-    ok(db, "rewards", "add", "MUG", "--name", "Mug", "--cost", "50", "--stock", "5")
+    db = small_shop(tmp_path, 20)
     ok(db, "-q", "db", "seal", "--at", "2025-05-31T23:00")
     # After the seal: what the default db check compares row by row.
     ok(db, "purchases", "add", "M0005", "600.00", "--id", "C1", "--at", "2025-06-01T10:00", "--category", "grocery")

@@ -18,7 +18,7 @@ from loyalty_cli import ledger
 from loyalty_cli.store import imports as import_rows
 from loyalty_cli.store.migrations import MIGRATIONS
 from tests.db import connect, count, member, raw, row
-from tests.helpers import ok, run, undo_chain, undo_history_guards
+from tests.helpers import ok, run, undo_chain, undo_history_guards, small_shop
 from tests.test_import_bulk import head_of
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -45,18 +45,7 @@ def schema(db) -> list[tuple]:
 def shop(tmp_path):
     """A small shop with a row in every table of history: purchases with a refund, a tier change, a
     programme version, a recalc run, an erasure, a setting, a used voucher, feedback."""
-    db = tmp_path / "shop.db"
-    ok(db, "-q", "init")
-    ok(db, "-q", "program", "load", SAMPLE / "program.toml", "--from", "2024-01-01")
-    ok(db, "members", "import", head_of(SAMPLE / "members.csv", tmp_path / "members.csv", 0, 60))
-    sales = tmp_path / "sales.csv"
-    sales.write_text("purchase_id,member_id,purchased_at,amount,category,kind,refund_of\n"
-                     "S1,M0001,2025-05-01T10:00,120.00,grocery,sale,\n"
-                     "S2,M0002,2025-05-02T10:00,80.00,grocery,sale,\n"
-                     "S3,M0003,2025-05-03T10:00,40.00,grocery,sale,\n"
-                     "R1,M0001,2025-05-04T10:00,20.00,,refund,S1\n")
-    ok(db, "purchases", "import", sales)
-    ok(db, "rewards", "add", "MUG", "--name", "Mug", "--cost", "50", "--stock", "5")
+    db = small_shop(tmp_path, 60)
     ok(db, "points", "redeem", "M0001", "--reward", "MUG", "--at", "2025-06-01")
     code = json.loads(ok(db, "vouchers", "list", "--json").stdout)[0]["code"]
     ok(db, "vouchers", "use", code, "--at", "2025-06-02")

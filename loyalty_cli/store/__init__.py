@@ -439,7 +439,7 @@ class Store:
             from loyalty_cli import keys
             from loyalty_cli.store.chain import Signer
 
-            self._signer = Signer(keys.resolve_path(os.environ, None) if self.key_file is None else self.key_file)
+            self._signer = Signer(keys.resolve_path(os.environ) if self.key_file is None else self.key_file)
         return self._signer
 
     @classmethod
