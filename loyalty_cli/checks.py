@@ -8,7 +8,7 @@ found, so one run reports everything.
 from __future__ import annotations
 
 from loyalty_cli.errors import Problem
-from loyalty_cli.ledger import GENESIS, _sha256
+from loyalty_cli.ledger import GENESIS, entry_hash
 from loyalty_cli.store import checks as check_rows
 from loyalty_cli.values import end_of_day, member_key
 
@@ -65,16 +65,13 @@ def check_hash_chain(tx, first: int = 1) -> list[Problem]:
     problems = []
     prev = GENESIS
     expected_id = None
-    rows = check_rows.ledger_entries(tx)
+    rows = check_rows.ledger_entries(tx, first - 1)  # from the entry before: its hash starts the chain
     if first > 1:
-        rows = check_rows.ledger_entries_from(tx, first)
         before = next(rows, None)
         if before is not None:
             prev, expected_id = before[8], before[0] + 1
-    sha = _sha256()  # entry_hash, inlined: this runs for every entry of the ledger
     for eid, member_id, at, kind, points, ref, note, by, h in rows:
-        if sha(f"{prev}\x1f{eid}\x1f{member_id}\x1f{at}\x1f{kind}\x1f{points}\x1f{ref or ''}\x1f{note or ''}"
-               f"\x1f{by or ''}".encode()).hexdigest() != h:
+        if entry_hash(prev, eid, member_id, at, kind, points, ref, note, by) != h:
             problems.append(Problem(f"entry {eid}: hash does not match its contents and the previous entry "
                                     "(edited or removed behind the tool's back)", check="hash_chain", member_id=member_id))
             if len(problems) >= LIMIT:
@@ -281,16 +278,13 @@ def check_anchors(tx, lines: list[str] | None, file: str) -> tuple[list[Problem]
 
 class Outcome:
     """What `db check` found, and what it looked at: `mode` "full" or "incremental" (from block
-    `since`, the latest seal), the chain's `blocks` and `head`, whether the signatures were
-    checked (`signed`), and notes to say beside the problems."""
+    `since`, the latest seal), how many `blocks` the chain has, and notes to say beside the problems."""
 
     def __init__(self):
         self.problems: list[Problem] = []
         self.mode = "full"
         self.since = 0
         self.blocks = 0
-        self.head = ""
-        self.signed = False
         self.notes: list[str] = []
 
     def as_dict(self) -> dict:
@@ -310,12 +304,11 @@ def run(store, today: str | None = None, anchor_lines: list[str] | None = None, 
     from loyalty_cli import replay as chain_replay
 
     o = Outcome()
-    o.signed = key is not None
     with store.read() as tx:
         anchor_problems, sealed = check_anchors(tx, anchor_lines, anchors_file)
         since = 0 if full else sealed
         r = chain_replay.replay(tx, key, since)
-        o.blocks, o.head, o.since = r.blocks, r.head, since
+        o.blocks, o.since = r.blocks, since
         if since:
             o.mode = "incremental"
             for check in INCREMENTAL:

@@ -31,8 +31,6 @@ STATE_KINDS = ("members", "member_edits", "erasures", "program_versions", "setti
                "reward_stock", "reward_retirements", "vouchers", "voucher_closes", "recalc_runs", "feedback")
 # Kinds compared row by row for the blocks in scope (the big tables).
 HISTORY_KINDS = ("ledger", "lots", "lot_uses", "purchases", "tier_changes")
-# Columns of a record that are current state, not history (a lot's remaining points at creation).
-NOT_HISTORY: dict[str, set] = {}
 PERSONAL = ("name", "email", "phone", "birthday")
 
 
@@ -45,8 +43,6 @@ class Replay:
         self.touched: set[str] = set()
         self.days: set[str] = set()
         self.blocks = 0
-        self.head = chain_rows.GENESIS
-        self.replayed = 0  # blocks whose history was compared
         self.first_entry: int | None = None  # the first ledger entry in scope
         self.notes: list[str] = []
 
@@ -64,7 +60,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
         return r
     signer = _Signatures(r, key)
     state = _State()
-    prev, expected_id, counts = chain_rows.GENESIS, 1, {}
+    prev, expected_id = chain_rows.GENESIS, 1
     positions: dict[str, int] = {}
     # Where each kind's records start in the blocks after `since` (their rows' positions), from the
     # counts of block `since`, so that blocks before it need not be parsed, only hashed.
@@ -120,10 +116,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
                 _compare_history(tx, r, kind, records, positions.get(kind, 0), block_id)
             if in_scope:
                 positions[kind] = positions.get(kind, 0) + chain_rows.size(kind, records)
-        if in_scope:
-            r.replayed += 1
     r.blocks = expected_id - 1
-    r.head = prev
     signer.finish()
     _compare_counts(tx, r, last_counts, full=since == 0)
     state.compare(tx, r)
@@ -289,7 +282,6 @@ def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int, inc
 
 def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_id: int) -> None:
     table, columns, keyed = chain_rows.RECORDS[kind]
-    ignore = [columns.index(c) for c in NOT_HISTORY.get(kind, ())]
     if "member_id" in columns:  # a lot use's member is its entry's, recorded beside it
         member_at = columns.index("member_id")
         r.touched.update(rec[member_at] for rec in records)
@@ -297,30 +289,29 @@ def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_
         r.days.update(rec[4][:10] for rec in records)
     if keyed == "position":
         found = check_rows.rows_by_position(tx, table, columns, start + 1, start + len(records))
-        if not ignore and list(found) == list(range(start + 1, start + len(records) + 1)) and \
+        if list(found) == list(range(start + 1, start + len(records) + 1)) and \
                 list(found.values()) == list(map(tuple, records)):
             return  # the usual case, compared at C speed
         for n, rec in enumerate(records, start + 1):
             row = found.get(n)
-            _compare_row(r, kind, table, columns, ignore, f"row {n}" if kind in ("lot_uses", "tier_changes") else
+            _compare_row(r, kind, table, columns, f"row {n}" if kind in ("lot_uses", "tier_changes") else
                          f"{n}", rec, row, block_id)
     else:
         key_at = columns.index(keyed)
         found = check_rows.rows_by_key(tx, table, columns, keyed, [rec[key_at] for rec in records])
-        if not ignore and len(found) == len(records) and \
+        if len(found) == len(records) and \
                 all(found.get(rec[key_at]) == tuple(rec) for rec in records):
             return
         for rec in records:
-            _compare_row(r, kind, table, columns, ignore, str(rec[key_at]), rec, found.get(rec[key_at]), block_id)
+            _compare_row(r, kind, table, columns, str(rec[key_at]), rec, found.get(rec[key_at]), block_id)
 
 
 _NAMES = {"ledger": "entry", "lots": "lot", "lot_uses": "lot use", "purchases": "purchase",
           "tier_changes": "tier change"}
 
 
-def _compare_row(r: Replay, kind, table, columns, ignore, label, rec, row, block_id) -> None:
-    if row is not None and (len(rec) == len(row) and all(
-            a == b for i, (a, b) in enumerate(zip(rec, row)) if i not in ignore)):
+def _compare_row(r: Replay, kind, table, columns, label, rec, row, block_id) -> None:
+    if row is not None and tuple(rec) == row:
         return
     what = f"{_NAMES.get(kind) or _LABEL.get(kind, table)} {label}"
     member = rec[columns.index("member_id")] if "member_id" in columns else None
@@ -329,7 +320,7 @@ def _compare_row(r: Replay, kind, table, columns, ignore, label, rec, row, block
                   "behind the tool's back", member)
         return
     changed = [f"{c} is {shown[0]} but the chain recorded {shown[1]}" for i, (c, a, b) in enumerate(zip(columns, rec, row))
-               if i not in ignore and a != b for shown in (_differ(b, a),)]
+               if a != b for shown in (_differ(b, a),)]
     r.problem(f"{what} ({table}): {'; '.join(changed)} (block {block_id:,}): changed behind the tool's back", member)
 
 
@@ -362,7 +353,7 @@ def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
         numbered = keyed in ("position", "range")  # rows numbered 1, 2, 3 … (rowid)
         have, last = check_rows.count_rows(tx, table, numbered)
         if numbered and last > recorded:
-            for rowid, member in check_rows.rows_after(tx, table, recorded, LIMIT, "member_id" in _COLUMNS[table]):
+            for rowid, member in check_rows.rows_after(tx, table, recorded, LIMIT):
                 label = f"row {rowid}" if kind in ("lot_uses", "tier_changes") else str(rowid)
                 r.problem(f"{_NAMES[kind]} {label} ({table}) is not in the chain: it was added behind the tool's back",
                           member)
@@ -376,11 +367,6 @@ def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
         elif have < recorded and not full:
             r.problem(f"{table} has {recorded - have:,} fewer rows than the chain recorded: rows were deleted behind "
                       "the tool's back (loyalty db check --full names them)")
-
-
-# Whether a table has a member_id column, for naming the member of a row added beside the chain.
-_COLUMNS = {"ledger": ("member_id",), "lots": ("member_id",), "lot_uses": (), "purchases": ("member_id",),
-            "tier_changes": ("member_id",)}
 
 
 # -- current state rebuilt from the records ------------------------------------------------------
@@ -460,7 +446,7 @@ class _State:
             table, columns, _ = chain_rows.RECORDS[kind]
             rows = check_rows.rows_by_position(tx, table, columns, 1, None)
             for n, (rec, block_id) in enumerate(records, 1):
-                _compare_row(r, kind, table, columns, (), f"row {n}", rec, rows.pop(n, None), block_id)
+                _compare_row(r, kind, table, columns, f"row {n}", rec, rows.pop(n, None), block_id)
             for n, row in sorted(rows.items()):
                 member = row[columns.index("member_id")] if "member_id" in columns else None
                 r.problem(f"{_LABEL[kind]} row {n} ({table}) is not in the chain: it was added behind the tool's back",

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 
-from loyalty_cli.errors import LoyaltyError
 
 GENESIS = "0" * 64
 BLOCK_ROWS = 20_000  # records buffered before a big import writes a block mid-transaction
@@ -164,7 +163,7 @@ class Journal:
 
     __slots__ = ("conn", "signer", "rows", "count", "_head", "_pending")
 
-    def __init__(self, conn, signer: Signer | None):
+    def __init__(self, conn, signer: Signer):
         self.conn = conn
         self.signer = signer
         self.rows: dict[str, list] = {}
@@ -222,8 +221,6 @@ class Journal:
         if self._head is None:
             self._head = head(self.conn)
         last_id, _, chain_key_id, counts = self._pending[0] if self._pending else self._head
-        if self.signer is None:
-            raise LoyaltyError("this database was opened without its chain key; nothing was changed")
         key, kid, rekey = self.signer.key_for(chain_key_id)
         counts = dict(counts)
         for kind, rows in self.rows.items():
@@ -294,28 +291,13 @@ def size(kind: str, records) -> int:
     return len(records)
 
 
-def journal(tx) -> Journal:
-    """The journal of the write transaction `tx` (Store.write gives every one)."""
-    j = tx.journal
-    if j is None:
-        raise RuntimeError("a write outside Store.write(): it would not be chained")
-    return j
-
-
 # -- reading the chain (db check) ------------------------------------------------------------
-def blocks(tx, after: int = 0, kinds: str | None = None):
-    """(id, kinds, key, counts, hash, mac, body) of the blocks after block `after`, in order
-    (streamed); with `kinds`, only blocks holding records of that kind."""
-    columns = "id, kinds, key, counts, hash, mac, body"
-    if kinds is None:
-        return tx.execute(f"SELECT {columns} FROM chain WHERE id > ? ORDER BY id", (after,))
-    return tx.execute(f"SELECT {columns} FROM chain WHERE id > ? AND kinds LIKE ? ORDER BY id",
-                      (after, f"%,{kinds},%"))
-
-
-def links(tx):
-    """(id, hash, mac) of every block, without their bodies."""
-    return tx.execute("SELECT id, hash, mac FROM chain ORDER BY id")
+def blocks(tx, kinds: str | None = None):
+    """(id, kinds, key, counts, hash, mac, body) of every block, in order (streamed); with `kinds`, only
+    the blocks holding records of that kind."""
+    pattern = "%" if kinds is None else f"%,{kinds},%"
+    return tx.execute("SELECT id, kinds, key, counts, hash, mac, body FROM chain WHERE kinds LIKE ? ORDER BY id",
+                      (pattern,))
 
 
 def has_chain(tx) -> bool:
@@ -385,12 +367,6 @@ def counts_of(tx, block_id: int) -> dict | None:
 def hash_of(tx, block_id: int) -> str | None:
     """Block `block_id`'s stored hash, or None when there is no such block."""
     row = tx.execute("SELECT hash FROM chain WHERE id = ?", (block_id,)).fetchone()
-    return row[0] if row else None
-
-
-def key_of(tx, block_id: int) -> str | None:
-    """The id of the key block `block_id` says it is signed with."""
-    row = tx.execute("SELECT key FROM chain WHERE id = ?", (block_id,)).fetchone()
     return row[0] if row else None
 
 

@@ -79,9 +79,11 @@ def has_member_keys(tx) -> bool:
     return has_column(tx, "members", "member_key")
 
 
-def ledger_entries(tx):
-    """(id, member_id, at, kind, points, ref, note, by, hash) of every entry, in id order (streamed)."""
-    return tx.execute("SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger ORDER BY id")
+def ledger_entries(tx, after: int = 0):
+    """(id, member_id, at, kind, points, ref, note, by, hash) of the entries from id `after` on (every entry
+    by default), in id order (streamed)."""
+    return tx.execute("SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger WHERE id >= ? "
+                      "ORDER BY id", (after,))
 
 
 def balance_mismatches(tx, limit: int) -> list[tuple]:
@@ -272,9 +274,9 @@ def count_rows(tx, table: str, numbered: bool = True) -> tuple[int, int]:
     return count, last or 0
 
 
-def rows_after(tx, table: str, rowid: int, limit: int, with_member: bool = True) -> list[tuple]:
-    """(rowid, member_id or None) of the rows numbered after `rowid`."""
-    member = "member_id" if with_member else "NULL"
+def rows_after(tx, table: str, rowid: int, limit: int) -> list[tuple]:
+    """(rowid, member_id or None when the table has none) of the rows numbered after `rowid`."""
+    member = "member_id" if has_column(tx, table, "member_id") else "NULL"
     return tx.execute(f"SELECT rowid, {member} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",
                       (rowid, limit)).fetchall()
 
@@ -376,12 +378,6 @@ def touched_summary_differences(tx, limit: int) -> list[tuple[str, list[tuple]]]
         f"""SELECT * FROM ({cached} EXCEPT SELECT * FROM ({source}))
             UNION ALL SELECT * FROM (SELECT * FROM ({source}) EXCEPT {cached}) ORDER BY {key} LIMIT ?""",
         (limit,)).fetchall()) for table, cached, source, key in sources]
-
-
-def ledger_entries_from(tx, first: int):
-    """(id, member_id, at, kind, points, ref, note, by, hash) of the entries from id `first - 1` on (streamed)."""
-    return tx.execute("SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger WHERE id >= ? ORDER BY id",
-                      (max(first - 1, 1),))
 
 
 def entries_between(tx, first: int, last: int):
