@@ -358,17 +358,12 @@ def totals_everywhere(tx) -> tuple[int, int, int, int, int]:
 def touched_summary_differences(tx, limit: int) -> list[tuple[str, list[tuple]]]:
     """`summary_differences` for the touched members' totals and the touched days (the purchases and
     entries of those days only are summed: one pass over each table, no grouping of the rest)."""
-    from loyalty_cli.store.migrations import MEMBER_TOTALS_SQL
+    from loyalty_cli.store.migrations import DAILY_POINTS_SQL, DAILY_SALES_SQL, MEMBER_TOTALS_SQL
 
-    touched_day = "substr({}, 1, 10) IN (SELECT day FROM temp.touched_days)"
+    touched_day = "WHERE substr({}, 1, 10) IN (SELECT day FROM temp.touched_days)"
     member = MEMBER_TOTALS_SQL.format(where="WHERE p.member_id IN (SELECT member_id FROM temp.touched_members)")
-    sales = ("SELECT substr(purchased_at, 1, 10) AS day, count(CASE WHEN kind = 'sale' THEN 1 END), "
-             "coalesce(sum(CASE WHEN kind = 'sale' THEN amount END), 0), count(CASE WHEN kind = 'refund' THEN 1 END), "
-             "coalesce(sum(CASE WHEN kind = 'refund' THEN amount END), 0) FROM purchases "
-             f"WHERE {touched_day.format('purchased_at')} GROUP BY day")
-    points = ("SELECT substr(at, 1, 10) AS day, kind, sum(CASE WHEN points > 0 THEN points ELSE 0 END), "
-              "sum(CASE WHEN points < 0 THEN points ELSE 0 END), count(*) FROM ledger "
-              f"WHERE {touched_day.format('at')} GROUP BY day, kind")
+    sales = DAILY_SALES_SQL.format(where=touched_day.format("purchased_at"))
+    points = DAILY_POINTS_SQL.format(where=touched_day.format("at"))
     sources = (("member_totals", "SELECT * FROM member_totals WHERE member_id IN (SELECT member_id FROM "
                 "temp.touched_members)", member, "member_id"),
                ("daily_sales", "SELECT * FROM daily_sales WHERE day IN (SELECT day FROM temp.touched_days)", sales, "day"),

@@ -186,14 +186,17 @@ MEMBER_TOTALS = {
 # What member_totals holds, from the purchases ({where}: "" for everyone, or a filter on p.member_id).
 MEMBER_TOTALS_SQL = ("SELECT member_id, " + ", ".join(f"{expr} AS {name}" for name, expr in MEMBER_TOTALS.items())
                      + " FROM purchases p {where} GROUP BY member_id")
-DAILY_SALES = ("SELECT substr(purchased_at, 1, 10) AS day, count(CASE WHEN kind = 'sale' THEN 1 END) AS sales, "
-               "coalesce(sum(CASE WHEN kind = 'sale' THEN amount END), 0) AS sales_amount, "
-               "count(CASE WHEN kind = 'refund' THEN 1 END) AS refunds, "
-               "coalesce(sum(CASE WHEN kind = 'refund' THEN amount END), 0) AS refund_amount "
-               "FROM purchases GROUP BY day")
-DAILY_POINTS = ("SELECT substr(at, 1, 10) AS day, kind, sum(CASE WHEN points > 0 THEN points ELSE 0 END) AS credit, "
-                "sum(CASE WHEN points < 0 THEN points ELSE 0 END) AS debit, count(*) AS entries "
-                "FROM ledger GROUP BY day, kind")
+# What daily_sales and daily_points hold ({where}: "" for every day, or a filter on the rows' dates).
+DAILY_SALES_SQL = ("SELECT substr(purchased_at, 1, 10) AS day, count(CASE WHEN kind = 'sale' THEN 1 END) AS sales, "
+                   "coalesce(sum(CASE WHEN kind = 'sale' THEN amount END), 0) AS sales_amount, "
+                   "count(CASE WHEN kind = 'refund' THEN 1 END) AS refunds, "
+                   "coalesce(sum(CASE WHEN kind = 'refund' THEN amount END), 0) AS refund_amount "
+                   "FROM purchases {where} GROUP BY day")
+DAILY_POINTS_SQL = ("SELECT substr(at, 1, 10) AS day, kind, sum(CASE WHEN points > 0 THEN points ELSE 0 END) AS credit, "
+                    "sum(CASE WHEN points < 0 THEN points ELSE 0 END) AS debit, count(*) AS entries "
+                    "FROM ledger {where} GROUP BY day, kind")
+DAILY_SALES = DAILY_SALES_SQL.format(where="")
+DAILY_POINTS = DAILY_POINTS_SQL.format(where="")
 # Each cache table with the query it caches, for `db check`.
 SUMMARY_TABLES = (("member_totals", MEMBER_TOTALS_SQL.format(where=""), "member_id"),
                   ("daily_sales", DAILY_SALES, "day"), ("daily_points", DAILY_POINTS, "day, kind"))
