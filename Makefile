@@ -15,8 +15,8 @@ $(BIN)/loyalty: pyproject.toml
 	@# setuptools prints a deprecation banner for compat mode on every install: silenced by its
 	@# message alone (PYTHONWARNINGS reaches the build backend); every other warning and error shows.
 	PYTHONWARNINGS="$${PYTHONWARNINGS:+$$PYTHONWARNINGS,}ignore:Compat editable installs" \
-	  $(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat \
-	  || $(BIN)/python -m pip install --quiet -e '.[test]'
+	  $(BIN)/python -m pip install --quiet -e '.[test,postgres]' --config-settings editable_mode=compat \
+	  || $(BIN)/python -m pip install --quiet -e '.[test,postgres]'
 	@# bytecode now: with PYTHONDONTWRITEBYTECODE set, every command would compile the sources again
 	$(BIN)/python -m compileall -q loyalty_cli
 	touch $(BIN)/loyalty
@@ -43,9 +43,12 @@ demo: $(BIN)/loyalty
 	@echo
 	@echo "Try: $(BIN)/loyalty --db $(DEMO_DB) members show M0099"
 
-# The suite, then the slow tests one by one by name (the crash harness alone takes about five
-# minutes, which looked like a hang); the exit status is a failure if either run failed.
-# `make test TESTS=tests/test_store.py` runs only the files named.
+# The suite on SQLite, then the slow tests one by one by name (the crash harness alone takes about
+# five minutes, which looked like a hang), then the suite again on PostgreSQL when its server
+# binaries are here (a throwaway server: tests/pg_server.py); the exit status is a failure if any
+# run failed. `make test TESTS=tests/test_store.py` runs only the files named; `PG=no` skips the
+# PostgreSQL half, `PG=yes` (what .ci/run sets) makes a missing server a failure.
+PG ?= auto
 test: $(BIN)/loyalty
 	@status=0; \
 	echo "$(BIN)/python -m pytest -q -m 'not slow' $(TESTS)"; \
@@ -54,6 +57,14 @@ test: $(BIN)/loyalty
 	echo "(about five minutes), then 100 Ctrl-Cs at random moments (about half a minute)."; \
 	echo "$(BIN)/python -m pytest -v -m slow $(TESTS)"; \
 	$(BIN)/python -m pytest -v -m slow $(TESTS) || { code=$$?; [ $$code -eq 5 ] || status=$$code; }; \
+	echo; \
+	if [ "$(PG)" = no ]; then echo "PostgreSQL half skipped (PG=no)."; \
+	elif $(BIN)/python -c "import sys; from tests.pg_server import binaries_dir; sys.exit(binaries_dir() is None)"; then \
+	  echo "The suite again on PostgreSQL (a throwaway server in a temporary folder):"; \
+	  echo "$(BIN)/python -m pytest -q -m 'not slow' --backend postgresql $(TESTS)"; \
+	  $(BIN)/python -m pytest -q -m "not slow" --backend postgresql $(TESTS) || status=$$?; \
+	elif [ "$(PG)" = yes ]; then echo "PostgreSQL's server binaries (initdb, pg_ctl, postgres) are not installed: PG=yes fails"; status=1; \
+	else echo "PostgreSQL half skipped: its server binaries (initdb, pg_ctl, postgres) are not on this machine."; fi; \
 	exit $$status
 
 # The hardening tests, large: 200 kills of the import, 2,000 simulation seeds, more random files,

@@ -66,9 +66,9 @@ def default_path(db_path: str, environ) -> Path:
 
     from loyalty_cli.keys import config_dir
 
-    real = os.path.realpath(db_path)
+    real = _where(db_path)
     digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(real)) or "loyalty"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(real.split("?")[0])) or "loyalty"
     return config_dir(environ) / "anchors" / f"{name}-{digest}.anchors"
 
 
@@ -81,7 +81,14 @@ def resolve_path(given: str | None, db_path: str, environ) -> Path:
 
 def seal(at: str, last_id: int, last_hash: str | None, db_path: str) -> Anchor:
     """The record sealing a chain whose last block is `last_id` with hash `last_hash` (0, None: empty)."""
-    return Anchor(at, last_id, last_hash or GENESIS, os.path.abspath(db_path))
+    return Anchor(at, last_id, last_hash or GENESIS, _where(db_path, os.path.abspath))
+
+
+def _where(db_path, local=os.path.realpath) -> str:
+    """`local(path)` of a database file, or the database's URL (without a password) on PostgreSQL."""
+    from loyalty_cli.store import is_postgres_url
+
+    return str(db_path) if is_postgres_url(str(db_path)) else local(db_path)
 
 
 def parse(lines: list[str], file: str) -> tuple[list[Anchor], list[Problem]]:

@@ -31,7 +31,7 @@ def check_schema(tx) -> list[Problem]:
     history, and no trigger, table or view added by hand, which may copy personal data away before
     an erasure. SQLite's own objects (sqlite_autoindex_*, sqlite_sequence, sqlite_stat*) are allowed."""
     have = check_rows.schema(tx)
-    expected = check_rows.expected_schema(tuple(check_rows.migrations_run(tx)))
+    expected = check_rows.expected_schema(tx, tuple(check_rows.migrations_run(tx)))
     problems = []
     for name, (kind, table, sql) in expected.items():
         if name not in have:

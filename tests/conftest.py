@@ -24,8 +24,73 @@ TOOL_ENV = (
     "LOYALTY_DB", "LOYALTY_BUSY_TIMEOUT", "LOYALTY_OPERATOR", "LOYALTY_ENCODING", "LOYALTY_DELIMITER",
     "LOYALTY_DATE_FORMAT", "LOYALTY_DEBUG", "LOYALTY_STRESS",
     "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TERM", "XDG_DATA_HOME",
-    "XDG_CONFIG_HOME", "LOYALTY_ANCHORS", "LOYALTY_KEY_FILE",
+    "XDG_CONFIG_HOME", "LOYALTY_ANCHORS", "LOYALTY_KEY_FILE", "LOYALTY_STORE",
+    "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGSSLMODE",
 )
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", choices=("sqlite", "postgresql"), default=None,
+                     help="the database the tests run on (default: LOYALTY_TEST_BACKEND, else sqlite)")
+
+
+DB_FIXTURES = {"db", "dbp", "run"}
+
+
+def pytest_configure(config):
+    from tests import backend
+
+    chosen = config.getoption("--backend")
+    if chosen:
+        backend.BACKEND = chosen
+        os.environ["LOYALTY_TEST_BACKEND"] = chosen  # for the tests' child processes
+    config.addinivalue_line("markers", "sqlite_only: about SQLite's files themselves; not run on PostgreSQL")
+    config.addinivalue_line("markers", "postgres_only: about the PostgreSQL backend; run on PostgreSQL only")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL: the tests that make a database through the `db` fixtures, less those about
+    SQLite's files; on SQLite: every test but those about PostgreSQL."""
+    from tests import backend
+
+    skip_pg = pytest.mark.skip(reason="about the PostgreSQL backend (run with --backend postgresql)")
+    for item in items:
+        pg_only = item.get_closest_marker("postgres_only") is not None
+        if not backend.postgres():
+            if pg_only:
+                item.add_marker(skip_pg)
+            continue
+        if item.get_closest_marker("sqlite_only") is not None:
+            item.add_marker(pytest.mark.skip(reason="about SQLite's files"))
+        elif not pg_only and not (DB_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.skip(reason="opens no database: run once, on SQLite"))
+
+
+def pytest_sessionstart(session):
+    """The PostgreSQL run starts its server first: one that cannot start fails the run, once."""
+    from tests import backend
+
+    if backend.postgres():
+        try:
+            backend.server()
+        except Exception as exc:
+            pytest.exit(f"the PostgreSQL test server did not start: {exc}", returncode=1)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests import backend
+
+    backend.stop()
+
+
+@pytest.fixture(autouse=True)
+def drop_test_databases():
+    """On PostgreSQL: the databases a test made are dropped when it ends."""
+    yield
+    from tests import backend
+
+    if backend.postgres():
+        backend.drop_made()
 
 
 @pytest.fixture(autouse=True)

@@ -23,8 +23,17 @@ from functools import lru_cache
 
 def open_connection(db, **options) -> sqlite3.Connection:
     """A plain sqlite3 connection to the file at `db` (`options` as sqlite3.connect takes them)
-    that the caller closes: for a test that holds a lock or a transaction across several steps."""
+    that the caller closes: for a test that holds a lock or a transaction across several steps.
+    On the PostgreSQL run (`db` a URL): the store's own connection, which takes the same SQL."""
+    if is_url(db):
+        from loyalty_cli.store.postgres import connect as pg_connect
+
+        return pg_connect(str(db), 10)
     return sqlite3.connect(db, **options)
+
+
+def is_url(db) -> bool:
+    return isinstance(db, str) and db.startswith("postgresql://")
 
 
 @contextmanager
@@ -32,7 +41,7 @@ def connect(db, **options):
     """`open_connection` for one block, for tests that tamper with the database: what the block
     changed is committed when it ends without an error, and the connection is closed whatever
     happens."""
-    if isinstance(db, sqlite3.Connection):  # the test's own connection: not ours to commit or close
+    if isinstance(db, sqlite3.Connection) or hasattr(db, "raw"):  # the test's own: not ours to commit or close
         yield db
         return
     conn = open_connection(db, **options)
@@ -69,8 +78,10 @@ def rows(db, table: str, **where) -> list:
     clause, params = _where(where)
     with connect(db) as conn:
         cursor = conn.execute(f"SELECT * FROM {table}{clause} ORDER BY 1", params)
-        record = _record(table, tuple(d[0] for d in cursor.description))
-        return [record(*values) for values in cursor]
+        names = tuple(d[0] for d in cursor.description)
+        keep = [i for i, name in enumerate(names) if name != "rowid"]  # PostgreSQL's stand-in for SQLite's
+        record = _record(table, tuple(names[i] for i in keep))
+        return [record(*(values[i] for i in keep)) for values in cursor]
 
 
 def row(db, table: str, **where):

@@ -48,9 +48,12 @@ def one_error_line(result) -> str:
 
 def fresh_db(path):
     """A new, empty database at `path`, made as `loyalty init` makes it (no other command creates
-    one); returns the path."""
+    one); returns the path (on the PostgreSQL run, the URL of a new database instead: tests/backend.py)."""
     from loyalty_cli.store import Store
+    from tests import backend
 
+    if backend.postgres():
+        return backend.new_database()
     Store.open(path, create=True).close()
     return path
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.sqlite_only  # the SQLite file itself: location, modes, pragmas, WAL, backups
+
 from loyalty_cli import store
 from loyalty_cli.errors import Busy
 from loyalty_cli.store.migrations import MIGRATIONS

@@ -220,7 +220,7 @@ def _version(value: bool):
 @app.callback()
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    db: str = typer.Option(None, "--db", envvar="LOYALTY_DB", help="Database file (default: ~/.local/share/loyalty/loyalty.db)."),
+    db: str = typer.Option(None, "--db", envvar="LOYALTY_DB", help="Database file, or a postgresql:// URL (default: ~/.local/share/loyalty/loyalty.db)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document."),
     csv_: bool = typer.Option(False, "--csv", help="Print lists as CSV."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success."),
@@ -246,6 +246,7 @@ def init():
     \b
     Example:
       loyalty init --db shop.db
+      loyalty init --db postgresql://shop@db.example.com/loyalty
     """
     s = store(create=True)
     try:

@@ -251,6 +251,87 @@ def _chain_head(tx) -> tuple[int, str | None]:
     return last, (h if last else None)
 
 
+@app.command("copy")
+def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
+                                help="A new SQLite file, or the URL of an empty PostgreSQL database.")):
+    """Copy the whole database to a new SQLite file or an empty PostgreSQL database, and verify it.
+
+    Moving a shop to PostgreSQL (and back): every row is copied as it is (ids,
+    hashes, the chain), the copy is checked with 'db check' and the chain key before
+    it is committed, and the chain head both sides agree on is printed. A target
+    that holds anything is refused; a copy that fails its check leaves the target
+    empty. On PostgreSQL, a copy to a SQLite file is also the portable backup.
+
+    \b
+    Example:
+      loyalty db copy --to postgresql://shop@db.example.com/loyalty
+      loyalty --db postgresql://shop@db/loyalty db copy --to shop-$(date +%F).db
+    """
+    from loyalty_cli import checks
+    from loyalty_cli.errors import CheckFailed, LoyaltyError, UsageError
+    from loyalty_cli.store import Store, copy as copying, is_postgres_url, resolve_path
+    from loyalty_cli.store import ledger as ledger_rows
+
+    if not to.strip():
+        raise UsageError("--to was given an empty path; give a new file or a PostgreSQL URL")
+    made_file = None
+    if not is_postgres_url(to):
+        target_path = Path(to)
+        if target_path.is_dir():
+            raise UsageError(f"{to} is a directory; give --to the path of a new database file")
+        if target_path.exists() and target_path.stat().st_size:
+            raise LoyaltyError(f"{to} already exists; db copy writes only to a new file or an empty database")
+        made_file = None if target_path.exists() else target_path
+    source = store()
+    try:
+        if str(resolve_path(to)) == str(source.path) or (not is_postgres_url(to) and not is_postgres_url(str(source.path))
+                                                         and Path(to).resolve() == Path(source.path).resolve()):
+            raise UsageError("--to names the database being copied; give another file or database")
+        key, _ = _chain_key(False)
+        target = Store.open(to, create=True, now=now_text(), adopt=False)
+        target.announce = source.announce
+        try:
+            with source.read() as src, target.write() as dst:
+                if not copying.is_empty(dst):
+                    raise LoyaltyError(f"{target.path} already holds data; db copy writes only to a new file "
+                                       "or an empty database (nothing was copied)")
+                try:
+                    counts = copying.copy_rows(src, dst, dialect_of=target.conn)
+                except ValueError as exc:
+                    raise LoyaltyError(f"cannot copy to {target.path}: {exc} (is it from another version of "
+                                       "loyalty?); nothing was copied") from None
+                problems = checks.run(target, today(), key=key, full=True).problems
+                if problems:
+                    raise CheckFailed(f"the copy fails db check ({plural(len(problems), 'problem')}: first: "
+                                      f"{problems[0].message}); nothing was copied", problems)
+                heads = [(_chain_head(tx), ledger_rows.head(tx)[1]) for tx in (src, dst)]
+                if heads[0] != heads[1]:
+                    raise LoyaltyError(f"the copy's chain head {heads[1]} is not the source's {heads[0]}; "
+                                       "nothing was copied")
+        finally:
+            target.close()
+    except BaseException:
+        if made_file is not None:
+            for leftover in (made_file, *(Path(f"{made_file}{x}") for x in ("-wal", "-shm", "-journal"))):
+                leftover.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+    (block, block_hash), ledger_head = heads[0]
+    rows = sum(counts.values())
+    where = str(target.path)
+    out(lists=False).done(
+        f"copied {plural(rows, 'row')} to {where}; db check passed on the copy; both sides' chain head: "
+        f"block {block:,} {block_hash or '-'}",
+        {"to": where, "rows": counts, "chain_head": {"block": block, "hash": block_hash}, "ledger_head": ledger_head})
+
+
+def now_text() -> str:
+    from loyalty_cli.cli.common import now
+
+    return now()
+
+
 @app.command("rekey")
 def rekey(yes: bool = typer.Option(False, "--yes", help="Really accept the blocks signed before (required).")):
     """Sign the chain from here on with the key in LOYALTY_KEY_FILE, when the old key is lost for good.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +30,18 @@ class Connection(sqlite3.Connection):
     store function that writes records what it wrote there, and `Store.write` chains it."""
 
     journal = None
+    dialect = "sqlite"
+
+
+def dialect(conn) -> str:
+    """"sqlite" or "postgresql": which SQL the connection speaks (a plain sqlite3 connection: SQLite)."""
+    return getattr(conn, "dialect", "sqlite")
+
+
+def is_postgres_url(db) -> bool:
+    """Whether `--db` (or else LOYALTY_DB) names a PostgreSQL database rather than a file."""
+    text = str(db) if db is not None else os.environ.get("LOYALTY_DB", "")
+    return text.strip().lower().startswith(("postgresql://", "postgres://"))
 
 
 @contextmanager
@@ -51,7 +64,12 @@ def default_path() -> Path:
 
 
 def resolve_path(db: str | os.PathLike | None = None) -> Path:
-    """`--db` beats `LOYALTY_DB` beats the XDG default."""
+    """`--db` beats `LOYALTY_DB` beats the XDG default (a PostgreSQL URL: its Location, named
+    without its password)."""
+    if is_postgres_url(db):
+        from loyalty_cli.store.postgres import Location, target
+
+        return Location(target(db))
     if db is not None:
         if not str(db).strip():
             raise LoyaltyError("--db was given an empty path; give the path of a database file")
@@ -338,6 +356,12 @@ def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
     `path` is the database; an OSError names its own file when it has one."""
     from loyalty_cli.errors import Damaged
 
+    if "psycopg" in sys.modules:
+        from loyalty_cli.store import postgres
+
+        found = postgres.failure(exc, path)
+        if found is not None:
+            return found
     if isinstance(exc, sqlite3.Error):
         code = _primary_code(exc)
         words = str(exc)
@@ -431,6 +455,7 @@ class Store:
         self.notes: list[str] = []  # what a migration did, for the command to say on stderr
         self.announce = None  # how the command says them (see tell)
         self._signer = None
+        self.adopt = True  # m009 extends the chain over existing rows (not for `db copy`'s target)
 
     @property
     def signer(self):
@@ -444,12 +469,16 @@ class Store:
 
     @classmethod
     def open(cls, db: str | os.PathLike | None = None, migrate: bool = True, create: bool = False,
-             now: str | None = None, _retried: bool = False, key_file=None) -> "Store":
+             now: str | None = None, _retried: bool = False, key_file=None, adopt: bool = True) -> "Store":
         """Open and migrate a loyalty database. Only with `create` (`loyalty init`, `db restore`)
         is a missing or 0-byte file made into one (mode 0600 before SQLite writes); a missing
         file is otherwise an error, and anything that is not a loyalty database is refused
         before SQLite opens it (see `examine`). `now`: the caller's time, recorded as when each
-        migration ran (without it: MIGRATED_AT_UNKNOWN)."""
+        migration ran (without it: MIGRATED_AT_UNKNOWN). A PostgreSQL URL opens store.postgres."""
+        if is_postgres_url(db):
+            from loyalty_cli.store.postgres import PgStore
+
+            return PgStore.open(db, migrate, create, now, key_file=key_file, adopt=adopt)
         path = resolve_path(db)
         timeout = busy_timeout()
         if path.is_dir():
@@ -475,7 +504,7 @@ class Store:
                 if _retried:
                     raise LoyaltyError(f"cannot create the database at {path}: a file appeared there "
                                        "and went again while it was being created; run the command again") from None
-                return cls.open(db, migrate, create, now, _retried=True, key_file=key_file)
+                return cls.open(db, migrate, create, now, _retried=True, key_file=key_file, adopt=adopt)
             except OSError as exc:
                 raise LoyaltyError(f"cannot create the database at {path}: {exc.strerror}") from None
         elif kind == EMPTY:
@@ -485,6 +514,7 @@ class Store:
             conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False,
                                    factory=Connection)
             store = cls(path, conn, now, key_file)
+            store.adopt = adopt
             if new:  # first, so that a database whose creation is cut short is still recognised
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             store._configure()
@@ -532,7 +562,7 @@ class Store:
                     (migration.__name__, self.now or MIGRATED_AT_UNKNOWN),
                 )
                 done.append(migration.__name__)
-                if migration.__name__ == "m009_chain":
+                if migration.__name__ == "m009_chain" and self.adopt:
                     self._adopt()
             c.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
         return done
@@ -577,7 +607,7 @@ class Store:
             failed = False
             try:
                 self.conn.execute("COMMIT")
-            except sqlite3.Error:
+            except Exception:
                 # A COMMIT that fails (a full disk) is rolled back by SQLite itself: out of the
                 # transaction, with total_changes counting the undone rows, yet nothing was saved.
                 failed = True
@@ -588,7 +618,7 @@ class Store:
                 if not failed and not self.conn.in_transaction and self.conn.total_changes != changes:
                     global _SAVED
                     _SAVED = True
-        except sqlite3.OperationalError as exc:
+        except Exception as exc:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             if is_busy(exc):

@@ -79,7 +79,7 @@ def block_hash(prev: str, block_id: int, kinds: str, key: str, counts: str, body
 def body_of(stored: str | bytes) -> dict:
     """A block's body as stored (JSON text, or zlib-compressed JSON), read. Raises ValueError when it
     is neither."""
-    if isinstance(stored, (bytes, memoryview)):
+    if isinstance(stored, (bytes, memoryview)) and bytes(stored[:1]) != b"{":  # (PostgreSQL: JSON as bytes)
         import zlib
 
         try:
@@ -271,6 +271,8 @@ class Journal:
         prev = self._head[1]
         counts_text = json.dumps(counts, separators=(",", ":"), sort_keys=True)
         h = block_hash(prev, block_id, kinds, kid, counts_text, stored)
+        if isinstance(stored, str) and getattr(self.conn, "dialect", "sqlite") == "postgresql":
+            stored = stored.encode("utf-8", "surrogatepass")  # a BYTEA column: the bytes hashed
         self.conn.execute(INSERT_BLOCK, (block_id, kinds, kid, counts_text, h, block_mac(key, h), stored))
         self._head = (block_id, h, kid, counts)
 

@@ -50,10 +50,20 @@ def migrations_run(tx) -> list[str]:
     return [m.__name__ for i, m in enumerate(MIGRATIONS) if m.__name__ in recorded or i < version]
 
 
+def expected_schema(tx, ran: tuple[str, ...]) -> dict[str, tuple[str, str, str]]:
+    """`schema` of a new database that had the migrations named `ran` (and no other): what loyalty
+    made, to compare the database with (on PostgreSQL: made in a scratch schema and rolled back)."""
+    from loyalty_cli.store import dialect
+
+    if dialect(tx) == "postgresql":
+        from loyalty_cli.store.postgres import expected_catalogue
+
+        return {name: (kind, table, _normal(sql)) for kind, name, table, sql in expected_catalogue(tx, ran, SCHEMA_SQL)}
+    return _expected_sqlite(ran)
+
+
 @lru_cache(maxsize=None)
-def expected_schema(ran: tuple[str, ...]) -> dict[str, tuple[str, str, str]]:
-    """`schema` of a new database that had the migrations named `ran` (and no other), made by
-    running them into an in-memory database: what loyalty made, to compare a file with."""
+def _expected_sqlite(ran: tuple[str, ...]) -> dict[str, tuple[str, str, str]]:
     import sqlite3
 
     conn = sqlite3.connect(":memory:", isolation_level=None)
@@ -151,7 +161,7 @@ def overdrafts(tx, limit: int) -> list[tuple]:
     """(entry id, member_id, kind, balance after) of debits other than reversals that left a balance below zero."""
     return tx.execute(
         """SELECT id, member_id, kind, after FROM (
-               SELECT id, member_id, kind, points, sum(points) OVER (PARTITION BY member_id ORDER BY id) AS after FROM ledger)
+               SELECT id, member_id, kind, points, sum(points) OVER (PARTITION BY member_id ORDER BY id) AS after FROM ledger) AS d
            WHERE points < 0 AND after < 0 AND kind != 'reversal' LIMIT ?""", (limit,)).fetchall()
 
 
@@ -187,8 +197,8 @@ def summary_differences(tx, limit: int) -> list[tuple[str, list[tuple]]]:
     builds the totals from its data."""
     have = table_names(tx)
     return [(table, tx.execute(
-        f"""SELECT * FROM (SELECT * FROM {table} EXCEPT SELECT * FROM ({source}))
-            UNION ALL SELECT * FROM (SELECT * FROM ({source}) EXCEPT SELECT * FROM {table}) ORDER BY {key} LIMIT ?""",
+        f"""SELECT * FROM (SELECT * FROM {table} EXCEPT SELECT * FROM ({source}) AS s) AS a
+            UNION ALL SELECT * FROM (SELECT * FROM ({source}) AS s EXCEPT SELECT * FROM {table}) AS b ORDER BY {key} LIMIT ?""",
         (limit,)).fetchall()) for table, source, key in SUMMARY_TABLES if table in have]
 
 
@@ -370,8 +380,8 @@ def touched_summary_differences(tx, limit: int) -> list[tuple[str, list[tuple]]]
                ("daily_points", "SELECT * FROM daily_points WHERE day IN (SELECT day FROM temp.touched_days)", points,
                 "day, kind"))
     return [(table, tx.execute(
-        f"""SELECT * FROM ({cached} EXCEPT SELECT * FROM ({source}))
-            UNION ALL SELECT * FROM (SELECT * FROM ({source}) EXCEPT {cached}) ORDER BY {key} LIMIT ?""",
+        f"""SELECT * FROM ({cached} EXCEPT SELECT * FROM ({source}) AS s) AS a
+            UNION ALL SELECT * FROM (SELECT * FROM ({source}) AS s EXCEPT {cached}) AS b ORDER BY {key} LIMIT ?""",
         (limit,)).fetchall()) for table, cached, source, key in sources]
 
 

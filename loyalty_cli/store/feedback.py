@@ -6,8 +6,8 @@ from __future__ import annotations
 def insert(tx, member_id: str, at: str, score: int, comment: str | None) -> int:
     """Record one answer; returns its id."""
     tx.journal.add("feedback", (member_id, at, score))  # the comment is personal data: not chained
-    return tx.execute("INSERT INTO feedback (member_id, at, score, comment) VALUES (?, ?, ?, ?)",
-                      (member_id, at, score, comment)).lastrowid
+    return tx.execute("INSERT INTO feedback (member_id, at, score, comment) VALUES (?, ?, ?, ?) RETURNING id",
+                      (member_id, at, score, comment)).fetchone()[0]
 
 
 def forget_comments(tx, member_id: str) -> None:

@@ -44,12 +44,13 @@ UPDATE_MEMBERS = ("UPDATE members SET balance = ?, tier = ?, tier_since = ?, flo
                   "first_sale = ? WHERE member_id = ?")
 ADD_DAILY_SALES = (
     "INSERT INTO daily_sales (day, sales, sales_amount, refunds, refund_amount) VALUES (?,?,?,?,?) "
-    "ON CONFLICT (day) DO UPDATE SET sales = sales + excluded.sales, sales_amount = sales_amount + "
-    "excluded.sales_amount, refunds = refunds + excluded.refunds, refund_amount = refund_amount + excluded.refund_amount")
+    "ON CONFLICT (day) DO UPDATE SET sales = daily_sales.sales + excluded.sales, sales_amount = daily_sales.sales_amount + "
+    "excluded.sales_amount, refunds = daily_sales.refunds + excluded.refunds, "
+    "refund_amount = daily_sales.refund_amount + excluded.refund_amount")
 ADD_DAILY_POINTS = (
     "INSERT INTO daily_points (day, kind, credit, debit, entries) VALUES (?,?,?,?,?) "
-    "ON CONFLICT (day, kind) DO UPDATE SET credit = credit + excluded.credit, debit = debit + excluded.debit, "
-    "entries = entries + excluded.entries")
+    "ON CONFLICT (day, kind) DO UPDATE SET credit = daily_points.credit + excluded.credit, "
+    "debit = daily_points.debit + excluded.debit, entries = daily_points.entries + excluded.entries")
 # `+member_id`: a filter, not an index choice; by the member's open lots SQLite would read each of
 # their rows (0.7 ms a refund at 1M purchases) instead of the sale's one or two.
 SALES_OPEN_LOTS = (f"SELECT id, expires_on, remaining, available_on FROM lots WHERE {OWN_LOTS} AND +member_id = ? AND remaining > 0 "
@@ -307,12 +308,12 @@ def balance_as_of(conn, member_id: str, as_of: str | None) -> tuple[int, list[di
         balance = conn.execute("SELECT coalesce(sum(points), 0) FROM ledger WHERE member_id = ? AND at <= ?",
                                (member_id, end)).fetchone()[0]
         rows = conn.execute(
-            """SELECT l.expires_on, sum(l.points - coalesce(u.used, 0)) AS left
+            """SELECT l.expires_on, sum(l.points - coalesce(u.used, 0))
                FROM lots l JOIN ledger c ON c.id = l.entry_id
                LEFT JOIN (SELECT lu.lot_id, sum(lu.points) AS used FROM lot_uses lu JOIN ledger d ON d.id = lu.entry_id
                           WHERE d.member_id = ? AND d.at <= ? GROUP BY lu.lot_id) u ON u.lot_id = l.id
                WHERE l.member_id = ? AND c.at <= ?
-               GROUP BY l.expires_on HAVING left > 0 ORDER BY coalesce(l.expires_on, ?)""",
+               GROUP BY l.expires_on HAVING sum(l.points - coalesce(u.used, 0)) > 0 ORDER BY coalesce(l.expires_on, ?)""",
             (member_id, end, member_id, end, NEVER)).fetchall()
     expiring = [{"date": e, "points": p} for e, p in rows if p > 0]
     return balance, expiring

@@ -128,7 +128,8 @@ def listing(tx, *, tier: str | None, search: str | None, order: str, limit: int 
                      "OR phone LIKE ? ESCAPE '\\')")
         params += [like] * 4
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    tx.create_function("fold", 1, lambda text: text.casefold() if text else text, deterministic=True)
+    if hasattr(tx, "create_function"):  # (PostgreSQL: lower(), store.postgres)
+        tx.create_function("fold", 1, lambda text: text.casefold() if text else text, deterministic=True)
     total = tx.execute(f"SELECT count(*) FROM members{clause}", params).fetchone()[0]
     source = "members"
     if balances_after is not None:  # the reports' balances as of the day (ledger.BALANCES_SQL)

@@ -276,7 +276,8 @@ def m006_member_key(conn) -> list[str]:
     may hold two ids differing only by case, which `db check` reports and no command merges."""
     from loyalty_cli.values import member_key
 
-    conn.create_function("loyalty_member_key", 1, member_key, deterministic=True)
+    if conn is not None:  # (None: the statements only, restated for PostgreSQL by store.pg_schema)
+        conn.create_function("loyalty_member_key", 1, member_key, deterministic=True)
     return [
         "ALTER TABLE members ADD COLUMN member_key TEXT",
         "UPDATE members SET member_key = loyalty_member_key(member_id)",

@@ -8,9 +8,32 @@ from the as-of date D); `p` below is the dict of those bounds (`reports.Dates.pa
 
 from __future__ import annotations
 
+from loyalty_cli.store import dialect
 from loyalty_cli.store.ledger import BALANCES_SQL, entries_after, outstanding
 from loyalty_cli.store.tiers import MEMBER_BY
 from loyalty_cli.values import EARLIEST
+
+
+# The few date computations each backend spells its own way (a and b: SQL expressions of ISO dates).
+def days_between(tx, a: str, b: str) -> str:
+    """Whole days from date b to date a."""
+    if dialect(tx) == "postgresql":
+        return f"(CAST({a} AS date) - CAST({b} AS date))"
+    return f"CAST(julianday({a}) - julianday({b}) AS INTEGER)"
+
+
+def epoch_seconds(tx, at: str) -> str:
+    """Seconds since 1970 of a timestamp."""
+    if dialect(tx) == "postgresql":
+        return f"CAST(extract(epoch FROM CAST({at} AS timestamp)) AS BIGINT)"
+    return f"CAST(strftime('%s', {at}) AS INTEGER)"
+
+
+def days_later(tx, at: str, days: str) -> str:
+    """The date `days` after the date of timestamp `at` (`days`: '+N days' on SQLite, N on PostgreSQL)."""
+    if dialect(tx) == "postgresql":
+        return f"CAST(CAST(substr({at}, 1, 10) AS date) + CAST({days} AS integer) AS text)"
+    return f"date({at}, {days})"
 
 # -- the per-member purchase summary -------------------------------------------
 # What RFM, Pareto and the top members need, per member with a purchase up to D.
@@ -34,7 +57,7 @@ WHERE purchased_at <= :end
 GROUP BY member_id"""
 SUMMARY_SQL = f"{SUMMARY_FROM_TOTALS}\nUNION ALL{SUMMARY_FROM_PURCHASES}\n"
 SUMMARY_WANTED = ("SELECT member_id, substr(last_sale, 1, 10), frequency, monetary FROM ({}) "
-                  "WHERE last_sale IS NOT NULL")
+                  "AS s WHERE last_sale IS NOT NULL")
 SUMMARY_FROM_TOTALS_WANTED = SUMMARY_WANTED.format(SUMMARY_FROM_TOTALS)
 SUMMARY_FROM_PURCHASES_WANTED = SUMMARY_WANTED.format(SUMMARY_FROM_PURCHASES)
 
@@ -89,7 +112,7 @@ def lapsed_members(tx, as_of: str, end: str, cutoff: str, sort: str, limit: int 
         f"""WITH lifetime AS ({LIFETIME_SQL}),
             lapsed AS (SELECT * FROM lifetime WHERE last_sale <= :cutoff)
             SELECT s.member_id, substr(s.last_sale, 1, 10) AS last_sale, s.lifetime_spend,
-                   CAST(julianday(:as_of) - julianday(substr(s.last_sale, 1, 10)) AS INTEGER), m.name, m.email, m.phone
+                   {days_between(tx, ":as_of", "substr(s.last_sale, 1, 10)")}, m.name, m.email, m.phone
             FROM lapsed s JOIN members m ON m.member_id = s.member_id
             ORDER BY {CHURN_ORDER[sort]}""" + (" LIMIT :limit" if limit else ""),
         {"as_of": as_of, "end": end, "cutoff": cutoff, "limit": limit}).fetchall()
@@ -166,7 +189,7 @@ def busy_days(tx, start: str, end: str, most: int) -> list[tuple]:
     return tx.execute(
         """SELECT member_id, substr(purchased_at, 1, 10) AS day, count(*) AS n FROM purchases
            WHERE kind = 'sale' AND purchased_at BETWEEN :start AND :end
-           GROUP BY member_id, day HAVING n > :max""", {"start": start, "end": end, "max": most}).fetchall()
+           GROUP BY member_id, day HAVING count(*) > :max ORDER BY member_id, day""", {"start": start, "end": end, "max": most}).fetchall()
 
 
 def small_bursts(tx, start: str, end: str, small: int, burst: int, minutes: int) -> list[tuple]:
@@ -175,7 +198,7 @@ def small_bursts(tx, start: str, end: str, small: int, burst: int, minutes: int)
     seconds = int(minutes) * 60  # an int, safe to put in the SQL
     return tx.execute(
         f"""WITH small AS (
-                SELECT member_id, purchased_at, CAST(strftime('%s', purchased_at) AS INTEGER) AS t
+                SELECT member_id, purchased_at, {epoch_seconds(tx, "purchased_at")} AS t
                 FROM purchases
                 WHERE kind = 'sale' AND amount < :small AND purchased_at BETWEEN :start AND :end),
             runs AS (
@@ -226,14 +249,15 @@ def awards_redeemed(tx, start: str, end: str, min_points: int, days: int) -> lis
     least `min_points`, with the member's first later redemption dated up to `end` and at most `days`
     calendar days after it."""
     return tx.execute(
-        """SELECT a.member_id, a.at, a.points, a.by, r.at, -r.points
+        f"""SELECT a.member_id, a.at, a.points, a.by, r.at, -r.points
            FROM ledger a JOIN ledger r ON r.id = (
                 SELECT r2.id FROM ledger r2
                 WHERE r2.member_id = a.member_id AND r2.id > a.id AND r2.kind = 'redeem' AND r2.at <= :end
-                  AND substr(r2.at, 1, 10) BETWEEN substr(a.at, 1, 10) AND date(a.at, :days)
+                  AND substr(r2.at, 1, 10) BETWEEN substr(a.at, 1, 10) AND {days_later(tx, "a.at", ":days")}
                 ORDER BY r2.id LIMIT 1)
            WHERE a.kind = 'award' AND a.points >= :min_points AND a.at BETWEEN :start AND :end""",
-        {"start": start, "end": end, "min_points": min_points, "days": f"+{days} days"}).fetchall()
+        {"start": start, "end": end, "min_points": min_points,
+         "days": f"+{days} days" if dialect(tx) == "sqlite" else days}).fetchall()
 
 
 def refunds_after_spending(tx, start: str, end: str) -> list[tuple]:
@@ -274,24 +298,25 @@ def refunds_after_spending(tx, start: str, end: str) -> list[tuple]:
 # in this period say nothing of the previous one, so look); the others are grouped from purchases.
 PERIODS_SQL = """
 WITH flags AS (
-    SELECT last_sale_at >= :period_start AS active,
-           coalesce(prev_sale_at >= :period_start, 0) AS repeat,
+    SELECT CASE WHEN last_sale_at >= :period_start THEN 1 ELSE 0 END AS active,
+           CASE WHEN prev_sale_at >= :period_start THEN 1 ELSE 0 END AS repeat,
            CASE WHEN last_sale_at < :period_start THEN 1
                 WHEN prev_sale_at IS NULL THEN 0
-                WHEN prev_sale_at < :period_start THEN prev_sale_at >= :previous_start
-                ELSE EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = t.member_id AND p.kind = 'sale'
-                             AND p.purchased_at >= :previous_start AND p.purchased_at < :period_start) END AS previous
+                WHEN prev_sale_at < :period_start THEN CASE WHEN prev_sale_at >= :previous_start THEN 1 ELSE 0 END
+                WHEN EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = t.member_id AND p.kind = 'sale'
+                             AND p.purchased_at >= :previous_start AND p.purchased_at < :period_start) THEN 1
+                ELSE 0 END AS previous
     FROM member_totals t WHERE last_purchase_at <= :end AND last_sale_at >= :previous_start
     UNION ALL
-    SELECT count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 0,
-           count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 1,
-           count(CASE WHEN purchased_at < :period_start THEN 1 END) > 0
+    SELECT CASE WHEN count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 0 THEN 1 ELSE 0 END,
+           CASE WHEN count(CASE WHEN purchased_at >= :period_start THEN 1 END) > 1 THEN 1 ELSE 0 END,
+           CASE WHEN count(CASE WHEN purchased_at < :period_start THEN 1 END) > 0 THEN 1 ELSE 0 END
     FROM purchases
     WHERE kind = 'sale' AND purchased_at >= :previous_start AND purchased_at <= :end
       AND member_id IN (SELECT member_id FROM member_totals WHERE last_purchase_at > :end)
     GROUP BY member_id)
 SELECT coalesce(sum(active), 0), coalesce(sum(repeat), 0), coalesce(sum(previous), 0),
-       coalesce(sum(active AND previous), 0)
+       coalesce(sum(active * previous), 0)
 FROM flags
 """
 

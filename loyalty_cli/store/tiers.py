@@ -43,7 +43,7 @@ def candidates(tx, basis: str, first: str | None, last_end: str, joined_by: str,
                    FROM purchases WHERE purchased_at <= ? {"AND purchased_at >= ?" if first else ""} GROUP BY member_id)
         SELECT member_id, tier, tier_since, floor_tier, floor_until, qualified FROM (
             SELECT m.member_id, m.tier, m.tier_since, m.floor_tier, m.floor_until, {level} AS qualified
-            FROM members m LEFT JOIN q ON q.member_id = m.member_id WHERE m.joined_on <= ?)
+            FROM members m LEFT JOIN q ON q.member_id = m.member_id WHERE m.joined_on <= ?) AS c
         WHERE qualified != tier OR floor_tier IS NOT NULL"""
     params = [last_end] + ([first] if first else [])
     for minimum, name in higher:

@@ -1,0 +1,550 @@
+"""The PostgreSQL backend: a connection that speaks to the store's SQL, and the `Store` over it.
+
+The store's modules write their SQL once, in the dialect SQLite and PostgreSQL share; the few
+constructs that differ are rewritten here as a statement is first seen (`translate`, cached):
+`?` and `:name` parameters, `INSERT OR IGNORE`, `temp.` tables, SQLite's planner hints. What
+cannot be rewritten mechanically (the schema, its triggers, the catalogue queries) is written
+per backend (store.pg_schema, and `dialect` branches in the store's modules).
+
+Transactions are explicit, as on SQLite: the connection is in autocommit mode and the store
+issues BEGIN and COMMIT itself. Every write transaction first takes one advisory lock per
+database (`pg_advisory_xact_lock`), PostgreSQL's equivalent of SQLite's BEGIN IMMEDIATE: the
+hash chains, id allocation and lot consumption are written by one till at a time, and a till
+that waits longer than LOYALTY_BUSY_TIMEOUT gets `Busy` (exit 75).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from loyalty_cli.errors import Busy, LoyaltyError, UsageError
+
+SCHEMES = ("postgresql://", "postgres://")
+WRITE_LOCK = 0x4C4F5931          # the advisory lock every write transaction takes ("LOY1")
+JOB_LOCKS = 0x4C4F5932           # + a job's number: the nightly jobs' locks
+UNREACHABLE = 75
+# Once a writer holds the write lock, the row locks it meets are another program's (an operator's
+# session): waited for this long, then the command fails with exit 75 rather than hang a till.
+LOCK_TIMEOUT_AFTER = "30s"
+
+
+def is_url(db) -> bool:
+    return isinstance(db, str) and db.strip().lower().startswith(SCHEMES)
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***: what every message shows."""
+    url = re.sub(r"^([a-z]+://[^:/@?#]*):[^@/?#]*@", r"\1:***@", url, flags=re.I)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+
+
+class Location(str):
+    """Where a PostgreSQL database is, as the messages name it (never with its password)."""
+
+    def __new__(cls, url: str):
+        self = super().__new__(cls, redact(url))
+        self.url = url
+        return self
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    @property
+    def parent(self):  # for code that asks a file's folder: there is none
+        return Path(".")
+
+    def resolve(self) -> "Location":
+        return self
+
+
+def driver():
+    """psycopg, or a one-line error saying which extra to install (exit 2)."""
+    try:
+        import psycopg
+    except ImportError:
+        raise UsageError("a PostgreSQL --db needs the PostgreSQL driver: pip install 'loyalty[postgres]' "
+                         "(it installs psycopg)") from None
+    return psycopg
+
+
+# -- the SQL: SQLite's spelling rewritten for PostgreSQL -----------------------------------
+_LITERALS = re.compile(r"('(?:[^']|'')*')")
+def _member_totals():
+    from loyalty_cli.store.migrations import MEMBER_TOTALS
+
+    return "member_id", list(MEMBER_TOTALS)
+
+
+# The tables the store writes with INSERT OR REPLACE: (their key, the columns replaced).
+_REPLACE_KEYS = {"member_totals": _member_totals}
+# SQLite's catalogue, as PostgreSQL's (the schema of the URL; temporary tables are not in it). `sql`
+# is the object's definition as PostgreSQL states it (a table's: its columns, types and defaults).
+SQLITE_MASTER = """(SELECT 'table' AS type, c.relname AS name, c.relname AS tbl_name,
+       (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                          || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+                          || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+                          || CASE WHEN a.attgenerated = 's' THEN ' GENERATED' ELSE '' END
+                          || CASE WHEN a.attidentity != '' THEN ' IDENTITY' ELSE '' END, ', ' ORDER BY a.attnum)
+          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+       || coalesce((SELECT ' ' || string_agg(pg_get_constraintdef(k.oid), ', ' ORDER BY k.conname)
+                      FROM pg_constraint k WHERE k.conrelid = c.oid), '') AS sql
+  FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+UNION ALL
+SELECT 'index', i.relname, t.relname, replace(pg_get_indexdef(i.oid), current_schema() || '.', '')
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+ WHERE t.relnamespace = current_schema()::regnamespace
+UNION ALL
+SELECT 'trigger', g.tgname, t.relname, replace(pg_get_triggerdef(g.oid), current_schema() || '.', '')
+       || CASE g.tgenabled WHEN 'O' THEN '' ELSE ' (DISABLED)' END
+       || ' ' || md5(p.prosrc)
+  FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid JOIN pg_proc p ON p.oid = g.tgfoid
+ WHERE NOT g.tgisinternal AND t.relnamespace = current_schema()::regnamespace) AS sqlite_master"""
+_PRAGMAS = {
+    "integrity_check": "SELECT 'ok'",
+    "foreign_key_check": "SELECT NULL, NULL, NULL, NULL WHERE false",   # PostgreSQL enforces them always
+    "user_version": "SELECT count(*) FROM migrations",
+    "cache_size": "SELECT 0",
+}
+
+
+def _rewrite(code: str) -> str:
+    """One stretch of SQL outside string literals."""
+    code = code.replace("?", "%s")
+    code = re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", r"%(\1)s", code)
+    code = re.sub(r"\btemp\.", "pg_temp.", code)
+    code = re.sub(r"\bmain\.", "", code)
+    code = re.sub(r"\)\s*WITHOUT ROWID", ")", code)
+    code = re.sub(r"(?<=[\s(])\+(?=[a-z_])", "", code)       # SQLite's "not by this index" hint
+    code = code.replace("CROSS JOIN", "JOIN")                # SQLite's "join in this order" hint
+    code = re.sub(r"(\w+(?:\.\w+)?) = %s COLLATE NOCASE", r"lower(\1) = lower(%s)", code)
+    code = re.sub(r"\bfold\((\w+)\)", r'lower(\1 COLLATE "und-x-icu")', code)  # ICU: Unicode case folding
+    code = re.sub(r"\bAS INTEGER\)", "AS BIGINT)", code)
+    code = re.sub(r"\[(\w+)\]", r'"\1"', code)
+    code = re.sub(r"\bINTEGER PRIMARY KEY\b", "BIGINT PRIMARY KEY", code)
+    code = re.sub(r"\bIN \(\s*\)", "IN (SELECT NULL WHERE false)", code)  # an empty list: SQLite takes it
+    return code
+
+
+@lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    pragma = re.match(r"\s*PRAGMA (\w+)(?:\s*=.*|\((\w+)\))?\s*$", sql)
+    if pragma:
+        name, table = pragma.groups()
+        if name == "table_info":
+            return ("SELECT ordinal_position - 1, column_name FROM information_schema.columns WHERE "
+                    f"table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position")
+        return _PRAGMAS[name]
+    sql = _scalar_extremes(sql.replace("sqlite_master", SQLITE_MASTER_MARK))
+    parts = _LITERALS.split(sql.replace("%", "%%"))
+    text = "".join(part if i % 2 else _rewrite(part) for i, part in enumerate(parts))
+    ignore = re.match(r"\s*INSERT OR IGNORE INTO", text, flags=re.I)
+    if ignore:
+        text = "INSERT INTO" + text[ignore.end():] + " ON CONFLICT DO NOTHING"
+    replace = re.match(r"\s*INSERT OR REPLACE INTO (\w+)", text, flags=re.I)
+    if replace:
+        table = replace.group(1)
+        text = "INSERT INTO" + text[replace.end() - len(table) - 1:]
+        key, names = _REPLACE_KEYS[table]()
+        sets = ", ".join(f"{n} = excluded.{n}" for n in names if n != key)
+        text += f" ON CONFLICT ({key}) DO UPDATE SET {sets}"
+    return text.replace(SQLITE_MASTER_MARK, SQLITE_MASTER.replace("%", "%%"))
+
+
+def _scalar_extremes(sql: str) -> str:
+    """SQLite's max(a, b) and min(a, b) of two or more values are PostgreSQL's greatest and least."""
+    out, i = [], 0
+    for match in re.finditer(r"\b(max|min)\(", sql, flags=re.I):
+        start = match.end()
+        depth, commas, quoted, j = 1, 0, False, start
+        while j < len(sql) and depth:
+            ch = sql[j]
+            if ch == "'":
+                quoted = not quoted
+            elif not quoted:
+                depth += ch == "("
+                depth -= ch == ")"
+                commas += ch == "," and depth == 1
+            j += 1
+        if commas:
+            out.append(sql[i:match.start()] + ("greatest(" if match.group(1).lower() == "max" else "least("))
+            i = start
+    out.append(sql[i:])
+    return "".join(out)
+
+
+SQLITE_MASTER_MARK = "\x00sqlite_master\x00"
+
+
+_INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^)]*)\) VALUES \(([?,\s]*)\)\s*$", re.I)
+COPY_FROM_ROWS = 200  # an executemany of plain INSERTs this long streams through COPY
+
+
+class Cursor:
+    """The part of sqlite3.Cursor the store uses."""
+
+    def __init__(self, cur, rowcount: int | None = None):
+        self._cur = cur
+        self.rowcount = cur.rowcount if rowcount is None else rowcount
+
+    def fetchone(self):
+        return self._cur.fetchone() if self._cur.description else None
+
+    def fetchall(self):
+        return self._cur.fetchall() if self._cur.description else []
+
+    def fetchmany(self, size: int):
+        return self._cur.fetchmany(size) if self._cur.description else []
+
+    def __iter__(self):
+        return iter(self._cur) if self._cur.description else iter(())
+
+    @property
+    def description(self):
+        return self._cur.description
+
+
+class Connection:
+    """A psycopg connection that takes the store's SQL and behaves like sqlite3.Connection where
+    the store relies on it (explicit BEGIN/COMMIT, `in_transaction`, `total_changes`, a journal)."""
+
+    dialect = "postgresql"
+    journal = None
+
+    def __init__(self, raw, url: str = ""):
+        self.raw = raw
+        self.url = url
+        self.total_changes = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def execute(self, sql: str, params=()):
+        if sql == "BEGIN IMMEDIATE":  # SQLite's "begin, as the writer": the write lock (see the docstring)
+            self.raw.execute("BEGIN")
+            sql, params = "SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,)
+        cur = self.raw.cursor()
+        cur.execute(translate(sql), params if params is not None else ())
+        if cur.rowcount > 0 and not cur.description:
+            self.total_changes += cur.rowcount
+        return Cursor(cur)
+
+    def executemany(self, sql: str, rows):
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return Cursor(self.raw.cursor(), 0)
+        plain = _INSERT.match(sql)
+        cur = self.raw.cursor()
+        if plain and len(rows) >= COPY_FROM_ROWS:
+            table, columns = plain.group(1), plain.group(2)
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cur.executemany(translate(sql), rows)
+        self.total_changes += len(rows)
+        return Cursor(cur, len(rows))
+
+    def commit(self) -> None:
+        """(autocommit: every statement outside BEGIN is committed as it runs)"""
+        if self.in_transaction:
+            self.raw.execute("COMMIT")
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _loaders(raw) -> None:
+    """Values as SQLite gives them: booleans as 0/1, sums of integers as int (PostgreSQL's
+    numeric), other numerics as float."""
+    from psycopg.adapt import Loader
+
+    class IntBool(Loader):
+        def load(self, data):
+            return 1 if bytes(data) == b"t" else 0
+
+    class Number(Loader):
+        def load(self, data):
+            text = bytes(data).decode()
+            if "." in text or "e" in text.lower() or text in ("NaN", "Infinity", "-Infinity"):
+                return float(text)
+            return int(text)
+
+    raw.adapters.register_loader("bool", IntBool)
+    raw.adapters.register_loader("numeric", Number)
+
+
+def connect(url: str, timeout: float):
+    """A connection to the database at `url`, in autocommit mode (the store begins and ends its
+    transactions); a server that cannot be reached is `Busy`-like exit 75, with the URL redacted."""
+    psycopg = driver()
+    _quiet_driver()
+    try:
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=max(2, int(min(timeout, 60))),
+                              application_name="loyalty")
+    except psycopg.OperationalError as exc:
+        raise Unreachable(url, exc) from None
+    except psycopg.ProgrammingError as exc:  # a URL libpq cannot parse
+        raise UsageError(f"--db {redact(url)} is not a PostgreSQL URL libpq understands ({first_line(exc, url)})") from None
+    _loaders(raw)
+    return Connection(raw, url)
+
+
+def _quiet_driver() -> None:
+    """psycopg logs a warning when a failed batch's pipeline is closed: the command reports the
+    failure itself, on one line."""
+    import logging
+
+    log = logging.getLogger("psycopg")
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+
+
+def expected_catalogue(conn, ran: tuple[str, ...], catalogue_sql: str) -> list[tuple]:
+    """The catalogue (`catalogue_sql`'s rows) of a new database that had the migrations named `ran`:
+    made in a scratch schema on a second connection, read, and rolled back."""
+    from loyalty_cli.store import pg_schema
+    from loyalty_cli.store.migrations import MIGRATIONS
+
+    other = connect(conn.url, 10)
+    try:
+        other.raw.execute("BEGIN")
+        scratch = f"loyalty_expected_{os.getpid()}"
+        other.raw.execute(f"CREATE SCHEMA {scratch}")
+        other.raw.execute(f"SET LOCAL search_path TO {scratch}")
+        other.raw.execute(pg_schema.MIGRATIONS_TABLE)
+        for migration in MIGRATIONS:
+            if migration.__name__ in ran:
+                for statement in pg_schema.statements(migration):
+                    other.raw.execute(statement)
+        rows = other.execute(catalogue_sql).fetchall()
+        other.raw.execute("ROLLBACK")
+        return rows
+    finally:
+        other.close()
+
+
+def first_line(exc: BaseException, url: str = "") -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    password = re.search(r"^[a-z]+://[^:/@?#]*:([^@/?#]*)@", url, flags=re.I)
+    if password and password.group(1):
+        text = text.replace(password.group(1), "***")
+    return text
+
+
+class Unreachable(LoyaltyError):
+    exit_code = UNREACHABLE
+
+    def __init__(self, url: str, exc: BaseException):
+        super().__init__(f"cannot reach the database at {redact(url)} ({first_line(exc, url)}); "
+                         "check that the server is running and the URL, then run the command again")
+
+
+def failure(exc: BaseException, where) -> LoyaltyError | None:
+    """The one-line error for a PostgreSQL failure a user can cause or suffer, or None."""
+    import psycopg
+    from psycopg import errors
+
+    if not isinstance(exc, psycopg.Error):
+        return None
+    if isinstance(exc, (errors.LockNotAvailable, errors.QueryCanceled, errors.DeadlockDetected,
+                        errors.SerializationFailure)):
+        from loyalty_cli.store import BUSY_MESSAGE
+
+        return Busy(BUSY_MESSAGE)
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        from loyalty_cli.store import saved_changes
+
+        state = "the command stopped after saving part of its work" if saved_changes() else "nothing was written"
+        error = LoyaltyError(f"lost the connection to the database at {where} ({first_line(exc)}): {state}; "
+                             "check the server, then run the command again")
+        error.exit_code = UNREACHABLE
+        return error
+    if isinstance(exc, (errors.InsufficientPrivilege,)):
+        return LoyaltyError(f"permission denied on the database at {where} ({first_line(exc)}); the role in the "
+                            "URL must own the database")
+    if isinstance(exc, (errors.DiskFull,)):
+        return LoyaltyError(f"the database server's disk is full ({where}): nothing was written")
+    return None
+
+
+# -- the store ------------------------------------------------------------------------------
+from loyalty_cli.store import BUSY_MESSAGE, MIGRATED_AT_UNKNOWN, Store, busy_timeout  # noqa: E402
+
+
+def target(db) -> str | None:
+    """The PostgreSQL URL `--db` (or else LOYALTY_DB) names, or None for a file."""
+    if db is not None:
+        return str(db).strip() if is_url(str(db)) else None
+    env = os.environ.get("LOYALTY_DB")
+    return env.strip() if env and is_url(env) else None
+
+
+def _catalogue(conn) -> tuple[set[str], int | None]:
+    """(the tables in the URL's schema, how many of loyalty's migrations it had, or None without
+    a migrations table)."""
+    tables = {name for (name,) in conn.raw.execute(
+        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f')")}
+    if "migrations" not in tables:
+        return tables, None
+    names = [name for (name,) in conn.raw.execute("SELECT name FROM migrations")]
+    return tables, len(names)
+
+
+class PgStore(Store):
+    """A loyalty database in PostgreSQL (see the module's docstring)."""
+
+    dialect = "postgresql"
+    _ready = False  # the schema is there (the sequences to resync at every write exist)
+
+    @classmethod
+    def open(cls, db=None, migrate: bool = True, create: bool = False, now: str | None = None,
+             _retried: bool = False, key_file=None, adopt: bool = True) -> "PgStore":
+        from loyalty_cli.store.migrations import MIGRATIONS
+
+        url = target(db)
+        where = Location(url)
+        conn = connect(url, busy_timeout())
+        try:
+            tables, ran = _catalogue(conn)
+            if ran is None and tables:
+                raise LoyaltyError(f"the database at {where} holds another application's tables (none of loyalty's); "
+                                   "give --db an empty database or a loyalty one")
+            if ran is None and not create:
+                raise LoyaltyError(f"no loyalty database at {where} (it has no tables); nothing was created: "
+                                   f"create one there with: loyalty init --db '{where}'")
+            if ran is not None and ran > len(MIGRATIONS):
+                raise LoyaltyError(f"{where} was made by a newer version of loyalty (schema {ran}; this one knows "
+                                   f"{len(MIGRATIONS)}); upgrade loyalty to use it")
+            store = cls(where, conn, now, key_file)
+            store.adopt = adopt
+            if migrate:
+                store.migrate()
+        except BaseException:
+            conn.close()
+            raise
+        from loyalty_cli.store import forget_saved
+
+        forget_saved()
+        return store
+
+    def migrate(self) -> list[str]:
+        from loyalty_cli.store import pg_schema
+        from loyalty_cli.store.migrations import MIGRATIONS
+
+        _tables, ran = _catalogue(self.conn)
+        if ran is not None and ran >= len(MIGRATIONS):
+            return []
+        done = []
+        with self.write():
+            c = self.conn
+            c.raw.execute(pg_schema.MIGRATIONS_TABLE)
+            applied = {r[0] for r in c.execute("SELECT name FROM migrations")}
+            for migration in MIGRATIONS:
+                if migration.__name__ in applied:
+                    continue
+                for statement in pg_schema.statements(migration):
+                    c.raw.execute(statement)
+                c.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                          (migration.__name__, self.now or MIGRATED_AT_UNKNOWN))
+                done.append(migration.__name__)
+                if migration.__name__ == "m009_chain" and self.adopt:
+                    self._adopt()
+        return done
+
+    def _begin_immediate(self) -> None:
+        from loyalty_cli.store import pg_schema
+
+        timeout = busy_timeout()
+        c = self.conn
+        c.raw.execute("BEGIN")
+        try:
+            c.raw.execute(f"SET LOCAL lock_timeout = '{max(1, int(timeout * 1000))}ms'")
+            c.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            c.raw.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_AFTER}'")
+            if not self._ready:
+                tables, _ran = _catalogue(c)
+                self._ready = "migrations" in tables and "tier_changes" in tables
+            if self._ready:
+                c.raw.execute(pg_schema.RESYNC)
+        except BaseException as exc:
+            if not c.raw.closed and c.in_transaction:
+                c.raw.execute("ROLLBACK")
+            found = failure(exc, self.path) if not isinstance(exc, (KeyboardInterrupt, LoyaltyError)) else None
+            if found is not None:
+                raise found from None
+            raise
+
+    @contextmanager
+    def read(self):
+        """A read transaction: every query inside sees one snapshot (REPEATABLE READ)."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        try:
+            yield self.conn
+        finally:
+            if self.conn.in_transaction:
+                self.conn.raw.execute("COMMIT")
+
+    @contextmanager
+    def bulk_write(self):
+        with self.write() as conn:
+            yield conn
+
+    def close(self) -> None:
+        try:
+            if not self.conn.raw.closed and self.conn.in_transaction:
+                self.conn.raw.execute("ROLLBACK")
+        finally:
+            self.conn.close()
+        self.tell()
+
+    @contextmanager
+    def job_lock(self, name: str):
+        """The nightly jobs' lock, per database and job, held for the session: a second run (on any
+        machine) gets `Busy` at once."""
+        import zlib
+
+        number = zlib.crc32(name.encode()) & 0x7FFFFFFF
+        got = self.conn.raw.execute("SELECT pg_try_advisory_lock(%s, %s)", (JOB_LOCKS, number)).fetchone()[0]
+        if not got:
+            raise Busy(f"another '{name}' job is running on {self.path}; try again when it has finished")
+        try:
+            yield
+        finally:
+            if not self.conn.raw.closed:
+                self.conn.raw.execute("SELECT pg_advisory_unlock(%s, %s)", (JOB_LOCKS, number))
+
+    def backup_to(self, target_path) -> list[str]:
+        raise LoyaltyError("db backup writes SQLite files; on PostgreSQL copy the database to one with: "
+                           f"loyalty db copy --to {target_path} (or use pg_dump)")
+
+    def remove_stale_partials(self) -> list[str]:
+        return []
+
+    def checkpoint(self) -> bool:
+        """After an erasure: VACUUM the tables that held the personal data, so that the old row
+        versions (dead, but still on their pages and in the indexes) are removed; what the WAL and
+        its archives keep is the server's (README). False when another session's lock kept it off."""
+        from psycopg import errors
+
+        try:
+            self.conn.raw.execute(f"SET lock_timeout = '{max(1, int(busy_timeout() * 1000))}ms'")
+            self.conn.raw.execute("VACUUM members, feedback")
+        except (errors.LockNotAvailable, errors.QueryCanceled):
+            return False
+        finally:
+            self.conn.raw.execute("RESET lock_timeout")
+        return True
