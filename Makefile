@@ -19,6 +19,8 @@ $(BIN)/loyalty: pyproject.toml
 	  || $(BIN)/python -m pip install --quiet -e '.[test,postgres]'
 	@# bytecode now: with PYTHONDONTWRITEBYTECODE set, every command would compile the sources again
 	$(BIN)/python -m compileall -q loyalty_cli
+	@# … and of the PostgreSQL driver, which every command on a PostgreSQL --db imports
+	$(BIN)/python -m compileall -q $$($(BIN)/python -c "import os, psycopg, psycopg_binary; print(os.path.dirname(psycopg.__file__), os.path.dirname(psycopg_binary.__file__))")
 	touch $(BIN)/loyalty
 
 demo: $(BIN)/loyalty

@@ -123,6 +123,7 @@ def _rewrite(code: str) -> str:
     code = re.sub(r"(?<=[\s(])\+(?=[a-z_])", "", code)       # SQLite's "not by this index" hint
     code = code.replace("CROSS JOIN", "JOIN")                # SQLite's "join in this order" hint
     code = re.sub(r"(\w+(?:\.\w+)?) = %s COLLATE NOCASE", r"lower(\1) = lower(%s)", code)
+    code = re.sub(r"(\w+(?:\.\w+)?) COLLATE NOCASE", r"lower(\1)", code)  # (lower() of C text: ASCII, as NOCASE)
     code = re.sub(r"\bfold\((\w+)\)", r'lower(\1 COLLATE "und-x-icu")', code)  # ICU: Unicode case folding
     code = re.sub(r"\bAS INTEGER\)", "AS BIGINT)", code)
     code = re.sub(r"\[(\w+)\]", r'"\1"', code)
@@ -202,7 +203,13 @@ class Cursor:
         return self._cur.fetchmany(size) if self._cur.description else []
 
     def __iter__(self):
-        return iter(self._cur) if self._cur.description else iter(())
+        return self
+
+    def __next__(self):
+        row = self._cur.fetchone() if self._cur.description else None
+        if row is None:
+            raise StopIteration
+        return row
 
     @property
     def description(self):
@@ -389,16 +396,15 @@ def target(db) -> str | None:
     return env.strip() if env and is_url(env) else None
 
 
-def _catalogue(conn) -> tuple[set[str], int | None]:
-    """(the tables in the URL's schema, how many of loyalty's migrations it had, or None without
-    a migrations table)."""
-    tables = {name for (name,) in conn.raw.execute(
-        "SELECT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f')")}
-    if "migrations" not in tables:
+def _catalogue(conn) -> tuple[int, int | None]:
+    """(how many tables the URL's schema holds, how many of loyalty's migrations it had, or None
+    without a migrations table), in one round trip."""
+    tables, has_migrations = conn.raw.execute(
+        "SELECT count(*), count(*) FILTER (WHERE c.relname = 'migrations') FROM pg_class c "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')").fetchone()
+    if not has_migrations:
         return tables, None
-    names = [name for (name,) in conn.raw.execute("SELECT name FROM migrations")]
-    return tables, len(names)
+    return tables, conn.raw.execute("SELECT count(*) FROM migrations").fetchone()[0]
 
 
 class PgStore(Store):
@@ -406,6 +412,7 @@ class PgStore(Store):
 
     dialect = "postgresql"
     _ready = False  # the schema is there (the sequences to resync at every write exist)
+    _ran = None     # how many migrations the database had when opened
 
     @classmethod
     def open(cls, db=None, migrate: bool = True, create: bool = False, now: str | None = None,
@@ -428,6 +435,8 @@ class PgStore(Store):
                                    f"{len(MIGRATIONS)}); upgrade loyalty to use it")
             store = cls(where, conn, now, key_file)
             store.adopt = adopt
+            store._ran = ran
+            store._ready = bool(ran)
             if migrate:
                 store.migrate()
         except BaseException:
@@ -442,8 +451,9 @@ class PgStore(Store):
         from loyalty_cli.store import pg_schema
         from loyalty_cli.store.migrations import MIGRATIONS
 
-        _tables, ran = _catalogue(self.conn)
+        ran = self._ran
         if ran is not None and ran >= len(MIGRATIONS):
+            self._ready = True
             return []
         done = []
         with self.write():
@@ -460,6 +470,7 @@ class PgStore(Store):
                 done.append(migration.__name__)
                 if migration.__name__ == "m009_chain" and self.adopt:
                     self._adopt()
+        self._ready = True
         return done
 
     def _begin_immediate(self) -> None:
@@ -467,16 +478,13 @@ class PgStore(Store):
 
         timeout = busy_timeout()
         c = self.conn
-        c.raw.execute("BEGIN")
         try:
-            c.raw.execute(f"SET LOCAL lock_timeout = '{max(1, int(timeout * 1000))}ms'")
-            c.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            c.raw.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_AFTER}'")
-            if not self._ready:
-                tables, _ran = _catalogue(c)
-                self._ready = "migrations" in tables and "tier_changes" in tables
-            if self._ready:
-                c.raw.execute(pg_schema.RESYNC)
+            # One round trip: begin, wait for the write lock (at most the busy timeout), then
+            # close the sequences' gaps (see pg_schema), once the schema is there.
+            resync = f"; {pg_schema.RESYNC}" if self._ready else ""
+            c.raw.execute(f"BEGIN; SET LOCAL lock_timeout = '{max(1, int(timeout * 1000))}ms'; "
+                          f"SELECT pg_advisory_xact_lock({WRITE_LOCK}); "
+                          f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_AFTER}'{resync}")
         except BaseException as exc:
             if not c.raw.closed and c.in_transaction:
                 c.raw.execute("ROLLBACK")
