@@ -183,7 +183,52 @@ SQLITE_MASTER_MARK = "\x00sqlite_master\x00"
 
 
 _INSERT = re.compile(r"\s*INSERT INTO (\w+) \(([^)]*)\) VALUES \(([?,\s]*)\)\s*$", re.I)
-COPY_FROM_ROWS = 200  # an executemany of plain INSERTs this long streams through COPY
+_UPDATE = re.compile(r"\s*UPDATE (\w+) SET ((?:\w+ = \?,\s*)*\w+ = \?) WHERE (\w+) = \?\s*$", re.I)
+# A batch this long is one statement: plain INSERTs stream through COPY, plain UPDATEs by key
+# join an unnest() of the batch's columns, and a statement over one member at a time (the
+# member_totals upsert) runs once over them all. A shorter one is pipelined row by row.
+BATCH_FROM_ROWS = 8
+_SQL_TYPES = ((bool, "boolean"), (int, "bigint"), (float, "double precision"), (str, "text"), (bytes, "bytea"))
+
+
+def _column_type(values) -> str:
+    for value in values:
+        if value is not None:
+            for python, sql in _SQL_TYPES:
+                if isinstance(value, python):
+                    return sql
+    return "text"
+
+
+def _update_by_key(match, rows: list) -> tuple[str, list]:
+    """`UPDATE t SET a = ?, b = ? WHERE k = ?` over many rows as one statement (and its parameters)."""
+    table, sets, key = match.group(1), match.group(2), match.group(3)
+    names = [part.split("=")[0].strip() for part in sets.split(",")] + [key]
+    columns = list(zip(*rows))
+    arrays = ", ".join(f"%s::{_column_type(values)}[]" for values in columns)
+    assigned = ", ".join(f"{name} = v.c{i}" for i, name in enumerate(names[:-1]))
+    listed = ", ".join(f"c{i}" for i in range(len(names)))
+    sql = (f"UPDATE {table} SET {assigned} FROM unnest({arrays}) AS v({listed}) "
+           f"WHERE {table}.{key} = v.c{len(names) - 1}")
+    return sql, [list(values) for values in columns]
+
+
+def _per_member() -> dict[str, str]:
+    """The statements run once per member that can run once for a list of members."""
+    from loyalty_cli.store.ledger import UPDATE_TOTALS
+
+    return {UPDATE_TOTALS: translate(UPDATE_TOTALS).replace("WHERE p.member_id = %s", "WHERE p.member_id = ANY(%s)")}
+
+
+_PER_MEMBER: dict[str, str] | None = None
+
+
+def _batched(sql: str) -> str | None:
+    """The one-statement form of a per-member statement, or None."""
+    global _PER_MEMBER
+    if _PER_MEMBER is None:
+        _PER_MEMBER = _per_member()
+    return _PER_MEMBER.get(sql)
 
 
 class Cursor:
@@ -191,22 +236,23 @@ class Cursor:
 
     def __init__(self, cur, rowcount: int | None = None):
         self._cur = cur
+        self._rows = cur.pgresult is not None and cur.pgresult.nfields > 0  # (description builds objects)
         self.rowcount = cur.rowcount if rowcount is None else rowcount
 
     def fetchone(self):
-        return self._cur.fetchone() if self._cur.description else None
+        return self._cur.fetchone() if self._rows else None
 
     def fetchall(self):
-        return self._cur.fetchall() if self._cur.description else []
+        return self._cur.fetchall() if self._rows else []
 
     def fetchmany(self, size: int):
-        return self._cur.fetchmany(size) if self._cur.description else []
+        return self._cur.fetchmany(size) if self._rows else []
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        row = self._cur.fetchone() if self._cur.description else None
+        row = self._cur.fetchone() if self._rows else None
         if row is None:
             raise StopIteration
         return row
@@ -240,21 +286,28 @@ class Connection:
             sql, params = "SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,)
         cur = self.raw.cursor()
         cur.execute(translate(sql), params if params is not None else ())
-        if cur.rowcount > 0 and not cur.description:
+        result = Cursor(cur)
+        if cur.rowcount > 0 and not result._rows:
             self.total_changes += cur.rowcount
-        return Cursor(cur)
+        return result
 
     def executemany(self, sql: str, rows):
         rows = rows if isinstance(rows, list) else list(rows)
         if not rows:
             return Cursor(self.raw.cursor(), 0)
-        plain = _INSERT.match(sql)
         cur = self.raw.cursor()
-        if plain and len(rows) >= COPY_FROM_ROWS:
-            table, columns = plain.group(1), plain.group(2)
+        insert = _INSERT.match(sql) if len(rows) >= BATCH_FROM_ROWS else None
+        update = _UPDATE.match(sql) if len(rows) >= BATCH_FROM_ROWS and not insert else None
+        if insert:
+            table, columns = insert.group(1), insert.group(2)
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+        elif update and len(set(row[-1] for row in rows)) == len(rows):  # each key once: one pass does it
+            statement, params = _update_by_key(update, rows)
+            cur.execute(statement, params)
+        elif len(rows) >= BATCH_FROM_ROWS and (batched := _batched(sql)):
+            cur.execute(batched, ([row[0] for row in rows],))
         else:
             cur.executemany(translate(sql), rows)
         self.total_changes += len(rows)
