@@ -62,7 +62,8 @@ def new_database() -> str:
     if config:
         target = Path(config) / "loyalty" / "chain.key"
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for folder in (Path(config), target.parent):  # each made private, as the tool makes them
+                folder.mkdir(exist_ok=True, mode=0o700)
             shutil.copyfile(_key, target)
             os.chmod(target, 0o600)
     return pg.url(name)

@@ -157,6 +157,35 @@ def translate(sql: str) -> str:
     return text.replace(SQLITE_MASTER_MARK, SQLITE_MASTER.replace("%", "%%"))
 
 
+_IN_LIST = re.compile(r"( NOT)? IN \(((?:%s,\s*)+%s)\)")
+
+
+@lru_cache(maxsize=1024)
+def with_arrays(sql: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """`translate(sql)` with each list of two or more parameters (`x IN (?,?,?)`, a chunk of ids)
+    as one array parameter (`x = ANY(%s)`): one statement text whatever the chunk's length, so
+    PostgreSQL plans it once; and the (first parameter, count) of each list, to gather them."""
+    text = translate(sql)
+    if " IN (%s," not in text:
+        return text, ()
+    groups, out, last = [], [], 0
+    for match in _IN_LIST.finditer(text):
+        before = text[last:match.start()]
+        out.append(before + (" <> ALL(%s)" if match.group(1) else " = ANY(%s)"))
+        first = text[:match.start()].count("%s") - text[:match.start()].count("%%s")
+        groups.append((first, match.group(2).count("%s")))
+        last = match.end()
+    out.append(text[last:])
+    return "".join(out), tuple(groups)
+
+
+def _gather(params, groups) -> list:
+    params = list(params)
+    for first, count in reversed(groups):
+        params[first:first + count] = [params[first:first + count]]
+    return params
+
+
 def _scalar_extremes(sql: str) -> str:
     """SQLite's max(a, b) and min(a, b) of two or more values are PostgreSQL's greatest and least."""
     out, i = [], 0
@@ -285,7 +314,12 @@ class Connection:
             self.raw.execute("BEGIN")
             sql, params = "SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,)
         cur = self.raw.cursor()
-        cur.execute(translate(sql), params if params is not None else ())
+        params = params if params is not None else ()
+        if isinstance(params, dict):
+            cur.execute(translate(sql), params)
+        else:
+            text, groups = with_arrays(sql)
+            cur.execute(text, _gather(params, groups) if groups else params)
         result = Cursor(cur)
         if cur.rowcount > 0 and not result._rows:
             self.total_changes += cur.rowcount
