@@ -43,6 +43,7 @@ def sample_shop(db) -> None:
     ok(db, "feedback", "add", "M0042", "8", "--at", "2026-10-30")
     ok(db, "points", "expire", "--as-of", "2026-10-31")
     ok(db, "tiers", "recalc", "--as-of", "2026-10-31")
+    ok(db, "members", "erase", "M0007", "--yes", "--at", "2026-10-31T18:00")  # a NULL name, sorted first
 
 
 # -- URLs, passwords, the driver, a server that is down -------------------------------------
@@ -137,7 +138,7 @@ def test_a_check_constraint_holds(db):
 READS = (("dashboard", "--as-of", "2026-10-31"), ("report", "segments", "--as-of", "2026-10-31"),
          ("report", "liability", "--as-of", "2026-10-31"), ("report", "churn", "--as-of", "2026-10-31"),
          ("report", "anomalies", "--as-of", "2026-10-31"), ("report", "rfm", "--as-of", "2026-10-31"),
-         ("members", "list", "--search", "öz"), ("members", "show", "M0099"), ("points", "history", "M0002"),
+         ("members", "list", "--search", "öz"), ("members", "list", "--sort", "name", "--limit", "5"), ("members", "show", "M0099"), ("points", "history", "M0002"),
          ("tiers", "list"), ("rewards", "list"))
 
 

@@ -123,7 +123,9 @@ def _rewrite(code: str) -> str:
     code = re.sub(r"(?<=[\s(])\+(?=[a-z_])", "", code)       # SQLite's "not by this index" hint
     code = code.replace("CROSS JOIN", "JOIN")                # SQLite's "join in this order" hint
     code = re.sub(r"(\w+(?:\.\w+)?) = %s COLLATE NOCASE", r"lower(\1) = lower(%s)", code)
-    code = re.sub(r"(\w+(?:\.\w+)?) COLLATE NOCASE", r"lower(\1)", code)  # (lower() of C text: ASCII, as NOCASE)
+    # ORDER BY x COLLATE NOCASE: lower() of C text folds ASCII only, as NOCASE does; NULLs first, as
+    # SQLite sorts them (the other ORDER BYs are on columns that are never NULL where they sort)
+    code = re.sub(r"(\w+(?:\.\w+)?) COLLATE NOCASE", r"lower(\1) NULLS FIRST", code)
     code = re.sub(r"\bfold\((\w+)\)", r'lower(\1 COLLATE "und-x-icu")', code)  # ICU: Unicode case folding
     code = re.sub(r"\bAS INTEGER\)", "AS BIGINT)", code)
     code = re.sub(r"\[(\w+)\]", r'"\1"', code)
