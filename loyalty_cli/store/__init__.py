@@ -38,6 +38,13 @@ def dialect(conn) -> str:
     return getattr(conn, "dialect", "sqlite")
 
 
+def stream(conn, sql: str, params=()):
+    """The rows of a query that may return millions (db check, db copy), read a batch at a time:
+    SQLite's cursor already steps through them; PostgreSQL's would load them all (store.postgres)."""
+    streaming = getattr(conn, "stream", None)
+    return streaming(sql, params) if streaming is not None else conn.execute(sql, params)
+
+
 def is_postgres_url(db) -> bool:
     """Whether `--db` (or else LOYALTY_DB) names a PostgreSQL database rather than a file."""
     text = str(db) if db is not None else os.environ.get("LOYALTY_DB", "")

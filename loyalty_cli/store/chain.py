@@ -298,8 +298,10 @@ def blocks(tx, kinds: str | None = None):
     """(id, kinds, key, counts, hash, mac, body) of every block, in order (streamed); with `kinds`, only
     the blocks holding records of that kind."""
     pattern = "%" if kinds is None else f"%,{kinds},%"
-    return tx.execute("SELECT id, kinds, key, counts, hash, mac, body FROM chain WHERE kinds LIKE ? ORDER BY id",
-                      (pattern,))
+    from loyalty_cli.store import stream
+
+    return stream(tx, "SELECT id, kinds, key, counts, hash, mac, body FROM chain WHERE kinds LIKE ? ORDER BY id",
+                  (pattern,))
 
 
 def has_chain(tx) -> bool:

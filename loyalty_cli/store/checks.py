@@ -92,7 +92,9 @@ def has_member_keys(tx) -> bool:
 def ledger_entries(tx, after: int = 0):
     """(id, member_id, at, kind, points, ref, note, by, hash) of the entries from id `after` on (every entry
     by default), in id order (streamed)."""
-    return tx.execute("SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger WHERE id >= ? "
+    from loyalty_cli.store import stream
+
+    return stream(tx, "SELECT id, member_id, at, kind, points, ref, note, by, hash FROM ledger WHERE id >= ? "
                       "ORDER BY id", (after,))
 
 

@@ -46,7 +46,7 @@ def copy_rows(source, target, progress=None, dialect_of=None) -> dict[str, int]:
     missing = sorted((have - SKIP) - there)
     if missing:
         raise ValueError(f"the target has no table {missing[0]}")
-    from loyalty_cli.store import dialect
+    from loyalty_cli.store import dialect, stream
 
     to_postgres = dialect(target) == "postgresql"
     order = [t for t in ORDER if t in have] + sorted(have - set(ORDER) - SKIP)
@@ -62,7 +62,7 @@ def copy_rows(source, target, progress=None, dialect_of=None) -> dict[str, int]:
         listed = ", ".join(f'"{n}"' for n in written)
         insert = f"INSERT INTO {table} ({', '.join(written)}) VALUES ({','.join('?' * len(written))})"
         sort = READ_ORDER.get(table, "id")
-        cursor = source.execute(f"SELECT {listed} FROM {table} ORDER BY {sort}")
+        cursor = stream(source, f"SELECT {listed} FROM {table} ORDER BY {sort}")
         n = 0
         while True:
             rows = cursor.fetchmany(BATCH)

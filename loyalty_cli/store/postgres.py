@@ -293,6 +293,32 @@ class Cursor:
         return self._cur.description
 
 
+_STREAMS = __import__("itertools").count(1)
+
+
+class _Stream:
+    """A server-side cursor that reads like sqlite3's (iteration, fetchmany, fetchall)."""
+
+    def __init__(self, cur):
+        self._cur = cur
+        self._it = iter(cur)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def fetchone(self):
+        return next(self._it, None)
+
+    def fetchmany(self, size: int):
+        return self._cur.fetchmany(size)
+
+    def fetchall(self):
+        return self._cur.fetchall()
+
+
 class Connection:
     """A psycopg connection that takes the store's SQL and behaves like sqlite3.Connection where
     the store relies on it (explicit BEGIN/COMMIT, `in_transaction`, `total_changes`, a journal)."""
@@ -348,6 +374,15 @@ class Connection:
             cur.executemany(translate(sql), rows)
         self.total_changes += len(rows)
         return Cursor(cur, len(rows))
+
+    def stream(self, sql: str, params=()):
+        """A server-side cursor (inside the transaction the caller holds), fetched 5,000 rows at a time."""
+        name = f"loyalty_stream_{next(_STREAMS)}"
+        cur = self.raw.cursor(name=name)
+        cur.itersize = 5_000
+        text, groups = with_arrays(sql)
+        cur.execute(text, _gather(params, groups) if groups else params)
+        return _Stream(cur)
 
     def commit(self) -> None:
         """(autocommit: every statement outside BEGIN is committed as it runs)"""
