@@ -306,3 +306,13 @@ def test_a_connection_dropped_mid_import_is_exit_75_and_nothing_is_half_written(
     assert raw(db, "SELECT count(*) FROM purchases") == [(0,)]
     assert raw(db, "SELECT count(*), max(id) FROM ledger") == before
     assert ok(db, "db", "check").exit_code == 0
+
+
+def test_db_copy_into_a_database_made_with_init_says_it_needs_an_empty_one(db, tmp_path):
+    from loyalty_cli.store import Store
+
+    lite = tmp_path / "shop.db"
+    Store.open(lite, create=True).close()
+    result = run(lite, "db", "copy", "--to", db)  # db: made as `loyalty init` makes it
+    assert result.exit_code == 1
+    assert "set up with 'loyalty init'" in one_error_line(result)

@@ -292,7 +292,12 @@ def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
         target.announce = source.announce
         try:
             with source.read() as src, target.write() as dst:
-                if not copying.is_empty(dst):
+                held = copying.contents(dst)
+                if held == {"chain"} and dst.execute("SELECT count(*) FROM chain").fetchone()[0] == 1:
+                    raise LoyaltyError(f"{target.path} was set up with 'loyalty init' (its chain has begun); "
+                                       "db copy needs an empty database and creates the schema itself "
+                                       "(nothing was copied)")
+                if held:
                     raise LoyaltyError(f"{target.path} already holds data; db copy writes only to a new file "
                                        "or an empty database (nothing was copied)")
                 try:

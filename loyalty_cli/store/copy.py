@@ -30,12 +30,10 @@ def columns(tx, table: str) -> list[str]:
     return [row[1] for row in tx.execute(f"PRAGMA table_info({table})") if row[1] != "rowid"]
 
 
-def is_empty(tx) -> bool:
-    """Whether a database holds nothing but its schema (and the migrations that made it)."""
-    for table in tables(tx):
-        if table not in SKIP and tx.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
-            return False
-    return True
+def contents(tx) -> set[str]:
+    """The tables that hold rows (but `migrations`): empty for a database that has only its schema."""
+    return {table for table in tables(tx)
+            if table not in SKIP and tx.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()}
 
 
 def copy_rows(source, target, progress=None, dialect_of=None) -> dict[str, int]:
