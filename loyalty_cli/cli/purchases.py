@@ -40,16 +40,17 @@ def _amount(text: str, decimals: int, refund: bool = False) -> int:
 STORE_HELP = ("The branch (shop) it was rung up at, 1-40 characters (env LOYALTY_STORE; default: none).")
 
 
-def _store_option(value: str | None) -> str | None:
-    """--store NAME (or LOYALTY_STORE) checked: trimmed, 1-40 characters, no control characters;
-    None when neither is given. A bad name is a usage error (exit 2) naming where it came from."""
+def store_option(value: str | None, env: bool = True) -> str | None:
+    """--store NAME (or LOYALTY_STORE, when `env`: the till's branch) checked: trimmed, 1-40
+    characters, no control characters; None when neither is given. A bad name is a usage error
+    (exit 2) naming where it came from."""
     if value is None:
         return None
     import os
 
     from loyalty_cli.errors import UsageError
 
-    what = "--store (or LOYALTY_STORE)" if os.environ.get("LOYALTY_STORE") == value else "--store"
+    what = "--store (or LOYALTY_STORE)" if env and os.environ.get("LOYALTY_STORE") == value else "--store"
     try:
         name = values.parse_store(value, what)
     except ValueError as exc:
@@ -110,7 +111,7 @@ def import_(
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma,
                               dry_run=dry_run, skip_bad=skip_bad, rejects=rejects, date_format=date_format,
                               create_members=create_members, today=today(),
-                              latest=None if allow_future else today(), store=_store_option(store_name))
+                              latest=None if allow_future else today(), store=store_option(store_name))
     file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
@@ -156,7 +157,7 @@ def add(
     from loyalty_cli import purchases
 
     when = at_option(at)
-    branch = _store_option(store_name)
+    branch = store_option(store_name)
     from loyalty_cli.cli.common import as_stored
 
     refuse_future(when, allow_future, "--at", lambda: f"record a sale by {as_stored(member_id)} dated then, and its points")
@@ -194,7 +195,7 @@ def refund(
     from loyalty_cli import purchases
 
     when = at_option(at)
-    branch = _store_option(store_name)
+    branch = store_option(store_name)
     refuse_future(when, allow_future, "--at", f"record a refund of {purchase_id.strip()} dated then, reversing its points")
     s = store()
     try:
