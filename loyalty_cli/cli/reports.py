@@ -453,9 +453,10 @@ def dashboard_json(r: dict, show_pii: bool = False) -> dict:
                     for m in r["monthly"]],
         "top_members": top,
         "masked": not show_pii,  # whether top_members' emails and phones are masked (issue 15)
-        "store": r["store"],  # --store: the branch the purchase figures are of (null: the whole shop)
+        # The period's branches, most net sales first (issue 18; with --store, that one).
         "stores": [{"store": b["store"], "sales": b["sales"], "net": money(b["net"], d), "buyers": b["buyers"]}
                    for b in r["stores"]],
+        **({"store": r["store"]} if r["store"] else {}),  # --store: the branch the purchase figures are of
     }
 
 
