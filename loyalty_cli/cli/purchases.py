@@ -152,7 +152,7 @@ def add(
     \b
     Example:
       loyalty purchases add M0001 23.40 --category bakery
-      LOYALTY_STORE=Harbour loyalty purchases add M0001 23.40   # at the Harbour branch
+      LOYALTY_STORE=Harbour loyalty purchases add M0001 23.40
     """
     from loyalty_cli import purchases
 
