@@ -45,7 +45,7 @@ def _bounded_lines(text):
         yield line
 
 PURCHASE_FIELDS = {"purchase_id": True, "member_id": True, "purchased_at": True, "amount": True,
-                   "category": False, "kind": False, "refund_of": False}
+                   "category": False, "kind": False, "refund_of": False, "store": False}
 MEMBER_FIELDS = {"member_id": False, "name": False, "email": False, "phone": False, "birthday": False,
                  "joined_on": False, "referred_by": False}
 
@@ -65,6 +65,7 @@ class ImportOptions:
     create_members: bool = False
     today: str = "1970-01-01"
     latest: str | None = None  # rows dated after this day are bad rows (today, unless --allow-future)
+    store: str | None = None  # --store (or LOYALTY_STORE), checked: the branch of rows whose store cell is empty
 
 
 class _Counting(io.RawIOBase):
@@ -595,7 +596,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
     counts = dict(rows=0, imported=0, duplicates=0, rejected=0, points_awarded=0, points_reversed=0, members_created=0)
     with _importing(store, path, PURCHASE_FIELDS, options, progress, counts) as (conn, source, reject):
         book = Book(conn)
-        parse_row = _row_parser(options, book.programme.currency_decimals)
+        parse_row = _row_parser(options, book.programme.currency_decimals, "store" in source._index)
         chunk: list = []
         estimated_rows = None  # the file's rows, estimated once the first chunk is read
         erased = import_rows.erased_members(conn)
@@ -637,7 +638,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     if p[7] == "sale" and ids.peek(p[3]) not in book.members and p[2] not in known \
                             and p[4] < first_sale_on.get(ids.key(p[3]), "9999"):
                         first_sale_on[ids.key(p[3])] = p[4]
-            for line, cells, pid, mid, at, amount, category, kind, refund_of in parsed:
+            for line, cells, pid, mid, at, amount, category, kind, refund_of, branch in parsed:
                 try:
                     mid = ids.get(mid)  # the stored spelling (`m0042` is `M0042`), members this import enrolled too
                 except LoyaltyError as exc:
@@ -678,9 +679,9 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     counts["members_created"] += 1
                 try:
                     if kind == "sale":
-                        record_sale(book, m, pid, at, amount, category)
+                        record_sale(book, m, pid, at, amount, category, branch)
                     else:
-                        counts["points_reversed"] += record_refund(book, m, pid, at, amount, refund_of)
+                        counts["points_reversed"] += record_refund(book, m, pid, at, amount, refund_of, None, branch)
                 except LoyaltyError as exc:
                     bad(line, cells, str(exc))
                     continue
@@ -708,9 +709,12 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
     return counts
 
 
-def _row_parser(options: ImportOptions, decimals: int):
+def _row_parser(options: ImportOptions, decimals: int, store_column: bool = False):
     """A function from a purchases row's cells (PURCHASE_FIELDS order) to
-    (purchase_id, member_id, at, amount, category, kind, refund_of), or ValueError saying what is wrong."""
+    (purchase_id, member_id, at, amount, category, kind, refund_of, store), or ValueError saying what is wrong.
+
+    store: the row's own `store` cell when it has one (`store_column`: the file has the column),
+    else --store (options.store, None when not given); a file without the column costs nothing more."""
     parse_id, parse_category, parse_money = values.parse_id, values.parse_category, values.parse_money
     decimal_comma = options.decimal_comma
     pattern = values.money_pattern(decimals, decimal_comma)
@@ -719,8 +723,11 @@ def _row_parser(options: ImportOptions, decimals: int):
     parse_at = (lambda text, what: _parse_at(text, options, date_cache, what)) if options.date_format \
         else values.parse_datetime
 
+    default_store = options.store
+    parse_store = values.parse_store
+
     def parse_row(row):
-        pid, mid, at_text, amount_text, category, kind, refund_of = row
+        pid, mid, at_text, amount_text, category, kind, refund_of, store = row
         pid = parse_id(pid, "purchase_id")
         mid = parse_id(mid, "member_id")
         category = parse_category(category)
@@ -734,7 +741,11 @@ def _row_parser(options: ImportOptions, decimals: int):
         refund_of = values.id_lookup(refund_of) or None
         if kind == "sale" and refund_of:
             raise ValueError("a sale cannot have refund_of (set kind to refund)")
-        return pid, mid, at, amount, category, kind, refund_of
+        if store_column:
+            store = parse_store(store) or default_store
+        else:
+            store = default_store
+        return pid, mid, at, amount, category, kind, refund_of, store
     return parse_row
 
 
@@ -766,7 +777,7 @@ def _earliest_sales(conn, main: CsvSource, options: ImportOptions, parse_row) ->
                     if isinstance(row, str):
                         continue
                     try:
-                        pid, mid, at, _amount, _category, kind, _refund_of = parse_row(row)
+                        pid, mid, at, _amount, _category, kind, _refund_of, _store = parse_row(row)
                     except ValueError:
                         continue
                     if kind == "sale":

@@ -103,7 +103,8 @@ class TierChange(NamedTuple):
 
 
 class Purchase(NamedTuple):
-    """A sale or refund as recorded, with the points it earned or reversed."""
+    """A sale or refund as recorded, with the points it earned or reversed, and the branch (store) it
+    was rung up at (None: none given)."""
     purchase_id: str
     member_id: str
     kind: str
@@ -114,6 +115,7 @@ class Purchase(NamedTuple):
     points: int
     basis_points: int
     lot_id: int | None
+    store: str | None
 
 
 class MemberState:
@@ -220,11 +222,11 @@ class Book:
         return eid  # the caller marks the member dirty once it has changed the balance
 
     def add_purchase(self, m: MemberState, purchase_id: str, kind: str, amount: int, at: str, category, refund_of,
-                     points: int, basis_points: int, lot_id) -> None:
+                     points: int, basis_points: int, lot_id, store: str | None = None) -> None:
         """Buffer a purchases row (the writer counts it into the member's and the day's totals);
         for a refund, note the sale it refunds as having unwritten refunds."""
         self._purchases.append(_record(Purchase, (purchase_id, m.member_id, kind, amount, at, category, refund_of,
-                                                  points, basis_points, lot_id)))
+                                                  points, basis_points, lot_id, store)))
         self._pending_purchase_ids.add(purchase_id)
         if refund_of is not None:
             self._pending_refunds_of.add(refund_of)

@@ -13,8 +13,9 @@ from loyalty_cli.ledger import MAX_POINTS, Book, MemberState
 from loyalty_cli.store import purchases as purchase_rows
 
 
-def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: int, category: str | None) -> int:
-    """Write a sale and the points it earns; return the points."""
+def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: int, category: str | None,
+                store: str | None = None) -> int:
+    """Write a sale, rung up at branch `store` (None: none given), and the points it earns; return the points."""
     rules = book.rules_for(at)
     first = amount > 0 and m.first_sale is None
     lines = earning.earn(amount, rules, date=at, category=category, first=first,
@@ -31,7 +32,7 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
     if entries:
         _, lot_id = book.credit_entries(m, at, entries, purchase_id=purchase_id, lots=[(rules.expiry_for(at), points)],
                                         available_on=rules.pending_days and rules.available_on(at) or None)
-    book.add_purchase(m, purchase_id, "sale", amount, at, category, None, points, points - tier_points, lot_id)
+    book.add_purchase(m, purchase_id, "sale", amount, at, category, None, points, points - tier_points, lot_id, store)
     if first:
         m.first_sale = purchase_id
         book.touch(m)
@@ -101,8 +102,9 @@ def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: in
 
 
 def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: int, refund_of: str | None,
-                  label: str | None = None) -> int:
-    """Write a refund and reverse its share of the sale's points; return the points reversed."""
+                  label: str | None = None, store: str | None = None) -> int:
+    """Write a refund and reverse its share of the sale's points; return the points reversed. `store`:
+    the branch the refund was rung up at (its own, which may not be the sale's; None: none given)."""
     facts = check_refund(book, m.member_id, refund_id, at, amount, refund_of, label)
     (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = facts
     book.write_off_lapsed(m, at)  # lapsed points are written off before the debit, so X counts them
@@ -112,7 +114,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     points = max(0, target - reversed_)
     basis_points = basis_earned * points // earned if earned else 0
     rules = book.rules_for(at)
-    book.add_purchase(m, refund_id, "refund", amount, at, None, refund_of, points, basis_points, None)
+    book.add_purchase(m, refund_id, "refund", amount, at, None, refund_of, points, basis_points, None, store)
     if points:
         book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",
                    purchase_id=refund_of, allow_negative=True, written_off=True)
@@ -130,8 +132,9 @@ def new_purchase_id(conn, prefix: str) -> str:
             return pid
 
 
-def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | None, category: str | None) -> dict:
-    """`purchases add`: one sale at the counter."""
+def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | None, category: str | None,
+             branch: str | None = None) -> dict:
+    """`purchases add`: one sale at the counter, rung up at `branch` (a store name, already checked; None: none)."""
     if purchase_id is not None:
         purchase_id = values.checked(values.parse_id, purchase_id, "--id")
     category = values.checked(values.parse_category, category)
@@ -145,14 +148,14 @@ def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | Non
             raise LoyaltyError(f"purchase {purchase_id} is already recorded")
         pid = purchase_id or new_purchase_id(conn, "S")
         before = m.tier
-        points = record_sale(book, m, pid, at, amount, category)
+        points = record_sale(book, m, pid, at, amount, category, branch)
         book.flush()
-        return {"purchase_id": pid, "member_id": member_id, "amount": amount, "at": at, "points": points,
-                "balance": m.balance, "tier": m.tier, "upgraded": m.tier != before}
+        return {"purchase_id": pid, "member_id": member_id, "amount": amount, "at": at, "store": branch,
+                "points": points, "balance": m.balance, "tier": m.tier, "upgraded": m.tier != before}
 
 
-def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | None) -> dict:
-    """`purchases refund`: all (no amount) or part of a sale."""
+def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | None, branch: str | None = None) -> dict:
+    """`purchases refund`: all (no amount) or part of a sale, rung up at `branch` (its own; None: none)."""
     if refund_id is not None:
         refund_id = values.checked(values.parse_id, refund_id, "--id")
     if amount is not None and amount <= 0:
@@ -174,7 +177,7 @@ def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | No
                 if sale[2] == 0:
                     raise LoyaltyError(f"purchase {sale_id} is a zero sale: there is nothing to refund")
                 raise LoyaltyError(f"purchase {sale_id} is already fully refunded")
-        points = record_refund(book, m, rid, at, amount, sale_id, None if refund_id else "the refund")
+        points = record_refund(book, m, rid, at, amount, sale_id, None if refund_id else "the refund", branch)
         book.flush()
         return {"refund_id": rid, "purchase_id": sale_id, "member_id": m.member_id, "amount": amount, "at": at,
-                "points_reversed": points, "balance": m.balance}
+                "store": branch, "points_reversed": points, "balance": m.balance}

@@ -45,6 +45,7 @@ class Replay:
         self.blocks = 0
         self.first_entry: int | None = None  # the first ledger entry in scope
         self.notes: list[str] = []
+        self.purchase_store: bool | None = None  # whether purchases has its store column (m010), once asked
 
     def problem(self, message: str, member_id: str | None = None, check: str = "chain") -> None:
         if sum(1 for p in self.problems if p.check == check) < LIMIT:
@@ -282,6 +283,8 @@ def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int, inc
 
 def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_id: int) -> None:
     table, columns, keyed = chain_rows.RECORDS[kind]
+    if kind == "purchases":
+        columns, records = _purchase_records(tx, r, columns, records)
     if "member_id" in columns:  # a lot use's member is its entry's, recorded beside it
         member_at = columns.index("member_id")
         r.touched.update(rec[member_at] for rec in records)
@@ -304,6 +307,18 @@ def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_
             return
         for rec in records:
             _compare_row(r, kind, table, columns, str(rec[key_at]), rec, found.get(rec[key_at]), block_id)
+
+
+def _purchase_records(tx, r: Replay, columns: tuple, records: list) -> tuple[tuple, list]:
+    """The purchase columns to compare and the records fitted to them: a block written before
+    migration m010 records ten fields (its purchases had no branch: a missing store is NULL), and a
+    backup made before it has no store column (compared without it)."""
+    if r.purchase_store is None:
+        r.purchase_store = check_rows.has_column(tx, "purchases", "store")
+    n = len(columns) if r.purchase_store else len(columns) - 1
+    if all(len(rec) == n for rec in records):
+        return columns[:n], records
+    return columns[:n], [list(rec[:n]) + [None] * (n - len(rec)) for rec in records]
 
 
 _NAMES = {"ledger": "entry", "lots": "lot", "lot_uses": "lot use", "purchases": "purchase",

@@ -61,6 +61,17 @@ README can quote them):
     had taken points of the refunded sale's lot - the points were spent
     before the purchase was taken back (earn.pending_days prevents it);
     dated on the refund.
+- Branches (issue 18): a purchase may carry the branch (store) it was rung up
+  at; a refund counts at its own branch, not its sale's. `--store NAME` shows
+  one branch in the reports about purchases (rfm, segments, pareto, churn) and
+  in the dashboard's purchase figures (sales, active members, repeat rate,
+  retention, the monthly net sales, segments, top members), computed from that
+  branch's purchases alone. Members, points, liability, tiers and NPS belong to
+  the member, not to a branch: they stay the whole shop's, and liability,
+  expiring, birthdays and anomalies take no --store. A name no purchase was
+  rung up at is an error naming the branches there are. The dashboard lists
+  each branch of the period (sales, net sales, buyers = members with a sale
+  there; purchases without a branch are in no row).
 """
 
 from __future__ import annotations
@@ -71,7 +82,7 @@ from collections import Counter
 from fractions import Fraction
 
 from loyalty_cli import values
-from loyalty_cli.errors import UsageError
+from loyalty_cli.errors import LoyaltyError, UsageError
 from loyalty_cli.program import load_programme
 from loyalty_cli.store import reports as report_rows
 from loyalty_cli.tiers import tiers_held
@@ -124,6 +135,17 @@ class Dates:
                 break
             out.append(f"{index // 12:04d}-{index % 12 + 1:02d}")
         return out
+
+
+def check_store(tx, store: str | None) -> None:
+    """`--store NAME` of a report: LoyaltyError (exit 1) naming the branches there are when no
+    purchase was ever rung up at `store` (a typo would otherwise show an empty report)."""
+    if store is None or report_rows.has_store(tx, store):
+        return
+    known = report_rows.stores(tx)
+    there = (f"the stores are: {', '.join(known)}" if known
+             else "no purchase has a store yet (purchases add/import --store NAME)")
+    raise LoyaltyError(f"no purchase was rung up at store {store!r}; {there}")
 
 
 def _rules(tx, as_of: str):
@@ -183,16 +205,17 @@ def _scores(counts: Counter, n: int) -> dict:
 SEGMENT_OF = {(r, f, m): segment_of(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)}
 
 
-def rfm_columns(tx, d: Dates) -> tuple:
+def rfm_columns(tx, d: Dates, store: str | None = None) -> tuple:
     """RFM of every member with a sale up to D, in member order, as columns (lists):
     member_id, recency_days, frequency, monetary, r, f, m, segment, last sale date.
+    With `store`: of the members with a sale at that branch, from their purchases there.
 
     The figures come from SQL (store.reports.purchase_summary); the scores are ranks, counted here from
     how many members share each value (three window-function sorts of 100,000 rows
     cost SQLite half a second; counting them here a tenth of that). Columns, because
     every step is then one C-level map over 100,000 values instead of a Python loop.
     """
-    rows = report_rows.purchase_summary(tx, d.params())
+    rows = report_rows.purchase_summary(tx, d.params(), store)
     n = len(rows)
     if not n:
         return tuple([] for _ in RFM_FIELDS)
@@ -226,7 +249,7 @@ SEGMENT_RANK = {name: i for i, name in enumerate(SEGMENTS)}
 RFM_FIELDS = ("member_id", "recency_days", "frequency", "monetary", "r", "f", "m", "segment", "last_sale")
 
 
-def rfm(store, as_of: str, sort: str = "id", limit: int | None = None) -> dict:
+def rfm(store, as_of: str, sort: str = "id", limit: int | None = None, branch: str | None = None) -> dict:
     """`report rfm`: recency, frequency, monetary, their 1–5 scores and segment, per member with a sale.
 
     "columns" are RFM_FIELDS' lists, not rows of dicts: a year's RFM can be a hundred
@@ -235,8 +258,9 @@ def rfm(store, as_of: str, sort: str = "id", limit: int | None = None) -> dict:
     how = RFM_SORTS[values.check_sort(sort, RFM_SORTS, "report rfm")]
     d = Dates(as_of)
     with store.read() as tx:
+        check_store(tx, branch)
         _, decimals = _rules(tx, d.as_of)
-        columns = rfm_columns(tx, d)
+        columns = rfm_columns(tx, d, branch)
     if how:
         column, highest_first = how
         values_ = ([a + b + c for a, b, c in zip(*columns[4:7])] if column is None
@@ -246,7 +270,7 @@ def rfm(store, as_of: str, sort: str = "id", limit: int | None = None) -> dict:
         columns = tuple([col[i] for i in order] for col in columns)
     if limit:
         columns = tuple(col[:limit] for col in columns)
-    return {"as_of": d.as_of, "columns": columns, "currency_decimals": decimals}
+    return {"as_of": d.as_of, "columns": columns, "currency_decimals": decimals, "store": branch}
 
 
 def segment_members(store, segment: str, as_of: str) -> set[str]:
@@ -271,12 +295,13 @@ def _segment_counts(columns: tuple) -> dict[str, list[int]]:
     return found
 
 
-def segments(store, as_of: str) -> dict:
+def segments(store, as_of: str, branch: str | None = None) -> dict:
     """`report segments`: per RFM segment, its members, share of members, share of spend, average order value."""
     d = Dates(as_of)
     with store.read() as tx:
+        check_store(tx, branch)
         _, decimals = _rules(tx, d.as_of)
-        found = _segment_counts(rfm_columns(tx, d))
+        found = _segment_counts(rfm_columns(tx, d, branch))
     n = sum(c for c, _, _ in found.values())
     total = sum(s for _, s, _ in found.values())
     out = []
@@ -285,15 +310,17 @@ def segments(store, as_of: str) -> dict:
         out.append({"segment": name, "members": count, "share_of_members": _ratio(count, n),
                     "spend": spend, "share_of_spend": _ratio(spend, total), "sales": sales,
                     "average_order_value": divide_money(spend, sales)})
-    return {"as_of": d.as_of, "members": n, "spend": total, "segments": out, "currency_decimals": decimals}
+    return {"as_of": d.as_of, "members": n, "spend": total, "segments": out, "currency_decimals": decimals,
+            "store": branch}
 
 
-def pareto(store, as_of: str) -> dict:
+def pareto(store, as_of: str, branch: str | None = None) -> dict:
     """`report pareto`: the share of the year's net spend made by the top 1/5/10/20 % of members, and 80 %."""
     d = Dates(as_of)
     with store.read() as tx:
+        check_store(tx, branch)
         _, decimals = _rules(tx, d.as_of)
-        row = report_rows.pareto_figures(tx, d.params(), PARETO_PERCENTS)
+        row = report_rows.pareto_figures(tx, d.params(), PARETO_PERCENTS, branch)
     n, total = row[0] or 0, row[1] or 0
     top_spend = [v or 0 for v in row[2:2 + len(PARETO_PERCENTS)]]
     k80 = row[-1]
@@ -304,11 +331,13 @@ def pareto(store, as_of: str) -> dict:
         "top_shares": {str(p): _ratio(v, total) for p, v in zip(PARETO_PERCENTS, top_spend)},
         "members_share_for_80pct": (k80 / n) if (k80 is not None and total > 0) else None,
         "currency_decimals": decimals,
+        "store": branch,
     }
 
 
 # -- churn -------------------------------------------------------------------------
-def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: int | None = None) -> dict:
+def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: int | None = None,
+          branch: str | None = None) -> dict:
     """`report churn`: members whose last sale is `days` or more days before D (exactly N counts)."""
     if days < 0:
         raise UsageError(f"--days must be zero or more, got {days}")
@@ -316,11 +345,12 @@ def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: in
     d = Dates(as_of)
     cutoff = values.end_of_day(values.add_days(d.as_of, -days))  # last sale dated on or before D − N
     with store.read() as tx:
+        check_store(tx, branch)
         _, decimals = _rules(tx, d.as_of)
-        rows = report_rows.lapsed_members(tx, d.as_of, d.end, cutoff, sort, limit)
+        rows = report_rows.lapsed_members(tx, d.as_of, d.end, cutoff, sort, limit, branch)
     members = [{"member_id": r[0], "last_sale": r[1], "lifetime_spend": r[2], "days_since": r[3], "name": r[4],
                 "email": r[5], "phone": r[6]} for r in rows]
-    return {"as_of": d.as_of, "days": days, "members": members, "currency_decimals": decimals}
+    return {"as_of": d.as_of, "days": days, "members": members, "currency_decimals": decimals, "store": branch}
 
 
 # -- liability and expiring points -----------------------------------------------------
@@ -454,8 +484,9 @@ def _number(f: Fraction) -> str:
 
 
 # -- dashboard -------------------------------------------------------------------------------
-def dashboard(store, as_of: str, period: int = 30) -> dict:
-    """The owner's overview (SPEC §8): every figure of `loyalty dashboard`, as plain data (money in minor units)."""
+def dashboard(store, as_of: str, period: int = 30, branch: str | None = None) -> dict:
+    """The owner's overview (SPEC §8): every figure of `loyalty dashboard`, as plain data (money in minor units).
+    With `branch`, the purchase figures are that branch's (see the module's notes on branches)."""
     if period < 1:
         raise UsageError(f"--period must be at least 1 day, got {period}")
     d = Dates(as_of, period)
@@ -463,24 +494,33 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
     period_start = d.period_start[:10]
     previous_start = d.previous_start[:10]
     with store.read() as tx:
+        check_store(tx, branch)
         rules, decimals = _rules(tx, d.as_of)
         # Members by D, who joined on a date or bought by then (store.tiers.MEMBER_BY: so active ≤ total).
         total, new = report_rows.member_counts(tx, period_start, d.as_of, d.end)
 
         # Purchases, 1: RFM per member gives the segments and the top members by net spend in the year.
-        rfm_ = rfm_columns(tx, d)
+        rfm_ = rfm_columns(tx, d, branch)
         seg_counts = Counter(rfm_[7])
         best = heapq.nsmallest(10, zip(rfm_[0], rfm_[3]), key=lambda pair: (-pair[1], pair[0]))
         contact = report_rows.contacts(tx, [mid for mid, _ in best])
         top = [(mid, *contact[mid], spend) for mid, spend in best]
         # 2: this period and the one before: who bought in each, and twice in this one.
-        active, repeaters, previous, both = report_rows.period_activity(tx, d.params())
-        count, net = report_rows.sales_between(tx, period_start, d.as_of)
+        active, repeaters, previous, both = report_rows.period_activity(tx, d.params(), branch)
+        count, net = report_rows.sales_between(tx, period_start, d.as_of, branch)
         # The period before, for the dashboard's "this period against the previous one".
-        previous_count, previous_net = report_rows.sales_between(tx, previous_start, values.add_days(period_start, -1))
+        previous_count, previous_net = report_rows.sales_between(tx, previous_start, values.add_days(period_start, -1),
+                                                                 branch)
+        # Each branch's sales in the period (only the one asked for, with --store).
+        branches = []
+        for name in ([branch] if branch is not None else report_rows.stores(tx)):
+            sales, amount, buyers = report_rows.store_sales(tx, name, period_start, d.as_of)
+            if sales or amount:
+                branches.append({"store": name, "sales": sales, "net": amount, "buyers": buyers})
+        branches.sort(key=lambda b: (-b["net"], b["store"]))
         previous_new = report_rows.joined_between(tx, previous_start, period_start)
         # 3: net sales by month, from the per-day totals.
-        monthly_sales = report_rows.monthly_net_sales(tx, months[0] + "-01", d.as_of)
+        monthly_sales = report_rows.monthly_net_sales(tx, months[0] + "-01", d.as_of, branch)
 
         # Ledger: points issued, redeemed and expired per day (see the module docstring for what
         # counts), summed here for the period, each month and all time up to D.
@@ -520,6 +560,8 @@ def dashboard(store, as_of: str, period: int = 30) -> dict:
         "monthly": [{"month": m, "net_sales": monthly_sales.get(m, 0) or 0, "points_issued": p}
                     for m, p in zip(months, monthly_points)],
         "top_members": [{"member_id": r[0], "name": r[1], "email": r[2], "phone": r[3], "net_spend": r[4]} for r in top],
+        "store": branch,
+        "stores": branches,
         "currency_decimals": decimals,
         # Not in --json (SPEC §11's shape): the terminal dashboard's comparison with the period before.
         "previous": {"start": d.previous_start[:10],

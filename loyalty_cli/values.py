@@ -373,6 +373,20 @@ def parse_category(text: str | None) -> str | None:
         raise ValueError(str(exc).replace("must be 1-100", "must be at most 100")) from None
 
 
+STORE_MAX = 40
+
+
+def parse_store(text: str | None, what: str = "store") -> str | None:
+    """A branch (store) name: trimmed, 1-40 characters, NFC, no control characters, line separators
+    or bidirectional marks; blank is none (issue 18)."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    if value.isascii() and len(value) <= STORE_MAX and value.isprintable():
+        return value  # the common case (parse_text would pass it unchanged)
+    return parse_text(value, what, STORE_MAX)
+
+
 def parse_text(text: str, what: str, max_len: int, keep: str = "") -> str:
     """Free text a person typed (a name, a reason, an operator): 1 to `max_len` characters, NFC, no
     control characters, line or paragraph separators, bidirectional marks or overrides (those in

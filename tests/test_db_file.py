@@ -239,6 +239,8 @@ def as_made_by_the_previous_version(path):
         conn.execute("DROP INDEX members_key")
         conn.execute("ALTER TABLE members DROP COLUMN member_key")
         conn.execute("ALTER TABLE lots DROP COLUMN available_on")
+        conn.execute("DROP INDEX purchases_store")
+        conn.execute("ALTER TABLE purchases DROP COLUMN store")
         conn.execute("PRAGMA application_id = 0")
         conn.execute("PRAGMA user_version = 4")
     assert header(path) == (4, 0)

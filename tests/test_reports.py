@@ -467,7 +467,8 @@ def test_dashboard_json(dash_shop):
         ("P3", "105.00"), ("P1", "60.00"), ("P2", "0.00")]
     assert doc["top_members"][0]["email"] == "p***@shop.example"
     assert set(doc) == {"as_of", "period_days", "members", "sales", "repeat_rate", "retention", "points", "liability",
-                        "redemption_rate", "tiers", "segments", "nps", "monthly", "top_members", "masked"}
+                        "redemption_rate", "tiers", "segments", "nps", "monthly", "top_members", "masked",
+                        "stores"}
 
 
 def test_dashboard_text_shows_the_json_numbers(dash_shop):

@@ -122,7 +122,8 @@ def test_full_shows_everything_the_dashboard_showed(demo):
 def test_json_keeps_its_shape_and_plain_numbers(demo):
     doc = json.loads(demo.ok("dashboard", "--as-of", AS_OF, "--json").stdout)
     assert set(doc) == {"as_of", "period_days", "members", "sales", "repeat_rate", "retention", "points", "liability",
-                        "redemption_rate", "tiers", "segments", "nps", "monthly", "top_members", "masked"}
+                        "redemption_rate", "tiers", "segments", "nps", "monthly", "top_members", "masked",
+                        "stores"}
     assert re.fullmatch(r"\d+\.\d\d", doc["sales"]["net"]) and re.fullmatch(r"\d+\.\d\d", doc["liability"])
     assert json.loads(demo.ok("dashboard", "--as-of", AS_OF, "--full", "--json").stdout) == doc
 

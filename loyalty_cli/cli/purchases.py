@@ -37,6 +37,29 @@ def _amount(text: str, decimals: int, refund: bool = False) -> int:
     return minor
 
 
+STORE_HELP = ("The branch (shop) it was rung up at, 1-40 characters (env LOYALTY_STORE; default: none).")
+
+
+def store_option(value: str | None, env: bool = True) -> str | None:
+    """--store NAME (or LOYALTY_STORE, when `env`: the till's branch) checked: trimmed, 1-40
+    characters, no control characters; None when neither is given. A bad name is a usage error
+    (exit 2) naming where it came from."""
+    if value is None:
+        return None
+    import os
+
+    from loyalty_cli.errors import UsageError
+
+    what = "--store (or LOYALTY_STORE)" if env and os.environ.get("LOYALTY_STORE") == value else "--store"
+    try:
+        name = values.parse_store(value, what)
+    except ValueError as exc:
+        raise UsageError(f"{exc}, got {value!r}") from None
+    if name is None:
+        raise UsageError(f"{what} must be 1-{values.STORE_MAX} characters, got an empty name")
+    return name
+
+
 def _decimals(s) -> int:
     from loyalty_cli.program import currency_decimals
 
@@ -45,7 +68,8 @@ def _decimals(s) -> int:
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="Purchases CSV: purchase_id,member_id,purchased_at,amount[,category,kind,refund_of]"),
+    file: Path = typer.Argument(..., help="Purchases CSV: purchase_id,member_id,purchased_at,amount"
+                                "[,category,kind,refund_of,store]"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
     rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and "
@@ -59,12 +83,20 @@ def import_(
                                     help="strftime format of purchased_at, e.g. '%d/%m/%Y %H:%M' (default ISO 8601)."),
     allow_future: bool = typer.Option(False, "--allow-future",
                                       help="Accept rows dated after today (otherwise each is a bad row)."),
+    store_name: str = typer.Option(None, "--store", envvar="LOYALTY_STORE",
+                                   help="The branch of rows with no store of their own (env LOYALTY_STORE): a "
+                                        "row's own store column wins."),
 ):
     """Import sales and refunds from CSV, awarding and reversing points.
 
     Exactly once: a purchase id already recorded is a duplicate (skipped) when its
     data match, an error when they differ. All or nothing by default: one bad row
     rejects the whole file (exit 3) and every bad row is listed with its line.
+
+    Branches: the optional store column names the branch each row was rung up at
+    (a refund's own, not its sale's); --store NAME fills the rows whose store is
+    empty, or every row of a file without the column. A store name is 1-40
+    characters; a bad one is a bad row.
 
     \b
     Example:
@@ -79,7 +111,7 @@ def import_(
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, decimal_comma=decimal_comma,
                               dry_run=dry_run, skip_bad=skip_bad, rejects=rejects, date_format=date_format,
                               create_members=create_members, today=today(),
-                              latest=None if allow_future else today())
+                              latest=None if allow_future else today(), store=store_option(store_name))
     file = existing_file(file, "CSV file")
 
     def summary(counts: dict) -> str:
@@ -112,6 +144,7 @@ def add(
     purchase_id: str = typer.Option(None, "--id", help="The till's receipt id (default: generated)."),
     at: str = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now)."),
     category: str = typer.Option(None, "--category", help="Product category, for category rules."),
+    store_name: str = typer.Option(None, "--store", envvar="LOYALTY_STORE", help=STORE_HELP),
     allow_future: bool = ALLOW_FUTURE,
 ):
     """Record one sale at the counter and award its points.
@@ -119,10 +152,12 @@ def add(
     \b
     Example:
       loyalty purchases add M0001 23.40 --category bakery
+      LOYALTY_STORE=Harbour loyalty purchases add M0001 23.40
     """
     from loyalty_cli import purchases
 
     when = at_option(at)
+    branch = store_option(store_name)
     from loyalty_cli.cli.common import as_stored
 
     refuse_future(when, allow_future, "--at", lambda: f"record a sale by {as_stored(member_id)} dated then, and its points")
@@ -130,7 +165,7 @@ def add(
     try:
         d = _decimals(s)
         minor = _amount(amount, d)
-        r = purchases.add_sale(s, member_id, minor, when, purchase_id, category)
+        r = purchases.add_sale(s, member_id, minor, when, purchase_id, category, branch)
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
@@ -145,6 +180,9 @@ def refund(
     amount: str = typer.Argument(None, help="Amount refunded (default: all that is left of the sale)."),
     refund_id: str = typer.Option(None, "--id", help="The till's refund receipt id, so a later import of it is a duplicate."),
     at: str = typer.Option(None, "--at", help="When (default: now)."),
+    store_name: str = typer.Option(None, "--store", envvar="LOYALTY_STORE",
+                                   help="The branch the refund is rung up at (its own, not the sale's; env "
+                                        "LOYALTY_STORE; default: none)."),
     allow_future: bool = ALLOW_FUTURE,
 ):
     """Refund all or part of a sale, reversing its share of the points.
@@ -157,12 +195,13 @@ def refund(
     from loyalty_cli import purchases
 
     when = at_option(at)
+    branch = store_option(store_name)
     refuse_future(when, allow_future, "--at", f"record a refund of {purchase_id.strip()} dated then, reversing its points")
     s = store()
     try:
         d = _decimals(s)
         minor = _amount(amount, d, refund=True) if amount is not None else None
-        r = purchases.refund(s, purchase_id, minor, when, refund_id)
+        r = purchases.refund(s, purchase_id, minor, when, refund_id, branch)
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)

@@ -27,6 +27,24 @@ AS_OF_HELP = "Report as of the end of this date, YYYY-MM-DD (default: today)."
 LIMIT_HELP = "At most this many rows (a terminal shows 100 by default)."
 MAX_DAYS = 36_500  # a century: beyond it the calendar overflows
 PII_HELP = "Show emails and phones unmasked."
+STORE_HELP = "Only the purchases rung up at this branch (a store name the purchases carry)."
+
+
+def _at(r: dict) -> str:
+    """A report title's words for the branch it is of ("" for the whole shop)."""
+    return f" at {r['store']}" if r.get("store") else ""
+
+
+def _with_store(doc: dict, r: dict) -> dict:
+    """A report's JSON with "store" when --store chose a branch (the whole shop's keeps its shape)."""
+    return {**doc, "store": r["store"]} if r.get("store") else doc
+
+
+def _branch(value: str | None) -> str | None:
+    """A report's --store NAME, checked (the till's LOYALTY_STORE never filters a report)."""
+    from loyalty_cli.cli.purchases import store_option
+
+    return store_option(value, env=False)
 
 
 dashboard_app = typer.Typer(add_completion=False)  # a one-command app: the root loads `dashboard` from here lazily
@@ -56,6 +74,7 @@ def rfm(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     sort: str = typer.Option("id", "--sort", help="id | recency | frequency | monetary | segment | score"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+    store_name: str = typer.Option(None, "--store", help=STORE_HELP),
 ):
     """Recency, frequency and spend of each member, scored 1-5, and their segment.
 
@@ -64,6 +83,7 @@ def rfm(
     A score is 1 + floor(5 x members strictly worse / members), so ties share a
     score. Segments, first match: champions (R,F,M >= 4), loyal (F >= 4, M >= 3),
     potential (R >= 4), at_risk (R <= 2 and F or M >= 3), lost (R <= 2), regular.
+    With --store, of the members' purchases at that branch only.
 
     \b
     Example:
@@ -74,14 +94,14 @@ def rfm(
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.rfm, date, sort=sort, limit=limit)
+    r = call(reports.rfm, date, sort=sort, limit=limit, branch=_branch(store_name))
     d = r["currency_decimals"]
     if o.json:  # a year's RFM can be a hundred thousand rows: straight from columns
-        o.json_records({"as_of": r["as_of"]}, "members", RFM_JSON, r["columns"],
+        o.json_records(_with_store({"as_of": r["as_of"]}, r), "members", RFM_JSON, r["columns"],
                        {3: lambda column: values.format_money_column(column, d)})
         return
     rows = [dict(zip(reports.RFM_FIELDS, (*m[:3], money(m[3], d), *m[4:]))) for m in zip(*r["columns"])]
-    o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=f"RFM as of {r['as_of']} (365 days)",
+    o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=f"RFM as of {r['as_of']}{_at(r)} (365 days)",
             empty="no member has bought anything yet")
 
 
@@ -92,7 +112,8 @@ SEGMENT_COLUMNS = [("segment", "segment"), ("members", "members"), ("share_of_me
 
 
 @app.command("segments")
-def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
+def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+             store_name: str = typer.Option(None, "--store", help=STORE_HELP)):
     """Each RFM segment's members, share of spend and average order value.
 
     Spend is the net spend of the 365 days ending with --as-of; the average order
@@ -108,14 +129,14 @@ def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.segments, date)
+    r = call(reports.segments, date, branch=_branch(store_name))
     d = r["currency_decimals"]
     rows = []
     for seg in r["segments"]:
         rows.append({"segment": seg["segment"], "members": seg["members"], "share_of_members": seg["share_of_members"],
                      "spend": money(seg["spend"], d), "share_of_spend": seg["share_of_spend"], "sales": seg["sales"],
                      "average_order_value": money(seg["average_order_value"], d)})
-    doc = {"as_of": r["as_of"], "members": r["members"], "spend": money(r["spend"], d), "segments": rows}
+    doc = _with_store({"as_of": r["as_of"], "members": r["members"], "spend": money(r["spend"], d), "segments": rows}, r)
     shown = [{**row, "share_of_members_text": pct(row["share_of_members"]), "share_of_spend_text": pct(row["share_of_spend"])}
              for row in rows]
     if o.csv:
@@ -123,13 +144,14 @@ def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
                                     "average_order_value")]
         o.table(rows, columns)
         return
-    o.table(shown, SEGMENT_COLUMNS, title=f"RFM segments as of {r['as_of']}: {plural(r['members'], 'member')}, "
+    o.table(shown, SEGMENT_COLUMNS, title=f"RFM segments as of {r['as_of']}{_at(r)}: {plural(r['members'], 'member')}, "
                                           f"{money_text(money(r['spend'], d))} net spend in 365 days", json_obj=doc)
 
 
 # -- report pareto ---------------------------------------------------------------------
 @app.command("pareto")
-def pareto(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
+def pareto(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+           store_name: str = typer.Option(None, "--store", help=STORE_HELP)):
     """How much of the year's spend comes from your best customers.
 
     Over the members with a sale up to --as-of, ranked by net spend in the 365
@@ -146,18 +168,19 @@ def pareto(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
 
     date = as_of_option(as_of)
     o = out(lists=False)
-    r = call(reports.pareto, date)
+    r = call(reports.pareto, date, branch=_branch(store_name))
     d = r["currency_decimals"]
     doc = {"as_of": r["as_of"], "top_shares": r["top_shares"], "members_share_for_80pct": r["members_share_for_80pct"],
            "member_count": r["member_count"], "total_spend": money(r["total_spend"], d), "top_counts": r["top_counts"],
            "top_spend": {p: money(v, d) for p, v in r["top_spend"].items()}}
+    doc = _with_store(doc, r)
     pairs = [("members", r["member_count"]), ("net spend (365 days)", money(r["total_spend"], d))]
     for p, share in r["top_shares"].items():
         k = r["top_counts"][p]
         pairs.append((f"top {p}%", f"{pct(share)} of spend ({k:,} member{'s' if k != 1 else ''}, {money_text(money(r['top_spend'][p], d))})"))
     k80 = r["members_share_for_80pct"]
     pairs.append(("80% of spend from", "–" if k80 is None else f"{pct(k80)} of members"))
-    o.record(pairs, title=f"Pareto as of {r['as_of']}", json_obj=doc)
+    o.record(pairs, title=f"Pareto as of {r['as_of']}{_at(r)}", json_obj=doc)
 
 
 # -- report churn ----------------------------------------------------------------------
@@ -172,10 +195,12 @@ def churn(
     sort: str = typer.Option("last_sale", "--sort", help="last_sale | spend | id"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
+    store_name: str = typer.Option(None, "--store", help=STORE_HELP),
 ):
     """Members who stopped coming: no sale for --days days or more.
 
-    With their last sale and lifetime net spend, for a win-back campaign.
+    With their last sale and lifetime net spend, for a win-back campaign. With
+    --store: no sale at that branch for --days days (they may buy at another).
 
     \b
     Example:
@@ -186,12 +211,12 @@ def churn(
 
     date = as_of_option(as_of)
     o = out()
-    r = call(reports.churn, date, days, sort=sort, limit=limit)
+    r = call(reports.churn, date, days, sort=sort, limit=limit, branch=_branch(store_name))
     d = r["currency_decimals"]
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
-    doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
+    doc = _with_store({"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}, r)
     o.table(_shown(o, rows, limit, "members"), pii_columns(CHURN_COLUMNS, show_pii), json_obj=doc,
-            title=f"Lapsed members as of {r['as_of']}: no sale for {plural(days, 'day')} or more",
+            title=f"Lapsed members as of {r['as_of']}: no sale{_at(r)} for {plural(days, 'day')} or more",
             empty=f"no member has been away {plural(days, 'day')} or more")
 
 
@@ -205,7 +230,8 @@ def liability(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
     Outstanding points are the sum of the positive balances at the end of
     --as-of, valued at the programme's point_value. Expiring: the points of that
     month and each of the 11 after it, by the expiry dates of the lots still
-    unused on --as-of.
+    unused on --as-of. Points belong to members, not to a branch: this report is
+    the whole shop's and takes no --store.
 
     \b
     Example:
@@ -260,7 +286,7 @@ def birthdays(
     """Members with a birthday in the next --days days (a card, a treat).
 
     With the date and the age they turn. A 29 February birthday is on
-    28 February in other years.
+    28 February in other years. Members belong to no branch: no --store.
 
     \b
     Example:
@@ -295,6 +321,7 @@ def expiring(
     """Members whose points expire in the next --days days (a reminder).
 
     One row per member and expiry date, with the points that will lapse.
+    Points belong to members, not to a branch: no --store.
 
     \b
     Example:
@@ -334,7 +361,8 @@ def anomalies(
     and 2 refunds), award_redeem (a manual award of award_redeem_points or more
     redeemed within award_redeem_days), refund_after_spend (a refund that left the
     balance below zero after points of that sale were transferred out or redeemed;
-    earn.pending_days stops it).
+    earn.pending_days stops it). A member's pattern spans every branch: no
+    --store.
 
     \b
     Example:
@@ -357,6 +385,8 @@ def dashboard(
     period: int = typer.Option(30, "--period", min=1, max=MAX_DAYS, help="The period: this many days ending with --as-of."),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show the top members' emails and phones unmasked."),
     full: bool = typer.Option(False, "--full", help="Every figure, the monthly table and the top 10 members."),
+    store_name: str = typer.Option(None, "--store", help="One branch's sales, active members, segments and top "
+                                   "members (points, tiers and NPS stay the whole shop's)."),
 ):
     """The owner's overview: sales, members, points, tiers, top customers.
 
@@ -370,9 +400,17 @@ def dashboard(
     rate is all-time redeemed / issued. NPS uses each member's latest score in
     the 365 days (loyalty feedback add).
 
+    Branches: when the period's purchases were rung up at more than one store,
+    a "By branch" table lists each one's sales, net sales and buyers (on the
+    one-screen view in place of the RFM segments). --store NAME shows one
+    branch: its sales, active members, repeat rate, retention, monthly net
+    sales, segments and top members, from its purchases alone; members, points,
+    liability, tiers and NPS belong to no branch and stay the whole shop's.
+
     \b
     Example:
       loyalty dashboard
+      loyalty dashboard --store Harbour
       loyalty dashboard --as-of 2026-10-31 --period 7 --full
       loyalty dashboard --json | jq .sales
     """
@@ -380,7 +418,7 @@ def dashboard(
 
     date = as_of_option(as_of)
     o = out(lists=False)
-    r = call(reports.dashboard, date, period)
+    r = call(reports.dashboard, date, period, _branch(store_name))
     doc = dashboard_json(r, show_pii)
     if o.json:
         o.json_doc(doc)
@@ -415,6 +453,10 @@ def dashboard_json(r: dict, show_pii: bool = False) -> dict:
                     for m in r["monthly"]],
         "top_members": top,
         "masked": not show_pii,  # whether top_members' emails and phones are masked (issue 15)
+        # The period's branches, most net sales first (issue 18; with --store, that one).
+        "stores": [{"store": b["store"], "sales": b["sales"], "net": money(b["net"], d), "buyers": b["buyers"]}
+                   for b in r["stores"]],
+        **({"store": r["store"]} if r["store"] else {}),  # --store: the branch the purchase figures are of
     }
 
 

@@ -36,7 +36,7 @@ OPTION_METAVARS = {
     "--phone": "PHONE", "--referred-by": "MEMBER_ID", "--member": "MEMBER_ID", "--reward": "CODE",
     "--search": "WORDS", "--comment": "COMMENT", "--rejects": "FILE", "--map": "FIELD=COLUMN",
     "--encoding": "ENCODING", "--delimiter": "CHAR", "--date-format": "FORMAT", "--category": "CATEGORY",
-    "--status": "STATUS", "--segment": "SEGMENT", "--tier": "TIER", "--id": "ID",
+    "--status": "STATUS", "--segment": "SEGMENT", "--tier": "TIER", "--id": "ID", "--store": "NAME",
 }
 ARGUMENT_METAVARS = {"file": "FILE", "points_": "POINTS", "code": "CODE", "purchase_id": "PURCHASE_ID"}
 

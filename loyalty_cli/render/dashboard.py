@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from loyalty_cli import values
-from loyalty_cli.render import (Column, cells_of, fit_columns, money_text, number, pct, plain_overhead, plain_table,
-                                plain_width, plural)
+from loyalty_cli.render import (Column, _cut, cells_of, fit_columns, money_text, number, pct, plain_overhead,
+                                plain_table, plain_width, plural)
 
 
 def draw(o, doc: dict, previous: dict, full: bool) -> None:
@@ -69,6 +69,40 @@ def bar(value: float, top: float, width: int) -> str:
 COMPACT_TIERS = 6  # the tiers block stands beside the six RFM segments: no taller than they are
 
 
+COMPACT_BRANCHES = 6  # the branches block stands in for the six RFM segments: no taller than they are
+
+
+def compact_branches(branches: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """The branches for the one-screen view: all of them when they fit, else the five with the most
+    net sales and one line naming how many more (--full and --json list every one)."""
+    if len(branches) <= COMPACT_BRANCHES:
+        return branches
+    rest = len(branches) - (COMPACT_BRANCHES - 1)
+    return branches[:COMPACT_BRANCHES - 1] + [(f"+{rest} more", "", "", "")]
+
+
+def branch_lines(branches: list[tuple[str, str, str, str]], title: str, width: int) -> list[list[tuple[str, str]]]:
+    """The branches (name, net sales, sales, buyers) as lines of (text, style) pieces, at most `width`
+    cells, under a title naming the columns: figures are never cut, names shrink with "…", and when
+    the figures alone are too wide, buyers then sales go (--full and --json have them)."""
+    labels = ("net sales", "sales", "buyers")
+    for shown in (3, 2, 1):
+        widths = [max(len(labels[i]), *(len(row[1 + i]) for row in branches)) for i in range(shown)]
+        figures = sum(w + 2 for w in widths)
+        name_w = width - 2 - figures
+        if name_w >= 10 or shown == 1:
+            break
+    name_w = max(1, min(name_w, max(max(cells_of(row[0]) for row in branches), cells_of(title) - 2)))
+    head = "  ".join(f"{labels[i]:>{widths[i]}}" for i in range(shown))
+    title_text = _cut(title, 2 + name_w)
+    lines = [[(title_text + " " * (2 + name_w - cells_of(title_text)), "bold"), ("  " + head, "dim")]]
+    for row in branches:
+        name = _cut(row[0], name_w)
+        figures_text = "  ".join(f"{row[1 + i]:>{widths[i]}}" for i in range(shown))
+        lines.append([(f"  {name}{' ' * (name_w - cells_of(name))}  ", ""), (figures_text, "bold cyan")])
+    return lines
+
+
 def compact_tiers(tiers: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """The tiers for the one-screen view: all of them when they fit beside the segments, else the
     five holding the most members (in level order) and one line adding up the rest, so a
@@ -88,7 +122,8 @@ class DashboardView:
         self.doc = doc
         m, s, p = doc["members"], doc["sales"], doc["points"]
         start = values.add_days(doc["as_of"], 1 - doc["period_days"])
-        self.title = f"Loyalty dashboard · as of {doc['as_of']}"
+        store = doc.get("store")
+        self.title = f"Loyalty dashboard · as of {doc['as_of']}" + (f" · {store}" if store else "")
         self.period_title = f"Last {plural(doc['period_days'], 'day')} ({start} to {doc['as_of']})"
         self.now_title = f"On {doc['as_of']}"
         self.period_kpis = [
@@ -112,6 +147,12 @@ class DashboardView:
         self.top = [(str(i), t["member_id"], t["name"] or "(erased)", t["email"] or "", t["phone"] or "",
                      money_text(t["net_spend"])) for i, t in enumerate(doc["top_members"], 1)]
         self.comparison = self._comparison(doc, previous) if previous else []
+        # (branch, net sales, sales, buyers) of the period, most net sales first: shown when the
+        # period's purchases were rung up at more than one branch (and no --store chose one).
+        stores = doc.get("stores") or []
+        self.branches = [(b["store"], money_text(b["net"]), number(b["sales"]), number(b["buyers"]))
+                         for b in stores] if len(stores) > 1 and not store else []
+        self.branch_title = f"By branch (last {plural(doc['period_days'], 'day')})"
 
     @staticmethod
     def _comparison(doc: dict, prev: dict) -> list[tuple[str, str, str, str]]:
@@ -166,7 +207,10 @@ class DashboardView:
         lines.append([])
         half = width // 2
         left = self._compact_distribution("Tiers held", compact_tiers(self.tiers), half - 1, "yellow")
-        right = self._compact_distribution("RFM segments (365 days)", self.segments, width - half - 1, "green")
+        if self.branches:  # a shop with branches reads them here; the segments are in --full
+            right = branch_lines(compact_branches(self.branches), "By branch", width - half - 1)
+        else:
+            right = self._compact_distribution("RFM segments (365 days)", self.segments, width - half - 1, "green")
         for i in range(max(len(left), len(right))):
             a = left[i] if i < len(left) else []
             b = right[i] if i < len(right) else []
@@ -222,6 +266,9 @@ class DashboardView:
         lines += pairs
         lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width) + [""]
         lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width) + [""]
+        if self.branches:
+            lines += ["".join(text for text, _ in line) for line in branch_lines(self.branches, self.branch_title,
+                                                                               width)] + [""]
         lines += self._plain_monthly(width) + [""]
         lines.append("Top 10 members by net spend (365 days)")
         if self.top:
@@ -333,10 +380,15 @@ class DashboardView:
         if not self.top:
             top.add_row("", "no sales in the 365 days", *[""] * (4 if wide else 3))
 
+        branches = []
+        if self.branches:
+            body = Text("\n").join(Text.assemble(*line) for line in branch_lines(self.branches, "", width - 8))
+            body.no_wrap = True
+            branches = [Panel(body, title=self.branch_title, title_align="left", border_style="cyan")]
         return Panel(
             Group(Panel(tiles(self.period_kpis, per_row), title=self.period_title, title_align="left", border_style="cyan"),
                   Panel(tiles(self.now_kpis, per_row), title=self.now_title, title_align="left", border_style="cyan"),
-                  dist_row,
+                  dist_row, *branches,
                   Panel(chart, title="Last 12 months", title_align="left", border_style="cyan"),
                   Panel(top, title="Top 10 members by net spend (365 days)", title_align="left", border_style="cyan")),
             title=f"[bold]{self.title}[/bold]", border_style="bright_blue", padding=(0, 1))

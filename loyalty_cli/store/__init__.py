@@ -569,8 +569,8 @@ class Store:
                     (migration.__name__, self.now or MIGRATED_AT_UNKNOWN),
                 )
                 done.append(migration.__name__)
-                if migration.__name__ == "m009_chain" and self.adopt:
-                    self._adopt()
+            if "m009_chain" in done and self.adopt:  # once every migration ran: the rows as they now are (m010's store too)
+                self._adopt()
             c.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
         return done
 

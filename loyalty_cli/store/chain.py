@@ -42,8 +42,9 @@ RECORDS = {
     "lots": ("lots", ("entry_id", "member_id", "expires_on", "points", "purchase_id", "origin", "available_on"),
              "position"),
     "lot_uses": ("lot_uses", ("entry_id", "lot_id", "points"), "position"),
+    # `store` (migration m010) last: blocks written before it hold the first ten (a missing store is NULL).
     "purchases": ("purchases", ("purchase_id", "member_id", "kind", "amount", "purchased_at", "category",
-                                "refund_of", "points", "basis_points", "lot_id"), "purchase_id"),
+                                "refund_of", "points", "basis_points", "lot_id", "store"), "purchase_id"),
     "tier_changes": ("tier_changes", ("member_id", "at", "from_tier", "to_tier", "reason", "until", "by", "ref"),
                      "position"),
     "members": ("members", ("member_id", "joined_on", "referred_by", "tier", "tier_since"), "member_id"),
@@ -318,7 +319,7 @@ ADOPT = (
     ("lots", "SELECT entry_id, member_id, expires_on, points, purchase_id, origin, available_on FROM lots ORDER BY id"),
     ("lot_uses", "SELECT entry_id, lot_id, points FROM lot_uses ORDER BY rowid"),
     ("purchases", "SELECT purchase_id, member_id, kind, amount, purchased_at, category, refund_of, points, "
-                  "basis_points, lot_id FROM purchases ORDER BY purchase_id"),
+                  "basis_points, lot_id, store FROM purchases ORDER BY purchase_id"),
     ("tier_changes", "SELECT member_id, at, from_tier, to_tier, reason, until, by, ref FROM tier_changes ORDER BY id"),
     ("erasures", "SELECT member_id, at, by FROM erasures ORDER BY id"),
     ("vouchers", "SELECT code, member_id, reward_code, points, redeem_entry, 'issued', issued_at FROM vouchers "

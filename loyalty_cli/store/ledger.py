@@ -37,7 +37,7 @@ INSERT_LOTS = ("INSERT INTO lots (id, entry_id, member_id, expires_on, points, r
 INSERT_USES = "INSERT INTO lot_uses (entry_id, lot_id, points) VALUES (?,?,?)"
 UPDATE_REMAINING = "UPDATE lots SET remaining = ? WHERE id = ?"
 INSERT_PURCHASES = ("INSERT INTO purchases (purchase_id, member_id, kind, amount, purchased_at, category, refund_of, "
-                    "points, basis_points, lot_id) VALUES (?,?,?,?,?,?,?,?,?,?)")
+                    "points, basis_points, lot_id, store) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 INSERT_TIER_CHANGES = ("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
                        "VALUES (?,?,?,?,?,?,?,?)")
 UPDATE_MEMBERS = ("UPDATE members SET balance = ?, tier = ?, tier_since = ?, floor_tier = ?, floor_until = ?, "

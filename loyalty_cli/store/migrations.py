@@ -367,8 +367,20 @@ def m009_chain(_conn) -> list[str]:
     ]
 
 
+def m010_store(_conn) -> list[str]:
+    """Purchases carry the branch (store) they were rung up at (issue 18): NULL when none was given,
+    as for every purchase recorded before. The per-branch figures are computed from purchases
+    filtered by store (this partial index: a shop without branches pays nothing for it); the
+    cached summaries stay the whole shop's."""
+    return [
+        "ALTER TABLE purchases ADD COLUMN store TEXT",
+        "CREATE INDEX purchases_store ON purchases(store, purchased_at) WHERE store IS NOT NULL",
+    ]
+
+
 # Where the migrations that ran are recorded (made before the first one runs).
 MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
 
 MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_application_id,
-              m006_member_key, m007_history_guards, m008_lot_available_on, m009_chain]
+              m006_member_key, m007_history_guards, m008_lot_available_on, m009_chain,
+              m010_store]

@@ -592,8 +592,8 @@ class PgStore(Store):
                 c.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
                           (migration.__name__, self.now or MIGRATED_AT_UNKNOWN))
                 done.append(migration.__name__)
-                if migration.__name__ == "m009_chain" and self.adopt:
-                    self._adopt()
+            if "m009_chain" in done and self.adopt:  # once every migration ran (see Store.migrate)
+                self._adopt()
         self._ready = True
         return done
 

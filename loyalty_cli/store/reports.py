@@ -60,11 +60,25 @@ SUMMARY_WANTED = ("SELECT member_id, substr(last_sale, 1, 10), frequency, moneta
                   "AS s WHERE last_sale IS NOT NULL")
 SUMMARY_FROM_TOTALS_WANTED = SUMMARY_WANTED.format(SUMMARY_FROM_TOTALS)
 SUMMARY_FROM_PURCHASES_WANTED = SUMMARY_WANTED.format(SUMMARY_FROM_PURCHASES)
+# The same per member, of the purchases rung up at one branch (:store), through purchases_store
+# (the cached member_totals are the whole shop's).
+STORE_SUMMARY_SQL = """
+SELECT member_id,
+       max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
+       count(CASE WHEN kind = 'sale' AND purchased_at >= :window_start THEN 1 END) AS frequency,
+       coalesce(sum(CASE WHEN purchased_at >= :window_start
+                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary
+FROM purchases
+WHERE store = :store AND purchased_at <= :end
+GROUP BY member_id"""
+STORE_SUMMARY_WANTED = SUMMARY_WANTED.format(STORE_SUMMARY_SQL) + " ORDER BY member_id"
 
 
-def purchase_summary(tx, p: dict) -> list[tuple]:
+def purchase_summary(tx, p: dict, store: str | None = None) -> list[tuple]:
     """(member_id, last sale date, sales in the year window, net spend in it) of every member with a
-    sale up to D, in member order."""
+    sale up to D, in member order; with `store`, of their purchases at that branch only."""
+    if store is not None:
+        return tx.execute(STORE_SUMMARY_WANTED, {**p, "store": store}).fetchall()
     rows = tx.execute(SUMMARY_FROM_TOTALS_WANTED, p).fetchall()  # in member order (the key)
     if tx.execute(SUMMARY_OTHERS, p).fetchone():  # two queries: the union costs a third more
         rows += tx.execute(SUMMARY_FROM_PURCHASES_WANTED, p).fetchall()
@@ -72,12 +86,13 @@ def purchase_summary(tx, p: dict) -> list[tuple]:
     return rows
 
 
-def pareto_figures(tx, p: dict, percents: tuple) -> tuple:
+def pareto_figures(tx, p: dict, percents: tuple, store: str | None = None) -> tuple:
     """(members, total spend, the spend of the top ⌈n·p/100⌉ members for each p in `percents`…, the
-    smallest k whose top-k spend reaches 80 % of the total), over the year's net spend."""
+    smallest k whose top-k spend reaches 80 % of the total), over the year's net spend (with
+    `store`, at that branch)."""
     tops = ", ".join(f"max(CASE WHEN k = (n * {int(pc)} + 99) / 100 THEN cum END)" for pc in percents)
     return tx.execute(
-        f"""WITH summary AS ({SUMMARY_SQL}),
+        f"""WITH summary AS ({SUMMARY_SQL if store is None else STORE_SUMMARY_SQL}),
             ranked AS (
                 SELECT row_number() OVER w AS k, sum(monetary) OVER w AS cum,
                        count(*) OVER () AS n, sum(monetary) OVER () AS total
@@ -85,7 +100,7 @@ def pareto_figures(tx, p: dict, percents: tuple) -> tuple:
                 WINDOW w AS (ORDER BY monetary DESC, member_id ROWS UNBOUNDED PRECEDING))
             SELECT max(n), max(total), {tops},
                    min(CASE WHEN 5 * cum >= 4 * total THEN k END)  -- the smallest k reaching 80 %
-            FROM ranked""", p).fetchone()
+            FROM ranked""", {**p, "store": store}).fetchone()
 
 
 # -- churn -------------------------------------------------------------------------
@@ -100,22 +115,31 @@ FROM purchases
 WHERE purchased_at <= :end AND member_id IN (SELECT member_id FROM member_totals WHERE last_purchase_at > :end)
 GROUP BY member_id
 """
+# The same of the purchases rung up at one branch (:store).
+STORE_LIFETIME_SQL = """
+SELECT member_id, max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
+       sum(CASE kind WHEN 'sale' THEN amount ELSE -amount END) AS lifetime_spend
+FROM purchases WHERE store = :store AND purchased_at <= :end
+GROUP BY member_id
+"""
 # `report churn --sort` keys (in the order the help lists them) and the ORDER BY each means.
 CHURN_ORDER = {"last_sale": "s.last_sale, s.member_id", "spend": "lifetime_spend DESC, s.member_id",
                "id": "s.member_id"}
 
 
-def lapsed_members(tx, as_of: str, end: str, cutoff: str, sort: str, limit: int | None) -> list[tuple]:
+def lapsed_members(tx, as_of: str, end: str, cutoff: str, sort: str, limit: int | None,
+                   store: str | None = None) -> list[tuple]:
     """(member_id, last sale date, lifetime net spend, days since, name, email, phone) of the members
-    whose last sale up to `end` is dated up to `cutoff`, in the order of CHURN_ORDER[sort]."""
+    whose last sale up to `end` is dated up to `cutoff`, in the order of CHURN_ORDER[sort]; with
+    `store`, their last sale and spend at that branch."""
     return tx.execute(
-        f"""WITH lifetime AS ({LIFETIME_SQL}),
+        f"""WITH lifetime AS ({LIFETIME_SQL if store is None else STORE_LIFETIME_SQL}),
             lapsed AS (SELECT * FROM lifetime WHERE last_sale <= :cutoff)
             SELECT s.member_id, substr(s.last_sale, 1, 10) AS last_sale, s.lifetime_spend,
                    {days_between(tx, ":as_of", "substr(s.last_sale, 1, 10)")}, m.name, m.email, m.phone
             FROM lapsed s JOIN members m ON m.member_id = s.member_id
             ORDER BY {CHURN_ORDER[sort]}""" + (" LIMIT :limit" if limit else ""),
-        {"as_of": as_of, "end": end, "cutoff": cutoff, "limit": limit}).fetchall()
+        {"as_of": as_of, "end": end, "cutoff": cutoff, "limit": limit, "store": store}).fetchall()
 
 
 # -- liability and expiring points -----------------------------------------------------
@@ -345,6 +369,54 @@ NPS_SQL = """WITH latest AS (
            FROM latest WHERE k = 1"""
 
 
+# -- branches (issue 18): the dashboard's purchase figures of one branch, from purchases through
+# purchases_store (store, purchased_at); the cached daily_sales and member_totals are the whole shop's.
+STORE_PERIODS_SQL = """
+SELECT coalesce(sum(CASE WHEN now_ > 0 THEN 1 ELSE 0 END), 0), coalesce(sum(CASE WHEN now_ > 1 THEN 1 ELSE 0 END), 0),
+       coalesce(sum(CASE WHEN before_ > 0 THEN 1 ELSE 0 END), 0),
+       coalesce(sum(CASE WHEN now_ > 0 AND before_ > 0 THEN 1 ELSE 0 END), 0)
+FROM (SELECT count(CASE WHEN purchased_at >= :period_start THEN 1 END) AS now_,
+             count(CASE WHEN purchased_at < :period_start THEN 1 END) AS before_
+      FROM purchases
+      WHERE store = :store AND kind = 'sale' AND purchased_at >= :previous_start AND purchased_at <= :end
+      GROUP BY member_id) flags
+"""
+# (sales, net sales, buyers: members with a sale) of one branch's purchases dated in [:first, :end].
+STORE_SALES_SQL = """
+SELECT count(CASE WHEN kind = 'sale' THEN 1 END),
+       coalesce(sum(CASE WHEN kind = 'sale' THEN amount ELSE -amount END), 0),
+       count(DISTINCT CASE WHEN kind = 'sale' THEN member_id END)
+FROM purchases WHERE store = :store AND purchased_at >= :first AND purchased_at <= :end
+"""
+STORE_MONTHLY_SQL = """
+SELECT substr(purchased_at, 1, 7), sum(CASE WHEN kind = 'sale' THEN amount ELSE -amount END)
+FROM purchases WHERE store = :store AND purchased_at >= :first AND purchased_at <= :end
+GROUP BY substr(purchased_at, 1, 7)
+"""
+
+
+def stores(tx) -> list[str]:
+    """Every branch some purchase was rung up at, in order: one index seek each (purchases_store),
+    not a scan of the purchases."""
+    found: list[str] = []
+    row = tx.execute("SELECT min(store) FROM purchases WHERE store IS NOT NULL").fetchone()
+    while row[0] is not None:
+        found.append(row[0])
+        row = tx.execute("SELECT min(store) FROM purchases WHERE store > ?", (row[0],)).fetchone()
+    return found
+
+
+def has_store(tx, store: str) -> bool:
+    """Whether some purchase was rung up at branch `store`."""
+    return tx.execute("SELECT 1 FROM purchases WHERE store = ? LIMIT 1", (store,)).fetchone() is not None
+
+
+def store_sales(tx, store: str, first_day: str, last_day: str) -> tuple[int, int, int]:
+    """(sales, net sales, buyers) of branch `store` over the days [first_day, last_day]."""
+    return tx.execute(STORE_SALES_SQL, {"store": store, "first": first_day,
+                                        "end": last_day[:10] + "T23:59:59"}).fetchone()
+
+
 def member_counts(tx, first_day: str, as_of: str, end: str) -> tuple[int, int]:
     """(members by D — joined by `as_of` or bought by `end`, store.tiers.MEMBER_BY —, those joined in [first_day, as_of])."""
     return tx.execute(MEMBERS_BY_SQL, {"p": first_day, "as_of": as_of, "end": end}).fetchone()
@@ -363,18 +435,28 @@ def contacts(tx, member_ids: list[str]) -> dict[str, tuple]:
         member_ids)}
 
 
-def period_activity(tx, p: dict) -> tuple[int, int, int, int]:
-    """Members who bought in this period, twice or more in it, in the previous one, and in both (PERIODS_SQL)."""
+def period_activity(tx, p: dict, store: str | None = None) -> tuple[int, int, int, int]:
+    """Members who bought in this period, twice or more in it, in the previous one, and in both
+    (PERIODS_SQL); with `store`, their sales at that branch (STORE_PERIODS_SQL)."""
+    if store is not None:
+        return tx.execute(STORE_PERIODS_SQL, {**p, "store": store}).fetchone()
     return tx.execute(PERIODS_SQL, p).fetchone()
 
 
-def sales_between(tx, first_day: str, last_day: str) -> tuple[int, int]:
-    """(sales, net sales) of the days in [first_day, last_day], from the per-day totals."""
+def sales_between(tx, first_day: str, last_day: str, store: str | None = None) -> tuple[int, int]:
+    """(sales, net sales) of the days in [first_day, last_day], from the per-day totals (with
+    `store`, of that branch's purchases)."""
+    if store is not None:
+        return store_sales(tx, store, first_day, last_day)[:2]
     return tx.execute(SALES_SQL, {"first": first_day, "last": last_day}).fetchone()
 
 
-def monthly_net_sales(tx, first_day: str, as_of: str) -> dict[str, int]:
-    """month ("YYYY-MM") → net sales of its days in [first_day, as_of], from the per-day totals."""
+def monthly_net_sales(tx, first_day: str, as_of: str, store: str | None = None) -> dict[str, int]:
+    """month ("YYYY-MM") → net sales of its days in [first_day, as_of], from the per-day totals (with
+    `store`, of that branch's purchases)."""
+    if store is not None:
+        return dict(tx.execute(STORE_MONTHLY_SQL, {"store": store, "first": first_day,
+                                                   "end": as_of[:10] + "T23:59:59"}).fetchall())
     return dict(tx.execute(MONTHLY_SALES_SQL, {"first": first_day, "as_of": as_of}).fetchall())
 
 
