@@ -34,7 +34,7 @@ def pytest_addoption(parser):
                      help="the database the tests run on (default: LOYALTY_TEST_BACKEND, else sqlite)")
 
 
-DB_FIXTURES = {"db", "dbp", "run"}
+DB_FIXTURES = {"db", "dbp", "run", "shop"}
 
 
 def pytest_configure(config):

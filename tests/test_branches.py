@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 
 from tests.db import connect, raw
-from tests.helpers import as_json, chain_key, guards_dropped, ok, one_error_line, rechain, run
+from tests.helpers import fresh_db, as_json, chain_key, guards_dropped, ok, one_error_line, rechain, run
 
 AS_OF = "2026-11-30"
 TILL = """purchase_id,member_id,purchased_at,amount,kind,refund_of,store
@@ -28,8 +28,7 @@ R1,M1,2026-11-20T13:00,10.00,refund,S1,Hill
 
 @pytest.fixture
 def shop(tmp_path):
-    db = tmp_path / "shop.db"
-    ok(db, "-q", "init")
+    db = fresh_db(tmp_path / "shop.db")  # as loyalty init makes it (a PostgreSQL database on that run)
     for mid, name in (("M1", "Ann"), ("M2", "Bo"), ("M3", "Cy")):
         ok(db, "-q", "members", "add", "--id", mid, "--name", name, "--joined", "2026-01-01")
     till = tmp_path / "till.csv"
