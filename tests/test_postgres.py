@@ -316,3 +316,14 @@ def test_db_copy_into_a_database_made_with_init_says_it_needs_an_empty_one(db, t
     result = run(lite, "db", "copy", "--to", db)  # db: made as `loyalty init` makes it
     assert result.exit_code == 1
     assert "set up with 'loyalty init'" in one_error_line(result)
+
+
+def test_db_backup_and_restore_on_postgresql_point_to_db_copy(db, tmp_path):
+    ok(db, "members", "add", "--id", "M1", "--name", "Ana", "--joined", "2026-01-01")
+    line = one_error_line(run(db, "db", "backup", tmp_path / "b.db"))
+    assert "db copy --to" in line and not (tmp_path / "b.db").exists()
+    backup = tmp_path / "shop.db"
+    ok(db, "db", "copy", "--to", backup)
+    line = one_error_line(run(db, "db", "restore", backup, "--yes"))
+    assert "db copy --to" in line
+    assert as_json(db, "members", "show", "M1")["member_id"] == "M1"

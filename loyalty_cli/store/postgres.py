@@ -663,6 +663,10 @@ class PgStore(Store):
         raise LoyaltyError("db backup writes SQLite files; on PostgreSQL copy the database to one with: "
                            f"loyalty db copy --to {target_path} (or use pg_dump)")
 
+    def restore_from(self, backup) -> None:
+        raise LoyaltyError("db restore replaces a SQLite file; to bring a backup into PostgreSQL, copy it into an "
+                           f"empty database: loyalty --db {backup.path} db copy --to URL")
+
     def remove_stale_partials(self) -> list[str]:
         return []
 
