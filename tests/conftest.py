@@ -46,6 +46,8 @@ def pytest_configure(config):
         os.environ["LOYALTY_TEST_BACKEND"] = chosen  # for the tests' child processes
     config.addinivalue_line("markers", "sqlite_only: about SQLite's files themselves; not run on PostgreSQL")
     config.addinivalue_line("markers", "postgres_only: about the PostgreSQL backend; run on PostgreSQL only")
+    config.addinivalue_line("markers", "any_backend: makes its databases with fresh_db (not the db fixtures): "
+                                       "runs on PostgreSQL too")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -62,7 +64,8 @@ def pytest_collection_modifyitems(config, items):
             continue
         if item.get_closest_marker("sqlite_only") is not None:
             item.add_marker(pytest.mark.skip(reason="about SQLite's files"))
-        elif not pg_only and not (DB_FIXTURES & set(getattr(item, "fixturenames", ()))):
+        elif not pg_only and item.get_closest_marker("any_backend") is None \
+                and not (DB_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.skip(reason="opens no database: run once, on SQLite"))
 
 

@@ -22,6 +22,7 @@ import calendar
 import datetime as dt
 import itertools
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,7 @@ from loyalty_cli import checks, members, points, program, rewards
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.store import Store
 from tests.db import balance, count, lots, raw, rows
+from tests.helpers import fresh_db
 from tests.db import members as db_members
 
 MEMBERS = ("M1", "M2", "M3")
@@ -178,12 +180,13 @@ step = st.tuples(
 )
 
 
+@pytest.mark.any_backend
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(months=st.sampled_from([12, 2, 0]), round_to=st.sampled_from(["month_end", "day"]),
        steps=st.lists(step, min_size=10, max_size=40))
 def test_random_activity_keeps_every_ledger_invariant(tmp_path_factory, months, round_to, steps):
-    path = tmp_path_factory.mktemp("prop") / "shop.db"
-    store = Store.open(path, create=True)
+    path = fresh_db(tmp_path_factory.mktemp("prop") / "shop.db")  # (a new PostgreSQL database on that run)
+    store = Store.open(path)
     try:
         _play(store, Model(months, round_to), months, round_to, steps)
     finally:
