@@ -36,6 +36,20 @@ def is_url(db) -> bool:
     return isinstance(db, str) and db.startswith("postgresql://")
 
 
+def _errors(name: str) -> tuple[type, ...]:
+    found = [getattr(sqlite3, name)]
+    try:
+        import psycopg
+    except ImportError:  # the SQLite run needs no driver
+        return tuple(found)
+    return (*found, getattr(psycopg, name))
+
+
+# What a statement the database refuses raises, on either backend (`pytest.raises(DatabaseError)`).
+DatabaseError = _errors("DatabaseError")
+IntegrityError = _errors("IntegrityError")  # a guard trigger's refusal, a constraint's
+
+
 @contextmanager
 def connect(db, **options):
     """`open_connection` for one block, for tests that tamper with the database: what the block

@@ -58,13 +58,39 @@ def fresh_db(path):
     return path
 
 
+def is_postgres(conn) -> bool:
+    """Whether an open tests.db connection is the PostgreSQL run's (the store's translating connection)."""
+    return getattr(conn, "dialect", None) == "postgresql"
+
+
+def drop_trigger(conn, name: str, if_exists: bool = False) -> None:
+    """DROP TRIGGER `name` on an open tests.db connection, as the sqlite3 shell would. On PostgreSQL a
+    trigger is dropped ON its table (looked up here), and SQLite's *_no_replace triggers do not exist
+    there (a primary key refuses a second row): dropping one is a no-op."""
+    if not is_postgres(conn):
+        conn.execute(f"DROP TRIGGER {'IF EXISTS ' if if_exists else ''}{name}")
+        return
+    table = trigger_table(conn, name)
+    if table is None:
+        assert if_exists or name.endswith("_no_replace"), f"no trigger {name}"
+        return
+    conn.execute(f"DROP TRIGGER {name} ON {table}")
+
+
+def trigger_table(conn, name: str) -> str | None:
+    """The table trigger `name` is on, on the PostgreSQL run's connection (None: there is no such trigger)."""
+    found = conn.execute("SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
+                         "WHERE g.tgname = ? AND c.relnamespace = current_schema()::regnamespace", (name,)).fetchall()
+    return found[0][0] if found else None
+
+
 def undo_history_guards(conn) -> None:
     """Make a database (an open tests.db connection) look as it was before m007_history_guards:
     its triggers dropped and the migration no longer recorded (user_version is the caller's)."""
     from loyalty_cli.store.migrations import m007_history_guards
 
     for statement in m007_history_guards(conn):
-        conn.execute(f"DROP TRIGGER {statement.split()[2]}")
+        drop_trigger(conn, statement.split()[2])
     conn.execute("DELETE FROM migrations WHERE name = 'm007_history_guards'")
 
 
@@ -74,7 +100,7 @@ def undo_chain(conn) -> None:
     Opening it with the tool then extends a new chain over every row it holds, as the migration
     does for a database of an earlier loyalty."""
     for trigger in ("chain_no_update", "chain_no_delete", "chain_no_replace"):
-        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        drop_trigger(conn, trigger, if_exists=True)
     conn.execute("DROP TABLE IF EXISTS chain")
     conn.execute("DELETE FROM migrations WHERE name = 'm009_chain'")
 
@@ -87,6 +113,13 @@ def guards_dropped(conn, *tables):
 
     @contextmanager
     def dropped():
+        if is_postgres(conn):  # the same guards, disabled for the block (`(DISABLED)` in the catalogue meanwhile)
+            for table in tables:
+                conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            yield
+            for table in tables:
+                conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+            return
         saved = []
         for table in tables:
             saved += conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
@@ -149,13 +182,14 @@ SMALL_SHOP_SALES = ("purchase_id,member_id,purchased_at,amount,category,kind,ref
                     "R1,M0001,2025-05-04T10:00,20.00,,refund,S1\n")
 
 
-def small_shop(tmp_path, members: int):
+def small_shop(tmp_path, members: int, db=None):
     """A shop made the ordinary way: the sample programme, the first `members` sample members, three sales
-    and a refund imported from the till (S1..S3, R1 of S1), a reward MUG (cost 50, stock 5). Returns its path."""
+    and a refund imported from the till (S1..S3, R1 of S1), a reward MUG (cost 50, stock 5). Returns its path
+    (`db`, the `db` fixture's database, when given: on the PostgreSQL run a URL; default tmp_path/shop.db)."""
     from tests.test_import_bulk import head_of
 
     sample = Path(__file__).resolve().parent.parent / "sample_data"
-    db = tmp_path / "shop.db"
+    db = tmp_path / "shop.db" if db is None else db
     ok(db, "-q", "init")
     ok(db, "-q", "program", "load", sample / "program.toml", "--from", "2024-01-01")
     ok(db, "members", "import", head_of(sample / "members.csv", tmp_path / "members.csv", 0, members))
@@ -164,3 +198,76 @@ def small_shop(tmp_path, members: int):
     ok(db, "purchases", "import", sales)
     ok(db, "rewards", "add", "MUG", "--name", "Mug", "--cost", "50", "--stock", "5")
     return db
+
+
+def job_running(db, name: str):
+    """A context: the lock of nightly job `name` ("recalc", "expire") on `db` held for the block, as a
+    running job holds it: on SQLite an flock on the file beside the database, on PostgreSQL the
+    store's own advisory lock on a session of its own. Taking it while it is held raises
+    BlockingIOError or loyalty's Busy."""
+    from contextlib import contextmanager
+
+    from tests.db import is_url
+
+    @contextmanager
+    def held():
+        if is_url(db):
+            from loyalty_cli.store import Store
+
+            store = Store.open(db)
+            try:
+                with store.job_lock(name):
+                    yield
+            finally:
+                store.close()
+            return
+        import fcntl
+        import os
+
+        fd = os.open(f"{db}.{name}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            yield
+        finally:
+            os.close(fd)
+
+    return held()
+
+
+def job_is_running(db, name: str) -> bool:
+    """Whether some process holds the lock of nightly job `name` on `db` (probed: taken and let go)."""
+    from loyalty_cli.errors import Busy
+
+    try:
+        with job_running(db, name):
+            return False
+    except (BlockingIOError, Busy):
+        return True
+
+
+def copy_database(source, target):
+    """A copy of the database `source` at `target`, made behind the tool's back (an attacker's or an
+    owner's copy of the file), returned as what --db takes. On PostgreSQL: a database made from
+    `source` as its template (dropped when the test ends); a `target` that is a URL is replaced by it
+    (an older copy put back), a path names a new database."""
+    import shutil
+
+    from tests.db import is_url
+
+    if not is_url(source):
+        shutil.copy(source, target)
+        return target
+    from urllib.parse import urlsplit
+
+    from tests import backend
+
+    pg = backend.server()
+    name_of = lambda url: urlsplit(url).path.lstrip("/")  # noqa: E731
+    if is_url(target):
+        name = name_of(target)
+        pg.drop_db(name)
+    else:
+        name = f"{name_of(source)}_{Path(target).stem}"[:63]
+        backend._made.append(name)
+    pg.admin(f'CREATE DATABASE "{name}" TEMPLATE "{name_of(source)}" OWNER shop')
+    return pg.url(name)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.db import connect, count, member, raw, row
-from tests.helpers import chain_key, guards_dropped, ok, rechain, run, undo_chain, block_text, small_shop
+from tests.helpers import chain_key, guards_dropped, is_postgres, ok, rechain, run, undo_chain, block_text, small_shop
 from tests.test_import_bulk import head_of
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -65,12 +65,12 @@ def voucher_codes(db) -> dict[str, str]:
 
 
 @pytest.fixture
-def shop(tmp_path):
+def shop(tmp_path, db):
     """A shop with real activity: the programme loaded, members imported, a day of sales and a refund
     imported from the till, a reward with stock, then sealed; after the seal sales at the counter, a
     refund, two vouchers (one used, one cancelled), a transfer, tiers set by hand and recalculated,
     feedback and an erasure."""
-    db = small_shop(tmp_path, 20)
+    db = small_shop(tmp_path, 20, db)  # (the db fixture's: on the PostgreSQL run too)
     ok(db, "-q", "db", "seal", "--at", "2025-05-31T23:00")
     # After the seal: what the default db check compares row by row.
     ok(db, "purchases", "add", "M0005", "600.00", "--id", "C1", "--at", "2025-06-01T10:00", "--category", "grocery")
@@ -196,8 +196,13 @@ def test_reward_stock_edited_is_found(shop):
 def test_an_extra_trigger_copying_personal_data_is_found(shop):
     with connect(shop) as conn:
         conn.execute("CREATE TABLE stash (member_id TEXT, name TEXT, email TEXT)")
-        conn.execute("CREATE TRIGGER members_copy BEFORE UPDATE ON members "
-                     "BEGIN INSERT INTO stash VALUES (OLD.member_id, OLD.name, OLD.email); END")
+        if is_postgres(conn):  # the same trigger in PostgreSQL's terms: a function and a row trigger
+            conn.execute("CREATE FUNCTION stash_copy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                         "INSERT INTO stash VALUES (OLD.member_id, OLD.name, OLD.email); RETURN NEW; END $$")
+            conn.execute("CREATE TRIGGER members_copy BEFORE UPDATE ON members FOR EACH ROW EXECUTE FUNCTION stash_copy()")
+        else:
+            conn.execute("CREATE TRIGGER members_copy BEFORE UPDATE ON members "
+                         "BEGIN INSERT INTO stash VALUES (OLD.member_id, OLD.name, OLD.email); END")
     ok(shop, "members", "erase", "M0009", "--yes", "--at", "2025-06-09")
     assert row(shop, "stash", member_id="M0009").name is not None  # what it was made for
     found(shop, "an extra trigger members_copy on members")
@@ -438,6 +443,7 @@ def test_db_check_passes_after_a_database_from_before_the_chain_is_migrated(shop
     passes(shop)
 
 
+@pytest.mark.sqlite_only  # db backup / db restore of a SQLite file
 def test_db_check_passes_after_a_restore(shop, tmp_path):
     backup = tmp_path / "backup.db"
     ok(shop, "db", "backup", backup)

@@ -174,13 +174,10 @@ def test_a_writer_that_cannot_get_the_database_exits_75_and_readers_are_not_bloc
 
 
 def test_a_second_expire_run_while_one_is_going_exits_75_at_once(db, tmp_path):
-    import fcntl
+    from tests.helpers import job_running
 
     setup_member(db)
-    lock_path = f"{db}.expire.lock"
-    fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running `points expire` holds
+    with job_running(db, "expire"):  # what a running `points expire` holds
         env = child_env()
         started = time.monotonic()
         p = subprocess.run([sys.executable, "-m", "loyalty_cli", "--db", str(db), "points", "expire",
@@ -190,8 +187,6 @@ def test_a_second_expire_run_while_one_is_going_exits_75_at_once(db, tmp_path):
         assert p.stdout == "" and "Traceback" not in p.stderr
         assert p.stderr.startswith("Error:")
         assert time.monotonic() - started < 8  # at once, not after LOYALTY_BUSY_TIMEOUT=10
-    finally:
-        os.close(fd)
     assert json.loads(ok(db, "points", "balance", "M1", "--json").stdout)["balance"] == START_POINTS
     result = run(db, "points", "expire", "--as-of", "2026-03-01", "-q")
     assert (result.exit_code, result.stdout) == (0, "")

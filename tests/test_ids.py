@@ -158,6 +158,7 @@ def test_an_old_pair_differing_only_by_case_is_refused_as_ambiguous_and_reported
     assert sum(m.member_id.lower() == "m0042" for m in members(db)) == 2  # nothing merged
 
 
+@pytest.mark.sqlite_only  # db backup / db restore of a SQLite file
 def test_a_backup_holding_an_old_pair_can_still_be_restored(run, shop, db, tmp_path):
     _legacy_pair(db)
     backup = tmp_path / "backup.db"
@@ -166,6 +167,7 @@ def test_a_backup_holding_an_old_pair_can_still_be_restored(run, shop, db, tmp_p
     assert r.exit_code == 0, r.stderr
 
 
+@pytest.mark.sqlite_only  # no PostgreSQL database predates m006 (that backend starts at the latest schema)
 def test_a_database_from_before_the_key_column_gets_it_when_opened(run, shop, db):
     with connect(db) as conn:
         conn.execute("DROP INDEX members_key")

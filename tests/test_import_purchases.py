@@ -617,7 +617,8 @@ def test_utf16_named_for_a_utf8_file_is_a_rejected_file(shop, tmp_path):
     assert code == 3 and "UTF-16" in doc["errors"][0]["message"].upper()
 
 
-@pytest.mark.parametrize("target", ["db", "wal", "input", "dir"])
+@pytest.mark.parametrize("target", [pytest.param("db", marks=pytest.mark.sqlite_only),  # the database as a file
+                                    pytest.param("wal", marks=pytest.mark.sqlite_only), "input", "dir"])
 def test_rejects_never_overwrites_the_database_or_the_file_being_imported(shop, tmp_path, target):
     ok(shop, "purchases", "add", "A", "5.00", "--at", "2025-02-01", "--id", "KEEP")
     csv_path = write(tmp_path, HEADER + "P1,A,2025-03-01,10.00,,,\nP2,A,2025-03-01,abc,,,\n")

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.db import raw, row
-from tests.helpers import as_json, ok
+from tests.helpers import as_json, fresh_db, ok
 
 TODAY = dt.date.today()
 
@@ -44,8 +44,7 @@ def ledger_balances(db, as_of: str) -> dict[str, int]:
 def shop(tmp_path):
     """Four members with past activity (one below zero after a refund), then entries dated after
     today written with --allow-future: an award, a redemption and next year's expiry run."""
-    db = tmp_path / "shop.db"
-    ok(db, "init")
+    db = fresh_db(tmp_path / "shop.db")  # (on the PostgreSQL run: a URL)
     for m in MEMBERS:
         ok(db, "members", "add", "--id", m, "--name", f"Member {m}", "--joined", day(-300))
     ok(db, "points", "award", "M1", "400", "--reason", "r", "--at", day(-250))   # lapses before next year

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.db import count, member, rows
 
 SECRET_NAME = "Zelda Quackenbush"
@@ -30,6 +32,7 @@ def enrol_secret(run):
     assert run("feedback", "add", "M7", "9", "--comment", f"love it, {SECRET_NAME}").exit_code == 0
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file and its -wal byte by byte
 def test_erase_removes_personal_data_from_the_database_and_wal_bytes(run, db):
     enrol_secret(run)
     assert SECRET_EMAIL.encode() in file_bytes(db)

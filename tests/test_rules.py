@@ -227,7 +227,7 @@ def test_program_set_out_of_range_is_a_usage_error(dbp, key, value):
     assert result.exit_code == 2 and key in one_error_line(result)
 
 
-def test_a_stored_version_from_before_todays_limits_still_works(dbp):
+def test_a_stored_version_from_before_todays_limits_still_works(dbp, tmp_path):
     """Limits added later (tier names of 40 printable characters, numbers up to 10^12) check new
     versions; a version the database already holds is read as it was accepted."""
     import json
@@ -244,6 +244,6 @@ def test_a_stored_version_from_before_todays_limits_still_works(dbp):
     assert run(dbp, "purchases", "add", "A", "600.00", "--at", "2026-02-01").exit_code == 0
     assert as_json(dbp, "members", "show", "A")["tier"].startswith("Platinum")
     assert run(dbp, "tiers", "recalc", "--as-of", "2026-02-02").exit_code == 0
-    new = dbp.parent / "new.toml"
+    new = tmp_path / "new.toml"
     new.write_text("[earn]\nsignup_bonus = 10000000000000\n")
     assert run(dbp, "program", "load", new).exit_code == 3  # a new version is checked

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.sqlite_only  # SQLite's own schema text and triggers (PostgreSQL's: test_postgres.py)
+
 from loyalty_cli import ledger
 from loyalty_cli.store import imports as import_rows
 from loyalty_cli.store.migrations import MIGRATIONS

@@ -6,12 +6,12 @@ Default levels: Bronze 0, Silver 500.00 (1.25×), Gold 1500.00 (1.5×), Platinum
 
 from __future__ import annotations
 
-import fcntl
 import json
 
 import pytest
 
 from tests.db import connect, count, members, rows, tier_history
+from tests.helpers import job_is_running, job_running
 
 
 @pytest.fixture
@@ -259,8 +259,7 @@ def test_quiet_recalc_prints_nothing(shop, run):
 @pytest.mark.parametrize("job, args", [("recalc", ["tiers", "recalc"]), ("expire", ["points", "expire"])])
 def test_a_second_nightly_job_while_one_runs_exits_75_at_once(loyalty_proc, db, job, args):
     assert loyalty_proc("--db", db, "init").returncode == 0
-    with open(f"{db}.{job}.lock", "a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running job would
+    with job_running(db, job):  # as a running job would
         r = loyalty_proc("--db", db, *args, "-q", env={"LOYALTY_BUSY_TIMEOUT": "30"}, timeout=20)
     assert r.returncode == 75
     assert r.stdout == ""
@@ -281,12 +280,8 @@ def test_two_recalcs_at_once_one_runs_the_other_exits_75(loyalty_proc, db, tmp_p
                                  env={**__import__("os").environ, "LOYALTY_BUSY_TIMEOUT": "30"})
         try:
             for _ in range(100):  # wait until the first one holds its job lock
-                with open(f"{db}.recalc.lock", "a") as probe:
-                    try:
-                        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        fcntl.flock(probe, fcntl.LOCK_UN)
-                    except BlockingIOError:
-                        break
+                if job_is_running(db, "recalc"):
+                    break
                 __import__("time").sleep(0.1)
             second = loyalty_proc("--db", db, "tiers", "recalc", "-q", timeout=20)
         finally:
