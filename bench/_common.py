@@ -133,3 +133,16 @@ def peak_rss_mib(cmd: list[str], env: Mapping[str, str] | None = None) -> tuple[
     # Linux reports ru_maxrss in KiB, macOS in bytes.
     kib = report["maxrss"] / 1024 if sys.platform == "darwin" else report["maxrss"]
     return report["wall"], kib / 1024
+
+
+def remove_db(db: Path) -> None:
+    """Delete a SQLite database and its WAL/shared-memory companions."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def warm_cache(path: Path) -> None:
+    """Read a file once, untimed, so every timed run finds it in the OS cache."""
+    with open(path, "rb") as f:
+        while f.read(1 << 20):
+            pass

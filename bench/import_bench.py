@@ -42,7 +42,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DIR, DEFAULT_WORKDIR, _run_checked, ensure_data, loyalty_cmd, peak_rss_mib  # noqa: E402
+from _common import (BENCH_DIR, DEFAULT_WORKDIR, _run_checked, ensure_data, loyalty_cmd, peak_rss_mib,  # noqa: E402
+                     remove_db, warm_cache)
 
 REPO_ROOT = BENCH_DIR.parent
 BASELINE = REPO_ROOT.parent / "shared" / "bench" / "baseline_import.py"
@@ -58,19 +59,6 @@ def verdict(value: float, limits: tuple[float, float]) -> str:
     if value > must:
         return "FAIL"
     return "ok" if value <= target else "above target"
-
-
-def remove_db(db: Path) -> None:
-    """Delete a SQLite database and its WAL/shared-memory companions."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-
-
-def warm_cache(path: Path) -> None:
-    """Read a file once, untimed, so every timed run finds it in the OS cache."""
-    with open(path, "rb") as f:
-        while f.read(1 << 20):
-            pass
 
 
 def capture_stdout(cmd: list[str], out: Path) -> list[str]:

@@ -73,7 +73,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DIR, DEFAULT_WORKDIR, _failure, ensure_data, loyalty_cmd  # noqa: E402
+from _common import (BENCH_DIR, DEFAULT_WORKDIR, _failure, ensure_data, loyalty_cmd, remove_db,  # noqa: E402
+                     warm_cache)
 
 REPO_ROOT = BENCH_DIR.parent
 PROGRAM = REPO_ROOT / "sample_data" / "program.toml"
@@ -101,19 +102,6 @@ def load_pg_server():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def remove_db(db: Path) -> None:
-    """Delete a SQLite database and its WAL/shared-memory companions."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-
-
-def warm_cache(path: Path) -> None:
-    """Read a file once, untimed, so every timed run finds it in the OS cache."""
-    with open(path, "rb") as f:
-        while f.read(1 << 20):
-            pass
 
 
 def last_day(purchases_csv: Path) -> str:

@@ -45,13 +45,15 @@ SUMMARY_FROM_TOTALS = """
 SELECT member_id, last_sale_at AS last_sale, sales_count AS frequency, net_spend AS monetary
 FROM member_totals WHERE first_purchase_at >= :window_start AND last_purchase_at <= :end"""
 SUMMARY_OTHERS = "SELECT 1 FROM member_totals WHERE first_purchase_at < :window_start OR last_purchase_at > :end LIMIT 1"
-SUMMARY_FROM_PURCHASES = """
+# A member's last sale, sales in the year window and net spend in it, grouped from their purchases.
+SUMMARY_COLUMNS = """
 SELECT member_id,
        max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
        count(CASE WHEN kind = 'sale' AND purchased_at >= :window_start THEN 1 END) AS frequency,
        coalesce(sum(CASE WHEN purchased_at >= :window_start
                          THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary
-FROM purchases
+FROM purchases"""
+SUMMARY_FROM_PURCHASES = SUMMARY_COLUMNS + """
 WHERE purchased_at <= :end
   AND member_id IN (SELECT member_id FROM member_totals WHERE first_purchase_at < :window_start OR last_purchase_at > :end)
 GROUP BY member_id"""
@@ -62,13 +64,7 @@ SUMMARY_FROM_TOTALS_WANTED = SUMMARY_WANTED.format(SUMMARY_FROM_TOTALS)
 SUMMARY_FROM_PURCHASES_WANTED = SUMMARY_WANTED.format(SUMMARY_FROM_PURCHASES)
 # The same per member, of the purchases rung up at one branch (:store), through purchases_store
 # (the cached member_totals are the whole shop's).
-STORE_SUMMARY_SQL = """
-SELECT member_id,
-       max(CASE WHEN kind = 'sale' THEN purchased_at END) AS last_sale,
-       count(CASE WHEN kind = 'sale' AND purchased_at >= :window_start THEN 1 END) AS frequency,
-       coalesce(sum(CASE WHEN purchased_at >= :window_start
-                         THEN CASE kind WHEN 'sale' THEN amount ELSE -amount END END), 0) AS monetary
-FROM purchases
+STORE_SUMMARY_SQL = SUMMARY_COLUMNS + """
 WHERE store = :store AND purchased_at <= :end
 GROUP BY member_id"""
 STORE_SUMMARY_WANTED = SUMMARY_WANTED.format(STORE_SUMMARY_SQL) + " ORDER BY member_id"
