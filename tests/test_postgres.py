@@ -382,3 +382,12 @@ def test_random_activity_gives_the_same_results_on_both_backends(tmp_path, ops):
         assert ok(db, "db", "check").exit_code == 0
     first, second = outcomes.values()
     assert first == second
+
+
+def test_a_database_or_role_that_does_not_exist_is_exit_1_saying_so(db):
+    for url, words in ((db.replace("/t", "/missing_t", 1), 'database "missing_t'),
+                       (db.replace("shop@", "ghost:pw@", 1), 'role "ghost" does not exist')):
+        result = run(url, "members", "list")
+        assert result.exit_code == 1, result.stderr
+        line = one_error_line(result)
+        assert words in line and "refused the connection" in line and ":pw@" not in line

@@ -478,10 +478,22 @@ def first_line(exc: BaseException, url: str = "") -> str:
 
 
 class Unreachable(LoyaltyError):
+    """The server did not take the connection: exit 75 when it may work later (a server down, a
+    refused or dropped connection), 1 when it never will as given (no such database or role, a
+    password refused: the URL or the server's settings must change)."""
+
     exit_code = UNREACHABLE
 
     def __init__(self, url: str, exc: BaseException):
-        super().__init__(f"cannot reach the database at {redact(url)} ({first_line(exc, url)}); "
+        words = first_line(exc, url)
+        said = re.search(r"FATAL:\s*(.*)$", words)
+        if said and re.search(r"does not exist|authentication failed|no password|not permitted|"
+                              r"no pg_hba.conf entry|permission denied", said.group(1)):
+            self.exit_code = 1
+            super().__init__(f"the database server at {redact(url)} refused the connection: {said.group(1)}; "
+                             "check the URL (database, role, password) and the server's settings")
+            return
+        super().__init__(f"cannot reach the database at {redact(url)} ({words}); "
                          "check that the server is running and the URL, then run the command again")
 
 
