@@ -19,12 +19,14 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty_cli import checks, importer, members, program, purchases
 from loyalty_cli.store import Store
 from tests.db import raw
+from tests.helpers import fresh_db
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -83,7 +85,7 @@ def scenarios(draw):
 
 
 def open_shop(path: Path, sc: dict) -> Store:
-    store = Store.open(path, create=True)
+    store = Store.open(fresh_db(path))  # (a new PostgreSQL database on that run)
     program.load(store, PROGRAM, "program.toml", None, "2025-01-01")
     for mid, ref, month in zip(sc["ids"], sc["referrers"], sc["birth_months"]):
         members.add(store, member_id=mid, name=f"Member {mid}", birthday=f"1990-{month:02d}-10",
@@ -104,6 +106,7 @@ def balances(store) -> dict:
 
 
 @SETTINGS
+@pytest.mark.any_backend
 @given(sc=scenarios())
 def test_refunding_everything(sc):
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,6 +191,7 @@ def state(store):
 
 
 @SETTINGS
+@pytest.mark.any_backend
 @given(sc=scenarios())
 def test_import_twice_is_import_once_is_the_counter(sc):
     text, rows = csv_text(sc)

@@ -22,6 +22,7 @@ from loyalty_cli import members, points, program, purchases, rewards, tiers
 from loyalty_cli.errors import LoyaltyError
 from loyalty_cli.store import Store
 from tests.db import connect
+from tests.helpers import fresh_db
 
 SEEDS = [int(s) for s in os.environ["LOYALTY_SIM_SEEDS"].split(",")] if os.environ.get("LOYALTY_SIM_SEEDS") else \
     range(2000 if os.environ.get("LOYALTY_STRESS") else 200)
@@ -126,7 +127,8 @@ def model_lots(model):
 
 def simulate(seed, path):
     rng = random.Random(seed)
-    store = Store.open(path, create=True)
+    path = fresh_db(path)  # (a new PostgreSQL database's URL on that run)
+    store = Store.open(path)
     program.load(store, RULES, "sim.toml", None, "2025-01-01")
     rewards.add(store, "GIFT", "A gift", 15, None)
     model = Model()
@@ -246,6 +248,7 @@ def _relink(model):
                 model.sales[lot[2]]["lot"] = lot
 
 
+@pytest.mark.any_backend
 @pytest.mark.parametrize("seed", SEEDS)
 def test_simulation(seed, tmp_path):
     simulate(seed, tmp_path / "sim.db")
