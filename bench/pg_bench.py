@@ -35,7 +35,7 @@ process with this interpreter (start-up included), timed with time.perf_counter:
       completed commands (redeems + refusals) per second.
 
 The PostgreSQL server is a throwaway one (tests/pg_server.py: initdb in a
-temporary directory, Unix socket, fsync off as for the tests), stopped and
+temporary directory, Unix socket, fsync off as for the tests, shared_buffers 1 GB), stopped and
 removed at the end, on failure and on Ctrl-C alike. The SQLite databases are
 made in --workdir and deleted at the end; the CSVs are kept.
 
@@ -300,7 +300,7 @@ def bench(args: argparse.Namespace) -> int:
 
     pg_server = load_pg_server()
     print("Starting a throwaway PostgreSQL server ...", flush=True)
-    server = pg_server.Server().start()
+    server = pg_server.Server(shared_buffers="1GB").start()  # a server tuned for its data, as a chain's would be
     dbs = Backends(server, workdir)
     try:
         version = subprocess.run([str(server.bin / "postgres"), "--version"], capture_output=True, text=True)

@@ -41,7 +41,8 @@ def _free_port() -> int:
 class Server:
     """`Server().start()`; `.url(dbname)`; `.admin(sql)`; `.stop()`."""
 
-    def __init__(self):
+    def __init__(self, shared_buffers: str = "128MB"):
+        self.shared_buffers = shared_buffers
         self.bin = binaries_dir()
         if self.bin is None:
             raise RuntimeError("PostgreSQL's server binaries (initdb, pg_ctl, postgres) are not installed")
@@ -68,7 +69,7 @@ class Server:
                       "--locale=C.UTF-8", "--no-sync")
             options = (f"-k {self.base} -p {self.port} -c listen_addresses='' -c fsync=off "
                        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-                       "-c shared_buffers=128MB")
+                       f"-c shared_buffers={self.shared_buffers}")
             self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"),
                       "-w", "-t", "60", "start")
         except subprocess.CalledProcessError as exc:
