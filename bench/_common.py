@@ -146,3 +146,16 @@ def warm_cache(path: Path) -> None:
     with open(path, "rb") as f:
         while f.read(1 << 20):
             pass
+
+
+def prepared_data(rows: int, members: int, workdir: Path) -> tuple[Path, Path]:
+    """`ensure_data`, saying where and how long it took, then both files read once (warm_cache)."""
+    import time
+
+    print(f"Data: {rows} purchase rows over {members} members in {workdir} ...", flush=True)
+    t0 = time.perf_counter()
+    members_csv, purchases_csv = ensure_data(rows, members, workdir)
+    print(f"  ready ({time.perf_counter() - t0:.1f} s): {members_csv.name}, {purchases_csv.name}")
+    warm_cache(members_csv)
+    warm_cache(purchases_csv)
+    return members_csv, purchases_csv

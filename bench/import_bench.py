@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (BENCH_DIR, DEFAULT_WORKDIR, _run_checked, ensure_data, loyalty_cmd, peak_rss_mib,  # noqa: E402
-                     remove_db, warm_cache)
+from _common import (BENCH_DIR, DEFAULT_WORKDIR, _run_checked, loyalty_cmd, peak_rss_mib,  # noqa: E402
+                     prepared_data, remove_db)
 
 REPO_ROOT = BENCH_DIR.parent
 BASELINE = REPO_ROOT.parent / "shared" / "bench" / "baseline_import.py"
@@ -126,12 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 def bench(args: argparse.Namespace) -> int:
     workdir = args.workdir.resolve()
     print(f"Python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} CPUs")
-    print(f"Data: {args.rows} purchase rows over {args.members} members in {workdir} ...", flush=True)
-    t0 = time.perf_counter()
-    members_csv, purchases_csv = ensure_data(args.rows, args.members, workdir)
-    print(f"  ready ({time.perf_counter() - t0:.1f} s): {members_csv.name}, {purchases_csv.name}")
-    warm_cache(members_csv)
-    warm_cache(purchases_csv)
+    members_csv, purchases_csv = prepared_data(args.rows, args.members, workdir)
 
     have_baseline = BASELINE.is_file()
     if not have_baseline:

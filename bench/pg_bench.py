@@ -73,8 +73,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (BENCH_DIR, DEFAULT_WORKDIR, _failure, ensure_data, loyalty_cmd, remove_db,  # noqa: E402
-                     warm_cache)
+from _common import (BENCH_DIR, DEFAULT_WORKDIR, _failure, loyalty_cmd, prepared_data,  # noqa: E402
+                     remove_db)
 
 REPO_ROOT = BENCH_DIR.parent
 PROGRAM = REPO_ROOT / "sample_data" / "program.toml"
@@ -289,12 +289,7 @@ def bench(args: argparse.Namespace) -> int:
     workdir = args.workdir.resolve()
     print(f"Python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"Data: {args.rows} purchase rows over {args.members} members in {workdir} ...", flush=True)
-    t0 = time.perf_counter()
-    members_csv, purchases_csv = ensure_data(args.rows, args.members, workdir)
-    print(f"  ready ({time.perf_counter() - t0:.1f} s): {members_csv.name}, {purchases_csv.name}")
-    warm_cache(members_csv)
-    warm_cache(purchases_csv)
+    members_csv, purchases_csv = prepared_data(args.rows, args.members, workdir)
     day = last_day(purchases_csv)
     at = f"{next_day(day)}T12:00:00"
 
@@ -389,11 +384,7 @@ def measure(args, dbs: Backends, members_csv: Path, purchases_csv: Path, day: st
         else:
             print(f"\n(3) dashboard on {args.dashboard_rows} purchases over {args.dashboard_members} members: "
                   "building both databases (UNTIMED setup) ...", flush=True)
-            t0 = time.perf_counter()
-            d_members, d_purchases = ensure_data(args.dashboard_rows, args.dashboard_members, dbs.workdir)
-            print(f"  data ready ({time.perf_counter() - t0:.1f} s): {d_members.name}, {d_purchases.name}")
-            warm_cache(d_members)
-            warm_cache(d_purchases)
+            d_members, d_purchases = prepared_data(args.dashboard_rows, args.dashboard_members, dbs.workdir)
             dash_db, dash_day = {}, last_day(d_purchases)
             for side in SIDES[::-1]:
                 dash_db[side] = dbs.fresh(side, "dash")
