@@ -1,4 +1,5 @@
-"""`loyalty db …`: check every invariant, back up online, restore a checked backup, seal the chain's head."""
+"""`loyalty db …`: check every invariant, back up online, restore a checked backup, copy to another database,
+seal the chain's head."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from loyalty_cli.cli.common import (Invocation, allow_future_option, at_option, 
                                     refuse_future, store, today)
 from loyalty_cli.render import plural
 
-app = group("Check, back up, restore and seal the database.",
+app = group("Check, back up, restore, copy and seal the database.",
             'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db \\\n'
             '      && loyalty db seal')
 
