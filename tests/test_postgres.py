@@ -391,3 +391,11 @@ def test_a_database_or_role_that_does_not_exist_is_exit_1_saying_so(db):
         assert result.exit_code == 1, result.stderr
         line = one_error_line(result)
         assert words in line and "refused the connection" in line and ":pw@" not in line
+
+
+def test_a_url_whose_settings_libpq_refuses_is_a_usage_error(tmp_path):
+    for url in ("postgresql://shop:pw@/x?sslmode=bogus", "postgresql://shop:pw@/x?bogus=1", "postgresql://[::1"):
+        result = run(url, "members", "list")
+        assert result.exit_code == 2, (url, result.stderr)
+        line = one_error_line(result)
+        assert ":pw@" not in line and "Traceback" not in result.output

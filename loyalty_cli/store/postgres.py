@@ -427,6 +427,8 @@ def connect(url: str, timeout: float):
         raw = psycopg.connect(url, autocommit=True, connect_timeout=max(2, int(min(timeout, 60))),
                               application_name="loyalty", options=f"{given} -c jit=off".strip())
     except psycopg.OperationalError as exc:
+        if re.search(r"invalid \S+ value|invalid connection option|invalid URI", str(exc)):  # a URL's setting
+            raise UsageError(f"--db {redact(url)} has a setting libpq refuses ({first_line(exc, url)})") from None
         raise Unreachable(url, exc) from None
     except psycopg.ProgrammingError as exc:  # a URL libpq cannot parse
         raise UsageError(f"--db {redact(url)} is not a PostgreSQL URL libpq understands ({first_line(exc, url)})") from None
