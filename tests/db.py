@@ -33,7 +33,10 @@ def open_connection(db, **options) -> sqlite3.Connection:
 
 
 def is_url(db) -> bool:
-    return isinstance(db, str) and db.startswith("postgresql://")
+    """Whether `db` is the PostgreSQL run's database URL rather than a file's path."""
+    from loyalty_cli.store import is_postgres_url
+
+    return isinstance(db, str) and is_postgres_url(db)
 
 
 def _errors(name: str) -> tuple[type, ...]:

@@ -60,7 +60,9 @@ def fresh_db(path):
 
 def is_postgres(conn) -> bool:
     """Whether an open tests.db connection is the PostgreSQL run's (the store's translating connection)."""
-    return getattr(conn, "dialect", None) == "postgresql"
+    from loyalty_cli.store import dialect
+
+    return dialect(conn) == "postgresql"
 
 
 def drop_trigger(conn, name: str, if_exists: bool = False) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import (Invocation, allow_future_option, at_option, call, existing_file, group, out,
+from loyalty_cli.cli.common import (Invocation, allow_future_option, at_option, call, existing_file, group, now, out,
                                     refuse_future, store, today)
 from loyalty_cli.render import plural
 
@@ -222,7 +222,6 @@ def _record_restore(o, backup, path: Path) -> None:
     """A restore record in the database's anchors file, if it has one (the restore is done: a file
     that cannot be written is said on stderr, not an error)."""
     from loyalty_cli import anchors
-    from loyalty_cli.cli.common import now
     from loyalty_cli.store import resolve_path
 
     try:
@@ -276,7 +275,8 @@ def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
     if not to.strip():
         raise UsageError("--to was given an empty path; give a new file or a PostgreSQL URL")
     made_file = None
-    if not is_postgres_url(to):
+    to_file = not is_postgres_url(to)
+    if to_file:
         target_path = Path(to)
         if target_path.is_dir():
             raise UsageError(f"{to} is a directory; give --to the path of a new database file")
@@ -285,24 +285,25 @@ def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
         made_file = None if target_path.exists() else target_path
     source = store()
     try:
-        if str(resolve_path(to)) == str(source.path) or (not is_postgres_url(to) and not is_postgres_url(str(source.path))
-                                                         and Path(to).resolve() == Path(source.path).resolve()):
+        from_file = not is_postgres_url(str(source.path))
+        if (Path(to).resolve() == Path(source.path).resolve() if to_file and from_file
+                else str(resolve_path(to)) == str(source.path)):
             raise UsageError("--to names the database being copied; give another file or database")
         key, _ = _chain_key(False)
-        target = Store.open(to, create=True, now=now_text(), adopt=False)
+        target = Store.open(to, create=True, now=now(), adopt=False)
         target.announce = source.announce
         try:
             with source.read() as src, target.write() as dst:
-                held = copying.contents(dst)
-                if held == {"chain"} and dst.execute("SELECT count(*) FROM chain").fetchone()[0] == 1:
+                found = copying.state(dst)
+                if found == copying.BEGUN:
                     raise LoyaltyError(f"{target.path} was set up with 'loyalty init' (its chain has begun); "
                                        "db copy needs an empty database and creates the schema itself "
                                        "(nothing was copied)")
-                if held:
+                if found != copying.EMPTY:
                     raise LoyaltyError(f"{target.path} already holds data; db copy writes only to a new file "
                                        "or an empty database (nothing was copied)")
                 try:
-                    counts = copying.copy_rows(src, dst, dialect_of=target.conn)
+                    counts = copying.copy_rows(src, dst)
                 except ValueError as exc:
                     raise LoyaltyError(f"cannot copy to {target.path}: {exc} (is it from another version of "
                                        "loyalty?); nothing was copied") from None
@@ -330,12 +331,6 @@ def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
         f"copied {plural(rows, 'row')} to {where}; db check passed on the copy; both sides' chain head: "
         f"block {block:,} {block_hash or '-'}",
         {"to": where, "rows": counts, "chain_head": {"block": block, "hash": block_hash}, "ledger_head": ledger_head})
-
-
-def now_text() -> str:
-    from loyalty_cli.cli.common import now
-
-    return now()
 
 
 @app.command("rekey")

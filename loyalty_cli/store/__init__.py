@@ -45,10 +45,15 @@ def stream(conn, sql: str, params=()):
     return streaming(sql, params) if streaming is not None else conn.execute(sql, params)
 
 
+def postgres_url(db) -> str | None:
+    """The PostgreSQL URL `--db` (or else LOYALTY_DB) names, or None when it names a file."""
+    text = (str(db) if db is not None else os.environ.get("LOYALTY_DB", "")).strip()
+    return text if text.lower().startswith(("postgresql://", "postgres://")) else None
+
+
 def is_postgres_url(db) -> bool:
     """Whether `--db` (or else LOYALTY_DB) names a PostgreSQL database rather than a file."""
-    text = str(db) if db is not None else os.environ.get("LOYALTY_DB", "")
-    return text.strip().lower().startswith(("postgresql://", "postgres://"))
+    return postgres_url(db) is not None
 
 
 @contextmanager
@@ -73,10 +78,11 @@ def default_path() -> Path:
 def resolve_path(db: str | os.PathLike | None = None) -> Path:
     """`--db` beats `LOYALTY_DB` beats the XDG default (a PostgreSQL URL: its Location, named
     without its password)."""
-    if is_postgres_url(db):
-        from loyalty_cli.store.postgres import Location, target
+    url = postgres_url(db)
+    if url is not None:
+        from loyalty_cli.store.postgres import Location
 
-        return Location(target(db))
+        return Location(url)
     if db is not None:
         if not str(db).strip():
             raise LoyaltyError("--db was given an empty path; give the path of a database file")
@@ -454,7 +460,8 @@ def create_private_file(path: Path, exclusive: bool = False):
 class Store:
     """One open database: a connection in autocommit mode with explicit transactions."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, now: str | None = None, key_file=None):
+    def __init__(self, path: Path, conn: sqlite3.Connection, now: str | None = None, key_file=None,
+                 adopt: bool = True):
         self.path = path
         self.conn = conn
         self.now = now  # the caller's clock when opened: when migrations ran (the store never reads the clock)
@@ -462,7 +469,7 @@ class Store:
         self.notes: list[str] = []  # what a migration did, for the command to say on stderr
         self.announce = None  # how the command says them (see tell)
         self._signer = None
-        self.adopt = True  # m009 extends the chain over existing rows (not for `db copy`'s target)
+        self.adopt = adopt  # m009 extends the chain over existing rows (not for `db copy`'s target)
 
     @property
     def signer(self):
@@ -520,8 +527,7 @@ class Store:
         try:
             conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False,
                                    factory=Connection)
-            store = cls(path, conn, now, key_file)
-            store.adopt = adopt
+            store = cls(path, conn, now, key_file, adopt)
             if new:  # first, so that a database whose creation is cut short is still recognised
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             store._configure()

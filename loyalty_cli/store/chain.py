@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 
+from loyalty_cli.store import dialect
 
 GENESIS = "0" * 64
 BLOCK_ROWS = 20_000  # records buffered before a big import writes a block mid-transaction
@@ -272,7 +273,7 @@ class Journal:
         prev = self._head[1]
         counts_text = json.dumps(counts, separators=(",", ":"), sort_keys=True)
         h = block_hash(prev, block_id, kinds, kid, counts_text, stored)
-        if isinstance(stored, str) and getattr(self.conn, "dialect", "sqlite") == "postgresql":
+        if isinstance(stored, str) and dialect(self.conn) == "postgresql":
             stored = stored.encode("utf-8", "surrogatepass")  # a BYTEA column: the bytes hashed
         self.conn.execute(INSERT_BLOCK, (block_id, kinds, kid, counts_text, h, block_mac(key, h), stored))
         self._head = (block_id, h, kid, counts)

@@ -78,10 +78,15 @@ def _expected_sqlite(ran: tuple[str, ...]) -> dict[str, tuple[str, str, str]]:
         conn.close()
 
 
+def column_names(tx, table: str) -> list[str]:
+    """`table`'s columns, in order (`table` is one of ours, never user text)."""
+    return [col[1] for col in tx.execute(f"PRAGMA table_info({table})")]
+
+
 def has_column(tx, table: str, column: str) -> bool:
     """Whether `table` has `column`: a backup made before the migration that added it has not, and is
-    checked as what it is (`table` is one of ours, never user text)."""
-    return any(col[1] == column for col in tx.execute(f"PRAGMA table_info({table})"))
+    checked as what it is."""
+    return column in column_names(tx, table)
 
 
 def has_member_keys(tx) -> bool:

@@ -8,6 +8,9 @@ it commits, so a copy that fails its check leaves the target as empty as it was.
 
 from __future__ import annotations
 
+from loyalty_cli.store import dialect, stream
+from loyalty_cli.store.checks import column_names, table_names
+
 # Parents before children. A member's referrer is another member: members are written without
 # it first and their referrers set once every member is there.
 ORDER = ("settings", "program_versions", "members", "rewards", "ledger", "lots", "lot_uses", "purchases",
@@ -21,31 +24,32 @@ READ_ORDER = {"settings": "rowid", "lot_uses": "rowid", "members": "member_id", 
               "daily_points": "day, kind"}
 
 
-def tables(tx) -> list[str]:
-    return sorted(name for (name,) in tx.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
-
-
 def columns(tx, table: str) -> list[str]:
     """The table's columns, less PostgreSQL's stand-in for SQLite's rowid."""
-    return [row[1] for row in tx.execute(f"PRAGMA table_info({table})") if row[1] != "rowid"]
+    return [name for name in column_names(tx, table) if name != "rowid"]
 
 
-def contents(tx) -> set[str]:
-    """The tables that hold rows (but `migrations`): empty for a database that has only its schema."""
-    return {table for table in tables(tx)
-            if table not in SKIP and tx.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()}
+EMPTY, BEGUN, HOLDS_DATA = "empty", "begun", "holds data"
 
 
-def copy_rows(source, target, progress=None, dialect_of=None) -> dict[str, int]:
+def state(tx) -> str:
+    """EMPTY (only its schema and the migrations that made it), BEGUN (as `loyalty init` leaves it:
+    the chain's first block and nothing else) or HOLDS_DATA."""
+    held = {table for table in table_names(tx) - SKIP if tx.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()}
+    if not held:
+        return EMPTY
+    if held == {"chain"} and tx.execute("SELECT count(*) FROM chain").fetchone()[0] == 1:
+        return BEGUN
+    return HOLDS_DATA
+
+
+def copy_rows(source, target) -> dict[str, int]:
     """Copy every row of `source`'s tables (a read transaction) into `target`'s (a write
     transaction); returns {table: rows}. Raises ValueError naming a table or column the target lacks."""
-    have = set(tables(source))
-    there = set(tables(target))
-    missing = sorted((have - SKIP) - there)
+    have = table_names(source)
+    missing = sorted((have - SKIP) - table_names(target))
     if missing:
         raise ValueError(f"the target has no table {missing[0]}")
-    from loyalty_cli.store import dialect, stream
-
     to_postgres = dialect(target) == "postgresql"
     order = [t for t in ORDER if t in have] + sorted(have - set(ORDER) - SKIP)
     counts = {}
@@ -70,8 +74,6 @@ def copy_rows(source, target, progress=None, dialect_of=None) -> dict[str, int]:
                 rows = [_body_for(r, names.index("body"), to_postgres) for r in rows]
             target.executemany(insert, [tuple(r) for r in rows])
             n += len(rows)
-            if progress:
-                progress(table, n)
         counts[table] = n
         if table == "members":
             referred = source.execute("SELECT member_id, referred_by FROM members WHERE referred_by IS NOT NULL "

@@ -51,15 +51,15 @@ def defer_indexes(tx, expected_rows: int, next_entry_id: int) -> tuple[list[str]
     dropped, for `restore_indexes`, whether the purchases table is empty)."""
     if expected_rows < max(DEFER_FROM_ROWS, 1):
         return [], [], False
+    purchases_empty = tx.execute("SELECT 1 FROM purchases LIMIT 1").fetchone() is None
     if dialect(tx) == "postgresql":
         # PostgreSQL keeps its indexes up to date cheaply under COPY, and its queries during the
         # import (a refund's sale, a member's totals) need them: without purchases_member a 1M-row
         # import scanned the growing table again and again (695 s).
-        return [], [], tx.execute("SELECT 1 FROM purchases LIMIT 1").fetchone() is None
+        return [], [], purchases_empty
     names = []
     if expected_rows * 4 >= next_entry_id:
         names.append("ledger_member")
-    purchases_empty = tx.execute("SELECT 1 FROM purchases LIMIT 1").fetchone() is None
     if purchases_empty:
         names.append("purchases_member")
     # The triggers that refuse REPLACE look every new row's key up (a few µs a row); a book

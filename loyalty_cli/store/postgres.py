@@ -19,22 +19,18 @@ import os
 import re
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
+import itertools
 
 from loyalty_cli.errors import Busy, LoyaltyError, UsageError
 
-SCHEMES = ("postgresql://", "postgres://")
 WRITE_LOCK = 0x4C4F5931          # the advisory lock every write transaction takes ("LOY1")
+TAKE_WRITE_LOCK = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 JOB_LOCKS = 0x4C4F5932           # + a job's number: the nightly jobs' locks
 UNREACHABLE = 75
 # Once a writer holds the write lock, the row locks it meets are another program's (an operator's
 # session): waited for this long, then the command fails with exit 75 rather than hang a till.
 LOCK_TIMEOUT_AFTER = "30s"
 ANALYZE_AFTER_ROWS = 100_000  # rows an import wrote, from which it refreshes the planner's statistics
-
-
-def is_url(db) -> bool:
-    return isinstance(db, str) and db.strip().lower().startswith(SCHEMES)
 
 
 def redact(url: str) -> str:
@@ -51,15 +47,7 @@ class Location(str):
         self.url = url
         return self
 
-    @property
-    def name(self) -> str:
-        return str(self)
-
-    @property
-    def parent(self):  # for code that asks a file's folder: there is none
-        return Path(".")
-
-    def resolve(self) -> "Location":
+    def resolve(self) -> "Location":  # (`init` names the file it made by its real path)
         return self
 
 
@@ -75,6 +63,8 @@ def driver():
 
 # -- the SQL: SQLite's spelling rewritten for PostgreSQL -----------------------------------
 _LITERALS = re.compile(r"('(?:[^']|'')*')")
+
+
 def _member_totals():
     from loyalty_cli.store.migrations import MEMBER_TOTALS
 
@@ -294,7 +284,7 @@ class Cursor:
         return self._cur.description
 
 
-_STREAMS = __import__("itertools").count(1)
+_STREAMS = itertools.count(1)
 
 
 class _Stream:
@@ -341,7 +331,7 @@ class Connection:
     def execute(self, sql: str, params=()):
         if sql == "BEGIN IMMEDIATE":  # SQLite's "begin, as the writer": the write lock (see the docstring)
             self.raw.execute("BEGIN")
-            sql, params = "SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,)
+            sql = TAKE_WRITE_LOCK
         cur = self.raw.cursor()
         params = params if params is not None else ()
         if isinstance(params, dict):
@@ -508,8 +498,6 @@ def failure(exc: BaseException, where) -> LoyaltyError | None:
         return None
     if isinstance(exc, (errors.LockNotAvailable, errors.QueryCanceled, errors.DeadlockDetected,
                         errors.SerializationFailure)):
-        from loyalty_cli.store import BUSY_MESSAGE
-
         return Busy(BUSY_MESSAGE)
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
         from loyalty_cli.store import saved_changes
@@ -528,15 +516,7 @@ def failure(exc: BaseException, where) -> LoyaltyError | None:
 
 
 # -- the store ------------------------------------------------------------------------------
-from loyalty_cli.store import BUSY_MESSAGE, MIGRATED_AT_UNKNOWN, Store, busy_timeout  # noqa: E402
-
-
-def target(db) -> str | None:
-    """The PostgreSQL URL `--db` (or else LOYALTY_DB) names, or None for a file."""
-    if db is not None:
-        return str(db).strip() if is_url(str(db)) else None
-    env = os.environ.get("LOYALTY_DB")
-    return env.strip() if env and is_url(env) else None
+from loyalty_cli.store import BUSY_MESSAGE, MIGRATED_AT_UNKNOWN, Store, busy_timeout, postgres_url  # noqa: E402
 
 
 def _catalogue(conn) -> tuple[int, int | None]:
@@ -562,7 +542,7 @@ class PgStore(Store):
              _retried: bool = False, key_file=None, adopt: bool = True) -> "PgStore":
         from loyalty_cli.store.migrations import MIGRATIONS
 
-        url = target(db)
+        url = postgres_url(db)
         where = Location(url)
         conn = connect(url, busy_timeout())
         try:
@@ -576,8 +556,7 @@ class PgStore(Store):
             if ran is not None and ran > len(MIGRATIONS):
                 raise LoyaltyError(f"{where} was made by a newer version of loyalty (schema {ran}; this one knows "
                                    f"{len(MIGRATIONS)}); upgrade loyalty to use it")
-            store = cls(where, conn, now, key_file)
-            store.adopt = adopt
+            store = cls(where, conn, now, key_file, adopt)
             store._ran = ran
             store._ready = bool(ran)
             if migrate:
@@ -626,7 +605,7 @@ class PgStore(Store):
             # close the sequences' gaps (see pg_schema), once the schema is there.
             resync = f"; {pg_schema.RESYNC}" if self._ready else ""
             c.raw.execute(f"BEGIN; SET LOCAL lock_timeout = '{max(1, int(timeout * 1000))}ms'; "
-                          f"SELECT pg_advisory_xact_lock({WRITE_LOCK}); "
+                          f"{TAKE_WRITE_LOCK}; "
                           f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_AFTER}'{resync}")
         except BaseException as exc:
             if not c.raw.closed and c.in_transaction:
