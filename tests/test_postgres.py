@@ -399,3 +399,77 @@ def test_a_url_whose_settings_libpq_refuses_is_a_usage_error(tmp_path):
         assert result.exit_code == 2, (url, result.stderr)
         line = one_error_line(result)
         assert ":pw@" not in line and "Traceback" not in result.output
+
+
+# -- a till killed mid-import ------------------------------------------------------------------
+def test_imports_killed_at_random_moments_are_all_or_nothing_and_a_rerun_awards_each_sale_once(tmp_path):
+    """The crash harness of test_crash.py, on PostgreSQL: a client killed with SIGKILL leaves the
+    server to roll its transaction back; `db check` passes, the file is in whole or not at all, and
+    a re-run leaves exactly the ledger a clean import leaves."""
+    import random
+    import signal
+    import time
+
+    from tests.test_crash import ledger_of, write_shop
+
+    rows, kills = 20_000, 4
+    members_csv, purchases_csv = write_shop(tmp_path, rows, 1000)
+    program = tmp_path / "program.toml"
+    program.write_text('[earn]\nsignup_bonus = 25\nfirst_purchase_multiplier = "2"\n'
+                       '[[earn.categories]]\nname = "tobacco"\nmultiplier = "0"\n')
+
+    def shop():
+        url = backend.new_database()
+        for args in (("program", "load", program), ("members", "import", members_csv, "-q")):
+            assert _child(url, *args).returncode == 0
+        return url
+
+    reference = shop()
+    started = time.perf_counter()
+    assert _child(reference, "purchases", "import", purchases_csv, "-q").returncode == 0
+    duration = time.perf_counter() - started
+    expected = ledger_of(reference)
+    assert raw(reference, "SELECT count(*) FROM purchases") == [(rows,)]
+
+    rng = random.Random(2026)
+    seen = {"none": 0, "all": 0}
+    for attempt in range(kills):
+        work = shop()
+        proc = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", work, "purchases", "import",
+                                 str(purchases_csv), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.3, duration * 0.9))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        check = _child(work, "db", "check", "--json")
+        assert check.returncode == 0, f"kill {attempt}: {check.stdout} {check.stderr}"
+        (visible,), = raw(work, "SELECT count(*) FROM purchases")
+        assert visible in (0, rows), f"kill {attempt}: {visible} of {rows} purchases visible"
+        seen["all" if visible else "none"] += 1
+        rerun = _child(work, "purchases", "import", purchases_csv, "--json")
+        assert rerun.returncode == 0, rerun.stderr
+        assert ledger_of(work) == expected, f"kill {attempt}: the ledger differs from a clean import"
+    assert seen["none"] > 0  # the harness really interrupted imports
+
+
+def test_ctrl_c_stops_an_import_promptly_writes_nothing_and_exits_130(db, tmp_path):
+    import signal
+    import time
+
+    from tests.test_crash import write_shop
+
+    members_csv, purchases_csv = write_shop(tmp_path, 60_000, 3000)
+    assert _child(db, "members", "import", members_csv, "-q").returncode == 0
+    before = raw(db, "SELECT count(*), max(id) FROM ledger")
+    proc = subprocess.Popen([sys.executable, "-m", "loyalty_cli", "--db", db, "purchases", "import", str(purchases_csv)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(2.0)
+    interrupted = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.perf_counter() - interrupted < 5
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert raw(db, "SELECT count(*) FROM purchases") == [(0,)]
+    assert raw(db, "SELECT count(*), max(id) FROM ledger") == before
+    assert _child(db, "db", "check").returncode == 0
