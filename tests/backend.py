@@ -51,13 +51,14 @@ def server():
     return _server
 
 
-def new_database() -> str:
+def new_database(keep: bool = False) -> str:
     """The URL of a new database made as `loyalty init` makes it, whose chain key is the test's own
     ($XDG_CONFIG_HOME/loyalty/chain.key, copied from the template's)."""
     pg = server()
     name = f"t{os.getpid()}_{next(_numbers)}"
     pg.admin(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE} OWNER shop')
-    _made.append(name)
+    if not keep:  # kept: a module's template, dropped with the server
+        _made.append(name)
     config = os.environ.get("XDG_CONFIG_HOME")
     if config:
         target = Path(config) / "loyalty" / "chain.key"
@@ -67,6 +68,25 @@ def new_database() -> str:
             shutil.copyfile(_key, target)
             os.chmod(target, 0o600)
     return pg.url(name)
+
+
+def clone(url: str) -> str:
+    """The URL of a new database copied from the one at `url` (CREATE DATABASE … TEMPLATE): a
+    prepared shop, fresh for each test or example. Nothing may be connected to `url` meanwhile."""
+    from urllib.parse import urlsplit
+
+    pg = server()
+    source = urlsplit(url).path.lstrip("/")
+    name = f"t{os.getpid()}_{next(_numbers)}"
+    pg.admin(f'CREATE DATABASE "{name}" TEMPLATE "{source}" OWNER shop')
+    _made.append(name)
+    return pg.url(name)
+
+
+def key_file() -> Path:
+    """The chain key of every database the PostgreSQL run makes."""
+    server()
+    return _key
 
 
 def drop_made() -> None:

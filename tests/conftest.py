@@ -34,7 +34,7 @@ def pytest_addoption(parser):
                      help="the database the tests run on (default: LOYALTY_TEST_BACKEND, else sqlite)")
 
 
-DB_FIXTURES = {"db", "dbp", "run", "shop"}
+DB_FIXTURES = {"db", "dbp", "run", "shop", "big_shop"}
 
 
 def pytest_configure(config):

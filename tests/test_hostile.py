@@ -21,6 +21,8 @@ from loyalty_cli.cli import app
 from loyalty_cli.store import Store
 from tests.db import connect, raw, row
 
+pytestmark = pytest.mark.any_backend  # every test opens a database: a copy of the template, or its own
+
 CORPUS = Path(__file__).parent / "data" / "hostile"
 HEADER = b"purchase_id,member_id,purchased_at,amount,category,kind,refund_of\n"
 EXAMPLES = 3000 if os.environ.get("LOYALTY_STRESS") else 150  # `make stress` feeds many more random files
@@ -37,41 +39,61 @@ ACCEPTED = {
 }
 
 
+class Template:
+    """A database with member M1 and one earlier sale (`db`: a SQLite file, or on the PostgreSQL run
+    a database's URL) and its chain key, copied fresh for each import."""
+
+    def __init__(self, db, key: Path):
+        self.db, self.key = db, key
+
+
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
-    """A database with member M1 and one earlier sale, copied fresh for each import."""
-    path = tmp_path_factory.mktemp("hostile") / "template.db"
-    key = path.parent / "chain.key"  # the template's chain key, copied beside each copy (import_file)
-    store = Store.open(path, create=True, key_file=key)
+def template(tmp_path_factory) -> Template:
+    from tests import backend
+
+    folder = tmp_path_factory.mktemp("hostile")
+    key = folder / "chain.key"  # the template's chain key, copied where each copy's commands look (import_file)
+    if backend.postgres():
+        db = backend.new_database(keep=True)  # outlives the test that made it
+        shutil.copyfile(backend.key_file(), key)
+        store = Store.open(db, key_file=key)
+    else:
+        db = folder / "template.db"
+        store = Store.open(db, create=True, key_file=key)
     members.add(store, member_id="M1", name="Ana", joined_on="2024-01-01")
     store.close()
     runner = CliRunner()
-    assert runner.invoke(app, ["--db", str(path), "purchases", "add", "M1", "10.00", "--id", "OLD1",
+    assert runner.invoke(app, ["--db", str(db), "purchases", "add", "M1", "10.00", "--id", "OLD1",
                                "--at", "2024-06-01"], env={"LOYALTY_KEY_FILE": str(key)}).exit_code == 0
-    return path
+    return Template(db, key)
 
 
-def use_template_key(template: Path) -> None:
+def use_template_key(template: Template) -> None:
     """The template's chain key where this test's commands look for it (the default place)."""
     import os
 
     target = Path(os.environ["XDG_CONFIG_HOME"]) / "loyalty" / "chain.key"
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template.parent / "chain.key", target)
+    shutil.copyfile(template.key, target)
 
 
-def snapshot(db: Path):
+def snapshot(db):
     with connect(db) as conn:
         return (conn.execute("SELECT count(*), coalesce(sum(points), 0) FROM ledger").fetchone(),
                 conn.execute("SELECT count(*) FROM purchases").fetchone(),
                 conn.execute("SELECT count(*) FROM members").fetchone())
 
 
-def import_file(template: Path, folder: Path, source: Path, *extra: str):
-    db = folder / "shop.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(template, db)
+def import_file(template: Template, folder: Path, source: Path, *extra: str):
+    from tests import backend
+
+    if backend.postgres():
+        db = backend.clone(template.db)
+    else:
+        db = folder / "shop.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(template.db, db)
     use_template_key(template)
     before = snapshot(db)
     result = CliRunner().invoke(app, ["--db", str(db), "purchases", "import", str(source), *extra])

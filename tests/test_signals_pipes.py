@@ -23,7 +23,7 @@ import time
 import pytest
 
 from tests.db import connect, count, members
-from tests.helpers import undo_chain
+from tests.helpers import fresh_db, undo_chain
 from loyalty_cli.store.migrations import MIGRATIONS
 
 STRESS = bool(os.environ.get("LOYALTY_STRESS"))
@@ -48,8 +48,7 @@ def members_csv(path, count):
 
 @pytest.fixture
 def shop(tmp_path):
-    db = tmp_path / "shop.db"
-    assert loyalty(db, "init").returncode == 0
+    db = fresh_db(tmp_path / "shop.db")  # on the PostgreSQL run: a new database there
     assert loyalty(db, "members", "import", members_csv(tmp_path / "m.csv", 300)).returncode == 0
     return db
 
@@ -120,9 +119,9 @@ def test_ctrl_c_ignored_by_the_caller_stays_ignored(shop):
     assert proc.returncode == 0 and err == "" and len(json.loads(out)) == 300
 
 
-def test_ctrl_c_during_a_write_still_rolls_back_and_says_so(shop):
+def test_ctrl_c_during_a_write_still_rolls_back_and_says_so(shop, tmp_path):
     """The handler raises KeyboardInterrupt while the command runs: the transaction rolls back."""
-    csv_path = shop.with_name("p.csv")
+    csv_path = tmp_path / "p.csv"
     with open(csv_path, "w") as f:
         f.write("purchase_id,member_id,purchased_at,amount\n")
         for i in range(150_000):
@@ -142,8 +141,7 @@ def test_ctrl_c_during_a_write_still_rolls_back_and_says_so(shop):
 @pytest.fixture
 def big_shop(tmp_path):
     """2,000 members: every list is larger than a pipe's buffer (64 KiB)."""
-    db = tmp_path / "big.db"
-    assert loyalty(db, "init").returncode == 0
+    db = fresh_db(tmp_path / "big.db")
     assert loyalty(db, "members", "import", members_csv(tmp_path / "m.csv", 2000)).returncode == 0
     return db
 
