@@ -20,6 +20,8 @@ from tests import backend
 from tests.db import raw
 from tests.helpers import fresh_db, ok, one_error_line, run
 
+pytestmark = pytest.mark.any_backend  # shops made by fresh_db: PostgreSQL too
+
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
 PLAIN = """
