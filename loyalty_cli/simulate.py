@@ -372,15 +372,52 @@ def simulate(store_factory, proposal, proposal_source: str, start: str | None, l
 
 
 def _run_both(folder: Path, source: Path, programmes: list[str], start: str, last: str) -> list[dict]:
-    """The two replays at once, one process each (the machine's second core does the second)."""
+    """The two replays at once, one process each (the machine's second core does the second). A
+    Ctrl-C, or a replay that fails, stops both: nothing is left running."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=len(programmes), mp_context=multiprocessing.get_context(method)) as pool:
-        futures = [pool.submit(replay, str(source), str(folder / f"scratch-{i}.db"), doc, start, last)
-                   for i, doc in enumerate(programmes)]
-        return [f.result() for f in futures]
+    ctx = multiprocessing.get_context(method)
+    workers = []
+    try:
+        for i, doc in enumerate(programmes):
+            receive, send = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_worker, args=(send, str(source), str(folder / f"scratch-{i}.db"), doc,
+                                                        start, last), daemon=True)
+            process.start()
+            send.close()
+            workers.append((process, receive))
+        results = []
+        for process, receive in workers:
+            try:
+                results.append(receive.recv())
+            except EOFError:
+                process.join()
+                raise LoyaltyError(f"a replay of the simulation stopped unexpectedly (exit code {process.exitcode}); "
+                                   "nothing was changed") from None
+        return results
+    finally:
+        for process, receive in workers:
+            receive.close()
+            if process.is_alive():
+                process.terminate()
+            process.join()
+
+
+def _worker(send, source: str, scratch: str, doc: str, start: str, last: str) -> None:
+    """One replay in its own process; what it found (or why it failed) goes back through `send`."""
+    import sqlite3
+
+    try:
+        result = replay(source, scratch, doc, start, last)
+    except sqlite3.Error as exc:  # the scratch database failing (a full disk, most likely): not the shop's
+        result = {"error": f"the simulation's scratch database in {Path(scratch).parent} failed ({exc}); "
+                           "nothing was changed (a full disk? TMPDIR chooses where scratch databases go)",
+                  "exit_code": 1}
+    except KeyboardInterrupt:
+        return
+    send.send(result)
+    send.close()
 
 
 def _segments(columns: tuple) -> dict[str, str]:

@@ -13,11 +13,12 @@ from loyalty_cli.cli.common import Invocation, date_option, existing_file, now, 
 
 
 def simulate(
-    proposal: Path = typer.Argument(..., help="The proposed programme: a TOML file, as for program load."),
+    proposal: Path = typer.Argument(..., metavar="PROPOSED.toml",
+                                    help="The proposed programme: a TOML file, as for program load."),
     from_: str = typer.Option(None, "--from", help="First day of the period, from which the proposal applies "
                               "(default: twelve months before --to)."),
-    to: str = typer.Option(None, "--to", help="Last day of the period (default: the day of the last purchase)."),
-    members: Path = typer.Option(None, "--members", help="Also write each member's figures under both programmes "
+    to: str = typer.Option(None, "--to", metavar="DATE", help="Last day of the period (default: the day of the last purchase)."),
+    members: Path = typer.Option(None, "--members", metavar="FILE", help="Also write each member's figures under both programmes "
                                  "to this CSV file (replaced if it exists)."),
     show_pii: bool = typer.Option(False, "--show-pii", help="Real emails and phones in --members (masked otherwise)."),
 ):
@@ -36,16 +37,15 @@ def simulate(
     \b
     Example:
       loyalty program simulate proposal.toml
-      loyalty program simulate double-weekends.toml --from 2026-01-01 --to 2026-06-30 --json
-      loyalty program simulate gold-1000.toml --members moves.csv
+      loyalty program simulate weekends.toml --from 2026-01-01 --to 2026-06-30
+      loyalty program simulate gold-1000.toml --members moves.csv --json
     """
     from loyalty_cli import program
     from loyalty_cli import simulate as sim
     from loyalty_cli.cli.program import programme_text
     from loyalty_cli.store.simulate import open_read_only
 
-    file = existing_file(proposal, "programme file")
-    start = date_option(from_, "--from")
+    start = date_option(from_, "--from")  # usage errors (exit 2) before the file's (exit 3)
     last = date_option(to, "--to")
     if start and last and start > last:
         from loyalty_cli.errors import UsageError
@@ -54,6 +54,7 @@ def simulate(
     o = out(lists=False)
     if members is not None:
         _check_members_path(members)
+    file = existing_file(proposal, "programme file")
     text = programme_text(file)
     moment = now()
 
