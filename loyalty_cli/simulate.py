@@ -336,15 +336,15 @@ def simulate(store_factory, proposal, proposal_source: str, start: str | None, l
                 start, last = period(last_purchase, start, last)
                 lifetime = "lifetime" in (baseline.tier_window, proposal.tier_window)
                 window_start = values.EARLIEST if lifetime else values.add_months(start, -PERIOD_MONTHS)
-                source = folder / "source.db"
-                dest = rows.create_source(source)
-                try:
-                    counts = rows.extract(tx, dest, start, values.end_of_day(last), last, window_start)
-                finally:
-                    dest.close()
-                if not counts["purchases"]:
-                    raise LoyaltyError(f"there is nothing to simulate: no sale or refund is dated from {start} to "
-                                       f"{last} (the last one is dated {last_purchase})")
+            source = folder / "source.db"
+            dest = rows.create_source(source)
+            try:
+                counts = rows.extract(shop, dest, start, values.end_of_day(last), last, window_start)
+            finally:
+                dest.close()
+            if not counts["purchases"]:
+                raise LoyaltyError(f"there is nothing to simulate: no sale or refund is dated from {start} to "
+                                   f"{last} (the last one is dated {last_purchase})")
             segments = _segments(reports.rfm(shop, last)["columns"])
             contacts = None
             if members_wanted:
