@@ -43,7 +43,6 @@ Choices where the issue is silent (the README says them too):
 from __future__ import annotations
 
 import heapq
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -429,7 +428,7 @@ def _segments(columns: tuple) -> dict[str, str]:
 ISSUED_ORDER = ("earn", "bonus", "signup", "referral", "award", "adjust")
 
 
-def _figures(rules, result: dict, net_sales: int, decimals: int) -> dict:
+def _figures(rules, result: dict, net_sales: int) -> dict:
     """One replay's figures (points, money as minor units, shares as numbers)."""
     from loyalty_cli.reports import points_value
 
@@ -474,17 +473,13 @@ def _figures(rules, result: dict, net_sales: int, decimals: int) -> dict:
     }
 
 
-def _rank(rules, name: str) -> int:
-    return rules.rank(name)
-
-
 def compare(baseline, proposal, base: dict, prop: dict, segments: dict[str, str], sales: tuple,
             decimals: int) -> dict:
     """Both replays' figures, their change, the tier moves and the split by RFM segment."""
     n_sales, sales_amount, n_refunds, refund_amount = sales
     net = sales_amount - refund_amount
-    a = _figures(baseline, base, net, decimals)
-    b = _figures(proposal, prop, net, decimals)
+    a = _figures(baseline, base, net)
+    b = _figures(proposal, prop, net)
     change = {}
     for key, value in a.items():
         other = b[key]
@@ -510,7 +505,7 @@ def compare(baseline, proposal, base: dict, prop: dict, segments: dict[str, str]
                                        "points_issued_proposed": 0, "moved_up": 0, "moved_down": 0}
         s["members"] += 1
         s["points_issued_proposed"] += issued
-        before, after = _rank(baseline, tiers_a.get(mid, "")), _rank(proposal, tier)
+        before, after = baseline.rank(tiers_a.get(mid, "")), proposal.rank(tier)  # each programme's own levels
         if after > before:
             up += 1
             s["moved_up"] += 1

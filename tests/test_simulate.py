@@ -318,8 +318,8 @@ def test_a_shop_without_purchases_has_nothing_to_simulate_exit_1(tmp_path):
     assert result.exit_code == 1
     assert one_error_line(result) == ("Error: there is nothing to simulate: no sale or refund is recorded yet "
                                       "(import the till's sales first: loyalty purchases import FILE)")
-    db = shop(tmp_path / "x", PLAIN.format(ppu="1"), ["M1"], "P1,M1,2026-02-01T10:00,10.00,sale,\n") \
-        if (tmp_path / "x").mkdir() is None else None
+    (tmp_path / "other").mkdir()
+    db = shop(tmp_path / "other", PLAIN.format(ppu="1"), ["M1"], "P1,M1,2026-02-01T10:00,10.00,sale,\n")
     result = run(db, "program", "simulate", SAMPLE / "program.toml", "--from", "2026-03-01", "--to", "2026-03-31")
     assert result.exit_code == 1
     assert one_error_line(result) == ("Error: there is nothing to simulate: no sale or refund is dated from "
@@ -397,3 +397,17 @@ def test_the_table_fits_80_columns_and_says_what_changed(sample_shop, tmp_path, 
     assert any(line.startswith("members who would move up a tier: ") for line in lines)
     assert "segment" in result.stdout and "champions" in result.stdout
     assert result.stderr == ""
+
+
+def test_the_period_defaults_to_the_twelve_months_up_to_the_last_purchase():
+    from loyalty_cli.simulate import period, schedule
+
+    assert period("2026-10-31", None, None) == ("2025-11-01", "2026-10-31")
+    assert period("2026-10-31", "2026-03-01", None) == ("2026-03-01", "2026-10-31")
+    assert period("2026-10-31", None, "2026-02-28") == ("2025-03-01", "2026-02-28")
+    # expiry on each month's first day and the last day; a recalc on the last run of each month the
+    # shop ran one, and on the last day
+    plan = [(kind, day) for _, _, kind, day in schedule("2026-01-15", "2026-03-10", ["2026-01-20", "2026-01-31",
+                                                                                      "2026-03-02"])]
+    assert plan == [("recalc", "2026-01-31"), ("expire", "2026-02-01"), ("expire", "2026-03-01"),
+                    ("recalc", "2026-03-02"), ("expire", "2026-03-10"), ("recalc", "2026-03-10")]
