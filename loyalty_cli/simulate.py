@@ -36,8 +36,8 @@ Choices where the issue is silent (the README says them too):
   last day of each month in which the shop ran `tiers recalc` (recalc_runs; nightly runs would
   cost a pass over the whole history each), and once on the period's last day, so the tiers at
   the end are each programme's. Manual tier changes made during the period are not replayed.
-- Refunds in the period of sales made before it reverse what those sales really earned; expiry
-  of a sale's points before the period is not counted against a refund replayed in it.
+- Refunds in the period of sales made before it reverse what those sales really earned, less
+  what of it expired before the period (as in the shop).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def _replay(source: Path, scratch_path: Path, rules_json: str, start: str, last:
                 book.add_member_state(m)
                 book.touch(m)
             changes.clear()
-            _opening(book, rows.source_lots(src), rows.source_members(src), opening_at)
+            _opening(book, rows.source_expired(src), rows.source_lots(src), rows.source_members(src), opening_at, start)
             for pid, mid, kind, amount, at, category, refund_of, points, basis_points, branch in rows.source_history(src):
                 m = book.members.get(mid)
                 if m is not None:
@@ -225,11 +225,24 @@ def _replay(source: Path, scratch_path: Path, rules_json: str, start: str, last:
             "skipped": skipped}
 
 
-def _opening(book, lots, members, at: str) -> None:
+def _opening(book, expired, lots, members, at: str, start: str) -> None:
     """Each member's lots open on the eve (what was left of them, their expiry dates, the sale they
     came from) as one opening credit, and a balance below zero as one debit: the same state in
-    both replays. Dated the eve's last second: before the period, so no figure counts them."""
+    both replays. Dated the eve's last second: before the period, so no figure counts them.
+
+    First, for a sale refunded in the period, the points of it expiry wrote off before the period:
+    credited to a lot of that sale and written off at once, so that the refund finds them expired
+    (SPEC §6: it never takes them again) as it did in the shop."""
     from itertools import groupby
+
+    lapsed = values.add_days(start, -2)
+    for mid, purchase_id, points in expired:
+        m = book.members.get(mid)
+        if m is None or points <= 0:
+            continue
+        _, first_lot = book.credit_entries(m, at, [("award", points, None, "opening balance: expired")],
+                                           lots=[(lapsed, points, purchase_id)], origin="opening")
+        book.write_off_new_lapsed(m, at, first_lot)
 
     for mid, group in groupby(lots, key=lambda lot: lot[0]):
         m = book.members.get(mid)

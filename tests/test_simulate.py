@@ -411,3 +411,18 @@ def test_the_period_defaults_to_the_twelve_months_up_to_the_last_purchase():
                                                                                       "2026-03-02"])]
     assert plan == [("recalc", "2026-01-31"), ("expire", "2026-02-01"), ("expire", "2026-03-01"),
                     ("recalc", "2026-03-02"), ("expire", "2026-03-10"), ("recalc", "2026-03-10")]
+
+
+def test_a_refund_in_the_period_never_takes_again_what_expired_of_its_sale_before_it(tmp_path):
+    # P1's 100 points expire on 2026-02-10 and are written off on 2026-02-20, before the period; its
+    # refund of 40.00 in the period reverses min(100 × 40/100, 100 − 100) = 0, not 40 of P2's 50.
+    programme = PLAIN.format(ppu="1").replace("months = 0", 'months = 1\nround_to = "day"')
+    db = shop(tmp_path, programme, ["M1"], "P1,M1,2026-01-10T10:00,100.00,sale,\n")
+    ok(db, "-q", "points", "expire", "--as-of", "2026-02-20")
+    ok(db, "-q", "purchases", "add", "M1", "50.00", "--id", "P2", "--at", "2026-03-05T10:00")
+    ok(db, "-q", "purchases", "refund", "P1", "40.00", "--id", "R1", "--at", "2026-03-10T10:00")
+    assert raw(db, "SELECT points FROM ledger WHERE kind = 'reversal'") == []
+    doc = simulate(db, write(tmp_path, "same.toml", programme), "--from", "2026-03-01", "--to", "2026-03-31")
+    assert doc["baseline"]["points_reversed"] == 0
+    assert doc["baseline"]["outstanding_points"] == 50
+    assert all_zero(doc["change"])

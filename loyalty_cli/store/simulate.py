@@ -79,6 +79,9 @@ SOURCE_TABLES = (
     "CREATE TABLE tier_changes (member_id TEXT, at TEXT, from_tier TEXT, to_tier TEXT, reason TEXT, until TEXT)",
     # The lots still open on the eve of the period, with what was left of them then.
     "CREATE TABLE lots (member_id TEXT, expires_on TEXT, remaining INTEGER, purchase_id TEXT)",
+    # Of the sales refunded in the period, the points expiry wrote off before it (a refund never
+    # takes those again: SPEC §6's X).
+    "CREATE TABLE expired (member_id TEXT, purchase_id TEXT, points INTEGER)",
     # Purchases before the period that the replay needs: those in the longest tier window, and the
     # sales refunded in the period (with their earlier refunds).
     """CREATE TABLE history (purchase_id TEXT, member_id TEXT, kind TEXT, amount INTEGER, at TEXT, category TEXT,
@@ -156,6 +159,11 @@ def extract(shop, dest: sqlite3.Connection, start: str, end: str, last_day: str,
                        JOIN {s}ledger d ON d.id = lu.entry_id WHERE d.at < ? GROUP BY lu.lot_id) u ON u.lot_id = l.id
             WHERE c.at < ? AND l.points - coalesce(u.used, 0) > 0
             ORDER BY l.member_id, coalesce(l.expires_on, '9999-12-31'), l.id""", (eve, eve)),
+        ("expired", 3, f"""
+            SELECT l.member_id, l.purchase_id, sum(u.points) FROM {{s}}lot_uses u
+            JOIN {{s}}ledger e ON e.id = u.entry_id JOIN {{s}}lots l ON l.id = u.lot_id
+            WHERE e.kind = 'expire' AND e.at < ? AND l.purchase_id IN ({refunded})
+            GROUP BY l.member_id, l.purchase_id ORDER BY l.member_id, l.purchase_id""", (eve, eve, end)),
         ("history", 10, f"""
             SELECT purchase_id, member_id, kind, amount, purchased_at, category, refund_of, points, basis_points, store
             FROM {{s}}purchases
@@ -211,6 +219,11 @@ def source_tier_changes(src):
 def source_lots(src):
     """(member_id, expires_on, remaining, purchase_id) of the lots open on the eve, by member, earliest expiry first."""
     return src.execute("SELECT member_id, expires_on, remaining, purchase_id FROM lots ORDER BY rowid")
+
+
+def source_expired(src):
+    """(member_id, purchase_id, points) written off before the period of the sales refunded in it."""
+    return src.execute("SELECT member_id, purchase_id, points FROM expired ORDER BY rowid")
 
 
 def source_history(src):
