@@ -35,7 +35,8 @@ Choices where the issue is silent (the README says them too):
 - Tiers: upgrades happen at the sale that qualifies, as always; downgrades at a recalc: on the
   last day of each month in which the shop ran `tiers recalc` (recalc_runs; nightly runs would
   cost a pass over the whole history each), and once on the period's last day, so the tiers at
-  the end are each programme's. Manual tier changes made during the period are not replayed.
+  the end are each programme's. Tiers set by hand during the period (`tiers set`) are set again
+  at the same moment, with the same floor.
 - Refunds in the period of sales made before it reverse what those sales really earned, less
   what of it expired before the period (as in the shop).
 """
@@ -113,8 +114,10 @@ def _events(src, start: str, last: str):
              if start <= j <= last)
     purchases = ((p[4], PURCHASE, p[2], p) for p in rows.source_purchases(src))
     entries = ((e[1], ENTRY, e[2], e) for e in rows.source_entries(src))
+    manual = [(t[0], ENTRY, "tier", t) for t in rows.source_manual_tiers(src, f"{start}T00:00:00",
+                                                                         values.end_of_day(last))]
     plan = schedule(start, last, rows.source_recalcs(src))
-    return heapq.merge(plan, sorted(joins), purchases, entries, key=lambda e: (e[0], e[1]))
+    return heapq.merge(plan, sorted(joins), purchases, entries, manual, key=lambda e: (e[0], e[1]))
 
 
 def replay(source: str, scratch: str, rules_json: str, start: str, last: str) -> dict:
@@ -206,6 +209,12 @@ def _replay(source: Path, scratch_path: Path, rules_json: str, start: str, last:
                         book.expire_all(payload)
                     elif kind == "recalc":
                         _recalc(book, scratch, tx, payload, ledger_rows, tiers)
+                    elif kind == "tier":  # `tiers set` as the shop ran it: applied at once, a floor until its date
+                        at, mid, to_tier, until = payload
+                        m = book.members.get(mid)
+                        if m is not None:
+                            book.record_tier_change(m, at, to_tier, "manual", until=until)
+                            m.floor_tier, m.floor_until = (to_tier, until) if until else (None, None)
                     else:
                         other_refused += _entry(book, payload, refused, vouchers)
 

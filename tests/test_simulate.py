@@ -426,3 +426,16 @@ def test_a_refund_in_the_period_never_takes_again_what_expired_of_its_sale_befor
     assert doc["baseline"]["points_reversed"] == 0
     assert doc["baseline"]["outstanding_points"] == 50
     assert all_zero(doc["change"])
+
+
+def test_a_tier_set_by_hand_in_the_period_is_set_again_in_both_replays(tmp_path):
+    # M1 is made Gold by hand on 2026-03-01 (held through 2026-12-31): the sale after it earns the
+    # Gold bonus (100 × 1.5: 50 more) in the shop, and so in both replays; the final recalc keeps the
+    # floor.
+    db = shop(tmp_path, GOLD.format(gold="1500"), ["M1"], "P1,M1,2026-02-01T10:00,10.00,sale,\n")
+    ok(db, "-q", "tiers", "set", "M1", "Gold", "--until", "2026-12-31", "--at", "2026-03-01")
+    ok(db, "-q", "purchases", "add", "M1", "100.00", "--id", "P2", "--at", "2026-03-05T10:00")
+    doc = simulate(db, write(tmp_path, "same.toml", GOLD.format(gold="1500")), "--from", "2026-01-01")
+    assert doc["baseline"]["points_issued_by_rule"] == {"earn": 110, "tier:Gold": 50}
+    assert doc["baseline"]["tiers"] == {"Bronze": 0, "Gold": 1}
+    assert all_zero(doc["change"])

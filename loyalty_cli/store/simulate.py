@@ -240,6 +240,12 @@ def source_entries(src):
     return src.execute("SELECT member_id, at, kind, points, ref, note, by, voucher FROM entries ORDER BY rowid")
 
 
+def source_manual_tiers(src, start: str, end: str):
+    """(at, member_id, to_tier, until) of the tiers set by hand (`tiers set`) in the period, in order."""
+    return src.execute("SELECT at, member_id, to_tier, until FROM tier_changes WHERE reason = 'manual' "
+                       "AND at >= ? AND at <= ? ORDER BY at, rowid", (start, end))
+
+
 def source_recalcs(src) -> list[str]:
     return [r[0] for r in src.execute("SELECT as_of FROM recalcs ORDER BY as_of")]
 
