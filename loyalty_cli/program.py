@@ -30,16 +30,22 @@ def _store_version(store, doc: dict, applies_from: str | None, today: str, loade
         raise refused(f"{source}: {exc}") from None
     with store.write() as tx:
         first = not programme_rows.has_versions(tx)
-        fixed = programme_rows.setting(tx, "currency_decimals")
-        if fixed is None and (not first or programme_rows.has_purchases(tx)):
-            fixed = str(load_programme(tx).currency_decimals)
-        if fixed is not None and int(fixed) != rules.currency_decimals:
-            raise refused(f"{source}: currency_decimals is fixed at {fixed} for this database "
-                          f"(it was set when the database started), got {rules.currency_decimals}")
+        _check_decimals(tx, rules, source, first, refused)
         programme_rows.set_once(tx, "currency_decimals", str(rules.currency_decimals))
         start = applies_from or (values.EARLIEST if first else today)
         programme_rows.insert(tx, start, rules.to_json(), loaded_at, source)
     return {"applies_from": start, "source": source, "first": first}
+
+
+def _check_decimals(tx, rules: rules_mod.Rules, source: str, first: bool, refused=InputFileError) -> None:
+    """currency_decimals is fixed once the database has a programme or a purchase: rules in another
+    currency are refused (`refused`: the error's class)."""
+    fixed = programme_rows.setting(tx, "currency_decimals")
+    if fixed is None and (not first or programme_rows.has_purchases(tx)):
+        fixed = str(load_programme(tx).currency_decimals)
+    if fixed is not None and int(fixed) != rules.currency_decimals:
+        raise refused(f"{source}: currency_decimals is fixed at {fixed} for this database "
+                      f"(it was set when the database started), got {rules.currency_decimals}")
 
 
 def load(store, text: str, source: str, applies_from: str | None, today: str, now: str | None = None) -> dict:
@@ -80,3 +86,19 @@ def currency_decimals(store) -> int:
     """How many decimals money has in this database (fixed when it started)."""
     with store.read() as tx:
         return load_programme(tx).currency_decimals
+
+
+def check_file(store, text: str, source: str) -> rules_mod.Rules:
+    """What `load` checks of a programme file, storing nothing (the proposal of `program simulate`):
+    the same errors word for word (InputFileError, exit 3). Returns the validated rules."""
+    try:
+        doc = rules_mod.parse_toml(text, source)
+    except rules_mod.RulesError as exc:
+        raise InputFileError(str(exc)) from None
+    try:
+        rules = rules_mod.validate(doc)
+    except rules_mod.RulesError as exc:
+        raise InputFileError(f"{source}: {exc}") from None
+    with store.read() as tx:
+        _check_decimals(tx, rules, source, not programme_rows.has_versions(tx))
+    return rules

@@ -39,6 +39,21 @@ def show(as_of: str = typer.Option(None, "--as-of", help="The rules in force on 
     sys.stdout.write(f"# rules in force on {date}\n# {about}\n" + rules.to_toml(doc))
 
 
+def programme_text(file: Path) -> str:
+    """A programme file's text (`load`, and the proposal of `simulate`): UTF-8 and not empty, else
+    a bad input file (exit 3)."""
+    from loyalty_cli.errors import InputFileError
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(f"{file}: is not UTF-8 text") from None
+    if not text.strip():  # /dev/null, an empty file: not a programme that resets every rule to its default
+        raise InputFileError(f"{file} is empty: no programme rules in it (a programme file is TOML, "
+                             "like sample_data/program.toml)")
+    return text
+
+
 @app.command("load")
 def load(
     file: Path = typer.Argument(..., help="A programme TOML file."),
@@ -58,17 +73,7 @@ def load(
 
     file = existing_file(file, "programme file")
     start = date_option(from_, "--from")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        from loyalty_cli.errors import InputFileError
-
-        raise InputFileError(f"{file}: is not UTF-8 text") from None
-    if not text.strip():  # /dev/null, an empty file: not a programme that resets every rule to its default
-        from loyalty_cli.errors import InputFileError
-
-        raise InputFileError(f"{file} is empty: no programme rules in it (a programme file is TOML, "
-                             "like sample_data/program.toml)")
+    text = programme_text(file)
     moment = now()
     r = call(program.load, text, file.name, start, moment[:10], moment)
     out(lists=False).done(f"loaded {file.name}, in force from {r['applies_from']}", r)
@@ -93,3 +98,9 @@ def set_(
     moment = now()
     r = call(program.set_key, key, value, start, moment[:10], moment)
     out(lists=False).done(f"{key} = {value}, in force from {r['applies_from']}", r)
+
+
+# `program simulate` lives in its own module (cli/simulate.py), a command of this group.
+from loyalty_cli.cli.simulate import simulate as _simulate  # noqa: E402
+
+app.command("simulate")(_simulate)

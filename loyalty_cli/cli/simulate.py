@@ -1,0 +1,302 @@
+"""`loyalty program simulate`: a proposed programme tried on the shop's own history, side by side
+with today's rules, without changing the database (loyalty_cli/simulate.py does the work)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from loyalty_cli.cli.common import Invocation, date_option, existing_file, now, out, today
+
+
+def simulate(
+    proposal: Path = typer.Argument(..., metavar="PROPOSED.toml",
+                                    help="The proposed programme: a TOML file, as for program load."),
+    from_: str = typer.Option(None, "--from", help="First day of the period, from which the proposal applies "
+                              "(default: twelve months before --to)."),
+    to: str = typer.Option(None, "--to", metavar="DATE", help="Last day of the period (default: the day of the last purchase)."),
+    members: Path = typer.Option(None, "--members", metavar="FILE", help="Also write each member's figures under both programmes "
+                                 "to this CSV file (replaced if it exists)."),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Real emails and phones in --members (masked otherwise)."),
+):
+    """Try a programme on the shop's own history before loading it.
+
+    Replays the period's sales, refunds, redemptions, awards and transfers twice,
+    each in a scratch copy (the database is only read, never changed): under the
+    programme in force today, and under PROPOSED.toml in force from --from. Prints
+    both side by side with the change: points issued by rule, reversed, expired,
+    redeemed, redemptions the proposal would have refused, outstanding points and
+    their value, points cost as a share of net sales, redemption rate, members per
+    tier at the end, members who would move up or down a tier, and where the
+    points go by RFM segment. A bad proposal gets the errors of program load
+    (exit 3); a shop with no sales in the period, exit 1.
+
+    \b
+    Example:
+      loyalty program simulate proposal.toml
+      loyalty program simulate weekends.toml --from 2026-01-01 --to 2026-06-30
+      loyalty program simulate gold-1000.toml --members moves.csv --json
+    """
+    from loyalty_cli import program
+    from loyalty_cli import simulate as sim
+    from loyalty_cli.cli.program import programme_text
+    from loyalty_cli.store.simulate import open_read_only
+
+    start = date_option(from_, "--from")  # usage errors (exit 2) before the file's (exit 3)
+    last = date_option(to, "--to")
+    if start and last and start > last:
+        from loyalty_cli.errors import UsageError
+
+        raise UsageError(f"--from {start} is after --to {last}: the period must start on or before its last day")
+    o = out(lists=False)
+    if members is not None:
+        _check_members_path(members)
+    file = existing_file(proposal, "programme file")
+    text = programme_text(file)
+    moment = now()
+
+    def shop():
+        s = open_read_only(Invocation.db, moment)
+        s.announce = None
+        return s
+
+    s = shop()
+    try:
+        rules = program.check_file(s, text, file.name)
+    finally:
+        s.close()
+    with _busy(o):
+        report = sim.simulate(shop, rules, file.name, start, last, today(), members_wanted=members is not None)
+    if members is not None:
+        written = _write_members(members, report.pop("members"), show_pii)
+        o.note(f"wrote {written:,} member{'' if written == 1 else 's'} to {members}")
+    doc = as_json(report)
+    if o.json:
+        o.json_doc(doc)
+        return
+    if o.quiet:
+        return
+    _render(o, report, doc)
+
+
+class _busy:
+    """A transient status line on a terminal while the replays run (nothing when piped)."""
+
+    def __init__(self, o):
+        self.status = None
+        if sys.stderr.isatty() and not o.quiet and not o.json:
+            self.status = o.console(stderr=True).status("replaying the history under both programmes…")
+
+    def __enter__(self):
+        if self.status is not None:
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.status is not None:
+            self.status.__exit__(*exc)
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+def as_json(report: dict) -> dict:
+    """The document of --json: English keys, money as decimal text, shares as numbers (0..1)."""
+    from loyalty_cli.values import format_money
+
+    d = report["decimals"]
+
+    def figures(f: dict) -> dict:
+        out = dict(f)
+        for key in ("liability", "points_cost"):
+            out[key] = format_money(f[key], d)
+        return out
+
+    return {
+        "period": {"from": report["from"], "to": report["to"]},
+        "programmes": {"baseline": report["baseline"], "proposed": report["proposal"]},
+        "history": {"members": report["members_count"], "sales": report["sales"], "refunds": report["refunds"],
+                    "net_sales": format_money(report["net_sales"], d)},
+        "baseline": figures(report["figures"]["baseline"]),
+        "proposed": figures(report["figures"]["proposed"]),
+        "change": figures(report["figures"]["change"]) | {
+            key: report["figures"]["change"][key] for key in ("points_cost_share", "redemption_rate")},
+        "tier_moves": report["tier_moves"],
+        "segments": [{"segment": s["segment"], "members": s["members"],
+                      "points_issued": {"baseline": s["points_issued_baseline"], "proposed": s["points_issued_proposed"],
+                                        "change": s["points_issued_change"]},
+                      "moved_up": s["moved_up"], "moved_down": s["moved_down"]} for s in report["segments"]],
+        "sales_not_replayed": report["skipped"],
+    }
+
+
+# -- the table -----------------------------------------------------------------------------------
+def _signed(n: int) -> str:
+    return f"+{n:,}" if n > 0 else f"{n:,}"
+
+
+def _share(x: float | None) -> str:
+    return "–" if x is None else f"{x * 100:.1f}"
+
+
+def _share_change(a: float | None, b: float | None) -> str:
+    if a is None or b is None:
+        return "–"
+    diff = round((b - a) * 100, 1)
+    return f"+{diff:.1f}" if diff > 0 else f"{diff:.1f}" if diff < 0 else "0.0"
+
+
+RULE_LABELS = {"earn": "earn", "signup": "signup bonus", "referral": "referral bonus", "manual": "awards, adjustments"}
+
+
+def _rule_label(rule: str) -> str:
+    if rule in RULE_LABELS:
+        return RULE_LABELS[rule]
+    if rule.startswith("tier:"):
+        return f"tier bonus {rule[5:]}"
+    if rule.startswith("campaign:"):
+        return f"campaign {rule[9:]}"
+    return rule.replace("_", " ")
+
+
+def _rows(report: dict, doc: dict) -> list[dict]:
+    """The lines of the side-by-side table: (figure, baseline, proposed, change) as text."""
+    from loyalty_cli.render import money_text
+
+    a, b, c = (report["figures"][k] for k in ("baseline", "proposed", "change"))
+    rows = []
+
+    def points(label: str, key: str) -> None:
+        rows.append({"figure": label, "baseline": f"{a[key]:,}", "proposed": f"{b[key]:,}", "change": _signed(c[key])})
+
+    found = list(a["points_issued_by_rule"])
+    order = {"earn": 0, "first_purchase": 1, "birthday": 2, "signup": 8, "referral": 9, "manual": 10}
+    issued_rules = sorted(found, key=lambda r: (order.get(r, 5 if r.startswith("tier:") else 3), found.index(r)))
+    for rule in issued_rules:
+        rows.append({"figure": f"issued: {_rule_label(rule)}", "baseline": f"{a['points_issued_by_rule'][rule]:,}",
+                     "proposed": f"{b['points_issued_by_rule'][rule]:,}",
+                     "change": _signed(c["points_issued_by_rule"][rule])})
+    points("points issued", "points_issued")
+    points("points reversed (refunds)", "points_reversed")
+    points("points expired", "points_expired")
+    points("points redeemed", "points_redeemed")
+    points("redemptions refused", "redemptions_refused")
+    if a["other_debits_refused"] or b["other_debits_refused"]:
+        points("other debits refused", "other_debits_refused")
+    points("outstanding points (end)", "outstanding_points")
+    money = {k: doc[k]["liability"] for k in ("baseline", "proposed", "change")}
+    change = money_text(money["change"])
+    rows.append({"figure": "liability (end)", "baseline": money_text(money["baseline"]),
+                 "proposed": money_text(money["proposed"]),
+                 "change": change if change.startswith("-") or change in ("0", "0.00", "0.0") or set(change) <= set("0.")
+                 else "+" + change})
+    rows.append({"figure": "points cost, % of net sales", "baseline": _share(a["points_cost_share"]),
+                 "proposed": _share(b["points_cost_share"]),
+                 "change": _share_change(a["points_cost_share"], b["points_cost_share"])})
+    rows.append({"figure": "redemption rate, %", "baseline": _share(a["redemption_rate"]),
+                 "proposed": _share(b["redemption_rate"]),
+                 "change": _share_change(a["redemption_rate"], b["redemption_rate"])})
+    for tier in a["tiers"]:
+        rows.append({"figure": f"members in {tier} (end)", "baseline": f"{a['tiers'][tier]:,}",
+                     "proposed": f"{b['tiers'][tier]:,}", "change": _signed(c["tiers"][tier])})
+    return rows
+
+
+def _render(o, report: dict, doc: dict) -> None:
+    moves = report["tier_moves"]
+    lines = [f"period {report['from']} to {report['to']}: {report['sales']:,} sales, {report['refunds']:,} refunds, "
+             f"{report['members_count']:,} members",
+             f"baseline: {report['baseline']}",
+             f"proposed: {report['proposal']}, in force from {report['from']}"]
+    sys.stdout.write("\n".join(lines) + "\n\n")
+    o.table(_rows(report, doc), [("figure", ""), ("baseline", "baseline"), ("proposed", "proposed"),
+                                 ("change", "change")])
+    sys.stdout.write(f"\nmembers who would move up a tier: {moves['up']:,}; down a tier: {moves['down']:,}\n\n")
+    segments = [{"segment": s["segment"], "members": s["members"], "baseline": f"{s['points_issued_baseline']:,}",
+                 "proposed": f"{s['points_issued_proposed']:,}", "change": _signed(s["points_issued_change"]),
+                 "up": s["moved_up"], "down": s["moved_down"]} for s in report["segments"]]
+    sys.stdout.write(f"points issued by RFM segment (as of {report['to']}; none: no sale in its year)\n")
+    o.table(segments, [("segment", "segment"), ("members", "members"), ("baseline", "baseline"),
+                       ("proposed", "proposed"), ("change", "change"), ("up", "up"), ("down", "down")])
+    skipped = report["skipped"]
+    if skipped["baseline"] or skipped["proposed"]:
+        o.note(f"note: sales the programme refused (too many points), with their refunds, not replayed: "
+               f"{skipped['baseline']:,} under the baseline, {skipped['proposed']:,} under the proposal")
+
+
+# -- --members ----------------------------------------------------------------------------------
+MEMBER_COLUMNS = ("member_id", "email", "phone", "segment", "tier_baseline", "tier_proposed",
+                  "points_issued_baseline", "points_issued_proposed", "points_issued_change",
+                  "balance_baseline", "balance_proposed", "balance_change",
+                  "redemptions_refused_baseline", "redemptions_refused_proposed")
+
+
+def _check_members_path(path: Path) -> None:
+    """--members FILE: a new path or a regular file, never the database or its journal files (usage
+    error, exit 2, before any work)."""
+    import stat
+
+    from loyalty_cli.errors import UsageError
+    from loyalty_cli.store import is_postgres_url, resolve_path
+
+    if not is_postgres_url(Invocation.db):
+        db = resolve_path(Invocation.db)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            other = Path(f"{db}{suffix}")
+            same = os.path.abspath(path) == os.path.abspath(other)
+            try:
+                same = same or (path.exists() and other.exists() and os.path.samefile(path, other))
+            except OSError:
+                pass
+            if same:
+                what = "the database" + (f"'s {suffix[1:]} file" if suffix else "")
+                raise UsageError(f"--members {path} is {what}; give another file for the members' figures")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if not path.parent.is_dir() and str(path.parent) not in ("", "."):
+            raise UsageError(f"--members {path}: the folder {path.parent} does not exist") from None
+        return
+    except OSError as exc:
+        raise UsageError(f"cannot write --members {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"--members {path} is not a regular file; give the path of a CSV file")
+
+
+def _write_members(path: Path, rows: list[dict], show_pii: bool) -> int:
+    """The members' figures as CSV, written whole beside FILE and then renamed over it (mode 0600);
+    emails and phones masked (headed email_masked, phone_masked) unless `show_pii`; formulas
+    neutralised."""
+    import csv
+    import tempfile
+
+    from loyalty_cli.cli.common import masked, pii_columns
+    from loyalty_cli.errors import LoyaltyError
+    from loyalty_cli.render import safe_cell
+
+    columns = pii_columns([(key, key) for key in MEMBER_COLUMNS], show_pii)
+    masked(rows, show_pii)
+    folder = path.parent if str(path.parent) else Path(".")
+    part = None
+    try:
+        fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow([c[2] if len(c) > 2 else c[0] for c in columns])
+            for row in rows:
+                writer.writerow([safe_cell("" if row[key] is None else row[key]) for key in MEMBER_COLUMNS])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, path)
+        part = None
+    except OSError as exc:
+        raise LoyaltyError(f"cannot write --members {path}: {exc.strerror or exc}; the simulation's figures "
+                           "were not written there") from None
+    finally:
+        if part is not None:
+            try:
+                os.unlink(part)
+            except OSError:
+                pass
+    return len(rows)
