@@ -28,9 +28,10 @@ from loyalty_cli.store import checks as check_rows
 LIMIT = 100
 # Kinds whose records rebuild small tables of current state: their blocks are read whatever the scope.
 STATE_KINDS = ("members", "member_edits", "erasures", "program_versions", "settings", "rewards", "reward_edits",
-               "reward_stock", "reward_retirements", "vouchers", "voucher_closes", "recalc_runs", "feedback")
+               "reward_stock", "reward_retirements", "vouchers", "voucher_closes", "recalc_runs", "feedback",
+               "experiments", "experiment_stops")
 # Kinds compared row by row for the blocks in scope (the big tables).
-HISTORY_KINDS = ("ledger", "lots", "lot_uses", "purchases", "tier_changes")
+HISTORY_KINDS = ("ledger", "lots", "lot_uses", "purchases", "tier_changes", "variant_entries")
 PERSONAL = ("name", "email", "phone", "birthday")
 
 
@@ -322,7 +323,7 @@ def _purchase_records(tx, r: Replay, columns: tuple, records: list) -> tuple[tup
 
 
 _NAMES = {"ledger": "entry", "lots": "lot", "lot_uses": "lot use", "purchases": "purchase",
-          "tier_changes": "tier change"}
+          "tier_changes": "tier change", "variant_entries": "variant marker of entry"}
 
 
 def _compare_row(r: Replay, kind, table, columns, label, rec, row, block_id) -> None:
@@ -394,6 +395,9 @@ class _State:
         self.vouchers: dict[str, dict] = {}
         self.settings: dict[str, tuple] = {}
         self.positional: dict[str, list] = {"erasures": [], "program_versions": [], "recalc_runs": [], "feedback": []}
+        from loyalty_cli.experiment_checks import ChainedExperiments
+
+        self.experiments = ChainedExperiments()
 
     def take(self, kind: str, records: list, block_id: int) -> None:
         if kind == "members":
@@ -440,6 +444,8 @@ class _State:
         elif kind == "settings":
             for key, value in records:
                 self.settings[key] = (value, block_id)
+        elif kind in ("experiments", "experiment_stops"):
+            self.experiments.take(kind, records, block_id)
         else:
             self.positional[kind].extend((rec, block_id) for rec in records)
 
@@ -448,6 +454,7 @@ class _State:
         self._keyed(r, "reward", check_rows.reward_rows(tx), self.rewards, ("name", "cost", "stock", "retired_at"))
         self._keyed(r, "voucher", check_rows.voucher_rows(tx), self.vouchers,
                     ("member_id", "reward_code", "points", "redeem_entry", "status", "issued_at", "closed_at"))
+        self.experiments.compare(tx, r)
         have = dict(check_rows.setting_rows(tx))
         for key, (value, block_id) in self.settings.items():
             if key not in have:
