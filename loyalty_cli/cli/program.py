@@ -133,8 +133,7 @@ def experiment_start(
         from loyalty_cli.errors import InputFileError
 
         raise InputFileError(f"{file}: is not UTF-8 text") from None
-    moment = now()
-    r = call(experiments.start, name, text, file.name, share, start, moment[:10], moment)
+    r = call(experiments.start, name, text, file.name, share, start, today(), now())
     out(lists=False).done(f"experiment {r['name']} starts on {r['from']}: {_percent(r['share'])} of members earn "
                           f"under {file.name}", r)
 
