@@ -10,8 +10,10 @@ each refund with what it reversed (SPEC §6: min(floor(P × refunded so far / A)
 what was reversed before), and a referral bonus it paid.
 
 The tier the sale earned at is the one the member held when it was recorded: the last tier change
-dated up to the sale (not the upgrade this sale caused), else the member's first tier; an
-erased member's birth month is gone, so whether the birthday applied is read from the ledger.
+dated up to the sale (not the upgrade this sale caused), else the member's first tier; a sale
+recorded after a later tier change (dated earlier than it) earned at the tier the ledger's tier
+bonus names (`_tier_recorded`). An erased member's birth month is gone, so whether the birthday
+applied is read from the ledger.
 
 Pure: rows through store.experiments; no clock.
 """
@@ -92,6 +94,8 @@ def explain(store, purchase_id: str) -> dict:
             is_birthday = any(r == "birthday" for r in ledger_rules)
             birthday_from = "the ledger (the member's birthday is " + ("erased)" if erased_at else "not recorded)")
         first = amount > 0 and first_sale == pid
+        recorded = [(e[2], note_rule(e), e[3]) for e in entries if e[2] in ("earn", "bonus")]
+        tier, tier_from = _tier_recorded(amount, rules, at, category, first, is_birthday, tier, recorded)
         lines = earning.earn(amount, rules, date=at, category=category, first=first, birthday=is_birthday, tier=tier)
         trace = _trace(amount, rules, at, category, first, is_birthday, tier, decimals)
         lots = [{"lot": lid, "points": p, "expires_on": e, "available_on": a, "remaining": rem, "returned": origin}
@@ -120,12 +124,30 @@ def explain(store, purchase_id: str) -> dict:
         "points_per_unit": _mult(rules.points_per_unit),
         "min_amount": values.format_money(rules.min_amount, decimals), "stacking": rules.stacking,
         "first_purchase": first, "birthday": is_birthday, "birthday_from": birthday_from, "tier": tier,
+        "tier_from": tier_from,
         "promotions": trace["promotions"], "steps": trace["steps"],
         "points": sum(p for _, _, p in lines), "points_recorded": points,
         "ledger": ledger, "agrees": not disagreements, "disagreements": disagreements,
         "lots": lots, "expired": expired, "refunds": refunds,
         "referral": {"member_id": referral[1], "points": referral[2], "experiment": referral_mark} if referral else None,
     }
+
+
+def _tier_recorded(amount, rules, at, category, first, birthday, by_date: str, recorded: list) -> tuple[str, str]:
+    """(the tier the sale earned at, where that comes from). The tier held when the sale was recorded
+    is not stored on its own: it is the one held by date (`by_date`) unless the sale was recorded
+    after a later tier change (a sale written with an earlier date), when the ledger's `tier:NAME`
+    bonus names it, or its absence says the tier had no bonus: the first of those with which the
+    engine gives exactly what the ledger holds."""
+    named = [r[1][5:] for r in recorded if r[1] and r[1].startswith("tier:")]
+    plain = [lvl.name for lvl in rules.levels if lvl.name not in rules.tier_bonuses] if not named else []
+    for tier, source in [(by_date, "held on the sale's date")] + [(t, "as the ledger's tier bonus names it")
+                                                                   for t in named] + \
+            [(t, "no tier bonus in the ledger") for t in plain]:
+        got = earning.earn(amount, rules, date=at, category=category, first=first, birthday=birthday, tier=tier)
+        if got == recorded:
+            return tier, source
+    return by_date, "held on the sale's date"
 
 
 def note_rule(entry: tuple) -> str | None:

@@ -282,6 +282,7 @@ def explain_lines(r: dict) -> list[str]:
     else:
         say("stacking", f"{r['stacking']}: " + ("only the largest promotion applies" if r["stacking"] == "max"
                                                   else "every promotion applies, one step each"))
+    say("tier", f"{r['tier'] or 'none'} ({r['tier_from']})")
     for s in r["steps"][1:]:
         label = "tier bonus" if s["step"] == "tier" else "step"
         say(label, f"{s['rule']}: {s['from']} × {s['multiplier']} = {s['exact']} → {s['total']:,}: "
