@@ -246,6 +246,7 @@ def test_no_effect_reports_no_difference_and_the_weeks_needed(db, tmp_path):
         assert r["verdict"].endswith(f"{weeks} more weeks at this rate would be needed")
 
 
+@pytest.mark.any_backend
 def test_the_import_and_the_counter_earn_alike(tmp_path):
     from tests.helpers import fresh_db
 
