@@ -362,8 +362,9 @@ def _show(value) -> str:
 
 def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
     """Every chained table holds as many rows as the chain recorded: rows added beside it are named."""
+    present = check_rows.table_names(tx)  # a backup made before a migration lacks its tables (m011's)
     for kind, (table, columns, keyed) in chain_rows.RECORDS.items():
-        if table is None or kind not in HISTORY_KINDS:
+        if table is None or kind not in HISTORY_KINDS or table not in present:
             continue
         recorded = counts.get(kind, 0)
         numbered = keyed in ("position", "range")  # rows numbered 1, 2, 3 … (rowid)
