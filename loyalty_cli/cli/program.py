@@ -97,7 +97,7 @@ def set_(
 
 # -- experiments (issue 19) -------------------------------------------------------------------
 experiment_app = group("A/B experiments: a share of members earns under a variant of the programme.",
-                       "loyalty program experiment start double-points variant.toml --share 0.5 --from 2027-01-04")
+                       "loyalty program experiment start dbl v.toml --share 0.5 --from 2027-01-04")
 app.add_typer(experiment_app, name="experiment")
 
 
@@ -105,8 +105,8 @@ app.add_typer(experiment_app, name="experiment")
 def experiment_start(
     name: str = typer.Argument(..., help="The experiment's name (it decides the groups: never reused)."),
     file: Path = typer.Argument(..., metavar="VARIANT.toml",
-                                help="Programme keys the variant changes ([earn], [[campaigns]]), merged over the "
-                                     "programme in force."),
+                                help="Programme keys the variant changes (the earn table, campaigns), merged over "
+                                     "the programme in force."),
     share: str = typer.Option(..., "--share", help="Share of members in the variant group, between 0 and 1 (0.5: half)."),
     from_: str = typer.Option(None, "--from", help="First day sales earn under the variant: today or later "
                                                    "(default: today)."),
@@ -119,14 +119,15 @@ def experiment_start(
     today, nor a day with sales already recorded. One experiment at a time.
 
     \b
-    Example (variant.toml holds:  [earn]  points_per_unit = "2"):
-      loyalty program experiment start double-points variant.toml --share 0.5 --from 2027-01-04
+    Example (v.toml holds two lines:  [earn]  and  points_per_unit = "2"):
+      loyalty program experiment start dbl v.toml --share 0.5 --from 2027-01-04
     """
     from loyalty_cli import experiments
     from loyalty_cli.cli.common import today
 
+    start = date_option(from_, "--from") or today()  # the options first: a bad one is a usage error (exit 2)
+    experiments.parse_share(share)
     file = existing_file(file, "variant file")
-    start = date_option(from_, "--from") or today()
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -154,7 +155,7 @@ def experiment_stop(
 
     \b
     Example:
-      loyalty program experiment stop double-points --at 2027-03-01
+      loyalty program experiment stop dbl --at 2027-03-01
     """
     from loyalty_cli import experiments
     from loyalty_cli.cli.common import today

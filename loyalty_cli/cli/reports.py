@@ -517,7 +517,7 @@ def experiment(name: str = typer.Argument(..., help="The experiment's name (see:
 
     \b
     Example:
-      loyalty report experiment double-points --as-of 2027-02-28
+      loyalty report experiment dbl --as-of 2027-02-28
     """
     from loyalty_cli import experiment_report
 
