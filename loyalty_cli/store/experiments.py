@@ -171,13 +171,6 @@ def tier_changes_of(tx, member_id: str) -> list[tuple]:
                       "ORDER BY id", (member_id,)).fetchall()
 
 
-def earlier_positive_sale(tx, member_id: str, purchase_id: str, at: str) -> bool:
-    """Whether the member has a sale of more than 0 recorded before this one (by date, then id)."""
-    return tx.execute("SELECT 1 FROM purchases WHERE member_id = ? AND kind = 'sale' AND amount > 0 "
-                      "AND (purchased_at < ? OR (purchased_at = ? AND purchase_id < ?)) LIMIT 1",
-                      (member_id, at, at, purchase_id)).fetchone() is not None
-
-
 def versions(tx) -> list[tuple]:
     """(id, applies_from, source) of every programme version, in the order they apply."""
     return tx.execute("SELECT id, applies_from, source FROM program_versions ORDER BY applies_from, id").fetchall()
