@@ -251,8 +251,16 @@ INCREMENTAL = [check_schema, check_tiers, check_member_ids, check_first_sales]
 # what they would make ambiguous rather than doing anything wrong with them.
 RESTORABLE = ("member_ids",)
 
+def _variant_marks(tx) -> list[Problem]:
+    """Variant markers agree with their experiments' terms (experiment_checks.check_variant_marks)."""
+    from loyalty_cli.experiment_checks import check_variant_marks
+
+    return check_variant_marks(tx)
+
+
 CHECKS = [check_sqlite, check_schema, check_hash_chain, check_balances, check_lots, check_no_overdraft, check_purchases,
           check_summaries, check_outstanding, check_tiers, check_member_ids, check_first_sales]
+CHECKS.append(_variant_marks)  # experiments (issue 19): experiment_checks.py
 
 
 def check_anchors(tx, lines: list[str] | None, file: str) -> tuple[list[Problem], int]:

@@ -670,7 +670,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     try:
                         mid_checked = values.parse_id(mid)
                         joined_on = first_sale_on.get(ids.key(mid), at)[:10]
-                        check_new_members_sale(book, pid, at, amount, category, joined_on)  # never enrol for a rejected row
+                        check_new_members_sale(book, pid, at, amount, category, joined_on, mid_checked)  # never enrol for a rejected row
                         m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=joined_on)
                     except (ValueError, LoyaltyError) as exc:
                         bad(line, cells, str(exc))

@@ -170,6 +170,8 @@ class Book:
         self.points_out = 0  # debits written by this book
         self._deferred: list[str] = []  # how to build again what defer_indexes dropped
         self.history_empty = False     # no purchases but this book's: tiers need not read a member's earlier ones
+        self._experiments = None       # the database's experiments, read on the first earning (experiments.load)
+        self._variant_marks: list[tuple[int, str]] = []  # (entry id, experiment): earned under its variant
 
     # -- members ----------------------------------------------------------
     def member(self, member_id: str, *, active: bool = True) -> MemberState:
@@ -205,6 +207,26 @@ class Book:
         m.tier = to_tier
         m.tier_since = at[:10]
         self._dirty.add(m)
+
+    def earning_rules(self, member_id: str, at: str):
+        """(the rules a credit of the member dated `at` earns under, the name of the experiment whose
+        variant they are or None): the version in force, or an experiment's variant merged over it
+        when one runs that day and the member is in its variant group (experiments.py)."""
+        rules = self.rules_for(at)
+        found = self._experiments
+        if found is None:
+            from loyalty_cli import experiments
+
+            found = self._experiments = experiments.load(self.conn)
+        if found:
+            running = found.on(at[:10])
+            if running is not None and running.in_variant(member_id):
+                return running.rules(rules), running.name
+        return rules, None
+
+    def mark_variant(self, first_entry: int, count: int, experiment: str) -> None:
+        """Note that entries first_entry.. (`count` of them) were earned under `experiment`'s variant."""
+        self._variant_marks.extend((eid, experiment) for eid in range(first_entry, first_entry + count))
 
     def is_pending(self, purchase_id: str) -> bool:
         """Whether this book holds unwritten rows of the purchase (it, or a refund of it)."""
@@ -429,6 +451,11 @@ class Book:
         self._pending_members.clear()
         self._writer.write(self._entries, self._lots, self._uses, self._lot_remaining, self._purchases,
                            self._tier_changes)
+        if self._variant_marks:  # after their entries (a foreign key)
+            from loyalty_cli.store import experiments as experiment_rows
+
+            experiment_rows.write_marks(self.conn, self._variant_marks)
+            self._variant_marks.clear()
         for buffered in (self._entries, self._lots, self._uses, self._lot_remaining, self._purchases,
                          self._tier_changes, self._pending_purchase_ids, self._pending_refunds_of):
             buffered.clear()

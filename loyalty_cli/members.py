@@ -93,8 +93,11 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
                        values.member_key(member_id))
     m = MemberState(member_id, birthday[5:7] if birthday else None, referred_by, tier, joined_on, None, None, 0, None, False)
     book.add_member_state(m)
-    if rules.signup_bonus:
-        book.credit(m, joined_on + "T00:00:00", "signup", rules.signup_bonus, note="signup bonus")
+    earns, variant = book.earning_rules(member_id, joined_on)  # an experiment's variant, for its members
+    if earns.signup_bonus:
+        eid = book.credit(m, joined_on + "T00:00:00", "signup", earns.signup_bonus, note="signup bonus")
+        if variant:
+            book.mark_variant(eid, 1, variant)
     return m
 
 

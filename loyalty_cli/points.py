@@ -51,10 +51,18 @@ def history(store, member_id: str, limit: int | None = None, sort: str = "id") -
     with store.read() as conn:
         member_id = existing_member(conn, member_id)
         rows = ledger_rows.entries_of(conn, member_id, load_programme(conn).holds_points_back)
+        marks = experiment_marks(conn, member_id)
     out = [{"id": r[0], "at": r[1], "kind": r[2], "points": r[3], "balance_after": r[4], "ref": r[5], "note": r[6], "by": r[7],
-            "available_on": r[8]} for r in rows]
+            "available_on": r[8], "experiment": marks.get(r[0])} for r in rows]
     out = out[-limit:] if limit else out
     return out if sort == "id" else sorted(out, key=lambda entry: (entry[sort], entry["id"]))
+
+
+def experiment_marks(conn, member_id: str) -> dict[int, str]:
+    """{entry id: experiment} of the member's entries earned under an experiment's variant (issue 19)."""
+    from loyalty_cli.store import experiments as experiment_rows
+
+    return experiment_rows.marks_of_member(conn, member_id)
 
 
 def award(store, member_id: str, points: int, at: str, reason: str, by: str) -> dict:

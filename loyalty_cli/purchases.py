@@ -17,8 +17,9 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
                 store: str | None = None) -> int:
     """Write a sale, rung up at branch `store` (None: none given), and the points it earns; return the points."""
     rules = book.rules_for(at)
+    earns, variant = book.earning_rules(m.member_id, at)  # an experiment's variant, for its members
     first = amount > 0 and m.first_sale is None
-    lines = earning.earn(amount, rules, date=at, category=category, first=first,
+    lines = earning.earn(amount, earns, date=at, category=category, first=first,
                          birthday=m.birth_month == at[5:7], tier=m.tier)
     points = tier_points = 0
     entries = []
@@ -30,19 +31,35 @@ def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: i
     _check_points(purchase_id, points)
     lot_id = None
     if entries:
-        _, lot_id = book.credit_entries(m, at, entries, purchase_id=purchase_id, lots=[(rules.expiry_for(at), points)],
-                                        available_on=rules.pending_days and rules.available_on(at) or None)
+        first_entry, lot_id = book.credit_entries(m, at, entries, purchase_id=purchase_id,
+                                                  lots=[(rules.expiry_for(at), points)],
+                                                  available_on=earns.pending_days and earns.available_on(at) or None)
+        if variant:
+            book.mark_variant(first_entry, len(entries), variant)
     book.add_purchase(m, purchase_id, "sale", amount, at, category, None, points, points - tier_points, lot_id, store)
     if first:
         m.first_sale = purchase_id
         book.touch(m)
-        if m.referred_by and rules.referral_bonus:
-            referrer = book.member(m.referred_by, active=False)
-            if not referrer.erased:  # an erased member takes no new activity: no bonus, the sale stands
-                book.credit(referrer, at, "referral", rules.referral_bonus, ref=purchase_id, note=f"referred {m.member_id}")
+        if m.referred_by:
+            _referral(book, m, rules, at, purchase_id)
     tiers.note_purchase(book, m, rules, at, "sale", amount, points - tier_points)
     tiers.upgrade_on_sale(book, m, rules, at, purchase_id)
     return points
+
+
+def _referral(book: Book, m: MemberState, rules, at: str, purchase_id: str) -> None:
+    """The referral bonus a member's first sale pays their referrer, under the rules the referrer
+    earns under (an experiment's variant when the referrer is in its variant group)."""
+    if not rules.referral_bonus and not book.earning_rules(m.referred_by, at)[1]:
+        return  # the common case: no bonus, and no variant that could give one
+    referrer = book.member(m.referred_by, active=False)
+    if referrer.erased:  # an erased member takes no new activity: no bonus, the sale stands
+        return
+    earns, variant = book.earning_rules(referrer.member_id, at)
+    if earns.referral_bonus:
+        eid = book.credit(referrer, at, "referral", earns.referral_bonus, ref=purchase_id, note=f"referred {m.member_id}")
+        if variant:
+            book.mark_variant(eid, 1, variant)
 
 
 def _check_points(purchase_id: str, points: int) -> None:
@@ -52,11 +69,11 @@ def _check_points(purchase_id: str, points: int) -> None:
 
 
 def check_new_members_sale(book: Book, purchase_id: str, at: str, amount: int, category: str | None,
-                           joined_on: str) -> None:
+                           joined_on: str, member_id: str) -> None:
     """Refuse, before enrolling anyone, the first sale of a member an import is about to create when
     record_sale would refuse it (a new member: first purchase, the lowest tier on joining, no birthday)."""
-    lines = earning.earn(amount, book.rules_for(at), date=at, category=category, first=amount > 0, birthday=False,
-                         tier=book.rules_for(joined_on).levels[0].name)
+    lines = earning.earn(amount, book.earning_rules(member_id, at)[0], date=at, category=category, first=amount > 0,
+                         birthday=False, tier=book.rules_for(joined_on).levels[0].name)
     _check_points(purchase_id, sum(p for _, _, p in lines))
 
 

@@ -28,9 +28,10 @@ from loyalty_cli.store import checks as check_rows
 LIMIT = 100
 # Kinds whose records rebuild small tables of current state: their blocks are read whatever the scope.
 STATE_KINDS = ("members", "member_edits", "erasures", "program_versions", "settings", "rewards", "reward_edits",
-               "reward_stock", "reward_retirements", "vouchers", "voucher_closes", "recalc_runs", "feedback")
+               "reward_stock", "reward_retirements", "vouchers", "voucher_closes", "recalc_runs", "feedback",
+               "experiments", "experiment_stops")
 # Kinds compared row by row for the blocks in scope (the big tables).
-HISTORY_KINDS = ("ledger", "lots", "lot_uses", "purchases", "tier_changes")
+HISTORY_KINDS = ("ledger", "lots", "lot_uses", "purchases", "tier_changes", "variant_entries")
 PERSONAL = ("name", "email", "phone", "birthday")
 
 
@@ -322,7 +323,7 @@ def _purchase_records(tx, r: Replay, columns: tuple, records: list) -> tuple[tup
 
 
 _NAMES = {"ledger": "entry", "lots": "lot", "lot_uses": "lot use", "purchases": "purchase",
-          "tier_changes": "tier change"}
+          "tier_changes": "tier change", "variant_entries": "variant marker of entry"}
 
 
 def _compare_row(r: Replay, kind, table, columns, label, rec, row, block_id) -> None:
@@ -361,8 +362,9 @@ def _show(value) -> str:
 
 def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
     """Every chained table holds as many rows as the chain recorded: rows added beside it are named."""
+    present = check_rows.table_names(tx)  # a backup made before a migration lacks its tables (m011's)
     for kind, (table, columns, keyed) in chain_rows.RECORDS.items():
-        if table is None or kind not in HISTORY_KINDS:
+        if table is None or kind not in HISTORY_KINDS or table not in present:
             continue
         recorded = counts.get(kind, 0)
         numbered = keyed in ("position", "range")  # rows numbered 1, 2, 3 … (rowid)
@@ -394,6 +396,9 @@ class _State:
         self.vouchers: dict[str, dict] = {}
         self.settings: dict[str, tuple] = {}
         self.positional: dict[str, list] = {"erasures": [], "program_versions": [], "recalc_runs": [], "feedback": []}
+        from loyalty_cli.experiment_checks import ChainedExperiments
+
+        self.experiments = ChainedExperiments()
 
     def take(self, kind: str, records: list, block_id: int) -> None:
         if kind == "members":
@@ -440,6 +445,8 @@ class _State:
         elif kind == "settings":
             for key, value in records:
                 self.settings[key] = (value, block_id)
+        elif kind in ("experiments", "experiment_stops"):
+            self.experiments.take(kind, records, block_id)
         else:
             self.positional[kind].extend((rec, block_id) for rec in records)
 
@@ -448,6 +455,7 @@ class _State:
         self._keyed(r, "reward", check_rows.reward_rows(tx), self.rewards, ("name", "cost", "stock", "retired_at"))
         self._keyed(r, "voucher", check_rows.voucher_rows(tx), self.vouchers,
                     ("member_id", "reward_code", "points", "redeem_entry", "status", "issued_at", "closed_at"))
+        self.experiments.compare(tx, r)
         have = dict(check_rows.setting_rows(tx))
         for key, (value, block_id) in self.settings.items():
             if key not in have:

@@ -214,6 +214,9 @@ def _as_before_m010(db, key: bytes) -> None:
         conn.execute("DROP INDEX purchases_store")
         conn.execute("ALTER TABLE purchases DROP COLUMN store")
         conn.execute("DELETE FROM migrations WHERE name = 'm010_store'")
+        conn.execute("DROP TABLE variant_entries")  # and what the migrations after it made (m011)
+        conn.execute("DROP TABLE experiments")
+        conn.execute("DELETE FROM migrations WHERE name = 'm011_experiments'")
         conn.execute("PRAGMA user_version = 9")
         for trigger in ("chain_no_update",):
             conn.execute(f"DROP TRIGGER {trigger}")

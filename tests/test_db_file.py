@@ -241,6 +241,8 @@ def as_made_by_the_previous_version(path):
         conn.execute("ALTER TABLE lots DROP COLUMN available_on")
         conn.execute("DROP INDEX purchases_store")
         conn.execute("ALTER TABLE purchases DROP COLUMN store")
+        conn.execute("DROP TABLE variant_entries")
+        conn.execute("DROP TABLE experiments")
         conn.execute("PRAGMA application_id = 0")
         conn.execute("PRAGMA user_version = 4")
     assert header(path) == (4, 0)

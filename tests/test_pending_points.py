@@ -189,7 +189,8 @@ def test_members_show_points_balance_and_history_show_pending_points(tmp_path):
     assert as_json(db, "points", "balance", "M1", "--as-of", "2026-03-01")["pending"] == []
     history = as_json(db, "points", "history", "M1")
     assert [(e["kind"], e["available_on"]) for e in history] == [("signup", None), ("earn", "2026-03-16")]
-    assert set(history[0]) == {"id", "at", "kind", "points", "balance_after", "ref", "note", "by", "available_on"}
+    assert set(history[0]) == {"id", "at", "kind", "points", "balance_after", "ref", "note", "by", "available_on",
+                               "experiment"}  # experiment: issue 19 (null: not earned under a variant)
     # The pending column appears while points are held back (a sale today), not after.
     assert "pending" not in ok(db, "points", "history", "M1").stdout
     ok(db, "purchases", "add", "M1", "1.00", "--id", "P2")

@@ -49,6 +49,8 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
 
     A sale's points not yet spendable (earn.pending_days) are marked "until DATE" in a
     pending column; --json gives every entry's available_on (null: spendable at once).
+    Points earned under an experiment's variant name it in an experiment column (--json:
+    experiment, null for the others).
 
     \b
     Example:
@@ -66,6 +68,10 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
         shown = [dict(r, pending=f"until {r['available_on']}" if r["available_on"] and r["available_on"] > day else None)
                  for r in rows]
         columns.insert(4, ("pending", "pending"))
+    if any(r["experiment"] for r in rows):  # the column only for a member who earned under a variant
+        # keyed as an id: shown whole, like the ref (a name cut short would name no experiment)
+        shown = [dict(r, experiment_id=r["experiment"]) for r in shown]
+        columns.append(("experiment_id", "experiment"))
     out().table(shown, columns, title=f"statement of {member_id}", empty=f"{member_id} has no entries yet",
                 json_obj=rows)
 

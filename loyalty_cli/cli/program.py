@@ -104,3 +104,91 @@ def set_(
 from loyalty_cli.cli.simulate import simulate as _simulate  # noqa: E402
 
 app.command("simulate")(_simulate)
+
+
+# -- experiments (issue 19) -------------------------------------------------------------------
+experiment_app = group("A/B experiments: a share of members earns under a variant of the programme.",
+                       "loyalty program experiment start dbl v.toml --share 0.5 --from 2027-01-04")
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("start")
+def experiment_start(
+    name: str = typer.Argument(..., help="The experiment's name (it decides the groups: never reused)."),
+    file: Path = typer.Argument(..., metavar="VARIANT.toml",
+                                help="Programme keys the variant changes (the earn table, campaigns), merged over "
+                                     "the programme in force."),
+    share: str = typer.Option(..., "--share", help="Share of members in the variant group, between 0 and 1 (0.5: half)."),
+    from_: str = typer.Option(None, "--from", help="First day sales earn under the variant: today or later "
+                                                   "(default: today)."),
+):
+    """Start an experiment: from --from, a fixed share of members earn under the variant.
+
+    Members are assigned by a hash of the experiment's name and their id, so a member is
+    always in the same group, members who join later included. Everyone else earns under
+    the programme as it is. Points already awarded never change: --from may not be before
+    today, nor a day with sales already recorded. One experiment at a time.
+
+    \b
+    Example (v.toml holds two lines:  [earn]  and  points_per_unit = "2"):
+      loyalty program experiment start dbl v.toml --share 0.5 --from 2027-01-04
+    """
+    from loyalty_cli import experiments
+    from loyalty_cli.cli.common import today
+
+    start = date_option(from_, "--from") or today()  # the options first: a bad one is a usage error (exit 2)
+    experiments.parse_share(share)
+    file = existing_file(file, "variant file")
+    text = programme_text(file)
+    r = call(experiments.start, name, text, file.name, share, start, today(), now())
+    out(lists=False).done(f"experiment {r['name']} starts on {r['from']}: {_percent(r['share'])} of members earn "
+                          f"under {file.name}", r)
+
+
+def _percent(share: str) -> str:
+    from decimal import Decimal
+
+    return f"{(Decimal(share) * 100).normalize():f}%"
+
+
+@experiment_app.command("stop")
+def experiment_stop(
+    name: str = typer.Argument(..., help="The experiment's name."),
+    at: str = typer.Option(None, "--at", help="First day sales earn under the programme again: today or later "
+                                             "(default: today)."),
+):
+    """Stop an experiment: sales dated --at or later earn under the programme again.
+
+    \b
+    Example:
+      loyalty program experiment stop dbl --at 2027-03-01
+    """
+    from loyalty_cli import experiments
+    from loyalty_cli.cli.common import today
+
+    day = date_option(at, "--at") or today()
+    r = call(experiments.stop, name, day, today())
+    out(lists=False).done(f"experiment {r['name']} stops on {r['stopped_from']}: sales from then on earn under "
+                          "the programme", r)
+
+
+@experiment_app.command("list")
+def experiment_list():
+    """Every experiment: its share, dates and variant.
+
+    \b
+    Example:
+      loyalty program experiment list --json
+    """
+    import json
+
+    from loyalty_cli import experiments
+
+    rows = call(experiments.listing)
+    shown = [dict(r, until=r["stopped_from"] or "running", variant=json.dumps(r["variant"], ensure_ascii=False,
+                                                                               separators=(",", ":")))
+             for r in rows]
+    out().table(shown, [("name", "name"), ("share", "share"), ("from", "from"), ("until", "stopped from"),
+                        ("source", "file"), ("variant", "variant")],
+                title="experiments", empty="no experiments yet (start one with: loyalty program experiment start)",
+                json_obj=rows)

@@ -207,3 +207,111 @@ def refund(
     r["amount"] = values.format_money(r["amount"], d)
     out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {r['purchase_id']}; "
                           f"{plural(r['points_reversed'], 'point')} reversed (balance {r['balance']:,})", r)
+
+
+@app.command("explain")
+def explain(purchase_id: str = typer.Argument(..., metavar="PURCHASE_ID", help="The sale (or a refund of it).")):
+    """How a sale's points came about, step by step, recomputed by the earning engine.
+
+    Shows the programme version in force, the experiment group if one ran, the base
+    earn from the amount, each promotion and multiplier with its rule, the stacking
+    rule, the tier bonus and each rounding; then the ledger's entries (and whether
+    they agree with the recomputation), the lots written with their expiry dates,
+    each later refund and what it reversed, and a referral bonus it paid.
+
+    \b
+    Example:
+      loyalty purchases explain T000042
+      loyalty purchases explain T000042 --json
+    """
+    from loyalty_cli import explain as explain_mod
+
+    r = call(explain_mod.explain, purchase_id)
+    o = out(lists=False)
+    if o.json:
+        o.json_doc(r)
+        return
+    if not o.quiet:
+        import sys
+
+        sys.stdout.write("\n".join(explain_lines(r)) + "\n")
+
+
+def explain_lines(r: dict) -> list[str]:
+    """`purchases explain` as text: a label column and what it says, wrapped to 80 columns."""
+    import textwrap
+
+    lines: list[str] = []
+
+    def say(label: str, text: str) -> None:
+        wrapped = textwrap.wrap(text, 80 - 13, break_on_hyphens=False) or [""]
+        lines.append(f"{label:<12} {wrapped[0]}")
+        lines.extend(f"{'':<12} {more}" for more in wrapped[1:])
+
+    head = f"sale {r['purchase_id']} of {r['member_id']}, {r['at'].replace('T', ' ')}, amount {r['amount']}"
+    extra = [f"category {r['category']}"] if r["category"] else []
+    extra += [f"store {r['store']}"] if r["store"] else []
+    lines.append(head + (f" ({', '.join(extra)})" if extra else ""))
+    if r["asked_for"]:
+        lines.append(f"({r['asked_for']} is a refund of this sale: see refunds)")
+    v = r["programme"]
+    say("programme", f"version #{v['id']}, in force from {v['applies_from']} ({v['source']})" if v
+        else "the defaults (no programme loaded then)")
+    e = r["experiment"]
+    if e is None:
+        say("experiment", "none running that day")
+    elif e["group"] == "variant":
+        import json
+
+        say("experiment", f"{e['name']}: variant group (share {e['share']}), earning under "
+                          f"{json.dumps(e['variant'], ensure_ascii=False, separators=(', ', ': '))}")
+    else:
+        say("experiment", f"{e['name']}: control group: the programme as it is")
+    base = r["steps"][0]
+    if base["step"] == "below_min_amount":
+        say("base", f"{r['amount']} is below earn.min_amount {r['min_amount']}: no points")
+    else:
+        cat = f" × category {base['category_multiplier']}" if base["category_multiplier"] else ""
+        say("base", f"{r['amount']} × {base['multiplier']} point{'' if base['multiplier'] == '1' else 's'} per unit{cat} = {base['exact']} → {base['total']:,} "
+                    f"(rounding {r['rounding']}): earn {base['points']:,}")
+    for p in r["promotions"]:
+        why = "applies" if p["applies"] else f"not applied: {p['why_not']}"
+        say("promotion", f"{p['rule']} ×{p['multiplier']} ({why})")
+    if not r["promotions"]:
+        say("promotion", "none applies (not a first purchase, not the birth month, no campaign)")
+    else:
+        say("stacking", f"{r['stacking']}: " + ("only the largest promotion applies" if r["stacking"] == "max"
+                                                  else "every promotion applies, one step each"))
+    say("tier", f"{r['tier'] or 'none'} ({r['tier_from']})")
+    for s in r["steps"][1:]:
+        label = "tier bonus" if s["step"] == "tier" else "step"
+        say(label, f"{s['rule']}: {s['from']} × {s['multiplier']} = {s['exact']} → {s['total']:,}: "
+                   f"bonus {s['points']:+,}")
+    if not any(s["step"] == "tier" for s in r["steps"]):
+        say("tier bonus", f"none ({r['tier'] or 'no tier'} has a multiplier of 1)")
+    say("total", f"{r['points']:,} points (each step rounded {r['rounding']} from the exact product)")
+    recorded = ", ".join(f"#{x['id']} {x['kind']}{' ' + x['rule'] if x['rule'] else ''} {x['points']:,}"
+                         + (f" (experiment {x['experiment']})" if x["experiment"] else "") for x in r["ledger"])
+    say("ledger", (recorded or "no entries") + (": agrees" if r["agrees"] else ""))
+    for d in r["disagreements"]:
+        say("DISAGREES", d)
+    for lot in r["lots"]:
+        what = f"lot {lot['lot']}: {lot['points']:,} points, " + (f"expires {lot['expires_on']}" if lot["expires_on"]
+                                                                 else "never expires")
+        if lot["available_on"]:
+            what += f", spendable from {lot['available_on']}"
+        if lot["returned"]:
+            what += f" (returned by cancelled voucher {lot['returned']})"
+        say("lot", what + f"; {lot['remaining']:,} left")
+    if r["expired"]:
+        say("expired", f"{r['expired']:,} points of its lots were written off")
+    for f in r["refunds"]:
+        say("refund", f"{f['refund_id']} on {f['at'][:10]}, {f['amount']} (refunded so far {f['refunded_so_far']}): "
+                      f"reversed {f['points_reversed']:,} = {f['formula']}")
+    if not r["refunds"]:
+        say("refunds", "none")
+    if r["referral"]:
+        ref = r["referral"]
+        say("referral", f"first sale: paid {ref['member_id']} a referral bonus of {ref['points']:,}"
+                        + (f" (experiment {ref['experiment']})" if ref["experiment"] else ""))
+    return lines

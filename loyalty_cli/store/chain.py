@@ -62,6 +62,11 @@ RECORDS = {
     "voucher_closes": (None, ("code", "status", "at"), None),
     "recalc_runs": ("recalc_runs", ("as_of", "ran_at", "upgraded", "downgraded"), "position"),
     "feedback": ("feedback", ("member_id", "at", "score"), "position"),
+    # Experiments (m011): each as started (its stop is a record of its own), and each ledger entry
+    # earned under a variant, by the entry's id.
+    "experiments": ("experiments", ("id", "name", "variant", "share", "starts_on", "started_at", "source"), "name"),
+    "experiment_stops": (None, ("name", "stops_on"), None),
+    "variant_entries": ("variant_entries", ("id", "experiment"), "id"),
 }
 # Member fields that are rights, not personal data: their changes are chained.
 CHAINED_MEMBER_FIELDS = ("joined_on", "referred_by")

@@ -378,9 +378,46 @@ def m010_store(_conn) -> list[str]:
     ]
 
 
+def m011_experiments(_conn) -> list[str]:
+    """A/B experiments (issue 19): from `starts_on`, a fixed share of members (chosen by a hash of the
+    experiment's name and their id) earn under `variant` (programme keys merged over the version in
+    force); `stops_on` (NULL: running) is set once, by `program experiment stop`. Every ledger entry
+    earned under a variant is named in `variant_entries` (id: the ledger entry's), so statements and
+    `purchases explain` can say so and `db check` can replay it. Both tables are history: an
+    experiment's terms never change once it started, a marker never changes or goes."""
+    keep = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in ("id", "name", "variant", "share", "starts_on",
+                                                           "started_at", "source"))
+    return [
+        """CREATE TABLE experiments (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            variant TEXT NOT NULL,
+            share TEXT NOT NULL,
+            starts_on TEXT NOT NULL,
+            stops_on TEXT,
+            started_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            CHECK (stops_on IS NULL OR stops_on >= starts_on)
+        )""",
+        """CREATE TABLE variant_entries (
+            id INTEGER PRIMARY KEY REFERENCES ledger(id),
+            experiment TEXT NOT NULL REFERENCES experiments(name)
+        )""",
+        _refuse("experiments", "UPDATE", "experiments keeps its history: an experiment is only stopped, once",
+                keep + " OR OLD.stops_on IS NOT NULL"),
+        _refuse("experiments", "DELETE", "experiments keeps its history: a row is never deleted"),
+        _refuse("experiments", "INSERT", "experiments keeps its history: a row cannot be replaced",
+                "EXISTS (SELECT 1 FROM experiments WHERE id = NEW.id OR name = NEW.name)"),
+        _refuse("variant_entries", "UPDATE", "variant_entries is append-only: what an entry earned under never changes"),
+        _refuse("variant_entries", "DELETE", "variant_entries is append-only: what an entry earned under never changes"),
+        _refuse("variant_entries", "INSERT", "variant_entries is append-only: a row cannot be replaced",
+                "EXISTS (SELECT 1 FROM variant_entries WHERE id = NEW.id)"),
+    ]
+
+
 # Where the migrations that ran are recorded (made before the first one runs).
 MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
 
 MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_application_id,
               m006_member_key, m007_history_guards, m008_lot_available_on, m009_chain,
-              m010_store]
+              m010_store, m011_experiments]
