@@ -461,21 +461,24 @@ def check(tx) -> list[Problem]:
     def member_then(household_id, mid, at) -> bool:
         return any(joined <= at and (left is None or left > at) for joined, left in spans.get((household_id, mid), ()))
 
-    named = set()
-    for eid, entry_member, at, ref, lot_id, lot_member, used in rows.pooled_lot_uses(tx):
+    pooled = rows.pooled_entries(tx)
+    if not pooled:
+        return problems
+    households_of = {}  # entry -> (household id, what the messages call it, at, the entry's member)
+    for eid, entry_member, at, ref in pooled:
         name = ref[len(rows.REF_PREFIX):].rpartition(":")[0]
         household_id = households.get(name)
         what = f"entry {eid} (redeem, {at[:10]}) is a pooled redemption of household {name}"
         if household_id is None:
-            if eid not in named:
-                named.add(eid)
-                problems.append(Problem(f"{what}, which does not exist", check="households", member_id=entry_member))
+            problems.append(Problem(f"{what}, which does not exist", check="households", member_id=entry_member))
             continue
-        if not member_then(household_id, entry_member, at) and eid not in named:
-            named.add(eid)
+        households_of[eid] = (household_id, what, at, entry_member)
+        if not member_then(household_id, entry_member, at):
             problems.append(Problem(f"{what}, but it debits {entry_member}, who was not in the household then (a "
                                     "forged pooled debit)", check="households", member_id=entry_member))
-        if lot_id is not None and lot_member != entry_member and not member_then(household_id, lot_member, at):
+    for eid, lot_id, lot_member, used in rows.lots_used_by(tx, list(households_of)):
+        household_id, what, at, entry_member = households_of[eid]
+        if lot_member != entry_member and not member_then(household_id, lot_member, at):
             problems.append(Problem(f"{what}, but it took {used:,} points of lot {lot_id} of {lot_member}, who was "
                                     "not in the household then (a forged pooled debit)", check="households",
                                     member_id=lot_member))

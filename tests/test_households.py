@@ -341,3 +341,28 @@ def test_redeem_help_shows_household_and_output_fits_80_columns(db, monkeypatch)
     assert result.stdout == ("redeemed 500 points from household LEE for M2: M1 300 (balance 0), M3 200 "
                              "(balance 200); pool 300\n")
     assert json.loads(ok(db, "households", "show", "LEE", "--json").stdout)["name"] == "LEE"
+
+
+def test_db_copy_takes_the_households_along(db, tmp_path):
+    family(db)
+    ok(db, "points", "redeem", "M2", "500", "--household", "--at", "2025-07-01")
+    ok(db, "households", "remove", "LEE", "M3", "--at", "2025-08-01")
+    copy = tmp_path / "copy.db"
+    ok(db, "db", "copy", "--to", copy)  # checked (households included) before it commits
+    for args in (("households", "show", "LEE", "--as-of", "2025-09-01"), ("households", "list")):
+        assert as_json(copy, *args) == as_json(db, *args)
+
+
+def test_db_check_names_a_pooled_debit_that_took_an_outsiders_lot(db):
+    family(db)
+    r = as_json(db, "points", "redeem", "M2", "500", "--household", "--at", "2025-07-01")
+    first = r["entries"][0]["entry"]
+    outsider = lot_of(db, "M4")
+    with connect(db) as conn:  # M1's pooled entry made to take 50 of the outsider M4's points as well
+        with guards_dropped(conn, "lot_uses", "lots"):
+            conn.execute("INSERT INTO lot_uses (entry_id, lot_id, points) VALUES (?, ?, 50)", (first, outsider.id))
+            conn.execute("UPDATE lots SET remaining = remaining - 50 WHERE id = ?", (outsider.id,))
+    stderr = check_fails(db)
+    assert (f"households: entry {first} (redeem, 2025-07-01) is a pooled redemption of household LEE, but it took 50 "
+            f"points of lot {outsider.id} of M4, who was not in the household then (a forged pooled debit) "
+            "(member M4)") in stderr

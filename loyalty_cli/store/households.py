@@ -113,8 +113,8 @@ def listing(tx) -> list[tuple]:
 def last_pooled_use(tx, member_id: str, name: str) -> str | None:
     """When the household's latest pooled redemption took points of the member's, or None."""
     low, high = _ref_range(name)
-    return tx.execute("SELECT max(at) FROM ledger WHERE member_id = ? AND kind = 'redeem' AND ref >= ? AND ref < ?",
-                      (member_id, low, high)).fetchone()[0]
+    return tx.execute("SELECT max(at) FROM ledger WHERE kind = 'redeem' AND ref IS NOT NULL AND ref >= ? AND ref < ? "
+                      "AND member_id = ?", (low, high, member_id)).fetchone()[0]
 
 
 def ref_of(tx, entry_id: int) -> str | None:
@@ -125,8 +125,8 @@ def ref_of(tx, entry_id: int) -> str | None:
 
 def entries_with_ref(tx, ref: str) -> list[tuple]:
     """(entry id, member_id, points) of the redeem entries sharing `ref`, in recorded order."""
-    return tx.execute("SELECT id, member_id, points FROM ledger WHERE kind = 'redeem' AND ref = ? ORDER BY id",
-                      (ref,)).fetchall()
+    return tx.execute("SELECT id, member_id, points FROM ledger WHERE kind = 'redeem' AND ref IS NOT NULL AND ref = ? "
+                      "ORDER BY id", (ref,)).fetchall()
 
 
 def member_facts(tx, ids: list[str]) -> dict[str, tuple]:
@@ -159,14 +159,23 @@ def qualifying_values(tx, basis: str, first: str | None, last_end: str, ids: lis
 
 
 # -- db check --------------------------------------------------------------------------------------
-def pooled_lot_uses(tx) -> list[tuple]:
-    """(entry id, entry's member, at, ref, lot id, the lot's member, points) of every lot use of a pooled
-    redemption's entries (entries with no lot use appear once with a NULL lot), by entry."""
-    return tx.execute(
-        f"""SELECT e.id, e.member_id, e.at, e.ref, u.lot_id, l.member_id, u.points FROM ledger e
-            LEFT JOIN lot_uses u ON u.entry_id = e.id LEFT JOIN lots l ON l.id = u.lot_id
-            WHERE e.kind = 'redeem' AND e.ref >= '{REF_PREFIX}' AND e.ref < 'household;'
-            ORDER BY e.id, u.lot_id""").fetchall()
+def pooled_entries(tx) -> list[tuple]:
+    """(entry id, member_id, at, ref) of every pooled redemption's entry, by id (through ledger_pooled)."""
+    return tx.execute(f"SELECT id, member_id, at, ref FROM ledger WHERE kind = 'redeem' AND ref IS NOT NULL "
+                      f"AND ref >= '{REF_PREFIX}' AND ref < 'household;' ORDER BY id").fetchall()
+
+
+def lots_used_by(tx, entry_ids: list[int]) -> list[tuple]:
+    """(entry id, lot id, the lot's member, points) of the lot uses of these entries. lot_uses has no
+    index by entry (it would cost every import): this reads the table once, and only a shop whose
+    households have redeemed asks."""
+    out = []
+    for start in range(0, len(entry_ids), 500):
+        chunk = entry_ids[start:start + 500]
+        out += tx.execute(f"SELECT u.entry_id, u.lot_id, l.member_id, u.points FROM lot_uses u JOIN lots l "
+                          f"ON l.id = u.lot_id WHERE u.entry_id IN ({','.join('?' * len(chunk))}) "
+                          "ORDER BY u.entry_id, u.lot_id", chunk).fetchall()
+    return out
 
 
 def household_rows(tx) -> list[tuple]:

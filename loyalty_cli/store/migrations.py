@@ -394,7 +394,8 @@ def m012_households(_conn) -> list[str]:
     the day they left it (NULL while they are in it): kept for ever, so `db check` can tell who was
     in a household when a pooled redemption took their points. A member is in at most one
     household at a time (the partial unique index); a membership row only ever has its left_at set,
-    once; neither table loses a row."""
+    once; neither table loses a row. Pooled redemptions are redeem entries of the ledger with a ref
+naming the household (indexed: no other redeem entry has a ref)."""
     changed = lambda columns: " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in columns)  # noqa: E731
     return [
         """CREATE TABLE households (
@@ -414,6 +415,9 @@ def m012_households(_conn) -> list[str]:
         "CREATE UNIQUE INDEX household_members_current ON household_members(member_id) WHERE left_at IS NULL",
         "CREATE INDEX household_members_household ON household_members(household_id, joined_at)",
         "CREATE INDEX household_members_member ON household_members(member_id, joined_at)",
+        # The entries of pooled redemptions (ref `household:NAME:ENTRY`), for `db check` and for refusing a
+        # removal dated before one: only they are redeem entries with a ref, so the index stays small.
+        "CREATE INDEX ledger_pooled ON ledger(ref) WHERE kind = 'redeem' AND ref IS NOT NULL",
         _refuse("households", "UPDATE", "households keep their history: only the head changes",
                 changed(("id", "name", "name_key", "created_at"))),
         _refuse("households", "DELETE", "households keep their history: a household is never deleted"),
