@@ -599,6 +599,7 @@ def test_ctrl_c_on_a_new_database_says_nothing_was_written(cli, tmp_path, monkey
     with connect(tmp_path / "new.db") as conn:  # as the previous version left it: one migration to run
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
         assert MIGRATIONS[-1].__name__ == "m012_households"  # undo what it made, so that it runs again
+        conn.execute("DROP INDEX ledger_pooled")
         conn.execute("DROP TABLE household_members")
         conn.execute("DROP TABLE households")
         conn.execute("DELETE FROM migrations WHERE name = 'm012_households'")
