@@ -366,3 +366,17 @@ def test_db_check_names_a_pooled_debit_that_took_an_outsiders_lot(db):
     assert (f"households: entry {first} (redeem, 2025-07-01) is a pooled redemption of household LEE, but it took 50 "
             f"points of lot {outsider.id} of M4, who was not in the household then (a forged pooled debit) "
             "(member M4)") in stderr
+
+
+def test_recalc_holds_or_drops_the_household_together_on_its_combined_value_after_refunds(db):
+    family(db)
+    ok(db, "-q", "program", "set", "tiers.pooling", "household", "--from", "2024-01-01")
+    for sale, mid, amount, at in (("S1", "M1", "200.00", "2025-06-10"), ("S2", "M2", "150.00", "2025-06-11"),
+                                  ("S3", "M3", "200.00", "2025-06-12")):
+        ok(db, "-q", "purchases", "add", mid, amount, "--id", sale, "--at", at)
+    ok(db, "-q", "purchases", "refund", "S3", "20.00", "--at", "2025-06-20")  # 530.00 together: still Silver
+    assert as_json(db, "tiers", "recalc", "--as-of", "2025-06-21")["changes"] == []
+    ok(db, "-q", "purchases", "refund", "S3", "100.00", "--at", "2025-06-22")  # 430.00: the upgrade is undone
+    changes = as_json(db, "tiers", "recalc", "--as-of", "2025-06-23")["changes"]
+    assert changes == [{"member_id": m, "from": "Silver", "to": "Bronze"} for m in ("M1", "M2", "M3")]
+    check_ok(db)
