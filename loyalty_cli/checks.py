@@ -368,3 +368,15 @@ def run_checks(store, today: str | None = None, anchor_lines: list[str] | None =
                anchors_file: str = "", key: bytes | None = None) -> list[Problem]:
     """Every check, in full (`db restore` checks a backup so, without its anchors)."""
     return run(store, today, anchor_lines, anchors_file, key, full=True).problems
+
+
+def check_households(tx) -> list[Problem]:
+    """Households and memberships as the chain recorded them, and every pooled redemption took only
+    points of members in its household at that moment (loyalty_cli.households.check)."""
+    from loyalty_cli import households
+
+    return households.check(tx)
+
+
+CHECKS.append(check_households)
+INCREMENTAL.append(check_households)

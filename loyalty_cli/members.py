@@ -147,6 +147,11 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
         m = book.member(member_id, active=False)
         value = tiers_mod.qualifying_value(book, m, rules, date)
         spend = value if rules.tier_basis == "spend" else tiers_mod.qualifying_value(book, m, rules, date, "spend")
+        from loyalty_cli import households
+
+        household = households.summary(tx, member_id, date)
+        pooled = households.combined_value(book, m, rules, date)  # tiers.pooling: the household qualifies together
+        value = value if pooled is None else pooled
         balance, expiring = balance_as_of(tx, member_id, date)  # as of today by default, like every report
         # of those, points not yet spendable (earn.pending_days)
         pending = pending_as_of(tx, member_id, date) if book.programme.holds_points_back else []
@@ -166,6 +171,7 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
             "next_tier": nxt.name if nxt else None,
             "to_next_tier": max(nxt.min - value, 0) if nxt else None,
             "currency_decimals": rules.currency_decimals,
+            "household": household, "pooled_in_window": pooled,
         }
 
 

@@ -37,7 +37,13 @@ def balance(store, member_id: str, as_of: str | None = None) -> dict:
         total, expiring = ledger_rows.balance_as_of(conn, member_id, as_of)
         held_back = as_of and load_programme(conn).holds_points_back
         pending = ledger_rows.pending_as_of(conn, member_id, as_of) if held_back else []
-    return {"member_id": member_id, "balance": total, "expiring": expiring, "pending": pending}
+        from loyalty_cli.households import summary
+
+        household = summary(conn, member_id, as_of or "9999-12-31")  # the pool of the member's household
+    out = {"member_id": member_id, "balance": total, "expiring": expiring, "pending": pending}
+    if household is not None:  # only for a household's member: SPEC §11's document stays as it is for others
+        out["household"] = household
+    return out
 
 
 HISTORY_SORTS = ("id", "at", "kind", "points")
@@ -96,7 +102,8 @@ def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) ->
         return {"member_id": member_id, "points": points, "balance": m.balance, "entry": eid}
 
 
-def _voucher_code(conn) -> str:
+def new_voucher_code(conn) -> str:
+    """A new voucher code, not yet taken."""
     import secrets
 
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -106,6 +113,28 @@ def _voucher_code(conn) -> str:
             return code
 
 
+def spend_terms(conn, points: int | None, reward: str | None) -> tuple[str | None, int, str | None, int | None]:
+    """What a redemption spends: (reward code as stored or None, points, the entry's note, the reward's
+    stock or None), refused when the reward is unknown, retired or out of stock, or POINTS is not its
+    cost (one set of rules for a member's own redemption and a household's pooled one)."""
+    if reward is None:
+        return None, _positive(points), None, None
+    from loyalty_cli.rewards import find_reward
+
+    reward = find_reward(conn, reward) or reward
+    row = ledger_rows.reward_terms(conn, reward)
+    if row is None:
+        raise NotFound(f"reward {reward} not found (see: loyalty rewards list)")
+    name, cost, stock, retired = row
+    if retired:
+        raise LoyaltyError(f"reward {reward} was retired on {retired[:10]}")
+    if stock is not None and stock <= 0:
+        raise LoyaltyError(f"reward {reward} is out of stock")
+    if points is not None and points != cost:
+        raise UsageError(f"reward {reward} costs {cost:,} point{'' if cost == 1 else 's'}; leave out POINTS or give {cost}")
+    return reward, cost, f"reward {reward}", stock
+
+
 def redeem(store, member_id: str, points: int | None, reward: str | None, at: str, by: str) -> dict:
     """Spend points, or exchange them for a reward's voucher. Refused (never clamped) when short."""
     with store.write() as conn:
@@ -113,28 +142,10 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
         book = Book(conn)
         m = book.member(member_id)
         code = None
-        if reward is not None:
-            from loyalty_cli.rewards import find_reward
-
-            reward = find_reward(conn, reward) or reward
-            row = ledger_rows.reward_terms(conn, reward)
-            if row is None:
-                raise NotFound(f"reward {reward} not found (see: loyalty rewards list)")
-            name, cost, stock, retired = row
-            if retired:
-                raise LoyaltyError(f"reward {reward} was retired on {retired[:10]}")
-            if stock is not None and stock <= 0:
-                raise LoyaltyError(f"reward {reward} is out of stock")
-            if points is not None and points != cost:
-                raise UsageError(f"reward {reward} costs {cost:,} point{'' if cost == 1 else 's'}; leave out POINTS or give {cost}")
-            points = cost
-            note = f"reward {reward}"
-        else:
-            _positive(points)
-            note = None
+        reward, points, note, stock = spend_terms(conn, points, reward)
         eid, _ = book.debit(m, at, "redeem", points, ref=None, note=note, by=by)
         if reward is not None:
-            code = _voucher_code(conn)
+            code = new_voucher_code(conn)
             book.flush()
             ledger_rows.issue_voucher(conn, code, member_id, reward, points, eid, at, counted=stock is not None)
         book.flush()

@@ -157,6 +157,10 @@ def cancel(store, code: str, at: str, by: str) -> dict:
     with store.write() as tx:
         code = voucher_code(tx, code)
         v = _open_voucher(tx, code, at)
+        from loyalty_cli import households
+
+        if households.is_pooled(tx, v.redeem_entry):  # a household's points: each member gets theirs back
+            return households.cancel_pooled(tx, code, v, at, by)
         member_id, reward, points = v.member_id, v.reward_code, v.points
         book = Book(tx)
         m = book.member(member_id)  # an erased member's voucher stays as it is: no points come back to them

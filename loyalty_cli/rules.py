@@ -38,6 +38,7 @@ DEFAULTS: dict = {
         "basis": "spend",
         "window": "rolling_12m",
         "hold_months": 12,
+        "pooling": "member",  # member | household: a household's members qualify on their combined value
         "levels": [
             {"name": "Bronze", "min": "0", "multiplier": "1"},
             {"name": "Silver", "min": "500", "multiplier": "1.25"},
@@ -91,7 +92,7 @@ class Rules:
     points_per_unit, rounding, min_amount (minor units), stacking, signup_bonus,
     first_purchase_multiplier, birthday_multiplier, referral_bonus, pending_days, categories
     (lower-cased name -> Fraction), campaigns, expiry_months, expiry_round_to,
-    tier_basis, tier_window, hold_months, levels, transfers_enabled,
+    tier_basis, tier_window, hold_months, tier_pooling, levels, transfers_enabled,
     max_transfer_per_month, anomalies, ranks, has_promotions, and for earning base_ratio,
     category_ratios and tier_bonuses (integer ratios).
     """
@@ -361,6 +362,7 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
         tier_basis=basis,
         tier_window=_choice(t["window"], "tiers.window", ("rolling_12m", "calendar_year", "lifetime")),
         hold_months=n.integer(t["hold_months"], "tiers.hold_months"),
+        tier_pooling=_choice(t["pooling"], "tiers.pooling", ("member", "household")),
         levels=tuple(levels),
         transfers_enabled=tr["enabled"],
         max_transfer_per_month=n.integer(tr["max_points_per_month"], "transfers.max_points_per_month"),

@@ -111,7 +111,13 @@ def qualifying_value(book, m, rules: Rules, date: str, basis: str | None = None)
 
 
 def upgrade_on_sale(book, m, rules: Rules, at: str, purchase_id: str) -> None:
-    """Upgrades take effect as soon as a recorded sale qualifies (the sale itself earned at the old tier)."""
+    """Upgrades take effect as soon as a recorded sale qualifies (the sale itself earned at the old tier).
+    Under tiers.pooling = "household", a household member's sale qualifies the whole household."""
+    if rules.tier_pooling == "household":
+        from loyalty_cli import households
+
+        if households.upgrade_on_sale(book, m, rules, at, purchase_id):
+            return
     if m.tier == rules.levels[-1].name:
         return
     level = rules.qualifying_level(qualifying_value(book, m, rules, at))
@@ -139,7 +145,12 @@ def _undone_upgrades(tx, rules: Rules, candidates: list[tuple[str, str]], as_of:
     for member_id, since in candidates:
         first, last = window_bounds(rules, since)
         windows.append((member_id, first or values.EARLIEST, values.end_of_day(last)))
-    return tier_rows.values_since_upgrade(tx, rules.tier_basis, windows, values.end_of_day(as_of))
+    found = tier_rows.values_since_upgrade(tx, rules.tier_basis, windows, values.end_of_day(as_of))
+    if rules.tier_pooling == "household":  # a household's members are held or moved on their combined value
+        from loyalty_cli import households
+
+        found = households.undone_values(tx, rules, candidates, as_of, found)
+    return found
 
 
 def recalc(store, as_of: str, dry_run: bool = False, ran_at: str | None = None) -> dict:
@@ -154,6 +165,10 @@ def recalc(store, as_of: str, dry_run: bool = False, ran_at: str | None = None) 
             rules = load_programme(tx).for_date(as_of)
             total = tier_rows.members_joined_by(tx, as_of)
             members = _candidates(tx, rules, as_of)
+            if rules.tier_pooling == "household":
+                from loyalty_cli import households
+
+                members = households.pooled_candidates(tx, rules, as_of, members)
             changes, held = [], []
             plans = {}
             held_targets = {}  # held members: (the tier they would move to, with any active floor; the floor kept)

@@ -377,3 +377,5 @@ def _run() -> None:
     if words is not None and (not words or (len(words) == 1 and words[0] in GROUPS and words[0] != "dashboard")):
         sys.argv.append("--help")
     app(prog_name="loyalty")
+
+GROUPS["households"] = ("loyalty_cli.cli.households", "app")  # issue 20: families pooling points (1+N)

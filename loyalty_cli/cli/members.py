@@ -122,6 +122,11 @@ def show(
              ("next tier", f"{p['next_tier']}: {human(to_next)} to go" if p["next_tier"] else "top tier")]
     if p["erased"]:
         pairs.insert(0, ("erased", "personal data erased"))
+    from loyalty_cli.cli.households import household_lines
+
+    household = household_lines(p["household"], p["pooled_in_window"], p["basis"], d, pairs)
+    if household is not None:  # only for a household's member: the document stays as it is for others
+        doc["household"] = household
     out(lists=False).record(pairs, title=f"member {p['member_id']}", json_obj=doc)
 
 

@@ -38,6 +38,9 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
             pairs.append((f"lapsed {e['date']}", f"{e['points']:,} (written off by the next 'points expire')"))
         else:
             pairs.append((f"expires {e['date']}", e["points"]))
+    from loyalty_cli.cli.households import household_lines
+
+    household_lines(r.get("household"), None, None, None, pairs)
     out(lists=False).record(pairs, title=f"points of {r['member_id']}", json_obj=r)
 
 
@@ -117,13 +120,19 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
 def redeem(member_id: str = typer.Argument(..., help="Member id."),
            points_: int = typer.Argument(None, metavar="POINTS", min=1, help="Points to spend (or use --reward)."),
            reward: str = typer.Option(None, "--reward", help="Reward code: spends its cost and issues a voucher."),
+           household: bool = typer.Option(False, "--household", help="Spend from the pool of the member's "
+                                          "household: every member's points, earliest expiry first."),
            by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Spend points, or exchange them for a reward voucher; refused when the balance is short.
+
+    With --household the points come from the pool of the member's household (see
+    loyalty households): one redeem entry per member whose points were used.
 
     \b
     Example:
       loyalty points redeem M0001 250
       loyalty points redeem M0001 --reward COFFEE
+      loyalty points redeem M0002 500 --household
     """
     from loyalty_cli import points
     from loyalty_cli.errors import UsageError
@@ -132,6 +141,10 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
         raise UsageError("give POINTS to spend or --reward CODE")
     when = at_option(at)
     refuse_future(when, allow_future, "--at", lambda: f"record a redemption by {as_stored(member_id)} dated then")
+    if household:
+        from loyalty_cli.cli.households import pooled_redeem
+
+        return pooled_redeem(member_id, points_, reward, when, operator(by))
     r = call(points.redeem, member_id, points_, reward, when, operator(by))
     extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
     out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from {r['member_id']} "

@@ -92,3 +92,5 @@ def _body_for(row, at: int, to_postgres: bool):
     elif not to_postgres and isinstance(body, (bytes, memoryview)) and bytes(body[:1]) == b"{":
         body = bytes(body).decode("utf-8", "surrogatepass")
     return (*row[:at], body, *row[at + 1:])
+
+ORDER += ("households", "household_members")  # m012_households: after members, a household before its memberships

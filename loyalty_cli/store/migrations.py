@@ -421,3 +421,52 @@ MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY
 MIGRATIONS = [m001_initial, m002_summaries, m003_no_replace, m004_lot_uses_no_replace, m005_application_id,
               m006_member_key, m007_history_guards, m008_lot_available_on, m009_chain,
               m010_store, m011_experiments]
+
+
+def m012_households(_conn) -> list[str]:
+    """Households (issue 20, "1+N"): a family whose members earn on their own cards but redeem from
+    one pool of points and, under tiers.pooling = "household", reach a tier together. A household
+    has a name (unique without regard to case: `name_key`, folded like a member id) and a head, the
+    one column that changes. A membership is one row from the day a member joined the household to
+    the day they left it (NULL while they are in it): kept for ever, so `db check` can tell who was
+    in a household when a pooled redemption took their points. A member is in at most one
+    household at a time (the partial unique index); a membership row only ever has its left_at set,
+    once; neither table loses a row. Pooled redemptions are redeem entries of the ledger with a ref
+naming the household (indexed: no other redeem entry has a ref)."""
+    changed = lambda columns: " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in columns)  # noqa: E731
+    return [
+        """CREATE TABLE households (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            name_key TEXT NOT NULL UNIQUE,
+            head TEXT NOT NULL REFERENCES members(member_id),
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE household_members (
+            id INTEGER PRIMARY KEY,
+            household_id INTEGER NOT NULL REFERENCES households(id),
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            joined_at TEXT NOT NULL,
+            left_at TEXT CHECK (left_at IS NULL OR left_at >= joined_at)
+        )""",
+        "CREATE UNIQUE INDEX household_members_current ON household_members(member_id) WHERE left_at IS NULL",
+        "CREATE INDEX household_members_household ON household_members(household_id, joined_at)",
+        "CREATE INDEX household_members_member ON household_members(member_id, joined_at)",
+        # The entries of pooled redemptions (ref `household:NAME:ENTRY`), for `db check` and for refusing a
+        # removal dated before one: only they are redeem entries with a ref, so the index stays small.
+        "CREATE INDEX ledger_pooled ON ledger(ref) WHERE kind = 'redeem' AND ref IS NOT NULL",
+        _refuse("households", "UPDATE", "households keep their history: only the head changes",
+                changed(("id", "name", "name_key", "created_at"))),
+        _refuse("households", "DELETE", "households keep their history: a household is never deleted"),
+        _refuse("households", "INSERT", "households keep their history: a row cannot be replaced",
+                "EXISTS (SELECT 1 FROM households WHERE id = NEW.id)"),
+        _refuse("household_members", "UPDATE",
+                "household_members keep their history: a membership only ends, once",
+                changed(("id", "household_id", "member_id", "joined_at")) + " OR OLD.left_at IS NOT NULL"),
+        _refuse("household_members", "DELETE", "household_members keep their history: a membership is never deleted"),
+        _refuse("household_members", "INSERT", "household_members keep their history: a row cannot be replaced",
+                "EXISTS (SELECT 1 FROM household_members WHERE id = NEW.id)"),
+    ]
+
+
+MIGRATIONS.append(m012_households)

@@ -29,6 +29,7 @@ END $$"""
 # Tables whose ids (or row numbers) the database allocates: (table, column).
 ALLOCATED = (("tier_changes", "id"), ("program_versions", "id"), ("recalc_runs", "id"), ("feedback", "id"),
              ("erasures", "id"), ("lot_uses", "rowid"), ("settings", "rowid"))
+ALLOCATED += (("households", "id"), ("household_members", "id"))  # m012_households
 
 
 def _sequence(table: str, column: str) -> str:

@@ -558,7 +558,9 @@ class PgStore(Store):
                                    f"{len(MIGRATIONS)}); upgrade loyalty to use it")
             store = cls(where, conn, now, key_file, adopt)
             store._ran = ran
-            store._ready = bool(ran)
+            # A database a migration is still to run on may lack a sequence RESYNC names (a table
+            # the migration makes): it is resynced once migrated.
+            store._ready = bool(ran) and ran >= len(MIGRATIONS)
             if migrate:
                 store.migrate()
         except BaseException:

@@ -1,0 +1,181 @@
+"""`loyalty households …`: families that pool their points (1+N): create, add, remove, show, list;
+and what `points redeem --household`, `members show` and `points balance` print of them."""
+
+from __future__ import annotations
+
+import typer
+
+from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, money, out,
+                                     refuse_future)
+from loyalty_cli.render import plural
+
+app = group("Households: members who redeem from one pool of points (1+N) and may reach a tier together.",
+            "loyalty households create LEE --head M0001")
+
+AT = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now).")
+ALLOW_FUTURE = allow_future_option()
+NAME = typer.Argument(..., metavar="NAME", help="The household's name: letters, digits, - _ . ' (no spaces).")
+
+
+@app.command("create")
+def create(name: str = NAME,
+           head: str = typer.Option(..., "--head", help="The member who heads it (its first member)."),
+           at: str = AT, allow_future: bool = ALLOW_FUTURE):
+    """Create a household with its head as its first member.
+
+    A name is 1-40 letters, digits, '-', '_', '.' or "'", without spaces, matched
+    without regard to case; names are never reused. A member is in one household
+    at a time; an erased member cannot join one.
+
+    \b
+    Example:
+      loyalty households create LEE --head M0001
+    """
+    from loyalty_cli import households
+
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"create household {name.strip()} dated then")
+    r = call(households.create, name, head, when)
+    out(lists=False).done(f"created household {r['name']}, head {r['head']}", r)
+
+
+@app.command("add")
+def add(name: str = NAME, member_id: str = typer.Argument(..., metavar="MEMBER", help="Member id."),
+        at: str = AT, allow_future: bool = ALLOW_FUTURE):
+    """Add a member to a household: their points join its pool from --at on.
+
+    They keep their own ledger, lots and balance. Refused for a member already in a
+    household (remove them there first), an erased member, or a closed household.
+
+    \b
+    Example:
+      loyalty households add LEE M0002
+    """
+    from loyalty_cli import households
+
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"add {member_id.strip()} to household {name.strip()} dated then")
+    r = call(households.add, name, member_id, when)
+    out(lists=False).done(f"added {r['member_id']} to household {r['name']} "
+                          f"({plural(len(r['members']), 'member')}: {', '.join(r['members'])})", r)
+
+
+@app.command("remove")
+def remove(name: str = NAME, member_id: str = typer.Argument(..., metavar="MEMBER", help="Member id."),
+           new_head: str = typer.Option(None, "--new-head", help="When removing the head: the member who heads "
+                                        "the household from then on."),
+           at: str = AT, allow_future: bool = ALLOW_FUTURE):
+    """Take a member out of a household from --at on; they keep their own points.
+
+    The head can leave only with --new-head naming another member, or last: the
+    household then has no members and is closed (kept in the history). The
+    membership stays on record with the dates it began and ended.
+
+    \b
+    Example:
+      loyalty households remove LEE M0002
+      loyalty households remove LEE M0001 --new-head M0003
+    """
+    from loyalty_cli import households
+
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", f"remove {member_id.strip()} from household {name.strip()} dated then")
+    r = call(households.remove, name, member_id, when, new_head)
+    if r["closed"]:
+        message = f"removed {r['member_id']} from household {r['name']}: it has no members now (closed)"
+    else:
+        message = f"removed {r['member_id']} from household {r['name']} (members: {', '.join(r['members'])})"
+        if new_head is not None:
+            message += f"; the head is now {r['head']}"
+    out(lists=False).done(message, r)
+
+
+@app.command("show")
+def show(name: str = NAME,
+         as_of: str = typer.Option(None, "--as-of", help="Members and balances at the end of this date "
+                                   "(default: today).")):
+    """A household: its members with their own balances, the pool, and the tier basis.
+
+    The tier basis is the members' combined spend (or points, under tiers.basis =
+    "points") in the tier window, and the tier it reaches: what they qualify on
+    together under tiers.pooling = "household".
+
+    \b
+    Example:
+      loyalty households show LEE
+      loyalty households show LEE --json --as-of 2026-06-30
+    """
+    from loyalty_cli import households
+
+    r = call(households.show, name, as_of_option(as_of))
+    d = r.pop("currency_decimals")
+    spend = r["basis"] == "spend"
+    shown = money(r["combined_in_window"], d) if spend else r["combined_in_window"]
+    doc = dict(r, combined_in_window=shown)
+    together = "qualifies together" if r["pooling"] == "household" else "each member on their own"
+    pairs = [("head", r["head"]), ("created", r["created_at"][:10])]
+    if r["closed_at"]:
+        pairs.append(("closed", f"{r['closed_at'][:10]} (no members)"))
+    pairs += [("members", len(r["members"])), ("pool", plural(r["pool"], "point")),
+              ("spend in window" if spend else "points in window", f"{shown} combined"),
+              ("tier basis", f"{r['qualifies_for'] or '-'} (tiers.pooling = {r['pooling']}: {together})")]
+    o = out(lists=False)
+    o.record(pairs, title=f"household {r['name']} as of {r['as_of']}", json_obj=doc)
+    if o.json or o.quiet or not r["members"]:
+        return
+    rows = [{"member_id": m["member_id"] + (" (head)" if m["head"] else "") + (" (erased)" if m["erased"] else ""),
+             "joined": m["joined_at"][:10], "balance": m["balance"], "tier": m["tier"],
+             "in_window": money(m["in_window"], d) if spend else m["in_window"]} for m in r["members"]]
+    o.table(rows, [("member_id", "member"), ("joined", "joined"), ("balance", "balance"), ("tier", "tier"),
+                   ("in_window", "spend in window" if spend else "points in window")], title="members")
+
+
+@app.command("list")
+def list_(as_of: str = typer.Option(None, "--as-of", help="Members and pools at the end of this date "
+                                    "(default: today)."),
+          sort: str = typer.Option("name", "--sort", help="name | created | members | pool"),
+          limit: int = typer.Option(None, "--limit", min=1, help="At most this many.")):
+    """Every household, closed ones too: head, members now, pool.
+
+    \b
+    Example:
+      loyalty households list --sort pool
+      loyalty households list --csv > households.csv
+    """
+    from loyalty_cli import households
+
+    rows = call(households.listing, as_of_option(as_of), sort)
+    rows = rows[:limit] if limit else rows
+    shown = [dict(h, created=h["created_at"][:10], closed=(h["closed_at"] or "")[:10] or None) for h in rows]
+    out().table(shown, [("name", "name"), ("head", "head"), ("members", "members"), ("pool", "pool"),
+                        ("created", "created"), ("closed", "closed")], title="households",
+                empty="no households yet (create one with: loyalty households create NAME --head MEMBER)",
+                json_obj=rows)
+
+
+def pooled_redeem(member_id: str, points_: int | None, reward: str | None, when: str, by: str) -> None:
+    """`points redeem … --household`: spend from the pool and say who paid what."""
+    from loyalty_cli import households
+
+    r = call(households.redeem, member_id, points_, reward, when, by)
+    each = ", ".join(f"{e['member_id']} {e['points']:,} (balance {e['balance']:,})" for e in r["entries"])
+    extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
+    out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from household {r['household']} for "
+                          f"{r['member_id']}: {each}; pool {r['pool']:,}{extra}", r)
+
+
+def household_lines(household: dict | None, pooled: int | None, basis: str | None, decimals: int | None,
+                    pairs: list) -> dict | None:
+    """The lines `members show` and `points balance` add for a household member (the household, the
+    pool, and under tiers.pooling the combined value), appended to `pairs`; returns the JSON object
+    (`household`: {"name", "head", "members", "pool", "combined_in_window"}) or None."""
+    if household is None:
+        return None
+    pairs.append(("household", f"{household['name']} (head {household['head']}; "
+                               f"{plural(len(household['members']), 'member')})"))
+    pairs.append(("pool", plural(household["pool"], "point")))
+    combined = None
+    if pooled is not None:
+        combined = money(pooled, decimals) if basis == "spend" else pooled
+        pairs.append(("household spend" if basis == "spend" else "household points", f"{combined} in window"))
+    return dict(household, combined_in_window=combined)
