@@ -360,3 +360,15 @@ def run_checks(store, today: str | None = None, anchor_lines: list[str] | None =
                anchors_file: str = "", key: bytes | None = None) -> list[Problem]:
     """Every check, in full (`db restore` checks a backup so, without its anchors)."""
     return run(store, today, anchor_lines, anchors_file, key, full=True).problems
+
+
+def check_merges(tx) -> list[Problem]:
+    """Merges of duplicate members moved exactly the lots they took, and every alias is one a merge
+    made (hygiene.check_merges)."""
+    from loyalty_cli import hygiene
+
+    return hygiene.check_merges(tx)
+
+
+CHECKS.append(check_merges)
+INCREMENTAL.append(check_merges)
