@@ -315,9 +315,8 @@ def check_merges(tx) -> list[Problem]:
         if out[2] != -points or into[2] != points:
             problems.append(Problem(f"{what} moved {points:,} points but its entries are {out[2]:,} and {into[2]:,}",
                                     check="merges", member_id=dup))
-        used = sorted(rows.lots_used_by(tx, out_id), key=_lot_key)
-        made = sorted(rows.lots_made_by(tx, in_id), key=_lot_key)
-        if used != made or sum(u[1] for u in used) != points:
+        used, made = rows.lots_used_by(tx, out_id), rows.lots_made_by(tx, in_id)  # in lot order, as shown
+        if sorted(used, key=_lot_key) != sorted(made, key=_lot_key) or sum(u[1] for u in used) != points:
             problems.append(Problem(f"{what}: the lots entry {in_id} made ({_lots_text(made)}) are not the lots entry "
                                     f"{out_id} took ({_lots_text(used)})", check="merges", member_id=dup))
         later = rows.entries_after(tx, dup, max(out_id, in_id))

@@ -400,10 +400,11 @@ def _widen_checks(conn) -> list[str]:
     every entry (and fight its foreign keys). Allowing more values never makes a stored row invalid,
     which is the case SQLite documents as safe to change with writable_schema; the schema version
     is bumped so every other connection reads the new schema."""
-    old_kinds = one_of("kind", ENTRY_KINDS)
-    new_kinds = one_of("kind", ENTRY_KINDS + MERGE_KINDS)
-    old_reasons = " OR ".join(f"reason = '{r}'" for r in TIER_REASONS)
-    new_reasons = " OR ".join(f"reason = '{r}'" for r in TIER_REASONS + (MERGE_REASON,))
+    # Whole CHECK clauses: a schema already widened no longer holds the old one (run twice, nothing changes).
+    old_kinds = f"CHECK ({one_of('kind', ENTRY_KINDS)})"
+    new_kinds = f"CHECK ({one_of('kind', ENTRY_KINDS + MERGE_KINDS)})"
+    old_reasons = "CHECK (" + " OR ".join(f"reason = '{r}'" for r in TIER_REASONS) + ")"
+    new_reasons = "CHECK (" + " OR ".join(f"reason = '{r}'" for r in TIER_REASONS + (MERGE_REASON,)) + ")"
     version = conn.execute("PRAGMA schema_version").fetchone()[0] if conn is not None else 0
     q = lambda text: text.replace("'", "''")  # noqa: E731  (SQL text inside a SQL string)
     return [
