@@ -13,7 +13,7 @@ import typer
 from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, operator, out,
                                     refuse_future, store)
 from loyalty_cli.cli.members import app as members_app
-from loyalty_cli.errors import UsageError
+from loyalty_cli.errors import LoyaltyError, UsageError
 from loyalty_cli.render import plural
 
 campaign_app = group("Contact lists for campaigns, of the members who agreed to be contacted.",
@@ -184,7 +184,7 @@ def _check_output(path: Path) -> None:
     import stat
 
     from loyalty_cli.cli.common import Invocation
-    from loyalty_cli.store import resolve_path
+    from loyalty_cli.store import postgres_url, resolve_path
 
     text = str(path)
     if not text or text in (".", "-"):
@@ -197,11 +197,13 @@ def _check_output(path: Path) -> None:
         raise UsageError(f"--output {path} is not a regular file (a link, folder or device): give a file name")
     if not path.parent.is_dir():
         raise UsageError(f"--output {path}: the folder {path.parent} does not exist")
-    try:
-        db = resolve_path(Invocation.db)
-    except Exception:
-        db = None
-    if db is not None and st is not None:
+    db = None
+    if st is not None and postgres_url(Invocation.db) is None:  # (a PostgreSQL database is no file to overwrite)
+        try:
+            db = Path(resolve_path(Invocation.db))
+        except LoyaltyError:
+            db = None
+    if db is not None:
         for taken in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
             try:
                 if taken.exists() and os.path.samefile(taken, path):
