@@ -82,17 +82,19 @@ def export(
 
     from loyalty_cli import hygiene
 
+    o = out(lists=False)  # (--csv refused: one document)
     if output is not None:
         _check_output(output)
     doc = call(hygiene.export_member, member_id)
     text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
     if output is None:
-        import sys
+        if not o.quiet:
+            import sys
 
-        sys.stdout.write(text)
+            sys.stdout.write(text)
         return
     write_private(output, text)
-    out(lists=False).note(f"wrote everything held on {doc['member_id']} to {output}")
+    o.note(f"wrote everything held on {doc['member_id']} to {output}")
 
 
 @campaign_app.command("list")

@@ -48,7 +48,11 @@ def _named(option: str, parser, value: str):
 
 def consent_pairs(consent: dict) -> list[tuple[str, str]]:
     """The "email consent" and "sms consent" lines of `members show`: yes or no, with the date and
-    source of the answer ("yes (2026-11-02, counter)"); "no (never asked)" before any answer."""
+    source of the answer ("yes (2026-11-02, counter)"), "no (never asked)" for a channel not asked
+    about. None for a member never asked about either (the default, no: what members show printed
+    before consent existed; --json always has them)."""
+    if not any((c or {}).get("at") for c in consent.values()):
+        return []
     out = []
     for channel in ("email", "sms"):
         c = consent.get(channel) or {}
