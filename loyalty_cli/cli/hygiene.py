@@ -199,19 +199,22 @@ def _check_output(path: Path) -> None:
         raise UsageError(f"--output {path} is not a regular file (a link, folder or device): give a file name")
     if not path.parent.is_dir():
         raise UsageError(f"--output {path}: the folder {path.parent} does not exist")
-    db = None
-    if st is not None and postgres_url(Invocation.db) is None:  # (a PostgreSQL database is no file to overwrite)
-        try:
-            db = Path(resolve_path(Invocation.db))
-        except LoyaltyError:
-            db = None
-    if db is not None:
-        for taken in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+    if postgres_url(Invocation.db) is not None:
+        return  # a PostgreSQL database is no file to overwrite
+    try:
+        db = Path(resolve_path(Invocation.db)).resolve()
+    except (LoyaltyError, OSError):
+        return
+    target = path.resolve()
+    for taken in (db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        same = target == taken
+        if not same and st is not None and taken.exists():
             try:
-                if taken.exists() and os.path.samefile(taken, path):
-                    raise UsageError(f"--output {path} is the database: give another file")
+                same = os.path.samefile(taken, path)
             except OSError:
-                continue
+                same = False
+        if same:
+            raise UsageError(f"--output {path} is the database or one of its files: give another file")
 
 
 def write_private(path: Path, text: str) -> None:
