@@ -172,13 +172,9 @@ def test_a_database_from_before_the_key_column_gets_it_when_opened(run, shop, db
     with connect(db) as conn:
         # As such a database is: without the columns later migrations added to members after the key
         # (m013's, run again on opening), so that the key column takes its place before them.
-        conn.execute("DROP INDEX members_merged_into")
-        for column in ("merged_into", "email_opt_in", "email_consent_at", "email_consent_source", "sms_opt_in",
-                       "sms_consent_at", "sms_consent_source"):
-            conn.execute(f"ALTER TABLE members DROP COLUMN {column}")
-        for table in ("member_merges", "consent_changes", "campaign_exports"):
-            conn.execute(f"DROP TABLE {table}")
-        conn.execute("DELETE FROM migrations WHERE name = 'm013_member_hygiene'")
+        from tests.helpers import undo_member_hygiene
+
+        undo_member_hygiene(conn)
         conn.execute("DROP INDEX members_key")
         conn.execute("ALTER TABLE members DROP COLUMN member_key")
         conn.execute("DELETE FROM migrations WHERE name = 'm006_member_key'")

@@ -43,6 +43,7 @@ def merge(
     \b
     Example:
       loyalty members merge M0420 --into M0042 --yes
+      loyalty members merge M0420 --into M0042 --at 2026-11-15T10:00 --yes --json
     """
     from loyalty_cli import hygiene
     from loyalty_cli.cli.common import as_stored
@@ -254,7 +255,7 @@ def audit(
     \b
     Example:
       loyalty db audit
-      loyalty db audit --kind export --csv > exports.csv
+      loyalty db audit --kind export --sort by --limit 20 --csv > exports.csv
     """
     from loyalty_cli import hygiene
 
