@@ -24,7 +24,6 @@ from loyalty_cli.store import hygiene as rows
 
 CHANNELS = rows.CHANNELS
 LISTS = ("birthdays", "churn-risk", "segment", "expiring")
-CONSENT_SOURCES = ("counter", "import", "edit")
 YES = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
 
 # What other features do when members merge, and what they add to a member's export: the households
@@ -143,16 +142,6 @@ def consent_of(tx, member_id: str) -> dict:
     """{"email": {"opt_in", "at", "source"}, "sms": {…}} of a member."""
     return {channel: {"opt_in": bool(value[0]), "at": value[1], "source": value[2]}
             for channel, value in rows.consent(tx, member_id).items()}
-
-
-def edit_consent(store, member_id: str, answers: dict, at: str, by: str | None) -> dict:
-    """`members edit M --consent-email yes|no --consent-sms yes|no` alone: record the answers."""
-    from loyalty_cli.ids import active_member
-
-    with store.write() as tx:
-        member_id = active_member(tx, member_id)
-        set_consent(tx, member_id, answers, at, "edit", by)
-        return {"member_id": member_id, "consent": consent_of(tx, member_id)}
 
 
 # -- campaign lists ------------------------------------------------------------------------------
