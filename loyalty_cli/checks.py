@@ -380,3 +380,15 @@ def check_households(tx) -> list[Problem]:
 
 CHECKS.append(check_households)
 INCREMENTAL.append(check_households)
+
+
+def check_merges(tx) -> list[Problem]:
+    """Merges of duplicate members moved exactly the lots they took, and every alias is one a merge
+    made (hygiene.check_merges)."""
+    from loyalty_cli import hygiene
+
+    return hygiene.check_merges(tx)
+
+
+CHECKS.append(check_merges)
+INCREMENTAL.append(check_merges)

@@ -21,13 +21,21 @@ def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
                         "which one is meant (loyalty db check lists such pairs)")
 
 
-def resolve_member(tx, typed: str, what: str = "member id") -> str:
+def resolve_member(tx, typed: str, what: str = "member id", *, alias: bool = True) -> str:
     """The stored spelling of the member a typed id names (`m0042` → `M0042`); the typed id
     (trimmed, NFC) when no member has it, so the caller's lookup says "not found". A typed id that
-    could never be stored (an invisible character, too long) is a usage error (exit 2)."""
+    could never be stored (an invisible character, too long) is a usage error (exit 2).
+
+    A member merged into another (`members merge DUP --into KEEP`) is an alias: the id of the
+    member kept, unless `alias` is false (the commands about that record itself: show, erase,
+    merge, the statements of what it held)."""
     text = typed.strip() if isinstance(typed, str) else typed
     rows = member_rows.ids_with_key(tx, values.member_key(text))
     if len(rows) == 1:
+        if alias:
+            from loyalty_cli.store import hygiene as hygiene_rows
+
+            return hygiene_rows.merged_into(tx, rows[0]) or rows[0]
         return rows[0]
     if len(rows) > 1:
         raise ambiguous(text, rows)
@@ -57,8 +65,9 @@ def active_member(tx, typed: str, what: str = "member id") -> str:
 
 def existing_member(tx, typed: str) -> str:
     """The stored id of the member a typed id names, who must be enrolled (erased or not): for
-    the commands that only look (history, balances, vouchers)."""
-    member_id = resolve_member(tx, typed)
+    the commands that only look (history, balances, vouchers), which show a merged member's own
+    record (not the member it was merged into)."""
+    member_id = resolve_member(tx, typed, alias=False)
     if not member_rows.exists(tx, member_id):
         raise NotFound.member(member_id)
     return member_id
@@ -76,6 +85,7 @@ class Resolver:
         self.tx = tx
         self.found: dict[str, str | list] = {}   # typed id → stored id, or the stored ids of an ambiguous one
         self.stored: dict[str, str | list] = {}  # key → the same, for ids typed in a spelling not seen yet
+        self.aliases: dict[str, str] = {}  # merged member → the member kept, of the ids resolved
 
     @staticmethod
     def key(typed: str) -> str:
@@ -91,9 +101,15 @@ class Resolver:
             self.stored.clear()
         keys = {t: values.member_key(t) for t in new}
         wanted = list({k for k in keys.values() if k not in self.stored})
+        from loyalty_cli.store import hygiene as hygiene_rows
+
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
-            for key, mid in member_rows.ids_with_keys(self.tx, part):
+            # A merged member's id resolves to the member kept (an alias), in the same query.
+            for key, mid, kept in hygiene_rows.ids_with_keys_and_aliases(self.tx, part):
+                if kept is not None:
+                    self.aliases[mid] = kept
+                    mid = kept
                 have = self.stored.get(key)
                 self.stored[key] = mid if have is None else sorted((have if isinstance(have, list) else [have]) + [mid])
         for typed, key in keys.items():

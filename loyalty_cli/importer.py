@@ -47,7 +47,7 @@ def _bounded_lines(text):
 PURCHASE_FIELDS = {"purchase_id": True, "member_id": True, "purchased_at": True, "amount": True,
                    "category": False, "kind": False, "refund_of": False, "store": False}
 MEMBER_FIELDS = {"member_id": False, "name": False, "email": False, "phone": False, "birthday": False,
-                 "joined_on": False, "referred_by": False}
+                 "joined_on": False, "referred_by": False, "email_opt_in": False, "sms_opt_in": False}
 
 
 @dataclass
@@ -649,7 +649,8 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     bad(line, cells, str(erased_member(mid)))
                     continue
                 if pid in known:
-                    if known[pid] == sig:
+                    if known[pid] == sig or (ids.aliases.get(known[pid][0]) == mid and known[pid][1:] == sig[1:]):
+                        # (recorded before its member was merged into `mid`: the same row)
                         counts["duplicates"] += 1
                     else:
                         bad(line, cells, f"purchase {pid} is already recorded with different data "
@@ -993,7 +994,10 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
 
     mid = values.parse_id(row["member_id"]) if row.get("member_id") else None
     if mid is not None:
-        mid = resolve_member(conn, mid)  # the stored spelling: `m0042` updates `M0042`
+        mid = resolve_member(conn, mid, alias=False)  # the stored spelling: `m0042` updates `M0042`
+        from loyalty_cli import hygiene
+
+        hygiene.refuse_merged_profile(conn, mid)
     email = values.parse_email(row["email"]) if row.get("email") else None
     if mid is None and email is None:
         raise ValueError("a row needs a member_id or an email")
@@ -1013,13 +1017,21 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
     if options.latest is not None and fields["birthday"] and fields["birthday"] > options.latest:  # a typo (2090)
         raise ValueError(f"birthday {fields['birthday']} is after today ({options.latest}): a birthday is a date "
                          "in the past")
+    from loyalty_cli import hygiene
+
+    # Consent (members import's email_opt_in, sms_opt_in): an empty cell or no column leaves it as it is.
+    consent = {channel: hygiene.parse_yes_no(row[f"{channel}_opt_in"], f"{channel}_opt_in")
+               for channel in hygiene.CHANNELS if row.get(f"{channel}_opt_in")}
     match = members_mod.import_match(conn, mid, email)
     try:  # enrol and change_profile check the referrer: enrolled, active, not the member themself
         if match is None:
             joined = fields.pop("joined_on") or options.today
-            members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
+            m = members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
+            hygiene.set_consent(conn, m.member_id, consent, options.today, "import", None)
             return "created"
-        return "updated" if members_mod.change_profile(conn, match, fields) else "unchanged"
+        changed = members_mod.change_profile(conn, match, fields)
+        changed = hygiene.set_consent(conn, match, consent, options.today, "import", None) or changed
+        return "updated" if changed else "unchanged"
     except NotFound:  # only the referrer can be missing
         raise LoyaltyError(f"referred_by names member {fields['referred_by']}, who is not enrolled (earlier rows of "
                            "the file count)") from None

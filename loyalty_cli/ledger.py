@@ -126,13 +126,14 @@ class MemberState:
     """
 
     __slots__ = ("member_id", "birth_month", "referred_by", "tier", "tier_since", "floor_tier", "floor_until",
-                 "balance", "first_sale", "erased", "qualifying")
+                 "balance", "first_sale", "erased", "qualifying", "merged_into")
 
     def __init__(self, member_id, birth_month, referred_by, tier, tier_since, floor_tier, floor_until, balance,
-                 first_sale, erased):
+                 first_sale, erased, merged_into=None):
         self.member_id, self.birth_month, self.referred_by = member_id, birth_month, referred_by
         self.tier, self.tier_since, self.floor_tier, self.floor_until = tier, tier_since, floor_tier, floor_until
         self.balance, self.first_sale, self.erased, self.qualifying = balance, first_sale, erased, None
+        self.merged_into = merged_into  # the member this duplicate was merged into (members merge): its alias
 
 
 class Book:
@@ -175,13 +176,16 @@ class Book:
 
     # -- members ----------------------------------------------------------
     def member(self, member_id: str, *, active: bool = True) -> MemberState:
-        """The member's state (cached for the life of the book); NotFound if unknown."""
+        """The member's state (cached for the life of the book); NotFound if unknown. For new
+        activity (`active`), a member merged into another is that member (members merge: an alias)."""
         m = self.members.get(member_id)
         if m is None:
             self.load_members([member_id])
             m = self.members.get(member_id)
             if m is None:
                 raise NotFound.member(member_id)
+        if active and m.merged_into is not None:
+            return self.member(m.merged_into)
         if active and m.erased:
             raise erased(member_id)
         return m
@@ -466,3 +470,41 @@ class Book:
             (m.balance, m.tier, m.tier_since, m.floor_tier, m.floor_until, m.first_sale, m.member_id)
             for m in sorted(self._dirty, key=attrgetter("member_id")))
         self._dirty.clear()
+
+
+def move_lots(book: Book, src: MemberState, dst: MemberState, at: str, lots: list[tuple], *, by=None,
+              note: str | None = None) -> tuple[int, int]:
+    """Move open lots [(lot id, expires_on, remaining, purchase_id, origin, available_on)] of `src` to
+    `dst` whole (`members merge`): one merge_out entry on `src` taking every lot's remaining points,
+    one merge_in entry on `dst` making a lot for each with the same expiry date, the same first day it
+    may be spent and the same sale (marked origin 'merge', so a later refund of that sale takes them
+    back first, as it does points a cancelled voucher returned). A hole in `dst`'s balance is filled
+    first, as by any credit. The caller has written off `src`'s lapsed lots. Returns the two entries'
+    ids; the points moved are conserved exactly."""
+    total = sum(lot[2] for lot in lots)
+    if total <= 0:
+        raise ValueError("a merge moves at least one point")
+    out_id = book._append(src, at, "merge_out", -total, dst.member_id, note, by)
+    for lot_id, _expires_on, remaining, *_ in lots:
+        book._lot_remaining[lot_id] = 0
+        book._uses.append(LotUse(out_id, lot_id, remaining))
+    book._pending_members.add(src.member_id)
+    src.balance -= total
+    book._dirty.add(src)
+    book.points_out += total
+    in_id = book._append(dst, at, "merge_in", total, src.member_id, note, by)
+    hole = -dst.balance if dst.balance < 0 else 0
+    for _lot_id, expires_on, remaining, purchase_id, _origin, available_on in lots:
+        lot_id = book.next_lot
+        book.next_lot += 1
+        fill = min(hole, remaining)
+        if fill:
+            hole -= fill
+            book._uses.append(LotUse(in_id, lot_id, fill))
+        book._lots.append(Lot(lot_id, in_id, dst.member_id, expires_on, remaining, remaining - fill, purchase_id,
+                              "merge" if purchase_id is not None else None, available_on))
+    book._pending_members.add(dst.member_id)
+    dst.balance += total
+    book._dirty.add(dst)
+    book.points_in += total
+    return out_id, in_id

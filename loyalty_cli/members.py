@@ -77,7 +77,7 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
     if member_id is None:
         member_id = _generate_id(tx)
     else:
-        existing = resolve_member(tx, member_id)  # SPEC §4: `m0042` is `M0042`, never a second member
+        existing = resolve_member(tx, member_id, alias=False)  # SPEC §4: `m0042` is `M0042`, never a second member
         if existing in book.members or member_rows.exists(tx, existing):
             same = "" if existing == member_id else f" (ids match without regard to case: {member_id} is {existing})"
             raise LoyaltyError(f"member {existing} already exists{same} (change it with: loyalty members edit {existing} …)")
@@ -101,26 +101,40 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
     return m
 
 
-def add(store, **fields) -> dict:
-    """`members add`: enrol one member; returns the profile."""
+def add(store, consent: dict | None = None, consent_at: str | None = None, by: str | None = None, **fields) -> dict:
+    """`members add`: enrol one member; returns the profile. `consent`: {channel: bool} answers given at
+    the counter at `consent_at` (hygiene.set_consent), recorded by `by`."""
     with store.write() as tx:
         book = Book(tx)
         m = enrol(book, **fields)
         book.flush()
+        if consent:
+            from loyalty_cli import hygiene
+
+            hygiene.set_consent(tx, m.member_id, consent, consent_at or fields["joined_on"], "counter", by)
         return {"member_id": m.member_id, "balance": m.balance, "tier": m.tier}
 
 
-def edit(store, member_id: str, changes: dict) -> dict:
-    """`members edit`: change profile fields (None values are left as they are); returns the
-    member's profile fields after the change."""
+def edit(store, member_id: str, changes: dict, consent: dict | None = None, consent_at: str | None = None,
+         by: str | None = None) -> dict:
+    """`members edit`: change profile fields (None values are left as they are) and consent answers
+    ({channel: bool}, recorded with source "edit" at `consent_at` by `by`); returns the member's
+    profile fields after the change."""
     changes = {k: v for k, v in changes.items() if v is not None}
+    consent = {k: v for k, v in (consent or {}).items() if v is not None}
     with store.write() as tx:
         member_id = active_member(tx, member_id)
-        if not changes:
-            raise UsageError("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, --referred-by")
+        if not changes and not consent:
+            raise UsageError("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, "
+                             "--referred-by, --consent-email, --consent-sms")
         if "referred_by" in changes:
             changes["referred_by"] = resolve_member(tx, changes["referred_by"], "--referred-by")
-        change_profile(tx, member_id, changes)
+        if changes:
+            change_profile(tx, member_id, changes)
+        if consent:
+            from loyalty_cli import hygiene
+
+            hygiene.set_consent(tx, member_id, consent, consent_at, "edit", by)
         row = member_rows.profile(tx, member_id)
     return {k: getattr(row, k) for k in ("member_id", *PROFILE_FIELDS)}
 
@@ -131,7 +145,7 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
     from loyalty_cli import tiers as tiers_mod
 
     with store.read() as tx:
-        member_id = resolve_member(tx, member_id)
+        member_id = resolve_member(tx, member_id, alias=False)  # a merged member's own record, said to be merged
         row = member_rows.profile(tx, member_id)
         if row is None:
             raise NotFound.member(member_id)
@@ -155,6 +169,9 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
         balance, expiring = balance_as_of(tx, member_id, date)  # as of today by default, like every report
         # of those, points not yet spendable (earn.pending_days)
         pending = pending_as_of(tx, member_id, date) if book.programme.holds_points_back else []
+        from loyalty_cli import hygiene
+
+        consent, alias = hygiene.consent_of(tx, member_id), hygiene.alias_facts(tx, member_id)
         rank = rules.rank(tier)
         nxt = rules.levels[rank + 1] if 0 <= rank + 1 < len(rules.levels) else None
         if rank < 0:
@@ -172,6 +189,7 @@ def profile(store, member_id: str, as_of: str | None, today: str) -> dict:
             "to_next_tier": max(nxt.min - value, 0) if nxt else None,
             "currency_decimals": rules.currency_decimals,
             "household": household, "pooled_in_window": pooled,
+            "consent": consent, **alias,
         }
 
 
@@ -224,7 +242,7 @@ def erase(store, member_id: str, at: str, by: str) -> dict:
     from loyalty_cli.errors import Busy
 
     with store.write() as tx:
-        member_id = resolve_member(tx, member_id)
+        member_id = resolve_member(tx, member_id, alias=False)  # a merged member's own record: never the one kept
         found = member_rows.erasure(tx, member_id)
         if found is None:
             raise NotFound.member(member_id)

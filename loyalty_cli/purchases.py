@@ -107,7 +107,8 @@ def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: in
         raise LoyaltyError(f"{label} refunds {refund_of}, which is itself a refund")
     if sale_amount == 0:
         raise LoyaltyError(f"{label} refunds {refund_of}, a zero sale")
-    if sale_member != member_id:
+    if sale_member != member_id and book.member(sale_member, active=False).merged_into != member_id:
+        # (a sale of a member since merged into this one is theirs: members merge)
         raise LoyaltyError(f"{label} is for member {member_id} but {refund_of} was a sale to {sale_member}")
     if at[:10] < sale_at[:10]:
         raise LoyaltyError(f"{label} is dated {at[:10]}, before the sale {refund_of} ({sale_at[:10]})")
@@ -167,7 +168,7 @@ def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | Non
         before = m.tier
         points = record_sale(book, m, pid, at, amount, category, branch)
         book.flush()
-        return {"purchase_id": pid, "member_id": member_id, "amount": amount, "at": at, "store": branch,
+        return {"purchase_id": pid, "member_id": m.member_id, "amount": amount, "at": at, "store": branch,
                 "points": points, "balance": m.balance, "tier": m.tier, "upgraded": m.tier != before}
 
 

@@ -273,3 +273,16 @@ def copy_database(source, target):
         backend._made.append(name)
     pg.admin(f'CREATE DATABASE "{name}" TEMPLATE "{name_of(source)}" OWNER shop')
     return pg.url(name)
+
+
+def undo_member_hygiene(conn) -> None:
+    """Take out of a SQLite database what migration m013 made (its members columns, its tables, its
+    index, its row in migrations), as a database from before it is; opening it runs m013 again (its
+    widened CHECK constraints stay: widening them again changes nothing)."""
+    conn.execute("DROP INDEX members_merged_into")
+    for column in ("merged_into", "email_opt_in", "email_consent_at", "email_consent_source", "sms_opt_in",
+                   "sms_consent_at", "sms_consent_source"):
+        conn.execute(f"ALTER TABLE members DROP COLUMN {column}")
+    for table in ("member_merges", "consent_changes", "campaign_exports"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DELETE FROM migrations WHERE name = 'm013_member_hygiene'")

@@ -234,6 +234,9 @@ def as_made_by_the_previous_version(path):
     with connect(path) as conn:
         undo_history_guards(conn)
         undo_chain(conn)
+        from tests.helpers import undo_member_hygiene
+
+        undo_member_hygiene(conn)
         conn.execute("DELETE FROM migrations WHERE name NOT IN ('m001_initial', 'm002_summaries', 'm003_no_replace', "
                      "'m004_lot_uses_no_replace')")
         conn.execute("DROP INDEX members_key")

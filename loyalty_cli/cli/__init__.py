@@ -270,6 +270,7 @@ GROUPS = {
     "feedback": ("loyalty_cli.cli.reports", "feedback_app"),
     "program": ("loyalty_cli.cli.program", "app"),
     "db": ("loyalty_cli.cli.db", "app"),
+    "campaign": ("loyalty_cli.cli.hygiene", "campaign_app"),
 }
 
 

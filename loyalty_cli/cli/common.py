@@ -63,13 +63,14 @@ def call(fn, *args, **kwargs):
 
 def stored_member_id(typed: str) -> str:
     """The member id as stored (`' m0042'` → `M0042`), for a command whose result does not carry it
-    (a statement, a tier history): what it prints names the member the way the shop enrolled them."""
+    (a statement, a tier history): what it prints names the member the way the shop enrolled them
+    (a merged member's own id: its statement is its own)."""
     from loyalty_cli.ids import resolve_member
 
     s = store()
     try:
         with s.read() as conn:
-            return resolve_member(conn, typed)
+            return resolve_member(conn, typed, alias=False)
     finally:
         s.close()
 

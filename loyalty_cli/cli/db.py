@@ -415,3 +415,8 @@ def seal(anchors: str = anchors_option(),
     except OSError as exc:
         raise LoyaltyError(f"cannot write the anchors file {path}: {exc.strerror or exc}; nothing was sealed") from None
     out(lists=False).done(record.text(), record.as_dict(str(path)))
+
+
+from loyalty_cli.cli.hygiene import audit as _audit  # noqa: E402  (db audit: what was done with personal data)
+
+app.command("audit")(_audit)

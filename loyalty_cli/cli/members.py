@@ -46,6 +46,31 @@ def _named(option: str, parser, value: str):
         raise UsageError(f"{option} {rest}") from None
 
 
+def consent_pairs(consent: dict) -> list[tuple[str, str]]:
+    """The "email consent" and "sms consent" lines of `members show`: yes or no, with the date and
+    source of the answer ("yes (2026-11-02, counter)"), "no (never asked)" for a channel not asked
+    about. None for a member never asked about either (the default, no: what members show printed
+    before consent existed; --json always has them)."""
+    if not any((c or {}).get("at") for c in consent.values()):
+        return []
+    out = []
+    for channel in ("email", "sms"):
+        c = consent.get(channel) or {}
+        answer = "yes" if c.get("opt_in") else "no"
+        out.append((f"{channel} consent", f"{answer} ({c['at'][:10]}, {c['source']})" if c.get("at")
+                    else f"{answer} (never asked)"))
+    return out
+
+
+def _consent_option(value: str | None, option: str) -> bool | None:
+    """--consent-email / --consent-sms: yes or no (true/false, 1/0), a usage error otherwise."""
+    if value is None:
+        return None
+    from loyalty_cli import hygiene
+
+    return parse(hygiene.parse_yes_no, value, option)
+
+
 def _name(name: str) -> str:
     return parse(values.parse_text, name, "--name", 200)
 
@@ -59,6 +84,12 @@ def add(
     birthday: str = typer.Option(None, "--birthday", help="YYYY-MM-DD"),
     joined: str = typer.Option(None, "--joined", help="Date joined, YYYY-MM-DD (default: today)."),
     referred_by: str = typer.Option(None, "--referred-by", help="Id of the member who referred them."),
+    consent_email: str = typer.Option(None, "--consent-email", metavar="yes|no",
+                                      help="Whether they agree to marketing email (default no), recorded as given "
+                                           "now at the counter."),
+    consent_sms: str = typer.Option(None, "--consent-sms", metavar="yes|no",
+                                    help="Whether they agree to marketing SMS (default no)."),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who records their consent (default: the OS user)."),
     allow_future: bool = ALLOW_FUTURE,
 ):
     """Enrol a member and print their id; the signup bonus applies.
@@ -66,16 +97,22 @@ def add(
     \b
     Example:
       loyalty members add --name "Ana Li" --email ana@shop.example \\
-        --birthday 1990-04-12
+        --birthday 1990-04-12 --consent-email yes --consent-sms no
     """
     fields = _profile_fields(name, email, phone, birthday, joined, referred_by)
+    consent = {"email": _consent_option(consent_email, "--consent-email"),
+               "sms": _consent_option(consent_sms, "--consent-sms")}
+    consent = {k: v for k, v in consent.items() if v is not None}
     fields["joined_on"] = fields["joined_on"] or today()
     refuse_future(fields["joined_on"], allow_future, "--joined", "enrol the member from then, with the signup bonus "
                   "dated then")
     mid = parse(values.parse_id, member_id, "--id") if member_id is not None else None
     from loyalty_cli import members
 
-    result = call(members.add, member_id=mid, **fields)
+    from loyalty_cli.cli.common import now
+
+    result = call(members.add, member_id=mid, consent=consent, consent_at=now(),
+                  by=operator(by) if consent else None, **fields)
     o = out(lists=False)
     if o.json:
         o.json_doc(result)
@@ -107,7 +144,8 @@ def show(
     doc.update(spend_in_window=money(p["spend_in_window"], d),
                points_in_window=p["points_in_window"], next_tier=p["next_tier"], to_next_tier=to_next,
                referred_by=p["referred_by"], tier_since=p["tier_since"], expiring=p["expiring"], erased=p["erased"],
-               pending=p["pending"])
+               pending=p["pending"], consent=p["consent"], merged_into=p["merged_into"], merged_at=p["merged_at"],
+               aliases=p["aliases"])
     day = date or today()
     upcoming = [e for e in p["expiring"] if e["date"] and e["date"] >= day]
     soon = ", ".join(f"{e['points']:,} on {e['date']}" for e in upcoming[:3]) or "none"
@@ -120,6 +158,12 @@ def show(
              ("balance", plural(p['balance'], 'point')), *pending_pairs(p["pending"]), ("expiring", soon),
              ("spend in window" if p["basis"] == "spend" else "points in window", spend),
              ("next tier", f"{p['next_tier']}: {human(to_next)} to go" if p["next_tier"] else "top tier")]
+    pairs += consent_pairs(p["consent"])
+    if p["aliases"]:
+        pairs.append(("aliases", ", ".join(p["aliases"]) + " (merged into this member)"))
+    if p["merged_into"]:
+        pairs.insert(0, ("merged into", f"{p['merged_into']} on {p['merged_at'][:10]}: this id is an alias, its new "
+                                        f"activity is {p['merged_into']}'s"))
     if p["erased"]:
         pairs.insert(0, ("erased", "personal data erased"))
     from loyalty_cli.cli.households import household_lines
@@ -185,30 +229,43 @@ def edit(
     birthday: str = typer.Option(None, "--birthday", help="YYYY-MM-DD"),
     joined: str = typer.Option(None, "--joined", help="YYYY-MM-DD"),
     referred_by: str = typer.Option(None, "--referred-by"),
+    consent_email: str = typer.Option(None, "--consent-email", metavar="yes|no",
+                                      help="Their answer on marketing email, recorded now with source 'edit'."),
+    consent_sms: str = typer.Option(None, "--consent-sms", metavar="yes|no",
+                                    help="Their answer on marketing SMS, recorded now with source 'edit'."),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who records their consent (default: the OS user)."),
     allow_future: bool = ALLOW_FUTURE,
 ):
-    """Change a member's profile fields; fields not given stay as they are.
+    """Change a member's profile fields and consent; fields not given stay as they are.
 
     \b
     Example:
       loyalty members edit M0001 --email ana.li@shop.example \\
         --phone "+44 7700 900123"
+      loyalty members edit M0001 --consent-email no --consent-sms yes
     """
     from loyalty_cli import members
 
     changes = _profile_fields(name, email, phone, birthday, joined, referred_by)
+    consent = {"email": _consent_option(consent_email, "--consent-email"),
+               "sms": _consent_option(consent_sms, "--consent-sms")}
     from loyalty_cli.cli.common import as_stored
 
     refuse_future(changes["joined_on"], allow_future, "--joined", lambda: f"record {as_stored(member_id)} as joining then")
-    p = call(members.edit, member_id, changes)
-    changed = ", ".join(k for k, v in changes.items() if v is not None)
+    from loyalty_cli.cli.common import now
+
+    given = any(v is not None for v in consent.values())
+    p = call(members.edit, member_id, changes, consent, now(), operator(by) if given else None)
+    changed = ", ".join([k for k, v in changes.items() if v is not None]
+                        + [f"{k} consent" for k, v in consent.items() if v is not None])
     out(lists=False).done(f"updated {p['member_id']}: {changed}",
                           {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "referred_by")})
 
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="Members CSV: member_id,name,email,phone,birthday,joined_on,referred_by"),
+    file: Path = typer.Argument(..., help="Members CSV: member_id,name,email,phone,birthday,joined_on,referred_by "
+                                          "(and email_opt_in, sms_opt_in: yes/no)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
     rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and "
@@ -226,6 +283,10 @@ def import_(
 
     All or nothing by default: one bad row rejects the file (exit 3), every bad row
     is listed with its line number. New members get the signup bonus dated joined_on.
+
+    Columns email_opt_in and sms_opt_in (yes/no, true/false, 1/0) record the
+    member's consent with source "import", dated the import's --at; an empty cell
+    leaves it as it is, a new member without one has not opted in.
 
     \b
     Example:
@@ -351,3 +412,6 @@ def erase(
     refuse_future(when, allow_future, "--at", lambda: f"record the erasure of {as_stored(member_id)} as done then")
     result = call(members.erase, member_id, when, operator(by))
     out(lists=False).done(f"erased the personal data of {result['member_id']}", result)
+
+
+from loyalty_cli.cli import hygiene as _hygiene  # noqa: E402,F401  (registers members merge and members export)

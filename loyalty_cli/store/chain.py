@@ -411,3 +411,15 @@ def rekey(tx, through: int) -> int:
     1..`through` as they are, whatever key signed them (`loyalty db rekey`): the owner's word, after
     the chain passed `db check --no-key`. Returns the block's id."""
     return tx.journal.write_block({"rekey": {"through": through, "keys": signing_keys(tx)}})
+
+
+# Member hygiene (migration m013): merges of duplicate members, consent answers, campaign lists exported.
+# Their rows are history (compared whole by the replay); the members' aliases and consent they make
+# are current state, rebuilt from them (hygiene.compare_replayed).
+RECORDS.update({
+    "member_merges": ("member_merges", ("member_id", "into_id", "at", "by", "points", "entry_out", "entry_in"),
+                      "position"),
+    "consent_changes": ("consent_changes", ("member_id", "channel", "opt_in", "at", "source", "by"), "position"),
+    "campaign_exports": ("campaign_exports", ("at", "by", "list", "channel", "as_of", "members", "destination"),
+                         "position"),
+})

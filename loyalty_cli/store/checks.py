@@ -145,7 +145,7 @@ def purchase_lot_mismatches(tx, limit: int) -> list[tuple]:
 
 def spent_before_available(tx, limit: int) -> list[tuple]:
     """(entry id, member_id, kind, entry's date, lot id, lot's available_on) of spends (a debit other than a
-    refund's reversal or a write-off) that took points of a lot before the day it became spendable.
+    refund's reversal, a write-off or a merge, which moves a pending lot as it is) that took points of a lot before the day it became spendable.
     None such in a backup made before lots had the column (m008): every lot was spendable at once."""
     if not has_column(tx, "lots", "available_on"):
         return []
@@ -153,6 +153,7 @@ def spent_before_available(tx, limit: int) -> list[tuple]:
         """SELECT e.id, e.member_id, e.kind, substr(e.at, 1, 10), l.id, l.available_on
            FROM lots l JOIN lot_uses u ON u.lot_id = l.id JOIN ledger e ON e.id = u.entry_id
            WHERE l.available_on IS NOT NULL AND e.points < 0 AND e.kind != 'reversal' AND e.kind != 'expire'
+             AND e.kind != 'merge_out'
              AND substr(e.at, 1, 10) < l.available_on LIMIT ?""", (limit,)).fetchall()
 
 

@@ -21,7 +21,7 @@ NEVER = "9999-12-31"  # sorts never-expiring lots last
 OWN_LOTS = "(id = (SELECT lot_id FROM purchases WHERE purchase_id = ?) OR (purchase_id = ? AND origin IS NOT NULL))"
 
 MEMBER_COLUMNS = ("member_id, substr(birthday, 6, 2), referred_by, tier, tier_since, floor_tier, floor_until, "
-                  "balance, first_sale, erased_at IS NOT NULL")
+                  "balance, first_sale, erased_at IS NOT NULL, merged_into")
 
 # A member's row of member_totals (see migrations.m002_summaries), recomputed from their purchases
 # for the members a book gave purchases to: the same query `db check` verifies them with.
@@ -68,15 +68,16 @@ def head(tx) -> tuple[int, str | None, int]:
 
 def member_states(tx, ids: list[str]):
     """Rows (member_id, birth month, referred_by, tier, tier_since, floor_tier, floor_until, balance,
-    first_sale, erased) of those of `ids` enrolled, read a few hundred at a time; tier names and
+    first_sale, erased, merged_into) of those of `ids` enrolled, read a few hundred at a time; tier names and
     dates interned (a hundred thousand members share a handful of them)."""
     intern = sys.intern
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ",".join("?" * len(chunk))
-        for mid, month, ref, tier, since, floor, until, balance, first, erased in tx.execute(
+        for mid, month, ref, tier, since, floor, until, balance, first, erased, merged in tx.execute(
                 f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id IN ({marks})", chunk):
-            yield mid, month and intern(month), ref, intern(tier), intern(since), floor, until, balance, first, bool(erased)
+            yield (mid, month and intern(month), ref, intern(tier), intern(since), floor, until, balance, first,
+                   bool(erased), merged)
 
 
 def open_lots(tx, member_id: str, purchase_id: str | None = None):

@@ -470,3 +470,106 @@ naming the household (indexed: no other redeem entry has a ref)."""
 
 
 MIGRATIONS.append(m012_households)
+
+
+# Ledger entries of a merge (`members merge DUP --into KEEP`): the points leaving the duplicate and
+# arriving on the member kept. Appended to the kinds m001 allows by m013 (its CHECK widened in place).
+MERGE_KINDS = ("merge_out", "merge_in")
+# The tier change a merge makes (KEEP takes the higher of the two tiers until the next recalc).
+TIER_REASONS = ("purchase", "recalc", "manual")
+MERGE_REASON = "merge"
+
+
+def _widen_checks(conn) -> list[str]:
+    """Statements widening two CHECK constraints m001 wrote (the ledger's kinds, the tier changes'
+    reasons) in the schema itself: SQLite cannot ALTER a CHECK, and rebuilding the ledger would copy
+    every entry (and fight its foreign keys). Allowing more values never makes a stored row invalid,
+    which is the case SQLite documents as safe to change with writable_schema; the schema version
+    is bumped so every other connection reads the new schema."""
+    # Whole CHECK clauses: a schema already widened no longer holds the old one (run twice, nothing changes).
+    old_kinds = f"CHECK ({one_of('kind', ENTRY_KINDS)})"
+    new_kinds = f"CHECK ({one_of('kind', ENTRY_KINDS + MERGE_KINDS)})"
+    old_reasons = "CHECK (" + " OR ".join(f"reason = '{r}'" for r in TIER_REASONS) + ")"
+    new_reasons = "CHECK (" + " OR ".join(f"reason = '{r}'" for r in TIER_REASONS + (MERGE_REASON,)) + ")"
+    version = conn.execute("PRAGMA schema_version").fetchone()[0] if conn is not None else 0
+    q = lambda text: text.replace("'", "''")  # noqa: E731  (SQL text inside a SQL string)
+    return [
+        "PRAGMA writable_schema = ON",
+        f"UPDATE sqlite_master SET sql = replace(sql, '{q(old_kinds)}', '{q(new_kinds)}') "
+        "WHERE type = 'table' AND name = 'ledger'",
+        f"UPDATE sqlite_master SET sql = replace(sql, '{q(old_reasons)}', '{q(new_reasons)}') "
+        "WHERE type = 'table' AND name = 'tier_changes'",
+        f"PRAGMA schema_version = {version + 1}",
+        "PRAGMA writable_schema = OFF",
+    ]
+
+
+def m013_member_hygiene(conn) -> list[str]:
+    """Member hygiene (issue 20): merging a member enrolled twice, marketing consent, and the record
+    of every campaign list exported.
+
+    - `members.merged_into`: the member a duplicate was merged into (its alias: later sales naming
+      it are the kept member's). Not a foreign key, like lots.member_id: `db check` verifies it
+      against the merges the chain recorded (and `db copy` need not order members by it).
+    - `member_merges`: each merge, with the two ledger entries that moved the points (merge_out on
+      the duplicate, merge_in on the member kept: two new entry kinds, and a tier change of reason
+      'merge'); append-only.
+    - consent: each member's email and SMS opt-in, with the date and source (counter, import,
+      edit) of the latest answer, and `consent_changes`, every answer given (append-only).
+    - `campaign_exports`: who exported which campaign list, when, for which channel and how many
+      members (append-only): `loyalty db audit` lists them."""
+    statements = [] if conn is None else _widen_checks(conn)  # (PostgreSQL: store.pg_schema restates it)
+    statements += [
+        "ALTER TABLE members ADD COLUMN merged_into TEXT",
+        "CREATE INDEX members_merged_into ON members(merged_into) WHERE merged_into IS NOT NULL",
+        "ALTER TABLE members ADD COLUMN email_opt_in INTEGER NOT NULL DEFAULT 0 CHECK (email_opt_in = 0 OR email_opt_in = 1)",
+        "ALTER TABLE members ADD COLUMN email_consent_at TEXT",
+        "ALTER TABLE members ADD COLUMN email_consent_source TEXT",
+        "ALTER TABLE members ADD COLUMN sms_opt_in INTEGER NOT NULL DEFAULT 0 CHECK (sms_opt_in = 0 OR sms_opt_in = 1)",
+        "ALTER TABLE members ADD COLUMN sms_consent_at TEXT",
+        "ALTER TABLE members ADD COLUMN sms_consent_source TEXT",
+        """CREATE TABLE member_merges (
+            id INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            into_id TEXT NOT NULL REFERENCES members(member_id),
+            at TEXT NOT NULL,
+            by TEXT NOT NULL,
+            points INTEGER NOT NULL,
+            entry_out INTEGER REFERENCES ledger(id),
+            entry_in INTEGER REFERENCES ledger(id)
+        )""",
+        "CREATE INDEX member_merges_into ON member_merges(into_id)",
+        """CREATE TABLE consent_changes (
+            id INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            channel TEXT NOT NULL CHECK (channel = 'email' OR channel = 'sms'),
+            opt_in INTEGER NOT NULL CHECK (opt_in = 0 OR opt_in = 1),
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            by TEXT
+        )""",
+        "CREATE INDEX consent_changes_member ON consent_changes(member_id, id)",
+        """CREATE TABLE campaign_exports (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            by TEXT NOT NULL,
+            list TEXT NOT NULL,
+            channel TEXT NOT NULL CHECK (channel = 'email' OR channel = 'sms'),
+            as_of TEXT NOT NULL,
+            members INTEGER NOT NULL,
+            destination TEXT NOT NULL
+        )""",
+    ]
+    for table, instead in (("member_merges", "a merge is recorded once (it cannot be undone)"),
+                           ("consent_changes", "record the new answer instead"),
+                           ("campaign_exports", "an export is recorded once")):
+        statements += [
+            _refuse(table, "UPDATE", f"{table} is append-only: {instead}"),
+            _refuse(table, "DELETE", f"{table} is append-only: {instead}"),
+            _refuse(table, "INSERT", f"{table} is append-only: a row cannot be replaced",
+                    f"EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id)"),
+        ]
+    return statements
+
+
+MIGRATIONS.append(m013_member_hygiene)

@@ -95,3 +95,27 @@ def statements(migration) -> list[str]:
         out.append(_column_types(sql) if head.startswith(("ALTER TABLE", "CREATE INDEX")) else sql)
     return out
 
+
+
+def _widened_checks() -> list[str]:
+    """m013's widening of two CHECK constraints of m001 (the ledger's entry kinds, the tier changes'
+    reasons), in PostgreSQL's terms: the constraints PostgreSQL named for the columns, replaced."""
+    from loyalty_cli.store.migrations import ENTRY_KINDS, MERGE_KINDS, MERGE_REASON, TIER_REASONS, one_of
+
+    reasons = " OR ".join(f"reason = '{r}'" for r in TIER_REASONS + (MERGE_REASON,))
+    return ["ALTER TABLE ledger DROP CONSTRAINT ledger_kind_check",
+            f"ALTER TABLE ledger ADD CONSTRAINT ledger_kind_check CHECK ({one_of('kind', ENTRY_KINDS + MERGE_KINDS)})",
+            "ALTER TABLE tier_changes DROP CONSTRAINT tier_changes_reason_check",
+            f"ALTER TABLE tier_changes ADD CONSTRAINT tier_changes_reason_check CHECK ({reasons})"]
+
+
+_plain_statements = statements
+
+
+def statements(migration) -> list[str]:  # noqa: F811  (m013 adds its widened CHECKs first)
+    """The PostgreSQL statements of one of store.migrations' migrations (m013: its widened CHECK
+    constraints, then the rest restated as usual)."""
+    out = _plain_statements(migration)
+    if migration.__name__ == "m013_member_hygiene":
+        out = _widened_checks() + out
+    return out

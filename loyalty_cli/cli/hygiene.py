@@ -1,0 +1,265 @@
+"""`loyalty members merge`, `members export`, `campaign list` and `db audit`: member hygiene (issue 20).
+
+The commands are registered on the members and db groups from here (imported at the end of
+cli/members.py and cli/db.py); `campaign` is a group of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, operator, out,
+                                    refuse_future, store)
+from loyalty_cli.cli.members import app as members_app
+from loyalty_cli.errors import LoyaltyError, UsageError
+from loyalty_cli.render import plural
+
+campaign_app = group("Contact lists for campaigns, of the members who agreed to be contacted.",
+                     "loyalty campaign list birthdays --channel email --output birthdays.csv")
+
+
+@members_app.command("merge")
+def merge(
+    member_id: str = typer.Argument(..., metavar="DUP", help="The duplicate: the id to merge away."),
+    into: str = typer.Option(..., "--into", metavar="KEEP", help="The member to keep."),
+    at: str = typer.Option(None, "--at", help="When (default: now)."),
+    yes: bool = typer.Option(False, "--yes", help="Really merge (required when not asked on a terminal)."),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who merges (default: the OS user)."),
+    allow_future: bool = allow_future_option(),
+):
+    """Merge a member enrolled twice into the one to keep. It cannot be undone.
+
+    DUP's points move to KEEP with their expiry dates (lapsed points are written
+    off first); DUP's purchases stay in DUP's history, and a later refund of one
+    takes the points back from KEEP. DUP becomes an alias: sales, imports and
+    other activity naming DUP are recorded for KEEP, and 'members show DUP' says
+    so. Members DUP referred count as KEEP's referrals; KEEP takes the higher of
+    the two tiers until the next 'tiers recalc'. Refused (exit 1, nothing written)
+    for a member into themself, into or from an erased or merged member, or a DUP
+    below zero points. There is no undo: check the two ids first.
+
+    \b
+    Example:
+      loyalty members merge M0420 --into M0042 --yes
+      loyalty members merge M0420 --into M0042 --at 2026-11-15T10:00 --yes --json
+    """
+    from loyalty_cli import hygiene
+    from loyalty_cli.cli.common import as_stored
+
+    if not yes:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise UsageError("merging members needs --yes (it cannot be undone)")
+        if not typer.confirm(f"Merge {as_stored(member_id)} into {as_stored(into)}? This cannot be undone"):
+            raise typer.Exit(1)
+    when = at_option(at)
+    refuse_future(when, allow_future, "--at", lambda: f"record the merge of {as_stored(member_id)} as done then")
+    r = call(hygiene.merge, member_id, into, when, operator(by))
+    tier = f"; tier {r['tier_before']} → {r['tier']}" if r["tier"] != r["tier_before"] else ""
+    out(lists=False).done(f"merged {r['member_id']} into {r['into']}: {plural(r['points_moved'], 'point')} moved in "
+                          f"{plural(r['lots_moved'], 'lot')} (balance {r['balance']:,}){tier}", r)
+
+
+@members_app.command("export")
+def export(
+    member_id: str = typer.Argument(..., help="Member id."),
+    output: Path = typer.Option(None, "--output", "-o", metavar="FILE",
+                                help="Write the document here (mode 0600, replaced whole) instead of stdout."),
+):
+    """Everything the shop holds on one member, as one JSON document (right of access).
+
+    Profile, consent and its history, purchases, ledger and lots, vouchers, tier
+    history, merges, referrals and feedback. An erased member's export holds what
+    remains. The document is personal data: keep the file private.
+
+    \b
+    Example:
+      loyalty members export M0042 --output M0042.json
+    """
+    import json
+
+    from loyalty_cli import hygiene
+
+    o = out(lists=False)  # (--csv refused: one document)
+    if output is not None:
+        _check_output(output)
+    doc = call(hygiene.export_member, member_id)
+    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        if not o.quiet:
+            import sys
+
+            sys.stdout.write(text)
+        return
+    write_private(output, text)
+    o.note(f"wrote everything held on {doc['member_id']} to {output}")
+
+
+@campaign_app.command("list")
+def campaign_list(
+    list_name: str = typer.Argument(..., metavar="LIST", help="birthdays | churn-risk | segment | expiring"),
+    segment: str = typer.Argument(None, metavar="[NAME]", help="For 'segment': the RFM segment (see report segments)."),
+    channel: str = typer.Option(..., "--channel", metavar="email|sms", help="Who agreed to be contacted this way."),
+    as_of: str = typer.Option(None, "--as-of", help="The lists as of this date (default: today)."),
+    days: int = typer.Option(None, "--days", help="birthdays: in the next N days (30); churn-risk: no sale for N "
+                             "days (365, as report churn); expiring: points expiring in N days (30)."),
+    output: Path = typer.Option(None, "--output", "-o", metavar="FILE",
+                                help="Write the list here (CSV, or JSON with --json; mode 0600, replaced whole)."),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who exports (default: the OS user)."),
+):
+    """The contact list of a campaign: members of LIST who opted in to the channel.
+
+    Only members who agreed to the channel, are not erased and were not merged
+    into another; with their contact details unmasked (that is the list's
+    purpose: keep it private). The members come from the reports: birthdays
+    (report birthdays), churn-risk (report churn), segment NAME (report
+    segments), expiring (report expiring). Every list shown or written is
+    recorded (who, when, which list, channel, how many): see loyalty db audit.
+
+    \b
+    Example:
+      loyalty campaign list birthdays --channel email --output birthdays.csv
+      loyalty campaign list segment at_risk --channel sms --csv
+      loyalty campaign list expiring --channel email --days 14 --json
+    """
+    from loyalty_cli import hygiene
+
+    day = as_of_option(as_of)
+    if output is not None:
+        _check_output(output)
+    who = operator(by)
+    s = store()
+    try:
+        members = hygiene.campaign_members(s, list_name, channel, day, segment, days)
+        name = list_name + (f" {segment}" if segment else "")
+        # Recorded before it is written: an audit that names an export that then failed is safer
+        # than an export the audit never shows.
+        from loyalty_cli.cli.common import now
+
+        hygiene.record_export(s, name, channel, day, len(members), str(output) if output else "stdout", now(), who)
+    finally:
+        s.close()
+    columns = _campaign_columns(members, channel)
+    doc = {"list": name, "channel": channel, "as_of": day, "members": members}
+    if output is not None:
+        write_private(output, _json_text(doc) if out(lists=True).json else _csv_text(members, columns))
+        out(lists=True).note(f"wrote {plural(len(members), 'member')} ({name}, {channel}) to {output}")
+        return
+    out().table(members, [(c, c.replace("_", " ")) for c in columns], json_obj=doc, empty=f"no member of {name} "
+                f"agreed to {channel}")
+
+
+def _campaign_columns(members: list[dict], channel: str) -> list[str]:
+    columns = ["member_id", "name", channel]
+    for row in members:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    return columns
+
+
+def _json_text(doc) -> str:
+    import json
+
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def _csv_text(rows: list[dict], columns: list[str]) -> str:
+    import csv
+    import io
+
+    from loyalty_cli.render import safe_cell
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([safe_cell(row.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def _check_output(path: Path) -> None:
+    """--output must be a regular file or a new path in an existing folder, never the database."""
+    import os
+    import stat
+
+    from loyalty_cli.cli.common import Invocation
+    from loyalty_cli.store import postgres_url, resolve_path
+
+    text = str(path)
+    if not text or text in (".", "-"):
+        raise UsageError("--output needs a file name")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"--output {path} is not a regular file (a link, folder or device): give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {path}: the folder {path.parent} does not exist")
+    if postgres_url(Invocation.db) is not None:
+        return  # a PostgreSQL database is no file to overwrite
+    try:
+        db = Path(resolve_path(Invocation.db)).resolve()
+    except (LoyaltyError, OSError):
+        return
+    target = path.resolve()
+    for taken in (db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        same = target == taken
+        if not same and st is not None and taken.exists():
+            try:
+                same = os.path.samefile(taken, path)
+            except OSError:
+                same = False
+        if same:
+            raise UsageError(f"--output {path} is the database or one of its files: give another file")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` with mode 0600, atomically: a temporary file beside it, synced, then
+    renamed over it (a reader never sees half a list; a failure leaves the old file or none)."""
+    import os
+    import tempfile
+
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def audit(
+    kind: str = typer.Option(None, "--kind", help="Only this kind: export | merge | erasure."),
+    sort: str = typer.Option("at", "--sort", help="at | kind | by"),
+    limit: int = typer.Option(None, "--limit", min=1, help="At most this many."),
+):
+    """What was done with members' personal data: campaign lists exported, merges, erasures.
+
+    Each campaign list shown or written by 'loyalty campaign list' is one line: when,
+    who, which list by which channel as of which date, where to, and how many
+    members it named.
+
+    \b
+    Example:
+      loyalty db audit
+      loyalty db audit --kind export --sort by --limit 20 --csv > exports.csv
+    """
+    from loyalty_cli import hygiene
+
+    rows = call(hygiene.audit, kind, sort, limit)
+    out().table(rows, [("at", "at"), ("kind", "kind"), ("by", "by"), ("members", "members"), ("what", "what")],
+                empty="nothing recorded yet")
+
