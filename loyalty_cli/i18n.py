@@ -4,7 +4,7 @@ Every message written for a person is marked in the source: `_("…")` translate
 text of an error, a summary line, a table header), `N_("…")` only marks a text kept at module
 level and translated where it is shown, `M_("…", **values)` makes a message that stays English
 where machines read it (`--json`, `--csv`: an import's bad rows, a failed check) and is
-translated where a person reads it (`shown`). `plural(n, "word")` (render) marks its word too.
+translated where a person reads it (`display`). `plural(n, "word")` (render) marks its word too.
 
 The catalogue is `locale/zh_CN/LC_MESSAGES/loyalty.mo`, compiled from the `.po` beside it by
 `make messages`. English needs no catalogue: it is the source text, and it is never opened
@@ -44,7 +44,7 @@ class Msg(str):
     """A message that is English where a machine reads it and translated where a person does.
 
     It is the English text (a `str`: JSON and CSV write it as it is, and it compares and joins as
-    English); `shown(msg)` gives it in the current language, from its template and values."""
+    English); `display(msg)` gives it in the current language, from its template and values."""
 
     def __new__(cls, template: str, values: dict):
         self = super().__new__(cls, template.format(**values) if values else template)
@@ -60,10 +60,10 @@ def M_(template: str, **values) -> Msg:
     return Msg(template, values)
 
 
-def shown(text) -> str:
+def display(text) -> str:
     """What a person reads of `text`: a Msg translated, anything else as it is."""
     if isinstance(text, Msg) and _catalogue is not None:
-        values = {k: shown(v) for k, v in text.values.items()}
+        values = {k: display(v) for k, v in text.values.items()}
         return _(text.template).format(**values)
     return str(text) if text is not None else ""
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound
 from loyalty_cli.store import members as member_rows
+from loyalty_cli.i18n import _
 
 
 def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
-    return LoyaltyError(f"member id {typed} is ambiguous: members {' and '.join(stored)} differ only by case "
-                        "(both enrolled before ids matched without regard to case), and the tool will not guess "
-                        "which one is meant (loyalty db check lists such pairs)")
+    return LoyaltyError(_("member id {typed} is ambiguous: members {join} differ only by case (both enrolled before ids matched without regard to case), and the tool will not guess which one is meant (loyalty db check lists such pairs)").format(typed=typed, join=' and '.join(stored)))
 
 
-def resolve_member(tx, typed: str, what: str = "member id") -> str:
+def resolve_member(tx, typed: str, what: str = _("member id")) -> str:
     """The stored spelling of the member a typed id names (`m0042` → `M0042`); the typed id
     (trimmed, NFC) when no member has it, so the caller's lookup says "not found". A typed id that
     could never be stored (an invisible character, too long) is a usage error (exit 2)."""
@@ -40,10 +39,10 @@ def erased(member_id: str, role: str | None = None) -> LoyaltyError:
     """The refusal of anything new for an erased member (`role`: how the command names them, e.g.
     "the referrer"): one wording wherever it is refused."""
     named = f"member {member_id} ({role})" if role else f"member {member_id}"
-    return LoyaltyError(f"{named} was erased; erased members take no new activity")
+    return LoyaltyError(_("{named} was erased; erased members take no new activity").format(named=named))
 
 
-def active_member(tx, typed: str, what: str = "member id") -> str:
+def active_member(tx, typed: str, what: str = _("member id")) -> str:
     """The stored id of the member a typed id names (resolve_member), who must be enrolled
     (NotFound otherwise) and not erased (an erased member takes no new activity, nor changes)."""
     member_id = resolve_member(tx, typed, what)

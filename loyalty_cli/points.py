@@ -12,20 +12,21 @@ from loyalty_cli.ledger import MAX_POINTS, Book
 from loyalty_cli.program import load_programme
 from loyalty_cli.store import ledger as ledger_rows
 from loyalty_cli.values import check_sort
+from loyalty_cli.i18n import _
 
 
 def _reason(reason: str) -> str:
     from loyalty_cli import values
 
     return values.checked(values.parse_text, reason or "", "--reason", 500, message=(
-        "--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)"))
+        _("--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)")))
 
 
 def _positive(points: int, what: str = "points") -> int:
     if points <= 0:
-        raise UsageError(f"{what} must be a whole number above 0, got {points}")
+        raise UsageError(_("{what} must be a whole number above 0, got {points}").format(what=what, points=points))
     if points > MAX_POINTS:
-        raise UsageError(f"{what} must be at most {MAX_POINTS:,}, got {points:,} (a typo?)")
+        raise UsageError(_("{what} must be at most {max_points:,}, got {points:,} (a typo?)").format(what=what, max_points=MAX_POINTS, points=points))
     return points
 
 
@@ -73,7 +74,7 @@ def award(store, member_id: str, points: int, at: str, reason: str, by: str) -> 
 def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) -> dict:
     """A manual correction, up or down; never below zero."""
     if points == 0:
-        raise UsageError("an adjustment of 0 points changes nothing; give e.g. 20 or -20")
+        raise UsageError(_("an adjustment of 0 points changes nothing; give e.g. 20 or -20"))
     _positive(abs(points))
     reason = _reason(reason)
     with store.write() as conn:
@@ -83,7 +84,7 @@ def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) ->
         if points > 0:
             eid = book.credit(m, at, "adjust", points, note=reason, by=by)
         else:
-            eid, _ = book.debit(m, at, "adjust", -points, note=reason, by=by)
+            eid, __ = book.debit(m, at, "adjust", -points, note=reason, by=by)
         book.flush()
         return {"member_id": member_id, "points": points, "balance": m.balance, "entry": eid}
 
@@ -93,7 +94,7 @@ def _voucher_code(conn) -> str:
 
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     while True:
-        code = "V" + "".join(secrets.choice(alphabet) for _ in range(8))
+        code = "V" + "".join(secrets.choice(alphabet) for __ in range(8))
         if not ledger_rows.voucher_code_taken(conn, code):
             return code
 
@@ -111,20 +112,20 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
             reward = find_reward(conn, reward) or reward
             row = ledger_rows.reward_terms(conn, reward)
             if row is None:
-                raise NotFound(f"reward {reward} not found (see: loyalty rewards list)")
+                raise NotFound(_("reward {reward} not found (see: loyalty rewards list)").format(reward=reward))
             name, cost, stock, retired = row
             if retired:
-                raise LoyaltyError(f"reward {reward} was retired on {retired[:10]}")
+                raise LoyaltyError(_("reward {reward} was retired on {retired}").format(reward=reward, retired=retired[:10]))
             if stock is not None and stock <= 0:
-                raise LoyaltyError(f"reward {reward} is out of stock")
+                raise LoyaltyError(_("reward {reward} is out of stock").format(reward=reward))
             if points is not None and points != cost:
-                raise UsageError(f"reward {reward} costs {cost:,} point{'' if cost == 1 else 's'}; leave out POINTS or give {cost}")
+                raise UsageError(_("reward {reward} costs {cost:,} point{value}; leave out POINTS or give {cost}").format(reward=reward, cost=cost, value='' if cost == 1 else 's'))
             points = cost
             note = f"reward {reward}"
         else:
             _positive(points)
             note = None
-        eid, _ = book.debit(m, at, "redeem", points, ref=None, note=note, by=by)
+        eid, __ = book.debit(m, at, "redeem", points, ref=None, note=note, by=by)
         if reward is not None:
             code = _voucher_code(conn)
             book.flush()
@@ -139,20 +140,19 @@ def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -
     with store.write() as conn:
         sender, receiver = resolve_member(conn, sender), resolve_member(conn, receiver)
         if sender == receiver:
-            raise LoyaltyError("a member cannot transfer points to themself")
+            raise LoyaltyError(_("a member cannot transfer points to themself"))
         book = Book(conn)
         rules = book.rules_for(at)
         if not rules.transfers_enabled:
-            raise LoyaltyError("transfers are disabled by the programme (transfers.enabled = false)")
+            raise LoyaltyError(_("transfers are disabled by the programme (transfers.enabled = false)"))
         src = book.member(sender)
         dst = book.member(receiver)
         month = at[:7]
         sent = ledger_rows.points_sent(conn, sender, month)
         limit = rules.max_transfer_per_month
         if sent + points > limit:
-            raise LoyaltyError(f"member {sender} may transfer at most {limit:,} point{'' if limit == 1 else 's'} in {month} "
-                               f"({sent:,} already sent this month)")
-        _, taken = book.debit(src, at, "transfer_out", points, ref=receiver, by=by)
+            raise LoyaltyError(_("member {sender} may transfer at most {limit:,} point{value} in {month} ({sent:,} already sent this month)").format(sender=sender, limit=limit, value='' if limit == 1 else 's', month=month, sent=sent))
+        __, taken = book.debit(src, at, "transfer_out", points, ref=receiver, by=by)
         lots: dict = {}
         for _lot, expires_on, take in taken:
             lots[expires_on] = lots.get(expires_on, 0) + take

@@ -13,6 +13,7 @@ from loyalty_cli import rules as rules_mod
 from loyalty_cli import values
 from loyalty_cli.errors import InputFileError, UsageError
 from loyalty_cli.store import programme as programme_rows
+from loyalty_cli.i18n import _
 
 
 def load_programme(tx) -> rules_mod.Programme:
@@ -34,8 +35,7 @@ def _store_version(store, doc: dict, applies_from: str | None, today: str, loade
         if fixed is None and (not first or programme_rows.has_purchases(tx)):
             fixed = str(load_programme(tx).currency_decimals)
         if fixed is not None and int(fixed) != rules.currency_decimals:
-            raise refused(f"{source}: currency_decimals is fixed at {fixed} for this database "
-                          f"(it was set when the database started), got {rules.currency_decimals}")
+            raise refused(_("{source}: currency_decimals is fixed at {fixed} for this database (it was set when the database started), got {currency_decimals}").format(source=source, fixed=fixed, currency_decimals=rules.currency_decimals))
         programme_rows.set_once(tx, "currency_decimals", str(rules.currency_decimals))
         start = applies_from or (values.EARLIEST if first else today)
         programme_rows.insert(tx, start, rules.to_json(), loaded_at, source)

@@ -14,6 +14,7 @@ from pathlib import Path
 from loyalty_cli import values
 from loyalty_cli.errors import UsageError
 from loyalty_cli.render import Output
+from loyalty_cli.i18n import N_, _
 
 
 class Invocation:
@@ -32,7 +33,7 @@ class Invocation:
 
 def out(lists: bool = True) -> Output:
     if Invocation.csv and not lists:
-        raise UsageError("--csv is for commands that print a list; use --json here")
+        raise UsageError(_("--csv is for commands that print a list; use --json here"))
     return Output(json=Invocation.json, csv=Invocation.csv and not Invocation.json, quiet=Invocation.quiet)
 
 
@@ -112,7 +113,7 @@ def allow_future_option():
     import typer
 
     return typer.Option(False, "--allow-future",
-                        help="Accept a date after today (refused otherwise, so a typo cannot write the future).")
+                        help=N_("Accept a date after today (refused otherwise, so a typo cannot write the future)."))
 
 
 def refuse_future(when: str | None, allow: bool, option: str, would) -> None:
@@ -125,8 +126,7 @@ def refuse_future(when: str | None, allow: bool, option: str, would) -> None:
     day = today()
     if when[:10] > day:
         would = would() if callable(would) else would  # worded only when refusing (it may look up an id)
-        raise UsageError(f"{option} {when} is after today ({day}): this would {would}; "
-                         "pass --allow-future if that is what you mean")
+        raise UsageError(_("{option} {when} is after today ({day}): this would {would}; pass --allow-future if that is what you mean").format(option=option, when=when, day=day, would=would))
 
 
 def at_option(value: str | None, option: str = "--at") -> str:
@@ -155,13 +155,13 @@ parse = values.checked  # a values.parse_* function on a command-line value: Val
 def operator(by: str | None) -> str:
     """Who made a manual entry: --by, else LOYALTY_OPERATOR, else the OS user."""
     if by is not None and not by.strip():  # an unset shell variable, not a wish to be the OS user
-        raise UsageError("--by was given an empty name; give who made the entry, or leave --by out")
+        raise UsageError(_("--by was given an empty name; give who made the entry, or leave --by out"))
     given = by or os.environ.get("LOYALTY_OPERATOR")
     if given:  # kept in the ledger for ever and shown by every statement: plain text only
         from loyalty_cli import values
 
         # named as the import's settings are: the variable too when it holds the value (it may have been set, not typed)
-        what = "--by (or LOYALTY_OPERATOR)" if os.environ.get("LOYALTY_OPERATOR") == given else "--by"
+        what = _("--by (or LOYALTY_OPERATOR)") if os.environ.get("LOYALTY_OPERATOR") == given else "--by"
         return parse(values.parse_text, given, what, 100)
     import getpass
 
@@ -214,19 +214,19 @@ def existing_file(path: Path, what: str = "file") -> Path:
     if str(path) in ("", "."):
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(f"no {what} was named (an empty path)")
+        raise InputFileError(_("no {what} was named (an empty path)").format(what=what))
     if not path.exists():
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(f"{what} {path} does not exist")
+        raise InputFileError(_("{what} {path} does not exist").format(what=what, path=path))
     if path.is_dir():
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(f"{path} is a directory, not a {what}")
+        raise InputFileError(_("{path} is a directory, not a {what}").format(path=path, what=what))
     return path
 
 
-GLOBAL_HELP = "Global options, accepted anywhere: --db PATH (env LOYALTY_DB), --json, --csv (lists), -q/--quiet."
+GLOBAL_HELP = N_("Global options, accepted anywhere: --db PATH (env LOYALTY_DB), --json, --csv (lists), -q/--quiet.")
 
 
 def group(help: str, example: str):
