@@ -312,9 +312,9 @@ def _primary_code(exc: sqlite3.Error) -> int | None:
     if code is not None:
         return code & 0xFF
     text = str(exc).lower()
-    for words, guess in (("malformed", SQLITE_CORRUPT), (_("file is not a database"), SQLITE_NOTADB),
-                         (_("disk is full"), SQLITE_FULL), (_("disk i/o error"), SQLITE_IOERR),
-                         ("readonly", SQLITE_READONLY), (_("unable to open"), SQLITE_CANTOPEN)):
+    for words, guess in (("malformed", SQLITE_CORRUPT), ("file is not a database", SQLITE_NOTADB),
+                         ("disk is full", SQLITE_FULL), ("disk i/o error", SQLITE_IOERR),
+                         ("readonly", SQLITE_READONLY), ("unable to open", SQLITE_CANTOPEN)):
         if words in text:
             return guess
     return None

@@ -10,7 +10,6 @@ from functools import lru_cache
 
 from loyalty_cli.store.ledger import BALANCES_SQL, entries_after, outstanding
 from loyalty_cli.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, SUMMARY_TABLES
-from loyalty_cli.i18n import _
 
 
 def integrity_messages(tx) -> list[str]:
@@ -263,7 +262,7 @@ def rows_by_position(tx, table: str, columns, first: int, last: int | None) -> d
     sql = f"SELECT rowid, {', '.join(_quoted(columns))} FROM {table} WHERE rowid >= ?"
     params: tuple = (first,)
     if last is not None:
-        sql += _(" AND rowid <= ?")
+        sql += " AND rowid <= ?"
         params = (first, last)
     return {row[0]: row[1:] for row in tx.execute(sql, params)}
 
@@ -386,7 +385,7 @@ def touched_summary_differences(tx, limit: int) -> list[tuple[str, list[tuple]]]
                 "temp.touched_members)", member, "member_id"),
                ("daily_sales", "SELECT * FROM daily_sales WHERE day IN (SELECT day FROM temp.touched_days)", sales, "day"),
                ("daily_points", "SELECT * FROM daily_points WHERE day IN (SELECT day FROM temp.touched_days)", points,
-                _("day, kind")))
+                "day, kind"))
     return [(table, tx.execute(
         f"""SELECT * FROM ({cached} EXCEPT SELECT * FROM ({source}) AS s) AS a
             UNION ALL SELECT * FROM (SELECT * FROM ({source}) AS s EXCEPT {cached}) AS b ORDER BY {key} LIMIT ?""",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import namedtuple
 
 from loyalty_cli.store.chain import CHAINED_MEMBER_FIELDS
-from loyalty_cli.i18n import _
 
 # The profile columns a command may change (`members edit`, `members import`).
 PROFILE_FIELDS = ("name", "email", "phone", "birthday", "joined_on", "referred_by")
@@ -118,14 +117,15 @@ def listing(tx, *, tier: str | None, search: str | None, order: str, limit: int 
 
     where, params = [], []
     if tier:
-        where.append(_("tier = ? COLLATE NOCASE"))
+        where.append("tier = ? COLLATE NOCASE")
         params.append(tier)
     if search:
         # Case folded in Python on both sides: SQLite's LIKE ignores the case of ASCII letters only
         # (a search for "öztürk" must find "Öztürk").
         folded = search.casefold()
         like = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(_("(fold(member_id) LIKE ? ESCAPE '\\' OR fold(name) LIKE ? ESCAPE '\\' OR fold(email) LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\')"))
+        where.append("(fold(member_id) LIKE ? ESCAPE '\\' OR fold(name) LIKE ? ESCAPE '\\' OR fold(email) LIKE ? ESCAPE '\\' "
+                     "OR phone LIKE ? ESCAPE '\\')")
         params += [like] * 4
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     if hasattr(tx, "create_function"):  # (PostgreSQL: lower(), store.postgres)

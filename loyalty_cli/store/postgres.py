@@ -139,7 +139,7 @@ def translate(sql: str) -> str:
     text = "".join(part if i % 2 else _rewrite(part) for i, part in enumerate(parts))
     ignore = re.match(r"\s*INSERT OR IGNORE INTO", text, flags=re.I)
     if ignore:
-        text = "INSERT INTO" + text[ignore.end():] + _(" ON CONFLICT DO NOTHING")
+        text = "INSERT INTO" + text[ignore.end():] + " ON CONFLICT DO NOTHING"
     replace = re.match(r"\s*INSERT OR REPLACE INTO (\w+)", text, flags=re.I)
     if replace:
         table = replace.group(1)
@@ -353,7 +353,7 @@ class Connection:
         update = _UPDATE.match(sql) if len(rows) >= BATCH_FROM_ROWS and not insert else None
         if insert:
             table, columns = insert.group(1), insert.group(2)
-            with cur.copy(_("COPY {table} ({columns}) FROM STDIN").format(table=table, columns=columns)) as copy:
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         elif update and len(set(row[-1] for row in rows)) == len(rows):  # each key once: one pass does it
