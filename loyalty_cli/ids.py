@@ -38,7 +38,7 @@ def resolve_member(tx, typed: str, what: str = _("member id")) -> str:
 def erased(member_id: str, role: str | None = None) -> LoyaltyError:
     """The refusal of anything new for an erased member (`role`: how the command names them, e.g.
     "the referrer"): one wording wherever it is refused."""
-    named = f"member {member_id} ({role})" if role else f"member {member_id}"
+    named = _("member {member_id} ({role})").format(member_id=member_id, role=role) if role else _("member {member_id}").format(member_id=member_id)
     return LoyaltyError(_("{named} was erased; erased members take no new activity").format(named=named))
 
 

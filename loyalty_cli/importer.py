@@ -161,7 +161,7 @@ def _flag(flag: str, value: str) -> str:
     LOYALTY_ENCODING)` when that variable holds the value (it may have been set, not typed), as
     `--by (or LOYALTY_OPERATOR)` says."""
     env = "LOYALTY_" + flag[2:].upper().replace("-", "_")
-    return f"{flag} (or {env})" if os.environ.get(env) == value else flag
+    return _("{flag} (or {env})").format(flag=flag, env=env) if os.environ.get(env) == value else flag
 
 
 class CsvSource:
@@ -260,7 +260,7 @@ class CsvSource:
         return mine.difference(now)
 
     def _fail(self, message: str, line: int | None = None):
-        where = f"line {line}: " if line is not None and line > 1 else ""
+        where = _("line {line}: ").format(line=line) if line is not None and line > 1 else ""
         raise InputFileError(f"{shown_path(self.path)}: {where}{message}", [Problem(message, line)])
 
     def _next(self):
@@ -359,7 +359,7 @@ class CsvSource:
                 fits = all(columns[f] in names for f, required in self.fields.items() if required)
             if fits:
                 shown = "\\t" if other == "\t" else other
-                what = "tab" if other == "\t" else repr(other)
+                what = _("tab") if other == "\t" else repr(other)
                 return _("; it looks like {what}-separated: add --delimiter '{shown}'").format(what=what, shown=shown)
         return None
 
@@ -544,8 +544,8 @@ def _check_regular_or_absent(path: Path) -> None:
     except OSError as exc:
         raise UsageError(_("cannot write --rejects {path}: {strerror}").format(path=path, strerror=exc.strerror)) from None
     kinds = [(stat.S_ISLNK, _("a symbolic link (it is not followed)")), (stat.S_ISFIFO, _("a FIFO (named pipe)")),
-             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISDIR, "a directory")]
+             (stat.S_ISCHR, _("a device")), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, _("a socket")),
+             (stat.S_ISDIR, _("a directory"))]
     for test, what in kinds:
         if test(mode):
             raise UsageError(_("--rejects {path} is {what}, not a regular file; give the path of a file for the rejected rows").format(path=path, what=what))
@@ -840,7 +840,7 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
             exc.problems = problems + exc.problems
         raise
     if problems:
-        raise InputFileError(f"{shown_path(path)}: {plural(len(problems), 'bad row')} skipped" + (
+        raise InputFileError(_("{path}: {rows} skipped").format(path=shown_path(path), rows=plural(len(problems), 'bad row')) + (
             _(" (dry run: --rejects {rejects} not written)").format(rejects=options.rejects) if options.rejects and options.dry_run
             else _(", written to {rejects}").format(rejects=options.rejects) if options.rejects else ""), problems, counts, rows_skipped=True)
     counts["ignored_columns"] = source.ignored  # for the CLI's note; not part of the JSON summary (SPEC §11)
@@ -852,7 +852,7 @@ def _refuse_if_changed(source: "CsvSource", path: Path, options: ImportOptions, 
     why = source.changed(thorough)
     if why is None:
         return
-    doing, again = ("checked", "check") if options.dry_run else ("imported", "import")
+    doing, again = (_("checked"), _("check")) if options.dry_run else (_("imported"), _("import"))
     message = (_("{path} changed while it was being {doing} ({why}); nothing was imported: {again} it again once it is complete").format(path=path, doing=doing, why=why, again=again))
     exc = InputFileError(message, [Problem(message, None)], _nothing_written(counts))
     exc.changed = True
@@ -905,7 +905,7 @@ class _DryRun(Exception):
 
 def _reject_message(path: Path, problems: list[Problem]) -> str:
     first = problems[0]
-    more = f" (and {plural(len(problems) - 1, 'more bad row')})" if len(problems) > 1 else ""
+    more = _(" (and {rows})").format(rows=plural(len(problems) - 1, 'more bad row')) if len(problems) > 1 else ""
     return _("{path} rejected, nothing imported: line {line}: {message}{more}").format(path=shown_path(path), line=first.line, message=first.message, more=more)
 
 

@@ -299,9 +299,13 @@ class Book:
             available = m.balance - sum(p for __, p in pending)
             if available < points:
                 if not pending:
-                    raise LoyaltyError(_("member {member_id} has {balance:,} point{value} available, not enough for {points:,}").format(member_id=m.member_id, balance=m.balance, value='' if m.balance == 1 else 's', points=points))
-                later = ", ".join(f"{p:,} more from {day}" for day, p in pending)
-                raise LoyaltyError(_("member {member_id} has {available:,} point{value} available now ({later}), not enough for {points:,}").format(member_id=m.member_id, available=available, value='' if available == 1 else 's', later=later, points=points))
+                    from loyalty_cli.render import plural  # the count and its noun, in the reader's language
+
+                    raise LoyaltyError(_("member {member_id} has {balance} available, not enough for {points:,}").format(member_id=m.member_id, balance=plural(m.balance, "point"), points=points))
+                later = ", ".join(_("{points:,} more from {day}").format(points=p, day=day) for day, p in pending)
+                from loyalty_cli.render import plural  # the count and its noun, in the reader's language
+
+                raise LoyaltyError(_("member {member_id} has {available} available now ({later}), not enough for {points:,}").format(member_id=m.member_id, available=plural(available, "point"), later=later, points=points))
         eid = self._append(m, at, kind, -points, ref, note, by)
         taken = self._consume(m, eid, points, purchase_id, spend_day)  # may flush: mark dirty after it
         m.balance -= points

@@ -119,7 +119,9 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
             if stock is not None and stock <= 0:
                 raise LoyaltyError(_("reward {reward} is out of stock").format(reward=reward))
             if points is not None and points != cost:
-                raise UsageError(_("reward {reward} costs {cost:,} point{value}; leave out POINTS or give {cost}").format(reward=reward, cost=cost, value='' if cost == 1 else 's'))
+                from loyalty_cli.render import plural  # the count and its noun, in the reader's language
+
+                raise UsageError(_("reward {reward} costs {points}; leave out POINTS or give {cost}").format(reward=reward, points=plural(cost, "point"), cost=cost))
             points = cost
             note = f"reward {reward}"
         else:
@@ -151,7 +153,9 @@ def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -
         sent = ledger_rows.points_sent(conn, sender, month)
         limit = rules.max_transfer_per_month
         if sent + points > limit:
-            raise LoyaltyError(_("member {sender} may transfer at most {limit:,} point{value} in {month} ({sent:,} already sent this month)").format(sender=sender, limit=limit, value='' if limit == 1 else 's', month=month, sent=sent))
+            from loyalty_cli.render import plural  # the count and its noun, in the reader's language
+
+            raise LoyaltyError(_("member {sender} may transfer at most {limit} in {month} ({sent:,} already sent this month)").format(sender=sender, limit=plural(limit, "point"), month=month, sent=sent))
         __, taken = book.debit(src, at, "transfer_out", points, ref=receiver, by=by)
         lots: dict = {}
         for _lot, expires_on, take in taken:

@@ -86,7 +86,7 @@ from loyalty_cli.errors import LoyaltyError, UsageError
 from loyalty_cli.program import load_programme
 from loyalty_cli.store import reports as report_rows
 from loyalty_cli.tiers import tiers_held
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 SEGMENTS = ("champions", "loyal", "potential", "at_risk", "lost", "regular")
 PARETO_PERCENTS = (1, 5, 10, 20)
@@ -448,25 +448,42 @@ def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -
     small = values.format_money(a["small_sale"], decimals)
     found: list[dict] = []
     limit_day = a["max_sales_per_day"]
+    # The reasons are English in --json and --csv, and shown in the reader's language (i18n.Msg).
     for member_id, day, count in busy:
         found.append({"member_id": member_id, "date": day, "rule": "sales_per_day",
-                      "reason": _("{count} sales in one day (more than {limit_day} a day)").format(count=count, limit_day=limit_day)})
+                      "reason": M_("{count} sales in one day (more than {limit_day} a day)", count=count,
+                                   limit_day=limit_day)})
     for member_id, day, count, first, last in bursts:
         found.append({"member_id": member_id, "date": day, "rule": "small_burst",
-                      "reason": _("{count} sales under {small} within {small_burst_minutes} minutes ({first}–{last}{value})").format(count=count, small=small, small_burst_minutes=a['small_burst_minutes'], first=first[11:16], last=last[11:16], value='' if last[:10] == day else _(' next day'))})
+                      "reason": M_("{count} sales under {small} within {minutes} minutes ({first}–{last}{next_day})",
+                                   count=count, small=small, minutes=a['small_burst_minutes'], first=first[11:16],
+                                   last=last[11:16], next_day="" if last[:10] == day else M_(" next day"))})
     for member_id, sales, refunds, last in refunders:
         found.append({"member_id": member_id, "date": last[:10], "rule": "refund_ratio",
-                      "reason": _("{refunds} refunds for {sales} sale{value} ({pct}), over {number} × the shop's {pct2}").format(refunds=refunds, sales=sales, value='' if sales == 1 else 's', pct=_pct(refunds / sales), number=_number(factor), pct2=_pct(shop_refunds / shop_sales))})
+                      "reason": M_("{refunds} refunds for {sales} ({pct}), over {number} × the shop's {pct2}",
+                                   refunds=refunds, sales=M_("{n} sale", n=sales) if sales == 1 else M_("{n} sales", n=sales),
+                                   pct=_pct(refunds / sales), number=_number(factor), pct2=_pct(shop_refunds / shop_sales))})
     for member_id, at, points, by, redeemed_at, redeemed in awards:
         gap = values.days_between(at, redeemed_at)
+        when = (M_("the same day") if gap == 0 else M_("{gap} day later", gap=gap) if gap == 1
+                else M_("{gap} days later", gap=gap))
         found.append({"member_id": member_id, "date": at[:10], "rule": "award_redeem",
-                      "reason": _("manual award of {points} points{format} followed by a redemption of {redeemed} points {v_} ({redeemed_at})").format(points=points, format=_(' by {by}').format(by=by) if by else '', redeemed=redeemed, v_=_('the same day') if gap == 0 else _('{gap} day').format(gap=gap) + ('s' if gap > 1 else '') + ' later', redeemed_at=redeemed_at[:10])})
+                      "reason": M_("manual award of {points} points{by} followed by a redemption of {redeemed} points "
+                                   "{when} ({redeemed_at})", points=points, by=M_(" by {by}", by=by) if by else "",
+                                   redeemed=redeemed, when=when, redeemed_at=redeemed_at[:10])})
     for member_id, refund_id, sale_id, at, balance, sent, redeemed in spent_refunds:
-        spent = " and ".join(f"{p:,}{' of its points' if i == 0 else ''} {'were ' if i == 0 else ''}{how}"
-                             for i, (p, how) in enumerate(
-                                 [(p, how) for p, how in ((sent, "transferred out"), (redeemed, "redeemed")) if p]))
-        found.append({"member_id": member_id, "date": at[:10], "rule": "refund_after_spend",
-                      "reason": f"refund {refund_id} of {sale_id} left {member_id} at −{-balance:,} after {spent}"})
+        said = dict(refund_id=refund_id, sale_id=sale_id, member_id=member_id, balance=-balance, sent=sent,
+                    redeemed=redeemed)
+        if sent and redeemed:
+            reason = M_("refund {refund_id} of {sale_id} left {member_id} at −{balance:,} after {sent:,} of its points "
+                        "were transferred out and {redeemed:,} redeemed", **said)
+        elif sent:
+            reason = M_("refund {refund_id} of {sale_id} left {member_id} at −{balance:,} after {sent:,} of its points "
+                        "were transferred out", **said)
+        else:
+            reason = M_("refund {refund_id} of {sale_id} left {member_id} at −{balance:,} after {redeemed:,} of its "
+                        "points were redeemed", **said)
+        found.append({"member_id": member_id, "date": at[:10], "rule": "refund_after_spend", "reason": reason})
     keys = ANOMALY_SORTS[sort]
     found.sort(key=lambda f: tuple(f[k] for k in keys))
     return {"as_of": d.as_of, "findings": found[:limit] if limit else found}

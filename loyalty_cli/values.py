@@ -181,7 +181,7 @@ def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, patte
                 raise ValueError(_("amount {clean!r} is ambiguous with --decimal-comma (thousands or decimals?); write it with a comma for the decimals").format(clean=clean))
             value = plain_value
     if value is None:
-        example = "1.234,56 or 12,50" if decimal_comma else "12.50"
+        example = _("1.234,56 or 12,50") if decimal_comma else "12.50"
         raise ValueError(_("amount must be a number of money like {example} (at most {decimals} decimals, no sign), got {text!r}").format(example=example, decimals=decimals, text=text))
     if value > MAX_MINOR_UNITS:
         raise ValueError(_("amount {clean!r} is too large (at most {largest_amount})").format(clean=clean, largest_amount=_largest_amount(decimals)))
@@ -352,7 +352,7 @@ def check_sort(key: str, keys, command: str = "") -> str:
     else a usage error naming them; `command` ("report churn") says which list when the message
     would otherwise be ambiguous. Every list command checks its --sort here, so all read alike."""
     if key not in keys:
-        where = f" for {command}" if command else ""
+        where = _(" for {command}").format(command=command) if command else ""
         raise UsageError(_("--sort{where} must be one of {join}, got {key!r}").format(where=where, join=', '.join(keys), key=key))
     return key
 

@@ -181,7 +181,9 @@ def pending_pairs(pending: list[dict]) -> list[tuple[str, str]]:
     when every point may be spent."""
     if not pending:
         return []
-    return [("pending", "; ".join(f"{p['points']:,} point{'' if p['points'] == 1 else 's'}, available from {p['date']}"
+    from loyalty_cli.render import plural
+
+    return [(_("pending"), "; ".join(_("{points}, available from {date}").format(points=plural(p['points'], 'point'), date=p['date'])
                                   for p in pending))]
 
 

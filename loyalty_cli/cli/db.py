@@ -125,7 +125,7 @@ def check(anchors: str = anchors_option(),
     if no_key:
         outcome.notes.append(_("the chain's signatures were not checked (--no-key): someone who can write the database could have rewritten it and its hashes; the anchors file still covers what was sealed"))
     for note in outcome.notes:
-        o.note(f"note: {note}")
+        o.note(_("note: {note}").format(note=note))
     doc = outcome.as_dict()
     if o.json:
         o.json_doc(doc)

@@ -81,7 +81,7 @@ def add(
         o.json_doc(result)
     elif not o.quiet:
         print(result["member_id"])
-        o.note(f"enrolled {result['member_id']} ({result['tier']}, {plural(result['balance'], 'point')})")
+        o.note(_("enrolled {member_id} ({tier}, {points})").format(member_id=result['member_id'], tier=result['tier'], points=plural(result['balance'], 'point')))
 
 
 @app.command("show")
@@ -110,19 +110,19 @@ def show(
                pending=p["pending"])
     day = date or today()
     upcoming = [e for e in p["expiring"] if e["date"] and e["date"] >= day]
-    soon = ", ".join(f"{e['points']:,} on {e['date']}" for e in upcoming[:3]) or "none"
+    soon = ", ".join(_("{points:,} on {date}").format(points=e['points'], date=e['date']) for e in upcoming[:3]) or _("none")
     lapsed = sum(e["points"] for e in p["expiring"] if e["date"] and e["date"] < day)
     if lapsed:
         soon += _(" ({lapsed:,} lapsed, to be written off)").format(lapsed=lapsed)
-    pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
-             ("joined", p["joined_on"]), (_("referred by"), p["referred_by"]),
-             ("tier", f"{p['tier']} (since {p['tier_since']})" + (_(", held until {floor_until}").format(floor_until=p['floor_until']) if p["floor_until"] else "")),
-             ("balance", plural(p['balance'], 'point')), *pending_pairs(p["pending"]), ("expiring", soon),
+    pairs = [(_("name"), p["name"]), (_("email"), p["email"]), (_("phone"), p["phone"]), (_("birthday"), p["birthday"]),
+             (_("joined"), p["joined_on"]), (_("referred by"), p["referred_by"]),
+             (_("tier"), _("{tier} (since {tier_since})").format(tier=p['tier'], tier_since=p['tier_since']) + (_(", held until {floor_until}").format(floor_until=p['floor_until']) if p["floor_until"] else "")),
+             (_("balance"), plural(p['balance'], 'point')), *pending_pairs(p["pending"]), (_("expiring"), soon),
              (_("spend in window") if p["basis"] == "spend" else _("points in window"), spend),
              (_("next tier"), _("{next_tier}: {to_next} to go").format(next_tier=p['next_tier'], to_next=human(to_next)) if p["next_tier"] else _("top tier"))]
     if p["erased"]:
-        pairs.insert(0, ("erased", _("personal data erased")))
-    out(lists=False).record(pairs, title=f"member {p['member_id']}", json_obj=doc)
+        pairs.insert(0, (_("erased"), _("personal data erased")))
+    out(lists=False).record(pairs, title=_("member {member_id}").format(member_id=p['member_id']), json_obj=doc)
 
 
 @app.command("list")
@@ -197,7 +197,7 @@ def edit(
     refuse_future(changes["joined_on"], allow_future, "--joined", lambda: _("record {as_stored} as joining then").format(as_stored=as_stored(member_id)))
     p = call(members.edit, member_id, changes)
     changed = ", ".join(k for k, v in changes.items() if v is not None)
-    out(lists=False).done(f"updated {p['member_id']}: {changed}",
+    out(lists=False).done(_("updated {member_id}: {changed}").format(member_id=p['member_id'], changed=changed),
                           {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "referred_by")})
 
 
@@ -242,7 +242,7 @@ def import_(
         c = {key: f"{value:,}" for key, value in counts.items() if isinstance(value, int)}
         if dry_run:
             return (_("{rows} checked: {created} to create, {updated} to update, {unchanged} unchanged, {rejected} rejected (dry run: nothing changed)").format(rows=rows, created=c['created'], updated=c['updated'], unchanged=c['unchanged'], rejected=c['rejected']))
-        return f"{rows} read: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged, {c['rejected']} rejected"
+        return _("{rows} read: {created} created, {updated} updated, {unchanged} unchanged, {rejected} rejected").format(rows=rows, created=c['created'], updated=c['updated'], unchanged=c['unchanged'], rejected=c['rejected'])
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_members, file, options, progress=_progress())
@@ -268,7 +268,7 @@ class ImportProgress:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            self.bar = Progress(TextColumn(_("importing")), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("import", total=total)

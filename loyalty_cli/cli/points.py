@@ -31,14 +31,14 @@ def balance(member_id: str = typer.Argument(..., help=N_("Member id.")),
 
     day = as_of_option(as_of)  # entries dated after today (--allow-future) count from their date on
     r = call(points.balance, member_id, day)
-    pairs = [("balance", plural(r['balance'], 'point')), *pending_pairs(r["pending"])]
+    pairs = [(_("balance"), plural(r['balance'], 'point')), *pending_pairs(r["pending"])]
     for e in r["expiring"]:
         if e["date"] is None:
             pairs.append((_("never expires"), e["points"]))
         elif e["date"] < day:
-            pairs.append((f"lapsed {e['date']}", _("{points:,} (written off by the next 'points expire')").format(points=e['points'])))
+            pairs.append((_("lapsed {date}").format(date=e['date']), _("{points:,} (written off by the next 'points expire')").format(points=e['points'])))
         else:
-            pairs.append((f"expires {e['date']}", e["points"]))
+            pairs.append((_("expires {date}").format(date=e['date']), e["points"]))
     out(lists=False).record(pairs, title=_("points of {member_id}").format(member_id=r['member_id']), json_obj=r)
 
 
@@ -64,7 +64,7 @@ def history(member_id: str = typer.Argument(..., help=N_("Member id.")),
     day = today()
     shown = rows
     if any(r["available_on"] and r["available_on"] > day for r in rows):  # the column only while some are pending
-        shown = [dict(r, pending=f"until {r['available_on']}" if r["available_on"] and r["available_on"] > day else None)
+        shown = [dict(r, pending=_("until {available_on}").format(available_on=r['available_on']) if r["available_on"] and r["available_on"] > day else None)
                  for r in rows]
         columns.insert(4, ("pending", "pending"))
     out().table(shown, columns, title=_("statement of {member_id}").format(member_id=member_id), empty=_("{member_id} has no entries yet").format(member_id=member_id),
@@ -86,7 +86,7 @@ def award(member_id: str = typer.Argument(..., help=N_("Member id.")),
     when = at_option(at)
     refuse_future(when, allow_future, "--at", lambda: _("credit {points} to {as_stored} dated then").format(points=plural(points_, 'point'), as_stored=as_stored(member_id)))
     r = call(points.award, member_id, points_, when, reason, operator(by))
-    out(lists=False).done(f"awarded {plural(points_, 'point')} to {r['member_id']} (balance {r['balance']:,})", r)
+    out(lists=False).done(_("awarded {points} to {member_id} (balance {balance:,})").format(points=plural(points_, 'point'), member_id=r['member_id'], balance=r['balance']), r)
 
 
 @app.command("adjust", context_settings={"ignore_unknown_options": True})
@@ -104,8 +104,8 @@ def adjust(member_id: str = typer.Argument(..., help=N_("Member id.")),
     when = at_option(at)
     refuse_future(when, allow_future, "--at", lambda: _("adjust {as_stored} by {points:+,d} points dated then").format(as_stored=as_stored(member_id), points=points_))
     r = call(points.adjust, member_id, points_, when, reason, operator(by))
-    unit = "point" if abs(points_) == 1 else "points"
-    out(lists=False).done(f"adjusted {r['member_id']} by {points_:+,d} {unit} (balance {r['balance']:,})", r)
+    unit = _("point") if abs(points_) == 1 else _("points")
+    out(lists=False).done(_("adjusted {member_id} by {points:+,d} {unit} (balance {balance:,})").format(member_id=r['member_id'], points=points_, unit=unit, balance=r['balance']), r)
 
 
 @app.command("redeem")
@@ -128,9 +128,8 @@ def redeem(member_id: str = typer.Argument(..., help=N_("Member id.")),
     when = at_option(at)
     refuse_future(when, allow_future, "--at", lambda: _("record a redemption by {as_stored} dated then").format(as_stored=as_stored(member_id)))
     r = call(points.redeem, member_id, points_, reward, when, operator(by))
-    extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
-    out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from {r['member_id']} "
-                          f"(balance {r['balance']:,}){extra}", r)
+    extra = _("; voucher {voucher}").format(voucher=r['voucher']) if r["voucher"] else ""
+    out(lists=False).done(_("redeemed {points} from {member_id} (balance {balance:,}){extra}").format(points=plural(r['points'], 'point'), member_id=r['member_id'], balance=r['balance'], extra=extra), r)
 
 
 @app.command("transfer")
@@ -148,8 +147,7 @@ def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = 
     when = at_option(at)
     refuse_future(when, allow_future, "--at", lambda: _("move {points} from {as_stored} to {as_stored2} dated then").format(points=plural(points_, 'point'), as_stored=as_stored(sender), as_stored2=as_stored(receiver)))
     r = call(points.transfer, sender, receiver, points_, when, operator(by))
-    out(lists=False).done(f"moved {plural(points_, 'point')} from {r['from']} (balance {r['from_balance']:,}) "
-                          f"to {r['to']} (balance {r['to_balance']:,})", r)
+    out(lists=False).done(_("moved {points} from {v_from} (balance {from_balance:,}) to {to} (balance {to_balance:,})").format(points=plural(points_, 'point'), v_from=r['from'], from_balance=r['from_balance'], to=r['to'], to_balance=r['to_balance']), r)
 
 
 @app.command("expire")

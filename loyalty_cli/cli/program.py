@@ -34,7 +34,7 @@ def show(as_of: str = typer.Option(None, "--as-of", help=N_("The rules in force 
 
     # The versions as TOML comments: on stdout with the rules, which `> program.toml` keeps loadable.
     if versions:
-        about = "versions: " + "; ".join(f"#{v['id']} from {v['applies_from']} ({v['source']})" for v in versions)
+        about = _("versions: ") + "; ".join(f"#{v['id']} from {v['applies_from']} ({v['source']})" for v in versions)
     else:
         about = _("no programme loaded yet: these are the defaults (load one with: loyalty program load FILE.toml)")
     sys.stdout.write(_("# rules in force on {date}\n# {about}\n").format(date=date, about=about) + rules.to_toml(doc))

@@ -55,7 +55,7 @@ def store_option(value: str | None, env: bool = True) -> str | None:
     try:
         name = values.parse_store(value, what)
     except ValueError as exc:
-        raise UsageError(f"{exc}, got {value!r}") from None
+        raise UsageError(_("{exc}, got {value!r}").format(exc=exc, value=value)) from None
     if name is None:
         raise UsageError(_("{what} must be 1-{store_max} characters, got an empty name").format(what=what, store_max=values.STORE_MAX))
     return name
@@ -118,10 +118,8 @@ def import_(
             return plural(counts[key], word, grouped=True)
         c = {key: f"{value:,}" for key, value in counts.items() if isinstance(value, int)}
         if dry_run:
-            return (_("{n} checked (dry run, nothing changed): {imported} to import, {n2}, {rejected} rejected; {n3} to award, {points_reversed} to reverse, {n4} to create").format(n=n('rows', 'row'), imported=c['imported'], n2=n('duplicates', 'duplicate'), rejected=c['rejected'], n3=n('points_awarded', 'point'), points_reversed=c['points_reversed'], n4=n('members_created', 'member')))
-        return (f"{n('rows', 'row')} read: {c['imported']} imported, {n('duplicates', 'duplicate')}, "
-                f"{c['rejected']} rejected; {n('points_awarded', 'point')} awarded, {c['points_reversed']} reversed, "
-                f"{n('members_created', 'member')} created")
+            return (_("{n} checked (dry run, nothing changed): {imported} to import, {n2}, {rejected} rejected; {n3} to award, {points_reversed} to reverse, {n4} to create").format(n=n('rows', 'row'), imported=c['imported'], n2=n('duplicates', N_('duplicate')), rejected=c['rejected'], n3=n('points_awarded', 'point'), points_reversed=c['points_reversed'], n4=n('members_created', 'member')))
+        return (_("{n} read: {imported} imported, {n2}, {rejected} rejected; {n3} awarded, {points_reversed} reversed, {n4} created").format(n=n('rows', 'row'), imported=c['imported'], n2=n('duplicates', N_('duplicate')), rejected=c['rejected'], n3=n('points_awarded', 'point'), points_reversed=c['points_reversed'], n4=n('members_created', 'member')))
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_purchases, file, options, progress=_progress())
@@ -165,9 +163,8 @@ def add(
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
-    up = f"; now {r['tier']}!" if r["upgraded"] else ""
-    out(lists=False).done(f"{r['purchase_id']}: {plural(r['points'], 'point')} to {r['member_id']} "
-                          f"(balance {r['balance']:,}){up}", r)
+    up = _("; now {tier}!").format(tier=r['tier']) if r["upgraded"] else ""
+    out(lists=False).done(_("{purchase_id}: {points} to {member_id} (balance {balance:,}){up}").format(purchase_id=r['purchase_id'], points=plural(r['points'], 'point'), member_id=r['member_id'], balance=r['balance'], up=up), r)
 
 
 @app.command("refund")

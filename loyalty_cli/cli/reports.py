@@ -33,7 +33,7 @@ STORE_HELP = N_("Only the purchases rung up at this branch (a store name the pur
 
 def _at(r: dict) -> str:
     """A report title's words for the branch it is of ("" for the whole shop)."""
-    return f" at {r['store']}" if r.get("store") else ""
+    return _(" at {store}").format(store=r['store']) if r.get("store") else ""
 
 
 def _with_store(doc: dict, r: dict) -> dict:
@@ -174,10 +174,10 @@ def pareto(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
            "member_count": r["member_count"], "total_spend": money(r["total_spend"], d), "top_counts": r["top_counts"],
            "top_spend": {p: money(v, d) for p, v in r["top_spend"].items()}}
     doc = _with_store(doc, r)
-    pairs = [("members", r["member_count"]), (_("net spend (365 days)"), money(r["total_spend"], d))]
+    pairs = [(_("members"), r["member_count"]), (_("net spend (365 days)"), money(r["total_spend"], d))]
     for p, share in r["top_shares"].items():
         k = r["top_counts"][p]
-        pairs.append((f"top {p}%", _("{pct} of spend ({k:,} member{value}, {money})").format(pct=pct(share), k=k, value='s' if k != 1 else '', money=money_text(money(r['top_spend'][p], d)))))
+        pairs.append((_("top {p}%").format(p=p), _("{pct} of spend ({members}, {money})").format(pct=pct(share), members=plural(k, "member"), money=money_text(money(r['top_spend'][p], d)))))
     k80 = r["members_share_for_80pct"]
     pairs.append((_("80% of spend from"), "–" if k80 is None else _("{pct} of members").format(pct=pct(k80))))
     o.record(pairs, title=_("Pareto as of {as_of}{at}").format(as_of=r['as_of'], at=_at(r)), json_obj=doc)
@@ -252,7 +252,7 @@ def liability(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
     if o.quiet:
         return
     pairs = [(_("outstanding points"), r["outstanding_points"]),
-             ("value", f"{money_text(money(r['value'], d))} (at {money_fraction(r['point_value'])} a point)"),
+             (_("value"), _("{money} (at {money_fraction} a point)").format(money=money_text(money(r['value'], d)), money_fraction=money_fraction(r['point_value']))),
              (_("expiring in 12 months"), sum(e["points"] for e in r["expiring"])),
              (_("balances below zero"), len(r["negative"]))]
     o.record(pairs, title=_("Points liability as of {as_of}").format(as_of=r['as_of']), json_obj=doc)
@@ -260,7 +260,7 @@ def liability(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
     o.table([{**e, "value": money(e["value"], d)} for e in r["expiring"]],
             [("month", N_("month")), ("points", _("points expiring")), ("value", N_("value"))], title=_("Expiring by month"))
     if r["negative"]:
-        o.table(r["negative"], [("member_id", N_("member")), ("balance", N_("balance"))], title=_("Balances below zero"))
+        o.table(r["negative"], [("member_id", N_("member")), (_("balance"), N_("balance"))], title=_("Balances below zero"))
 
 
 def money_fraction(value) -> str:
@@ -302,7 +302,7 @@ def birthdays(
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "members"), pii_columns(BIRTHDAY_COLUMNS, show_pii), json_obj=doc,
-            title=f"Birthdays {r['as_of']} to {values.add_days(r['as_of'], days)}",
+            title=_("Birthdays {as_of} to {add_days}").format(as_of=r['as_of'], add_days=values.add_days(r['as_of'], days)),
             empty=_("no birthdays in the {days} from {as_of}").format(days=plural(days, 'day'), as_of=r['as_of']))
 
 

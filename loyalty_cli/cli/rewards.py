@@ -113,7 +113,7 @@ def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "
     when = at_option(at)
     refuse_future(when, allow_future, "--at", _("record voucher {strip} as used then").format(strip=code.strip()))
     r = call(rewards.use, code, when)
-    out(lists=False).done(f"voucher {r['code']} used", r)
+    out(lists=False).done(_("voucher {code} used").format(code=r['code']), r)
 
 
 @vouchers_app.command("cancel")
@@ -130,6 +130,8 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     when = at_option(at)
     refuse_future(when, allow_future, "--at", _("cancel voucher {strip} and return its points dated then").format(strip=code.strip()))
     r = call(rewards.cancel, code, when, operator(by))
-    lapsed = (_(" ({points_expired:,} had lapsed and {value} written off)").format(points_expired=r['points_expired'], value='was' if r['points_expired'] == 1 else 'were')
-              if r["points_expired"] else "")
+    lapsed = ("" if not r["points_expired"] else
+              _(" ({points_expired:,} had lapsed and was written off)").format(points_expired=r['points_expired'])
+              if r["points_expired"] == 1 else
+              _(" ({points_expired:,} had lapsed and were written off)").format(points_expired=r['points_expired']))
     out(lists=False).done(_("voucher {code} cancelled: {points} back to {member_id}{lapsed}").format(code=r['code'], points=plural(r['points_returned'], 'point'), member_id=r['member_id'], lapsed=lapsed), r)

@@ -25,8 +25,8 @@ def list_(as_of: str = typer.Option(None, "--as-of", help=N_("Levels in force on
     for r in rows:
         if r["min"] is not None and rules.tier_basis == "spend":
             r["min"] = money(r["min"], rules.currency_decimals)
-    basis = "spend" if rules.tier_basis == "spend" else _("points earned")
-    out().table(rows, [("tier", N_("tier")), ("min", f"min {basis}"), ("multiplier", N_("multiplier")), ("members", N_("members"))],
+    basis = _("spend") if rules.tier_basis == "spend" else _("points earned")
+    out().table(rows, [("tier", N_("tier")), ("min", _("min {basis}").format(basis=basis)), ("multiplier", N_("multiplier")), ("members", N_("members"))],
                 title=_("tiers by {basis}, window {tier_window}, held {hold_months} months").format(basis=basis, tier_window=rules.tier_window, hold_months=rules.hold_months))
 
 
@@ -58,7 +58,7 @@ def recalc(as_of: str = typer.Option(None, "--as-of", help=N_("Recalculate as of
     if o.json or o.quiet:
         o.done("", doc)
         return
-    would = _("would change") if dry_run else "changed"
+    would = _("would change") if dry_run else _("changed")
     lines = [_("tiers as of {as_of}: {upgraded:,} upgraded, {downgraded:,} downgraded, {unchanged:,} unchanged").format(as_of=r['as_of'], upgraded=r['upgraded'], downgraded=r['downgraded'], unchanged=r['unchanged']) + (_(" (dry run: nothing changed)") if dry_run else "")]
     # The changes are data, on stdout with the summary (`> changes.txt` keeps them)
     lines += [f"  {c['member_id']}: {c['from']} → {c['to']} ({would})" for c in r["changes"][:50]]

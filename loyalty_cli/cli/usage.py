@@ -145,8 +145,8 @@ def describe(exc, ce) -> tuple[str, str | None]:
     found = re.fullmatch(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message, re.S)
     if found:
         extra = found.group(1)
-        plural = "s" if " " in extra else ""
-        return _("unexpected extra argument{plural}: {extra}").format(plural=plural, extra=extra), _usage_line(ctx) if ctx else try_help
+        said = _("unexpected extra arguments: {extra}") if " " in extra else _("unexpected extra argument: {extra}")
+        return said.format(extra=extra), _usage_line(ctx) if ctx else try_help
     if message == "Missing command.":
         return _("a command is needed"), try_help
     return f"{message[:1].lower()}{message[1:]}".rstrip("."), try_help

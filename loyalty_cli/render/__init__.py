@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from loyalty_cli.values import Amount
-from loyalty_cli.i18n import N_, _, language
+from loyalty_cli.i18n import N_, Msg, _, display, language
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -267,6 +267,8 @@ def human(value, kind: str = "") -> str:
         return number(value)
     if isinstance(value, Amount):
         return money_text(value)
+    if isinstance(value, Msg):  # a message kept English for --json: shown in the reader's language
+        return display(value)
     return str(value)
 
 
@@ -291,13 +293,14 @@ class Column:
 
 # Columns whose values are the tool's own words (an RFM segment, an entry's kind, a voucher's
 # status): shown translated; JSON and CSV keep them as they are.
-WORD_KEYS = {"segment", "kind", "status", "rule", "check"}
+WORD_KEYS = {"segment", "kind", "status", "rule", "check", "reason"}
 SHOWN_WORDS = (  # the values of those columns, marked for the catalogue
     N_("champions"), N_("loyal"), N_("potential"), N_("at_risk"), N_("lost"), N_("regular"),
     N_("earn"), N_("bonus"), N_("reversal"), N_("expire"), N_("redeem"), N_("signup"), N_("referral"), N_("award"),
     N_("adjust"), N_("transfer_in"), N_("transfer_out"), N_("voucher_cancel"),
     N_("issued"), N_("used"), N_("cancelled"),
-    N_("sales_per_day"), N_("small_burst"), N_("refund_ratio"), N_("award_redeem"),
+    N_("sales_per_day"), N_("small_burst"), N_("refund_ratio"), N_("award_redeem"), N_("refund_after_spend"),
+    N_("purchase"), N_("recalc"), N_("manual"),
 )
 ID_KEYS = {"id", "code", "ref", "member", "voucher", "tier", "from", "to", "segment", "kind", "status", "rule", "month"}
 DATE_KEYS = {"date", "until", "last_sale", "birthday", "joined", "expires"}
