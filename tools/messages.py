@@ -51,13 +51,16 @@ def extract(root: Path = PACKAGE) -> dict[str, list[str]]:
     for path in sorted(root.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         where = path.relative_to(root.parent).as_posix()
+        registered = {call.args[0].id for call in ast.walk(tree)  # `app.command("name")(function)`
+                      if isinstance(call, ast.Call) and isinstance(call.func, ast.Call) and call.args
+                      and isinstance(call.args[0], ast.Name) and _name(call.func.func) in ("command", "callback")}
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and _name(node.func) in MARKERS:
                 at = MARKERS[_name(node.func)]
                 if len(node.args) > at and isinstance(node.args[at], ast.Constant) and isinstance(node.args[at].value, str):
                     if node.args[at].value:
                         found.setdefault(node.args[at].value, []).append(f"{where}:{node.lineno}")
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_command(node):
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (_is_command(node) or node.name in registered):
                 doc = ast.get_docstring(node)
                 if doc and help_head(doc):
                     found.setdefault(help_head(doc), []).append(f"{where}:{node.lineno}")

@@ -228,7 +228,7 @@ def existing_file(path: Path, what: str = "file") -> Path:
     return path
 
 
-GLOBAL_HELP = N_("Global options, accepted anywhere: --db PATH (env LOYALTY_DB), --json, --csv (lists), -q/--quiet.")
+GLOBAL_HELP = N_("Global options, accepted anywhere: --db PATH (env LOYALTY_DB), --json, --csv (lists), -q/--quiet, --lang en|zh.")
 
 
 def group(help: str, example: str):

@@ -81,7 +81,8 @@ def _range_in_words(param) -> None:
     from loyalty_cli.cli.coercion import whole_kind
 
     words = whole_kind(low, high)
-    param.help = f"{param.help.rstrip().rstrip('.')}; {words}." if param.help else f"{words[:1].upper()}{words[1:]}."
+    param.help = (_("{help}; {words}.").format(help=param.help.rstrip().rstrip(".。"), words=words) if param.help
+                  else f"{words[:1].upper()}{words[1:]}.")
     param.range_in_words = True
 
 
