@@ -92,7 +92,7 @@ class Rules:
     points_per_unit, rounding, min_amount (minor units), stacking, signup_bonus,
     first_purchase_multiplier, birthday_multiplier, referral_bonus, pending_days, categories
     (lower-cased name -> Fraction), campaigns, expiry_months, expiry_round_to,
-    tier_basis, tier_window, hold_months, levels, transfers_enabled,
+    tier_basis, tier_window, hold_months, levels, transfers_enabled, currency_symbol ("" for none),
     max_transfer_per_month, anomalies, ranks, has_promotions, and for earning base_ratio,
     category_ratios and tier_bonuses (integer ratios).
     """
@@ -149,6 +149,23 @@ def _plus_days(day: str, days: int) -> str:
 def _expiry(day: str, months: int, round_to: str) -> str:
     e = values.add_months(day, months)
     return values.month_end(e) if round_to == "month_end" else e
+
+
+# Settings a programme may give and need not: kept in its document only when given, so the
+# versions stored before they existed (and their chain) stay as they were.
+OPTIONAL = {"currency_symbol": ""}
+CURRENCY_SYMBOL_MAX = 4
+
+
+def _currency_symbol(value) -> str:
+    """`currency_symbol`: what human output writes before money ("¥", "€", "CHF"); never in JSON or
+    CSV. 1-4 characters, none of them a digit, a space, a sign, a separator or a quote, so that it
+    cannot be read as part of the amount."""
+    if (not isinstance(value, str) or not 1 <= len(value) <= CURRENCY_SYMBOL_MAX
+            or any(ch.isdigit() or ch.isspace() or ch in "+-.,'\"" or not ch.isprintable() for ch in value)):
+        raise RulesError(_("currency_symbol must be 1-4 characters other than digits, spaces, signs, separators and "
+                           "quotes (e.g. \"¥\", \"€\", \"CHF\"), got {shown}").format(shown=_shown(value)))
+    return value
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -243,8 +260,10 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
     n = _Numbers(strict=not stored)
     if not isinstance(doc, dict):
         raise RulesError(_("the programme must be a TOML table"))
-    _unknown_keys(doc, DEFAULTS)
+    _unknown_keys(doc, {**DEFAULTS, **OPTIONAL})
     d = merge(DEFAULTS, doc)
+    if "currency_symbol" in doc:
+        d["currency_symbol"] = _currency_symbol(doc["currency_symbol"])
     decimals = n.integer(d["currency_decimals"], "currency_decimals")
     if decimals > 4:
         raise RulesError(_("currency_decimals must be between 0 and 4, got {decimals}").format(decimals=decimals))
@@ -363,6 +382,7 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
         hold_months=n.integer(t["hold_months"], "tiers.hold_months"),
         levels=tuple(levels),
         transfers_enabled=tr["enabled"],
+        currency_symbol=d.get("currency_symbol", ""),
         max_transfer_per_month=n.integer(tr["max_points_per_month"], "transfers.max_points_per_month"),
         anomalies=anomalies,
     )
@@ -408,7 +428,7 @@ def set_key(doc: dict, dotted: str, raw: str) -> dict:
     import tomllib
 
     parts = dotted.split(".")
-    node = DEFAULTS
+    node = {**DEFAULTS, **OPTIONAL}
     for part in parts:
         if not isinstance(node, dict) or part not in node:
             raise RulesError(_("{dotted} is not a programme setting").format(dotted=dotted))

@@ -114,6 +114,10 @@ class LoyaltyGroup(TyperGroup):
             choose_language(args)
             opts, args = split_globals(list(args))
             Invocation.reset(opts)
+            from loyalty_cli.cli.common import currency_symbol
+            from loyalty_cli.render import currency_from
+
+            currency_from(currency_symbol)
             translate_tree(self)
             _example_last(self)
             usage.name_parameters(self)

@@ -31,6 +31,20 @@ class Invocation:
             setattr(cls, key, value)
 
 
+def currency_symbol() -> str:
+    """The currency_symbol of the programme in force today ("" when none): read when money is
+    first shown to a person (render.currency_from), from the database of this invocation."""
+    from loyalty_cli.program import load_programme
+    from loyalty_cli.store import Store
+
+    s = Store.open(Invocation.db)
+    try:
+        with s.read() as tx:
+            return load_programme(tx).for_date(today()).currency_symbol
+    finally:
+        s.close()
+
+
 def out(lists: bool = True) -> Output:
     if Invocation.csv and not lists:
         raise UsageError(_("--csv is for commands that print a list; use --json here"))

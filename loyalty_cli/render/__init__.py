@@ -239,7 +239,8 @@ def number(value: int) -> str:
 
 
 def money_text(value) -> str:
-    """Money text ("8301.69", an Amount) for a person: 8,301.69; anything else as it is."""
+    """Money text ("8301.69", an Amount) for a person: 8,301.69, after the programme's
+    currency_symbol when it has one (¥8,301.69, -¥12.00); anything else as it is."""
     if value is None:
         return ""
     text = str(value)
@@ -247,7 +248,25 @@ def money_text(value) -> str:
     units, dot, fraction = text.lstrip("-").partition(".")
     if not units.isdigit():
         return text
-    return f"{sign}{int(units):,}{dot}{fraction}"
+    return f"{sign}{currency_symbol()}{int(units):,}{dot}{fraction}"
+
+
+_currency: dict = {"symbol": "", "loader": None}
+
+
+def currency_from(loader) -> None:
+    """The programme's currency_symbol for this invocation comes from `loader()`, asked the first
+    time money is shown to a person (JSON and CSV never show it, and never ask)."""
+    _currency.update(symbol=None if loader else "", loader=loader)
+
+
+def currency_symbol() -> str:
+    if _currency["symbol"] is None:
+        try:
+            _currency["symbol"] = _currency["loader"]() or ""
+        except Exception:  # no database to ask (the symbol is a nicety: money is shown without it)
+            _currency["symbol"] = ""
+    return _currency["symbol"]
 
 
 def pct(share: float | None) -> str:
