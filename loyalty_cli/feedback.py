@@ -10,13 +10,13 @@ from __future__ import annotations
 from loyalty_cli.errors import UsageError
 from loyalty_cli.ids import active_member
 from loyalty_cli.store import feedback as feedback_rows
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 
 def add(store, member_id: str, score: int, at: str, comment: str | None = None) -> dict:
     """Record one score (0–10) from an existing, not erased member; return the stored answer."""
     if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
-        raise UsageError(_("a score must be a whole number from 0 to 10, got {score!r}").format(score=score))
+        raise UsageError(M_("a score must be a whole number from 0 to 10, got {score!r}", score=score))
     if comment is not None:
         from loyalty_cli import values
 

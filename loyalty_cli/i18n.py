@@ -60,12 +60,32 @@ def M_(template: str, **values) -> Msg:
     return Msg(template, values)
 
 
+def worded(english: str, people: str) -> Msg:
+    """A message made by rewording another (an option named in a parser's error): `english` where
+    machines read it, `people` (already in the current language) where a person does."""
+    msg = Msg(english, {})
+    msg.people = people
+    return msg
+
+
 def display(text) -> str:
-    """What a person reads of `text`: a Msg translated, anything else as it is."""
+    """What a person reads of `text`: a Msg translated (its values too; an exception's by its
+    message), anything else as it is."""
+    if isinstance(text, BaseException):
+        text = message_of(text)
     if isinstance(text, Msg) and _catalogue is not None:
-        values = {k: display(v) for k, v in text.values.items()}
+        people = getattr(text, "people", None)
+        if people is not None:
+            return people
+        values = {k: display(v) if isinstance(v, (Msg, BaseException)) else v for k, v in text.values.items()}
         return _(text.template).format(**values)
     return str(text) if text is not None else ""
+
+
+def message_of(exc: BaseException):
+    """An exception's message as raised: the Msg itself when it is one (`str(exc)` would give a
+    plain English copy), for a Problem that --json writes in English and a person reads translated."""
+    return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], Msg) else str(exc)
 
 
 def language() -> str:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound
 from loyalty_cli.store import members as member_rows
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 
 def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
-    return LoyaltyError(_("member id {typed} is ambiguous: members {join} differ only by case (both enrolled before ids matched without regard to case), and the tool will not guess which one is meant (loyalty db check lists such pairs)").format(typed=typed, join=' and '.join(stored)))
+    return LoyaltyError(M_("member id {typed} is ambiguous: members {join} differ only by case (both enrolled before ids matched without regard to case), and the tool will not guess which one is meant (loyalty db check lists such pairs)", typed=typed, join=' and '.join(stored)))
 
 
 def resolve_member(tx, typed: str, what: str = _("member id")) -> str:
@@ -39,7 +39,7 @@ def erased(member_id: str, role: str | None = None) -> LoyaltyError:
     """The refusal of anything new for an erased member (`role`: how the command names them, e.g.
     "the referrer"): one wording wherever it is refused."""
     named = _("member {member_id} ({role})").format(member_id=member_id, role=role) if role else _("member {member_id}").format(member_id=member_id)
-    return LoyaltyError(_("{named} was erased; erased members take no new activity").format(named=named))
+    return LoyaltyError(M_("{named} was erased; erased members take no new activity", named=named))
 
 
 def active_member(tx, typed: str, what: str = _("member id")) -> str:

@@ -23,7 +23,7 @@ from loyalty_cli import values
 from loyalty_cli.errors import InputFileError, LoyaltyError, NotFound, Problem, UsageError
 from loyalty_cli.render import plural
 from loyalty_cli.store import imports as import_rows
-from loyalty_cli.i18n import M_, _
+from loyalty_cli.i18n import M_, _, display, message_of
 
 CHUNK = 2000
 csv.field_size_limit(1 << 20)
@@ -176,12 +176,12 @@ class CsvSource:
         self.ignored: list[str] = []  # header columns this import does not read (a till's extras)
         self._index: dict[str, int] = {}
         if len(options.delimiter) != 1 or options.delimiter in '\r\n"':
-            raise UsageError(_("{flag} must be one character other than a quote or a line end, got {delimiter!r}").format(flag=_flag('--delimiter', options.delimiter), delimiter=options.delimiter))
+            raise UsageError(M_("{flag} must be one character other than a quote or a line end, got {delimiter!r}", flag=_flag('--delimiter', options.delimiter), delimiter=options.delimiter))
         if options.date_format:
             try:
                 values.check_date_format(options.date_format)
             except ValueError as exc:
-                raise UsageError(str(exc).replace("--date-format", _flag("--date-format", options.date_format), 1)) from None
+                raise UsageError(display(message_of(exc)).replace("--date-format", _flag("--date-format", options.date_format), 1)) from None
         try:
             import codecs
 
@@ -191,13 +191,13 @@ class CsvSource:
         except LookupError:
             text_encoding = False
         if not text_encoding:
-            raise UsageError(_("{flag} {encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, utf-16)").format(flag=_flag('--encoding', options.encoding), encoding=options.encoding))
+            raise UsageError(M_("{flag} {encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, utf-16)", flag=_flag('--encoding', options.encoding), encoding=options.encoding))
 
     def __enter__(self):
         try:
             self._file = open(self.path, "rb")
         except OSError as exc:
-            raise InputFileError(_("cannot read {path}: {strerror}").format(path=self.path, strerror=exc.strerror)) from None
+            raise InputFileError(M_("cannot read {path}: {strerror}", path=self.path, strerror=exc.strerror)) from None
         import stat
 
         st = os.fstat(self._file.fileno())
@@ -278,7 +278,7 @@ class CsvSource:
         try:
             header = self._next()
         except StopIteration:
-            raise InputFileError(_("{path} is empty: no header and no rows (a CSV file starts with a header row naming its columns)").format(path=shown_path(self.path)), [Problem(M_("the file is empty"), None)]) from None
+            raise InputFileError(M_("{path} is empty: no header and no rows (a CSV file starts with a header row naming its columns)", path=shown_path(self.path)), [Problem(M_("the file is empty"), None)]) from None
         if header and header[0].startswith("\ufeff"):  # a BOM the codec keeps (utf-16-le, utf-16-be)
             header[0] = header[0][1:]
         if any("\x00" in h for h in header):
@@ -292,13 +292,13 @@ class CsvSource:
         mapping = {k.lower(): v.strip().lower() for k, v in self.options.mapping.items()}
         for fld in mapping:
             if fld not in self.fields:
-                raise UsageError(_("--map names {fld!r}, which is not one of {join}").format(fld=fld, join=', '.join(self.fields)))
+                raise UsageError(M_("--map names {fld!r}, which is not one of {join}", fld=fld, join=', '.join(self.fields)))
         read_by: dict[str, str] = {}
         for fld, required in self.fields.items():
             column = mapping.get(fld, fld)
             if column in names:
                 if column in read_by:
-                    raise UsageError(_("--map makes {read_by} and {fld} both read column {column!r}; each field needs its own column").format(read_by=read_by[column], fld=fld, column=column))
+                    raise UsageError(M_("--map makes {read_by} and {fld} both read column {column!r}; each field needs its own column", read_by=read_by[column], fld=fld, column=column))
                 read_by[column] = fld
                 self._index[fld] = names.index(column)
             elif required:
@@ -464,7 +464,7 @@ class Rejects:
             self._file = os.fdopen(fd, "w", newline="", encoding="utf-8")
         except OSError as exc:
             self.discard()
-            raise UsageError(_("cannot write --rejects {path}: {strerror}").format(path=path, strerror=exc.strerror)) from None
+            raise UsageError(M_("cannot write --rejects {path}: {strerror}", path=path, strerror=exc.strerror)) from None
         self._writer = csv.writer(self._file)
         self._write(["line", "reason", *self.header])
 
@@ -542,13 +542,13 @@ def _check_regular_or_absent(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise UsageError(_("cannot write --rejects {path}: {strerror}").format(path=path, strerror=exc.strerror)) from None
+        raise UsageError(M_("cannot write --rejects {path}: {strerror}", path=path, strerror=exc.strerror)) from None
     kinds = [(stat.S_ISLNK, _("a symbolic link (it is not followed)")), (stat.S_ISFIFO, _("a FIFO (named pipe)")),
              (stat.S_ISCHR, _("a device")), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, _("a socket")),
              (stat.S_ISDIR, _("a directory"))]
     for test, what in kinds:
         if test(mode):
-            raise UsageError(_("--rejects {path} is {what}, not a regular file; give the path of a file for the rejected rows").format(path=path, what=what))
+            raise UsageError(M_("--rejects {path} is {what}, not a regular file; give the path of a file for the rejected rows", path=path, what=what))
 
 
 class Progress(Protocol):
@@ -609,7 +609,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                 try:
                     parsed.append((line, cells) + parse_row(row))
                 except ValueError as exc:
-                    bad(line, cells, str(exc))
+                    bad(line, cells, message_of(exc))
             known = import_rows.recorded(conn, {p[2] for p in parsed})
             ids.prepare([p[3] for p in parsed])
             fresh = [ids.peek(p[3]) for p in parsed if p[2] not in known]
@@ -633,7 +633,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                 try:
                     mid = ids.get(mid)  # the stored spelling (`m0042` is `M0042`), members this import enrolled too
                 except LoyaltyError as exc:
-                    bad(line, cells, str(exc))
+                    bad(line, cells, message_of(exc))
                     continue
                 sig = (mid, kind, amount, refund_of, at[:10])
                 if mid in erased:  # SPEC §9: even a row already recorded (their purchases stay, the row is refused)
@@ -662,7 +662,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                         check_new_members_sale(book, pid, at, amount, category, joined_on)  # never enrol for a rejected row
                         m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=joined_on)
                     except (ValueError, LoyaltyError) as exc:
-                        bad(line, cells, str(exc))
+                        bad(line, cells, message_of(exc))
                         continue
                     ids.add(m.member_id)  # a later row spelling the id another way is this member
                     counts["members_created"] += 1
@@ -672,7 +672,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     else:
                         counts["points_reversed"] += record_refund(book, m, pid, at, amount, refund_of, None, branch)
                 except LoyaltyError as exc:
-                    bad(line, cells, str(exc))
+                    bad(line, cells, message_of(exc))
                     continue
                 known[pid] = sig
                 counts["imported"] += 1
@@ -726,10 +726,10 @@ def _row_parser(options: ImportOptions, decimals: int, store_column: bool = Fals
         amount = parse_money(amount_text, decimals, decimal_comma, pattern)
         kind = kind.strip().lower() or "sale"
         if kind != "sale" and kind != "refund":
-            raise ValueError(_("kind must be sale or refund, got {kind!r}").format(kind=kind))
+            raise ValueError(M_("kind must be sale or refund, got {kind!r}", kind=kind))
         refund_of = values.id_lookup(refund_of) or None
         if kind == "sale" and refund_of:
-            raise ValueError(_("a sale cannot have refund_of (set kind to refund)"))
+            raise ValueError(M_("a sale cannot have refund_of (set kind to refund)"))
         if store_column:
             store = parse_store(store) or default_store
         else:
@@ -872,7 +872,7 @@ def _check_rejects_path(rejects: Path, source: Path, db: Path) -> None:
         except OSError:
             same = False
         if same or os.path.abspath(rejects) == os.path.abspath(other):
-            raise UsageError(_("--rejects {rejects} is {what}; give another file for the rejected rows").format(rejects=rejects, what=what))
+            raise UsageError(M_("--rejects {rejects} is {what}; give another file for the rejected rows", rejects=rejects, what=what))
     _check_regular_or_absent(rejects)
 
 
@@ -906,7 +906,7 @@ class _DryRun(Exception):
 def _reject_message(path: Path, problems: list[Problem]) -> str:
     first = problems[0]
     more = _(" (and {rows})").format(rows=plural(len(problems) - 1, 'more bad row')) if len(problems) > 1 else ""
-    return _("{path} rejected, nothing imported: line {line}: {message}{more}").format(path=shown_path(path), line=first.line, message=first.message, more=more)
+    return _("{path} rejected, nothing imported: line {line}: {message}{more}").format(path=shown_path(path), line=first.line, message=display(first.message), more=more)
 
 
 def import_members(store, path: Path, options: ImportOptions, progress: Progress | None = None) -> dict:
@@ -925,7 +925,7 @@ def import_members(store, path: Path, options: ImportOptions, progress: Progress
                     raise ValueError(row)
                 outcome = _upsert_member(book, conn, row, options, members_mod)
             except (ValueError, LoyaltyError) as exc:
-                bad(line, cells, str(exc))
+                bad(line, cells, message_of(exc))
                 continue
             counts[outcome] += 1
             if counts["rows"] % CHUNK == 0:
@@ -960,7 +960,7 @@ def _refuse_masked_columns(source: CsvSource, options: ImportOptions) -> None:
     found = [name for name in MASKED_COLUMNS if name in names]
     if found:
         raise InputFileError(
-            _("{path}: the header has {join}: this is an export with masked emails and phones (made without --show-pii), which would overwrite the real ones; export with --show-pii to import it again").format(path=shown_path(source.path), join=' and '.join(found)), [Problem(M_("masked columns {join}", join=', '.join(found)), 1)])
+            M_("{path}: the header has {join}: this is an export with masked emails and phones (made without --show-pii), which would overwrite the real ones; export with --show-pii to import it again", path=shown_path(source.path), join=' and '.join(found)), [Problem(M_("masked columns {join}", join=', '.join(found)), 1)])
 
 
 def _unquoted(cell: str) -> str:
@@ -981,7 +981,7 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         mid = resolve_member(conn, mid)  # the stored spelling: `m0042` updates `M0042`
     email = values.parse_email(row["email"]) if row.get("email") else None
     if mid is None and email is None:
-        raise ValueError(_("a row needs a member_id or an email"))
+        raise ValueError(M_("a row needs a member_id or an email"))
     fields = {
         "name": row.get("name") or None,
         "email": email,
@@ -996,7 +996,7 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
     if options.latest is not None and fields["joined_on"] and fields["joined_on"] > options.latest:
         raise ValueError(future_row("joined_on", fields["joined_on"], options.latest))
     if options.latest is not None and fields["birthday"] and fields["birthday"] > options.latest:  # a typo (2090)
-        raise ValueError(_("birthday {birthday} is after today ({latest}): a birthday is a date in the past").format(birthday=fields['birthday'], latest=options.latest))
+        raise ValueError(M_("birthday {birthday} is after today ({latest}): a birthday is a date in the past", birthday=fields['birthday'], latest=options.latest))
     match = members_mod.import_match(conn, mid, email)
     try:  # enrol and change_profile check the referrer: enrolled, active, not the member themself
         if match is None:
@@ -1005,4 +1005,4 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
             return "created"
         return "updated" if members_mod.change_profile(conn, match, fields) else "unchanged"
     except NotFound:  # only the referrer can be missing
-        raise LoyaltyError(_("referred_by names member {referred_by}, who is not enrolled (earlier rows of the file count)").format(referred_by=fields['referred_by'])) from None
+        raise LoyaltyError(M_("referred_by names member {referred_by}, who is not enrolled (earlier rows of the file count)", referred_by=fields['referred_by'])) from None

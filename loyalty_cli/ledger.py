@@ -27,7 +27,7 @@ from loyalty_cli.rules import Programme
 from loyalty_cli.store import imports as import_rows
 from loyalty_cli.store import ledger as ledger_rows
 from loyalty_cli.values import TRILLION
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 GENESIS = "0" * 64
 MAX_POINTS = TRILLION  # the most points one entry may move (a sale, an award, a redeem)
@@ -251,7 +251,7 @@ class Book:
         first = None
         for kind, points, ref, note in entries:
             if points <= 0:
-                raise ValueError(_("a credit must be positive"))
+                raise ValueError(M_("a credit must be positive"))
             eid = self._append(m, at, kind, points, ref, note, by)
             first = first or eid
             total += points
@@ -289,7 +289,7 @@ class Book:
         Lapsed lots are written off first, unless the caller has just done so (`written_off`).
         """
         if points <= 0:
-            raise ValueError(_("a debit must be positive"))
+            raise ValueError(M_("a debit must be positive"))
         if not written_off:
             self.write_off_lapsed(m, at)
         spend_day = None  # a refund's reversal (allow_negative) may take pending lots; a spend may not
@@ -301,11 +301,11 @@ class Book:
                 if not pending:
                     from loyalty_cli.render import plural  # the count and its noun, in the reader's language
 
-                    raise LoyaltyError(_("member {member_id} has {balance} available, not enough for {points:,}").format(member_id=m.member_id, balance=plural(m.balance, "point"), points=points))
+                    raise LoyaltyError(M_("member {member_id} has {balance} available, not enough for {points:,}", member_id=m.member_id, balance=plural(m.balance, "point"), points=points))
                 later = ", ".join(_("{points:,} more from {day}").format(points=p, day=day) for day, p in pending)
                 from loyalty_cli.render import plural  # the count and its noun, in the reader's language
 
-                raise LoyaltyError(_("member {member_id} has {available} available now ({later}), not enough for {points:,}").format(member_id=m.member_id, available=plural(available, "point"), later=later, points=points))
+                raise LoyaltyError(M_("member {member_id} has {available} available now ({later}), not enough for {points:,}", member_id=m.member_id, available=plural(available, "point"), later=later, points=points))
         eid = self._append(m, at, kind, -points, ref, note, by)
         taken = self._consume(m, eid, points, purchase_id, spend_day)  # may flush: mark dirty after it
         m.balance -= points

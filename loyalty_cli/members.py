@@ -13,7 +13,7 @@ from loyalty_cli.store.ledger import balance_as_of, dated_after, entries_after, 
 from loyalty_cli.store import feedback as feedback_rows
 from loyalty_cli.store import members as member_rows
 from loyalty_cli.store import tiers as tier_rows
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 PROFILE_FIELDS = member_rows.PROFILE_FIELDS
 SORT_KEYS = tuple(member_rows.LIST_ORDER)  # `members list --sort`
@@ -32,14 +32,14 @@ def check_email_free(tx, email: str | None, member_id: str | None) -> None:
         return
     holder = member_rows.holder_of_email(tx, email)
     if holder is not None and holder != member_id:
-        raise LoyaltyError(_("that email already belongs to member {holder}").format(holder=holder))
+        raise LoyaltyError(M_("that email already belongs to member {holder}", holder=holder))
 
 
 def check_referrer(tx, referrer: str) -> None:
     """A referrer must be enrolled and not erased (an erased member takes no new activity)."""
     found = member_rows.standing(tx, referrer)
     if found is None:
-        raise NotFound(_("member {referrer} (the referrer) not found").format(referrer=referrer))
+        raise NotFound(M_("member {referrer} (the referrer) not found", referrer=referrer))
     if found.erased_at:
         raise erased(referrer, _("the referrer"))
 
@@ -62,7 +62,7 @@ def change_profile(tx, member_id: str, changes: dict) -> bool:
     changes = {k: v for k, v in changes.items() if v is not None}
     if "referred_by" in changes:
         if changes["referred_by"] == member_id:
-            raise LoyaltyError(_("member {member_id} cannot refer themself").format(member_id=member_id))
+            raise LoyaltyError(M_("member {member_id} cannot refer themself", member_id=member_id))
         check_referrer(tx, changes["referred_by"])
     check_email_free(tx, changes.get("email"), member_id)
     if not changes or tuple(changes.values()) == tuple(member_rows.profile_values(tx, member_id, changes)):
@@ -81,11 +81,11 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
         existing = resolve_member(tx, member_id)  # SPEC §4: `m0042` is `M0042`, never a second member
         if existing in book.members or member_rows.exists(tx, existing):
             same = "" if existing == member_id else _(" (ids match without regard to case: {member_id} is {existing})").format(member_id=member_id, existing=existing)
-            raise LoyaltyError(_("member {existing} already exists{same} (change it with: loyalty members edit {existing} …)").format(existing=existing, same=same))
+            raise LoyaltyError(M_("member {existing} already exists{same} (change it with: loyalty members edit {existing} …)", existing=existing, same=same))
     if referred_by is not None:
         referred_by = resolve_member(tx, referred_by, "--referred-by")
         if referred_by == member_id:
-            raise LoyaltyError(_("member {member_id} cannot refer themself").format(member_id=member_id))
+            raise LoyaltyError(M_("member {member_id} cannot refer themself", member_id=member_id))
         check_referrer(tx, referred_by)
     check_email_free(tx, email, member_id)
     rules = book.rules_for(joined_on)
@@ -115,7 +115,7 @@ def edit(store, member_id: str, changes: dict) -> dict:
     with store.write() as tx:
         member_id = active_member(tx, member_id)
         if not changes:
-            raise UsageError(_("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, --referred-by"))
+            raise UsageError(M_("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, --referred-by"))
         if "referred_by" in changes:
             changes["referred_by"] = resolve_member(tx, changes["referred_by"], "--referred-by")
         change_profile(tx, member_id, changes)
@@ -195,7 +195,7 @@ def listing(store, *, tier: str | None = None, search: str | None = None, sort: 
             for rules in [programme.default] + [r for __, r in programme.versions]:
                 known |= {lvl.name.casefold() for lvl in rules.levels}
             if tier.casefold() not in known:
-                raise UsageError(_("--tier {tier!r} is not a tier (the tiers: loyalty tiers list)").format(tier=tier))
+                raise UsageError(M_("--tier {tier!r} is not a tier (the tiers: loyalty tiers list)", tier=tier))
         balances_after = None
         if as_of is not None and dated_after(tx, as_of):
             stack.enter_context(entries_after(tx, as_of))
@@ -226,5 +226,5 @@ def erase(store, member_id: str, at: str, by: str) -> dict:
             member_rows.erase(tx, member_id, at, by)
             feedback_rows.forget_comments(tx, member_id)
     if not store.checkpoint():
-        raise Busy(_("member {member_id} is erased, but another process kept the old data in the write-ahead log; run 'loyalty members erase' again when it has finished").format(member_id=member_id))
+        raise Busy(M_("member {member_id} is erased, but another process kept the old data in the write-ahead log; run 'loyalty members erase' again when it has finished", member_id=member_id))
     return {"member_id": member_id, "erased_at": at, "erased_by": by}

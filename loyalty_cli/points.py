@@ -12,7 +12,7 @@ from loyalty_cli.ledger import MAX_POINTS, Book
 from loyalty_cli.program import load_programme
 from loyalty_cli.store import ledger as ledger_rows
 from loyalty_cli.values import check_sort
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 
 def _reason(reason: str) -> str:
@@ -24,9 +24,9 @@ def _reason(reason: str) -> str:
 
 def _positive(points: int, what: str = "points") -> int:
     if points <= 0:
-        raise UsageError(_("{what} must be a whole number above 0, got {points}").format(what=what, points=points))
+        raise UsageError(M_("{what} must be a whole number above 0, got {points}", what=what, points=points))
     if points > MAX_POINTS:
-        raise UsageError(_("{what} must be at most {max_points:,}, got {points:,} (a typo?)").format(what=what, max_points=MAX_POINTS, points=points))
+        raise UsageError(M_("{what} must be at most {max_points:,}, got {points:,} (a typo?)", what=what, max_points=MAX_POINTS, points=points))
     return points
 
 
@@ -74,7 +74,7 @@ def award(store, member_id: str, points: int, at: str, reason: str, by: str) -> 
 def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) -> dict:
     """A manual correction, up or down; never below zero."""
     if points == 0:
-        raise UsageError(_("an adjustment of 0 points changes nothing; give e.g. 20 or -20"))
+        raise UsageError(M_("an adjustment of 0 points changes nothing; give e.g. 20 or -20"))
     _positive(abs(points))
     reason = _reason(reason)
     with store.write() as conn:
@@ -112,16 +112,16 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
             reward = find_reward(conn, reward) or reward
             row = ledger_rows.reward_terms(conn, reward)
             if row is None:
-                raise NotFound(_("reward {reward} not found (see: loyalty rewards list)").format(reward=reward))
+                raise NotFound(M_("reward {reward} not found (see: loyalty rewards list)", reward=reward))
             name, cost, stock, retired = row
             if retired:
-                raise LoyaltyError(_("reward {reward} was retired on {retired}").format(reward=reward, retired=retired[:10]))
+                raise LoyaltyError(M_("reward {reward} was retired on {retired}", reward=reward, retired=retired[:10]))
             if stock is not None and stock <= 0:
-                raise LoyaltyError(_("reward {reward} is out of stock").format(reward=reward))
+                raise LoyaltyError(M_("reward {reward} is out of stock", reward=reward))
             if points is not None and points != cost:
                 from loyalty_cli.render import plural  # the count and its noun, in the reader's language
 
-                raise UsageError(_("reward {reward} costs {points}; leave out POINTS or give {cost}").format(reward=reward, points=plural(cost, "point"), cost=cost))
+                raise UsageError(M_("reward {reward} costs {points}; leave out POINTS or give {cost}", reward=reward, points=plural(cost, "point"), cost=cost))
             points = cost
             note = f"reward {reward}"
         else:
@@ -142,11 +142,11 @@ def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -
     with store.write() as conn:
         sender, receiver = resolve_member(conn, sender), resolve_member(conn, receiver)
         if sender == receiver:
-            raise LoyaltyError(_("a member cannot transfer points to themself"))
+            raise LoyaltyError(M_("a member cannot transfer points to themself"))
         book = Book(conn)
         rules = book.rules_for(at)
         if not rules.transfers_enabled:
-            raise LoyaltyError(_("transfers are disabled by the programme (transfers.enabled = false)"))
+            raise LoyaltyError(M_("transfers are disabled by the programme (transfers.enabled = false)"))
         src = book.member(sender)
         dst = book.member(receiver)
         month = at[:7]
@@ -155,7 +155,7 @@ def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -
         if sent + points > limit:
             from loyalty_cli.render import plural  # the count and its noun, in the reader's language
 
-            raise LoyaltyError(_("member {sender} may transfer at most {limit} in {month} ({sent:,} already sent this month)").format(sender=sender, limit=plural(limit, "point"), month=month, sent=sent))
+            raise LoyaltyError(M_("member {sender} may transfer at most {limit} in {month} ({sent:,} already sent this month)", sender=sender, limit=plural(limit, "point"), month=month, sent=sent))
         __, taken = book.debit(src, at, "transfer_out", points, ref=receiver, by=by)
         lots: dict = {}
         for _lot, expires_on, take in taken:

@@ -13,7 +13,7 @@ from loyalty_cli import rules as rules_mod
 from loyalty_cli import values
 from loyalty_cli.errors import InputFileError, UsageError
 from loyalty_cli.store import programme as programme_rows
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import _, display, message_of, worded
 
 
 def load_programme(tx) -> rules_mod.Programme:
@@ -28,7 +28,7 @@ def _store_version(store, doc: dict, applies_from: str | None, today: str, loade
     try:
         rules = rules_mod.validate(doc)
     except rules_mod.RulesError as exc:
-        raise refused(f"{source}: {exc}") from None
+        raise refused(worded(f"{source}: {exc}", _("{option}: {message}").format(option=source, message=display(exc)))) from None
     with store.write() as tx:
         first = not programme_rows.has_versions(tx)
         fixed = programme_rows.setting(tx, "currency_decimals")
@@ -48,7 +48,7 @@ def load(store, text: str, source: str, applies_from: str | None, today: str, no
     try:
         doc = rules_mod.parse_toml(text, source)
     except rules_mod.RulesError as exc:
-        raise InputFileError(str(exc)) from None
+        raise InputFileError(message_of(exc)) from None
     return _store_version(store, doc, applies_from, today, now or today, source)
 
 
@@ -64,7 +64,7 @@ def set_key(store, key: str, raw: str, applies_from: str | None, today: str, now
         doc = rules_mod.set_key(base, key, raw)
         rules_mod.validate(doc)
     except rules_mod.RulesError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(message_of(exc)) from None
     return _store_version(store, doc, date, today, now or today, f"set {key}", refused=UsageError)
 
 

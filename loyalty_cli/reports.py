@@ -146,7 +146,7 @@ def check_store(tx, store: str | None) -> None:
     known = report_rows.stores(tx)
     there = (_("the stores are: {join}").format(join=', '.join(known)) if known
              else _("no purchase has a store yet (purchases add/import --store NAME)"))
-    raise LoyaltyError(_("no purchase was rung up at store {store!r}; {there}").format(store=store, there=there))
+    raise LoyaltyError(M_("no purchase was rung up at store {store!r}; {there}", store=store, there=there))
 
 
 def _rules(tx, as_of: str):
@@ -277,7 +277,7 @@ def rfm(store, as_of: str, sort: str = "id", limit: int | None = None, branch: s
 def segment_members(store, segment: str, as_of: str) -> set[str]:
     """The ids of the members in one RFM segment on `as_of` (for `members list --segment`)."""
     if segment not in SEGMENTS:
-        raise UsageError(_("unknown segment {segment!r}; the segments are: {join}").format(segment=segment, join=', '.join(SEGMENTS)))
+        raise UsageError(M_("unknown segment {segment!r}; the segments are: {join}", segment=segment, join=', '.join(SEGMENTS)))
     with store.read() as tx:
         columns = rfm_columns(tx, Dates(as_of))
     return {mid for mid, seg in zip(columns[0], columns[7]) if seg == segment}
@@ -341,7 +341,7 @@ def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: in
           branch: str | None = None) -> dict:
     """`report churn`: members whose last sale is `days` or more days before D (exactly N counts)."""
     if days < 0:
-        raise UsageError(_("--days must be zero or more, got {days}").format(days=days))
+        raise UsageError(M_("--days must be zero or more, got {days}", days=days))
     values.check_sort(sort, report_rows.CHURN_ORDER, _("report churn"))
     d = Dates(as_of)
     cutoff = values.end_of_day(values.add_days(d.as_of, -days))  # last sale dated on or before D − N
@@ -381,7 +381,7 @@ def liability(store, as_of: str) -> dict:
 def expiring(store, as_of: str, days: int = 30, sort: str = "date", limit: int | None = None) -> dict:
     """`report expiring`: members with unconsumed points whose expiry date falls in [D, D + days], per date."""
     if days < 0:
-        raise UsageError(_("--days must be zero or more, got {days}").format(days=days))
+        raise UsageError(M_("--days must be zero or more, got {days}", days=days))
     values.check_sort(sort, report_rows.EXPIRING_ORDER, _("report expiring"))
     d = Dates(as_of)
     with store.read() as tx:
@@ -411,7 +411,7 @@ def birthday_dates(as_of: str, days: int) -> dict[str, str]:
 def birthdays(store, as_of: str, days: int = 30, sort: str = "date", limit: int | None = None) -> dict:
     """`report birthdays`: members whose birthday falls within the next `days` days from D (inclusive)."""
     if days < 0:
-        raise UsageError(_("--days must be zero or more, got {days}").format(days=days))
+        raise UsageError(M_("--days must be zero or more, got {days}", days=days))
     values.check_sort(sort, BIRTHDAY_SORTS, _("report birthdays"))
     d = Dates(as_of)
     dates = birthday_dates(d.as_of, days)
@@ -502,7 +502,7 @@ def dashboard(store, as_of: str, period: int = 30, branch: str | None = None) ->
     """The owner's overview (SPEC §8): every figure of `loyalty dashboard`, as plain data (money in minor units).
     With `branch`, the purchase figures are that branch's (see the module's notes on branches)."""
     if period < 1:
-        raise UsageError(_("--period must be at least 1 day, got {period}").format(period=period))
+        raise UsageError(M_("--period must be at least 1 day, got {period}", period=period))
     d = Dates(as_of, period)
     months = d.months(12)
     period_start = d.period_start[:10]

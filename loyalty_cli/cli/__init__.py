@@ -18,7 +18,7 @@ from loyalty_cli import __version__, forget_interrupted, report_interrupted
 from loyalty_cli.cli import coercion, usage
 from loyalty_cli.cli.common import GLOBAL_HELP, Invocation, out, store
 from loyalty_cli.errors import INTERRUPTED, CheckFailed, InputFileError, LoyaltyError
-from loyalty_cli.i18n import N_, _, display
+from loyalty_cli.i18n import N_, _, display, message_of
 from loyalty_cli.i18n_click import example_at, translate_tree
 
 coercion.install()
@@ -140,7 +140,7 @@ class LoyaltyGroup(TyperGroup):
                     out().json_doc(summary)
                 except BrokenPipeError:
                     stdout_closed()  # the reader left: the exit code still says the file was refused
-            _error(str(exc))
+            _error(message_of(exc))
             if not Invocation.json:
                 said = str(exc)  # a header problem (line 1) is the error line itself: said once
                 shown = [p for p in exc.problems if p.line is not None
@@ -153,7 +153,7 @@ class LoyaltyGroup(TyperGroup):
                     sys.stderr.write("  " + _("… and {rows} (--json lists them all; --skip-bad --rejects FILE writes them out)").format(rows=plural(len(exc.problems) - SHOW_PROBLEMS, 'more bad row')) + "\n")
             ctx.exit(exc.exit_code)
         except CheckFailed as exc:
-            _error(str(exc))
+            _error(message_of(exc))
             if not Invocation.json:  # the problems under the error line (stdout stays empty on failure)
                 for problem in exc.problems[:SHOW_PROBLEMS]:
                     who = _(" (member {member_id})").format(member_id=problem.member_id) if problem.member_id else ""
@@ -162,7 +162,7 @@ class LoyaltyGroup(TyperGroup):
                     sys.stderr.write("  " + _("… and {n_problems:,} more (--json lists them all)").format(n_problems=len(exc.problems) - SHOW_PROBLEMS) + "\n")
             ctx.exit(exc.exit_code)
         except LoyaltyError as exc:
-            _error(str(exc))
+            _error(message_of(exc))
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             report_interrupted(sys.stderr.write, interrupted_message())
@@ -205,7 +205,7 @@ def _storage_failure(ctx, exc: Exception) -> None:
     if failure is None:
         _unexpected(exc)
         ctx.exit(1)
-    _error(str(failure))
+    _error(message_of(failure))
     ctx.exit(failure.exit_code)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from loyalty_cli import values
 from loyalty_cli.errors import UsageError
 from loyalty_cli.render import Output
-from loyalty_cli.i18n import N_, _
+from loyalty_cli.i18n import M_, N_, _, display
 
 
 class Invocation:
@@ -47,7 +47,7 @@ def currency_symbol() -> str:
 
 def out(lists: bool = True) -> Output:
     if Invocation.csv and not lists:
-        raise UsageError(_("--csv is for commands that print a list; use --json here"))
+        raise UsageError(M_("--csv is for commands that print a list; use --json here"))
     return Output(json=Invocation.json, csv=Invocation.csv and not Invocation.json, quiet=Invocation.quiet)
 
 
@@ -110,7 +110,7 @@ def skipped_rows_summary(summary, skip_bad: bool):
         yield
     except InputFileError as exc:
         if skip_bad and exc.rows_skipped and exc.summary is not None:
-            exc.args = (f"{exc}; {summary(exc.summary)}",)
+            exc.args = (f"{display(exc)}; {summary(exc.summary)}",)
         raise
 
 
@@ -140,7 +140,7 @@ def refuse_future(when: str | None, allow: bool, option: str, would) -> None:
     day = today()
     if when[:10] > day:
         would = would() if callable(would) else would  # worded only when refusing (it may look up an id)
-        raise UsageError(_("{option} {when} is after today ({day}): this would {would}; pass --allow-future if that is what you mean").format(option=option, when=when, day=day, would=would))
+        raise UsageError(M_("{option} {when} is after today ({day}): this would {would}; pass --allow-future if that is what you mean", option=option, when=when, day=day, would=would))
 
 
 def at_option(value: str | None, option: str = "--at") -> str:
@@ -169,7 +169,7 @@ parse = values.checked  # a values.parse_* function on a command-line value: Val
 def operator(by: str | None) -> str:
     """Who made a manual entry: --by, else LOYALTY_OPERATOR, else the OS user."""
     if by is not None and not by.strip():  # an unset shell variable, not a wish to be the OS user
-        raise UsageError(_("--by was given an empty name; give who made the entry, or leave --by out"))
+        raise UsageError(M_("--by was given an empty name; give who made the entry, or leave --by out"))
     given = by or os.environ.get("LOYALTY_OPERATOR")
     if given:  # kept in the ledger for ever and shown by every statement: plain text only
         from loyalty_cli import values
@@ -230,15 +230,15 @@ def existing_file(path: Path, what: str = "file") -> Path:
     if str(path) in ("", "."):
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(_("no {what} was named (an empty path)").format(what=what))
+        raise InputFileError(M_("no {what} was named (an empty path)", what=what))
     if not path.exists():
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(_("{what} {path} does not exist").format(what=what, path=path))
+        raise InputFileError(M_("{what} {path} does not exist", what=what, path=path))
     if path.is_dir():
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(_("{path} is a directory, not a {what}").format(path=path, what=what))
+        raise InputFileError(M_("{path} is a directory, not a {what}", path=path, what=what))
     return path
 
 

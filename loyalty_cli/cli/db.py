@@ -135,7 +135,7 @@ def check(anchors: str = anchors_option(),
             scope = (_(" (rows compared from the seal at block {since:,} of {blocks:,}; --full compares every row)").format(since=outcome.since, blocks=outcome.blocks))
         o.done(_("ok: every check passed{scope}").format(scope=scope), doc)
     if problems:
-        raise CheckFailed(_("db check found {problems}").format(problems=plural(len(problems), 'problem')), problems)
+        raise CheckFailed(M_("db check found {problems}", problems=plural(len(problems), 'problem')), problems)
 
 
 @app.command("backup")
@@ -185,7 +185,7 @@ def restore(file: Path = typer.Argument(..., help=N_("A backup made by 'loyalty 
     from loyalty_cli.store import Store, backup_damaged
 
     if not yes:
-        raise UsageError(_("restoring replaces the whole database; add --yes if you mean it"))
+        raise UsageError(M_("restoring replaces the whole database; add --yes if you mean it"))
     existing_file(file, _("backup file"))
     backup = Store.open_backup(file)
     try:
@@ -195,7 +195,7 @@ def restore(file: Path = typer.Argument(..., help=N_("A backup made by 'loyalty 
         except sqlite3.DatabaseError as exc:  # SQLite met a damaged page of the backup, not of --db
             raise backup_damaged(file, exc) or exc from None
         if problems:
-            raise CheckFailed(_("{file} fails db check ({problems}: first: {message}); nothing restored").format(file=file, problems=plural(len(problems), 'problem'), message=problems[0].message), problems)
+            raise CheckFailed(M_("{file} fails db check ({problems}: first: {message}); nothing restored", file=file, problems=plural(len(problems), 'problem'), message=problems[0].message), problems)
         anchors_path = _anchors_path(anchors)
         target = store(create=True)  # restoring into a new file creates the database
         try:
@@ -263,22 +263,22 @@ def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
     from loyalty_cli.store import ledger as ledger_rows
 
     if not to.strip():
-        raise UsageError(_("--to was given an empty path; give a new file or a PostgreSQL URL"))
+        raise UsageError(M_("--to was given an empty path; give a new file or a PostgreSQL URL"))
     made_file = None
     to_file = not is_postgres_url(to)
     if to_file:
         target_path = Path(to)
         if target_path.is_dir():
-            raise UsageError(_("{to} is a directory; give --to the path of a new database file").format(to=to))
+            raise UsageError(M_("{to} is a directory; give --to the path of a new database file", to=to))
         if target_path.exists() and target_path.stat().st_size:
-            raise LoyaltyError(_("{to} already exists; db copy writes only to a new file or an empty database").format(to=to))
+            raise LoyaltyError(M_("{to} already exists; db copy writes only to a new file or an empty database", to=to))
         made_file = None if target_path.exists() else target_path
     source = store()
     try:
         from_file = not is_postgres_url(str(source.path))
         if (Path(to).resolve() == Path(source.path).resolve() if to_file and from_file
                 else str(resolve_path(to)) == str(source.path)):
-            raise UsageError(_("--to names the database being copied; give another file or database"))
+            raise UsageError(M_("--to names the database being copied; give another file or database"))
         key, __ = _chain_key(False)
         target = Store.open(to, create=True, now=now(), adopt=False)
         target.announce = source.announce
@@ -286,19 +286,19 @@ def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
             with source.read() as src, target.write() as dst:
                 found = copying.state(dst)
                 if found == copying.BEGUN:
-                    raise LoyaltyError(_("{path} was set up with 'loyalty init' (its chain has begun); db copy needs an empty database and creates the schema itself (nothing was copied)").format(path=target.path))
+                    raise LoyaltyError(M_("{path} was set up with 'loyalty init' (its chain has begun); db copy needs an empty database and creates the schema itself (nothing was copied)", path=target.path))
                 if found != copying.EMPTY:
-                    raise LoyaltyError(_("{path} already holds data; db copy writes only to a new file or an empty database (nothing was copied)").format(path=target.path))
+                    raise LoyaltyError(M_("{path} already holds data; db copy writes only to a new file or an empty database (nothing was copied)", path=target.path))
                 try:
                     counts = copying.copy_rows(src, dst)
                 except ValueError as exc:
-                    raise LoyaltyError(_("cannot copy to {path}: {exc} (is it from another version of loyalty?); nothing was copied").format(path=target.path, exc=exc)) from None
+                    raise LoyaltyError(M_("cannot copy to {path}: {exc} (is it from another version of loyalty?); nothing was copied", path=target.path, exc=exc)) from None
                 problems = checks.run(target, today(), key=key, full=True).problems
                 if problems:
-                    raise CheckFailed(_("the copy fails db check ({problems}: first: {message}); nothing was copied").format(problems=plural(len(problems), 'problem'), message=problems[0].message), problems)
+                    raise CheckFailed(M_("the copy fails db check ({problems}: first: {message}); nothing was copied", problems=plural(len(problems), 'problem'), message=problems[0].message), problems)
                 heads = [(_chain_head(tx), ledger_rows.head(tx)[1]) for tx in (src, dst)]
                 if heads[0] != heads[1]:
-                    raise LoyaltyError(_("the copy's chain head {heads_1} is not the source's {heads_0}; nothing was copied").format(heads_1=heads[1], heads_0=heads[0]))
+                    raise LoyaltyError(M_("the copy's chain head {heads_1} is not the source's {heads_0}; nothing was copied", heads_1=heads[1], heads_0=heads[0]))
         finally:
             target.close()
     except BaseException:
@@ -339,12 +339,12 @@ def rekey(yes: bool = typer.Option(False, "--yes", help=N_("Really accept the bl
     import os
 
     if not yes:
-        raise UsageError(_("rekeying accepts every block signed before it without its signature; add --yes if you mean it"))
+        raise UsageError(M_("rekeying accepts every block signed before it without its signature; add --yes if you mean it"))
     s = store()
     try:
         problems = checks.run(s, today(), None, "", None, full=True).problems
         if problems:
-            raise CheckFailed(_("the chain must pass 'loyalty db check --no-key' before it is rekeyed ({problems}: first: {message}); nothing was changed").format(problems=plural(len(problems), 'problem'), message=problems[0].message),
+            raise CheckFailed(M_("the chain must pass 'loyalty db check --no-key' before it is rekeyed ({problems}: first: {message}); nothing was changed", problems=plural(len(problems), 'problem'), message=problems[0].message),
                               problems)
         with s.write() as tx:
             through = chain_rows.head(tx)[0]
@@ -394,5 +394,5 @@ def seal(anchors: str = anchors_option(),
     try:
         anchor_file.append_line(path, record.text())
     except OSError as exc:
-        raise LoyaltyError(_("cannot write the anchors file {path}: {value}; nothing was sealed").format(path=path, value=exc.strerror or exc)) from None
+        raise LoyaltyError(M_("cannot write the anchors file {path}: {value}; nothing was sealed", path=path, value=exc.strerror or exc)) from None
     out(lists=False).done(record.text(), record.as_dict(str(path)))

@@ -11,7 +11,7 @@ from loyalty_cli.cli.common import (pending_pairs, allow_future_option, as_of_op
                                     money, operator, out, parse, pii_columns, refuse_future, skipped_rows_summary, store,
                                     today)
 from loyalty_cli.render import human, plural
-from loyalty_cli.i18n import N_, _
+from loyalty_cli.i18n import M_, N_, _, display, worded
 
 app = group(N_("Enrol and look after members."), 'loyalty members add --name "Ana Li" --email ana@shop.example')
 ALLOW_FUTURE = allow_future_option()
@@ -25,7 +25,7 @@ def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
     if born is not None and born > today():  # not a date to allow: a typo (2090 for 1990)
         from loyalty_cli.errors import UsageError
 
-        raise UsageError(_("--birthday {born} is after today ({today}): a birthday is a date in the past").format(born=born, today=today()))
+        raise UsageError(M_("--birthday {born} is after today ({today}): a birthday is a date in the past", born=born, today=today()))
     return {
         "name": _name(name) if name is not None else None,
         "email": _named("--email", values.parse_email, email) if email is not None else None,
@@ -44,7 +44,7 @@ def _named(option: str, parser, value: str):
         from loyalty_cli.errors import UsageError
 
         subject, __, rest = str(exc).partition(" ")
-        raise UsageError(f"{option} {rest}") from None
+        raise UsageError(worded(f"{option} {rest}", _("{option}: {message}").format(option=option, message=display(exc)))) from None
 
 
 def _name(name: str) -> str:
@@ -300,10 +300,10 @@ def _import_options(mapping: list[str], **kw):
     for item in mapping:
         field, sep, column = item.partition("=")
         if not sep or not field.strip() or not column.strip():
-            raise UsageError(_("--map takes FIELD=COLUMN, got {item!r}").format(item=item))
+            raise UsageError(M_("--map takes FIELD=COLUMN, got {item!r}", item=item))
         pairs[field.strip()] = column.strip()
     if kw.get("rejects") and not kw.get("skip_bad"):
-        raise UsageError(_("--rejects goes with --skip-bad"))
+        raise UsageError(M_("--rejects goes with --skip-bad"))
     if kw.get("delimiter") in ("\\t", "tab", "TAB"):
         kw["delimiter"] = "\t"
     if kw.get("date_format") == "":
@@ -338,7 +338,7 @@ def erase(
         if sys.stdin.isatty() and not typer.confirm(_("Erase the personal data of {stored_member_id}? This cannot be undone").format(stored_member_id=stored_member_id(member_id))):
             raise typer.Exit(1)
         elif not sys.stdin.isatty():
-            raise UsageError(_("erasing personal data needs --yes"))
+            raise UsageError(M_("erasing personal data needs --yes"))
     when = at_option(at)
     refuse_future(when, allow_future, "--at", lambda: _("record the erasure of {as_stored} as done then").format(as_stored=as_stored(member_id)))
     result = call(members.erase, member_id, when, operator(by))

@@ -7,7 +7,7 @@ import typer
 from loyalty_cli.cli.common import (pending_pairs, today, allow_future_option, as_of_option, at_option, call, group, operator, out,
                                      as_stored, refuse_future, stored_member_id)
 from loyalty_cli.render import plural
-from loyalty_cli.i18n import N_, _
+from loyalty_cli.i18n import M_, N_, _
 
 app = group(N_("Balances, statements and manual points operations."), 'loyalty points balance M0001')
 
@@ -124,7 +124,7 @@ def redeem(member_id: str = typer.Argument(..., help=N_("Member id.")),
     from loyalty_cli.errors import UsageError
 
     if points_ is None and reward is None:
-        raise UsageError(_("give POINTS to spend or --reward CODE"))
+        raise UsageError(M_("give POINTS to spend or --reward CODE"))
     when = at_option(at)
     refuse_future(when, allow_future, "--at", lambda: _("record a redemption by {as_stored} dated then").format(as_stored=as_stored(member_id)))
     r = call(points.redeem, member_id, points_, reward, when, operator(by))

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from loyalty_cli.cli.common import call, group, as_of_option, date_option, existing_file, now, out
-from loyalty_cli.i18n import N_, _
+from loyalty_cli.i18n import M_, N_, _
 
 app = group(N_("Programme rules: earning, expiry, tiers, transfers."), 'loyalty program load sample_data/program.toml')
 
@@ -64,11 +64,11 @@ def load(
     except UnicodeDecodeError:
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(_("{file}: is not UTF-8 text").format(file=file)) from None
+        raise InputFileError(M_("{file}: is not UTF-8 text", file=file)) from None
     if not text.strip():  # /dev/null, an empty file: not a programme that resets every rule to its default
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(_("{file} is empty: no programme rules in it (a programme file is TOML, like sample_data/program.toml)").format(file=file))
+        raise InputFileError(M_("{file} is empty: no programme rules in it (a programme file is TOML, like sample_data/program.toml)", file=file))
     moment = now()
     r = call(program.load, text, file.name, start, moment[:10], moment)
     out(lists=False).done(_("loaded {name}, in force from {applies_from}").format(name=file.name, applies_from=r['applies_from']), r)

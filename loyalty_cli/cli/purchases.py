@@ -11,7 +11,7 @@ from loyalty_cli.cli.common import (allow_future_option, at_option, call, existi
                                      refuse_future, skipped_rows_summary, store, today)
 from loyalty_cli.render import money_text, plural
 from loyalty_cli.cli.members import _import_options, _progress
-from loyalty_cli.i18n import N_, _
+from loyalty_cli.i18n import M_, N_, _, display, message_of, worded
 
 app = group(N_("Record sales and refunds; import them from the till."), 'loyalty purchases import sample_data/purchases.csv')
 ALLOW_FUTURE = allow_future_option()
@@ -27,12 +27,15 @@ def _amount(text: str, decimals: int, refund: bool = False) -> int:
         if refund:
             raise UsageError(refunded.format(text.strip()))
         instead = _(" (a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])")
-        raise UsageError(_("AMOUNT must be zero or more, got {strip}{instead}").format(strip=text.strip(), instead=instead))
+        raise UsageError(M_("AMOUNT must be zero or more, got {strip}{instead}", strip=text.strip(), instead=instead))
     try:
         minor = values.parse_money(text, decimals)
     except ValueError as exc:
         message = str(exc)
-        raise UsageError("AMOUNT" + message[len("amount"):] if message.startswith("amount") else message) from None
+        if not message.startswith("amount"):
+            raise UsageError(message_of(exc)) from None
+        raise UsageError(worded("AMOUNT" + message[len("amount"):],
+                                _("{option}: {message}").format(option="AMOUNT", message=display(exc)))) from None
     if refund and minor <= 0:
         raise UsageError(refunded.format(text.strip()))
     return minor
@@ -55,9 +58,9 @@ def store_option(value: str | None, env: bool = True) -> str | None:
     try:
         name = values.parse_store(value, what)
     except ValueError as exc:
-        raise UsageError(_("{exc}, got {value!r}").format(exc=exc, value=value)) from None
+        raise UsageError(M_("{exc}, got {value!r}", exc=exc, value=value)) from None
     if name is None:
-        raise UsageError(_("{what} must be 1-{store_max} characters, got an empty name").format(what=what, store_max=values.STORE_MAX))
+        raise UsageError(M_("{what} must be 1-{store_max} characters, got an empty name", what=what, store_max=values.STORE_MAX))
     return name
 
 

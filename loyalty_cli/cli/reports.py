@@ -15,7 +15,7 @@ from loyalty_cli import values
 from loyalty_cli.cli.common import (GLOBAL_HELP, allow_future_option, as_of_option, at_option, call, group, masked, money,
                                     out, pii_columns, refuse_future)
 from loyalty_cli.render import money_text, pct, plural
-from loyalty_cli.i18n import N_, _
+from loyalty_cli.i18n import M_, N_, _
 
 app = group(N_("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies."),
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -493,7 +493,7 @@ def feedback_add(
 
     text = score.strip()
     if not (text.isascii() and text.isdigit() and int(text) <= 10):
-        raise UsageError(_("SCORE must be a whole number from 0 to 10, got {value}").format(value=text or repr(score)))
+        raise UsageError(M_("SCORE must be a whole number from 0 to 10, got {value}", value=text or repr(score)))
     value = int(text)
     when = at_option(at)
     from loyalty_cli.cli.common import as_stored

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from loyalty_cli.errors import Busy, LoyaltyError, UsageError
 from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS, MIGRATIONS_TABLE
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 MAX_BUSY_TIMEOUT = 2_147_483  # SQLite takes milliseconds as a 32-bit int: beyond it, no wait at all
@@ -86,12 +86,12 @@ def resolve_path(db: str | os.PathLike | None = None) -> Path:
         return Location(url)
     if db is not None:
         if not str(db).strip():
-            raise LoyaltyError(_("--db was given an empty path; give the path of a database file"))
+            raise LoyaltyError(M_("--db was given an empty path; give the path of a database file"))
         return Path(db)
     env = os.environ.get("LOYALTY_DB")
     if env is not None:
         if not env.strip():  # set but empty: an unset shell variable, not a wish for the default database
-            raise UsageError(_("LOYALTY_DB is set but empty; give it the path of a database file, or unset it"))
+            raise UsageError(M_("LOYALTY_DB is set but empty; give it the path of a database file, or unset it"))
         return Path(env)
     return default_path()
 
@@ -103,9 +103,9 @@ def busy_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise UsageError(_("LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}").format(raw=raw)) from None
+        raise UsageError(M_("LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}", raw=raw)) from None
     if not 0 <= value <= MAX_BUSY_TIMEOUT:  # NaN fails too
-        raise UsageError(_("LOYALTY_BUSY_TIMEOUT must be from 0 to {max_busy_timeout:,} seconds, got {raw!r}").format(max_busy_timeout=MAX_BUSY_TIMEOUT, raw=raw))
+        raise UsageError(M_("LOYALTY_BUSY_TIMEOUT must be from 0 to {max_busy_timeout:,} seconds, got {raw!r}", max_busy_timeout=MAX_BUSY_TIMEOUT, raw=raw))
     return value
 
 
@@ -126,7 +126,7 @@ def read_only_message(path) -> str:
 
 
 def _taken(target: Path) -> LoyaltyError:
-    return LoyaltyError(_("{target} already exists; choose a new file name for the backup").format(target=target))
+    return LoyaltyError(M_("{target} already exists; choose a new file name for the backup", target=target))
 
 
 def _place(partial: Path, target: Path) -> None:
@@ -148,7 +148,7 @@ def _place(partial: Path, target: Path) -> None:
 
 
 def _backup_disk_full(target: Path) -> LoyaltyError:
-    return LoyaltyError(_("the disk holding {target} is full: no backup was written; free some space there (or back up to another disk) and run the command again").format(target=target))
+    return LoyaltyError(M_("the disk holding {target} is full: no backup was written; free some space there (or back up to another disk) and run the command again", target=target))
 
 
 PARTIAL_MARK = ".partial-"  # a backup being written: .NAME.partial-XXXXXXXX beside NAME
@@ -331,7 +331,7 @@ def backup_damaged(backup, exc: sqlite3.Error):
 
     if _primary_code(exc) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
         return None
-    return Damaged(_("{backup} is damaged ({exc}): nothing was restored; choose another backup").format(backup=backup, exc=exc))
+    return Damaged(M_("{backup} is damaged ({exc}): nothing was restored; choose another backup", backup=backup, exc=exc))
 
 
 def full_message(path) -> str:
@@ -378,11 +378,11 @@ def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
         if code == SQLITE_READONLY:
             return LoyaltyError(read_only_message(path))
         if code == SQLITE_IOERR:
-            return LoyaltyError(_("cannot read or write {path}: the disk reported an error ({words}); check the disk and its connection, then run: loyalty db check").format(path=path, words=words))
+            return LoyaltyError(M_("cannot read or write {path}: the disk reported an error ({words}); check the disk and its connection, then run: loyalty db check", path=path, words=words))
         if code == SQLITE_CANTOPEN:
-            return LoyaltyError(_("cannot open {path} ({words}); check that the file and its folder exist and that you may read and write them").format(path=path, words=words))
+            return LoyaltyError(M_("cannot open {path} ({words}); check that the file and its folder exist and that you may read and write them", path=path, words=words))
         if code in (SQLITE_PERM, SQLITE_AUTH):
-            return LoyaltyError(_("permission denied on {path} ({words}); check the owner and mode of the file and its folder").format(path=path, words=words))
+            return LoyaltyError(M_("permission denied on {path} ({words}); check the owner and mode of the file and its folder", path=path, words=words))
         return None
     if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
         import errno
@@ -390,15 +390,15 @@ def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
         # (a write to an open file or to the output names no file)
         where = exc.filename if exc.filename is not None else _("the file or output being written")
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return LoyaltyError(_("the disk holding {where} is full ({strerror}): what it was writing is incomplete; free some space and run the command again").format(where=where, strerror=exc.strerror))
+            return LoyaltyError(M_("the disk holding {where} is full ({strerror}): what it was writing is incomplete; free some space and run the command again", where=where, strerror=exc.strerror))
         if exc.errno in (errno.EACCES, errno.EPERM):
-            return LoyaltyError(_("permission denied on {where}; check the owner and mode of the file and its folder").format(where=where))
+            return LoyaltyError(M_("permission denied on {where}; check the owner and mode of the file and its folder", where=where))
         if exc.errno == errno.EROFS:
-            return LoyaltyError(_("cannot write {where}: it is on a read-only file system").format(where=where))
+            return LoyaltyError(M_("cannot write {where}: it is on a read-only file system", where=where))
         if exc.errno == errno.EIO:
-            return LoyaltyError(_("cannot read or write {where}: the disk reported an input/output error; check the disk and its connection, then run: loyalty db check").format(where=where))
+            return LoyaltyError(M_("cannot read or write {where}: the disk reported an input/output error; check the disk and its connection, then run: loyalty db check", where=where))
         if exc.errno == errno.ENAMETOOLONG:
-            return UsageError(_("the path {where} is too long for the file system; give a shorter one").format(where=where))
+            return UsageError(M_("the path {where} is too long for the file system; give a shorter one", where=where))
     return None
 
 
@@ -482,17 +482,17 @@ class Store:
         path = resolve_path(db)
         timeout = busy_timeout()
         if path.is_dir():
-            raise UsageError(_("{path} is a directory; give --db the path of a database file").format(path=path))
+            raise UsageError(M_("{path} is a directory; give --db the path of a database file", path=path))
         try:
             kind = examine(path)
         except OSError as exc:
-            raise storage_failure(exc, path) or LoyaltyError(_("cannot read {path}: {strerror}").format(path=path, strerror=exc.strerror)) from None
+            raise storage_failure(exc, path) or LoyaltyError(M_("cannot read {path}: {strerror}", path=path, strerror=exc.strerror)) from None
         if kind == MISSING and os.path.islink(path):
             raise LoyaltyError(dangling_message(path))
         if kind == MISSING and not create:
             raise LoyaltyError(missing_message(path, db))
         if kind == EMPTY and not create:
-            raise LoyaltyError(_("{path} is an empty file, not a loyalty database; nothing was changed: to make a new database of it: loyalty init --db {path}").format(path=path))
+            raise LoyaltyError(M_("{path} is an empty file, not a loyalty database; nothing was changed: to make a new database of it: loyalty init --db {path}", path=path))
         new = kind in (MISSING, EMPTY)
         if kind == MISSING:
             try:
@@ -501,10 +501,10 @@ class Store:
                 if os.path.islink(path) and not os.path.exists(path):
                     raise LoyaltyError(dangling_message(path)) from None
                 if _retried:
-                    raise LoyaltyError(_("cannot create the database at {path}: a file appeared there and went again while it was being created; run the command again").format(path=path)) from None
+                    raise LoyaltyError(M_("cannot create the database at {path}: a file appeared there and went again while it was being created; run the command again", path=path)) from None
                 return cls.open(db, migrate, create, now, _retried=True, key_file=key_file, adopt=adopt)
             except OSError as exc:
-                raise LoyaltyError(_("cannot create the database at {path}: {strerror}").format(path=path, strerror=exc.strerror)) from None
+                raise LoyaltyError(M_("cannot create the database at {path}: {strerror}", path=path, strerror=exc.strerror)) from None
         elif kind == EMPTY:
             os.chmod(path, 0o600)
         conn = None
@@ -526,7 +526,7 @@ class Store:
                     not os.access(path.parent if str(path.parent) else ".", os.W_OK):
                 # a read-only folder: SQLite cannot make the -wal and -shm files beside the database
                 failure = LoyaltyError(read_only_message(path))
-            raise failure or LoyaltyError(_("cannot open {path} as a loyalty database ({exc})").format(path=path, exc=exc)) from None
+            raise failure or LoyaltyError(M_("cannot open {path} as a loyalty database ({exc})", path=path, exc=exc)) from None
         return store
 
     def _configure(self) -> None:
@@ -697,7 +697,7 @@ class Store:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise Busy(_("another '{name}' job is running on {path}; try again when it has finished").format(name=name, path=self.path)) from None
+                raise Busy(M_("another '{name}' job is running on {path}; try again when it has finished", name=name, path=self.path)) from None
             yield
         finally:
             os.close(fd)
@@ -728,7 +728,7 @@ class Store:
 
                     if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # not a wrong path: the backup's disk
                         raise _backup_disk_full(target) from None
-                    raise UsageError(_("cannot write the backup at {target}: {strerror}").format(target=target, strerror=exc.strerror)) from None
+                    raise UsageError(M_("cannot write the backup at {target}: {strerror}", target=target, strerror=exc.strerror)) from None
                 dest = sqlite3.connect(partial)
                 try:
                     try:
@@ -756,7 +756,7 @@ class Store:
         if code == SQLITE_FULL or (code == SQLITE_IOERR and disk_full(target)):
             return _backup_disk_full(target)
         if code == SQLITE_IOERR:
-            return LoyaltyError(_("cannot write the backup at {target}: the disk reported an error ({exc}); no backup was written; check that disk, or back up to another one").format(target=target, exc=exc))
+            return LoyaltyError(M_("cannot write the backup at {target}: the disk reported an error ({exc}); no backup was written; check that disk, or back up to another one", target=target, exc=exc))
         return exc
 
     def _check_copy(self, dest: sqlite3.Connection) -> None:
@@ -772,7 +772,7 @@ class Store:
                 raise
             found = [str(exc)]
         if found != ["ok"]:
-            raise Damaged(_("{path} is damaged ({found_0}): the backup was not written; restore an earlier backup: loyalty db restore BACKUP --yes").format(path=self.path, found_0=found[0]))
+            raise Damaged(M_("{path} is damaged ({found_0}): the backup was not written; restore an earlier backup: loyalty db restore BACKUP --yes", path=self.path, found_0=found[0]))
 
     # -- partial backups left by a killed `db backup` ----------------------------
     # Each backup lists its partial file in DB.backup-partials (beside the database) before
@@ -854,11 +854,11 @@ class Store:
 
         try:  # from its header first: another application's file is refused before SQLite opens it
             if examine(Path(path)) == EMPTY:
-                raise InputFileError(_("{path} is not a loyalty backup (it is an empty file)").format(path=path))
+                raise InputFileError(M_("{path} is not a loyalty backup (it is an empty file)", path=path))
         except NotOurs as exc:
-            raise InputFileError(_("{path} is not a loyalty backup ({what}); nothing was restored").format(path=path, what=exc.what)) from None
+            raise InputFileError(M_("{path} is not a loyalty backup ({what}); nothing was restored", path=path, what=exc.what)) from None
         except OSError as exc:
-            raise InputFileError(_("cannot read the backup {path}: {strerror}").format(path=path, strerror=exc.strerror)) from None
+            raise InputFileError(M_("cannot read the backup {path}: {strerror}", path=path, strerror=exc.strerror)) from None
         except InputFileError:
             raise
         except LoyaltyError as exc:  # made by a newer loyalty
@@ -868,12 +868,12 @@ class Store:
 
             conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True)
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
-                raise InputFileError(_("{path} is not a loyalty backup (it has no ledger)").format(path=path))
+                raise InputFileError(M_("{path} is not a loyalty backup (it has no ledger)", path=path))
             problem = foreign_or_newer(conn, path)  # checked before anything is copied
             if problem:
                 raise InputFileError(problem)
         except sqlite3.DatabaseError as exc:
-            raise backup_damaged(path, exc) or InputFileError(_("{path} is not a loyalty backup ({exc})").format(path=path, exc=exc)) from None
+            raise backup_damaged(path, exc) or InputFileError(M_("{path} is not a loyalty backup ({exc})", path=path, exc=exc)) from None
         return cls(Path(path), conn)
 
     def restore_from(self, backup: "Store") -> None:

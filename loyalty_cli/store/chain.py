@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 
 from loyalty_cli.store import dialect
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 GENESIS = "0" * 64
 BLOCK_ROWS = 20_000  # records buffered before a big import writes a block mid-transaction
@@ -254,7 +254,7 @@ class Journal:
         self._pending = None
         worker.join()
         if not done or isinstance(done[0], BaseException):
-            raise done[0] if done else RuntimeError(_("the chain block was not compressed"))
+            raise done[0] if done else RuntimeError(M_("the chain block was not compressed"))
         self._insert(block, done[0])
 
     def abandon(self) -> None:

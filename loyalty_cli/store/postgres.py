@@ -22,7 +22,7 @@ from functools import lru_cache
 import itertools
 
 from loyalty_cli.errors import Busy, LoyaltyError, UsageError
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_, _
 
 WRITE_LOCK = 0x4C4F5931          # the advisory lock every write transaction takes ("LOY1")
 TAKE_WRITE_LOCK = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"
@@ -57,7 +57,7 @@ def driver():
     try:
         import psycopg
     except ImportError:
-        raise UsageError(_("a PostgreSQL --db needs the PostgreSQL driver: pip install 'loyalty[postgres]' (it installs psycopg)")) from None
+        raise UsageError(M_("a PostgreSQL --db needs the PostgreSQL driver: pip install 'loyalty[postgres]' (it installs psycopg)")) from None
     return psycopg
 
 
@@ -418,10 +418,10 @@ def connect(url: str, timeout: float):
                               application_name="loyalty", options=f"{given} -c jit=off".strip())
     except psycopg.OperationalError as exc:
         if re.search(r"invalid \S+ value|invalid connection option|invalid URI", str(exc)):  # a URL's setting
-            raise UsageError(_("--db {redact} has a setting libpq refuses ({first_line})").format(redact=redact(url), first_line=first_line(exc, url))) from None
+            raise UsageError(M_("--db {redact} has a setting libpq refuses ({first_line})", redact=redact(url), first_line=first_line(exc, url))) from None
         raise Unreachable(url, exc) from None
     except psycopg.ProgrammingError as exc:  # a URL libpq cannot parse
-        raise UsageError(_("--db {redact} is not a PostgreSQL URL libpq understands ({first_line})").format(redact=redact(url), first_line=first_line(exc, url))) from None
+        raise UsageError(M_("--db {redact} is not a PostgreSQL URL libpq understands ({first_line})", redact=redact(url), first_line=first_line(exc, url))) from None
     _loaders(raw)
     return Connection(raw, url)
 
@@ -501,13 +501,13 @@ def failure(exc: BaseException, where) -> LoyaltyError | None:
         from loyalty_cli.store import saved_changes
 
         state = _("the command stopped after saving part of its work") if saved_changes() else _("nothing was written")
-        error = LoyaltyError(_("lost the connection to the database at {where} ({first_line}): {state}; check the server, then run the command again").format(where=where, first_line=first_line(exc), state=state))
+        error = LoyaltyError(M_("lost the connection to the database at {where} ({first_line}): {state}; check the server, then run the command again", where=where, first_line=first_line(exc), state=state))
         error.exit_code = UNREACHABLE
         return error
     if isinstance(exc, (errors.InsufficientPrivilege,)):
-        return LoyaltyError(_("permission denied on the database at {where} ({first_line}); the role in the URL must own the database").format(where=where, first_line=first_line(exc)))
+        return LoyaltyError(M_("permission denied on the database at {where} ({first_line}); the role in the URL must own the database", where=where, first_line=first_line(exc)))
     if isinstance(exc, (errors.DiskFull,)):
-        return LoyaltyError(_("the database server's disk is full ({where}): nothing was written").format(where=where))
+        return LoyaltyError(M_("the database server's disk is full ({where}): nothing was written", where=where))
     return None
 
 
@@ -544,11 +544,11 @@ class PgStore(Store):
         try:
             tables, ran = _catalogue(conn)
             if ran is None and tables:
-                raise LoyaltyError(_("the database at {where} holds another application's tables (none of loyalty's); give --db an empty database or a loyalty one").format(where=where))
+                raise LoyaltyError(M_("the database at {where} holds another application's tables (none of loyalty's); give --db an empty database or a loyalty one", where=where))
             if ran is None and not create:
-                raise LoyaltyError(_("no loyalty database at {where} (it has no tables); nothing was created: create one there with: loyalty init --db '{where}'").format(where=where))
+                raise LoyaltyError(M_("no loyalty database at {where} (it has no tables); nothing was created: create one there with: loyalty init --db '{where}'", where=where))
             if ran is not None and ran > len(MIGRATIONS):
-                raise LoyaltyError(_("{where} was made by a newer version of loyalty (schema {ran}; this one knows {n_migrations}); upgrade loyalty to use it").format(where=where, ran=ran, n_migrations=len(MIGRATIONS)))
+                raise LoyaltyError(M_("{where} was made by a newer version of loyalty (schema {ran}; this one knows {n_migrations}); upgrade loyalty to use it", where=where, ran=ran, n_migrations=len(MIGRATIONS)))
             store = cls(where, conn, now, key_file, adopt)
             store._ran = ran
             store._ready = bool(ran)
@@ -650,7 +650,7 @@ class PgStore(Store):
         number = zlib.crc32(name.encode()) & 0x7FFFFFFF
         got = self.conn.raw.execute("SELECT pg_try_advisory_lock(%s, %s)", (JOB_LOCKS, number)).fetchone()[0]
         if not got:
-            raise Busy(_("another '{name}' job is running on {path}; try again when it has finished").format(name=name, path=self.path))
+            raise Busy(M_("another '{name}' job is running on {path}; try again when it has finished", name=name, path=self.path))
         try:
             yield
         finally:
@@ -658,10 +658,10 @@ class PgStore(Store):
                 self.conn.raw.execute("SELECT pg_advisory_unlock(%s, %s)", (JOB_LOCKS, number))
 
     def backup_to(self, target_path) -> list[str]:
-        raise LoyaltyError(_("db backup writes SQLite files; on PostgreSQL copy the database to one with: loyalty db copy --to {target_path} (or use pg_dump)").format(target_path=target_path))
+        raise LoyaltyError(M_("db backup writes SQLite files; on PostgreSQL copy the database to one with: loyalty db copy --to {target_path} (or use pg_dump)", target_path=target_path))
 
     def restore_from(self, backup) -> None:
-        raise LoyaltyError(_("db restore replaces a SQLite file; to bring a backup into PostgreSQL, copy it into an empty database: loyalty --db {path} db copy --to URL").format(path=backup.path))
+        raise LoyaltyError(M_("db restore replaces a SQLite file; to bring a backup into PostgreSQL, copy it into an empty database: loyalty --db {path} db copy --to URL", path=backup.path))
 
     def remove_stale_partials(self) -> list[str]:
         return []
