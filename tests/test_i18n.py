@@ -315,3 +315,21 @@ def test_a_programme_file_may_give_the_currency_symbol(tmp_path, db):
     assert 'currency_symbol = "€"' in ok(db, "program", "show").stdout
     toml.write_text('currency_symbol = 5\n', encoding="utf-8")
     assert run(db, "program", "load", toml).exit_code == 3
+
+
+# -- the Chinese sample shop -------------------------------------------------------------------
+def test_the_chinese_sample_shop_loads_with_its_tiers_and_yuan(db):
+    zh = SAMPLE / "zh"
+    ok(db, "program", "load", zh / "program.toml")
+    assert ok(db, "members", "import", zh / "members.csv", env=ZH).stdout == "读取 200 行：新建 200，更新 0，未变 0，拒绝 0\n"
+    imported = json.loads(ok(db, "purchases", "import", zh / "purchases.csv", "--json").stdout)
+    assert imported["imported"] >= 3000 and imported["rejected"] == 0
+    rows = json.loads(ok(db, "members", "import", zh / "members.csv", "--json", "--dry-run").stdout)
+    assert rows["unchanged"] == 200
+    tiers = ok(db, "tiers", "list", "--as-of", "2026-10-31", env=ZH).stdout
+    for name in ("铜卡", "银卡", "金卡", "白金卡"):
+        assert name in tiers
+    assert "¥2,500.00" in tiers
+    members = (zh / "members.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert all(",+86 1" in line for line in members)
+    assert all(CJK.search(line.split(",")[1]) for line in members)

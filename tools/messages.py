@@ -1,6 +1,6 @@
 """The messages of the tool, for its translations: extract them from the source, read a .po.
 
-    python tools/messages.py extract > loyalty_cli/locale/loyalty.pot
+    python tools/messages.py extract > build/loyalty.pot
 
 (`make messages` runs it, then msgmerge and msgfmt.) Extraction reads the source with `ast`, so
 it needs nothing installed and finds exactly what the tool translates at run time:
@@ -144,4 +144,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["extract"]:
         sys.stdout.write(pot(extract()))
     else:
-        sys.exit("usage: python tools/messages.py extract > loyalty_cli/locale/loyalty.pot")
+        sys.exit("usage: python tools/messages.py extract > build/loyalty.pot")
