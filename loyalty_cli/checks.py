@@ -11,7 +11,7 @@ from loyalty_cli.errors import Problem
 from loyalty_cli.ledger import GENESIS, entry_hash
 from loyalty_cli.store import checks as check_rows
 from loyalty_cli.values import end_of_day, member_key
-from loyalty_cli.i18n import M_
+from loyalty_cli.i18n import N_, M_
 
 LIMIT = 100  # problems reported per check, so a wrecked file does not flood the terminal
 
@@ -36,14 +36,15 @@ def check_schema(tx) -> list[Problem]:
     problems = []
     for name, (kind, table, sql) in expected.items():
         if name not in have:
-            problems.append(Problem(M_("{named} is missing{get}", named=_named(kind, name, table), get=_WHY_MISSING.get(kind, '')), check="schema"))
+            problems.append(Problem(M_("{named} is missing{get}", named=_named(kind, name, table), get=M_(_WHY_MISSING[kind]) if kind in _WHY_MISSING else ''), check="schema"))
         elif have[name] != (kind, table, sql):
             problems.append(Problem(M_("{named} is not as loyalty made it (its definition was changed behind the tool's back); loyalty made it as: {sql}", named=_named(kind, name, table), sql=sql), check="schema"))
     for name, (kind, table, _sql) in sorted(have.items()):
         if name not in expected:
-            problems.append(Problem(f"an extra {_named(kind, name, table)} that loyalty did not make: "
-                                    f"{_WHY_EXTRA.get(kind, 'it may copy personal data')}; drop it "
-                                    f"(DROP {kind.upper()} {name}) after looking at what it does", check="schema"))
+            problems.append(Problem(M_("an extra {named} that loyalty did not make: {why}; drop it (DROP {kind} {name}) "
+                                       "after looking at what it does", named=_named(kind, name, table),
+                                       why=M_(_WHY_EXTRA.get(kind, N_("it may copy personal data"))), kind=kind.upper(),
+                                       name=name), check="schema"))
     return problems
 
 
@@ -52,11 +53,11 @@ def _named(kind: str, name: str, table: str) -> str:
     return f"{kind} {name}" + ("" if kind in ("table", "view") else f" on {table}")
 
 
-_WHY_MISSING = {"trigger": ": what it refuses (editing or deleting history) is no longer refused",
-                "index": ": queries that use it are slow", "table": ": the database is incomplete"}
-_WHY_EXTRA = {"trigger": "it may copy personal data or change rows behind the tool's back",
-              "table": "it may hold copies of personal data", "view": "it may show personal data",
-              "index": "it may keep copies of the values it indexes"}
+_WHY_MISSING = {"trigger": N_(": what it refuses (editing or deleting history) is no longer refused"),
+                "index": N_(": queries that use it are slow"), "table": N_(": the database is incomplete")}
+_WHY_EXTRA = {"trigger": N_("it may copy personal data or change rows behind the tool's back"),
+              "table": N_("it may hold copies of personal data"), "view": N_("it may show personal data"),
+              "index": N_("it may keep copies of the values it indexes")}
 
 
 def check_hash_chain(tx, first: int = 1) -> list[Problem]:
@@ -154,8 +155,9 @@ def check_summaries(tx) -> list[Problem]:
             continue
         days = sorted({r[0] for r in rows})
         if days:
-            problems.append(Problem(M_("{table} differs from what it sums up on {join}", table=table, join=', '.join(days[:10]))
-                                    + (M_(" and more days") if len(days) > 10 else ""), check="summaries"))
+            problems.append(Problem(M_("{table} differs from what it sums up on {join}{more}", table=table,
+                                       join=', '.join(days[:10]), more=M_(" and more days") if len(days) > 10 else ""),
+                                    check="summaries"))
     return problems
 
 
@@ -338,8 +340,9 @@ def _check_touched(tx, r) -> list[Problem]:
     for table, rows in (check_rows.touched_summary_differences(tx, LIMIT) if r.touched or r.days else ()):
         keys = sorted({r[0] for r in rows})
         if keys:
-            problems.append(Problem(M_("{table} differs from what it sums up for {join}", table=table, join=', '.join(map(str, keys[:10])))
-                                    + (M_(" and more") if len(keys) > 10 else ""), check="summaries"))
+            problems.append(Problem(M_("{table} differs from what it sums up for {join}{more}", table=table,
+                                       join=', '.join(map(str, keys[:10])), more=M_(" and more") if len(keys) > 10 else ""),
+                                    check="summaries"))
     balances, entries, remaining, points, used = check_rows.totals_everywhere(tx)
     if balances != entries:
         problems.append(Problem(M_("the members' balances add up to {balances:,} but the ledger's entries to {entries:,} (loyalty db check --full names the members)", balances=balances, entries=entries), check="balance"))

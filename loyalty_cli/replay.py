@@ -24,7 +24,7 @@ from __future__ import annotations
 from loyalty_cli.errors import Problem
 from loyalty_cli.store import chain as chain_rows
 from loyalty_cli.store import checks as check_rows
-from loyalty_cli.i18n import _
+from loyalty_cli.i18n import M_
 
 LIMIT = 100
 # Kinds whose records rebuild small tables of current state: their blocks are read whatever the scope.
@@ -73,14 +73,14 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
     firsts = _FirstSales()
     for block_id, kinds, signed_by, counts_text, stored_hash, mac, body in chain_rows.blocks(tx):
         if block_id != expected_id:
-            r.problem(_("chain blocks {expected_id:,}..{block_id:,} are missing (deleted behind the tool's back)").format(expected_id=expected_id, block_id=block_id - 1))
+            r.problem(M_("chain blocks {expected_id:,}..{block_id:,} are missing (deleted behind the tool's back)", expected_id=expected_id, block_id=block_id - 1))
         expected_id = block_id + 1
         try:
             h = chain_rows.block_hash(prev, block_id, kinds, signed_by, counts_text, body)
         except (TypeError, AttributeError):  # a NULL or a number written where text belongs
             h = None
         if h != stored_hash:
-            r.problem(_("chain block {block_id:,} does not hash to what is stored: it, or a block before it, was changed behind the tool's back").format(block_id=block_id))
+            r.problem(M_("chain block {block_id:,} does not hash to what is stored: it, or a block before it, was changed behind the tool's back", block_id=block_id))
         prev = stored_hash
         in_scope = block_id > since
         if not in_scope and state_kinds.isdisjoint(str(kinds).strip(",").split(",")):
@@ -94,7 +94,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
             if not isinstance(rows, dict):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            r.problem(_("chain block {block_id:,} is not a block loyalty wrote (its body cannot be read)").format(block_id=block_id))
+            r.problem(M_("chain block {block_id:,} is not a block loyalty wrote (its body cannot be read)", block_id=block_id))
             continue
         if key is not None:
             signer.check(block_id, signed_by, stored_hash, mac, doc.get("rekey"))
@@ -102,7 +102,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
             for kind, records in rows.items():
                 held = positions.get(kind, 0) + chain_rows.size(kind, records)
                 if held != block_counts.get(kind):
-                    r.problem(_("chain block {block_id:,} counts {get} {kind} records but the blocks up to it hold {held}").format(block_id=block_id, get=block_counts.get(kind), kind=kind, held=held))
+                    r.problem(M_("chain block {block_id:,} counts {get} {kind} records but the blocks up to it hold {held}", block_id=block_id, get=block_counts.get(kind), kind=kind, held=held))
         if "adopted" in doc:
             firsts.adopted_through = block_id if doc["adopted"] else 0
         for kind, records in rows.items():
@@ -147,9 +147,9 @@ def _compare_floors(tx, r: Replay, members: dict) -> None:
         given = latest.get(mid)
         if given is not None and given[2] is not None and (given[1], given[2]) == (floor_tier, floor_until):
             continue
-        what = (_("tier change row {given_0} gave {show} through {show2}").format(given_0=given[0], show=_show(given[1]), show2=_show(given[2])) if given is not None
-                else _("no manual tier change gave it one"))
-        r.problem(_("member {mid}: floor_tier is {show} through {show2} but {what}: changed behind the tool's back (a recalc would grant that tier)").format(mid=mid, show=_show(floor_tier), show2=_show(floor_until), what=what), mid)
+        what = (M_("tier change row {given_0} gave {show} through {show2}", given_0=given[0], show=_show(given[1]), show2=_show(given[2])) if given is not None
+                else M_("no manual tier change gave it one"))
+        r.problem(M_("member {mid}: floor_tier is {show} through {show2} but {what}: changed behind the tool's back (a recalc would grant that tier)", mid=mid, show=_show(floor_tier), show2=_show(floor_until), what=what), mid)
 
 
 class _FirstSales:
@@ -183,13 +183,13 @@ class _FirstSales:
             want = self.first.get(mid)
             if want is None:
                 if value is not None:
-                    r.problem(_("member {mid}: first_sale is {show} but the chain recorded no sale of theirs: changed behind the tool's back").format(mid=mid, show=_show(value)), mid)
+                    r.problem(M_("member {mid}: first_sale is {show} but the chain recorded no sale of theirs: changed behind the tool's back", mid=mid, show=_show(value)), mid)
             elif mid in lenient:
                 sale = sales.get(value)
                 if sale is None or sale[1] != mid or sale[2] != "sale" or not sale[3] > 0:
-                    r.problem(_("member {mid}: first_sale is {show}, which is not one of their sales: changed behind the tool's back").format(mid=mid, show=_show(value)), mid)
+                    r.problem(M_("member {mid}: first_sale is {show}, which is not one of their sales: changed behind the tool's back", mid=mid, show=_show(value)), mid)
             elif value != want[0]:
-                r.problem(_("member {mid}: first_sale is {show} but the chain recorded their first sale {show2} (block {want_1:,}): changed behind the tool's back (a NULL earns the first-purchase bonus again)").format(mid=mid, show=_show(value), show2=_show(want[0]), want_1=want[1]), mid)
+                r.problem(M_("member {mid}: first_sale is {show} but the chain recorded their first sale {show2} (block {want_1:,}): changed behind the tool's back (a NULL earns the first-purchase bonus again)", mid=mid, show=_show(value), show2=_show(want[0]), want_1=want[1]), mid)
 
 
 class _Signatures:
@@ -210,7 +210,7 @@ class _Signatures:
         if signed_by != self.kid:
             self.foreign.append((block_id, signed_by))
         elif chain_rows.block_mac(self.key, stored_hash) != mac:
-            self.r.problem(_("chain block {block_id:,} is not signed by the chain key: it was forged or rewritten behind the tool's back").format(block_id=block_id))
+            self.r.problem(M_("chain block {block_id:,} is not signed by the chain key: it was forged or rewritten behind the tool's back", block_id=block_id))
         elif isinstance(rekey, dict) and isinstance(rekey.get("through"), int):
             self.last_rekey = block_id  # `loyalty db rekey`: the owner, holding this key, accepted the blocks before
 
@@ -224,11 +224,11 @@ class _Signatures:
                 else:
                     runs.append([block_id, block_id, signed_by])
         for first, last, signed_by in runs:
-            which = _("chain block {first:,} is").format(first=first) if first == last else _("chain blocks {first:,}..{last:,} are").format(first=first, last=last)
-            self.r.problem(_("{which} signed with key {signed_by}, not with the chain key given (key {kid}): written without your key, or check with that key's file (LOYALTY_KEY_FILE)").format(which=which, signed_by=signed_by, kid=self.kid))
+            which = M_("chain block {first:,} is", first=first) if first == last else M_("chain blocks {first:,}..{last:,} are", first=first, last=last)
+            self.r.problem(M_("{which} signed with key {signed_by}, not with the chain key given (key {kid}): written without your key, or check with that key's file (LOYALTY_KEY_FILE)", which=which, signed_by=signed_by, kid=self.kid))
         if before:
             keys_ = ", ".join(sorted({str(k) for __, k in before}))
-            self.r.notes.append(_("chain blocks {before_0_0:,}..{before_0:,} ({n_before:,}) were signed with key {keys}, accepted by 'loyalty db rekey' in block {last_rekey:,}: their signatures were not checked (the anchors cover what was sealed)").format(before_0_0=before[0][0], before_0=before[-1][0], n_before=len(before), keys=keys_, last_rekey=self.last_rekey))
+            self.r.notes.append(M_("chain blocks {before_0_0:,}..{before_0:,} ({n_before:,}) were signed with key {keys}, accepted by 'loyalty db rekey' in block {last_rekey:,}: their signatures were not checked (the anchors cover what was sealed)", before_0_0=before[0][0], before_0=before[-1][0], n_before=len(before), keys=keys_, last_rekey=self.last_rekey))
 
 
 # -- history: rows compared with their records ---------------------------------------------------
@@ -241,10 +241,10 @@ def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int, inc
         try:
             first, last, last_hash = rec
         except (TypeError, ValueError):
-            r.problem(_("chain block {block_id:,} is not a block loyalty wrote (a ledger record is not a range)").format(block_id=block_id))
+            r.problem(M_("chain block {block_id:,} is not a block loyalty wrote (a ledger record is not a range)", block_id=block_id))
             continue
         if first != expected:
-            r.problem(_("chain block {block_id:,} records entries from {first:,} but the blocks before end at entry {expected:,}").format(block_id=block_id, first=first, expected=expected - 1))
+            r.problem(M_("chain block {block_id:,} records entries from {first:,} but the blocks before end at entry {expected:,}", block_id=block_id, first=first, expected=expected - 1))
         expected = last + 1
         if r.first_entry is None:
             r.first_entry = first
@@ -257,13 +257,13 @@ def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int, inc
             r.touched.add(member_id)
             r.days.add(day)
             for missing in range(seen, eid):
-                r.problem(_("entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back").format(missing=missing, block_id=block_id))
+                r.problem(M_("entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back", missing=missing, block_id=block_id))
             seen = eid + 1
             found_hash = h
         for missing in range(seen, last + 1):
-            r.problem(_("entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back").format(missing=missing, block_id=block_id))
+            r.problem(M_("entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back", missing=missing, block_id=block_id))
         if seen == last + 1 and found_hash != last_hash:
-            r.problem(_("entries {first:,}..{last:,} (ledger) are not the ones chain block {block_id:,} recorded: entry {last:,}'s hash is not the one it signed (entries were rewritten and their hashes recomputed behind the tool's back)").format(first=first, last=last, block_id=block_id))
+            r.problem(M_("entries {first:,}..{last:,} (ledger) are not the ones chain block {block_id:,} recorded: entry {last:,}'s hash is not the one it signed (entries were rewritten and their hashes recomputed behind the tool's back)", first=first, last=last, block_id=block_id))
 
 
 def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_id: int) -> None:
@@ -316,11 +316,11 @@ def _compare_row(r: Replay, kind, table, columns, label, rec, row, block_id) -> 
     what = f"{_NAMES.get(kind) or _LABEL.get(kind, table)} {label}"
     member = rec[columns.index("member_id")] if "member_id" in columns else None
     if row is None:
-        r.problem(_("{what} ({table}) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back").format(what=what, table=table, block_id=block_id), member)
+        r.problem(M_("{what} ({table}) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back", what=what, table=table, block_id=block_id), member)
         return
-    changed = [_("{c} is {shown_0} but the chain recorded {shown_1}").format(c=c, shown_0=shown[0], shown_1=shown[1]) for i, (c, a, b) in enumerate(zip(columns, rec, row))
+    changed = [M_("{c} is {shown_0} but the chain recorded {shown_1}", c=c, shown_0=shown[0], shown_1=shown[1]) for i, (c, a, b) in enumerate(zip(columns, rec, row))
                if a != b for shown in (_differ(b, a),)]
-    r.problem(_("{what} ({table}): {join} (block {block_id:,}): changed behind the tool's back").format(what=what, table=table, join='; '.join(changed), block_id=block_id), member)
+    r.problem(M_("{what} ({table}): {join} (block {block_id:,}): changed behind the tool's back", what=what, table=table, join='; '.join(changed), block_id=block_id), member)
 
 
 def _differ(have, recorded) -> tuple[str, str]:
@@ -354,15 +354,15 @@ def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
         if numbered and last > recorded:
             for rowid, member in check_rows.rows_after(tx, table, recorded, LIMIT):
                 label = f"row {rowid}" if kind in ("lot_uses", "tier_changes") else str(rowid)
-                r.problem(_("{names} {label} ({table}) is not in the chain: it was added behind the tool's back").format(names=_NAMES[kind], label=label, table=table),
+                r.problem(M_("{names} {label} ({table}) is not in the chain: it was added behind the tool's back", names=_NAMES[kind], label=label, table=table),
                           member)
         elif have > recorded and numbered:  # rows missing below and added above the count: --full names them
-            r.problem(_("{table} has {have:,} more rows than the chain recorded: rows were added behind the tool's back").format(table=table, have=have - recorded))
+            r.problem(M_("{table} has {have:,} more rows than the chain recorded: rows were added behind the tool's back", table=table, have=have - recorded))
         elif have > recorded:
             extra = chain_rows.keys_not_chained(tx, kind, keyed, LIMIT)
-            r.problem(_("{table} has {have:,} more rows than the chain recorded: rows were added behind the tool's back ({join}{v_})").format(table=table, have=have - recorded, join=', '.join(map(str, extra)), v_=_(' and more') if have - recorded > len(extra) else ''))
+            r.problem(M_("{table} has {have:,} more rows than the chain recorded: rows were added behind the tool's back ({join}{v_})", table=table, have=have - recorded, join=', '.join(map(str, extra)), v_=M_(' and more') if have - recorded > len(extra) else ''))
         elif have < recorded and not full:
-            r.problem(_("{table} has {recorded:,} fewer rows than the chain recorded: rows were deleted behind the tool's back (loyalty db check --full names them)").format(table=table, recorded=recorded - have))
+            r.problem(M_("{table} has {recorded:,} fewer rows than the chain recorded: rows were deleted behind the tool's back (loyalty db check --full names them)", table=table, recorded=recorded - have))
 
 
 # -- current state rebuilt from the records ------------------------------------------------------
@@ -432,11 +432,11 @@ class _State:
         have = dict(check_rows.setting_rows(tx))
         for key, (value, block_id) in self.settings.items():
             if key not in have:
-                r.problem(_("setting {key!r} is missing: the chain recorded it in block {block_id:,}").format(key=key, block_id=block_id))
+                r.problem(M_("setting {key!r} is missing: the chain recorded it in block {block_id:,}", key=key, block_id=block_id))
             elif have[key] != value:
-                r.problem(_("setting {key!r} is {show} but the chain recorded {show2} (block {block_id:,}): changed behind the tool's back").format(key=key, show=_show(have[key]), show2=_show(value), block_id=block_id))
+                r.problem(M_("setting {key!r} is {show} but the chain recorded {show2} (block {block_id:,}): changed behind the tool's back", key=key, show=_show(have[key]), show2=_show(value), block_id=block_id))
         for key in sorted(set(have) - set(self.settings)):
-            r.problem(_("setting {key!r} is not in the chain: it was added behind the tool's back").format(key=key))
+            r.problem(M_("setting {key!r} is not in the chain: it was added behind the tool's back", key=key))
         for kind, records in self.positional.items():
             table, columns, __ = chain_rows.RECORDS[kind]
             rows = check_rows.rows_by_position(tx, table, columns, 1, None)
@@ -444,7 +444,7 @@ class _State:
                 _compare_row(r, kind, table, columns, f"row {n}", rec, rows.pop(n, None), block_id)
             for n, row in sorted(rows.items()):
                 member = row[columns.index("member_id")] if "member_id" in columns else None
-                r.problem(_("{label} row {n} ({table}) is not in the chain: it was added behind the tool's back").format(label=_LABEL[kind], n=n, table=table),
+                r.problem(M_("{label} row {n} ({table}) is not in the chain: it was added behind the tool's back", label=_LABEL[kind], n=n, table=table),
                           member)
 
     def _members(self, tx, r: Replay) -> None:
@@ -456,22 +456,22 @@ class _State:
             seen.add(mid)
             want = self.members.get(mid)
             if want is None:
-                r.problem(_("member {mid} is not in the chain: it was added behind the tool's back").format(mid=mid), mid)
+                r.problem(M_("member {mid} is not in the chain: it was added behind the tool's back", mid=mid), mid)
                 continue
-            wrong = [_("{field} is {show} but the chain recorded {show2}").format(field=field, show=_show(have), show2=_show(want[field]))
+            wrong = [M_("{field} is {show} but the chain recorded {show2}", field=field, show=_show(have), show2=_show(want[field]))
                      for field, have in (("joined_on", joined), ("referred_by", ref), ("erased_at", erased_at),
                                          ("erased_by", erased_by)) if have != want[field]]
             if mid not in changed:
-                wrong += [_("{field} is {show} but the chain recorded {show2}").format(field=field, show=_show(have), show2=_show(want[field]))
+                wrong += [M_("{field} is {show} but the chain recorded {show2}", field=field, show=_show(have), show2=_show(want[field]))
                           for field, have in (("tier", tier), ("tier_since", since)) if have != want[field]]
             if want["erased_at"] is not None:
-                wrong += [_("{field} holds personal data again after the erasure").format(field=field) for field, value
+                wrong += [M_("{field} holds personal data again after the erasure", field=field) for field, value
                           in zip(PERSONAL, personal) if value is not None]
             if wrong:
-                r.problem(_("member {mid}: {join} (block {block:,}): changed behind the tool's back").format(mid=mid, join='; '.join(wrong), block=want['block']),
+                r.problem(M_("member {mid}: {join} (block {block:,}): changed behind the tool's back", mid=mid, join='; '.join(wrong), block=want['block']),
                           mid)
         for mid in sorted(set(self.members) - seen):
-            r.problem(_("member {mid} is missing: the chain recorded it in block {block:,}").format(mid=mid, block=self.members[mid]['block']), mid)
+            r.problem(M_("member {mid} is missing: the chain recorded it in block {block:,}", mid=mid, block=self.members[mid]['block']), mid)
 
     @staticmethod
     def _keyed(r: Replay, name: str, rows, want: dict, fields) -> None:
@@ -480,14 +480,14 @@ class _State:
             seen.add(code)
             expected = want.get(code)
             if expected is None:
-                r.problem(_("{name} {code} is not in the chain: it was added behind the tool's back").format(name=name, code=code))
+                r.problem(M_("{name} {code} is not in the chain: it was added behind the tool's back", name=name, code=code))
                 continue
-            wrong = [_("{field} is {show} but the chain recorded {show2}").format(field=field, show=_show(have), show2=_show(expected[field]))
+            wrong = [M_("{field} is {show} but the chain recorded {show2}", field=field, show=_show(have), show2=_show(expected[field]))
                      for field, have in zip(fields, values) if have != expected[field]]
             if wrong:
-                r.problem(_("{name} {code}: {join} (block {block:,}): changed behind the tool's back").format(name=name, code=code, join='; '.join(wrong), block=expected['block']), expected.get("member_id"))
+                r.problem(M_("{name} {code}: {join} (block {block:,}): changed behind the tool's back", name=name, code=code, join='; '.join(wrong), block=expected['block']), expected.get("member_id"))
         for code in sorted(set(want) - seen):
-            r.problem(_("{name} {code} is missing: the chain recorded it in block {block:,}").format(name=name, code=code, block=want[code]['block']))
+            r.problem(M_("{name} {code} is missing: the chain recorded it in block {block:,}", name=name, code=code, block=want[code]['block']))
 
 
 _LABEL = {"erasures": "erasure", "program_versions": "programme version", "recalc_runs": "recalc run",

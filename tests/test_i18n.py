@@ -333,3 +333,21 @@ def test_the_chinese_sample_shop_loads_with_its_tiers_and_yuan(db):
     members = (zh / "members.csv").read_text(encoding="utf-8").splitlines()[1:]
     assert all(",+86 1" in line for line in members)
     assert all(CJK.search(line.split(",")[1]) for line in members)
+
+
+def test_a_failed_db_check_says_its_problems_in_english_json_and_chinese_lines(tmp_path):
+    from tests.helpers import fresh_db
+    from tests.test_tamper import some_activity, tamper
+
+    db = fresh_db(tmp_path / "shop.db")
+    some_activity(db)
+    tamper(db)
+    english = run(db, "db", "check", "--json")
+    chinese = run(db, "db", "check", "--json", env=ZH)
+    assert (english.exit_code, chinese.exit_code) == (4, 4)
+    assert chinese.stdout == english.stdout and "behind the tool's back" in english.stdout
+    lines = run(db, "db", "check", env=ZH).stderr.splitlines()
+    assert lines[0].startswith("错误: db check 发现 ") and "个问题" in lines[0]
+    assert any("被绕过本工具修改" in line for line in lines[1:]), lines
+    assert all(CJK.search(line) for line in lines), lines  # every problem in Chinese, the schema's too
+    assert any("缺失：它本该拒绝的操作" in line for line in lines), lines
