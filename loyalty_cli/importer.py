@@ -380,7 +380,7 @@ class CsvSource:
                 continue  # a blank line, or a row of empty cells as spreadsheets write them
             if n > width:
                 if any(c.strip() for c in cells[width:]):
-                    yield start, cells, _("has {n} cells but the header has {width}").format(n=n, width=width)
+                    yield start, cells, M_("has {n} cells but the header has {width}", n=n, width=width)
                     continue
                 yield start, cells, getter(cells[:width] + [""])
             else:
@@ -651,10 +651,10 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     m = book.members.get(mid)
                 if m is None:
                     if not options.create_members:
-                        bad(line, cells, _("member {mid} not found (add them first, or import with --create-members)").format(mid=mid))
+                        bad(line, cells, M_("member {mid} not found (add them first, or import with --create-members)", mid=mid))
                         continue
                     if kind == "refund":  # never enrol anyone for a row that is then rejected
-                        bad(line, cells, _("refund {pid} is for member {mid}, who is not enrolled (a refund needs the member's sale)").format(pid=pid, mid=mid))
+                        bad(line, cells, M_("refund {pid} is for member {mid}, who is not enrolled (a refund needs the member's sale)", pid=pid, mid=mid))
                         continue
                     try:
                         mid_checked = values.parse_id(mid)
@@ -937,7 +937,7 @@ def import_members(store, path: Path, options: ImportOptions, progress: Progress
 
 def future_row(column: str, value: str, latest: str) -> str:
     """A bad row's reason when its date is after today (SPEC §3: writing the future needs --allow-future)."""
-    return (_("{column} {value} is after today ({latest}): import with --allow-future if rows dated after today are meant").format(column=column, value=value, latest=latest))
+    return (M_("{column} {value} is after today ({latest}): import with --allow-future if rows dated after today are meant", column=column, value=value, latest=latest))
 
 
 def _member_date(text: str | None, options: ImportOptions, what: str) -> str | None:

@@ -351,3 +351,29 @@ def test_a_failed_db_check_says_its_problems_in_english_json_and_chinese_lines(t
     assert any("被绕过本工具修改" in line for line in lines[1:]), lines
     assert all(CJK.search(line) for line in lines), lines  # every problem in Chinese, the schema's too
     assert any("缺失：它本该拒绝的操作" in line for line in lines), lines
+
+
+def test_every_kind_of_bad_row_is_english_in_json_and_chinese_on_stderr(tmp_path, db):
+    ok(db, "members", "add", "--id", "M1", "--name", "张伟", "--joined", "2026-01-02")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("purchase_id,member_id,purchased_at,amount,kind,refund_of\n"
+                   "P1,M1,2026-01-05,abc,sale,\n"          # not an amount
+                   "P2,M9,2026-01-05,5.00,sale,\n"         # no such member
+                   "P3,M1,2026-01-05,5.00,gift,\n"         # not a kind
+                   "P4,M1,2026-01-05,5.00,sale,P1\n"       # a sale refunding
+                   "P5,M1,2099-01-05,5.00,sale,\n"         # dated after today
+                   "P6,,2026-01-05,5.00,sale,\n"           # no member
+                   "P7,M1,2026-01-05\n"                    # too few cells
+                   "P8,M1,2026-01-05,5.00,refund,P404\n",  # refunds nothing recorded
+                   encoding="utf-8")
+    members = tmp_path / "members.csv"
+    members.write_text("member_id,name,email,phone,birthday,joined_on,referred_by\n"
+                       "M2,Ann,not-an-email,,,,\nM3,Bo,,12,,,\nM4,Cy,,,2099-01-01,,\nM5,Di,,,,,M404\n", encoding="utf-8")
+    for args in (("purchases", "import", bad), ("members", "import", members)):
+        english = run(db, *args, "--json")
+        chinese = run(db, *args, "--json", env=ZH)
+        assert (english.exit_code, chinese.exit_code) == (3, 3)
+        assert chinese.stdout == english.stdout, args
+        shown = run(db, *args, env=ZH).stderr.splitlines()
+        assert len(shown) == len(json.loads(english.stdout)["errors"]) + 1
+        assert all(CJK.search(line) for line in shown), shown
