@@ -46,13 +46,11 @@ class Msg(str):
     It is the English text (a `str`: JSON and CSV write it as it is, and it compares and joins as
     English); `display(msg)` gives it in the current language, from its template and values."""
 
-    def __new__(cls, template: str, values: dict):
+    def __new__(cls, template: str, values: dict | None = None):
+        values = values or {}
         self = super().__new__(cls, template.format(**values) if values else template)
         self.template, self.values = template, values
         return self
-
-    def __reduce__(self):
-        return (Msg, (self.template, self.values))
 
 
 def M_(template: str, **values) -> Msg:
@@ -77,6 +75,8 @@ def display(text) -> str:
         people = getattr(text, "people", None)
         if people is not None:
             return people
+        if not text.values:  # a message without values is not a template: its braces are text
+            return _(text.template)
         values = {k: display(v) if isinstance(v, (Msg, BaseException)) else v for k, v in text.values.items()}
         return _(text.template).format(**values)
     return str(text) if text is not None else ""
