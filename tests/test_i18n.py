@@ -377,3 +377,10 @@ def test_every_kind_of_bad_row_is_english_in_json_and_chinese_on_stderr(tmp_path
         shown = run(db, *args, env=ZH).stderr.splitlines()
         assert len(shown) == len(json.loads(english.stdout)["errors"]) + 1
         assert all(CJK.search(line) for line in shown), shown
+
+
+def test_a_long_chinese_value_wraps_within_the_width(shop):
+    for columns in ("40", "46", "50", "56", "60", "80"):
+        lines = ok(shop, "members", "show", "M0042", "--as-of", "2026-10-31", env={**ZH, "COLUMNS": columns}).stdout
+        assert max(cells(line) for line in lines.splitlines()) <= int(columns), lines
+        assert "即将过期" in lines and "2027-01-31" in lines  # wrapped, not cut

@@ -213,9 +213,7 @@ class Output:
         for label, value in pairs:
             text = human(value)
             if cells_of(text) > room:  # a long value (the expiry dates of members show) wraps under itself
-                import textwrap
-
-                text = ("\n" + " " * (width + 4)).join(textwrap.wrap(text, room, break_on_hyphens=False)) or text
+                text = ("\n" + " " * (width + 4)).join(wrap_cells(text, room)) or text
             sys.stdout.write(f"  {label}{' ' * (width - cells_of(label))}  {text}\n")
 
 
@@ -413,6 +411,34 @@ def cells_of(text: str) -> int:
     from rich.cells import cell_len
 
     return cell_len(text)
+
+
+def wrap_cells(text: str, room: int) -> list[str]:
+    """`text` in lines of at most `room` terminal cells, broken at spaces (textwrap's lines when
+    ASCII; a Chinese character takes two cells, and a run of them longer than a line is broken
+    anywhere, as Chinese is)."""
+    if text.isascii():
+        import textwrap
+
+        return textwrap.wrap(text, room, break_on_hyphens=False)
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if cells_of(candidate) <= room:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for ch in word:  # a word wider than the room, or the start of the next line
+            if cells_of(line + ch) > room:
+                lines.append(line)
+                line = ""
+            line += ch
+    if line:
+        lines.append(line)
+    return lines
 
 
 def _cut(text: str, width: int) -> str:
