@@ -26,8 +26,10 @@ import sys
 
 __version__ = "0.1.0"
 
-# What Ctrl-C says when it stopped a command before it changed anything.
-INTERRUPTED = "Interrupted: nothing was written by the unfinished command."
+from loyalty_cli.i18n import N_  # noqa: E402  (a few lines of its own: marks, no catalogue)
+
+# What Ctrl-C says when it stopped a command before it changed anything (translated where shown).
+INTERRUPTED = N_("Interrupted: nothing was written by the unfinished command.")
 
 _STARTING, _RUNNING, _STOPPING = "starting", "running", "stopping"
 _state = _STARTING

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from loyalty_cli.errors import Problem
 from loyalty_cli.ledger import GENESIS
+from loyalty_cli.i18n import M_
 
 HEADER = ("# loyalty anchors: the chain's head, one line per 'loyalty db seal'; 'loyalty db check' "
           "verifies the chain still passes through each. Append-only: do not edit.\n")
@@ -76,7 +77,7 @@ def resolve_path(given: str | None, db_path: str, environ) -> Path:
     """`--anchors` beats `LOYALTY_ANCHORS` beats the default beside the other settings."""
     from loyalty_cli.keys import chosen_path
 
-    return chosen_path(given, "--anchors", "LOYALTY_ANCHORS", environ, "an anchors file") or default_path(db_path, environ)
+    return chosen_path(given, "--anchors", "LOYALTY_ANCHORS", environ, M_("an anchors file")) or default_path(db_path, environ)
 
 
 def seal(at: str, last_id: int, last_hash: str | None, db_path: str) -> Anchor:
@@ -104,8 +105,7 @@ def parse(lines: list[str], file: str) -> tuple[list[Anchor], list[Problem]]:
                                   m["unit"]))
         else:
             shown = text if len(text) <= 60 else text[:57] + "..."
-            problems.append(Problem(f"anchors file {file}, line {number}: not an anchor ({shown!r}); expected "
-                                    "'YYYY-MM-DDTHH:MM:SS blocks=N head=<64 hex> db=PATH'", check="anchors"))
+            problems.append(Problem(M_("anchors file {file}, line {number}: not an anchor ({shown!r}); expected 'YYYY-MM-DDTHH:MM:SS blocks=N head=<64 hex> db=PATH'", file=file, number=number, shown=shown), check="anchors"))
     return anchors, problems
 
 
@@ -134,25 +134,23 @@ def verify(anchors: list[Anchor], heads: dict, file: str) -> list[Problem]:
         one, whole = ("block", "chain") if unit == "blocks" else ("entry", "ledger")
         last_id, hash_of = heads[unit]
         restored = next((r for j, r in restores if j > i and r.unit == unit and r.entries < anchor.entries), None)
-        reason = (f": restored from an older backup on {_day(restored.at)} (at {restored.entries:,} {unit})? "
-                  f"{unit} after it are gone" if restored else "")
-        where = f" (anchors file {file}, line {anchor.line})"
-        sealed = f"sealed at {anchor.entries:,} {unit} on {_day(anchor.at)}"
+        reason = (M_(": restored from an older backup on {day} (at {entries:,} {unit})? {unit} after it are gone", day=_day(restored.at), entries=restored.entries, unit=unit) if restored else "")
+        where = M_(" (anchors file {file}, line {line})", file=file, line=anchor.line)
+        sealed = M_("sealed at {entries:,} {unit} on {day}", entries=anchor.entries, unit=unit, day=_day(anchor.at))
         if anchor.entries == 0:
             if anchor.head != GENESIS:
-                problems.append(Problem(f"the empty {whole} {sealed} has a head that is not the genesis hash: "
-                                        f"this anchor was not written by 'loyalty db seal'{where}", check="anchors"))
+                problems.append(Problem(M_("the empty {whole} {sealed} has a head that is not the genesis hash: this anchor was not written by 'loyalty db seal'{where}", whole=whole, sealed=sealed, where=where), check="anchors"))
             continue
         if last_id < anchor.entries:
-            message = f"the {whole} has {last_id:,} {unit} but was {sealed}: {unit} were deleted{reason}"
+            message = M_("the {whole} has {last_id:,} {unit} but was {sealed}: {unit} were deleted{reason}", whole=whole, last_id=last_id, unit=unit, sealed=sealed, reason=reason)
         else:
             found = hash_of(anchor.entries)
             if found == anchor.head:
                 continue
             if found is None:
-                message = f"{one} {anchor.entries:,} is missing but the {whole} was {sealed}: {unit} were deleted{reason}"
+                message = M_("{one} {entries:,} is missing but the {whole} was {sealed}: {unit} were deleted{reason}", one=one, entries=anchor.entries, whole=whole, sealed=sealed, unit=unit, reason=reason)
             else:
-                message = f"{one} {anchor.entries:,}'s hash is not the one {sealed}: history was rewritten{reason}"
+                message = M_("{one} {entries:,}'s hash is not the one {sealed}: history was rewritten{reason}", one=one, entries=anchor.entries, sealed=sealed, reason=reason)
         problems.append(Problem(message + where, check="anchors"))
     return problems
 

@@ -11,6 +11,7 @@ from loyalty_cli.errors import Problem
 from loyalty_cli.ledger import GENESIS, entry_hash
 from loyalty_cli.store import checks as check_rows
 from loyalty_cli.values import end_of_day, member_key
+from loyalty_cli.i18n import N_, M_
 
 LIMIT = 100  # problems reported per check, so a wrecked file does not flood the terminal
 
@@ -20,7 +21,7 @@ def check_sqlite(tx) -> list[Problem]:
     problems = [Problem(f"integrity_check: {msg}", check="sqlite") for msg in check_rows.integrity_messages(tx)
                 if msg != "ok"]
     for table, rowid, parent, _fk in check_rows.foreign_key_violations(tx, LIMIT):
-        problems.append(Problem(f"foreign_key_check: {table} row {rowid} refers to a missing {parent}", check="sqlite"))
+        problems.append(Problem(M_("foreign_key_check: {table} row {rowid} refers to a missing {parent}", table=table, rowid=rowid, parent=parent), check="sqlite"))
     return problems
 
 
@@ -35,15 +36,15 @@ def check_schema(tx) -> list[Problem]:
     problems = []
     for name, (kind, table, sql) in expected.items():
         if name not in have:
-            problems.append(Problem(f"{_named(kind, name, table)} is missing{_WHY_MISSING.get(kind, '')}", check="schema"))
+            problems.append(Problem(M_("{named} is missing{get}", named=_named(kind, name, table), get=M_(_WHY_MISSING[kind]) if kind in _WHY_MISSING else ''), check="schema"))
         elif have[name] != (kind, table, sql):
-            problems.append(Problem(f"{_named(kind, name, table)} is not as loyalty made it (its definition was changed "
-                                    f"behind the tool's back); loyalty made it as: {sql}", check="schema"))
+            problems.append(Problem(M_("{named} is not as loyalty made it (its definition was changed behind the tool's back); loyalty made it as: {sql}", named=_named(kind, name, table), sql=sql), check="schema"))
     for name, (kind, table, _sql) in sorted(have.items()):
         if name not in expected:
-            problems.append(Problem(f"an extra {_named(kind, name, table)} that loyalty did not make: "
-                                    f"{_WHY_EXTRA.get(kind, 'it may copy personal data')}; drop it "
-                                    f"(DROP {kind.upper()} {name}) after looking at what it does", check="schema"))
+            problems.append(Problem(M_("an extra {named} that loyalty did not make: {why}; drop it (DROP {kind} {name}) "
+                                       "after looking at what it does", named=_named(kind, name, table),
+                                       why=M_(_WHY_EXTRA.get(kind, N_("it may copy personal data"))), kind=kind.upper(),
+                                       name=name), check="schema"))
     return problems
 
 
@@ -52,11 +53,11 @@ def _named(kind: str, name: str, table: str) -> str:
     return f"{kind} {name}" + ("" if kind in ("table", "view") else f" on {table}")
 
 
-_WHY_MISSING = {"trigger": ": what it refuses (editing or deleting history) is no longer refused",
-                "index": ": queries that use it are slow", "table": ": the database is incomplete"}
-_WHY_EXTRA = {"trigger": "it may copy personal data or change rows behind the tool's back",
-              "table": "it may hold copies of personal data", "view": "it may show personal data",
-              "index": "it may keep copies of the values it indexes"}
+_WHY_MISSING = {"trigger": N_(": what it refuses (editing or deleting history) is no longer refused"),
+                "index": N_(": queries that use it are slow"), "table": N_(": the database is incomplete")}
+_WHY_EXTRA = {"trigger": N_("it may copy personal data or change rows behind the tool's back"),
+              "table": N_("it may hold copies of personal data"), "view": N_("it may show personal data"),
+              "index": N_("it may keep copies of the values it indexes")}
 
 
 def check_hash_chain(tx, first: int = 1) -> list[Problem]:
@@ -72,12 +73,11 @@ def check_hash_chain(tx, first: int = 1) -> list[Problem]:
             prev, expected_id = before[8], before[0] + 1
     for eid, member_id, at, kind, points, ref, note, by, h in rows:
         if entry_hash(prev, eid, member_id, at, kind, points, ref, note, by) != h:
-            problems.append(Problem(f"entry {eid}: hash does not match its contents and the previous entry "
-                                    "(edited or removed behind the tool's back)", check="hash_chain", member_id=member_id))
+            problems.append(Problem(M_("entry {eid}: hash does not match its contents and the previous entry (edited or removed behind the tool's back)", eid=eid), check="hash_chain", member_id=member_id))
             if len(problems) >= LIMIT:
                 break
         if expected_id is not None and eid != expected_id:
-            problems.append(Problem(f"entries {expected_id}..{eid - 1} are missing", check="hash_chain"))
+            problems.append(Problem(M_("entries {expected_id}..{eid} are missing", expected_id=expected_id, eid=eid - 1), check="hash_chain"))
         expected_id = eid + 1
         prev = h
     return problems
@@ -85,7 +85,7 @@ def check_hash_chain(tx, first: int = 1) -> list[Problem]:
 
 def check_balances(tx) -> list[Problem]:
     """Every member's cached balance equals the sum of their entries."""
-    return [Problem(f"balance shown is {shown} but the entries add up to {total}", check="balance", member_id=mid)
+    return [Problem(M_("balance shown is {shown} but the entries add up to {total}", shown=shown, total=total), check="balance", member_id=mid)
             for mid, shown, total in check_rows.balance_mismatches(tx, LIMIT)]
 
 
@@ -93,29 +93,29 @@ def check_lots(tx) -> list[Problem]:
     """Lots are never consumed beyond their size, open lots minus any hole equal the balance, and no
     spend took a sale's points before they became spendable (earn.pending_days)."""
     problems = [
-        Problem(f"lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size - used}",
+        Problem(M_("lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size2}", lot_id=lot_id, remaining=remaining, size=size, used=used, size2=size - used),
                 check="lots", member_id=mid)
         for lot_id, mid, size, remaining, used in check_rows.lot_size_mismatches(tx, LIMIT)
     ]
     problems += [
-        Problem(f"open lots hold {open_} points and the hole is {hole}, but the balance is {bal}", check="lots", member_id=mid)
+        Problem(M_("open lots hold {open} points and the hole is {hole}, but the balance is {bal}", open=open_, hole=hole, bal=bal), check="lots", member_id=mid)
         for mid, bal, open_, hole in check_rows.lot_balance_mismatches(tx, LIMIT)
     ]
     problems += [
-        Problem(f"lot {lot_id} belongs to {lot_member} but its credit (entry {eid}) to {entry_member}", check="lots",
+        Problem(M_("lot {lot_id} belongs to {lot_member} but its credit (entry {eid}) to {entry_member}", lot_id=lot_id, lot_member=lot_member, eid=eid, entry_member=entry_member), check="lots",
                 member_id=entry_member)
         for lot_id, lot_member, eid, entry_member in check_rows.lot_owner_mismatches(tx, LIMIT)
     ]
     problems += [
-        Problem(f"purchase {pid} names lot {lot_id}, which is not one of its member's lots", check="lots", member_id=mid)
+        Problem(M_("purchase {pid} names lot {lot_id}, which is not one of its member's lots", pid=pid, lot_id=lot_id), check="lots", member_id=mid)
         for pid, mid, lot_id in check_rows.purchase_lot_mismatches(tx, LIMIT)
     ]
     problems += [
-        Problem(f"entry {eid} consumed {used} points of lots but is only {-points}", check="lots", member_id=mid)
+        Problem(M_("entry {eid} consumed {used} points of lots but is only {value}", eid=eid, used=used, value=-points), check="lots", member_id=mid)
         for eid, mid, points, used in check_rows.overconsuming_entries(tx, LIMIT)
     ]
     problems += [
-        Problem(f"entry {eid} ({kind}, {day}) spent points of lot {lot_id}, which were pending until {available_on}",
+        Problem(M_("entry {eid} ({kind}, {day}) spent points of lot {lot_id}, which were pending until {available_on}", eid=eid, kind=kind, day=day, lot_id=lot_id, available_on=available_on),
                 check="lots", member_id=mid)
         for eid, mid, kind, day, lot_id, available_on in check_rows.spent_before_available(tx, LIMIT)
     ]
@@ -124,22 +124,22 @@ def check_lots(tx) -> list[Problem]:
 
 def check_no_overdraft(tx) -> list[Problem]:
     """No entry other than a refund reversal took a balance below zero."""
-    return [Problem(f"entry {eid} ({kind}) left the balance at {after}", check="overdraft", member_id=mid)
+    return [Problem(M_("entry {eid} ({kind}) left the balance at {after}", eid=eid, kind=kind, after=after), check="overdraft", member_id=mid)
             for eid, mid, kind, after in check_rows.overdrafts(tx, LIMIT)]
 
 
 def check_purchases(tx) -> list[Problem]:
     """Earn, bonus and reversal entries refer to purchases; no purchase reverses more than it earned."""
     problems = [
-        Problem(f"entry {eid} ({kind}) refers to purchase {ref!r}, which is not recorded", check="purchases", member_id=mid)
+        Problem(M_("entry {eid} ({kind}) refers to purchase {ref!r}, which is not recorded", eid=eid, kind=kind, ref=ref), check="purchases", member_id=mid)
         for eid, mid, kind, ref in check_rows.unrecorded_purchase_refs(tx, LIMIT)
     ]
     problems += [
-        Problem(f"purchase {pid} records {cached} points but its entries add up to {total}", check="purchases", member_id=mid)
+        Problem(M_("purchase {pid} records {cached} points but its entries add up to {total}", pid=pid, cached=cached, total=total), check="purchases", member_id=mid)
         for pid, mid, cached, total in check_rows.purchase_point_mismatches(tx, LIMIT)
     ]
     problems += [
-        Problem(f"purchase {pid} earned {earned} points but its refunds reversed {reversed_}", check="purchases", member_id=mid)
+        Problem(M_("purchase {pid} earned {earned} points but its refunds reversed {reversed}", pid=pid, earned=earned, reversed=reversed_), check="purchases", member_id=mid)
         for pid, mid, earned, reversed_ in check_rows.overreversed_sales(tx, LIMIT)
     ]
     return problems
@@ -150,13 +150,14 @@ def check_summaries(tx) -> list[Problem]:
     problems = []
     for table, rows in check_rows.summary_differences(tx, LIMIT):
         if table == "member_totals":
-            problems += [Problem("purchase totals differ from what the member's purchases add up to", check="summaries",
+            problems += [Problem(M_("purchase totals differ from what the member's purchases add up to"), check="summaries",
                                  member_id=mid) for mid in sorted({r[0] for r in rows})]
             continue
         days = sorted({r[0] for r in rows})
         if days:
-            problems.append(Problem(f"{table} differs from what it sums up on {', '.join(days[:10])}"
-                                    + (" and more days" if len(days) > 10 else ""), check="summaries"))
+            problems.append(Problem(M_("{table} differs from what it sums up on {join}{more}", table=table,
+                                       join=', '.join(days[:10]), more=M_(" and more days") if len(days) > 10 else ""),
+                                    check="summaries"))
     return problems
 
 
@@ -182,7 +183,7 @@ def check_outstanding(tx, today: str | None = None) -> list[Problem]:
         totals[member_id] = totals.get(member_id, 0) + points
         if entry_day:
             later.append((member_id, entry_day, points))
-    days = sorted({day for _, day, _ in later})
+    days = sorted({day for __, day, __ in later})
     if len(days) > OUTSTANDING_DATES - 1:
         days = days[:OUTSTANDING_DATES - 2] + days[-1:]
     problems: list[Problem] = []
@@ -195,20 +196,18 @@ def check_outstanding(tx, today: str | None = None) -> list[Problem]:
         shown, figure = check_rows.balances_as_of(tx, day)
         should = sum(b for b in expected.values() if b > 0)
         if figure != should:
-            problems.append(Problem(f"outstanding points as of {day}: the reports show {figure:,} but the ledger's "
-                                    f"balances dated up to then add up to {should:,}", check="outstanding"))
+            problems.append(Problem(M_("outstanding points as of {day}: the reports show {figure:,} but the ledger's balances dated up to then add up to {should:,}", day=day, figure=figure, should=should), check="outstanding"))
         for member_id, balance in shown:
             right = expected.get(member_id, 0)
             if balance != right and member_id not in named and len(named) < LIMIT:
                 named.add(member_id)
-                problems.append(Problem(f"balance as of {day} is shown as {balance} but the entries dated up to then "
-                                        f"add up to {right}", check="outstanding", member_id=member_id))
+                problems.append(Problem(M_("balance as of {day} is shown as {balance} but the entries dated up to then add up to {right}", day=day, balance=balance, right=right), check="outstanding", member_id=member_id))
     return problems
 
 
 def check_tiers(tx) -> list[Problem]:
     """A member's tier is the one their latest recorded tier change gave them."""
-    return [Problem(f"tier shown is {shown} but the latest tier change gave {recorded}", check="tiers", member_id=mid)
+    return [Problem(M_("tier shown is {shown} but the latest tier change gave {recorded}", shown=shown, recorded=recorded), check="tiers", member_id=mid)
             for mid, shown, recorded in check_rows.tier_mismatches(tx, LIMIT)]
 
 
@@ -224,12 +223,10 @@ def check_member_ids(tx) -> list[Problem]:
         key = member_key(mid)
         by_key.setdefault(key, []).append(mid)
         if has_key and stored_key != key and len(problems) < LIMIT:
-            problems.append(Problem(f"member {mid} has the lookup key {stored_key!r}, not {key!r}: it cannot be "
-                                    "found by its id typed in another case", check="member_ids", member_id=mid))
+            problems.append(Problem(M_("member {mid} has the lookup key {stored_key!r}, not {key!r}: it cannot be found by its id typed in another case", mid=mid, stored_key=stored_key, key=key), check="member_ids", member_id=mid))
     for same in by_key.values():
         if len(same) > 1 and len(problems) < LIMIT:
-            problems.append(Problem(f"members {' and '.join(same)} differ only by case: ids match without regard to "
-                                    "case, so commands naming them are refused as ambiguous", check="member_ids",
+            problems.append(Problem(M_("members {join} differ only by case: ids match without regard to case, so commands naming them are refused as ambiguous", join=' and '.join(same)), check="member_ids",
                                     member_id=same[0]))
     return problems
 
@@ -237,9 +234,9 @@ def check_member_ids(tx) -> list[Problem]:
 def check_first_sales(tx) -> list[Problem]:
     """A member's first sale is one of their sales, and is set once they have one (a NULL earns the
     first-purchase bonus, and the referrer's referral bonus, again)."""
-    return [Problem(f"first_sale is {'NULL' if first is None else repr(first)} but "
-                    + ("they have sales: their next sale would earn the first-purchase bonus again" if first is None
-                       else "that is not one of their sales") + ": changed behind the tool's back",
+    return [Problem(M_("first_sale is {value} but ", value='NULL' if first is None else repr(first))
+                    + (M_("they have sales: their next sale would earn the first-purchase bonus again") if first is None
+                       else M_("that is not one of their sales")) + M_(": changed behind the tool's back"),
                     check="first_sale", member_id=mid)
             for mid, first in check_rows.first_sale_mismatches(tx, LIMIT)]
 
@@ -276,7 +273,7 @@ def check_anchors(tx, lines: list[str] | None, file: str) -> tuple[list[Problem]
     if lines is None:
         return [], 0
     records, problems = anchors.parse(lines, file)
-    last_entry, _ = check_rows.chain_head(tx)
+    last_entry, __ = check_rows.chain_head(tx)
     last_block = chain_rows.head(tx)[0] if chain_rows.has_chain(tx) else 0
     block_hash = lambda n: chain_rows.hash_of(tx, n)  # noqa: E731
     heads = {"entries": (last_entry, lambda eid: check_rows.entry_hash_of(tx, eid)), "blocks": (last_block, block_hash)}
@@ -341,26 +338,24 @@ def _check_touched(tx, r) -> list[Problem]:
     check_rows.mark_touched(tx, r.touched, r.days)
     for mid, balance, total, open_ in check_rows.touched_member_states(tx, LIMIT):
         if balance != total:
-            problems.append(Problem(f"balance shown is {balance} but the entries add up to {total}", check="balance",
+            problems.append(Problem(M_("balance shown is {balance} but the entries add up to {total}", balance=balance, total=total), check="balance",
                                     member_id=mid))
         if open_ - max(-total, 0) != total:
-            problems.append(Problem(f"open lots hold {open_} points and the hole is {max(-total, 0)}, but the balance "
-                                    f"is {total}", check="lots", member_id=mid))
-    problems += [Problem(f"lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size - used}",
+            problems.append(Problem(M_("open lots hold {open} points and the hole is {value}, but the balance is {total}", open=open_, value=max(-total, 0), total=total), check="lots", member_id=mid))
+    problems += [Problem(M_("lot {lot_id}: remaining {remaining} but size {size} minus uses {used} is {size2}", lot_id=lot_id, remaining=remaining, size=size, used=used, size2=size - used),
                          check="lots", member_id=mid)
                  for lot_id, mid, size, remaining, used in check_rows.touched_lot_mismatches(tx, LIMIT)]
     for table, rows in (check_rows.touched_summary_differences(tx, LIMIT) if r.touched or r.days else ()):
         keys = sorted({r[0] for r in rows})
         if keys:
-            problems.append(Problem(f"{table} differs from what it sums up for {', '.join(map(str, keys[:10]))}"
-                                    + (" and more" if len(keys) > 10 else ""), check="summaries"))
+            problems.append(Problem(M_("{table} differs from what it sums up for {join}{more}", table=table,
+                                       join=', '.join(map(str, keys[:10])), more=M_(" and more") if len(keys) > 10 else ""),
+                                    check="summaries"))
     balances, entries, remaining, points, used = check_rows.totals_everywhere(tx)
     if balances != entries:
-        problems.append(Problem(f"the members' balances add up to {balances:,} but the ledger's entries to {entries:,} "
-                                "(loyalty db check --full names the members)", check="balance"))
+        problems.append(Problem(M_("the members' balances add up to {balances:,} but the ledger's entries to {entries:,} (loyalty db check --full names the members)", balances=balances, entries=entries), check="balance"))
     if remaining != points - used:
-        problems.append(Problem(f"the lots' remaining points add up to {remaining:,} but their sizes minus their uses "
-                                f"to {points - used:,} (loyalty db check --full names the lots)", check="lots"))
+        problems.append(Problem(M_("the lots' remaining points add up to {remaining:,} but their sizes minus their uses to {points:,} (loyalty db check --full names the lots)", remaining=remaining, points=points - used), check="lots"))
     return problems
 
 

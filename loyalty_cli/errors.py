@@ -8,6 +8,7 @@ codes in one place. Validation that can find many problems at once (imports,
 from __future__ import annotations
 
 from loyalty_cli import INTERRUPTED  # noqa: F401  (defined with the Ctrl-C handler, which runs first)
+from loyalty_cli.i18n import _
 
 
 class Problem:
@@ -36,8 +37,7 @@ class NotFound(LoyaltyError):
 
     @classmethod
     def member(cls, member_id: str) -> "NotFound":
-        return cls(f"member {member_id} not found (look for it with: loyalty members list --search {member_id}; "
-                   f"add it with: loyalty members add --id {member_id} …)")
+        return cls(_("member {member_id} not found (look for it with: loyalty members list --search {member_id}; add it with: loyalty members add --id {member_id} …)").format(member_id=member_id))
 
 
 class UsageError(LoyaltyError):

@@ -13,15 +13,14 @@ from __future__ import annotations
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound
 from loyalty_cli.store import members as member_rows
+from loyalty_cli.i18n import M_, _
 
 
 def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
-    return LoyaltyError(f"member id {typed} is ambiguous: members {' and '.join(stored)} differ only by case "
-                        "(both enrolled before ids matched without regard to case), and the tool will not guess "
-                        "which one is meant (loyalty db check lists such pairs)")
+    return LoyaltyError(M_("member id {typed} is ambiguous: members {join} differ only by case (both enrolled before ids matched without regard to case), and the tool will not guess which one is meant (loyalty db check lists such pairs)", typed=typed, join=' and '.join(stored)))
 
 
-def resolve_member(tx, typed: str, what: str = "member id", *, alias: bool = True) -> str:
+def resolve_member(tx, typed: str, what: str = _("member id"), *, alias: bool = True) -> str:
     """The stored spelling of the member a typed id names (`m0042` → `M0042`); the typed id
     (trimmed, NFC) when no member has it, so the caller's lookup says "not found". A typed id that
     could never be stored (an invisible character, too long) is a usage error (exit 2).
@@ -47,11 +46,11 @@ def resolve_member(tx, typed: str, what: str = "member id", *, alias: bool = Tru
 def erased(member_id: str, role: str | None = None) -> LoyaltyError:
     """The refusal of anything new for an erased member (`role`: how the command names them, e.g.
     "the referrer"): one wording wherever it is refused."""
-    named = f"member {member_id} ({role})" if role else f"member {member_id}"
-    return LoyaltyError(f"{named} was erased; erased members take no new activity")
+    named = _("member {member_id} ({role})").format(member_id=member_id, role=role) if role else _("member {member_id}").format(member_id=member_id)
+    return LoyaltyError(M_("{named} was erased; erased members take no new activity", named=named))
 
 
-def active_member(tx, typed: str, what: str = "member id") -> str:
+def active_member(tx, typed: str, what: str = _("member id")) -> str:
     """The stored id of the member a typed id names (resolve_member), who must be enrolled
     (NotFound otherwise) and not erased (an erased member takes no new activity, nor changes)."""
     member_id = resolve_member(tx, typed, what)

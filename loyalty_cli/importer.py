@@ -23,6 +23,7 @@ from loyalty_cli import values
 from loyalty_cli.errors import InputFileError, LoyaltyError, NotFound, Problem, UsageError
 from loyalty_cli.render import plural
 from loyalty_cli.store import imports as import_rows
+from loyalty_cli.i18n import M_, _, display, message_of
 
 CHUNK = 2000
 csv.field_size_limit(1 << 20)
@@ -106,7 +107,7 @@ def _is_stdin(path: Path) -> bool:
 def shown_path(path) -> str:
     """The file as the user named it, for messages: the path given (`/dev/zero`, `in/day.csv`), not
     only its last part; "standard input" for `-`."""
-    return "standard input" if _is_stdin(Path(path)) else str(path)
+    return _("standard input") if _is_stdin(Path(path)) else str(path)
 
 
 @dataclass(frozen=True)
@@ -123,15 +124,15 @@ class Fingerprint:
     def difference(self, other: "Fingerprint") -> str | None:
         """Why `other` (a later look at the same path) is not the file this one read, or None."""
         if other.identity != self.identity:
-            return "another file has taken its name"
+            return _("another file has taken its name")
         if other.size != self.size:
-            return f"its size went from {plural(self.size, 'byte', grouped=True)} to {other.size:,}"
+            return _("its size went from {bytes} to {size:,}").format(bytes=plural(self.size, 'byte', grouped=True), size=other.size)
         if other.mtime_ns != self.mtime_ns:
-            return "it was modified"
+            return _("it was modified")
         if self.read != self.size:
-            return f"{plural(self.read, 'byte', grouped=True)} were read of the {self.size:,} it had when opened"
+            return _("{bytes} were read of the {size:,} it had when opened").format(bytes=plural(self.read, 'byte', grouped=True), size=self.size)
         if other.digest != self.digest:
-            return "what it holds now differs from what was read"
+            return _("what it holds now differs from what was read")
         return None
 
 
@@ -151,7 +152,7 @@ def current_fingerprint(path: Path) -> Fingerprint | str:
                 digest.update(view[:n])
                 read += n
     except OSError as exc:
-        return f"it can no longer be read: {exc.strerror}"
+        return _("it can no longer be read: {strerror}").format(strerror=exc.strerror)
     return Fingerprint(identity, size, mtime_ns, read, digest.hexdigest())
 
 
@@ -160,7 +161,7 @@ def _flag(flag: str, value: str) -> str:
     LOYALTY_ENCODING)` when that variable holds the value (it may have been set, not typed), as
     `--by (or LOYALTY_OPERATOR)` says."""
     env = "LOYALTY_" + flag[2:].upper().replace("-", "_")
-    return f"{flag} (or {env})" if os.environ.get(env) == value else flag
+    return _("{flag} (or {env})").format(flag=flag, env=env) if os.environ.get(env) == value else flag
 
 
 class CsvSource:
@@ -175,13 +176,12 @@ class CsvSource:
         self.ignored: list[str] = []  # header columns this import does not read (a till's extras)
         self._index: dict[str, int] = {}
         if len(options.delimiter) != 1 or options.delimiter in '\r\n"':
-            raise UsageError(f"{_flag('--delimiter', options.delimiter)} must be one character other than a quote "
-                             f"or a line end, got {options.delimiter!r}")
+            raise UsageError(M_("{flag} must be one character other than a quote or a line end, got {delimiter!r}", flag=_flag('--delimiter', options.delimiter), delimiter=options.delimiter))
         if options.date_format:
             try:
                 values.check_date_format(options.date_format)
             except ValueError as exc:
-                raise UsageError(str(exc).replace("--date-format", _flag("--date-format", options.date_format), 1)) from None
+                raise UsageError(display(message_of(exc)).replace("--date-format", _flag("--date-format", options.date_format), 1)) from None
         try:
             import codecs
 
@@ -191,14 +191,13 @@ class CsvSource:
         except LookupError:
             text_encoding = False
         if not text_encoding:
-            raise UsageError(f"{_flag('--encoding', options.encoding)} {options.encoding!r} is not a text encoding Python knows "
-                             "(e.g. utf-8, latin-1, cp1252, utf-16)")
+            raise UsageError(M_("{flag} {encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, utf-16)", flag=_flag('--encoding', options.encoding), encoding=options.encoding))
 
     def __enter__(self):
         try:
             self._file = open(self.path, "rb")
         except OSError as exc:
-            raise InputFileError(f"cannot read {self.path}: {exc.strerror}") from None
+            raise InputFileError(M_("cannot read {path}: {strerror}", path=self.path, strerror=exc.strerror)) from None
         import stat
 
         st = os.fstat(self._file.fileno())
@@ -247,7 +246,7 @@ class CsvSource:
             try:
                 identity, size, mtime_ns = _stat_key(os.stat(self.path))
             except OSError as exc:
-                return f"it can no longer be read: {exc.strerror}"
+                return _("it can no longer be read: {strerror}").format(strerror=exc.strerror)
             opened = Fingerprint(*self._opened, self._opened[1], "")  # (read to its end: not compared)
             return opened.difference(Fingerprint(identity, size, mtime_ns, size, ""))
         mine = self.fingerprint()
@@ -261,61 +260,56 @@ class CsvSource:
         return mine.difference(now)
 
     def _fail(self, message: str, line: int | None = None):
-        where = f"line {line}: " if line is not None and line > 1 else ""
+        where = _("line {line}: ").format(line=line) if line is not None and line > 1 else ""
         raise InputFileError(f"{shown_path(self.path)}: {where}{message}", [Problem(message, line)])
 
     def _next(self):
         try:
             return next(self._reader)
         except csv.Error as exc:
-            self._fail(f"malformed CSV ({exc})", self._reader.line_num)
+            self._fail(_("malformed CSV ({exc})").format(exc=exc), self._reader.line_num)
         except _LineTooLong:
-            self._fail(f"a line is longer than {MAX_LINE:,} characters: not a till's CSV file", self._reader.line_num + 1)
+            self._fail(_("a line is longer than {max_line:,} characters: not a till's CSV file").format(max_line=MAX_LINE), self._reader.line_num + 1)
         except UnicodeError:  # UnicodeDecodeError, or UTF-16 without its BOM
             line = _undecodable_line(self.path, self._text.encoding)
-            self._fail(f"not valid {self.options.encoding} text "
-                       "(give the file's encoding with --encoding, e.g. --encoding latin-1)", line)
+            self._fail(_("not valid {encoding} text (give the file's encoding with --encoding, e.g. --encoding latin-1)").format(encoding=self.options.encoding), line)
 
     def _read_header(self) -> None:
         try:
             header = self._next()
         except StopIteration:
-            raise InputFileError(f"{shown_path(self.path)} is empty: no header and no rows (a CSV file starts with "
-                                 f"a header row naming its columns)", [Problem("the file is empty", None)]) from None
+            raise InputFileError(M_("{path} is empty: no header and no rows (a CSV file starts with a header row naming its columns)", path=shown_path(self.path)), [Problem(M_("the file is empty"), None)]) from None
         if header and header[0].startswith("\ufeff"):  # a BOM the codec keeps (utf-16-le, utf-16-be)
             header[0] = header[0][1:]
         if any("\x00" in h for h in header):
-            self._fail("the header holds NUL characters: the file looks like UTF-16 "
-                       "(give its encoding: --encoding utf-16-le or utf-16-be)", 1)
+            self._fail(_("the header holds NUL characters: the file looks like UTF-16 (give its encoding: --encoding utf-16-le or utf-16-be)"), 1)
         names = [h.strip().lower() for h in header]
         seen = set()
         for name in names:
             if name and name in seen:
-                self._fail(f"the header names column {name!r} twice", 1)
+                self._fail(_("the header names column {name!r} twice").format(name=name), 1)
             seen.add(name)
         mapping = {k.lower(): v.strip().lower() for k, v in self.options.mapping.items()}
         for fld in mapping:
             if fld not in self.fields:
-                raise UsageError(f"--map names {fld!r}, which is not one of {', '.join(self.fields)}")
+                raise UsageError(M_("--map names {fld!r}, which is not one of {join}", fld=fld, join=', '.join(self.fields)))
         read_by: dict[str, str] = {}
         for fld, required in self.fields.items():
             column = mapping.get(fld, fld)
             if column in names:
                 if column in read_by:
-                    raise UsageError(f"--map makes {read_by[column]} and {fld} both read column {column!r}; "
-                                     "each field needs its own column")
+                    raise UsageError(M_("--map makes {read_by} and {fld} both read column {column!r}; each field needs its own column", read_by=read_by[column], fld=fld, column=column))
                 read_by[column] = fld
                 self._index[fld] = names.index(column)
             elif required:
                 hint = self._delimiter_hint(header, mapping) or self._other_import_hint(names) or (
-                    f" (--map {fld}={column} was given)" if fld in mapping
-                    else f" (use --map {fld}=COLUMN if your till names it differently)")
-                self._fail(f"the header lacks the required column {column!r}{hint}", 1)
+                    _(" (--map {fld}={column} was given)").format(fld=fld, column=column) if fld in mapping
+                    else _(" (use --map {fld}=COLUMN if your till names it differently)").format(fld=fld))
+                self._fail(_("the header lacks the required column {column!r}{hint}").format(column=column, hint=hint), 1)
         if self.fields is MEMBER_FIELDS and not self._index.keys() & {"member_id", "email"}:
             # every row needs one of them: without either column no row could be imported
-            hint = self._delimiter_hint(header, mapping) or " (use --map member_id=COLUMN or --map email=COLUMN " \
-                "if your till names it differently)"
-            self._fail(f"the header names neither a member_id nor an email column{hint}", 1)
+            hint = self._delimiter_hint(header, mapping) or _(" (use --map member_id=COLUMN or --map email=COLUMN if your till names it differently)")
+            self._fail(_("the header names neither a member_id nor an email column{hint}").format(hint=hint), 1)
         self._check_unread_columns(names, header)
         self.header = header
 
@@ -324,7 +318,7 @@ class CsvSource:
         its header names members columns (the file given to the wrong import)."""
         found = [c for c in MEMBER_FIELDS if c != "member_id" and c in names]
         if self.fields is PURCHASE_FIELDS and found:
-            return f"; it looks like a members file (it has {', '.join(found)}): use loyalty members import"
+            return _("; it looks like a members file (it has {join}): use loyalty members import").format(join=', '.join(found))
         return None
 
     def _check_unread_columns(self, names: list[str], header: list[str]) -> None:
@@ -338,13 +332,12 @@ class CsvSource:
         if self.fields is MEMBER_FIELDS and not self._index.keys() - {"member_id"}:
             found = [c for c in ("purchase_id", "purchased_at", "amount") if c in names]
             if found:
-                self._fail(f"it looks like a purchases file (it has {', '.join(found)}): use loyalty purchases import", 1)
+                self._fail(_("it looks like a purchases file (it has {join}): use loyalty purchases import").format(join=', '.join(found)), 1)
         missing = [f for f in self.fields if f not in self._index]
-        for _, name in unread:
+        for __, name in unread:
             near = _near_miss(name, missing)
             if near:
-                self._fail(f"the header has {name!r}, which is not a column loyalty reads: did you mean {near!r}? "
-                           f"(rename it, or --map {near}={name})", 1)
+                self._fail(_("the header has {name!r}, which is not a column loyalty reads: did you mean {near!r}? (rename it, or --map {near}={name})").format(name=name, near=near), 1)
         self.ignored = [header[i].strip() for i, name in unread if name not in MASKED_COLUMNS]
 
     def _delimiter_hint(self, header: list[str], mapping: dict) -> str | None:
@@ -366,8 +359,8 @@ class CsvSource:
                 fits = all(columns[f] in names for f, required in self.fields.items() if required)
             if fits:
                 shown = "\\t" if other == "\t" else other
-                what = "tab" if other == "\t" else repr(other)
-                return f"; it looks like {what}-separated: add --delimiter '{shown}'"
+                what = _("tab") if other == "\t" else repr(other)
+                return _("; it looks like {what}-separated: add --delimiter '{shown}'").format(what=what, shown=shown)
         return None
 
     def raw_rows(self):
@@ -387,7 +380,7 @@ class CsvSource:
                 continue  # a blank line, or a row of empty cells as spreadsheets write them
             if n > width:
                 if any(c.strip() for c in cells[width:]):
-                    yield start, cells, f"has {n} cells but the header has {width}"
+                    yield start, cells, M_("has {n} cells but the header has {width}", n=n, width=width)
                     continue
                 yield start, cells, getter(cells[:width] + [""])
             else:
@@ -471,7 +464,7 @@ class Rejects:
             self._file = os.fdopen(fd, "w", newline="", encoding="utf-8")
         except OSError as exc:
             self.discard()
-            raise UsageError(f"cannot write --rejects {path}: {exc.strerror}") from None
+            raise UsageError(M_("cannot write --rejects {path}: {strerror}", path=path, strerror=exc.strerror)) from None
         self._writer = csv.writer(self._file)
         self._write(["line", "reason", *self.header])
 
@@ -483,8 +476,7 @@ class Rejects:
 
     def _unwritable(self, exc: OSError):
         self.discard()
-        raise RejectsUnwritable(f"cannot write the rejected rows to --rejects {self.path}: "
-                                f"{_os_reason(exc)}; nothing was imported") from None
+        raise RejectsUnwritable(_("cannot write the rejected rows to --rejects {path}: {os_reason}; nothing was imported").format(path=self.path, os_reason=_os_reason(exc))) from None
 
     def add(self, line: int, reason: str, cells: list[str]) -> None:
         if self._file is None:
@@ -534,9 +526,9 @@ class RejectsUnwritable(LoyaltyError):
 def _os_reason(exc: OSError) -> str:
     import errno
 
-    words = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
-             errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
-             errno.EIO: "an input/output error (a failing disk?)"}
+    words = {errno.ENOSPC: _("the disk is full"), errno.EDQUOT: _("the disk quota is used up"),
+             errno.EROFS: _("the file system is read-only"), errno.EACCES: _("permission denied"),
+             errno.EIO: _("an input/output error (a failing disk?)")}
     return words.get(exc.errno) or exc.strerror or str(exc)
 
 
@@ -550,14 +542,13 @@ def _check_regular_or_absent(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise UsageError(f"cannot write --rejects {path}: {exc.strerror}") from None
-    kinds = [(stat.S_ISLNK, "a symbolic link (it is not followed)"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISDIR, "a directory")]
+        raise UsageError(M_("cannot write --rejects {path}: {strerror}", path=path, strerror=exc.strerror)) from None
+    kinds = [(stat.S_ISLNK, _("a symbolic link (it is not followed)")), (stat.S_ISFIFO, _("a FIFO (named pipe)")),
+             (stat.S_ISCHR, _("a device")), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, _("a socket")),
+             (stat.S_ISDIR, _("a directory"))]
     for test, what in kinds:
         if test(mode):
-            raise UsageError(f"--rejects {path} is {what}, not a regular file; "
-                             "give the path of a file for the rejected rows")
+            raise UsageError(M_("--rejects {path} is {what}, not a regular file; give the path of a file for the rejected rows", path=path, what=what))
 
 
 class Progress(Protocol):
@@ -618,7 +609,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                 try:
                     parsed.append((line, cells) + parse_row(row))
                 except ValueError as exc:
-                    bad(line, cells, str(exc))
+                    bad(line, cells, message_of(exc))
             known = import_rows.recorded(conn, {p[2] for p in parsed})
             ids.prepare([p[3] for p in parsed])
             fresh = [ids.peek(p[3]) for p in parsed if p[2] not in known]
@@ -642,7 +633,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                 try:
                     mid = ids.get(mid)  # the stored spelling (`m0042` is `M0042`), members this import enrolled too
                 except LoyaltyError as exc:
-                    bad(line, cells, str(exc))
+                    bad(line, cells, message_of(exc))
                     continue
                 sig = (mid, kind, amount, refund_of, at[:10])
                 if mid in erased:  # SPEC §9: even a row already recorded (their purchases stay, the row is refused)
@@ -653,8 +644,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                         # (recorded before its member was merged into `mid`: the same row)
                         counts["duplicates"] += 1
                     else:
-                        bad(line, cells, f"purchase {pid} is already recorded with different data "
-                                         f"(member, kind, amount, refund_of or date differ)")
+                        bad(line, cells, _("purchase {pid} is already recorded with different data (member, kind, amount, refund_of or date differ)").format(pid=pid))
                     continue
                 m = book.members.get(mid)
                 if m is None and mid not in book.members:
@@ -662,11 +652,10 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     m = book.members.get(mid)
                 if m is None:
                     if not options.create_members:
-                        bad(line, cells, f"member {mid} not found (add them first, or import with --create-members)")
+                        bad(line, cells, M_("member {mid} not found (add them first, or import with --create-members)", mid=mid))
                         continue
                     if kind == "refund":  # never enrol anyone for a row that is then rejected
-                        bad(line, cells, f"refund {pid} is for member {mid}, who is not enrolled "
-                                         "(a refund needs the member's sale)")
+                        bad(line, cells, M_("refund {pid} is for member {mid}, who is not enrolled (a refund needs the member's sale)", pid=pid, mid=mid))
                         continue
                     try:
                         mid_checked = values.parse_id(mid)
@@ -674,7 +663,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                         check_new_members_sale(book, pid, at, amount, category, joined_on, mid_checked)  # never enrol for a rejected row
                         m = members_mod.enrol(book, member_id=mid_checked, name=None, joined_on=joined_on)
                     except (ValueError, LoyaltyError) as exc:
-                        bad(line, cells, str(exc))
+                        bad(line, cells, message_of(exc))
                         continue
                     ids.add(m.member_id)  # a later row spelling the id another way is this member
                     counts["members_created"] += 1
@@ -684,7 +673,7 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                     else:
                         counts["points_reversed"] += record_refund(book, m, pid, at, amount, refund_of, None, branch)
                 except LoyaltyError as exc:
-                    bad(line, cells, str(exc))
+                    bad(line, cells, message_of(exc))
                     continue
                 known[pid] = sig
                 counts["imported"] += 1
@@ -738,10 +727,10 @@ def _row_parser(options: ImportOptions, decimals: int, store_column: bool = Fals
         amount = parse_money(amount_text, decimals, decimal_comma, pattern)
         kind = kind.strip().lower() or "sale"
         if kind != "sale" and kind != "refund":
-            raise ValueError(f"kind must be sale or refund, got {kind!r}")
+            raise ValueError(M_("kind must be sale or refund, got {kind!r}", kind=kind))
         refund_of = values.id_lookup(refund_of) or None
         if kind == "sale" and refund_of:
-            raise ValueError("a sale cannot have refund_of (set kind to refund)")
+            raise ValueError(M_("a sale cannot have refund_of (set kind to refund)"))
         if store_column:
             store = parse_store(store) or default_store
         else:
@@ -764,8 +753,8 @@ def _earliest_sales(conn, main: CsvSource, options: ImportOptions, parse_row) ->
     batch: list[tuple] = []
 
     def settle():
-        recorded = import_rows.recorded(conn, {pid for pid, _, _ in batch})
-        enrolled = import_rows.enrolled_keys(conn, list({values.member_key(mid) for _, mid, _ in batch}))
+        recorded = import_rows.recorded(conn, {pid for pid, __, __ in batch})
+        enrolled = import_rows.enrolled_keys(conn, list({values.member_key(mid) for __, mid, __ in batch}))
         for pid, mid, at in batch:
             key = values.member_key(mid)
             if pid not in recorded and key not in enrolled and at < earliest.get(key, "9999"):
@@ -852,9 +841,9 @@ def _importing(store, path: Path, fields: dict, options: ImportOptions, progress
             exc.problems = problems + exc.problems
         raise
     if problems:
-        raise InputFileError(f"{shown_path(path)}: {plural(len(problems), 'bad row')} skipped" + (
-            f" (dry run: --rejects {options.rejects} not written)" if options.rejects and options.dry_run
-            else f", written to {options.rejects}" if options.rejects else ""), problems, counts, rows_skipped=True)
+        raise InputFileError(_("{path}: {rows} skipped").format(path=shown_path(path), rows=plural(len(problems), 'bad row')) + (
+            _(" (dry run: --rejects {rejects} not written)").format(rejects=options.rejects) if options.rejects and options.dry_run
+            else _(", written to {rejects}").format(rejects=options.rejects) if options.rejects else ""), problems, counts, rows_skipped=True)
     counts["ignored_columns"] = source.ignored  # for the CLI's note; not part of the JSON summary (SPEC §11)
 
 
@@ -864,9 +853,8 @@ def _refuse_if_changed(source: "CsvSource", path: Path, options: ImportOptions, 
     why = source.changed(thorough)
     if why is None:
         return
-    doing, again = ("checked", "check") if options.dry_run else ("imported", "import")
-    message = (f"{path} changed while it was being {doing} ({why}); nothing was imported: "
-               f"{again} it again once it is complete")
+    doing, again = (_("checked"), _("check")) if options.dry_run else (_("imported"), _("import"))
+    message = (_("{path} changed while it was being {doing} ({why}); nothing was imported: {again} it again once it is complete").format(path=path, doing=doing, why=why, again=again))
     exc = InputFileError(message, [Problem(message, None)], _nothing_written(counts))
     exc.changed = True
     raise exc
@@ -876,8 +864,8 @@ def _check_rejects_path(rejects: Path, source: Path, db: Path) -> None:
     """--rejects FILE is replaced (like a shell's `>`), but never the file being imported, the
     database or its journal files: a typo there would destroy what the import reads or writes.
     Nor anything but a regular file: a link, a FIFO, a device, a socket or a directory."""
-    protected = [(source, "the file being imported")] + [
-        (Path(f"{db}{suffix}"), "the database" if not suffix else f"the database's {suffix[1:]} file")
+    protected = [(source, _("the file being imported"))] + [
+        (Path(f"{db}{suffix}"), _("the database") if not suffix else _("the database's {suffix} file").format(suffix=suffix[1:]))
         for suffix in ("", "-wal", "-shm", "-journal")]
     for other, what in protected:
         try:
@@ -885,7 +873,7 @@ def _check_rejects_path(rejects: Path, source: Path, db: Path) -> None:
         except OSError:
             same = False
         if same or os.path.abspath(rejects) == os.path.abspath(other):
-            raise UsageError(f"--rejects {rejects} is {what}; give another file for the rejected rows")
+            raise UsageError(M_("--rejects {rejects} is {what}; give another file for the rejected rows", rejects=rejects, what=what))
     _check_regular_or_absent(rejects)
 
 
@@ -918,8 +906,8 @@ class _DryRun(Exception):
 
 def _reject_message(path: Path, problems: list[Problem]) -> str:
     first = problems[0]
-    more = f" (and {plural(len(problems) - 1, 'more bad row')})" if len(problems) > 1 else ""
-    return f"{shown_path(path)} rejected, nothing imported: line {first.line}: {first.message}{more}"
+    more = _(" (and {rows})").format(rows=plural(len(problems) - 1, 'more bad row')) if len(problems) > 1 else ""
+    return _("{path} rejected, nothing imported: line {line}: {message}{more}").format(path=shown_path(path), line=first.line, message=display(first.message), more=more)
 
 
 def import_members(store, path: Path, options: ImportOptions, progress: Progress | None = None) -> dict:
@@ -938,7 +926,7 @@ def import_members(store, path: Path, options: ImportOptions, progress: Progress
                     raise ValueError(row)
                 outcome = _upsert_member(book, conn, row, options, members_mod)
             except (ValueError, LoyaltyError) as exc:
-                bad(line, cells, str(exc))
+                bad(line, cells, message_of(exc))
                 continue
             counts[outcome] += 1
             if counts["rows"] % CHUNK == 0:
@@ -950,8 +938,7 @@ def import_members(store, path: Path, options: ImportOptions, progress: Progress
 
 def future_row(column: str, value: str, latest: str) -> str:
     """A bad row's reason when its date is after today (SPEC §3: writing the future needs --allow-future)."""
-    return (f"{column} {value} is after today ({latest}): import with --allow-future if rows dated after "
-            "today are meant")
+    return (M_("{column} {value} is after today ({latest}): import with --allow-future if rows dated after today are meant", column=column, value=value, latest=latest))
 
 
 def _member_date(text: str | None, options: ImportOptions, what: str) -> str | None:
@@ -974,9 +961,7 @@ def _refuse_masked_columns(source: CsvSource, options: ImportOptions) -> None:
     found = [name for name in MASKED_COLUMNS if name in names]
     if found:
         raise InputFileError(
-            f"{shown_path(source.path)}: the header has {' and '.join(found)}: this is an export with masked emails and "
-            "phones (made without --show-pii), which would overwrite the real ones; export with --show-pii to "
-            "import it again", [Problem(f"masked columns {', '.join(found)}", 1)])
+            M_("{path}: the header has {join}: this is an export with masked emails and phones (made without --show-pii), which would overwrite the real ones; export with --show-pii to import it again", path=shown_path(source.path), join=' and '.join(found)), [Problem(M_("masked columns {join}", join=', '.join(found)), 1)])
 
 
 def _unquoted(cell: str) -> str:
@@ -1000,7 +985,7 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         hygiene.refuse_merged_profile(conn, mid)
     email = values.parse_email(row["email"]) if row.get("email") else None
     if mid is None and email is None:
-        raise ValueError("a row needs a member_id or an email")
+        raise ValueError(M_("a row needs a member_id or an email"))
     fields = {
         "name": row.get("name") or None,
         "email": email,
@@ -1015,8 +1000,7 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
     if options.latest is not None and fields["joined_on"] and fields["joined_on"] > options.latest:
         raise ValueError(future_row("joined_on", fields["joined_on"], options.latest))
     if options.latest is not None and fields["birthday"] and fields["birthday"] > options.latest:  # a typo (2090)
-        raise ValueError(f"birthday {fields['birthday']} is after today ({options.latest}): a birthday is a date "
-                         "in the past")
+        raise ValueError(M_("birthday {birthday} is after today ({latest}): a birthday is a date in the past", birthday=fields['birthday'], latest=options.latest))
     from loyalty_cli import hygiene
 
     # Consent (members import's email_opt_in, sms_opt_in): an empty cell or no column leaves it as it is.
@@ -1033,5 +1017,4 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         changed = hygiene.set_consent(conn, match, consent, options.today, "import", None) or changed
         return "updated" if changed else "unchanged"
     except NotFound:  # only the referrer can be missing
-        raise LoyaltyError(f"referred_by names member {fields['referred_by']}, who is not enrolled (earlier rows of "
-                           "the file count)") from None
+        raise LoyaltyError(M_("referred_by names member {referred_by}, who is not enrolled (earlier rows of the file count)", referred_by=fields['referred_by'])) from None

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from loyalty_cli.errors import LoyaltyError, UsageError
+from loyalty_cli.i18n import M_, _
 
 KEY_BYTES = 32
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -38,12 +39,12 @@ def chosen_path(given: str | None, option: str, variable: str, environ, what: st
     names, or None for neither; an empty one is a usage error (an unset shell variable)."""
     if given is not None:
         if not str(given).strip():
-            raise UsageError(f"{option} was given an empty path; give the path of {what}")
+            raise UsageError(M_("{option} was given an empty path; give the path of {what}", option=option, what=what))
         return Path(given)
     env = environ.get(variable)
     if env is not None:
         if not env.strip():
-            raise UsageError(f"{variable} is set but empty; give it the path of {what}, or unset it")
+            raise UsageError(M_("{variable} is set but empty; give it the path of {what}, or unset it", variable=variable, what=what))
         return Path(env)
     return None
 
@@ -56,7 +57,7 @@ def default_path(environ) -> Path:
 
 def resolve_path(environ) -> Path:
     """`LOYALTY_KEY_FILE` beats the default."""
-    return chosen_path(None, "", "LOYALTY_KEY_FILE", environ, "the chain key file") or default_path(environ)
+    return chosen_path(None, "", "LOYALTY_KEY_FILE", environ, _("the chain key file")) or default_path(environ)
 
 
 def key_id(key: bytes) -> str:
@@ -75,13 +76,12 @@ def read(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise LoyaltyError(f"the chain key file {path} is a directory; point LOYALTY_KEY_FILE at the key file") from None
+        raise LoyaltyError(M_("the chain key file {path} is a directory; point LOYALTY_KEY_FILE at the key file", path=path)) from None
     except OSError as exc:
-        raise LoyaltyError(f"cannot read the chain key file {path}: {exc.strerror or exc}") from None
+        raise LoyaltyError(M_("cannot read the chain key file {path}: {value}", path=path, value=exc.strerror or exc)) from None
     found = text.decode("ascii", "replace").strip().lower()
     if not _HEX.fullmatch(found):
-        raise LoyaltyError(f"{path} is not a loyalty chain key (64 hex digits); restore the key file from "
-                           "your backup, or point LOYALTY_KEY_FILE at it")
+        raise LoyaltyError(M_("{path} is not a loyalty chain key (64 hex digits); restore the key file from your backup, or point LOYALTY_KEY_FILE at it", path=path))
     return bytes.fromhex(found)
 
 
@@ -93,8 +93,7 @@ def create(path: Path) -> bytes:
     try:
         make_private_dir(path.parent)
     except OSError as exc:
-        raise LoyaltyError(f"cannot create the folder for the chain key {path.parent}: {exc.strerror or exc}; "
-                           "set LOYALTY_KEY_FILE to a place you can write") from None
+        raise LoyaltyError(M_("cannot create the folder for the chain key {parent}: {value}; set LOYALTY_KEY_FILE to a place you can write", parent=path.parent, value=exc.strerror or exc)) from None
     key = os.urandom(KEY_BYTES)
     partial = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
@@ -110,7 +109,7 @@ def create(path: Path) -> bytes:
         except FileExistsError:
             existing = read(path)
             if existing is None:
-                raise LoyaltyError(f"the chain key file {path} appeared and went again; run the command again") from None
+                raise LoyaltyError(M_("the chain key file {path} appeared and went again; run the command again", path=path)) from None
             return existing
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -118,8 +117,7 @@ def create(path: Path) -> bytes:
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        raise LoyaltyError(f"cannot create the chain key file {path}: {exc.strerror or exc}; "
-                           "set LOYALTY_KEY_FILE to a place you can write") from None
+        raise LoyaltyError(M_("cannot create the chain key file {path}: {value}; set LOYALTY_KEY_FILE to a place you can write", path=path, value=exc.strerror or exc)) from None
     finally:
         try:
             os.unlink(partial)

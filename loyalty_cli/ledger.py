@@ -27,6 +27,7 @@ from loyalty_cli.rules import Programme
 from loyalty_cli.store import imports as import_rows
 from loyalty_cli.store import ledger as ledger_rows
 from loyalty_cli.values import TRILLION
+from loyalty_cli.i18n import M_, _
 
 GENESIS = "0" * 64
 MAX_POINTS = TRILLION  # the most points one entry may move (a sale, an award, a redeem)
@@ -276,7 +277,7 @@ class Book:
         first = None
         for kind, points, ref, note in entries:
             if points <= 0:
-                raise ValueError("a credit must be positive")
+                raise ValueError(M_("a credit must be positive"))
             eid = self._append(m, at, kind, points, ref, note, by)
             first = first or eid
             total += points
@@ -314,21 +315,23 @@ class Book:
         Lapsed lots are written off first, unless the caller has just done so (`written_off`).
         """
         if points <= 0:
-            raise ValueError("a debit must be positive")
+            raise ValueError(M_("a debit must be positive"))
         if not written_off:
             self.write_off_lapsed(m, at)
         spend_day = None  # a refund's reversal (allow_negative) may take pending lots; a spend may not
         if not allow_negative:
             spend_day = at[:10]
             pending = self.pending(m, spend_day)
-            available = m.balance - sum(p for _, p in pending)
+            available = m.balance - sum(p for __, p in pending)
             if available < points:
                 if not pending:
-                    raise LoyaltyError(f"member {m.member_id} has {m.balance:,} point{'' if m.balance == 1 else 's'} "
-                                       f"available, not enough for {points:,}")
-                later = ", ".join(f"{p:,} more from {day}" for day, p in pending)
-                raise LoyaltyError(f"member {m.member_id} has {available:,} point{'' if available == 1 else 's'} "
-                                   f"available now ({later}), not enough for {points:,}")
+                    from loyalty_cli.render import plural  # the count and its noun, in the reader's language
+
+                    raise LoyaltyError(M_("member {member_id} has {balance} available, not enough for {points:,}", member_id=m.member_id, balance=plural(m.balance, "point"), points=points))
+                later = ", ".join(_("{points:,} more from {day}").format(points=p, day=day) for day, p in pending)
+                from loyalty_cli.render import plural  # the count and its noun, in the reader's language
+
+                raise LoyaltyError(M_("member {member_id} has {available} available now ({later}), not enough for {points:,}", member_id=m.member_id, available=plural(available, "point"), later=later, points=points))
         eid = self._append(m, at, kind, -points, ref, note, by)
         taken = self._consume(m, eid, points, purchase_id, spend_day)  # may flush: mark dirty after it
         m.balance -= points
@@ -391,7 +394,7 @@ class Book:
         return self._write_off(m, at, rows)
 
     def _write_off(self, m: MemberState, at: str, rows) -> int:
-        total = sum(r for _, r in rows)
+        total = sum(r for __, r in rows)
         if total <= 0:
             return 0
         eid = self._append(m, at, "expire", -total, None, None, None)

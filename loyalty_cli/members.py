@@ -13,6 +13,7 @@ from loyalty_cli.store.ledger import balance_as_of, dated_after, entries_after, 
 from loyalty_cli.store import feedback as feedback_rows
 from loyalty_cli.store import members as member_rows
 from loyalty_cli.store import tiers as tier_rows
+from loyalty_cli.i18n import M_, _
 
 PROFILE_FIELDS = member_rows.PROFILE_FIELDS
 SORT_KEYS = tuple(member_rows.LIST_ORDER)  # `members list --sort`
@@ -31,16 +32,16 @@ def check_email_free(tx, email: str | None, member_id: str | None) -> None:
         return
     holder = member_rows.holder_of_email(tx, email)
     if holder is not None and holder != member_id:
-        raise LoyaltyError(f"that email already belongs to member {holder}")
+        raise LoyaltyError(M_("that email already belongs to member {holder}", holder=holder))
 
 
 def check_referrer(tx, referrer: str) -> None:
     """A referrer must be enrolled and not erased (an erased member takes no new activity)."""
     found = member_rows.standing(tx, referrer)
     if found is None:
-        raise NotFound(f"member {referrer} (the referrer) not found")
+        raise NotFound(M_("member {referrer} (the referrer) not found", referrer=referrer))
     if found.erased_at:
-        raise erased(referrer, "the referrer")
+        raise erased(referrer, _("the referrer"))
 
 
 def import_match(tx, member_id: str | None, email: str | None) -> str | None:
@@ -61,7 +62,7 @@ def change_profile(tx, member_id: str, changes: dict) -> bool:
     changes = {k: v for k, v in changes.items() if v is not None}
     if "referred_by" in changes:
         if changes["referred_by"] == member_id:
-            raise LoyaltyError(f"member {member_id} cannot refer themself")
+            raise LoyaltyError(M_("member {member_id} cannot refer themself", member_id=member_id))
         check_referrer(tx, changes["referred_by"])
     check_email_free(tx, changes.get("email"), member_id)
     if not changes or tuple(changes.values()) == tuple(member_rows.profile_values(tx, member_id, changes)):
@@ -79,12 +80,12 @@ def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | N
     else:
         existing = resolve_member(tx, member_id, alias=False)  # SPEC §4: `m0042` is `M0042`, never a second member
         if existing in book.members or member_rows.exists(tx, existing):
-            same = "" if existing == member_id else f" (ids match without regard to case: {member_id} is {existing})"
-            raise LoyaltyError(f"member {existing} already exists{same} (change it with: loyalty members edit {existing} …)")
+            same = "" if existing == member_id else _(" (ids match without regard to case: {member_id} is {existing})").format(member_id=member_id, existing=existing)
+            raise LoyaltyError(M_("member {existing} already exists{same} (change it with: loyalty members edit {existing} …)", existing=existing, same=same))
     if referred_by is not None:
         referred_by = resolve_member(tx, referred_by, "--referred-by")
         if referred_by == member_id:
-            raise LoyaltyError(f"member {member_id} cannot refer themself")
+            raise LoyaltyError(M_("member {member_id} cannot refer themself", member_id=member_id))
         check_referrer(tx, referred_by)
     check_email_free(tx, email, member_id)
     rules = book.rules_for(joined_on)
@@ -125,8 +126,8 @@ def edit(store, member_id: str, changes: dict, consent: dict | None = None, cons
     with store.write() as tx:
         member_id = active_member(tx, member_id)
         if not changes and not consent:
-            raise UsageError("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, "
-                             "--referred-by, --consent-email, --consent-sms")
+            raise UsageError(M_("nothing to change: give at least one of --name, --email, --phone, --birthday, --joined, "
+                                "--referred-by, --consent-email, --consent-sms"))
         if "referred_by" in changes:
             changes["referred_by"] = resolve_member(tx, changes["referred_by"], "--referred-by")
         if changes:
@@ -218,10 +219,10 @@ def listing(store, *, tier: str | None = None, search: str | None = None, sort: 
         if tier:
             known = {name.casefold() for name in member_rows.tiers_held(tx)}
             programme = Book(tx).programme
-            for rules in [programme.default] + [r for _, r in programme.versions]:
+            for rules in [programme.default] + [r for __, r in programme.versions]:
                 known |= {lvl.name.casefold() for lvl in rules.levels}
             if tier.casefold() not in known:
-                raise UsageError(f"--tier {tier!r} is not a tier (the tiers: loyalty tiers list)")
+                raise UsageError(M_("--tier {tier!r} is not a tier (the tiers: loyalty tiers list)", tier=tier))
         balances_after = None
         if as_of is not None and dated_after(tx, as_of):
             stack.enter_context(entries_after(tx, as_of))
@@ -252,6 +253,5 @@ def erase(store, member_id: str, at: str, by: str) -> dict:
             member_rows.erase(tx, member_id, at, by)
             feedback_rows.forget_comments(tx, member_id)
     if not store.checkpoint():
-        raise Busy(f"member {member_id} is erased, but another process kept the old data in the write-ahead log; "
-                   "run 'loyalty members erase' again when it has finished")
+        raise Busy(M_("member {member_id} is erased, but another process kept the old data in the write-ahead log; run 'loyalty members erase' again when it has finished", member_id=member_id))
     return {"member_id": member_id, "erased_at": at, "erased_by": by}

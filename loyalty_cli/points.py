@@ -12,20 +12,21 @@ from loyalty_cli.ledger import MAX_POINTS, Book
 from loyalty_cli.program import load_programme
 from loyalty_cli.store import ledger as ledger_rows
 from loyalty_cli.values import check_sort
+from loyalty_cli.i18n import M_, _
 
 
 def _reason(reason: str) -> str:
     from loyalty_cli import values
 
     return values.checked(values.parse_text, reason or "", "--reason", 500, message=(
-        "--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)"))
+        _("--reason must be 1-500 characters of text (no personal data: it is kept in the ledger forever)")))
 
 
 def _positive(points: int, what: str = "points") -> int:
     if points <= 0:
-        raise UsageError(f"{what} must be a whole number above 0, got {points}")
+        raise UsageError(M_("{what} must be a whole number above 0, got {points}", what=what, points=points))
     if points > MAX_POINTS:
-        raise UsageError(f"{what} must be at most {MAX_POINTS:,}, got {points:,} (a typo?)")
+        raise UsageError(M_("{what} must be at most {max_points:,}, got {points:,} (a typo?)", what=what, max_points=MAX_POINTS, points=points))
     return points
 
 
@@ -87,7 +88,7 @@ def award(store, member_id: str, points: int, at: str, reason: str, by: str) -> 
 def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) -> dict:
     """A manual correction, up or down; never below zero."""
     if points == 0:
-        raise UsageError("an adjustment of 0 points changes nothing; give e.g. 20 or -20")
+        raise UsageError(M_("an adjustment of 0 points changes nothing; give e.g. 20 or -20"))
     _positive(abs(points))
     reason = _reason(reason)
     with store.write() as conn:
@@ -97,7 +98,7 @@ def adjust(store, member_id: str, points: int, at: str, reason: str, by: str) ->
         if points > 0:
             eid = book.credit(m, at, "adjust", points, note=reason, by=by)
         else:
-            eid, _ = book.debit(m, at, "adjust", -points, note=reason, by=by)
+            eid, __ = book.debit(m, at, "adjust", -points, note=reason, by=by)
         book.flush()
         return {"member_id": member_id, "points": points, "balance": m.balance, "entry": eid}
 
@@ -108,7 +109,7 @@ def new_voucher_code(conn) -> str:
 
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     while True:
-        code = "V" + "".join(secrets.choice(alphabet) for _ in range(8))
+        code = "V" + "".join(secrets.choice(alphabet) for __ in range(8))
         if not ledger_rows.voucher_code_taken(conn, code):
             return code
 
@@ -124,14 +125,17 @@ def spend_terms(conn, points: int | None, reward: str | None) -> tuple[str | Non
     reward = find_reward(conn, reward) or reward
     row = ledger_rows.reward_terms(conn, reward)
     if row is None:
-        raise NotFound(f"reward {reward} not found (see: loyalty rewards list)")
+        raise NotFound(M_("reward {reward} not found (see: loyalty rewards list)", reward=reward))
     name, cost, stock, retired = row
     if retired:
-        raise LoyaltyError(f"reward {reward} was retired on {retired[:10]}")
+        raise LoyaltyError(M_("reward {reward} was retired on {retired}", reward=reward, retired=retired[:10]))
     if stock is not None and stock <= 0:
-        raise LoyaltyError(f"reward {reward} is out of stock")
+        raise LoyaltyError(M_("reward {reward} is out of stock", reward=reward))
     if points is not None and points != cost:
-        raise UsageError(f"reward {reward} costs {cost:,} point{'' if cost == 1 else 's'}; leave out POINTS or give {cost}")
+        from loyalty_cli.render import plural  # the count and its noun, in the reader's language
+
+        raise UsageError(M_("reward {reward} costs {points}; leave out POINTS or give {cost}", reward=reward,
+                            points=plural(cost, "point"), cost=cost))
     return reward, cost, f"reward {reward}", stock
 
 
@@ -143,7 +147,7 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
         m = book.member(member_id)
         code = None
         reward, points, note, stock = spend_terms(conn, points, reward)
-        eid, _ = book.debit(m, at, "redeem", points, ref=None, note=note, by=by)
+        eid, __ = book.debit(m, at, "redeem", points, ref=None, note=note, by=by)
         if reward is not None:
             code = new_voucher_code(conn)
             book.flush()
@@ -158,20 +162,21 @@ def transfer(store, sender: str, receiver: str, points: int, at: str, by: str) -
     with store.write() as conn:
         sender, receiver = resolve_member(conn, sender), resolve_member(conn, receiver)
         if sender == receiver:
-            raise LoyaltyError("a member cannot transfer points to themself")
+            raise LoyaltyError(M_("a member cannot transfer points to themself"))
         book = Book(conn)
         rules = book.rules_for(at)
         if not rules.transfers_enabled:
-            raise LoyaltyError("transfers are disabled by the programme (transfers.enabled = false)")
+            raise LoyaltyError(M_("transfers are disabled by the programme (transfers.enabled = false)"))
         src = book.member(sender)
         dst = book.member(receiver)
         month = at[:7]
         sent = ledger_rows.points_sent(conn, sender, month)
         limit = rules.max_transfer_per_month
         if sent + points > limit:
-            raise LoyaltyError(f"member {sender} may transfer at most {limit:,} point{'' if limit == 1 else 's'} in {month} "
-                               f"({sent:,} already sent this month)")
-        _, taken = book.debit(src, at, "transfer_out", points, ref=receiver, by=by)
+            from loyalty_cli.render import plural  # the count and its noun, in the reader's language
+
+            raise LoyaltyError(M_("member {sender} may transfer at most {limit} in {month} ({sent:,} already sent this month)", sender=sender, limit=plural(limit, "point"), month=month, sent=sent))
+        __, taken = book.debit(src, at, "transfer_out", points, ref=receiver, by=by)
         lots: dict = {}
         for _lot, expires_on, take in taken:
             lots[expires_on] = lots.get(expires_on, 0) + take

@@ -13,6 +13,7 @@ from loyalty_cli import rules as rules_mod
 from loyalty_cli import values
 from loyalty_cli.errors import InputFileError, UsageError
 from loyalty_cli.store import programme as programme_rows
+from loyalty_cli.i18n import _, display, message_of, worded
 
 
 def load_programme(tx) -> rules_mod.Programme:
@@ -27,7 +28,7 @@ def _store_version(store, doc: dict, applies_from: str | None, today: str, loade
     try:
         rules = rules_mod.validate(doc)
     except rules_mod.RulesError as exc:
-        raise refused(f"{source}: {exc}") from None
+        raise refused(worded(f"{source}: {exc}", _("{option}: {message}").format(option=source, message=display(exc)))) from None
     with store.write() as tx:
         first = not programme_rows.has_versions(tx)
         _check_decimals(tx, rules, source, first, refused)
@@ -44,8 +45,9 @@ def _check_decimals(tx, rules: rules_mod.Rules, source: str, first: bool, refuse
     if fixed is None and (not first or programme_rows.has_purchases(tx)):
         fixed = str(load_programme(tx).currency_decimals)
     if fixed is not None and int(fixed) != rules.currency_decimals:
-        raise refused(f"{source}: currency_decimals is fixed at {fixed} for this database "
-                      f"(it was set when the database started), got {rules.currency_decimals}")
+        raise refused(_("{source}: currency_decimals is fixed at {fixed} for this database (it was set when the "
+                        "database started), got {currency_decimals}").format(source=source, fixed=fixed,
+                                                                             currency_decimals=rules.currency_decimals))
 
 
 def load(store, text: str, source: str, applies_from: str | None, today: str, now: str | None = None) -> dict:
@@ -54,7 +56,7 @@ def load(store, text: str, source: str, applies_from: str | None, today: str, no
     try:
         doc = rules_mod.parse_toml(text, source)
     except rules_mod.RulesError as exc:
-        raise InputFileError(str(exc)) from None
+        raise InputFileError(message_of(exc)) from None
     return _store_version(store, doc, applies_from, today, now or today, source)
 
 
@@ -70,7 +72,7 @@ def set_key(store, key: str, raw: str, applies_from: str | None, today: str, now
         doc = rules_mod.set_key(base, key, raw)
         rules_mod.validate(doc)
     except rules_mod.RulesError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(message_of(exc)) from None
     return _store_version(store, doc, date, today, now or today, f"set {key}", refused=UsageError)
 
 

@@ -11,6 +11,7 @@ from loyalty_cli import earning, tiers, values
 from loyalty_cli.errors import LoyaltyError, NotFound, UsageError
 from loyalty_cli.ledger import MAX_POINTS, Book, MemberState
 from loyalty_cli.store import purchases as purchase_rows
+from loyalty_cli.i18n import M_, _
 
 
 def record_sale(book: Book, m: MemberState, purchase_id: str, at: str, amount: int, category: str | None,
@@ -64,8 +65,7 @@ def _referral(book: Book, m: MemberState, rules, at: str, purchase_id: str) -> N
 
 def _check_points(purchase_id: str, points: int) -> None:
     if points > MAX_POINTS:
-        raise LoyaltyError(f"sale {purchase_id} would earn {points:,} points, more than the {MAX_POINTS:,} a sale "
-                           "may earn (check earn.points_per_unit and the multipliers)")
+        raise LoyaltyError(M_("sale {purchase_id} would earn {points:,} points, more than the {max_points:,} a sale may earn (check earn.points_per_unit and the multipliers)", purchase_id=purchase_id, points=points, max_points=MAX_POINTS))
 
 
 def check_new_members_sale(book: Book, purchase_id: str, at: str, amount: int, category: str | None,
@@ -74,7 +74,7 @@ def check_new_members_sale(book: Book, purchase_id: str, at: str, amount: int, c
     record_sale would refuse it (a new member: first purchase, the lowest tier on joining, no birthday)."""
     lines = earning.earn(amount, book.earning_rules(member_id, at)[0], date=at, category=category, first=amount > 0,
                          birthday=False, tier=book.rules_for(joined_on).levels[0].name)
-    _check_points(purchase_id, sum(p for _, _, p in lines))
+    _check_points(purchase_id, sum(p for __, __, p in lines))
 
 
 def sale_facts(book: Book, sale_id: str):
@@ -96,26 +96,26 @@ def check_refund(book: Book, member_id: str, refund_id: str, at: str, amount: in
     generated is "the refund": its id was never recorded)."""
     label = label or f"refund {refund_id}"
     if not refund_of:
-        raise LoyaltyError(f"{label} needs refund_of: the purchase id it refunds")
+        raise LoyaltyError(M_("{label} needs refund_of: the purchase id it refunds", label=label))
     if amount <= 0:
-        raise LoyaltyError(f"{label} must be for more than 0")
+        raise LoyaltyError(M_("{label} must be for more than 0", label=label))
     facts = sale_facts(book, refund_of)
     if facts is None:
-        raise LoyaltyError(f"{label} refunds purchase {refund_of}, which is not recorded")
+        raise LoyaltyError(M_("{label} refunds purchase {refund_of}, which is not recorded", label=label, refund_of=refund_of))
     (sale_member, kind, sale_amount, sale_at, _p, _bp), refunded, _rev = facts
     if kind != "sale":
-        raise LoyaltyError(f"{label} refunds {refund_of}, which is itself a refund")
+        raise LoyaltyError(M_("{label} refunds {refund_of}, which is itself a refund", label=label, refund_of=refund_of))
     if sale_amount == 0:
-        raise LoyaltyError(f"{label} refunds {refund_of}, a zero sale")
+        raise LoyaltyError(M_("{label} refunds {refund_of}, a zero sale", label=label, refund_of=refund_of))
     if sale_member != member_id and book.member(sale_member, active=False).merged_into != member_id:
         # (a sale of a member since merged into this one is theirs: members merge)
-        raise LoyaltyError(f"{label} is for member {member_id} but {refund_of} was a sale to {sale_member}")
+        raise LoyaltyError(M_("{label} is for member {member_id} but {refund_of} was a sale to {sale_member}",
+                              label=label, member_id=member_id, refund_of=refund_of, sale_member=sale_member))
     if at[:10] < sale_at[:10]:
-        raise LoyaltyError(f"{label} is dated {at[:10]}, before the sale {refund_of} ({sale_at[:10]})")
+        raise LoyaltyError(M_("{label} is dated {at}, before the sale {refund_of} ({sale_at})", label=label, at=at[:10], refund_of=refund_of, sale_at=sale_at[:10]))
     if refunded + amount > sale_amount:
         left = sale_amount - refunded
-        raise LoyaltyError(f"{label} is larger than what is left of {refund_of} "
-                           f"({values.format_money(left, book.programme.currency_decimals)} left to refund)")
+        raise LoyaltyError(M_("{label} is larger than what is left of {refund_of} ({format_money} left to refund)", label=label, refund_of=refund_of, format_money=values.format_money(left, book.programme.currency_decimals)))
     return facts
 
 
@@ -134,7 +134,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     rules = book.rules_for(at)
     book.add_purchase(m, refund_id, "refund", amount, at, None, refund_of, points, basis_points, None, store)
     if points:
-        book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",
+        book.debit(m, at, "reversal", points, ref=refund_id, note=f"refund of {refund_of}",  # stored: never translated
                    purchase_id=refund_of, allow_negative=True, written_off=True)
     tiers.note_purchase(book, m, rules, at, "refund", amount, basis_points)
     return points
@@ -163,7 +163,7 @@ def add_sale(store, member_id: str, amount: int, at: str, purchase_id: str | Non
         book = Book(conn)
         m = book.member(member_id)
         if purchase_id and purchase_rows.find(conn, purchase_id):
-            raise LoyaltyError(f"purchase {purchase_id} is already recorded")
+            raise LoyaltyError(M_("purchase {purchase_id} is already recorded", purchase_id=purchase_id))
         pid = purchase_id or new_purchase_id(conn, "S")
         before = m.tier
         points = record_sale(book, m, pid, at, amount, category, branch)
@@ -177,25 +177,25 @@ def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | No
     if refund_id is not None:
         refund_id = values.checked(values.parse_id, refund_id, "--id")
     if amount is not None and amount <= 0:
-        raise UsageError("the amount refunded must be more than 0 (leave it out to refund all that is left)")
+        raise UsageError(M_("the amount refunded must be more than 0 (leave it out to refund all that is left)"))
     sale_id = values.id_lookup(sale_id)  # receipt ids match exactly, once trimmed and NFC (as stored)
     with store.write() as conn:
         book = Book(conn)
         sale = purchase_rows.find(conn, sale_id)
         if sale is None:
-            raise NotFound(f"purchase {sale_id} not found")
+            raise NotFound(M_("purchase {sale_id} not found", sale_id=sale_id))
         m = book.member(sale[0])
         if refund_id and purchase_rows.find(conn, refund_id):
-            raise LoyaltyError(f"purchase {refund_id} is already recorded")
+            raise LoyaltyError(M_("purchase {refund_id} is already recorded", refund_id=refund_id))
         rid = refund_id or new_purchase_id(conn, "R")
         if amount is None:
             refunded, _reversed = purchase_rows.refunds_of(conn, sale_id)
             amount = sale[2] - refunded
             if amount <= 0:
                 if sale[2] == 0:
-                    raise LoyaltyError(f"purchase {sale_id} is a zero sale: there is nothing to refund")
-                raise LoyaltyError(f"purchase {sale_id} is already fully refunded")
-        points = record_refund(book, m, rid, at, amount, sale_id, None if refund_id else "the refund", branch)
+                    raise LoyaltyError(M_("purchase {sale_id} is a zero sale: there is nothing to refund", sale_id=sale_id))
+                raise LoyaltyError(M_("purchase {sale_id} is already fully refunded", sale_id=sale_id))
+        points = record_refund(book, m, rid, at, amount, sale_id, None if refund_id else _("the refund"), branch)
         book.flush()
         return {"refund_id": rid, "purchase_id": sale_id, "member_id": m.member_id, "amount": amount, "at": at,
                 "store": branch, "points_reversed": points, "balance": m.balance}

@@ -24,6 +24,7 @@ from __future__ import annotations
 from loyalty_cli.errors import Problem
 from loyalty_cli.store import chain as chain_rows
 from loyalty_cli.store import checks as check_rows
+from loyalty_cli.i18n import M_
 
 LIMIT = 100
 # Kinds whose records rebuild small tables of current state: their blocks are read whatever the scope.
@@ -66,22 +67,21 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
     positions: dict[str, int] = {}
     # Where each kind's records start in the blocks after `since` (their rows' positions), from the
     # counts of block `since`, so that blocks before it need not be parsed, only hashed.
-    _, _, _, last_counts = chain_rows.head(tx)
+    __, __, __, last_counts = chain_rows.head(tx)
     if since:
         positions = dict(chain_rows.counts_of(tx, since) or {})
     state_kinds = set(STATE_KINDS)
     firsts = _FirstSales()
     for block_id, kinds, signed_by, counts_text, stored_hash, mac, body in chain_rows.blocks(tx):
         if block_id != expected_id:
-            r.problem(f"chain blocks {expected_id:,}..{block_id - 1:,} are missing (deleted behind the tool's back)")
+            r.problem(M_("chain blocks {expected_id:,}..{block_id:,} are missing (deleted behind the tool's back)", expected_id=expected_id, block_id=block_id - 1))
         expected_id = block_id + 1
         try:
             h = chain_rows.block_hash(prev, block_id, kinds, signed_by, counts_text, body)
         except (TypeError, AttributeError):  # a NULL or a number written where text belongs
             h = None
         if h != stored_hash:
-            r.problem(f"chain block {block_id:,} does not hash to what is stored: it, or a block before it, was "
-                      "changed behind the tool's back")
+            r.problem(M_("chain block {block_id:,} does not hash to what is stored: it, or a block before it, was changed behind the tool's back", block_id=block_id))
         prev = stored_hash
         in_scope = block_id > since
         if not in_scope and state_kinds.isdisjoint(str(kinds).strip(",").split(",")):
@@ -95,7 +95,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
             if not isinstance(rows, dict):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            r.problem(f"chain block {block_id:,} is not a block loyalty wrote (its body cannot be read)")
+            r.problem(M_("chain block {block_id:,} is not a block loyalty wrote (its body cannot be read)", block_id=block_id))
             continue
         if key is not None:
             signer.check(block_id, signed_by, stored_hash, mac, doc.get("rekey"))
@@ -103,8 +103,7 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
             for kind, records in rows.items():
                 held = positions.get(kind, 0) + chain_rows.size(kind, records)
                 if held != block_counts.get(kind):
-                    r.problem(f"chain block {block_id:,} counts {block_counts.get(kind)} {kind} records but the "
-                              f"blocks up to it hold {held}")
+                    r.problem(M_("chain block {block_id:,} counts {get} {kind} records but the blocks up to it hold {held}", block_id=block_id, get=block_counts.get(kind), kind=kind, held=held))
         if "adopted" in doc:
             firsts.adopted_through = block_id if doc["adopted"] else 0
         for kind, records in rows.items():
@@ -152,10 +151,9 @@ def _compare_floors(tx, r: Replay, members: dict) -> None:
         given = latest.get(mid)
         if given is not None and given[2] is not None and (given[1], given[2]) == (floor_tier, floor_until):
             continue
-        what = (f"tier change row {given[0]} gave {_show(given[1])} through {_show(given[2])}" if given is not None
-                else "no manual tier change gave it one")
-        r.problem(f"member {mid}: floor_tier is {_show(floor_tier)} through {_show(floor_until)} but {what}: changed "
-                  "behind the tool's back (a recalc would grant that tier)", mid)
+        what = (M_("tier change row {given_0} gave {show} through {show2}", given_0=given[0], show=_show(given[1]), show2=_show(given[2])) if given is not None
+                else M_("no manual tier change gave it one"))
+        r.problem(M_("member {mid}: floor_tier is {show} through {show2} but {what}: changed behind the tool's back (a recalc would grant that tier)", mid=mid, show=_show(floor_tier), show2=_show(floor_until), what=what), mid)
 
 
 class _FirstSales:
@@ -172,7 +170,7 @@ class _FirstSales:
 
     def take(self, records: list, block_id: int) -> None:
         first = self.first
-        for pid, mid, kind, amount, *_ in records:
+        for pid, mid, kind, amount, *__ in records:
             if kind == "sale" and amount > 0 and mid not in first:
                 first[mid] = (pid, block_id)
 
@@ -189,17 +187,13 @@ class _FirstSales:
             want = self.first.get(mid)
             if want is None:
                 if value is not None:
-                    r.problem(f"member {mid}: first_sale is {_show(value)} but the chain recorded no sale of theirs: "
-                              "changed behind the tool's back", mid)
+                    r.problem(M_("member {mid}: first_sale is {show} but the chain recorded no sale of theirs: changed behind the tool's back", mid=mid, show=_show(value)), mid)
             elif mid in lenient:
                 sale = sales.get(value)
                 if sale is None or sale[1] != mid or sale[2] != "sale" or not sale[3] > 0:
-                    r.problem(f"member {mid}: first_sale is {_show(value)}, which is not one of their sales: changed "
-                              "behind the tool's back", mid)
+                    r.problem(M_("member {mid}: first_sale is {show}, which is not one of their sales: changed behind the tool's back", mid=mid, show=_show(value)), mid)
             elif value != want[0]:
-                r.problem(f"member {mid}: first_sale is {_show(value)} but the chain recorded their first sale "
-                          f"{_show(want[0])} (block {want[1]:,}): changed behind the tool's back (a NULL earns the "
-                          "first-purchase bonus again)", mid)
+                r.problem(M_("member {mid}: first_sale is {show} but the chain recorded their first sale {show2} (block {want_1:,}): changed behind the tool's back (a NULL earns the first-purchase bonus again)", mid=mid, show=_show(value), show2=_show(want[0]), want_1=want[1]), mid)
 
 
 class _Signatures:
@@ -220,8 +214,7 @@ class _Signatures:
         if signed_by != self.kid:
             self.foreign.append((block_id, signed_by))
         elif chain_rows.block_mac(self.key, stored_hash) != mac:
-            self.r.problem(f"chain block {block_id:,} is not signed by the chain key: it was forged or rewritten "
-                           "behind the tool's back")
+            self.r.problem(M_("chain block {block_id:,} is not signed by the chain key: it was forged or rewritten behind the tool's back", block_id=block_id))
         elif isinstance(rekey, dict) and isinstance(rekey.get("through"), int):
             self.last_rekey = block_id  # `loyalty db rekey`: the owner, holding this key, accepted the blocks before
 
@@ -235,14 +228,11 @@ class _Signatures:
                 else:
                     runs.append([block_id, block_id, signed_by])
         for first, last, signed_by in runs:
-            which = f"chain block {first:,} is" if first == last else f"chain blocks {first:,}..{last:,} are"
-            self.r.problem(f"{which} signed with key {signed_by}, not with the chain key given (key {self.kid}): "
-                           "written without your key, or check with that key's file (LOYALTY_KEY_FILE)")
+            which = M_("chain block {first:,} is", first=first) if first == last else M_("chain blocks {first:,}..{last:,} are", first=first, last=last)
+            self.r.problem(M_("{which} signed with key {signed_by}, not with the chain key given (key {kid}): written without your key, or check with that key's file (LOYALTY_KEY_FILE)", which=which, signed_by=signed_by, kid=self.kid))
         if before:
-            keys_ = ", ".join(sorted({str(k) for _, k in before}))
-            self.r.notes.append(f"chain blocks {before[0][0]:,}..{before[-1][0]:,} ({len(before):,}) were signed with "
-                                f"key {keys_}, accepted by 'loyalty db rekey' in block {self.last_rekey:,}: their "
-                                "signatures were not checked (the anchors cover what was sealed)")
+            keys_ = ", ".join(sorted({str(k) for __, k in before}))
+            self.r.notes.append(M_("chain blocks {before_0_0:,}..{before_0:,} ({n_before:,}) were signed with key {keys}, accepted by 'loyalty db rekey' in block {last_rekey:,}: their signatures were not checked (the anchors cover what was sealed)", before_0_0=before[0][0], before_0=before[-1][0], n_before=len(before), keys=keys_, last_rekey=self.last_rekey))
 
 
 # -- history: rows compared with their records ---------------------------------------------------
@@ -255,11 +245,10 @@ def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int, inc
         try:
             first, last, last_hash = rec
         except (TypeError, ValueError):
-            r.problem(f"chain block {block_id:,} is not a block loyalty wrote (a ledger record is not a range)")
+            r.problem(M_("chain block {block_id:,} is not a block loyalty wrote (a ledger record is not a range)", block_id=block_id))
             continue
         if first != expected:
-            r.problem(f"chain block {block_id:,} records entries from {first:,} but the blocks before end at "
-                      f"entry {expected - 1:,}")
+            r.problem(M_("chain block {block_id:,} records entries from {first:,} but the blocks before end at entry {expected:,}", block_id=block_id, first=first, expected=expected - 1))
         expected = last + 1
         if r.first_entry is None:
             r.first_entry = first
@@ -272,17 +261,13 @@ def _compare_ledger(tx, r: Replay, records: list, start: int, block_id: int, inc
             r.touched.add(member_id)
             r.days.add(day)
             for missing in range(seen, eid):
-                r.problem(f"entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was "
-                          "deleted behind the tool's back")
+                r.problem(M_("entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back", missing=missing, block_id=block_id))
             seen = eid + 1
             found_hash = h
         for missing in range(seen, last + 1):
-            r.problem(f"entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was "
-                      "deleted behind the tool's back")
+            r.problem(M_("entry {missing} (ledger) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back", missing=missing, block_id=block_id))
         if seen == last + 1 and found_hash != last_hash:
-            r.problem(f"entries {first:,}..{last:,} (ledger) are not the ones chain block {block_id:,} recorded: "
-                      f"entry {last:,}'s hash is not the one it signed (entries were rewritten and their hashes "
-                      "recomputed behind the tool's back)")
+            r.problem(M_("entries {first:,}..{last:,} (ledger) are not the ones chain block {block_id:,} recorded: entry {last:,}'s hash is not the one it signed (entries were rewritten and their hashes recomputed behind the tool's back)", first=first, last=last, block_id=block_id))
 
 
 def _compare_history(tx, r: Replay, kind: str, records: list, start: int, block_id: int) -> None:
@@ -335,12 +320,11 @@ def _compare_row(r: Replay, kind, table, columns, label, rec, row, block_id) -> 
     what = f"{_NAMES.get(kind) or _LABEL.get(kind, table)} {label}"
     member = rec[columns.index("member_id")] if "member_id" in columns else None
     if row is None:
-        r.problem(f"{what} ({table}) is missing: the chain recorded it in block {block_id:,}; it was deleted "
-                  "behind the tool's back", member)
+        r.problem(M_("{what} ({table}) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back", what=what, table=table, block_id=block_id), member)
         return
-    changed = [f"{c} is {shown[0]} but the chain recorded {shown[1]}" for i, (c, a, b) in enumerate(zip(columns, rec, row))
+    changed = [M_("{c} is {shown_0} but the chain recorded {shown_1}", c=c, shown_0=shown[0], shown_1=shown[1]) for i, (c, a, b) in enumerate(zip(columns, rec, row))
                if a != b for shown in (_differ(b, a),)]
-    r.problem(f"{what} ({table}): {'; '.join(changed)} (block {block_id:,}): changed behind the tool's back", member)
+    r.problem(M_("{what} ({table}): {join} (block {block_id:,}): changed behind the tool's back", what=what, table=table, join='; '.join(changed), block_id=block_id), member)
 
 
 def _differ(have, recorded) -> tuple[str, str]:
@@ -375,18 +359,15 @@ def _compare_counts(tx, r: Replay, counts: dict, full: bool) -> None:
         if numbered and last > recorded:
             for rowid, member in check_rows.rows_after(tx, table, recorded, LIMIT):
                 label = f"row {rowid}" if kind in ("lot_uses", "tier_changes") else str(rowid)
-                r.problem(f"{_NAMES[kind]} {label} ({table}) is not in the chain: it was added behind the tool's back",
+                r.problem(M_("{names} {label} ({table}) is not in the chain: it was added behind the tool's back", names=_NAMES[kind], label=label, table=table),
                           member)
         elif have > recorded and numbered:  # rows missing below and added above the count: --full names them
-            r.problem(f"{table} has {have - recorded:,} more rows than the chain recorded: rows were added behind "
-                      "the tool's back")
+            r.problem(M_("{table} has {have:,} more rows than the chain recorded: rows were added behind the tool's back", table=table, have=have - recorded))
         elif have > recorded:
             extra = chain_rows.keys_not_chained(tx, kind, keyed, LIMIT)
-            r.problem(f"{table} has {have - recorded:,} more rows than the chain recorded: rows were added behind "
-                      f"the tool's back ({', '.join(map(str, extra))}{' and more' if have - recorded > len(extra) else ''})")
+            r.problem(M_("{table} has {have:,} more rows than the chain recorded: rows were added behind the tool's back ({join}{v_})", table=table, have=have - recorded, join=', '.join(map(str, extra)), v_=M_(' and more') if have - recorded > len(extra) else ''))
         elif have < recorded and not full:
-            r.problem(f"{table} has {recorded - have:,} fewer rows than the chain recorded: rows were deleted behind "
-                      "the tool's back (loyalty db check --full names them)")
+            r.problem(M_("{table} has {recorded:,} fewer rows than the chain recorded: rows were deleted behind the tool's back (loyalty db check --full names them)", table=table, recorded=recorded - have))
 
 
 # -- current state rebuilt from the records ------------------------------------------------------
@@ -463,15 +444,14 @@ class _State:
         have = dict(check_rows.setting_rows(tx))
         for key, (value, block_id) in self.settings.items():
             if key not in have:
-                r.problem(f"setting {key!r} is missing: the chain recorded it in block {block_id:,}")
+                r.problem(M_("setting {key!r} is missing: the chain recorded it in block {block_id:,}", key=key, block_id=block_id))
             elif have[key] != value:
-                r.problem(f"setting {key!r} is {_show(have[key])} but the chain recorded {_show(value)} "
-                          f"(block {block_id:,}): changed behind the tool's back")
+                r.problem(M_("setting {key!r} is {show} but the chain recorded {show2} (block {block_id:,}): changed behind the tool's back", key=key, show=_show(have[key]), show2=_show(value), block_id=block_id))
         for key in sorted(set(have) - set(self.settings)):
-            r.problem(f"setting {key!r} is not in the chain: it was added behind the tool's back")
+            r.problem(M_("setting {key!r} is not in the chain: it was added behind the tool's back", key=key))
         tables = None
         for kind, records in self.positional.items():
-            table, columns, _ = chain_rows.RECORDS[kind]
+            table, columns, __ = chain_rows.RECORDS[kind]
             if not records and kind in ("member_merges", "consent_changes", "campaign_exports"):
                 tables = check_rows.table_names(tx) if tables is None else tables
                 if table not in tables:
@@ -481,7 +461,7 @@ class _State:
                 _compare_row(r, kind, table, columns, f"row {n}", rec, rows.pop(n, None), block_id)
             for n, row in sorted(rows.items()):
                 member = row[columns.index("member_id")] if "member_id" in columns else None
-                r.problem(f"{_LABEL[kind]} row {n} ({table}) is not in the chain: it was added behind the tool's back",
+                r.problem(M_("{label} row {n} ({table}) is not in the chain: it was added behind the tool's back", label=_LABEL[kind], n=n, table=table),
                           member)
 
     def _members(self, tx, r: Replay) -> None:
@@ -493,22 +473,22 @@ class _State:
             seen.add(mid)
             want = self.members.get(mid)
             if want is None:
-                r.problem(f"member {mid} is not in the chain: it was added behind the tool's back", mid)
+                r.problem(M_("member {mid} is not in the chain: it was added behind the tool's back", mid=mid), mid)
                 continue
-            wrong = [f"{field} is {_show(have)} but the chain recorded {_show(want[field])}"
+            wrong = [M_("{field} is {show} but the chain recorded {show2}", field=field, show=_show(have), show2=_show(want[field]))
                      for field, have in (("joined_on", joined), ("referred_by", ref), ("erased_at", erased_at),
                                          ("erased_by", erased_by)) if have != want[field]]
             if mid not in changed:
-                wrong += [f"{field} is {_show(have)} but the chain recorded {_show(want[field])}"
+                wrong += [M_("{field} is {show} but the chain recorded {show2}", field=field, show=_show(have), show2=_show(want[field]))
                           for field, have in (("tier", tier), ("tier_since", since)) if have != want[field]]
             if want["erased_at"] is not None:
-                wrong += [f"{field} holds personal data again after the erasure" for field, value
+                wrong += [M_("{field} holds personal data again after the erasure", field=field) for field, value
                           in zip(PERSONAL, personal) if value is not None]
             if wrong:
-                r.problem(f"member {mid}: {'; '.join(wrong)} (block {want['block']:,}): changed behind the tool's back",
+                r.problem(M_("member {mid}: {join} (block {block:,}): changed behind the tool's back", mid=mid, join='; '.join(wrong), block=want['block']),
                           mid)
         for mid in sorted(set(self.members) - seen):
-            r.problem(f"member {mid} is missing: the chain recorded it in block {self.members[mid]['block']:,}", mid)
+            r.problem(M_("member {mid} is missing: the chain recorded it in block {block:,}", mid=mid, block=self.members[mid]['block']), mid)
 
     @staticmethod
     def _keyed(r: Replay, name: str, rows, want: dict, fields) -> None:
@@ -517,15 +497,14 @@ class _State:
             seen.add(code)
             expected = want.get(code)
             if expected is None:
-                r.problem(f"{name} {code} is not in the chain: it was added behind the tool's back")
+                r.problem(M_("{name} {code} is not in the chain: it was added behind the tool's back", name=name, code=code))
                 continue
-            wrong = [f"{field} is {_show(have)} but the chain recorded {_show(expected[field])}"
+            wrong = [M_("{field} is {show} but the chain recorded {show2}", field=field, show=_show(have), show2=_show(expected[field]))
                      for field, have in zip(fields, values) if have != expected[field]]
             if wrong:
-                r.problem(f"{name} {code}: {'; '.join(wrong)} (block {expected['block']:,}): changed behind the "
-                          "tool's back", expected.get("member_id"))
+                r.problem(M_("{name} {code}: {join} (block {block:,}): changed behind the tool's back", name=name, code=code, join='; '.join(wrong), block=expected['block']), expected.get("member_id"))
         for code in sorted(set(want) - seen):
-            r.problem(f"{name} {code} is missing: the chain recorded it in block {want[code]['block']:,}")
+            r.problem(M_("{name} {code} is missing: the chain recorded it in block {block:,}", name=name, code=code, block=want[code]['block']))
 
 
 _LABEL = {"erasures": "erasure", "program_versions": "programme version", "recalc_runs": "recalc run",

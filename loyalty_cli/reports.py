@@ -86,6 +86,7 @@ from loyalty_cli.errors import LoyaltyError, UsageError
 from loyalty_cli.program import load_programme
 from loyalty_cli.store import reports as report_rows
 from loyalty_cli.tiers import tiers_held
+from loyalty_cli.i18n import M_, _
 
 SEGMENTS = ("champions", "loyal", "potential", "at_risk", "lost", "regular")
 PARETO_PERCENTS = (1, 5, 10, 20)
@@ -143,9 +144,9 @@ def check_store(tx, store: str | None) -> None:
     if store is None or report_rows.has_store(tx, store):
         return
     known = report_rows.stores(tx)
-    there = (f"the stores are: {', '.join(known)}" if known
-             else "no purchase has a store yet (purchases add/import --store NAME)")
-    raise LoyaltyError(f"no purchase was rung up at store {store!r}; {there}")
+    there = (_("the stores are: {join}").format(join=', '.join(known)) if known
+             else _("no purchase has a store yet (purchases add/import --store NAME)"))
+    raise LoyaltyError(M_("no purchase was rung up at store {store!r}; {there}", store=store, there=there))
 
 
 def _rules(tx, as_of: str):
@@ -218,7 +219,7 @@ def rfm_columns(tx, d: Dates, store: str | None = None) -> tuple:
     rows = report_rows.purchase_summary(tx, d.params(), store)
     n = len(rows)
     if not n:
-        return tuple([] for _ in RFM_FIELDS)
+        return tuple([] for __ in RFM_FIELDS)
     mids, lasts, freqs, mons = zip(*rows)
     as_of = dt.date.fromisoformat(d.as_of).toordinal()
     last_days = Counter(lasts)
@@ -259,7 +260,7 @@ def rfm(store, as_of: str, sort: str = "id", limit: int | None = None, branch: s
     d = Dates(as_of)
     with store.read() as tx:
         check_store(tx, branch)
-        _, decimals = _rules(tx, d.as_of)
+        __, decimals = _rules(tx, d.as_of)
         columns = rfm_columns(tx, d, branch)
     if how:
         column, highest_first = how
@@ -276,7 +277,7 @@ def rfm(store, as_of: str, sort: str = "id", limit: int | None = None, branch: s
 def segment_members(store, segment: str, as_of: str) -> set[str]:
     """The ids of the members in one RFM segment on `as_of` (for `members list --segment`)."""
     if segment not in SEGMENTS:
-        raise UsageError(f"unknown segment {segment!r}; the segments are: {', '.join(SEGMENTS)}")
+        raise UsageError(M_("unknown segment {segment!r}; the segments are: {join}", segment=segment, join=', '.join(SEGMENTS)))
     with store.read() as tx:
         columns = rfm_columns(tx, Dates(as_of))
     return {mid for mid, seg in zip(columns[0], columns[7]) if seg == segment}
@@ -300,10 +301,10 @@ def segments(store, as_of: str, branch: str | None = None) -> dict:
     d = Dates(as_of)
     with store.read() as tx:
         check_store(tx, branch)
-        _, decimals = _rules(tx, d.as_of)
+        __, decimals = _rules(tx, d.as_of)
         found = _segment_counts(rfm_columns(tx, d, branch))
-    n = sum(c for c, _, _ in found.values())
-    total = sum(s for _, s, _ in found.values())
+    n = sum(c for c, __, __ in found.values())
+    total = sum(s for __, s, __ in found.values())
     out = []
     for name in SEGMENTS:
         count, spend, sales = found.get(name, (0, 0, 0))
@@ -319,7 +320,7 @@ def pareto(store, as_of: str, branch: str | None = None) -> dict:
     d = Dates(as_of)
     with store.read() as tx:
         check_store(tx, branch)
-        _, decimals = _rules(tx, d.as_of)
+        __, decimals = _rules(tx, d.as_of)
         row = report_rows.pareto_figures(tx, d.params(), PARETO_PERCENTS, branch)
     n, total = row[0] or 0, row[1] or 0
     top_spend = [v or 0 for v in row[2:2 + len(PARETO_PERCENTS)]]
@@ -340,13 +341,13 @@ def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: in
           branch: str | None = None) -> dict:
     """`report churn`: members whose last sale is `days` or more days before D (exactly N counts)."""
     if days < 0:
-        raise UsageError(f"--days must be zero or more, got {days}")
-    values.check_sort(sort, report_rows.CHURN_ORDER, "report churn")
+        raise UsageError(M_("--days must be zero or more, got {days}", days=days))
+    values.check_sort(sort, report_rows.CHURN_ORDER, _("report churn"))
     d = Dates(as_of)
     cutoff = values.end_of_day(values.add_days(d.as_of, -days))  # last sale dated on or before D − N
     with store.read() as tx:
         check_store(tx, branch)
-        _, decimals = _rules(tx, d.as_of)
+        __, decimals = _rules(tx, d.as_of)
         rows = report_rows.lapsed_members(tx, d.as_of, d.end, cutoff, sort, limit, branch)
     members = [{"member_id": r[0], "last_sale": r[1], "lifetime_spend": r[2], "days_since": r[3], "name": r[4],
                 "email": r[5], "phone": r[6]} for r in rows]
@@ -380,8 +381,8 @@ def liability(store, as_of: str) -> dict:
 def expiring(store, as_of: str, days: int = 30, sort: str = "date", limit: int | None = None) -> dict:
     """`report expiring`: members with unconsumed points whose expiry date falls in [D, D + days], per date."""
     if days < 0:
-        raise UsageError(f"--days must be zero or more, got {days}")
-    values.check_sort(sort, report_rows.EXPIRING_ORDER, "report expiring")
+        raise UsageError(M_("--days must be zero or more, got {days}", days=days))
+    values.check_sort(sort, report_rows.EXPIRING_ORDER, _("report expiring"))
     d = Dates(as_of)
     with store.read() as tx:
         rows = report_rows.expiring_points(tx, d.as_of, values.add_days(d.as_of, days), sort, limit)
@@ -410,8 +411,8 @@ def birthday_dates(as_of: str, days: int) -> dict[str, str]:
 def birthdays(store, as_of: str, days: int = 30, sort: str = "date", limit: int | None = None) -> dict:
     """`report birthdays`: members whose birthday falls within the next `days` days from D (inclusive)."""
     if days < 0:
-        raise UsageError(f"--days must be zero or more, got {days}")
-    values.check_sort(sort, BIRTHDAY_SORTS, "report birthdays")
+        raise UsageError(M_("--days must be zero or more, got {days}", days=days))
+    values.check_sort(sort, BIRTHDAY_SORTS, _("report birthdays"))
     d = Dates(as_of)
     dates = birthday_dates(d.as_of, days)
     with store.read() as tx:
@@ -428,7 +429,7 @@ def birthdays(store, as_of: str, days: int = 30, sort: str = "date", limit: int 
 # -- anomalies -------------------------------------------------------------------------------
 def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -> dict:
     """`report anomalies`: findings by the `[anomalies]` thresholds in force on D, over the 365 days to D."""
-    values.check_sort(sort, ANOMALY_SORTS, "report anomalies")
+    values.check_sort(sort, ANOMALY_SORTS, _("report anomalies"))
     d = Dates(as_of)
     with store.read() as tx:
         rules, decimals = _rules(tx, d.as_of)
@@ -447,29 +448,42 @@ def anomalies(store, as_of: str, sort: str = "date", limit: int | None = None) -
     small = values.format_money(a["small_sale"], decimals)
     found: list[dict] = []
     limit_day = a["max_sales_per_day"]
+    # The reasons are English in --json and --csv, and shown in the reader's language (i18n.Msg).
     for member_id, day, count in busy:
         found.append({"member_id": member_id, "date": day, "rule": "sales_per_day",
-                      "reason": f"{count} sales in one day (more than {limit_day} a day)"})
+                      "reason": M_("{count} sales in one day (more than {limit_day} a day)", count=count,
+                                   limit_day=limit_day)})
     for member_id, day, count, first, last in bursts:
         found.append({"member_id": member_id, "date": day, "rule": "small_burst",
-                      "reason": f"{count} sales under {small} within {a['small_burst_minutes']} minutes "
-                                f"({first[11:16]}–{last[11:16]}{'' if last[:10] == day else ' next day'})"})
+                      "reason": M_("{count} sales under {small} within {minutes} minutes ({first}–{last}{next_day})",
+                                   count=count, small=small, minutes=a['small_burst_minutes'], first=first[11:16],
+                                   last=last[11:16], next_day="" if last[:10] == day else M_(" next day"))})
     for member_id, sales, refunds, last in refunders:
         found.append({"member_id": member_id, "date": last[:10], "rule": "refund_ratio",
-                      "reason": f"{refunds} refunds for {sales} sale{'' if sales == 1 else 's'} ({_pct(refunds / sales)}), over "
-                                f"{_number(factor)} × the shop's {_pct(shop_refunds / shop_sales)}"})
+                      "reason": M_("{refunds} refunds for {sales} ({pct}), over {number} × the shop's {pct2}",
+                                   refunds=refunds, sales=M_("{n} sale", n=sales) if sales == 1 else M_("{n} sales", n=sales),
+                                   pct=_pct(refunds / sales), number=_number(factor), pct2=_pct(shop_refunds / shop_sales))})
     for member_id, at, points, by, redeemed_at, redeemed in awards:
         gap = values.days_between(at, redeemed_at)
+        when = (M_("the same day") if gap == 0 else M_("{gap} day later", gap=gap) if gap == 1
+                else M_("{gap} days later", gap=gap))
         found.append({"member_id": member_id, "date": at[:10], "rule": "award_redeem",
-                      "reason": f"manual award of {points} points{f' by {by}' if by else ''} followed by a redemption of "
-                                f"{redeemed} points {'the same day' if gap == 0 else f'{gap} day' + ('s' if gap > 1 else '') + ' later'}"
-                                f" ({redeemed_at[:10]})"})
+                      "reason": M_("manual award of {points} points{by} followed by a redemption of {redeemed} points "
+                                   "{when} ({redeemed_at})", points=points, by=M_(" by {by}", by=by) if by else "",
+                                   redeemed=redeemed, when=when, redeemed_at=redeemed_at[:10])})
     for member_id, refund_id, sale_id, at, balance, sent, redeemed in spent_refunds:
-        spent = " and ".join(f"{p:,}{' of its points' if i == 0 else ''} {'were ' if i == 0 else ''}{how}"
-                             for i, (p, how) in enumerate(
-                                 [(p, how) for p, how in ((sent, "transferred out"), (redeemed, "redeemed")) if p]))
-        found.append({"member_id": member_id, "date": at[:10], "rule": "refund_after_spend",
-                      "reason": f"refund {refund_id} of {sale_id} left {member_id} at −{-balance:,} after {spent}"})
+        said = dict(refund_id=refund_id, sale_id=sale_id, member_id=member_id, balance=-balance, sent=sent,
+                    redeemed=redeemed)
+        if sent and redeemed:
+            reason = M_("refund {refund_id} of {sale_id} left {member_id} at −{balance:,} after {sent:,} of its points "
+                        "were transferred out and {redeemed:,} redeemed", **said)
+        elif sent:
+            reason = M_("refund {refund_id} of {sale_id} left {member_id} at −{balance:,} after {sent:,} of its points "
+                        "were transferred out", **said)
+        else:
+            reason = M_("refund {refund_id} of {sale_id} left {member_id} at −{balance:,} after {redeemed:,} of its "
+                        "points were redeemed", **said)
+        found.append({"member_id": member_id, "date": at[:10], "rule": "refund_after_spend", "reason": reason})
     keys = ANOMALY_SORTS[sort]
     found.sort(key=lambda f: tuple(f[k] for k in keys))
     return {"as_of": d.as_of, "findings": found[:limit] if limit else found}
@@ -488,7 +502,7 @@ def dashboard(store, as_of: str, period: int = 30, branch: str | None = None) ->
     """The owner's overview (SPEC §8): every figure of `loyalty dashboard`, as plain data (money in minor units).
     With `branch`, the purchase figures are that branch's (see the module's notes on branches)."""
     if period < 1:
-        raise UsageError(f"--period must be at least 1 day, got {period}")
+        raise UsageError(M_("--period must be at least 1 day, got {period}", period=period))
     d = Dates(as_of, period)
     months = d.months(12)
     period_start = d.period_start[:10]
@@ -503,7 +517,7 @@ def dashboard(store, as_of: str, period: int = 30, branch: str | None = None) ->
         rfm_ = rfm_columns(tx, d, branch)
         seg_counts = Counter(rfm_[7])
         best = heapq.nsmallest(10, zip(rfm_[0], rfm_[3]), key=lambda pair: (-pair[1], pair[0]))
-        contact = report_rows.contacts(tx, [mid for mid, _ in best])
+        contact = report_rows.contacts(tx, [mid for mid, __ in best])
         top = [(mid, *contact[mid], spend) for mid, spend in best]
         # 2: this period and the one before: who bought in each, and twice in this one.
         active, repeaters, previous, both = report_rows.period_activity(tx, d.params(), branch)

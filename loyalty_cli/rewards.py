@@ -7,6 +7,7 @@ from loyalty_cli.ids import existing_member
 from loyalty_cli.ledger import MAX_POINTS, Book
 from loyalty_cli.values import check_sort
 from loyalty_cli.store import rewards as reward_rows
+from loyalty_cli.i18n import M_, _
 
 SORT_KEYS = tuple(reward_rows.REWARD_ORDER)  # `rewards list --sort`
 
@@ -16,13 +17,13 @@ def _code(code: str) -> str:
     from loyalty_cli import values
 
     try:
-        code = values.parse_id(code, "a reward code")
+        code = values.parse_id(code, _("a reward code"))
     except ValueError as exc:
         if "renders as nothing" in str(exc) or "combining mark" in str(exc):
             raise UsageError(str(exc)) from None
         code = ""
     if not code or len(code) > 40 or " " in code:
-        raise UsageError("a reward code must be 1-40 characters without spaces")
+        raise UsageError(M_("a reward code must be 1-40 characters without spaces"))
     return code
 
 
@@ -41,9 +42,9 @@ def find_reward(tx, code: str) -> str | None:
 
 def _check_cost_stock(cost: int | None, stock: int | None) -> None:
     if cost is not None and not 0 < cost <= MAX_POINTS:
-        raise UsageError(f"--cost must be above 0 and at most {MAX_POINTS:,} points, got {cost}")
+        raise UsageError(M_("--cost must be above 0 and at most {max_points:,} points, got {cost}", max_points=MAX_POINTS, cost=cost))
     if stock is not None and not 0 <= stock <= MAX_POINTS:
-        raise UsageError(f"--stock must be 0 or more (at most {MAX_POINTS:,}), got {stock}")
+        raise UsageError(M_("--stock must be 0 or more (at most {max_points:,}), got {stock}", max_points=MAX_POINTS, stock=stock))
 
 
 def _name(name: str) -> str:
@@ -64,7 +65,7 @@ def add(store, code: str, name: str, cost: int, stock: int | None) -> dict:
     with store.write() as tx:
         stored = find_reward(tx, code)
         if stored is not None:
-            raise LoyaltyError(f"reward {stored} already exists (change it with: loyalty rewards edit {stored} …)")
+            raise LoyaltyError(M_("reward {stored} already exists (change it with: loyalty rewards edit {stored} …)", stored=stored))
         reward_rows.insert_reward(tx, code, name.strip(), cost, stock)
     return {"code": code, "name": name.strip(), "cost": cost, "stock": stock, "retired": False}
 
@@ -80,13 +81,13 @@ def edit(store, code: str, name: str | None, cost: int | None, stock: int | None
     """`rewards edit`: change a reward's name, cost or stock (None: left as it is)."""
     _check_cost_stock(cost, stock)
     if name is None and cost is None and stock is None:
-        raise UsageError("nothing to change: give --name, --cost or --stock")
+        raise UsageError(M_("nothing to change: give --name, --cost or --stock"))
     if name is not None:
         name = _name(name)
     with store.write() as tx:
         code = find_reward(tx, code) or code
         if not reward_rows.reward_exists(tx, code):
-            raise NotFound(f"reward {code} not found")
+            raise NotFound(M_("reward {code} not found", code=code))
         reward_rows.update_reward(tx, code, name, cost, stock)
         return _shown(reward_rows.reward(tx, code))
 
@@ -97,9 +98,9 @@ def retire(store, code: str, at: str) -> dict:
         code = find_reward(tx, code) or code
         found = reward_rows.reward(tx, code)
         if found is None:
-            raise NotFound(f"reward {code} not found")
+            raise NotFound(M_("reward {code} not found", code=code))
         if found.retired_at:
-            raise LoyaltyError(f"reward {code} is already retired")
+            raise LoyaltyError(M_("reward {code} is already retired", code=code))
         reward_rows.retire_reward(tx, code, at)
     return {"code": code, "retired_at": at}
 
@@ -111,7 +112,7 @@ def vouchers(store, member_id: str | None = None, status: str | None = None, sor
     """`rewards vouchers`: the vouchers, of one member and in one status when given, sorted by one of VOUCHER_SORTS."""
     check_sort(sort, VOUCHER_SORTS)
     if status and status not in ("issued", "used", "cancelled"):
-        raise UsageError("--status must be issued, used or cancelled")
+        raise UsageError(M_("--status must be issued, used or cancelled"))
     with store.read() as tx:
         if member_id:
             member_id = existing_member(tx, member_id)
@@ -135,11 +136,11 @@ def _open_voucher(tx, code: str, at: str) -> reward_rows.Voucher:
     """The issued voucher with this code, which may be closed at `at`."""
     v = reward_rows.voucher(tx, code)
     if v is None:
-        raise NotFound(f"voucher {code} not found")
+        raise NotFound(M_("voucher {code} not found", code=code))
     if v.status != "issued":
-        raise LoyaltyError(f"voucher {code} was already {v.status} on {v.closed_at[:10]}")
+        raise LoyaltyError(M_("voucher {code} was already {status} on {closed_at}", code=code, status=v.status, closed_at=v.closed_at[:10]))
     if at < v.issued_at:
-        raise LoyaltyError(f"voucher {code} was issued at {v.issued_at}; it cannot be used or cancelled before that")
+        raise LoyaltyError(M_("voucher {code} was issued at {issued_at}; it cannot be used or cancelled before that", code=code, issued_at=v.issued_at))
     return v
 
 
@@ -167,7 +168,7 @@ def cancel(store, code: str, at: str, by: str) -> dict:
         lots: dict = {}  # (E, the sale the points came from) -> points
         for expires_on, purchase_id, used in reward_rows.redeemed_lots(tx, v.redeem_entry):
             lots[(expires_on, purchase_id)] = lots.get((expires_on, purchase_id), 0) + used
-        _, first_lot = book.credit_entries(m, at, [("voucher_cancel", points, code, f"voucher {code} cancelled")], by=by,
+        __, first_lot = book.credit_entries(m, at, [("voucher_cancel", points, code, f"voucher {code} cancelled")], by=by,
                                            lots=[(e, n, pid) for (e, pid), n in lots.items()] or None, origin="voucher")
         # Only the returned points that have lapsed: the member's other lapsed lots wait for the
         # expiry run or the next debit (a cancel is a credit).

@@ -16,6 +16,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from loyalty_cli import values
+from loyalty_cli.i18n import M_, message_of
 
 DEFAULTS: dict = {
     "currency_decimals": 2,
@@ -92,7 +93,7 @@ class Rules:
     points_per_unit, rounding, min_amount (minor units), stacking, signup_bonus,
     first_purchase_multiplier, birthday_multiplier, referral_bonus, pending_days, categories
     (lower-cased name -> Fraction), campaigns, expiry_months, expiry_round_to,
-    tier_basis, tier_window, hold_months, tier_pooling, levels, transfers_enabled,
+    tier_basis, tier_window, hold_months, tier_pooling, levels, transfers_enabled, currency_symbol ("" for none),
     max_transfer_per_month, anomalies, ranks, has_promotions, and for earning base_ratio,
     category_ratios and tier_bonuses (integer ratios).
     """
@@ -151,6 +152,23 @@ def _expiry(day: str, months: int, round_to: str) -> str:
     return values.month_end(e) if round_to == "month_end" else e
 
 
+# Settings a programme may give and need not: kept in its document only when given, so the
+# versions stored before they existed (and their chain) stay as they were.
+OPTIONAL = {"currency_symbol": ""}
+CURRENCY_SYMBOL_MAX = 4
+
+
+def _currency_symbol(value) -> str:
+    """`currency_symbol`: what human output writes before money ("¥", "€", "CHF"); never in JSON or
+    CSV. 1-4 characters, none of them a digit, a space, a sign, a separator or a quote, so that it
+    cannot be read as part of the amount."""
+    if (not isinstance(value, str) or not 1 <= len(value) <= CURRENCY_SYMBOL_MAX
+            or any(ch.isdigit() or ch.isspace() or ch in "+-.,'\"" or not ch.isprintable() for ch in value)):
+        raise RulesError(M_("currency_symbol must be 1-4 characters other than digits, spaces, signs, separators and "
+                           "quotes (e.g. \"¥\", \"€\", \"CHF\"), got {shown}", shown=_shown(value)))
+    return value
+
+
 def merge(base: dict, override: dict) -> dict:
     """Tables merged key by key; anything else (arrays included) replaced."""
     out = copy.deepcopy(base)
@@ -166,10 +184,10 @@ def _unknown_keys(doc: dict, defaults: dict, prefix: str = "") -> None:
     for key, value in doc.items():
         name = f"{prefix}{key}"
         if key not in defaults:
-            raise RulesError(f"{name} is not a programme setting (known: {', '.join(sorted(defaults))})")
+            raise RulesError(M_("{name} is not a programme setting (known: {join})", name=name, join=', '.join(sorted(defaults))))
         if isinstance(defaults[key], dict) and key not in ("anomalies",):
             if not isinstance(value, dict):
-                raise RulesError(f"{name} must be a table")
+                raise RulesError(M_("{name} must be a table", name=name))
             _unknown_keys(value, defaults[key], name + ".")
 
 
@@ -187,12 +205,12 @@ class _Numbers:
     def decimal(self, value, key: str, *, at_least_one: bool = False) -> Fraction:
         text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
         if text is not None and len(text) > 30 and self.strict:
-            raise RulesError(f"{key} must be a decimal of at most 30 characters, got {_shown(value)[:40]}…")
+            raise RulesError(M_("{key} must be a decimal of at most 30 characters, got {shown}…", key=key, shown=_shown(value)[:40]))
         if text is None or not _DECIMAL.fullmatch(text):
-            raise RulesError(f'{key} must be a decimal{" ≥ 1" if at_least_one else " ≥ 0"}, got {_shown(value)}')
+            raise RulesError(M_("{key} must be a decimal{value}, got {shown}", key=key, value=' ≥ 1' if at_least_one else ' ≥ 0', shown=_shown(value)))
         number = Fraction(text)
         if at_least_one and number < 1:
-            raise RulesError(f'{key} must be a decimal ≥ 1, got {_shown(value)}')
+            raise RulesError(M_("{key} must be a decimal ≥ 1, got {shown}", key=key, shown=_shown(value)))
         return number
 
     def integer(self, value, key: str, minimum: int = 0) -> int:
@@ -201,9 +219,9 @@ class _Numbers:
             if re.fullmatch(r"\d+", text) and (len(text) <= 20 or not self.strict):
                 value = int(text)
             else:
-                raise RulesError(f"{key} must be a whole number ≥ {minimum}, got {_shown(value)[:40]}")
+                raise RulesError(M_("{key} must be a whole number ≥ {minimum}, got {shown}", key=key, minimum=minimum, shown=_shown(value)[:40]))
         if value < minimum or (value > MAX_WHOLE and self.strict):
-            raise RulesError(f"{key} must be a whole number from {minimum} to {MAX_WHOLE:,}, got {value}")
+            raise RulesError(M_("{key} must be a whole number from {minimum} to {max_whole:,}, got {value}", key=key, minimum=minimum, max_whole=MAX_WHOLE, value=value))
         return value
 
 
@@ -216,24 +234,23 @@ def _pending_days(n: _Numbers, value) -> int:
     except RulesError:
         days = -1
     if not 0 <= days <= MAX_PENDING_DAYS:
-        raise RulesError(f"earn.pending_days must be a whole number from 0 to {MAX_PENDING_DAYS:,}, "
-                         f"got {_shown(value)[:40]}")
+        raise RulesError(M_("earn.pending_days must be a whole number from 0 to {max_pending_days:,}, got {shown}", max_pending_days=MAX_PENDING_DAYS, shown=_shown(value)[:40]))
     return days
 
 
 def _choice(value, key: str, choices: tuple) -> str:
     if value not in choices:
-        raise RulesError(f"{key} must be one of {', '.join(choices)}, got {_shown(value)}")
+        raise RulesError(M_("{key} must be one of {join}, got {shown}", key=key, join=', '.join(choices), shown=_shown(value)))
     return value
 
 
 def _money(value, key: str, decimals: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise RulesError(f"{key} must be an amount of money as text like \"2.00\", got {_shown(value)}")
+        raise RulesError(M_("{key} must be an amount of money as text like \"2.00\", got {shown}", key=key, shown=_shown(value)))
     try:
         return values.parse_money(str(value), decimals)
     except ValueError:
-        raise RulesError(f'{key} must be an amount of money with at most {decimals} decimals, got {_shown(value)}') from None
+        raise RulesError(M_("{key} must be an amount of money with at most {decimals} decimals, got {shown}", key=key, decimals=decimals, shown=_shown(value))) from None
 
 
 def validate(doc: dict, *, stored: bool = False) -> Rules:
@@ -243,48 +260,50 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
     later, and printable tier names of 40 characters, apply to new versions only)."""
     n = _Numbers(strict=not stored)
     if not isinstance(doc, dict):
-        raise RulesError("the programme must be a TOML table")
-    _unknown_keys(doc, DEFAULTS)
+        raise RulesError(M_("the programme must be a TOML table"))
+    _unknown_keys(doc, {**DEFAULTS, **OPTIONAL})
     d = merge(DEFAULTS, doc)
+    if "currency_symbol" in doc:
+        d["currency_symbol"] = _currency_symbol(doc["currency_symbol"])
     decimals = n.integer(d["currency_decimals"], "currency_decimals")
     if decimals > 4:
-        raise RulesError(f"currency_decimals must be between 0 and 4, got {decimals}")
+        raise RulesError(M_("currency_decimals must be between 0 and 4, got {decimals}", decimals=decimals))
     for table in ("earn", "expiry", "tiers", "transfers", "anomalies"):
         if not isinstance(d[table], dict):
-            raise RulesError(f"{table} must be a table ([{table}] with its keys), got {_shown(d[table])}")
+            raise RulesError(M_("{table} must be a table ([{table}] with its keys), got {shown}", table=table, shown=_shown(d[table])))
     if "small_sale" not in doc.get("anomalies", {}):  # the default, written with the currency's decimals
         d["anomalies"]["small_sale"] = values.format_money(2 * 10**decimals, decimals)
     e = d["earn"]
     categories = {}
     if not isinstance(e["categories"], list):
-        raise RulesError("earn.categories must be an array of tables")
+        raise RulesError(M_("earn.categories must be an array of tables"))
     for i, cat in enumerate(e["categories"]):
         key = f"earn.categories[{i}]"
         if not isinstance(cat, dict) or not isinstance(cat.get("name"), str) or not cat["name"].strip():
-            raise RulesError(f"{key} needs a name")
+            raise RulesError(M_("{key} needs a name", key=key))
         if set(cat) - {"name", "multiplier"}:
-            raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(cat) - {'name', 'multiplier'}))}")
+            raise RulesError(M_("{key} has unknown keys: {join}", key=key, join=', '.join(sorted(set(cat) - {'name', 'multiplier'}))))
         categories[values.id_lookup(cat["name"]).lower()] = n.decimal(cat.get("multiplier"), f"{key}.multiplier")
     campaigns = []
     if not isinstance(d["campaigns"], list):
-        raise RulesError("campaigns must be an array of tables")
+        raise RulesError(M_("campaigns must be an array of tables"))
     for i, c in enumerate(d["campaigns"]):
         key = f"campaigns[{i}]"
         if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not c["name"].strip():
-            raise RulesError(f"{key} needs a name")
+            raise RulesError(M_("{key} needs a name", key=key))
         extra = set(c) - {"name", "from", "to", "multiplier", "categories"}
         if extra:
-            raise RulesError(f"{key} has unknown keys: {', '.join(sorted(extra))}")
+            raise RulesError(M_("{key} has unknown keys: {join}", key=key, join=', '.join(sorted(extra))))
         try:
             start = values.parse_date(str(c.get("from", "")), f"{key}.from")
             end = values.parse_date(str(c.get("to", "")), f"{key}.to")
         except ValueError as exc:
-            raise RulesError(str(exc)) from None
+            raise RulesError(message_of(exc)) from None
         if end < start:
-            raise RulesError(f"{key}.to ({end}) is before its from ({start})")
+            raise RulesError(M_("{key}.to ({end}) is before its from ({start})", key=key, end=end, start=start))
         cats = c.get("categories", [])
         if not isinstance(cats, list) or not all(isinstance(x, str) for x in cats):
-            raise RulesError(f"{key}.categories must be an array of category names")
+            raise RulesError(M_("{key}.categories must be an array of category names", key=key))
         campaigns.append(Campaign(c["name"], start, end, n.decimal(c.get("multiplier"), f"{key}.multiplier", at_least_one=True),
                                   frozenset(values.id_lookup(x).lower() for x in cats)))
     campaigns.sort(key=lambda c: (c.start, c.name))
@@ -293,31 +312,31 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
     basis = _choice(t["basis"], "tiers.basis", ("spend", "points"))
     levels = []
     if not isinstance(t["levels"], list) or not t["levels"]:
-        raise RulesError("tiers.levels must be a non-empty array of { name, min, multiplier }")
+        raise RulesError(M_("tiers.levels must be a non-empty array of { name, min, multiplier }"))
     for i, lvl in enumerate(t["levels"]):
         key = f"tiers.levels[{i}]"
         if not isinstance(lvl, dict) or not isinstance(lvl.get("name"), str) or not lvl["name"].strip():
-            raise RulesError(f"{key} needs a name")
+            raise RulesError(M_("{key} needs a name", key=key))
         if (len(lvl["name"]) > 40 or not lvl["name"].isprintable()) and n.strict:
-            raise RulesError(f"{key}.name must be at most 40 printable characters, got {_shown(lvl['name'])[:50]}")
+            raise RulesError(M_("{key}.name must be at most 40 printable characters, got {shown}", key=key, shown=_shown(lvl['name'])[:50]))
         if set(lvl) - {"name", "min", "multiplier"}:
-            raise RulesError(f"{key} has unknown keys: {', '.join(sorted(set(lvl) - {'name', 'min', 'multiplier'}))}")
+            raise RulesError(M_("{key} has unknown keys: {join}", key=key, join=', '.join(sorted(set(lvl) - {'name', 'min', 'multiplier'}))))
         if basis == "spend":
             minimum = _money(lvl.get("min"), f"{key}.min", decimals)
         else:
             minimum = n.integer(lvl.get("min"), f"{key}.min")
         levels.append(Level(lvl["name"].strip(), minimum, n.decimal(lvl.get("multiplier"), f"{key}.multiplier", at_least_one=True)))
     if levels[0].min != 0:
-        raise RulesError(f"tiers.levels[0].min must be 0 (the lowest tier holds everyone), got {_shown(t['levels'][0].get('min'))}")
+        raise RulesError(M_("tiers.levels[0].min must be 0 (the lowest tier holds everyone), got {shown}", shown=_shown(t['levels'][0].get('min'))))
     for i in range(1, len(levels)):
         if levels[i].min <= levels[i - 1].min:
-            raise RulesError(f"tiers.levels[{i}].min must be greater than the level before it (minimums strictly increase)")
+            raise RulesError(M_("tiers.levels[{i}].min must be greater than the level before it (minimums strictly increase)", i=i))
     names = [lvl.name for lvl in levels]
     if len(set(names)) != len(names):
-        raise RulesError("tiers.levels names must be unique")
+        raise RulesError(M_("tiers.levels names must be unique"))
     tr = d["transfers"]
     if not isinstance(tr["enabled"], bool):
-        raise RulesError(f"transfers.enabled must be true or false, got {_shown(tr['enabled'])}")
+        raise RulesError(M_("transfers.enabled must be true or false, got {shown}", shown=_shown(tr['enabled'])))
     a = d["anomalies"]
     anomalies = {
         "max_sales_per_day": n.integer(a["max_sales_per_day"], "anomalies.max_sales_per_day", 1),
@@ -330,7 +349,7 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
     }
     unknown = set(a) - set(DEFAULTS["anomalies"])
     if unknown:
-        raise RulesError(f"anomalies.{sorted(unknown)[0]} is not a programme setting")
+        raise RulesError(M_("anomalies.{sorted_0} is not a programme setting", sorted_0=sorted(unknown)[0]))
     points_per_unit = n.decimal(e["points_per_unit"], "earn.points_per_unit")
     first_mult = n.decimal(e["first_purchase_multiplier"], "earn.first_purchase_multiplier", at_least_one=True)
     birthday_mult = n.decimal(e["birthday_multiplier"], "earn.birthday_multiplier", at_least_one=True)
@@ -365,6 +384,7 @@ def validate(doc: dict, *, stored: bool = False) -> Rules:
         tier_pooling=_choice(t["pooling"], "tiers.pooling", ("member", "household")),
         levels=tuple(levels),
         transfers_enabled=tr["enabled"],
+        currency_symbol=d.get("currency_symbol", ""),
         max_transfer_per_month=n.integer(tr["max_points_per_month"], "transfers.max_points_per_month"),
         anomalies=anomalies,
     )
@@ -379,11 +399,11 @@ def parse_toml(text: str, source: str = "program.toml") -> dict:
     try:
         return _dates_as_text(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{source} is not valid TOML: {exc}") from None
+        raise RulesError(M_("{source} is not valid TOML: {exc}", source=source, exc=exc)) from None
     except RecursionError:
-        raise RulesError(f"{source} nests tables or arrays too deeply to be a programme") from None
+        raise RulesError(M_("{source} nests tables or arrays too deeply to be a programme", source=source)) from None
     except ValueError as exc:  # an integer of thousands of digits, beyond Python's conversion limit
-        raise RulesError(f"{source} has a number too large to read ({str(exc)[:40]}…)") from None
+        raise RulesError(M_("{source} has a number too large to read ({exc}…)", source=source, exc=str(exc)[:40])) from None
 
 
 def _shown(value) -> str:
@@ -410,19 +430,19 @@ def set_key(doc: dict, dotted: str, raw: str) -> dict:
     import tomllib
 
     parts = dotted.split(".")
-    node = DEFAULTS
+    node = {**DEFAULTS, **OPTIONAL}
     for part in parts:
         if not isinstance(node, dict) or part not in node:
-            raise RulesError(f"{dotted} is not a programme setting")
+            raise RulesError(M_("{dotted} is not a programme setting", dotted=dotted))
         node = node[part]
     if isinstance(node, (dict, list)):
-        raise RulesError(f"{dotted} is a table or array; edit it in a TOML file and use 'loyalty program load'")
+        raise RulesError(M_("{dotted} is a table or array; edit it in a TOML file and use 'loyalty program load'", dotted=dotted))
     try:
         value = _dates_as_text(tomllib.loads(f"v = {raw}")["v"])
     except tomllib.TOMLDecodeError:
         value = raw
     except (RecursionError, ValueError):  # nested too deeply; an integer of thousands of digits
-        raise RulesError(f"{dotted} cannot be set to that value: it is nested too deeply or too large") from None
+        raise RulesError(M_("{dotted} cannot be set to that value: it is nested too deeply or too large", dotted=dotted)) from None
     if isinstance(node, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = raw.strip()
     out = copy.deepcopy(doc)
@@ -503,4 +523,4 @@ class Programme:
     def holds_points_back(self) -> bool:
         """Whether any version ever held a sale's points back (earn.pending_days): if none did, no
         lot can be pending, and nothing needs looking up."""
-        return any(rules.pending_days for _, rules in self.versions)
+        return any(rules.pending_days for __, rules in self.versions)

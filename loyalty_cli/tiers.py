@@ -19,6 +19,7 @@ from loyalty_cli.program import load_programme
 from loyalty_cli.rules import Rules
 from loyalty_cli.store import members as member_rows
 from loyalty_cli.store import tiers as tier_rows
+from loyalty_cli.i18n import M_
 
 _ORD_CACHE: dict[str, int] = {}
 
@@ -63,7 +64,7 @@ def preload(book, ids, basis: str) -> None:
             m.qualifying = (basis, array("l"), array("q"))
         by_id = {m.member_id: m for m in chunk}
         for member_id, at, kind, amount, bp in tier_rows.purchases_of(book.conn, list(by_id)):
-            _, days, vals = by_id[member_id].qualifying
+            __, days, vals = by_id[member_id].qualifying
             days.append(ordinal(at))
             vals.append(_value(basis, kind, amount, bp))
 
@@ -160,8 +161,7 @@ def recalc(store, as_of: str, dry_run: bool = False, ran_at: str | None = None) 
         with store.write() as tx:
             latest = tier_rows.latest_recalc(tx)
             if latest and as_of < latest and not dry_run:
-                raise LoyaltyError(f"a recalc as of {latest} has already run; a recalc dated {as_of} would rewrite "
-                                   "history (use --dry-run to look without changing anything)")
+                raise LoyaltyError(M_("a recalc as of {latest} has already run; a recalc dated {as_of} would rewrite history (use --dry-run to look without changing anything)", latest=latest, as_of=as_of))
             rules = load_programme(tx).for_date(as_of)
             total = tier_rows.members_joined_by(tx, as_of)
             members = _candidates(tx, rules, as_of)
@@ -189,7 +189,7 @@ def recalc(store, as_of: str, dry_run: bool = False, ran_at: str | None = None) 
                         held_targets[member_id] = (target, floor_active)
                 elif floor_tier is not None and not floor_active:
                     plans[member_id] = (tier, tier, False)  # floor lapsed, same tier: just clear it
-            held_tiers = {mid: tier for mid, tier, *_ in members}
+            held_tiers = {mid: tier for mid, tier, *__ in members}
             manual = tier_rows.manually_set(tx)
             held = [(mid, since) for mid, since in held if mid not in manual]
             for member_id, value in _undone_upgrades(tx, rules, held, as_of).items():
@@ -224,9 +224,9 @@ def set_tier(store, member_id: str, tier: str, at: str, until: str | None, by: s
         rules = load_programme(tx).for_date(at)
         level = next((lvl for lvl in rules.levels if lvl.name.lower() == tier.lower()), None)
         if level is None:
-            raise UsageError(f"there is no tier {tier!r} (tiers: {', '.join(lvl.name for lvl in rules.levels)})")
+            raise UsageError(M_("there is no tier {tier!r} (tiers: {join})", tier=tier, join=', '.join((lvl.name for lvl in rules.levels))))
         if until is not None and until < at[:10]:
-            raise LoyaltyError(f"--until {until} is before the change itself ({at[:10]})")
+            raise LoyaltyError(M_("--until {until} is before the change itself ({at})", until=until, at=at[:10]))
         tier_rows.set_manual(tx, member_id, at, held, level.name, until, by)
     return {"member_id": member_id, "from": held, "to": level.name, "until": until, "at": at}
 

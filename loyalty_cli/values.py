@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 
 from loyalty_cli.errors import UsageError
+from loyalty_cli.i18n import M_, _, display, message_of, worded
 
 EARLIEST = "0001-01-01"
 
@@ -33,7 +34,7 @@ def parse_date(text: str, what: str = "date") -> str:
             return dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
         except ValueError:
             pass
-    raise ValueError(f"{what} must be a date YYYY-MM-DD, got {text!r}")
+    raise ValueError(M_("{what} must be a date YYYY-MM-DD, got {text!r}", what=what, text=text))
 
 
 _FULL = re.compile(r"(\d{4}-\d{2}-\d{2})[T ]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)", re.ASCII)
@@ -65,7 +66,7 @@ def parse_datetime(text: str, what: str = "date") -> str:
         except ValueError:
             pass
     raise ValueError(
-        f"{what} must be a shop-local date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], no offset), got {text!r}"
+        M_("{what} must be a shop-local date or datetime (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], no offset), got {text!r}", what=what, text=text)
     )
 
 
@@ -79,16 +80,14 @@ def check_date_format(fmt: str) -> str:
     directives = re.findall(r"%(.?)", fmt, re.DOTALL)
     for d in directives:
         if not d:
-            raise ValueError(f"--date-format {fmt!r} ends with a lone % (write %% for a percent sign)")
+            raise ValueError(M_("--date-format {fmt!r} ends with a lone % (write %% for a percent sign)", fmt=fmt))
         if d in ("z", "Z"):
-            raise ValueError(f"--date-format {fmt!r} reads an offset or zone (%{d}); times are shop-local")
+            raise ValueError(M_("--date-format {fmt!r} reads an offset or zone (%{d}); times are shop-local", fmt=fmt, d=d))
         if d not in _FORMAT_DIRECTIVES:
-            raise ValueError(f"--date-format {fmt!r} has %{d}, which is not one of "
-                             f"{' '.join('%' + c for c in sorted(_FORMAT_DIRECTIVES))}")
+            raise ValueError(M_("--date-format {fmt!r} has %{d}, which is not one of {join}", fmt=fmt, d=d, join=' '.join(('%' + c for c in sorted(_FORMAT_DIRECTIVES)))))
     found = set(directives)
     if not (found & set("Yy") and (found & set("mbB") and "d" in found or "j" in found)):
-        raise ValueError(f"--date-format {fmt!r} must read a whole date: a year (%Y or %y) with a month and a "
-                         "day (%m %d) or a day of the year (%j)")
+        raise ValueError(M_("--date-format {fmt!r} must read a whole date: a year (%Y or %y) with a month and a day (%m %d) or a day of the year (%j)", fmt=fmt))
     return fmt
 
 
@@ -97,7 +96,7 @@ def parse_with_format(text: str, fmt: str, what: str = "date") -> str:
     try:
         value = dt.datetime.strptime(text.strip(), fmt)
     except ValueError:
-        raise ValueError(f"{what} must match the date format {fmt!r}, got {text!r}") from None
+        raise ValueError(M_("{what} must match the date format {fmt!r}, got {text!r}", what=what, fmt=fmt, text=text)) from None
     return value.isoformat(timespec="seconds")
 
 
@@ -171,7 +170,7 @@ def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, patte
     """
     clean = text.strip() if isinstance(text, str) else None
     if clean is not None and len(clean) > 40:  # beyond any amount allowed (and int()'s digit limit)
-        raise ValueError(f"amount {clean[:20]!r}… is too large (at most {_largest_amount(decimals)})")
+        raise ValueError(M_("amount {clean!r}… is too large (at most {largest_amount})", clean=clean[:20], largest_amount=_largest_amount(decimals)))
     m = (pattern or money_pattern(decimals, decimal_comma)).fullmatch(clean) if clean is not None else None
     value = _minor_units(m, decimals, decimal_comma) if m else None
     if decimal_comma and clean is not None:
@@ -179,14 +178,13 @@ def parse_money(text: str, decimals: int = 2, decimal_comma: bool = False, patte
         if plain:
             plain_value = _minor_units(plain, decimals, False)
             if value is not None and value != plain_value:
-                raise ValueError(f"amount {clean!r} is ambiguous with --decimal-comma (thousands or decimals?); "
-                                 "write it with a comma for the decimals")
+                raise ValueError(M_("amount {clean!r} is ambiguous with --decimal-comma (thousands or decimals?); write it with a comma for the decimals", clean=clean))
             value = plain_value
     if value is None:
-        example = "1.234,56 or 12,50" if decimal_comma else "12.50"
-        raise ValueError(f"amount must be a number of money like {example} (at most {decimals} decimals, no sign), got {text!r}")
+        example = _("1.234,56 or 12,50") if decimal_comma else "12.50"
+        raise ValueError(M_("amount must be a number of money like {example} (at most {decimals} decimals, no sign), got {text!r}", example=example, decimals=decimals, text=text))
     if value > MAX_MINOR_UNITS:
-        raise ValueError(f"amount {clean!r} is too large (at most {_largest_amount(decimals)})")
+        raise ValueError(M_("amount {clean!r} is too large (at most {largest_amount})", clean=clean, largest_amount=_largest_amount(decimals)))
     return value
 
 
@@ -232,7 +230,7 @@ def parse_email(text: str) -> str:
     value = text.strip()
     refuse_masked(value, "email")
     if not _EMAIL.fullmatch(value) or len(value) > 254 or not value.isprintable():
-        raise ValueError("email is not a valid address (expected something like name@shop.example)")
+        raise ValueError(M_("email is not a valid address (expected something like name@shop.example)"))
     return value.lower()
 
 
@@ -240,7 +238,7 @@ def parse_phone(text: str) -> str:
     value = text.strip()
     refuse_masked(value, "phone")
     if not _PHONE.fullmatch(value) or sum(c.isdigit() for c in value) < 5:
-        raise ValueError("phone must be digits, spaces and + ( ) - . only, with at least 5 digits")
+        raise ValueError(M_("phone must be digits, spaces and + ( ) - . only, with at least 5 digits"))
     return value
 
 
@@ -267,17 +265,16 @@ def _id_text(text: str, what: str, max_len: int) -> str:
     value = text.strip()
     if value.isascii():  # the common case, and already NFC with nothing invisible
         if not value or len(value) > max_len or not value.isprintable():
-            raise ValueError(f"{what} must be 1-{max_len} printable characters, got {text[:40]!r}")
+            raise ValueError(M_("{what} must be 1-{max_len} printable characters, got {text!r}", what=what, max_len=max_len, text=text[:40]))
         return value
     import unicodedata
 
     value = unicodedata.normalize("NFC", value)
     hidden = INVISIBLE.search(value)
     if hidden:
-        raise ValueError(f"{what} holds U+{ord(hidden[0]):04X}, a character that renders as nothing, "
-                         f"got {ascii(value[:40])}")
+        raise ValueError(M_("{what} holds U+{ord:04X}, a character that renders as nothing, got {ascii}", what=what, ord=ord(hidden[0]), ascii=ascii(value[:40])))
     if not value or len(value) > max_len or not value.isprintable():
-        raise ValueError(f"{what} must be 1-{max_len} printable characters, got {text[:40]!r}")
+        raise ValueError(M_("{what} must be 1-{max_len} printable characters, got {text!r}", what=what, max_len=max_len, text=text[:40]))
     base = ""
     for char in value:
         if unicodedata.category(char)[0] != "M":
@@ -287,8 +284,7 @@ def _id_text(text: str, what: str, max_len: int) -> str:
             # form (é); one left over there, or on a digit or a sign, was typed as a separate
             # character and makes another id that looks the same. Scripts written with marks
             # (Devanagari, Thai, Arabic, Hebrew …) keep theirs.
-            raise ValueError(f"{what} holds a separate combining mark U+{ord(char):04X} (after "
-                             f"{base or 'nothing'!r}), got {ascii(value[:40])}")
+            raise ValueError(M_("{what} holds a separate combining mark U+{ord:04X} (after {value!r}), got {ascii}", what=what, ord=ord(char), value=base or 'nothing', ascii=ascii(value[:40])))
     return value
 
 
@@ -301,7 +297,7 @@ def _takes_marks(base: str) -> bool:
     return not unicodedata.name(base, "").startswith(("LATIN", "GREEK", "CYRILLIC"))
 
 
-def parse_id(text: str, what: str = "member id") -> str:
+def parse_id(text: str, what: str = _("member id")) -> str:
     """An id (member, purchase, store): 1-64 printable characters, NFC, nothing invisible, as the
     imports and the counter take them (values.member_key folds a member id for matching)."""
     value = text.strip()
@@ -339,8 +335,7 @@ def refuse_masked(text: str, what: str) -> None:
     """A masked value (`a***@shop.example`, `*******1234`) is never taken as a new value: it would
     overwrite the real one with stars (an export made without --show-pii, imported again)."""
     if MASK_RUN in text:
-        raise ValueError(f"{what} is a masked value (it holds {MASK_RUN}), not a real one: export with "
-                         "--show-pii to get the real values, or leave the cell blank to keep what is stored")
+        raise ValueError(M_("{what} is a masked value (it holds {mask_run}), not a real one: export with --show-pii to get the real values, or leave the cell blank to keep what is stored", what=what, mask_run=MASK_RUN))
 
 
 def checked(parse, value, *args, message: str | None = None):
@@ -349,7 +344,7 @@ def checked(parse, value, *args, message: str | None = None):
     try:
         return parse(value, *args)
     except ValueError as exc:
-        raise UsageError(message or str(exc)) from None
+        raise UsageError(message or message_of(exc)) from None
 
 
 def check_sort(key: str, keys, command: str = "") -> str:
@@ -357,8 +352,8 @@ def check_sort(key: str, keys, command: str = "") -> str:
     else a usage error naming them; `command` ("report churn") says which list when the message
     would otherwise be ambiguous. Every list command checks its --sort here, so all read alike."""
     if key not in keys:
-        where = f" for {command}" if command else ""
-        raise UsageError(f"--sort{where} must be one of {', '.join(keys)}, got {key!r}")
+        where = _(" for {command}").format(command=command) if command else ""
+        raise UsageError(M_("--sort{where} must be one of {join}, got {key!r}", where=where, join=', '.join(keys), key=key))
     return key
 
 
@@ -370,7 +365,7 @@ def parse_category(text: str | None) -> str | None:
     try:
         return _id_text(value, "category", 100)  # "tobacco" + an invisible filler would escape its rule
     except ValueError as exc:
-        raise ValueError(str(exc).replace("must be 1-100", "must be at most 100")) from None
+        raise ValueError(worded(str(exc).replace("must be 1-100", "must be at most 100"), display(exc))) from None
 
 
 STORE_MAX = 40
@@ -398,18 +393,17 @@ def parse_text(text: str, what: str, max_len: int, keep: str = "") -> str:
         value = unicodedata.normalize("NFC", value)  # everything stored is NFC
     unsafe = _UNSAFE.search(value.translate({ord(c): None for c in keep}) if keep else value)
     if not value or len(value) > max_len or unsafe:
-        raise ValueError(f"{what} must be 1-{max_len} characters without control characters, "
-                         "line separators or bidirectional marks")
+        raise ValueError(M_("{what} must be 1-{max_len} characters without control characters, line separators or bidirectional marks", what=what, max_len=max_len))
     return value
 
 
 def parse_int(text: str, what: str, minimum: int | None = None) -> int:
     value = text.strip()
     if not re.fullmatch(r"[+-]?[0-9]{1,15}", value):
-        raise ValueError(f"{what} must be a whole number, got {text!r}")
+        raise ValueError(M_("{what} must be a whole number, got {text!r}", what=what, text=text))
     number = int(value)
     if minimum is not None and number < minimum:
-        raise ValueError(f"{what} must be at least {minimum}, got {number}")
+        raise ValueError(M_("{what} must be at least {minimum}, got {number}", what=what, minimum=minimum, number=number))
     return number
 
 
@@ -417,7 +411,7 @@ def mask_email(email: str | None) -> str | None:
     """`ana@shop.example` → `a***@shop.example`."""
     if not email:
         return email
-    local, _, domain = email.partition("@")
+    local, __, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
 
 

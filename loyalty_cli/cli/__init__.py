@@ -18,6 +18,8 @@ from loyalty_cli import __version__, forget_interrupted, report_interrupted
 from loyalty_cli.cli import coercion, usage
 from loyalty_cli.cli.common import GLOBAL_HELP, Invocation, out, store
 from loyalty_cli.errors import INTERRUPTED, CheckFailed, InputFileError, LoyaltyError
+from loyalty_cli.i18n import N_, _, display, message_of
+from loyalty_cli.i18n_click import example_at, translate_tree
 
 coercion.install()
 usage.install()
@@ -40,18 +42,20 @@ def split_globals(args: list[str]) -> tuple[dict, list[str]]:
             opts[FLAGS[arg]] = True
         elif arg.partition("=")[0] in FLAGS and "=" in arg:  # `--json=1`: a switch given a value
             flag = arg.partition("=")[0]
-            raise typer.BadParameter(f"{flag} takes no value (it is a switch: give {flag} alone)",
+            raise typer.BadParameter(_("{flag} takes no value (it is a switch: give {flag} alone)").format(flag=flag),
                                      param_hint=f"'{flag}'")
+        elif arg == "--lang" or arg.startswith("--lang="):  # chosen before parsing (choose_language)
+            i += 1 if arg == "--lang" else 0
         elif arg == "--db" or arg.startswith("--db="):
             if arg == "--db":
                 if i + 1 >= len(args):
-                    raise typer.BadParameter("--db needs the path of a database file", param_hint="'--db'")
+                    raise typer.BadParameter(_("--db needs the path of a database file"), param_hint="'--db'")
                 i += 1
                 value = args[i]
             else:
                 value = arg[5:]
             if not value.strip():
-                raise typer.BadParameter("--db was given an empty path (is a shell variable unset?)", param_hint="'--db'")
+                raise typer.BadParameter(_("--db was given an empty path (is a shell variable unset?)"), param_hint="'--db'")
             opts["db"] = value
         else:
             rest.append(arg)
@@ -60,7 +64,30 @@ def split_globals(args: list[str]) -> tuple[dict, list[str]]:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.write(_("Error: {message}").format(message=display(message)) + "\n")
+
+
+def choose_language(args) -> None:
+    """The language of this invocation, before any help is built or anything printed: `--lang`
+    (anywhere on the line), else LOYALTY_LANG, else the locale (LC_ALL, LC_MESSAGES, LANG). A
+    bad --lang or LOYALTY_LANG is a usage error (exit 2), worded in the language otherwise chosen."""
+    from loyalty_cli import i18n
+
+    value, given = i18n.lang_in_args(args)
+    try:
+        from_env = i18n.from_environment()
+        env_error = None
+    except ValueError as bad:
+        from_env, env_error = "en", str(bad)
+    lang = i18n.parse_lang(value) if given and value is not None else None
+    i18n.set_language(lang or from_env)
+    if given and lang is None:
+        if value is None:
+            raise typer.BadParameter(_("--lang needs a language: en or zh"), param_hint="'--lang'")
+        raise typer.BadParameter(_("--lang must be en or zh, got {value!r}").format(value=value), param_hint="'--lang'")
+    if not given and env_error is not None:
+        raise typer.BadParameter(_("LOYALTY_LANG must be en or zh, got {value!r}").format(value=env_error),
+                                 param_hint="LOYALTY_LANG")
 
 
 class LoyaltyGroup(TyperGroup):
@@ -84,8 +111,14 @@ class LoyaltyGroup(TyperGroup):
 
     def parse_args(self, ctx, args):
         if ctx.parent is None:
+            choose_language(args)
             opts, args = split_globals(list(args))
             Invocation.reset(opts)
+            from loyalty_cli.cli.common import currency_symbol
+            from loyalty_cli.render import currency_from
+
+            currency_from(currency_symbol)
+            translate_tree(self)
             _example_last(self)
             usage.name_parameters(self)
             for command in self.commands.values():
@@ -107,30 +140,29 @@ class LoyaltyGroup(TyperGroup):
                     out().json_doc(summary)
                 except BrokenPipeError:
                     stdout_closed()  # the reader left: the exit code still says the file was refused
-            _error(str(exc))
+            _error(message_of(exc))
             if not Invocation.json:
                 said = str(exc)  # a header problem (line 1) is the error line itself: said once
                 shown = [p for p in exc.problems if p.line is not None
                          and not (p.line == 1 and p.message in said)][:SHOW_PROBLEMS]
                 for problem in shown:
-                    sys.stderr.write(f"  line {problem.line}: {problem.message}\n")
+                    sys.stderr.write("  " + _("line {line}: {message}").format(line=problem.line, message=display(problem.message)) + "\n")
                 if len(exc.problems) > SHOW_PROBLEMS:
                     from loyalty_cli.render import plural
 
-                    sys.stderr.write(f"  … and {plural(len(exc.problems) - SHOW_PROBLEMS, 'more bad row')} "
-                                     "(--json lists them all; --skip-bad --rejects FILE writes them out)\n")
+                    sys.stderr.write("  " + _("… and {rows} (--json lists them all; --skip-bad --rejects FILE writes them out)").format(rows=plural(len(exc.problems) - SHOW_PROBLEMS, 'more bad row')) + "\n")
             ctx.exit(exc.exit_code)
         except CheckFailed as exc:
-            _error(str(exc))
+            _error(message_of(exc))
             if not Invocation.json:  # the problems under the error line (stdout stays empty on failure)
                 for problem in exc.problems[:SHOW_PROBLEMS]:
-                    who = f" (member {problem.member_id})" if problem.member_id else ""
-                    sys.stderr.write(f"  {problem.check}: {problem.message}{who}\n")
+                    who = _(" (member {member_id})").format(member_id=problem.member_id) if problem.member_id else ""
+                    sys.stderr.write(f"  {problem.check}: {display(problem.message)}{who}\n")
                 if len(exc.problems) > SHOW_PROBLEMS:
-                    sys.stderr.write(f"  … and {len(exc.problems) - SHOW_PROBLEMS:,} more (--json lists them all)\n")
+                    sys.stderr.write("  " + _("… and {n_problems:,} more (--json lists them all)").format(n_problems=len(exc.problems) - SHOW_PROBLEMS) + "\n")
             ctx.exit(exc.exit_code)
         except LoyaltyError as exc:
-            _error(str(exc))
+            _error(message_of(exc))
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             report_interrupted(sys.stderr.write, interrupted_message())
@@ -152,8 +184,7 @@ class LoyaltyGroup(TyperGroup):
                 ctx.exit(1)
             # Bytes that are not UTF-8 in an argument or environment value (Python keeps them as
             # surrogates, which no text column can store).
-            _error("a value given is not valid UTF-8 text (an argument or environment value holds bytes "
-                   "that are not UTF-8: check its encoding)")
+            _error(_("a value given is not valid UTF-8 text (an argument or environment value holds bytes that are not UTF-8: check its encoding)"))
             ctx.exit(2)
         except Exception as exc:  # the database or the disk failing (the store says which), or a bug
             if type(exc).__module__.startswith(("typer", "click")):
@@ -174,7 +205,7 @@ def _storage_failure(ctx, exc: Exception) -> None:
     if failure is None:
         _unexpected(exc)
         ctx.exit(1)
-    _error(str(failure))
+    _error(message_of(failure))
     ctx.exit(failure.exit_code)
 
 
@@ -183,15 +214,14 @@ def interrupted_message() -> str:
     COMMIT, or while the result was being printed), which the owner must not do again."""
     saved = "loyalty_cli.store" in sys.modules and sys.modules["loyalty_cli.store"].saved_changes()
     if saved:
-        return ("Interrupted after the change was saved: it is written (only the output may be missing; "
-                "look before doing it again).")
-    return INTERRUPTED
+        return (_("Interrupted after the change was saved: it is written (only the output may be missing; look before doing it again)."))
+    return _(INTERRUPTED)
 
 
 def _unexpected(exc: BaseException) -> None:
     if os.environ.get("LOYALTY_DEBUG"):
         raise exc
-    _error(f"unexpected {type(exc).__name__}: {exc} (set LOYALTY_DEBUG=1 for details and please report it)")
+    _error(_("unexpected {name}: {exc} (set LOYALTY_DEBUG=1 for details and please report it)").format(name=type(exc).__name__, exc=exc))
 
 
 def _interactive() -> bool:
@@ -219,11 +249,13 @@ def _version(value: bool):
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    db: str = typer.Option(None, "--db", envvar="LOYALTY_DB", help="Database file, or a postgresql:// URL (default: ~/.local/share/loyalty/loyalty.db)."),
-    json_: bool = typer.Option(False, "--json", help="Print one JSON document."),
-    csv_: bool = typer.Option(False, "--csv", help="Print lists as CSV."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help=N_("Print the version and exit.")),
+    db: str = typer.Option(None, "--db", envvar="LOYALTY_DB", help=N_("Database file, or a postgresql:// URL (default: ~/.local/share/loyalty/loyalty.db).")),
+    json_: bool = typer.Option(False, "--json", help=N_("Print one JSON document.")),
+    csv_: bool = typer.Option(False, "--csv", help=N_("Print lists as CSV.")),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help=N_("Print nothing on success.")),
+    lang: str = typer.Option(None, "--lang", metavar="en|zh", envvar="LOYALTY_LANG",
+                             help=N_("Language of what people read: en or zh (default: from LANG, LC_ALL, LC_MESSAGES).")),
 ):
     """A loyalty programme for a small shop, in one SQLite file.
 
@@ -253,7 +285,7 @@ def init():
         path = str(s.path.resolve())
     finally:
         s.close()
-    out(lists=False).done(f"database ready at {path}", {"path": path})
+    out(lists=False).done(_("database ready at {path}").format(path=path), {"path": path})
 
 
 # Command groups load when they are used, so `members show` at the counter does not
@@ -281,6 +313,7 @@ def _load_group(name: str):
     sub = getattr(importlib.import_module(module), attribute)
     command = typer.main.get_command(sub) if name == "dashboard" else typer.main.get_group(sub)
     command.name = name
+    translate_tree(command)
     _same_markup(command, app.rich_markup_mode)
     usage.name_parameters(command)
     return command
@@ -298,7 +331,7 @@ def _same_markup(command, mode) -> None:
 def _example_last(command) -> None:
     """Move a docstring's example block after the options, so that `--help` ends with it."""
     help_text = command.help or ""
-    at = help_text.find("\b\nExample")
+    at = example_at(help_text)
     if at < 0:
         return
     command.help = help_text[:at].rstrip()
@@ -372,7 +405,7 @@ def _run() -> None:
     # Bare `loyalty` or `loyalty members`: the help, on stdout with exit 0 (`loyalty | less` works;
     # Click would print it on stderr with exit 2).
     try:
-        _, words = split_globals(sys.argv[1:])  # the words left once the global options are set aside
+        __, words = split_globals(sys.argv[1:])  # the words left once the global options are set aside
     except typer.BadParameter:
         words = None  # a bad --db: the group reports it as usual
     if words is not None and (not words or (len(words) == 1 and words[0] in GROUPS and words[0] != "dashboard")):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from loyalty_cli.i18n import _
 
 
 def _plain_param_class(dataclass, RuntimeParam, build_runtime_param):  # noqa: N803 -- Typer's class names
@@ -110,7 +111,7 @@ def whole_number(value, param, ctx, low=None, high=None) -> int:
 
     from loyalty_cli.cli.usage import display_name
 
-    raise BadParameter(f"{display_name(param)} must be {whole_kind(low, high)}, got {_shown(value)}",
+    raise BadParameter(_("{display_name} must be {whole_kind}, got {shown}").format(display_name=display_name(param), whole_kind=whole_kind(low, high), shown=_shown(value)),
                        ctx=ctx, param=param)
 
 
@@ -119,14 +120,14 @@ def whole_kind(low, high) -> str:
     from 0 to 36,500"."""
     high = INT_LIMIT if high is None else high
     if low is None:
-        return "a whole number" if high == INT_LIMIT else f"a whole number up to {high:,}"
+        return _("a whole number") if high == INT_LIMIT else _("a whole number up to {high:,}").format(high=high)
     if low == 1 and high == INT_LIMIT:
-        return "a positive whole number"
+        return _("a positive whole number")
     if low == 0 and high == INT_LIMIT:
-        return "a whole number, zero or more"
+        return _("a whole number, zero or more")
     if high == INT_LIMIT:
-        return f"a whole number of at least {low:,}"
-    return f"a whole number from {low:,} to {high:,}"
+        return _("a whole number of at least {low:,}").format(low=low)
+    return _("a whole number from {low:,} to {high:,}").format(low=low, high=high)
 
 
 def _shown(value) -> str:

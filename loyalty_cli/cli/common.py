@@ -14,6 +14,7 @@ from pathlib import Path
 from loyalty_cli import values
 from loyalty_cli.errors import UsageError
 from loyalty_cli.render import Output
+from loyalty_cli.i18n import M_, N_, _, display
 
 
 class Invocation:
@@ -30,9 +31,23 @@ class Invocation:
             setattr(cls, key, value)
 
 
+def currency_symbol() -> str:
+    """The currency_symbol of the programme in force today ("" when none): read when money is
+    first shown to a person (render.currency_from), from the database of this invocation."""
+    from loyalty_cli.program import load_programme
+    from loyalty_cli.store import Store
+
+    s = Store.open(Invocation.db)
+    try:
+        with s.read() as tx:
+            return load_programme(tx).for_date(today()).currency_symbol
+    finally:
+        s.close()
+
+
 def out(lists: bool = True) -> Output:
     if Invocation.csv and not lists:
-        raise UsageError("--csv is for commands that print a list; use --json here")
+        raise UsageError(M_("--csv is for commands that print a list; use --json here"))
     return Output(json=Invocation.json, csv=Invocation.csv and not Invocation.json, quiet=Invocation.quiet)
 
 
@@ -96,7 +111,7 @@ def skipped_rows_summary(summary, skip_bad: bool):
         yield
     except InputFileError as exc:
         if skip_bad and exc.rows_skipped and exc.summary is not None:
-            exc.args = (f"{exc}; {summary(exc.summary)}",)
+            exc.args = (f"{display(exc)}; {summary(exc.summary)}",)
         raise
 
 
@@ -113,7 +128,7 @@ def allow_future_option():
     import typer
 
     return typer.Option(False, "--allow-future",
-                        help="Accept a date after today (refused otherwise, so a typo cannot write the future).")
+                        help=N_("Accept a date after today (refused otherwise, so a typo cannot write the future)."))
 
 
 def refuse_future(when: str | None, allow: bool, option: str, would) -> None:
@@ -126,8 +141,7 @@ def refuse_future(when: str | None, allow: bool, option: str, would) -> None:
     day = today()
     if when[:10] > day:
         would = would() if callable(would) else would  # worded only when refusing (it may look up an id)
-        raise UsageError(f"{option} {when} is after today ({day}): this would {would}; "
-                         "pass --allow-future if that is what you mean")
+        raise UsageError(M_("{option} {when} is after today ({day}): this would {would}; pass --allow-future if that is what you mean", option=option, when=when, day=day, would=would))
 
 
 def at_option(value: str | None, option: str = "--at") -> str:
@@ -156,13 +170,13 @@ parse = values.checked  # a values.parse_* function on a command-line value: Val
 def operator(by: str | None) -> str:
     """Who made a manual entry: --by, else LOYALTY_OPERATOR, else the OS user."""
     if by is not None and not by.strip():  # an unset shell variable, not a wish to be the OS user
-        raise UsageError("--by was given an empty name; give who made the entry, or leave --by out")
+        raise UsageError(M_("--by was given an empty name; give who made the entry, or leave --by out"))
     given = by or os.environ.get("LOYALTY_OPERATOR")
     if given:  # kept in the ledger for ever and shown by every statement: plain text only
         from loyalty_cli import values
 
         # named as the import's settings are: the variable too when it holds the value (it may have been set, not typed)
-        what = "--by (or LOYALTY_OPERATOR)" if os.environ.get("LOYALTY_OPERATOR") == given else "--by"
+        what = _("--by (or LOYALTY_OPERATOR)") if os.environ.get("LOYALTY_OPERATOR") == given else "--by"
         return parse(values.parse_text, given, what, 100)
     import getpass
 
@@ -182,7 +196,9 @@ def pending_pairs(pending: list[dict]) -> list[tuple[str, str]]:
     when every point may be spent."""
     if not pending:
         return []
-    return [("pending", "; ".join(f"{p['points']:,} point{'' if p['points'] == 1 else 's'}, available from {p['date']}"
+    from loyalty_cli.render import plural
+
+    return [(_("pending"), "; ".join(_("{points}, available from {date}").format(points=plural(p['points'], 'point'), date=p['date'])
                                   for p in pending))]
 
 
@@ -215,19 +231,19 @@ def existing_file(path: Path, what: str = "file") -> Path:
     if str(path) in ("", "."):
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(f"no {what} was named (an empty path)")
+        raise InputFileError(M_("no {what} was named (an empty path)", what=what))
     if not path.exists():
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(f"{what} {path} does not exist")
+        raise InputFileError(M_("{what} {path} does not exist", what=what, path=path))
     if path.is_dir():
         from loyalty_cli.errors import InputFileError
 
-        raise InputFileError(f"{path} is a directory, not a {what}")
+        raise InputFileError(M_("{path} is a directory, not a {what}", path=path, what=what))
     return path
 
 
-GLOBAL_HELP = "Global options, accepted anywhere: --db PATH (env LOYALTY_DB), --json, --csv (lists), -q/--quiet."
+GLOBAL_HELP = N_("Global options, accepted anywhere: --db PATH (env LOYALTY_DB), --json, --csv (lists), -q/--quiet, --lang en|zh.")
 
 
 def group(help: str, example: str):

@@ -10,13 +10,14 @@ import typer
 from loyalty_cli.cli.common import (Invocation, allow_future_option, at_option, call, existing_file, group, now, out,
                                     refuse_future, store, today)
 from loyalty_cli.render import plural
+from loyalty_cli.i18n import N_, M_, _
 
-app = group("Check, back up, restore, copy and seal the database.",
+app = group(N_("Check, back up, restore, copy and seal the database."),
             'loyalty db check && loyalty db backup ~/backups/loyalty-$(date +%F).db \\\n'
             '      && loyalty db seal')
 
-ANCHORS_HELP = ("The anchors file (env LOYALTY_ANCHORS; default: $XDG_CONFIG_HOME/loyalty/anchors/"
-                "<db name>-<hash of its path>.anchors, else under ~/.config).")
+ANCHORS_HELP = N_("The anchors file (env LOYALTY_ANCHORS; default: $XDG_CONFIG_HOME/loyalty/anchors/"
+                  "<db name>-<hash of its path>.anchors, else under ~/.config).")
 
 
 def anchors_option():
@@ -41,7 +42,7 @@ def _anchor_lines(path: Path):
     try:
         return anchors.read_lines(path), []
     except OSError as exc:
-        return None, [Problem(f"cannot read the anchors file {path}: {exc.strerror or exc}", check="anchors")]
+        return None, [Problem(M_("cannot read the anchors file {path}: {value}", path=path, value=exc.strerror or exc), check="anchors")]
 
 
 def _chain_key(no_key: bool):
@@ -58,20 +59,16 @@ def _chain_key(no_key: bool):
     try:
         key = keys.read(path)
     except LoyaltyError as exc:
-        return None, [Problem(f"{exc}; or run 'loyalty db check --no-key' to check everything else", check="key")]
+        return None, [Problem(M_("{exc}; or run 'loyalty db check --no-key' to check everything else", exc=exc), check="key")]
     if key is None:
-        return None, [Problem(f"the chain key file {path} does not exist: the chain's signatures cannot be checked; "
-                              "restore the key file (or set LOYALTY_KEY_FILE to it), or run 'loyalty db check --no-key' "
-                              "to check everything else", check="key")]
+        return None, [Problem(M_("the chain key file {path} does not exist: the chain's signatures cannot be checked; restore the key file (or set LOYALTY_KEY_FILE to it), or run 'loyalty db check --no-key' to check everything else", path=path), check="key")]
     return key, []
 
 
 @app.command("check")
 def check(anchors: str = anchors_option(),
-          full: bool = typer.Option(False, "--full", help="Replay the whole chain and check every row, not only "
-                                    "what changed since the last seal."),
-          no_key: bool = typer.Option(False, "--no-key", help="Check without the chain key (LOYALTY_KEY_FILE): "
-                                      "everything but the blocks' signatures.")):
+          full: bool = typer.Option(False, "--full", help=N_("Replay the whole chain and check every row, not only what changed since the last seal.")),
+          no_key: bool = typer.Option(False, "--no-key", help=N_("Check without the chain key (LOYALTY_KEY_FILE): everything but the blocks' signatures."))):
     """Verify every ledger invariant, the chain and its anchors; exit 4 on any problem.
 
     Every state change is a block of the chain, hashed over the block before and
@@ -110,8 +107,7 @@ def check(anchors: str = anchors_option(),
         from loyalty_cli.errors import Problem
 
         given = "--anchors" if anchors is not None else "LOYALTY_ANCHORS"
-        unreadable = [Problem(f"the anchors file {anchors_path} (given by {given}) does not exist: nothing could be "
-                              "compared; check the path (is the disk mounted?), or seal first: loyalty db seal",
+        unreadable = [Problem(M_("the anchors file {anchors_path} (given by {given}) does not exist: nothing could be compared; check the path (is the disk mounted?), or seal first: loyalty db seal", anchors_path=anchors_path, given=given),
                               check="anchors")]
     def run(s):
         # Unfinished backups of killed `db backup` runs go first: hidden copies of the customer data.
@@ -127,26 +123,23 @@ def check(anchors: str = anchors_option(),
     o = out(lists=False)
     _removed_note(o, removed)
     if no_key:
-        outcome.notes.append("the chain's signatures were not checked (--no-key): someone who can write the "
-                             "database could have rewritten it and its hashes; the anchors file still covers "
-                             "what was sealed")
+        outcome.notes.append(_("the chain's signatures were not checked (--no-key): someone who can write the database could have rewritten it and its hashes; the anchors file still covers what was sealed"))
     for note in outcome.notes:
-        o.note(f"note: {note}")
+        o.note(_("note: {note}").format(note=note))
     doc = outcome.as_dict()
     if o.json:
         o.json_doc(doc)
     elif not problems:
         scope = ""  # a full check says no more than it always did
         if outcome.mode == "incremental":
-            scope = (f" (rows compared from the seal at block {outcome.since:,} of {outcome.blocks:,}; "
-                     "--full compares every row)")
-        o.done(f"ok: every check passed{scope}", doc)
+            scope = (_(" (rows compared from the seal at block {since:,} of {blocks:,}; --full compares every row)").format(since=outcome.since, blocks=outcome.blocks))
+        o.done(_("ok: every check passed{scope}").format(scope=scope), doc)
     if problems:
-        raise CheckFailed(f"db check found {plural(len(problems), 'problem')}", problems)
+        raise CheckFailed(M_("db check found {problems}", problems=plural(len(problems), 'problem')), problems)
 
 
 @app.command("backup")
-def backup(file: Path = typer.Argument(..., help="The backup file to write (must not exist).")):
+def backup(file: Path = typer.Argument(..., help=N_("The backup file to write (must not exist)."))):
     """A consistent online backup (SQLite's backup API), safe while others write.
 
     \b
@@ -160,17 +153,17 @@ def backup(file: Path = typer.Argument(..., help="The backup file to write (must
         s.close()
     o = out(lists=False)
     _removed_note(o, removed)
-    o.done(f"backed up to {file}", {"backup": str(file)})
+    o.done(_("backed up to {file}").format(file=file), {"backup": str(file)})
 
 
 def _removed_note(o, removed: list[str]) -> None:
     for path in removed:
-        o.note(f"removed {path}, an unfinished copy left by a 'db backup' that was stopped")
+        o.note(_("removed {path}, an unfinished copy left by a 'db backup' that was stopped").format(path=path))
 
 
 @app.command("restore")
-def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db backup'."),
-            yes: bool = typer.Option(False, "--yes", help="Really replace the database (required)."),
+def restore(file: Path = typer.Argument(..., help=N_("A backup made by 'loyalty db backup'.")),
+            yes: bool = typer.Option(False, "--yes", help=N_("Really replace the database (required).")),
             anchors: str = anchors_option()):
     """Replace the database with a backup, only if the backup passes 'db check'.
 
@@ -192,19 +185,17 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
     from loyalty_cli.store import Store, backup_damaged
 
     if not yes:
-        raise UsageError("restoring replaces the whole database; add --yes if you mean it")
-    existing_file(file, "backup file")
+        raise UsageError(M_("restoring replaces the whole database; add --yes if you mean it"))
+    existing_file(file, _("backup file"))
     backup = Store.open_backup(file)
     try:
         try:
-            key, _ = _chain_key(False)  # a backup is checked with the key when there is one
+            key, __ = _chain_key(False)  # a backup is checked with the key when there is one
             problems = [p for p in checks.run_checks(backup, today(), key=key) if p.check not in checks.RESTORABLE]
         except sqlite3.DatabaseError as exc:  # SQLite met a damaged page of the backup, not of --db
             raise backup_damaged(file, exc) or exc from None
         if problems:
-            raise CheckFailed(f"{file} fails db check ({plural(len(problems), 'problem')}: "
-                              f"first: {problems[0].message}); "
-                              "nothing restored", problems)
+            raise CheckFailed(M_("{file} fails db check ({problems}: first: {message}); nothing restored", file=file, problems=plural(len(problems), 'problem'), message=problems[0].message), problems)
         anchors_path = _anchors_path(anchors)
         target = store(create=True)  # restoring into a new file creates the database
         try:
@@ -215,7 +206,7 @@ def restore(file: Path = typer.Argument(..., help="A backup made by 'loyalty db 
         _record_restore(o, backup, anchors_path)
     finally:
         backup.close()
-    o.done(f"restored the database from {file}", {"restored": str(file)})
+    o.done(_("restored the database from {file}").format(file=file), {"restored": str(file)})
 
 
 def _record_restore(o, backup, path: Path) -> None:
@@ -233,12 +224,11 @@ def _record_restore(o, backup, path: Path) -> None:
         record = anchors.seal(now(), last_id, last_hash, str(resolve_path(Invocation.db)))
         record.restore = True
         anchors.append_line(path, record.text())
-        sealed, _ = anchors.parse(lines, str(path))
+        sealed, __ = anchors.parse(lines, str(path))
         if any(a.entries > last_id for a in sealed):  # the nightly `db check && db seal` would stop here
-            o.note(f"note: {path} holds seals made after this backup: db check will report them until "
-                   "that file is moved aside and the database sealed again (loyalty db seal)")
+            o.note(_("note: {path} holds seals made after this backup: db check will report them until that file is moved aside and the database sealed again (loyalty db seal)").format(path=path))
     except OSError as exc:
-        o.note(f"could not record the restore in the anchors file {path}: {exc.strerror or exc}")
+        o.note(_("could not record the restore in the anchors file {path}: {value}").format(path=path, value=exc.strerror or exc))
 
 
 def _chain_head(tx) -> tuple[int, str | None]:
@@ -247,13 +237,13 @@ def _chain_head(tx) -> tuple[int, str | None]:
 
     if not chain_rows.has_chain(tx):  # a backup made before the chain
         return 0, None
-    last, h, _, _ = chain_rows.head(tx)
+    last, h, __, __ = chain_rows.head(tx)
     return last, (h if last else None)
 
 
 @app.command("copy")
 def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
-                                help="A new SQLite file, or the URL of an empty PostgreSQL database.")):
+                                help=N_("A new SQLite file, or the URL of an empty PostgreSQL database."))):
     """Copy the whole database to a new SQLite file or an empty PostgreSQL database, and verify it.
 
     Moving a shop to PostgreSQL (and back): every row is copied as it is (ids,
@@ -273,48 +263,42 @@ def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
     from loyalty_cli.store import ledger as ledger_rows
 
     if not to.strip():
-        raise UsageError("--to was given an empty path; give a new file or a PostgreSQL URL")
+        raise UsageError(M_("--to was given an empty path; give a new file or a PostgreSQL URL"))
     made_file = None
     to_file = not is_postgres_url(to)
     if to_file:
         target_path = Path(to)
         if target_path.is_dir():
-            raise UsageError(f"{to} is a directory; give --to the path of a new database file")
+            raise UsageError(M_("{to} is a directory; give --to the path of a new database file", to=to))
         if target_path.exists() and target_path.stat().st_size:
-            raise LoyaltyError(f"{to} already exists; db copy writes only to a new file or an empty database")
+            raise LoyaltyError(M_("{to} already exists; db copy writes only to a new file or an empty database", to=to))
         made_file = None if target_path.exists() else target_path
     source = store()
     try:
         from_file = not is_postgres_url(str(source.path))
         if (Path(to).resolve() == Path(source.path).resolve() if to_file and from_file
                 else str(resolve_path(to)) == str(source.path)):
-            raise UsageError("--to names the database being copied; give another file or database")
-        key, _ = _chain_key(False)
+            raise UsageError(M_("--to names the database being copied; give another file or database"))
+        key, __ = _chain_key(False)
         target = Store.open(to, create=True, now=now(), adopt=False)
         target.announce = source.announce
         try:
             with source.read() as src, target.write() as dst:
                 found = copying.state(dst)
                 if found == copying.BEGUN:
-                    raise LoyaltyError(f"{target.path} was set up with 'loyalty init' (its chain has begun); "
-                                       "db copy needs an empty database and creates the schema itself "
-                                       "(nothing was copied)")
+                    raise LoyaltyError(M_("{path} was set up with 'loyalty init' (its chain has begun); db copy needs an empty database and creates the schema itself (nothing was copied)", path=target.path))
                 if found != copying.EMPTY:
-                    raise LoyaltyError(f"{target.path} already holds data; db copy writes only to a new file "
-                                       "or an empty database (nothing was copied)")
+                    raise LoyaltyError(M_("{path} already holds data; db copy writes only to a new file or an empty database (nothing was copied)", path=target.path))
                 try:
                     counts = copying.copy_rows(src, dst)
                 except ValueError as exc:
-                    raise LoyaltyError(f"cannot copy to {target.path}: {exc} (is it from another version of "
-                                       "loyalty?); nothing was copied") from None
+                    raise LoyaltyError(M_("cannot copy to {path}: {exc} (is it from another version of loyalty?); nothing was copied", path=target.path, exc=exc)) from None
                 problems = checks.run(target, today(), key=key, full=True).problems
                 if problems:
-                    raise CheckFailed(f"the copy fails db check ({plural(len(problems), 'problem')}: first: "
-                                      f"{problems[0].message}); nothing was copied", problems)
+                    raise CheckFailed(M_("the copy fails db check ({problems}: first: {message}); nothing was copied", problems=plural(len(problems), 'problem'), message=problems[0].message), problems)
                 heads = [(_chain_head(tx), ledger_rows.head(tx)[1]) for tx in (src, dst)]
                 if heads[0] != heads[1]:
-                    raise LoyaltyError(f"the copy's chain head {heads[1]} is not the source's {heads[0]}; "
-                                       "nothing was copied")
+                    raise LoyaltyError(M_("the copy's chain head {heads_1} is not the source's {heads_0}; nothing was copied", heads_1=heads[1], heads_0=heads[0]))
         finally:
             target.close()
     except BaseException:
@@ -328,13 +312,12 @@ def copy(to: str = typer.Option(..., "--to", metavar="FILE|URL",
     rows = sum(counts.values())
     where = str(target.path)
     out(lists=False).done(
-        f"copied {plural(rows, 'row')} to {where}; db check passed on the copy; both sides' chain head: "
-        f"block {block:,} {block_hash or '-'}",
+        _("copied {rows} to {where}; db check passed on the copy; both sides' chain head: block {block:,} {value}").format(rows=plural(rows, 'row'), where=where, block=block, value=block_hash or '-'),
         {"to": where, "rows": counts, "chain_head": {"block": block, "hash": block_hash}, "ledger_head": ledger_head})
 
 
 @app.command("rekey")
-def rekey(yes: bool = typer.Option(False, "--yes", help="Really accept the blocks signed before (required).")):
+def rekey(yes: bool = typer.Option(False, "--yes", help=N_("Really accept the blocks signed before (required)."))):
     """Sign the chain from here on with the key in LOYALTY_KEY_FILE, when the old key is lost for good.
 
     The chain must first pass 'loyalty db check --no-key' (everything but the
@@ -356,13 +339,12 @@ def rekey(yes: bool = typer.Option(False, "--yes", help="Really accept the block
     import os
 
     if not yes:
-        raise UsageError("rekeying accepts every block signed before it without its signature; add --yes if you mean it")
+        raise UsageError(M_("rekeying accepts every block signed before it without its signature; add --yes if you mean it"))
     s = store()
     try:
         problems = checks.run(s, today(), None, "", None, full=True).problems
         if problems:
-            raise CheckFailed(f"the chain must pass 'loyalty db check --no-key' before it is rekeyed "
-                              f"({plural(len(problems), 'problem')}: first: {problems[0].message}); nothing was changed",
+            raise CheckFailed(M_("the chain must pass 'loyalty db check --no-key' before it is rekeyed ({problems}: first: {message}); nothing was changed", problems=plural(len(problems), 'problem'), message=problems[0].message),
                               problems)
         with s.write() as tx:
             through = chain_rows.head(tx)[0]
@@ -371,14 +353,13 @@ def rekey(yes: bool = typer.Option(False, "--yes", help="Really accept the block
     finally:
         s.close()
     path = keys.resolve_path(os.environ)
-    out(lists=False).done(f"blocks 1..{through:,} accepted; the chain is signed with key {signed_by} ({path}) from block "
-                          f"{block:,} on: seal it now (loyalty db seal)",
+    out(lists=False).done(_("blocks 1..{through:,} accepted; the chain is signed with key {signed_by} ({path}) from block {block:,} on: seal it now (loyalty db seal)").format(through=through, signed_by=signed_by, path=path, block=block),
                           {"accepted_through": through, "block": block, "key": signed_by, "key_file": str(path)})
 
 
 @app.command("seal")
 def seal(anchors: str = anchors_option(),
-         at: str = typer.Option(None, "--at", metavar="DATETIME", help="The date of the seal (default: now)."),
+         at: str = typer.Option(None, "--at", metavar="DATETIME", help=N_("The date of the seal (default: now).")),
          allow_future: bool = allow_future_option()):
     """Record the chain's head (block count and head hash) in the anchors file, outside the database.
 
@@ -400,7 +381,7 @@ def seal(anchors: str = anchors_option(),
     from loyalty_cli.errors import LoyaltyError
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", "record a seal dated after today")
+    refuse_future(when, allow_future, "--at", _("record a seal dated after today"))
     path = _anchors_path(anchors)
     s = store()
     try:
@@ -413,7 +394,7 @@ def seal(anchors: str = anchors_option(),
     try:
         anchor_file.append_line(path, record.text())
     except OSError as exc:
-        raise LoyaltyError(f"cannot write the anchors file {path}: {exc.strerror or exc}; nothing was sealed") from None
+        raise LoyaltyError(M_("cannot write the anchors file {path}: {value}; nothing was sealed", path=path, value=exc.strerror or exc)) from None
     out(lists=False).done(record.text(), record.as_dict(str(path)))
 
 

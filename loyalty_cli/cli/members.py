@@ -11,12 +11,13 @@ from loyalty_cli.cli.common import (pending_pairs, allow_future_option, as_of_op
                                     money, operator, out, parse, pii_columns, refuse_future, skipped_rows_summary, store,
                                     today)
 from loyalty_cli.render import human, plural
+from loyalty_cli.i18n import M_, N_, _, display, worded
 
-app = group("Enrol and look after members.", 'loyalty members add --name "Ana Li" --email ana@shop.example')
+app = group(N_("Enrol and look after members."), 'loyalty members add --name "Ana Li" --email ana@shop.example')
 ALLOW_FUTURE = allow_future_option()
 
-LIST_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), ("phone", "phone"), ("tier", "tier"),
-                ("balance", "points"), ("joined_on", "joined")]
+LIST_COLUMNS = [("member_id", N_("member")), ("name", N_("name")), ("email", N_("email")), ("phone", N_("phone")), ("tier", N_("tier")),
+                ("balance", N_("points")), ("joined_on", N_("joined"))]
 
 
 def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
@@ -24,7 +25,7 @@ def _profile_fields(name, email, phone, birthday, joined, referred_by) -> dict:
     if born is not None and born > today():  # not a date to allow: a typo (2090 for 1990)
         from loyalty_cli.errors import UsageError
 
-        raise UsageError(f"--birthday {born} is after today ({today()}): a birthday is a date in the past")
+        raise UsageError(M_("--birthday {born} is after today ({today}): a birthday is a date in the past", born=born, today=today()))
     return {
         "name": _name(name) if name is not None else None,
         "email": _named("--email", values.parse_email, email) if email is not None else None,
@@ -42,8 +43,8 @@ def _named(option: str, parser, value: str):
     except ValueError as exc:
         from loyalty_cli.errors import UsageError
 
-        subject, _, rest = str(exc).partition(" ")
-        raise UsageError(f"{option} {rest}") from None
+        subject, __, rest = str(exc).partition(" ")
+        raise UsageError(worded(f"{option} {rest}", _("{option}: {message}").format(option=option, message=display(exc)))) from None
 
 
 def consent_pairs(consent: dict) -> list[tuple[str, str]]:
@@ -77,13 +78,13 @@ def _name(name: str) -> str:
 
 @app.command("add")
 def add(
-    name: str = typer.Option(..., "--name", help="The member's name."),
-    member_id: str = typer.Option(None, "--id", help="Member id (a card barcode, the till's id); default: L + 8 digits."),
+    name: str = typer.Option(..., "--name", help=N_("The member's name.")),
+    member_id: str = typer.Option(None, "--id", help=N_("Member id (a card barcode, the till's id); default: L + 8 digits.")),
     email: str = typer.Option(None, "--email"),
     phone: str = typer.Option(None, "--phone"),
     birthday: str = typer.Option(None, "--birthday", help="YYYY-MM-DD"),
-    joined: str = typer.Option(None, "--joined", help="Date joined, YYYY-MM-DD (default: today)."),
-    referred_by: str = typer.Option(None, "--referred-by", help="Id of the member who referred them."),
+    joined: str = typer.Option(None, "--joined", help=N_("Date joined, YYYY-MM-DD (default: today).")),
+    referred_by: str = typer.Option(None, "--referred-by", help=N_("Id of the member who referred them.")),
     consent_email: str = typer.Option(None, "--consent-email", metavar="yes|no",
                                       help="Whether they agree to marketing email (default no), recorded as given "
                                            "now at the counter."),
@@ -104,8 +105,7 @@ def add(
                "sms": _consent_option(consent_sms, "--consent-sms")}
     consent = {k: v for k, v in consent.items() if v is not None}
     fields["joined_on"] = fields["joined_on"] or today()
-    refuse_future(fields["joined_on"], allow_future, "--joined", "enrol the member from then, with the signup bonus "
-                  "dated then")
+    refuse_future(fields["joined_on"], allow_future, "--joined", _("enrol the member from then, with the signup bonus dated then"))
     mid = parse(values.parse_id, member_id, "--id") if member_id is not None else None
     from loyalty_cli import members
 
@@ -118,13 +118,13 @@ def add(
         o.json_doc(result)
     elif not o.quiet:
         print(result["member_id"])
-        o.note(f"enrolled {result['member_id']} ({result['tier']}, {plural(result['balance'], 'point')})")
+        o.note(_("enrolled {member_id} ({tier}, {points})").format(member_id=result['member_id'], tier=result['tier'], points=plural(result['balance'], 'point')))
 
 
 @app.command("show")
 def show(
-    member_id: str = typer.Argument(..., help="Member id."),
-    as_of: str = typer.Option(None, "--as-of", help="Show the tier held and balance on this date (default: today)."),
+    member_id: str = typer.Argument(..., help=N_("Member id.")),
+    as_of: str = typer.Option(None, "--as-of", help=N_("Show the tier held and balance on this date (default: today).")),
 ):
     """Profile, tier, balance, points expiring soon and progress to the next tier.
 
@@ -148,16 +148,16 @@ def show(
                aliases=p["aliases"])
     day = date or today()
     upcoming = [e for e in p["expiring"] if e["date"] and e["date"] >= day]
-    soon = ", ".join(f"{e['points']:,} on {e['date']}" for e in upcoming[:3]) or "none"
+    soon = ", ".join(_("{points:,} on {date}").format(points=e['points'], date=e['date']) for e in upcoming[:3]) or _("none")
     lapsed = sum(e["points"] for e in p["expiring"] if e["date"] and e["date"] < day)
     if lapsed:
-        soon += f" ({lapsed:,} lapsed, to be written off)"
-    pairs = [("name", p["name"]), ("email", p["email"]), ("phone", p["phone"]), ("birthday", p["birthday"]),
-             ("joined", p["joined_on"]), ("referred by", p["referred_by"]),
-             ("tier", f"{p['tier']} (since {p['tier_since']})" + (f", held until {p['floor_until']}" if p["floor_until"] else "")),
-             ("balance", plural(p['balance'], 'point')), *pending_pairs(p["pending"]), ("expiring", soon),
-             ("spend in window" if p["basis"] == "spend" else "points in window", spend),
-             ("next tier", f"{p['next_tier']}: {human(to_next)} to go" if p["next_tier"] else "top tier")]
+        soon += _(" ({lapsed:,} lapsed, to be written off)").format(lapsed=lapsed)
+    pairs = [(_("name"), p["name"]), (_("email"), p["email"]), (_("phone"), p["phone"]), (_("birthday"), p["birthday"]),
+             (_("joined"), p["joined_on"]), (_("referred by"), p["referred_by"]),
+             (_("tier"), _("{tier} (since {tier_since})").format(tier=p['tier'], tier_since=p['tier_since']) + (_(", held until {floor_until}").format(floor_until=p['floor_until']) if p["floor_until"] else "")),
+             (_("balance"), plural(p['balance'], 'point')), *pending_pairs(p["pending"]), (_("expiring"), soon),
+             (_("spend in window") if p["basis"] == "spend" else _("points in window"), spend),
+             (_("next tier"), _("{next_tier}: {to_next} to go").format(next_tier=p['next_tier'], to_next=human(to_next)) if p["next_tier"] else _("top tier"))]
     pairs += consent_pairs(p["consent"])
     if p["aliases"]:
         pairs.append(("aliases", ", ".join(p["aliases"]) + " (merged into this member)"))
@@ -165,24 +165,24 @@ def show(
         pairs.insert(0, ("merged into", f"{p['merged_into']} on {p['merged_at'][:10]}: this id is an alias, its new "
                                         f"activity is {p['merged_into']}'s"))
     if p["erased"]:
-        pairs.insert(0, ("erased", "personal data erased"))
+        pairs.insert(0, (_("erased"), _("personal data erased")))
     from loyalty_cli.cli.households import household_lines
 
     household = household_lines(p["household"], p["pooled_in_window"], p["basis"], d, pairs)
     if household is not None:  # only for a household's member: the document stays as it is for others
         doc["household"] = household
-    out(lists=False).record(pairs, title=f"member {p['member_id']}", json_obj=doc)
+    out(lists=False).record(pairs, title=_("member {member_id}").format(member_id=p['member_id']), json_obj=doc)
 
 
 @app.command("list")
 def list_(
-    tier: str = typer.Option(None, "--tier", help="Only members holding this tier."),
-    segment: str = typer.Option(None, "--segment", help="Only members in this RFM segment (see loyalty report rfm)."),
-    search: str = typer.Option(None, "--search", help="Text found in the id, name, email or phone."),
+    tier: str = typer.Option(None, "--tier", help=N_("Only members holding this tier.")),
+    segment: str = typer.Option(None, "--segment", help=N_("Only members in this RFM segment (see loyalty report rfm).")),
+    search: str = typer.Option(None, "--search", help=N_("Text found in the id, name, email or phone.")),
     sort: str = typer.Option("id", "--sort", help="id | name | joined | balance | tier"),
-    limit: int = typer.Option(None, "--limit", min=1, help="At most this many (a terminal shows 100 by default)."),
-    show_pii: bool = typer.Option(False, "--show-pii", help="Show emails and phones unmasked."),
-    as_of: str = typer.Option(None, "--as-of", help="Balances and --segment as of this date (default: today)."),
+    limit: int = typer.Option(None, "--limit", min=1, help=N_("At most this many (a terminal shows 100 by default).")),
+    show_pii: bool = typer.Option(False, "--show-pii", help=N_("Show emails and phones unmasked.")),
+    as_of: str = typer.Option(None, "--as-of", help=N_("Balances and --segment as of this date (default: today).")),
 ):
     """List members; emails and phones are masked unless --show-pii.
 
@@ -215,14 +215,14 @@ def list_(
     rows = masked(rows, show_pii)
     if o.json and not show_pii:  # the keys say the values are masked, as the CSV header does (issue 15)
         rows = [{f"{k}_masked" if k in ("email", "phone") else k: v for k, v in r.items()} for r in rows]
-    o.table(rows, pii_columns(LIST_COLUMNS, show_pii), empty="no members match")
+    o.table(rows, pii_columns(LIST_COLUMNS, show_pii), empty=_("no members match"))
     if o.rich and total > len(rows):
-        o.note(f"showing {len(rows):,} of {plural(total, 'member')}; use --limit N, or pipe/--csv for all")
+        o.note(_("showing {n_rows:,} of {members}; use --limit N, or pipe/--csv for all").format(n_rows=len(rows), members=plural(total, 'member')))
 
 
 @app.command("edit")
 def edit(
-    member_id: str = typer.Argument(..., help="Member id."),
+    member_id: str = typer.Argument(..., help=N_("Member id.")),
     name: str = typer.Option(None, "--name"),
     email: str = typer.Option(None, "--email"),
     phone: str = typer.Option(None, "--phone"),
@@ -251,33 +251,32 @@ def edit(
                "sms": _consent_option(consent_sms, "--consent-sms")}
     from loyalty_cli.cli.common import as_stored
 
-    refuse_future(changes["joined_on"], allow_future, "--joined", lambda: f"record {as_stored(member_id)} as joining then")
+    refuse_future(changes["joined_on"], allow_future, "--joined", lambda: _("record {as_stored} as joining then").format(as_stored=as_stored(member_id)))
     from loyalty_cli.cli.common import now
 
     given = any(v is not None for v in consent.values())
     p = call(members.edit, member_id, changes, consent, now(), operator(by) if given else None)
     changed = ", ".join([k for k, v in changes.items() if v is not None]
                         + [f"{k} consent" for k, v in consent.items() if v is not None])
-    out(lists=False).done(f"updated {p['member_id']}: {changed}",
+    out(lists=False).done(_("updated {member_id}: {changed}").format(member_id=p['member_id'], changed=changed),
                           {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "referred_by")})
 
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="Members CSV: member_id,name,email,phone,birthday,joined_on,referred_by "
-                                          "(and email_opt_in, sms_opt_in: yes/no)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
-    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and "
-                                 "reason (a regular file, replaced; never a link, FIFO or device)."),
+    file: Path = typer.Argument(..., help=N_("Members CSV: member_id,name,email,phone,birthday,joined_on,referred_by "
+                                             "(and email_opt_in, sms_opt_in: yes/no)")),
+    dry_run: bool = typer.Option(False, "--dry-run", help=N_("Validate and report; change nothing.")),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=N_("Import the good rows; bad ones go to --rejects (exit 3).")),
+    rejects: Path = typer.Option(None, "--rejects", help=N_("With --skip-bad: write bad rows here, with line and reason (a regular file, replaced; never a link, FIFO or device).")),
     encoding: str = typer.Option("utf-8", "--encoding", envvar="LOYALTY_ENCODING"),
     delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER"),
-    mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
+    mapping: list[str] = typer.Option([], "--map", help=N_("FIELD=COLUMN for a till's own column names (repeatable).")),
     date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
-                                    help="strftime format of birthday/joined_on (default ISO)."),
-    at: str = typer.Option(None, "--at", metavar="DATE", help="The import's date: joined_on of new members without one (default: today)."),
+                                    help=N_("strftime format of birthday/joined_on (default ISO).")),
+    at: str = typer.Option(None, "--at", metavar="DATE", help=N_("The import's date: joined_on of new members without one (default: today).")),
     allow_future: bool = typer.Option(False, "--allow-future",
-                                      help="Accept joined_on (and --at) after today (otherwise such a row is a bad row)."),
+                                      help=N_("Accept joined_on (and --at) after today (otherwise such a row is a bad row).")),
 ):
     """Enrol or update members from CSV: matched by member_id, else email; never duplicated.
 
@@ -297,21 +296,19 @@ def import_(
     from loyalty_cli import importer
 
     day = as_of_option(at, "--at")
-    refuse_future(day, allow_future, "--at", "enrol the new members without a joined_on from then, with their "
-                  "signup bonus dated then")
+    refuse_future(day, allow_future, "--at", _("enrol the new members without a joined_on from then, with their signup bonus dated then"))
     options = _import_options(mapping, encoding=encoding, delimiter=delimiter, dry_run=dry_run, skip_bad=skip_bad,
                               rejects=rejects, date_format=date_format, today=day,
                               latest=None if allow_future else today())
-    file = existing_file(file, "CSV file")
+    file = existing_file(file, _("CSV file"))
 
     def summary(counts: dict) -> str:
         """The one-line summary; rejected rows are read, never counted as imported."""
         rows = plural(counts["rows"], "row", grouped=True)
         c = {key: f"{value:,}" for key, value in counts.items() if isinstance(value, int)}
         if dry_run:
-            return (f"{rows} checked: {c['created']} to create, {c['updated']} to update, {c['unchanged']} unchanged, "
-                    f"{c['rejected']} rejected (dry run: nothing changed)")
-        return f"{rows} read: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged, {c['rejected']} rejected"
+            return (_("{rows} checked: {created} to create, {updated} to update, {unchanged} unchanged, {rejected} rejected (dry run: nothing changed)").format(rows=rows, created=c['created'], updated=c['updated'], unchanged=c['unchanged'], rejected=c['rejected']))
+        return _("{rows} read: {created} created, {updated} updated, {unchanged} unchanged, {rejected} rejected").format(rows=rows, created=c['created'], updated=c['updated'], unchanged=c['unchanged'], rejected=c['rejected'])
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_members, file, options, progress=_progress())
@@ -319,7 +316,7 @@ def import_(
     counts["errors"] = []
     o = out(lists=False)
     if ignored:
-        o.note(f"note: columns not read: {', '.join(ignored)}")
+        o.note(_("note: columns not read: {join}").format(join=', '.join(ignored)))
     o.done(summary(counts), counts)
 
 
@@ -337,7 +334,7 @@ class ImportProgress:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            self.bar = Progress(TextColumn(_("importing")), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("import", total=total)
@@ -369,10 +366,10 @@ def _import_options(mapping: list[str], **kw):
     for item in mapping:
         field, sep, column = item.partition("=")
         if not sep or not field.strip() or not column.strip():
-            raise UsageError(f"--map takes FIELD=COLUMN, got {item!r}")
+            raise UsageError(M_("--map takes FIELD=COLUMN, got {item!r}", item=item))
         pairs[field.strip()] = column.strip()
     if kw.get("rejects") and not kw.get("skip_bad"):
-        raise UsageError("--rejects goes with --skip-bad")
+        raise UsageError(M_("--rejects goes with --skip-bad"))
     if kw.get("delimiter") in ("\\t", "tab", "TAB"):
         kw["delimiter"] = "\t"
     if kw.get("date_format") == "":
@@ -382,10 +379,10 @@ def _import_options(mapping: list[str], **kw):
 
 @app.command("erase")
 def erase(
-    member_id: str = typer.Argument(..., help="Member id."),
-    yes: bool = typer.Option(False, "--yes", help="Really erase (required)."),
-    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who is erasing (default: the OS user)."),
-    at: str = typer.Option(None, "--at", help="When (default: now)."),
+    member_id: str = typer.Argument(..., help=N_("Member id.")),
+    yes: bool = typer.Option(False, "--yes", help=N_("Really erase (required).")),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help=N_("Who is erasing (default: the OS user).")),
+    at: str = typer.Option(None, "--at", help=N_("When (default: now).")),
     allow_future: bool = ALLOW_FUTURE,
 ):
     """Erase a member's personal data (name, email, phone, birthday); keep the ledger.
@@ -404,14 +401,14 @@ def erase(
     if not yes:
         import sys
 
-        if sys.stdin.isatty() and not typer.confirm(f"Erase the personal data of {stored_member_id(member_id)}? This cannot be undone"):
+        if sys.stdin.isatty() and not typer.confirm(_("Erase the personal data of {stored_member_id}? This cannot be undone").format(stored_member_id=stored_member_id(member_id))):
             raise typer.Exit(1)
         elif not sys.stdin.isatty():
-            raise UsageError("erasing personal data needs --yes")
+            raise UsageError(M_("erasing personal data needs --yes"))
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", lambda: f"record the erasure of {as_stored(member_id)} as done then")
+    refuse_future(when, allow_future, "--at", lambda: _("record the erasure of {as_stored} as done then").format(as_stored=as_stored(member_id)))
     result = call(members.erase, member_id, when, operator(by))
-    out(lists=False).done(f"erased the personal data of {result['member_id']}", result)
+    out(lists=False).done(_("erased the personal data of {member_id}").format(member_id=result['member_id']), result)
 
 
 from loyalty_cli.cli import hygiene as _hygiene  # noqa: E402,F401  (registers members merge and members export)

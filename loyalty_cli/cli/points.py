@@ -7,18 +7,19 @@ import typer
 from loyalty_cli.cli.common import (pending_pairs, today, allow_future_option, as_of_option, at_option, call, group, operator, out,
                                      as_stored, refuse_future, stored_member_id)
 from loyalty_cli.render import plural
+from loyalty_cli.i18n import M_, N_, _
 
-app = group("Balances, statements and manual points operations.", 'loyalty points balance M0001')
+app = group(N_("Balances, statements and manual points operations."), 'loyalty points balance M0001')
 
-BY = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who did it (default: the OS user).")
-AT = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now).")
-REASON = typer.Option(..., "--reason", help="Why (kept in the ledger forever: no personal data).")
+BY = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help=N_("Who did it (default: the OS user)."))
+AT = typer.Option(None, "--at", help=N_("When, YYYY-MM-DD[THH:MM[:SS]] (default: now)."))
+REASON = typer.Option(..., "--reason", help=N_("Why (kept in the ledger forever: no personal data)."))
 ALLOW_FUTURE = allow_future_option()
 
 
 @app.command("balance")
-def balance(member_id: str = typer.Argument(..., help="Member id."),
-            as_of: str = typer.Option(None, "--as-of", help="Balance from the entries dated up to this date (default: today).")):
+def balance(member_id: str = typer.Argument(..., help=N_("Member id.")),
+            as_of: str = typer.Option(None, "--as-of", help=N_("Balance from the entries dated up to this date (default: today)."))):
     """Balance and upcoming expiries, earliest first, and points not yet spendable (earn.pending_days).
 
     \b
@@ -30,24 +31,24 @@ def balance(member_id: str = typer.Argument(..., help="Member id."),
 
     day = as_of_option(as_of)  # entries dated after today (--allow-future) count from their date on
     r = call(points.balance, member_id, day)
-    pairs = [("balance", plural(r['balance'], 'point')), *pending_pairs(r["pending"])]
+    pairs = [(_("balance"), plural(r['balance'], 'point')), *pending_pairs(r["pending"])]
     for e in r["expiring"]:
         if e["date"] is None:
-            pairs.append(("never expires", e["points"]))
+            pairs.append((_("never expires"), e["points"]))
         elif e["date"] < day:
-            pairs.append((f"lapsed {e['date']}", f"{e['points']:,} (written off by the next 'points expire')"))
+            pairs.append((_("lapsed {date}").format(date=e['date']), _("{points:,} (written off by the next 'points expire')").format(points=e['points'])))
         else:
-            pairs.append((f"expires {e['date']}", e["points"]))
+            pairs.append((_("expires {date}").format(date=e['date']), e["points"]))
     from loyalty_cli.cli.households import household_lines
 
     household_lines(r.get("household"), None, None, None, pairs)
-    out(lists=False).record(pairs, title=f"points of {r['member_id']}", json_obj=r)
+    out(lists=False).record(pairs, title=_("points of {member_id}").format(member_id=r['member_id']), json_obj=r)
 
 
 @app.command("history")
-def history(member_id: str = typer.Argument(..., help="Member id."),
-            limit: int = typer.Option(None, "--limit", min=1, help="Only the last N entries recorded."),
-            sort: str = typer.Option("id", "--sort", help="Order shown: id (as recorded), at, kind or points.")):
+def history(member_id: str = typer.Argument(..., help=N_("Member id.")),
+            limit: int = typer.Option(None, "--limit", min=1, help=N_("Only the last N entries recorded.")),
+            sort: str = typer.Option("id", "--sort", help=N_("Order shown: id (as recorded), at, kind or points."))):
     """The member's statement: every ledger entry with the balance after it.
 
     A sale's points not yet spendable (earn.pending_days) are marked "until DATE" in a
@@ -63,25 +64,25 @@ def history(member_id: str = typer.Argument(..., help="Member id."),
 
     member_id = stored_member_id(member_id)
     rows = call(points.history, member_id, limit, sort)
-    columns = [("id", "#"), ("at", "at"), ("kind", "kind"), ("points", "points"), ("balance_after", "balance"),
-               ("ref", "ref"), ("note", "note")]
+    columns = [("id", N_("#")), ("at", N_("at")), ("kind", N_("kind")), ("points", N_("points")), ("balance_after", N_("balance")),
+               ("ref", N_("ref")), ("note", N_("note"))]
     day = today()
     shown = rows
     if any(r["available_on"] and r["available_on"] > day for r in rows):  # the column only while some are pending
-        shown = [dict(r, pending=f"until {r['available_on']}" if r["available_on"] and r["available_on"] > day else None)
+        shown = [dict(r, pending=_("until {available_on}").format(available_on=r['available_on']) if r["available_on"] and r["available_on"] > day else None)
                  for r in rows]
         columns.insert(4, ("pending", "pending"))
     if any(r["experiment"] for r in rows):  # the column only for a member who earned under a variant
         # keyed as an id: shown whole, like the ref (a name cut short would name no experiment)
         shown = [dict(r, experiment_id=r["experiment"]) for r in shown]
         columns.append(("experiment_id", "experiment"))
-    out().table(shown, columns, title=f"statement of {member_id}", empty=f"{member_id} has no entries yet",
+    out().table(shown, columns, title=_("statement of {member_id}").format(member_id=member_id), empty=_("{member_id} has no entries yet").format(member_id=member_id),
                 json_obj=rows)
 
 
 @app.command("award")
-def award(member_id: str = typer.Argument(..., help="Member id."),
-          points_: int = typer.Argument(..., metavar="POINTS", min=1, help="Points to credit."),
+def award(member_id: str = typer.Argument(..., help=N_("Member id.")),
+          points_: int = typer.Argument(..., metavar="POINTS", min=1, help=N_("Points to credit.")),
           reason: str = REASON, by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Credit points by hand (a goodwill gesture, a competition prize).
 
@@ -92,14 +93,14 @@ def award(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", lambda: f"credit {plural(points_, 'point')} to {as_stored(member_id)} dated then")
+    refuse_future(when, allow_future, "--at", lambda: _("credit {points} to {as_stored} dated then").format(points=plural(points_, 'point'), as_stored=as_stored(member_id)))
     r = call(points.award, member_id, points_, when, reason, operator(by))
-    out(lists=False).done(f"awarded {plural(points_, 'point')} to {r['member_id']} (balance {r['balance']:,})", r)
+    out(lists=False).done(_("awarded {points} to {member_id} (balance {balance:,})").format(points=plural(points_, 'point'), member_id=r['member_id'], balance=r['balance']), r)
 
 
 @app.command("adjust", context_settings={"ignore_unknown_options": True})
-def adjust(member_id: str = typer.Argument(..., help="Member id."),
-           points_: int = typer.Argument(..., metavar="±POINTS", help="Points to add (20) or take away (-20)."),
+def adjust(member_id: str = typer.Argument(..., help=N_("Member id.")),
+           points_: int = typer.Argument(..., metavar="±POINTS", help=N_("Points to add (20) or take away (-20).")),
            reason: str = REASON, by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Correct a balance by hand, up or down (never below zero).
 
@@ -110,16 +111,16 @@ def adjust(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli import points
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", lambda: f"adjust {as_stored(member_id)} by {points_:+,d} points dated then")
+    refuse_future(when, allow_future, "--at", lambda: _("adjust {as_stored} by {points:+,d} points dated then").format(as_stored=as_stored(member_id), points=points_))
     r = call(points.adjust, member_id, points_, when, reason, operator(by))
-    unit = "point" if abs(points_) == 1 else "points"
-    out(lists=False).done(f"adjusted {r['member_id']} by {points_:+,d} {unit} (balance {r['balance']:,})", r)
+    unit = _("point") if abs(points_) == 1 else _("points")
+    out(lists=False).done(_("adjusted {member_id} by {points:+,d} {unit} (balance {balance:,})").format(member_id=r['member_id'], points=points_, unit=unit, balance=r['balance']), r)
 
 
 @app.command("redeem")
-def redeem(member_id: str = typer.Argument(..., help="Member id."),
-           points_: int = typer.Argument(None, metavar="POINTS", min=1, help="Points to spend (or use --reward)."),
-           reward: str = typer.Option(None, "--reward", help="Reward code: spends its cost and issues a voucher."),
+def redeem(member_id: str = typer.Argument(..., help=N_("Member id.")),
+           points_: int = typer.Argument(None, metavar="POINTS", min=1, help=N_("Points to spend (or use --reward).")),
+           reward: str = typer.Option(None, "--reward", help=N_("Reward code: spends its cost and issues a voucher.")),
            household: bool = typer.Option(False, "--household", help="Spend from the pool of the member's "
                                           "household: every member's points, earliest expiry first."),
            by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
@@ -138,17 +139,16 @@ def redeem(member_id: str = typer.Argument(..., help="Member id."),
     from loyalty_cli.errors import UsageError
 
     if points_ is None and reward is None:
-        raise UsageError("give POINTS to spend or --reward CODE")
+        raise UsageError(M_("give POINTS to spend or --reward CODE"))
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", lambda: f"record a redemption by {as_stored(member_id)} dated then")
+    refuse_future(when, allow_future, "--at", lambda: _("record a redemption by {as_stored} dated then").format(as_stored=as_stored(member_id)))
     if household:
         from loyalty_cli.cli.households import pooled_redeem
 
         return pooled_redeem(member_id, points_, reward, when, operator(by))
     r = call(points.redeem, member_id, points_, reward, when, operator(by))
-    extra = f"; voucher {r['voucher']}" if r["voucher"] else ""
-    out(lists=False).done(f"redeemed {plural(r['points'], 'point')} from {r['member_id']} "
-                          f"(balance {r['balance']:,}){extra}", r)
+    extra = _("; voucher {voucher}").format(voucher=r['voucher']) if r["voucher"] else ""
+    out(lists=False).done(_("redeemed {points} from {member_id} (balance {balance:,}){extra}").format(points=plural(r['points'], 'point'), member_id=r['member_id'], balance=r['balance'], extra=extra), r)
 
 
 @app.command("transfer")
@@ -164,14 +164,13 @@ def transfer(sender: str = typer.Argument(..., metavar="FROM"), receiver: str = 
     from loyalty_cli import points
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", lambda: f"move {plural(points_, 'point')} from {as_stored(sender)} to {as_stored(receiver)} dated then")
+    refuse_future(when, allow_future, "--at", lambda: _("move {points} from {as_stored} to {as_stored2} dated then").format(points=plural(points_, 'point'), as_stored=as_stored(sender), as_stored2=as_stored(receiver)))
     r = call(points.transfer, sender, receiver, points_, when, operator(by))
-    out(lists=False).done(f"moved {plural(points_, 'point')} from {r['from']} (balance {r['from_balance']:,}) "
-                          f"to {r['to']} (balance {r['to_balance']:,})", r)
+    out(lists=False).done(_("moved {points} from {v_from} (balance {from_balance:,}) to {to} (balance {to_balance:,})").format(points=plural(points_, 'point'), v_from=r['from'], from_balance=r['from_balance'], to=r['to'], to_balance=r['to_balance']), r)
 
 
 @app.command("expire")
-def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points that lapsed before this date (default: today)."),
+def expire(as_of: str = typer.Option(None, "--as-of", help=N_("Write off points that lapsed before this date (default: today).")),
            allow_future: bool = ALLOW_FUTURE):
     """Write off lapsed points: one expire entry per member (nightly; running it again writes nothing).
 
@@ -182,8 +181,7 @@ def expire(as_of: str = typer.Option(None, "--as-of", help="Write off points tha
     from loyalty_cli import points
 
     date = as_of_option(as_of)
-    refuse_future(date, allow_future, "--as-of", "write off every member's points that lapse by then")
+    refuse_future(date, allow_future, "--as-of", _("write off every member's points that lapse by then"))
     r = call(points.expire, date)
-    out(lists=False).done(f"expired {plural(r['points'], 'point', grouped=True)} of "
-                          f"{plural(r['members'], 'member')} as of {r['as_of']}",
+    out(lists=False).done(_("expired {points} of {members} as of {as_of}").format(points=plural(r['points'], 'point', grouped=True), members=plural(r['members'], 'member'), as_of=r['as_of']),
                           {"members": r["members"], "points": r["points"]})

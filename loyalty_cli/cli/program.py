@@ -7,12 +7,13 @@ from pathlib import Path
 import typer
 
 from loyalty_cli.cli.common import call, group, as_of_option, date_option, existing_file, now, out
+from loyalty_cli.i18n import M_, N_, _
 
-app = group("Programme rules: earning, expiry, tiers, transfers.", 'loyalty program load sample_data/program.toml')
+app = group(N_("Programme rules: earning, expiry, tiers, transfers."), 'loyalty program load sample_data/program.toml')
 
 
 @app.command("show")
-def show(as_of: str = typer.Option(None, "--as-of", help="The rules in force on this date (default: today).")):
+def show(as_of: str = typer.Option(None, "--as-of", help=N_("The rules in force on this date (default: today)."))):
     """Print the rules in force (as TOML) and the stored versions.
 
     \b
@@ -33,10 +34,10 @@ def show(as_of: str = typer.Option(None, "--as-of", help="The rules in force on 
 
     # The versions as TOML comments: on stdout with the rules, which `> program.toml` keeps loadable.
     if versions:
-        about = "versions: " + "; ".join(f"#{v['id']} from {v['applies_from']} ({v['source']})" for v in versions)
+        about = _("versions: ") + "; ".join(f"#{v['id']} from {v['applies_from']} ({v['source']})" for v in versions)
     else:
-        about = "no programme loaded yet: these are the defaults (load one with: loyalty program load FILE.toml)"
-    sys.stdout.write(f"# rules in force on {date}\n# {about}\n" + rules.to_toml(doc))
+        about = _("no programme loaded yet: these are the defaults (load one with: loyalty program load FILE.toml)")
+    sys.stdout.write(_("# rules in force on {date}\n# {about}\n").format(date=date, about=about) + rules.to_toml(doc))
 
 
 def programme_text(file: Path) -> str:
@@ -47,17 +48,17 @@ def programme_text(file: Path) -> str:
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise InputFileError(f"{file}: is not UTF-8 text") from None
+        raise InputFileError(M_("{file}: is not UTF-8 text", file=file)) from None
     if not text.strip():  # /dev/null, an empty file: not a programme that resets every rule to its default
-        raise InputFileError(f"{file} is empty: no programme rules in it (a programme file is TOML, "
-                             "like sample_data/program.toml)")
+        raise InputFileError(M_("{file} is empty: no programme rules in it (a programme file is TOML, like "
+                                "sample_data/program.toml)", file=file))
     return text
 
 
 @app.command("load")
 def load(
-    file: Path = typer.Argument(..., help="A programme TOML file."),
-    from_: str = typer.Option(None, "--from", help="Date it applies from (first version: the beginning; later: today)."),
+    file: Path = typer.Argument(..., help=N_("A programme TOML file.")),
+    from_: str = typer.Option(None, "--from", help=N_("Date it applies from (first version: the beginning; later: today).")),
 ):
     """Load a programme file as a new version of the rules.
 
@@ -71,19 +72,19 @@ def load(
     """
     from loyalty_cli import program
 
-    file = existing_file(file, "programme file")
+    file = existing_file(file, _("programme file"))
     start = date_option(from_, "--from")
     text = programme_text(file)
     moment = now()
     r = call(program.load, text, file.name, start, moment[:10], moment)
-    out(lists=False).done(f"loaded {file.name}, in force from {r['applies_from']}", r)
+    out(lists=False).done(_("loaded {name}, in force from {applies_from}").format(name=file.name, applies_from=r['applies_from']), r)
 
 
 @app.command("set")
 def set_(
-    key: str = typer.Argument(..., help="A dotted key, e.g. earn.points_per_unit"),
-    value: str = typer.Argument(..., help="The new value, e.g. 2 or \"1.5\""),
-    from_: str = typer.Option(None, "--from", help="Date it applies from (default: today)."),
+    key: str = typer.Argument(..., help=N_("A dotted key, e.g. earn.points_per_unit")),
+    value: str = typer.Argument(..., help=N_("The new value, e.g. 2 or \"1.5\"")),
+    from_: str = typer.Option(None, "--from", help=N_("Date it applies from (default: today).")),
 ):
     """Change one rule, as a new version of the programme.
 
@@ -97,7 +98,7 @@ def set_(
     start = date_option(from_, "--from")
     moment = now()
     r = call(program.set_key, key, value, start, moment[:10], moment)
-    out(lists=False).done(f"{key} = {value}, in force from {r['applies_from']}", r)
+    out(lists=False).done(_("{key} = {value}, in force from {applies_from}").format(key=key, value=value, applies_from=r['applies_from']), r)
 
 
 # `program simulate` lives in its own module (cli/simulate.py), a command of this group.

@@ -11,8 +11,9 @@ from loyalty_cli.cli.common import (allow_future_option, at_option, call, existi
                                      refuse_future, skipped_rows_summary, store, today)
 from loyalty_cli.render import money_text, plural
 from loyalty_cli.cli.members import _import_options, _progress
+from loyalty_cli.i18n import M_, N_, _, display, message_of, worded
 
-app = group("Record sales and refunds; import them from the till.", 'loyalty purchases import sample_data/purchases.csv')
+app = group(N_("Record sales and refunds; import them from the till."), 'loyalty purchases import sample_data/purchases.csv')
 ALLOW_FUTURE = allow_future_option()
 
 
@@ -21,23 +22,26 @@ def _amount(text: str, decimals: int, refund: bool = False) -> int:
     is refused with what to do instead (a refund is its own command, not a negative sale)."""
     from loyalty_cli.errors import UsageError
 
-    refunded = "AMOUNT must be more than 0 (the amount refunded), got {}"  # a sign or a zero: the same words
+    refunded = _("AMOUNT must be more than 0 (the amount refunded), got {}")  # a sign or a zero: the same words
     if text.strip().startswith("-"):
         if refund:
             raise UsageError(refunded.format(text.strip()))
-        instead = " (a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])"
-        raise UsageError(f"AMOUNT must be zero or more, got {text.strip()}{instead}")
+        instead = _(" (a refund is recorded with: loyalty purchases refund PURCHASE_ID [AMOUNT])")
+        raise UsageError(M_("AMOUNT must be zero or more, got {strip}{instead}", strip=text.strip(), instead=instead))
     try:
         minor = values.parse_money(text, decimals)
     except ValueError as exc:
         message = str(exc)
-        raise UsageError("AMOUNT" + message[len("amount"):] if message.startswith("amount") else message) from None
+        if not message.startswith("amount"):
+            raise UsageError(message_of(exc)) from None
+        raise UsageError(worded("AMOUNT" + message[len("amount"):],
+                                _("{option}: {message}").format(option="AMOUNT", message=display(exc)))) from None
     if refund and minor <= 0:
         raise UsageError(refunded.format(text.strip()))
     return minor
 
 
-STORE_HELP = ("The branch (shop) it was rung up at, 1-40 characters (env LOYALTY_STORE; default: none).")
+STORE_HELP = (N_("The branch (shop) it was rung up at, 1-40 characters (env LOYALTY_STORE; default: none)."))
 
 
 def store_option(value: str | None, env: bool = True) -> str | None:
@@ -50,13 +54,13 @@ def store_option(value: str | None, env: bool = True) -> str | None:
 
     from loyalty_cli.errors import UsageError
 
-    what = "--store (or LOYALTY_STORE)" if env and os.environ.get("LOYALTY_STORE") == value else "--store"
+    what = _("--store (or LOYALTY_STORE)") if env and os.environ.get("LOYALTY_STORE") == value else "--store"
     try:
         name = values.parse_store(value, what)
     except ValueError as exc:
-        raise UsageError(f"{exc}, got {value!r}") from None
+        raise UsageError(M_("{exc}, got {value!r}", exc=exc, value=value)) from None
     if name is None:
-        raise UsageError(f"{what} must be 1-{values.STORE_MAX} characters, got an empty name")
+        raise UsageError(M_("{what} must be 1-{store_max} characters, got an empty name", what=what, store_max=values.STORE_MAX))
     return name
 
 
@@ -68,24 +72,21 @@ def _decimals(s) -> int:
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="Purchases CSV: purchase_id,member_id,purchased_at,amount"
-                                "[,category,kind,refund_of,store]"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; change nothing."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows; bad ones go to --rejects (exit 3)."),
-    rejects: Path = typer.Option(None, "--rejects", help="With --skip-bad: write bad rows here, with line and "
-                                 "reason (a regular file, replaced; never a link, FIFO or device)."),
-    create_members: bool = typer.Option(False, "--create-members", help="Enrol unknown members as of their first purchase."),
+    file: Path = typer.Argument(..., help=N_("Purchases CSV: purchase_id,member_id,purchased_at,amount[,category,kind,refund_of,store]")),
+    dry_run: bool = typer.Option(False, "--dry-run", help=N_("Validate and report; change nothing.")),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=N_("Import the good rows; bad ones go to --rejects (exit 3).")),
+    rejects: Path = typer.Option(None, "--rejects", help=N_("With --skip-bad: write bad rows here, with line and reason (a regular file, replaced; never a link, FIFO or device).")),
+    create_members: bool = typer.Option(False, "--create-members", help=N_("Enrol unknown members as of their first purchase.")),
     encoding: str = typer.Option("utf-8", "--encoding", envvar="LOYALTY_ENCODING"),
-    delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER", help="Column separator, e.g. ';'."),
-    decimal_comma: bool = typer.Option(False, "--decimal-comma", help="Amounts like 1.234,56 (never guessed)."),
-    mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN for a till's own column names (repeatable)."),
+    delimiter: str = typer.Option(",", "--delimiter", envvar="LOYALTY_DELIMITER", help=N_("Column separator, e.g. ';'.")),
+    decimal_comma: bool = typer.Option(False, "--decimal-comma", help=N_("Amounts like 1.234,56 (never guessed).")),
+    mapping: list[str] = typer.Option([], "--map", help=N_("FIELD=COLUMN for a till's own column names (repeatable).")),
     date_format: str = typer.Option(None, "--date-format", envvar="LOYALTY_DATE_FORMAT",
-                                    help="strftime format of purchased_at, e.g. '%d/%m/%Y %H:%M' (default ISO 8601)."),
+                                    help=N_("strftime format of purchased_at, e.g. '%d/%m/%Y %H:%M' (default ISO 8601).")),
     allow_future: bool = typer.Option(False, "--allow-future",
-                                      help="Accept rows dated after today (otherwise each is a bad row)."),
+                                      help=N_("Accept rows dated after today (otherwise each is a bad row).")),
     store_name: str = typer.Option(None, "--store", envvar="LOYALTY_STORE",
-                                   help="The branch of rows with no store of their own (env LOYALTY_STORE): a "
-                                        "row's own store column wins."),
+                                   help=N_("The branch of rows with no store of their own (env LOYALTY_STORE): a row's own store column wins.")),
 ):
     """Import sales and refunds from CSV, awarding and reversing points.
 
@@ -112,7 +113,7 @@ def import_(
                               dry_run=dry_run, skip_bad=skip_bad, rejects=rejects, date_format=date_format,
                               create_members=create_members, today=today(),
                               latest=None if allow_future else today(), store=store_option(store_name))
-    file = existing_file(file, "CSV file")
+    file = existing_file(file, _("CSV file"))
 
     def summary(counts: dict) -> str:
         """The one-line summary; rejected rows are read, never counted as imported."""
@@ -120,12 +121,8 @@ def import_(
             return plural(counts[key], word, grouped=True)
         c = {key: f"{value:,}" for key, value in counts.items() if isinstance(value, int)}
         if dry_run:
-            return (f"{n('rows', 'row')} checked (dry run, nothing changed): {c['imported']} to import, "
-                    f"{n('duplicates', 'duplicate')}, {c['rejected']} rejected; {n('points_awarded', 'point')} "
-                    f"to award, {c['points_reversed']} to reverse, {n('members_created', 'member')} to create")
-        return (f"{n('rows', 'row')} read: {c['imported']} imported, {n('duplicates', 'duplicate')}, "
-                f"{c['rejected']} rejected; {n('points_awarded', 'point')} awarded, {c['points_reversed']} reversed, "
-                f"{n('members_created', 'member')} created")
+            return (_("{n} checked (dry run, nothing changed): {imported} to import, {n2}, {rejected} rejected; {n3} to award, {points_reversed} to reverse, {n4} to create").format(n=n('rows', 'row'), imported=c['imported'], n2=n('duplicates', N_('duplicate')), rejected=c['rejected'], n3=n('points_awarded', 'point'), points_reversed=c['points_reversed'], n4=n('members_created', 'member')))
+        return (_("{n} read: {imported} imported, {n2}, {rejected} rejected; {n3} awarded, {points_reversed} reversed, {n4} created").format(n=n('rows', 'row'), imported=c['imported'], n2=n('duplicates', N_('duplicate')), rejected=c['rejected'], n3=n('points_awarded', 'point'), points_reversed=c['points_reversed'], n4=n('members_created', 'member')))
 
     with skipped_rows_summary(summary, skip_bad):
         counts = call(importer.import_purchases, file, options, progress=_progress())
@@ -133,17 +130,17 @@ def import_(
     counts["errors"] = []
     o = out(lists=False)
     if ignored:
-        o.note(f"note: columns not read: {', '.join(ignored)}")
+        o.note(_("note: columns not read: {join}").format(join=', '.join(ignored)))
     o.done(summary(counts), counts)
 
 
 @app.command("add")
 def add(
-    member_id: str = typer.Argument(..., help="Member id."),
-    amount: str = typer.Argument(..., help="Amount spent, e.g. 12.50"),
-    purchase_id: str = typer.Option(None, "--id", help="The till's receipt id (default: generated)."),
-    at: str = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now)."),
-    category: str = typer.Option(None, "--category", help="Product category, for category rules."),
+    member_id: str = typer.Argument(..., help=N_("Member id.")),
+    amount: str = typer.Argument(..., help=N_("Amount spent, e.g. 12.50")),
+    purchase_id: str = typer.Option(None, "--id", help=N_("The till's receipt id (default: generated).")),
+    at: str = typer.Option(None, "--at", help=N_("When, YYYY-MM-DD[THH:MM[:SS]] (default: now).")),
+    category: str = typer.Option(None, "--category", help=N_("Product category, for category rules.")),
     store_name: str = typer.Option(None, "--store", envvar="LOYALTY_STORE", help=STORE_HELP),
     allow_future: bool = ALLOW_FUTURE,
 ):
@@ -160,7 +157,7 @@ def add(
     branch = store_option(store_name)
     from loyalty_cli.cli.common import as_stored
 
-    refuse_future(when, allow_future, "--at", lambda: f"record a sale by {as_stored(member_id)} dated then, and its points")
+    refuse_future(when, allow_future, "--at", lambda: _("record a sale by {as_stored} dated then, and its points").format(as_stored=as_stored(member_id)))
     s = store()
     try:
         d = _decimals(s)
@@ -169,20 +166,18 @@ def add(
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
-    up = f"; now {r['tier']}!" if r["upgraded"] else ""
-    out(lists=False).done(f"{r['purchase_id']}: {plural(r['points'], 'point')} to {r['member_id']} "
-                          f"(balance {r['balance']:,}){up}", r)
+    up = _("; now {tier}!").format(tier=r['tier']) if r["upgraded"] else ""
+    out(lists=False).done(_("{purchase_id}: {points} to {member_id} (balance {balance:,}){up}").format(purchase_id=r['purchase_id'], points=plural(r['points'], 'point'), member_id=r['member_id'], balance=r['balance'], up=up), r)
 
 
 @app.command("refund")
 def refund(
-    purchase_id: str = typer.Argument(..., help="The sale to refund."),
-    amount: str = typer.Argument(None, help="Amount refunded (default: all that is left of the sale)."),
-    refund_id: str = typer.Option(None, "--id", help="The till's refund receipt id, so a later import of it is a duplicate."),
-    at: str = typer.Option(None, "--at", help="When (default: now)."),
+    purchase_id: str = typer.Argument(..., help=N_("The sale to refund.")),
+    amount: str = typer.Argument(None, help=N_("Amount refunded (default: all that is left of the sale).")),
+    refund_id: str = typer.Option(None, "--id", help=N_("The till's refund receipt id, so a later import of it is a duplicate.")),
+    at: str = typer.Option(None, "--at", help=N_("When (default: now).")),
     store_name: str = typer.Option(None, "--store", envvar="LOYALTY_STORE",
-                                   help="The branch the refund is rung up at (its own, not the sale's; env "
-                                        "LOYALTY_STORE; default: none)."),
+                                   help=N_("The branch the refund is rung up at (its own, not the sale's; env LOYALTY_STORE; default: none).")),
     allow_future: bool = ALLOW_FUTURE,
 ):
     """Refund all or part of a sale, reversing its share of the points.
@@ -196,7 +191,7 @@ def refund(
 
     when = at_option(at)
     branch = store_option(store_name)
-    refuse_future(when, allow_future, "--at", f"record a refund of {purchase_id.strip()} dated then, reversing its points")
+    refuse_future(when, allow_future, "--at", _("record a refund of {strip} dated then, reversing its points").format(strip=purchase_id.strip()))
     s = store()
     try:
         d = _decimals(s)
@@ -205,8 +200,7 @@ def refund(
     finally:
         s.close()
     r["amount"] = values.format_money(r["amount"], d)
-    out(lists=False).done(f"{r['refund_id']}: refunded {money_text(r['amount'])} of {r['purchase_id']}; "
-                          f"{plural(r['points_reversed'], 'point')} reversed (balance {r['balance']:,})", r)
+    out(lists=False).done(_("{refund_id}: refunded {amount} of {purchase_id}; {points} reversed (balance {balance:,})").format(refund_id=r['refund_id'], amount=money_text(r['amount']), purchase_id=r['purchase_id'], points=plural(r['points_reversed'], 'point'), balance=r['balance']), r)
 
 
 @app.command("explain")

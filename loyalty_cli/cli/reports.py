@@ -15,24 +15,25 @@ from loyalty_cli import values
 from loyalty_cli.cli.common import (GLOBAL_HELP, allow_future_option, as_of_option, at_option, call, group, masked, money,
                                     out, pii_columns, refuse_future)
 from loyalty_cli.render import money_text, pct, plural
+from loyalty_cli.i18n import M_, N_, _
 
-app = group("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies.",
+app = group(N_("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies."),
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
-feedback_app = group("Customer feedback: 0-10 'would you recommend us?' scores, for the NPS.",
+feedback_app = group(N_("Customer feedback: 0-10 'would you recommend us?' scores, for the NPS."),
                      'loyalty feedback add M0001 9 --comment "lovely bread"')
 
 TERMINAL_ROWS = 100  # a terminal shows this many rows unless --limit says otherwise
 
-AS_OF_HELP = "Report as of the end of this date, YYYY-MM-DD (default: today)."
-LIMIT_HELP = "At most this many rows (a terminal shows 100 by default)."
+AS_OF_HELP = N_("Report as of the end of this date, YYYY-MM-DD (default: today).")
+LIMIT_HELP = N_("At most this many rows (a terminal shows 100 by default).")
 MAX_DAYS = 36_500  # a century: beyond it the calendar overflows
-PII_HELP = "Show emails and phones unmasked."
-STORE_HELP = "Only the purchases rung up at this branch (a store name the purchases carry)."
+PII_HELP = N_("Show emails and phones unmasked.")
+STORE_HELP = N_("Only the purchases rung up at this branch (a store name the purchases carry).")
 
 
 def _at(r: dict) -> str:
     """A report title's words for the branch it is of ("" for the whole shop)."""
-    return f" at {r['store']}" if r.get("store") else ""
+    return _(" at {store}").format(store=r['store']) if r.get("store") else ""
 
 
 def _with_store(doc: dict, r: dict) -> dict:
@@ -54,14 +55,14 @@ dashboard_app = typer.Typer(add_completion=False)  # a one-command app: the root
 def _shown(o, rows: list[dict], limit: int | None, what: str) -> list[dict]:
     """Cap what a terminal shows (JSON, CSV and pipes get everything asked for)."""
     if limit is None and o.rich and len(rows) > TERMINAL_ROWS:
-        o.note(f"showing {TERMINAL_ROWS} of {len(rows):,} {what}; use --limit N, or pipe/--csv/--json for all")
+        o.note(_("showing {terminal_rows} of {n_rows:,} {what}; use --limit N, or pipe/--csv/--json for all").format(terminal_rows=TERMINAL_ROWS, n_rows=len(rows), what=what))
         return rows[:TERMINAL_ROWS]
     return rows
 
 
 # -- report rfm ------------------------------------------------------------------------
-RFM_COLUMNS = [("member_id", "member"), ("last_sale", "last sale"), ("recency_days", "days since"),
-               ("frequency", "sales"), ("monetary", "spend"), ("r", "R"), ("f", "F"), ("m", "M"), ("segment", "segment")]
+RFM_COLUMNS = [("member_id", N_("member")), ("last_sale", N_("last sale")), ("recency_days", N_("days since")),
+               ("frequency", N_("sales")), ("monetary", N_("spend")), ("r", N_("R")), ("f", N_("F")), ("m", N_("M")), ("segment", N_("segment"))]
 
 
 # SPEC §11's fields (the table adds the last sale's date): 13 MB of JSON for 100,000 members.
@@ -101,14 +102,14 @@ def rfm(
                        {3: lambda column: values.format_money_column(column, d)})
         return
     rows = [dict(zip(reports.RFM_FIELDS, (*m[:3], money(m[3], d), *m[4:]))) for m in zip(*r["columns"])]
-    o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=f"RFM as of {r['as_of']}{_at(r)} (365 days)",
-            empty="no member has bought anything yet")
+    o.table(_shown(o, rows, limit, "members"), RFM_COLUMNS, title=_("RFM as of {as_of}{at} (365 days)").format(as_of=r['as_of'], at=_at(r)),
+            empty=_("no member has bought anything yet"))
 
 
 # -- report segments -----------------------------------------------------------------
-SEGMENT_COLUMNS = [("segment", "segment"), ("members", "members"), ("share_of_members_text", "% members"),
-                   ("spend", "spend"), ("share_of_spend_text", "% spend"), ("sales", "sales"),
-                   ("average_order_value", "avg order")]
+SEGMENT_COLUMNS = [("segment", N_("segment")), ("members", N_("members")), ("share_of_members_text", N_("% members")),
+                   ("spend", N_("spend")), ("share_of_spend_text", N_("% spend")), ("sales", N_("sales")),
+                   ("average_order_value", N_("avg order"))]
 
 
 @app.command("segments")
@@ -140,12 +141,11 @@ def segments(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     shown = [{**row, "share_of_members_text": pct(row["share_of_members"]), "share_of_spend_text": pct(row["share_of_spend"])}
              for row in rows]
     if o.csv:
-        columns = [(k, k) for k in ("segment", "members", "share_of_members", "spend", "share_of_spend", "sales",
+        columns = [(k, k) for k in ("segment", N_("members"), "share_of_members", "spend", "share_of_spend", "sales",
                                     "average_order_value")]
         o.table(rows, columns)
         return
-    o.table(shown, SEGMENT_COLUMNS, title=f"RFM segments as of {r['as_of']}{_at(r)}: {plural(r['members'], 'member')}, "
-                                          f"{money_text(money(r['spend'], d))} net spend in 365 days", json_obj=doc)
+    o.table(shown, SEGMENT_COLUMNS, title=_("RFM segments as of {as_of}{at}: {members}, {money} net spend in 365 days").format(as_of=r['as_of'], at=_at(r), members=plural(r['members'], 'member'), money=money_text(money(r['spend'], d))), json_obj=doc)
 
 
 # -- report pareto ---------------------------------------------------------------------
@@ -174,24 +174,24 @@ def pareto(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
            "member_count": r["member_count"], "total_spend": money(r["total_spend"], d), "top_counts": r["top_counts"],
            "top_spend": {p: money(v, d) for p, v in r["top_spend"].items()}}
     doc = _with_store(doc, r)
-    pairs = [("members", r["member_count"]), ("net spend (365 days)", money(r["total_spend"], d))]
+    pairs = [(_("members"), r["member_count"]), (_("net spend (365 days)"), money(r["total_spend"], d))]
     for p, share in r["top_shares"].items():
         k = r["top_counts"][p]
-        pairs.append((f"top {p}%", f"{pct(share)} of spend ({k:,} member{'s' if k != 1 else ''}, {money_text(money(r['top_spend'][p], d))})"))
+        pairs.append((_("top {p}%").format(p=p), _("{pct} of spend ({members}, {money})").format(pct=pct(share), members=plural(k, "member"), money=money_text(money(r['top_spend'][p], d)))))
     k80 = r["members_share_for_80pct"]
-    pairs.append(("80% of spend from", "–" if k80 is None else f"{pct(k80)} of members"))
-    o.record(pairs, title=f"Pareto as of {r['as_of']}{_at(r)}", json_obj=doc)
+    pairs.append((_("80% of spend from"), "–" if k80 is None else _("{pct} of members").format(pct=pct(k80))))
+    o.record(pairs, title=_("Pareto as of {as_of}{at}").format(as_of=r['as_of'], at=_at(r)), json_obj=doc)
 
 
 # -- report churn ----------------------------------------------------------------------
-CHURN_COLUMNS = [("member_id", "member"), ("name", "name"), ("email", "email"), ("phone", "phone"),
-                 ("last_sale", "last sale"), ("days_since", "days since"), ("lifetime_spend", "lifetime spend")]
+CHURN_COLUMNS = [("member_id", N_("member")), ("name", N_("name")), ("email", N_("email")), ("phone", N_("phone")),
+                 ("last_sale", N_("last sale")), ("days_since", N_("days since")), ("lifetime_spend", N_("lifetime spend"))]
 
 
 @app.command("churn")
 def churn(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    days: int = typer.Option(365, "--days", min=0, max=MAX_DAYS, help="Lapsed when the last sale is this many days or more before --as-of."),
+    days: int = typer.Option(365, "--days", min=0, max=MAX_DAYS, help=N_("Lapsed when the last sale is this many days or more before --as-of.")),
     sort: str = typer.Option("last_sale", "--sort", help="last_sale | spend | id"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
@@ -216,8 +216,8 @@ def churn(
     rows = masked([{**m, "lifetime_spend": money(m["lifetime_spend"], d)} for m in r["members"]], show_pii)
     doc = _with_store({"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}, r)
     o.table(_shown(o, rows, limit, "members"), pii_columns(CHURN_COLUMNS, show_pii), json_obj=doc,
-            title=f"Lapsed members as of {r['as_of']}: no sale{_at(r)} for {plural(days, 'day')} or more",
-            empty=f"no member has been away {plural(days, 'day')} or more")
+            title=_("Lapsed members as of {as_of}: no sale{at} for {days} or more").format(as_of=r['as_of'], at=_at(r), days=plural(days, 'day')),
+            empty=_("no member has been away {days} or more").format(days=plural(days, 'day')))
 
 
 # -- report liability ------------------------------------------------------------------
@@ -251,16 +251,16 @@ def liability(as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
         return
     if o.quiet:
         return
-    pairs = [("outstanding points", r["outstanding_points"]),
-             ("value", f"{money_text(money(r['value'], d))} (at {money_fraction(r['point_value'])} a point)"),
-             ("expiring in 12 months", sum(e["points"] for e in r["expiring"])),
-             ("balances below zero", len(r["negative"]))]
-    o.record(pairs, title=f"Points liability as of {r['as_of']}", json_obj=doc)
+    pairs = [(_("outstanding points"), r["outstanding_points"]),
+             (_("value"), _("{money} (at {money_fraction} a point)").format(money=money_text(money(r['value'], d)), money_fraction=money_fraction(r['point_value']))),
+             (_("expiring in 12 months"), sum(e["points"] for e in r["expiring"])),
+             (_("balances below zero"), len(r["negative"]))]
+    o.record(pairs, title=_("Points liability as of {as_of}").format(as_of=r['as_of']), json_obj=doc)
     sys.stdout.flush()
     o.table([{**e, "value": money(e["value"], d)} for e in r["expiring"]],
-            [("month", "month"), ("points", "points expiring"), ("value", "value")], title="Expiring by month")
+            [("month", N_("month")), ("points", _("points expiring")), ("value", N_("value"))], title=_("Expiring by month"))
     if r["negative"]:
-        o.table(r["negative"], [("member_id", "member"), ("balance", "balance")], title="Balances below zero")
+        o.table(r["negative"], [("member_id", N_("member")), (_("balance"), N_("balance"))], title=_("Balances below zero"))
 
 
 def money_fraction(value) -> str:
@@ -271,14 +271,14 @@ def money_fraction(value) -> str:
 
 
 # -- report birthdays / expiring --------------------------------------------------------
-BIRTHDAY_COLUMNS = [("date", "date"), ("member_id", "member"), ("name", "name"), ("email", "email"), ("phone", "phone"),
-                    ("age", "age")]
+BIRTHDAY_COLUMNS = [("date", N_("date")), ("member_id", N_("member")), ("name", N_("name")), ("email", N_("email")), ("phone", N_("phone")),
+                    ("age", N_("age"))]
 
 
 @app.command("birthdays")
 def birthdays(
-    as_of: str = typer.Option(None, "--as-of", help="Count from this date, YYYY-MM-DD (default: today)."),
-    days: int = typer.Option(30, "--days", min=0, max=MAX_DAYS, help="Birthdays from --as-of to this many days after it (inclusive)."),
+    as_of: str = typer.Option(None, "--as-of", help=N_("Count from this date, YYYY-MM-DD (default: today).")),
+    days: int = typer.Option(30, "--days", min=0, max=MAX_DAYS, help=N_("Birthdays from --as-of to this many days after it (inclusive).")),
     sort: str = typer.Option("date", "--sort", help="date | id | age"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
@@ -302,18 +302,18 @@ def birthdays(
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "members"), pii_columns(BIRTHDAY_COLUMNS, show_pii), json_obj=doc,
-            title=f"Birthdays {r['as_of']} to {values.add_days(r['as_of'], days)}",
-            empty=f"no birthdays in the {plural(days, 'day')} from {r['as_of']}")
+            title=_("Birthdays {as_of} to {add_days}").format(as_of=r['as_of'], add_days=values.add_days(r['as_of'], days)),
+            empty=_("no birthdays in the {days} from {as_of}").format(days=plural(days, 'day'), as_of=r['as_of']))
 
 
-EXPIRING_COLUMNS = [("date", "expires on"), ("member_id", "member"), ("name", "name"), ("email", "email"),
-                    ("phone", "phone"), ("points", "points")]
+EXPIRING_COLUMNS = [("date", N_("expires on")), ("member_id", N_("member")), ("name", N_("name")), ("email", N_("email")),
+                    ("phone", N_("phone")), ("points", N_("points"))]
 
 
 @app.command("expiring")
 def expiring(
-    as_of: str = typer.Option(None, "--as-of", help="Count from this date, YYYY-MM-DD (default: today)."),
-    days: int = typer.Option(30, "--days", min=0, max=MAX_DAYS, help="Expiry dates from --as-of to this many days after it (inclusive)."),
+    as_of: str = typer.Option(None, "--as-of", help=N_("Count from this date, YYYY-MM-DD (default: today).")),
+    days: int = typer.Option(30, "--days", min=0, max=MAX_DAYS, help=N_("Expiry dates from --as-of to this many days after it (inclusive).")),
     sort: str = typer.Option("date", "--sort", help="date | points | id"),
     limit: int = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help=PII_HELP),
@@ -336,14 +336,14 @@ def expiring(
     rows = masked(r["members"], show_pii)
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "rows"), pii_columns(EXPIRING_COLUMNS, show_pii), json_obj=doc,
-            title=f"Points expiring {r['as_of']} to {values.add_days(r['as_of'], days)}"
+            title=_("Points expiring {as_of} to {add_days}").format(as_of=r['as_of'], add_days=values.add_days(r['as_of'], days))
                   + ("" if limit else f": {plural(sum(m['points'] for m in rows), 'point')}, "
                                       f"{plural(len({m['member_id'] for m in rows}), 'member')}"),
-            empty=f"no points expire in the {plural(days, 'day')} from {r['as_of']}")
+            empty=_("no points expire in the {days} from {as_of}").format(days=plural(days, 'day'), as_of=r['as_of']))
 
 
 # -- report anomalies ------------------------------------------------------------------
-ANOMALY_COLUMNS = [("date", "date"), ("member_id", "member"), ("rule", "rule"), ("reason", "reason")]
+ANOMALY_COLUMNS = [("date", N_("date")), ("member_id", N_("member")), ("rule", N_("rule")), ("reason", N_("reason"))]
 
 
 @app.command("anomalies")
@@ -376,17 +376,16 @@ def anomalies(
     r = call(reports.anomalies, date, sort=sort, limit=limit)
     rows = r["findings"]
     o.table(_shown(o, rows, limit, "findings"), ANOMALY_COLUMNS, json_obj={"as_of": r["as_of"], "findings": rows},
-            title=f"Anomalies in the 365 days to {r['as_of']}", empty="no anomalies found")
+            title=_("Anomalies in the 365 days to {as_of}").format(as_of=r['as_of']), empty=_("no anomalies found"))
 
 
 # -- dashboard ---------------------------------------------------------------------------
 def dashboard(
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
-    period: int = typer.Option(30, "--period", min=1, max=MAX_DAYS, help="The period: this many days ending with --as-of."),
-    show_pii: bool = typer.Option(False, "--show-pii", help="Show the top members' emails and phones unmasked."),
-    full: bool = typer.Option(False, "--full", help="Every figure, the monthly table and the top 10 members."),
-    store_name: str = typer.Option(None, "--store", help="One branch's sales, active members, segments and top "
-                                   "members (points, tiers and NPS stay the whole shop's)."),
+    period: int = typer.Option(30, "--period", min=1, max=MAX_DAYS, help=N_("The period: this many days ending with --as-of.")),
+    show_pii: bool = typer.Option(False, "--show-pii", help=N_("Show the top members' emails and phones unmasked.")),
+    full: bool = typer.Option(False, "--full", help=N_("Every figure, the monthly table and the top 10 members.")),
+    store_name: str = typer.Option(None, "--store", help=N_("One branch's sales, active members, segments and top members (points, tiers and NPS stay the whole shop's).")),
 ):
     """The owner's overview: sales, members, points, tiers, top customers.
 
@@ -474,10 +473,10 @@ dashboard_app.command("dashboard", epilog=GLOBAL_HELP)(dashboard)
 # -- feedback ---------------------------------------------------------------------------
 @feedback_app.command("add")
 def feedback_add(
-    member_id: str = typer.Argument(..., help="Member id."),
-    score: str = typer.Argument(..., help="0-10: how likely they are to recommend the shop."),
-    comment: str = typer.Option(None, "--comment", help="What they said (erased with the member's personal data)."),
-    at: str = typer.Option(None, "--at", help="When, YYYY-MM-DD[THH:MM[:SS]] (default: now)."),
+    member_id: str = typer.Argument(..., help=N_("Member id.")),
+    score: str = typer.Argument(..., help=N_("0-10: how likely they are to recommend the shop.")),
+    comment: str = typer.Option(None, "--comment", help=N_("What they said (erased with the member's personal data).")),
+    at: str = typer.Option(None, "--at", help=N_("When, YYYY-MM-DD[THH:MM[:SS]] (default: now).")),
     allow_future: bool = allow_future_option(),
 ):
     """Record a member's 0-10 recommendation score (for the NPS).
@@ -494,14 +493,14 @@ def feedback_add(
 
     text = score.strip()
     if not (text.isascii() and text.isdigit() and int(text) <= 10):
-        raise UsageError(f"SCORE must be a whole number from 0 to 10, got {text or repr(score)}")
+        raise UsageError(M_("SCORE must be a whole number from 0 to 10, got {value}", value=text or repr(score)))
     value = int(text)
     when = at_option(at)
     from loyalty_cli.cli.common import as_stored
 
-    refuse_future(when, allow_future, "--at", lambda: f"record {as_stored(member_id)}'s score dated then")
+    refuse_future(when, allow_future, "--at", lambda: _("record {as_stored}'s score dated then").format(as_stored=as_stored(member_id)))
     r = call(feedback.add, member_id, value, when, comment)
-    out(lists=False).done(f"recorded score {r['score']} from {r['member_id']} ({r['at']})", r)
+    out(lists=False).done(_("recorded score {score} from {member_id} ({at})").format(score=r['score'], member_id=r['member_id'], at=r['at']), r)
 
 
 @app.command("experiment")

@@ -6,19 +6,20 @@ import typer
 
 from loyalty_cli.cli.common import allow_future_option, at_option, call, group, operator, out, refuse_future
 from loyalty_cli.render import plural
+from loyalty_cli.i18n import N_, _
 
-app = group("The reward catalogue.", 'loyalty rewards add COFFEE --name "Free coffee" --cost 150')
-vouchers_app = group("Vouchers issued for rewards: list, use, cancel.", "loyalty vouchers list --member M0001")
+app = group(N_("The reward catalogue."), 'loyalty rewards add COFFEE --name "Free coffee" --cost 150')
+vouchers_app = group(N_("Vouchers issued for rewards: list, use, cancel."), "loyalty vouchers list --member M0001")
 
 ALLOW_FUTURE = allow_future_option()
-COLUMNS = [("code", "code"), ("name", "name"), ("cost", "cost"), ("stock", "stock"), ("retired", "retired")]
+COLUMNS = [("code", N_("code")), ("name", N_("name")), ("cost", N_("cost")), ("stock", N_("stock")), ("retired", N_("retired"))]
 
 
 @app.command("add")
-def add(code: str = typer.Argument(..., help="Short code, e.g. COFFEE"),
-        name: str = typer.Option(..., "--name", help="What the member gets."),
-        cost: int = typer.Option(..., "--cost", help="Points it costs."),
-        stock: int = typer.Option(None, "--stock", help="How many are left (default: unlimited).")):
+def add(code: str = typer.Argument(..., help=N_("Short code, e.g. COFFEE")),
+        name: str = typer.Option(..., "--name", help=N_("What the member gets.")),
+        cost: int = typer.Option(..., "--cost", help=N_("Points it costs.")),
+        stock: int = typer.Option(None, "--stock", help=N_("How many are left (default: unlimited)."))):
     """Add a reward to the catalogue.
 
     \b
@@ -28,11 +29,11 @@ def add(code: str = typer.Argument(..., help="Short code, e.g. COFFEE"),
     from loyalty_cli import rewards
 
     r = call(rewards.add, code, name, cost, stock)
-    out(lists=False).done(f"added reward {r['code']}: {r['name']} for {plural(r['cost'], 'point')}", r)
+    out(lists=False).done(_("added reward {code}: {name} for {points}").format(code=r['code'], name=r['name'], points=plural(r['cost'], 'point')), r)
 
 
 @app.command("list")
-def list_(all_: bool = typer.Option(False, "--all", help="Include retired rewards."),
+def list_(all_: bool = typer.Option(False, "--all", help=N_("Include retired rewards.")),
           sort: str = typer.Option("code", "--sort", help="code | cost | name"),
           limit: int = typer.Option(None, "--limit", min=1)):
     """List the rewards members can redeem.
@@ -44,7 +45,7 @@ def list_(all_: bool = typer.Option(False, "--all", help="Include retired reward
     from loyalty_cli import rewards
 
     rows = call(rewards.listing, all_, sort)
-    out().table(rows[:limit] if limit else rows, COLUMNS, empty="no rewards yet (add one with: loyalty rewards add)")
+    out().table(rows[:limit] if limit else rows, COLUMNS, empty=_("no rewards yet (add one with: loyalty rewards add)"))
 
 
 @app.command("edit")
@@ -59,11 +60,11 @@ def edit(code: str = typer.Argument(...), name: str = typer.Option(None, "--name
     from loyalty_cli import rewards
 
     r = call(rewards.edit, code, name, cost, stock)
-    out(lists=False).done(f"updated reward {r['code']}", r)
+    out(lists=False).done(_("updated reward {code}").format(code=r['code']), r)
 
 
 @app.command("retire")
-def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at", help="When (default: now)."),
+def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at", help=N_("When (default: now).")),
            allow_future: bool = ALLOW_FUTURE):
     """Take a reward out of the catalogue (vouchers already issued stay valid).
 
@@ -74,13 +75,13 @@ def retire(code: str = typer.Argument(...), at: str = typer.Option(None, "--at",
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record reward {code.strip()} as retired then")
+    refuse_future(when, allow_future, "--at", _("record reward {strip} as retired then").format(strip=code.strip()))
     r = call(rewards.retire, code, when)
-    out(lists=False).done(f"retired reward {r['code']}", r)
+    out(lists=False).done(_("retired reward {code}").format(code=r['code']), r)
 
 
 @vouchers_app.command("list")
-def vouchers_list(member: str = typer.Option(None, "--member", help="Only this member's vouchers."),
+def vouchers_list(member: str = typer.Option(None, "--member", help=N_("Only this member's vouchers.")),
                   status: str = typer.Option(None, "--status", help="issued | used | cancelled"),
                   sort: str = typer.Option("issued", "--sort", help="issued | code | member | status"),
                   limit: int = typer.Option(None, "--limit", min=1)):
@@ -94,8 +95,8 @@ def vouchers_list(member: str = typer.Option(None, "--member", help="Only this m
 
     rows = call(rewards.vouchers, member, status, sort)
     out().table(rows[:limit] if limit else rows,
-                [("code", "voucher"), ("member_id", "member"), ("reward", "reward"), ("points", "points"),
-                 ("status", "status"), ("issued_at", "issued"), ("closed_at", "closed")], empty="no vouchers")
+                [("code", N_("voucher")), ("member_id", N_("member")), ("reward", N_("reward")), ("points", N_("points")),
+                 ("status", N_("status")), ("issued_at", N_("issued")), ("closed_at", N_("closed"))], empty=_("no vouchers"))
 
 
 @vouchers_app.command("use")
@@ -110,9 +111,9 @@ def vouchers_use(code: str = typer.Argument(...), at: str = typer.Option(None, "
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"record voucher {code.strip()} as used then")
+    refuse_future(when, allow_future, "--at", _("record voucher {strip} as used then").format(strip=code.strip()))
     r = call(rewards.use, code, when)
-    out(lists=False).done(f"voucher {r['code']} used", r)
+    out(lists=False).done(_("voucher {code} used").format(code=r['code']), r)
 
 
 @vouchers_app.command("cancel")
@@ -127,8 +128,10 @@ def vouchers_cancel(code: str = typer.Argument(...), at: str = typer.Option(None
     from loyalty_cli import rewards
 
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", f"cancel voucher {code.strip()} and return its points dated then")
+    refuse_future(when, allow_future, "--at", _("cancel voucher {strip} and return its points dated then").format(strip=code.strip()))
     r = call(rewards.cancel, code, when, operator(by))
-    lapsed = (f" ({r['points_expired']:,} had lapsed and {'was' if r['points_expired'] == 1 else 'were'} written off)"
-              if r["points_expired"] else "")
-    out(lists=False).done(f"voucher {r['code']} cancelled: {plural(r['points_returned'], 'point')} back to {r['member_id']}{lapsed}", r)
+    lapsed = ("" if not r["points_expired"] else
+              _(" ({points_expired:,} had lapsed and was written off)").format(points_expired=r['points_expired'])
+              if r["points_expired"] == 1 else
+              _(" ({points_expired:,} had lapsed and were written off)").format(points_expired=r['points_expired']))
+    out(lists=False).done(_("voucher {code} cancelled: {points} back to {member_id}{lapsed}").format(code=r['code'], points=plural(r['points_returned'], 'point'), member_id=r['member_id'], lapsed=lapsed), r)

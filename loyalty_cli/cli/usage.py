@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import sys
+from loyalty_cli.i18n import _
 
 # A negative number, where an option would otherwise be looked for: -5, -10.5, -1,5.
 NEGATIVE = re.compile(r"-\d[\d.,]*")
@@ -80,7 +81,8 @@ def _range_in_words(param) -> None:
     from loyalty_cli.cli.coercion import whole_kind
 
     words = whole_kind(low, high)
-    param.help = f"{param.help.rstrip().rstrip('.')}; {words}." if param.help else f"{words[:1].upper()}{words[1:]}."
+    param.help = (_("{help}; {words}.").format(help=param.help.rstrip().rstrip(".。"), words=words) if param.help
+                  else f"{words[:1].upper()}{words[1:]}.")
     param.range_in_words = True
 
 
@@ -88,14 +90,14 @@ def _range_in_words(param) -> None:
 def _usage_line(ctx) -> str:
     pieces = [p for p in ctx.command.collect_usage_pieces(ctx) if p != "[OPTIONS]"]
     options = " [OPTIONS]" if any(p.param_type_name == "option" for p in ctx.command.get_params(ctx)) else ""
-    return f"Usage: {ctx.command_path} {' '.join(pieces)}{options}".replace("  ", " ").rstrip()
+    return (_("Usage: ") + f"{ctx.command_path} {' '.join(pieces)}{options}").replace("  ", " ").rstrip()
 
 
 def _close(word: str, names) -> str:
     from difflib import get_close_matches
 
     matches = get_close_matches(word, list(names))
-    return f" (did you mean {' or '.join(matches)}?)" if matches else ""
+    return _(" (did you mean {join}?)").format(join=' or '.join(matches)) if matches else ""
 
 
 def describe(exc, ce) -> tuple[str, str | None]:
@@ -103,19 +105,19 @@ def describe(exc, ce) -> tuple[str, str | None]:
     (`ce`: the exceptions module of the Click that Typer uses)."""
     ctx = exc.ctx
     path = ctx.command_path if ctx is not None else "loyalty"
-    try_help = f"Try: {path} --help"
+    try_help = _("Try: {path} --help").format(path=path)
     message = exc.message
     if isinstance(exc, ce.NoSuchOption):
         name = exc.option_name
         if NEGATIVE.fullmatch(name):
-            return f"{name}: a negative number is not accepted here", try_help
+            return _("{name}: a negative number is not accepted here").format(name=name), try_help
         known = [o for p in ctx.command.get_params(ctx) for o in p.opts if o.startswith("--")] if ctx else []
-        return f"unknown option {name}{_close(name, known)}", try_help
+        return _("unknown option {name}{close}").format(name=name, close=_close(name, known)), try_help
     if isinstance(exc, ce.MissingParameter) and exc.param is not None:
         param = exc.param
         if param.param_type_name == "argument":
-            return f"{display_name(param)} is missing", _usage_line(ctx) if ctx else try_help
-        return f"{display_name(param)} {param.metavar or 'VALUE'} is required", _usage_line(ctx) if ctx else try_help
+            return _("{display_name} is missing").format(display_name=display_name(param)), _usage_line(ctx) if ctx else try_help
+        return _("{display_name} {value} is required").format(display_name=display_name(param), value=param.metavar or 'VALUE'), _usage_line(ctx) if ctx else try_help
     if isinstance(exc, ce.BadParameter):
         if exc.param is not None:
             name = display_name(exc.param)
@@ -131,23 +133,23 @@ def describe(exc, ce) -> tuple[str, str | None]:
         if "requires" in message:
             param = next((p for p in ctx.command.get_params(ctx) if name in p.opts), None) if ctx else None
             value = f" ({param.metavar})" if param is not None and param.metavar else ""
-            return f"{name} needs a value{value}", None
+            return _("{name} needs a value{value}").format(name=name, value=value), None
         if "does not take a value" in message:
-            return f"{name} takes no value (it is a switch: give {name} alone)", None
+            return _("{name} takes no value (it is a switch: give {name} alone)").format(name=name), None
         return f"{name}: {message[:1].lower()}{message[1:]}".rstrip("."), try_help
     found = re.fullmatch(r"No such command '(.*)'\..*", message, re.S)
     if found:
         word = found.group(1)
         names = ctx.command.list_commands(ctx) if ctx is not None else []
-        where = "" if ctx is None or ctx.parent is None else f" in {path}"
-        return f"no such command {word!r}{where}{_close(word, names)}", try_help
+        where = "" if ctx is None or ctx.parent is None else _(" in {path}").format(path=path)
+        return _("no such command {word!r}{where}{close}").format(word=word, where=where, close=_close(word, names)), try_help
     found = re.fullmatch(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message, re.S)
     if found:
         extra = found.group(1)
-        plural = "s" if " " in extra else ""
-        return f"unexpected extra argument{plural}: {extra}", _usage_line(ctx) if ctx else try_help
+        said = _("unexpected extra arguments: {extra}") if " " in extra else _("unexpected extra argument: {extra}")
+        return said.format(extra=extra), _usage_line(ctx) if ctx else try_help
     if message == "Missing command.":
-        return "a command is needed", try_help
+        return _("a command is needed"), try_help
     return f"{message[:1].lower()}{message[1:]}".rstrip("."), try_help
 
 
@@ -161,7 +163,7 @@ def report(exc) -> bool:
     if isinstance(exc, ce.NoArgsIsHelpError):
         return False
     message, hint = describe(exc, ce)
-    sys.stderr.write(f"Error: {message}\n" + (f"{hint}\n" if hint else ""))
+    sys.stderr.write(_("Error: {message}").format(message=message) + "\n" + (f"{hint}\n" if hint else ""))
     sys.stderr.flush()
     return True
 

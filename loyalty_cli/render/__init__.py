@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from loyalty_cli.values import Amount
+from loyalty_cli.i18n import N_, Msg, _, display, language
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -26,6 +27,10 @@ def plural(n: int, word: str, many: str | None = None, grouped: bool = True) -> 
     """A count with its noun in the right number: `1 row`, `2 rows`, `1 entry`, `3 entries`;
     thousands separated for a person (`1,234 points`) unless `grouped` is False."""
     number = f"{n:,}" if grouped else f"{n}"
+    from loyalty_cli.i18n import language
+
+    if language() != "en":  # no plural forms in Chinese: the word as translated, whatever the count
+        return _("{number} {word}").format(number=number, word=_(word))
     return f"{number} {word if n == 1 else (many or word + 's')}"
 
 
@@ -96,12 +101,12 @@ class Output:
         for i, fn in (convert or {}).items():
             columns[i] = fn(columns[i])
         if sys.stdout.isatty():
-            self.json_doc({**head, key: [dict(zip((f for f, _ in fields), row)) for row in zip(*columns)]})
+            self.json_doc({**head, key: [dict(zip((f for f, __ in fields), row)) for row in zip(*columns)]})
             return
         from json.encoder import encode_basestring  # the C escaper json.dumps uses
 
         slots = []
-        for i, (_, kind) in enumerate(fields):
+        for i, (__, kind) in enumerate(fields):
             if kind is int:
                 slots.append("%d")
             elif NEEDS_ESCAPE.search("".join(columns[i])):  # one scan of the column, not a call per value
@@ -109,7 +114,7 @@ class Output:
                 slots.append("%s")
             else:
                 slots.append('"%s"')
-        template = "{" + ",".join(f"{json.dumps(f)}:{slot}" for (f, _), slot in zip(fields, slots)) + "}"
+        template = "{" + ",".join(f"{json.dumps(f)}:{slot}" for (f, __), slot in zip(fields, slots)) + "}"
         start = json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
         sys.stdout.write(f'{start}{"," if head else ""}{json.dumps(key)}:[')
         sys.stdout.write(",".join(map(template.__mod__, zip(*columns))))
@@ -129,7 +134,7 @@ class Output:
 
     # -- lists ----------------------------------------------------------------
     def table(self, rows: list[dict], columns: list[tuple[str, str]], *, title: str | None = None,
-              json_obj=None, empty: str = "nothing to show") -> None:
+              json_obj=None, empty: str = N_("nothing to show")) -> None:
         """A list: JSON (`json_obj` or the rows), CSV, a rich table, or plain columns.
 
         On a terminal and in plain text the table fits the width (`fit_columns`): ids, dates,
@@ -145,15 +150,20 @@ class Output:
             # A column's CSV header is its key, or a third element naming it otherwise (email_masked)
             writer.writerow([column[2] if len(column) > 2 else column[0] for column in columns])
             for row in rows:
-                writer.writerow([safe_cell(_plain(row.get(key))) for key, *_ in columns])
+                writer.writerow([safe_cell(_plain(row.get(key))) for key, *__ in columns])
             return
         if self.quiet:
             return
         if not rows:
-            sys.stderr.write(f"{empty}\n")
+            sys.stderr.write(f"{_(empty)}\n")
             return
-        specs = [Column(key, label, column_kind(key, rows)) for key, label, *_ in columns]
+        specs = [Column(key, _(label), column_kind(key, rows)) for key, label, *__ in columns]
         cells = [[human(row.get(c.key), c.kind) for c in specs] for row in rows]
+        words = [i for i, c in enumerate(specs) if c.key in WORD_KEYS]
+        if words and language() != "en":  # the tool's own words in a cell (a segment, a kind) translated
+            for row in cells:
+                for i in words:
+                    row[i] = _(row[i]) if row[i] else row[i]
         if self.rich:
             from rich.table import Table
 
@@ -177,8 +187,7 @@ class Output:
             sys.stdout.write(plain_table(specs, cells, kept, widths))
         if left_out:
             sys.stdout.flush()
-            self.note(f"note: {', '.join(specs[i].label for i in left_out)} left out to fit; "
-                      "--csv, --json or a wider terminal show them")
+            self.note(_("note: {join} left out to fit; --csv, --json or a wider terminal show them").format(join=', '.join((specs[i].label for i in left_out))))
 
     def record(self, pairs: list[tuple[str, object]], *, title: str, json_obj) -> None:
         """One thing (a member, a balance): a rich panel or aligned plain lines."""
@@ -198,16 +207,14 @@ class Output:
                 grid.add_row(label, human(value))
             self.console().print(Panel(grid, title=title, title_align="left", expand=False))
             return
-        width = max((len(label) for label, _ in pairs), default=0)
+        width = max((cells_of(label) for label, __ in pairs), default=0)
         sys.stdout.write(title + "\n")
         room = max(plain_width() - width - 4, 20)
         for label, value in pairs:
             text = human(value)
             if cells_of(text) > room:  # a long value (the expiry dates of members show) wraps under itself
-                import textwrap
-
-                text = ("\n" + " " * (width + 4)).join(textwrap.wrap(text, room, break_on_hyphens=False)) or text
-            sys.stdout.write(f"  {label.ljust(width)}  {text}\n")
+                text = ("\n" + " " * (width + 4)).join(wrap_cells(text, room)) or text
+            sys.stdout.write(f"  {label}{' ' * (width - cells_of(label))}  {text}\n")
 
 
 def _broken_pipe() -> None:
@@ -230,7 +237,8 @@ def number(value: int) -> str:
 
 
 def money_text(value) -> str:
-    """Money text ("8301.69", an Amount) for a person: 8,301.69; anything else as it is."""
+    """Money text ("8301.69", an Amount) for a person: 8,301.69, after the programme's
+    currency_symbol when it has one (¥8,301.69, -¥12.00); anything else as it is."""
     if value is None:
         return ""
     text = str(value)
@@ -238,7 +246,25 @@ def money_text(value) -> str:
     units, dot, fraction = text.lstrip("-").partition(".")
     if not units.isdigit():
         return text
-    return f"{sign}{int(units):,}{dot}{fraction}"
+    return f"{sign}{currency_symbol()}{int(units):,}{dot}{fraction}"
+
+
+_currency: dict = {"symbol": "", "loader": None}
+
+
+def currency_from(loader) -> None:
+    """The programme's currency_symbol for this invocation comes from `loader()`, asked the first
+    time money is shown to a person (JSON and CSV never show it, and never ask)."""
+    _currency.update(symbol=None if loader else "", loader=loader)
+
+
+def currency_symbol() -> str:
+    if _currency["symbol"] is None:
+        try:
+            _currency["symbol"] = _currency["loader"]() or ""
+        except Exception:  # no database to ask (the symbol is a nicety: money is shown without it)
+            _currency["symbol"] = ""
+    return _currency["symbol"]
 
 
 def pct(share: float | None) -> str:
@@ -251,13 +277,15 @@ def human(value, kind: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if kind == "id":
         return str(value)
     if isinstance(value, int):
         return number(value)
     if isinstance(value, Amount):
         return money_text(value)
+    if isinstance(value, Msg):  # a message kept English for --json: shown in the reader's language
+        return display(value)
     return str(value)
 
 
@@ -280,6 +308,17 @@ class Column:
         return "right" if self.kind in ("money", "number") else "left"
 
 
+# Columns whose values are the tool's own words (an RFM segment, an entry's kind, a voucher's
+# status): shown translated; JSON and CSV keep them as they are.
+WORD_KEYS = {"segment", "kind", "status", "rule", "check", "reason"}
+SHOWN_WORDS = (  # the values of those columns, marked for the catalogue
+    N_("champions"), N_("loyal"), N_("potential"), N_("at_risk"), N_("lost"), N_("regular"),
+    N_("earn"), N_("bonus"), N_("reversal"), N_("expire"), N_("redeem"), N_("signup"), N_("referral"), N_("award"),
+    N_("adjust"), N_("transfer_in"), N_("transfer_out"), N_("voucher_cancel"),
+    N_("issued"), N_("used"), N_("cancelled"),
+    N_("sales_per_day"), N_("small_burst"), N_("refund_ratio"), N_("award_redeem"), N_("refund_after_spend"),
+    N_("purchase"), N_("recalc"), N_("manual"),
+)
 ID_KEYS = {"id", "code", "ref", "member", "voucher", "tier", "from", "to", "segment", "kind", "status", "rule", "month"}
 DATE_KEYS = {"date", "until", "last_sale", "birthday", "joined", "expires"}
 # Text columns left out first when a table does not fit (lower first); other columns go after
@@ -372,6 +411,34 @@ def cells_of(text: str) -> int:
     from rich.cells import cell_len
 
     return cell_len(text)
+
+
+def wrap_cells(text: str, room: int) -> list[str]:
+    """`text` in lines of at most `room` terminal cells, broken at spaces (textwrap's lines when
+    ASCII; a Chinese character takes two cells, and a run of them longer than a line is broken
+    anywhere, as Chinese is)."""
+    if text.isascii():
+        import textwrap
+
+        return textwrap.wrap(text, room, break_on_hyphens=False)
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if cells_of(candidate) <= room:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for ch in word:  # a word wider than the room, or the start of the next line
+            if cells_of(line + ch) > room:
+                lines.append(line)
+                line = ""
+            line += ch
+    if line:
+        lines.append(line)
+    return lines
 
 
 def _cut(text: str, width: int) -> str:

@@ -12,6 +12,17 @@ import sys
 from loyalty_cli import values
 from loyalty_cli.render import (Column, _cut, cells_of, fit_columns, money_text, number, pct, plain_overhead,
                                 plain_table, plain_width, plural)
+from loyalty_cli.i18n import _
+
+
+def lj(text: str, width: int) -> str:
+    """`text` padded on the right to `width` terminal cells (a Chinese character takes two)."""
+    return text + " " * (width - cells_of(text))
+
+
+def rj(text: str, width: int) -> str:
+    """`text` padded on the left to `width` terminal cells."""
+    return " " * (width - cells_of(text)) + text
 
 
 def draw(o, doc: dict, previous: dict, full: bool) -> None:
@@ -78,22 +89,22 @@ def compact_branches(branches: list[tuple[str, str, str, str]]) -> list[tuple[st
     if len(branches) <= COMPACT_BRANCHES:
         return branches
     rest = len(branches) - (COMPACT_BRANCHES - 1)
-    return branches[:COMPACT_BRANCHES - 1] + [(f"+{rest} more", "", "", "")]
+    return branches[:COMPACT_BRANCHES - 1] + [(_("+{rest} more").format(rest=rest), "", "", "")]
 
 
 def branch_lines(branches: list[tuple[str, str, str, str]], title: str, width: int) -> list[list[tuple[str, str]]]:
     """The branches (name, net sales, sales, buyers) as lines of (text, style) pieces, at most `width`
     cells, under a title naming the columns: figures are never cut, names shrink with "…", and when
     the figures alone are too wide, buyers then sales go (--full and --json have them)."""
-    labels = ("net sales", "sales", "buyers")
+    labels = (_("net sales"), _("sales"), _("buyers"))
     for shown in (3, 2, 1):
-        widths = [max(len(labels[i]), *(len(row[1 + i]) for row in branches)) for i in range(shown)]
+        widths = [max(cells_of(labels[i]), *(len(row[1 + i]) for row in branches)) for i in range(shown)]
         figures = sum(w + 2 for w in widths)
         name_w = width - 2 - figures
         if name_w >= 10 or shown == 1:
             break
     name_w = max(1, min(name_w, max(max(cells_of(row[0]) for row in branches), cells_of(title) - 2)))
-    head = "  ".join(f"{labels[i]:>{widths[i]}}" for i in range(shown))
+    head = "  ".join(rj(labels[i], widths[i]) for i in range(shown))
     title_text = _cut(title, 2 + name_w)
     lines = [[(title_text + " " * (2 + name_w - cells_of(title_text)), "bold"), ("  " + head, "dim")]]
     for row in branches:
@@ -112,7 +123,7 @@ def compact_tiers(tiers: list[tuple[str, int]]) -> list[tuple[str, int]]:
     biggest = sorted(range(len(tiers)), key=lambda i: (-tiers[i][1], i))[:COMPACT_TIERS - 1]
     shown = [tiers[i] for i in sorted(biggest)]
     rest = [tiers[i][1] for i in range(len(tiers)) if i not in biggest]
-    return shown + [(f"+{len(rest)} more", sum(rest))]
+    return shown + [(_("+{rest} more").format(rest=len(rest)), sum(rest))]
 
 
 class DashboardView:
@@ -123,28 +134,29 @@ class DashboardView:
         m, s, p = doc["members"], doc["sales"], doc["points"]
         start = values.add_days(doc["as_of"], 1 - doc["period_days"])
         store = doc.get("store")
-        self.title = f"Loyalty dashboard · as of {doc['as_of']}" + (f" · {store}" if store else "")
-        self.period_title = f"Last {plural(doc['period_days'], 'day')} ({start} to {doc['as_of']})"
-        self.now_title = f"On {doc['as_of']}"
+        self.title = _("Loyalty dashboard · as of {as_of}").format(as_of=doc['as_of']) + (f" · {store}" if store else "")
+        self.period_title = _("Last {days} ({start} to {as_of})").format(days=plural(doc['period_days'], 'day'),
+                                                                       start=start, as_of=doc['as_of'])
+        self.now_title = _("On {as_of}").format(as_of=doc['as_of'])
         self.period_kpis = [
-            ("net sales", money_text(s["net"])), ("sales", number(s["count"])),
-            ("average order", money_text(s["average_order_value"]) or "–"),
-            ("active members", number(m["active"])), ("new members", number(m["new"])),
-            ("repeat rate", pct(doc["repeat_rate"])), ("retention", pct(doc["retention"])),
-            ("points issued", number(p["issued"])), ("points redeemed", number(p["redeemed"])),
-            ("points expired", number(p["expired"])),
+            (_("net sales"), money_text(s["net"])), (_("sales"), number(s["count"])),
+            (_("average order"), money_text(s["average_order_value"]) or "–"),
+            (_("active members"), number(m["active"])), (_("new members"), number(m["new"])),
+            (_("repeat rate"), pct(doc["repeat_rate"])), (_("retention"), pct(doc["retention"])),
+            (_("points issued"), number(p["issued"])), (_("points redeemed"), number(p["redeemed"])),
+            (_("points expired"), number(p["expired"])),
         ]
         self.now_kpis = [
-            ("members", number(m["total"])), ("points outstanding", number(p["outstanding"])),
-            ("liability", money_text(doc["liability"])),
-            ("redemption rate", pct(doc["redemption_rate"])), ("NPS (365 days)", nps_text(doc["nps"])),
+            (_("members"), number(m["total"])), (_("points outstanding"), number(p["outstanding"])),
+            (_("liability"), money_text(doc["liability"])),
+            (_("redemption rate"), pct(doc["redemption_rate"])), (_("NPS (365 days)"), nps_text(doc["nps"])),
         ]
         self.tiers = list(doc["tiers"].items())
-        self.segments = list(doc["segments"].items())
+        self.segments = [(_(name), n) for name, n in doc["segments"].items()]  # the names shown in the language
         # (month, net sales as text, net sales as a number for the bars, points issued)
         self.monthly = [(row["month"], money_text(row["net_sales"]), float(row["net_sales"]), row["points_issued"])
                         for row in doc["monthly"]]
-        self.top = [(str(i), t["member_id"], t["name"] or "(erased)", t["email"] or "", t["phone"] or "",
+        self.top = [(str(i), t["member_id"], t["name"] or _("(erased)"), t["email"] or "", t["phone"] or "",
                      money_text(t["net_spend"])) for i, t in enumerate(doc["top_members"], 1)]
         self.comparison = self._comparison(doc, previous) if previous else []
         # (branch, net sales, sales, buyers) of the period, most net sales first: shown when the
@@ -152,7 +164,7 @@ class DashboardView:
         stores = doc.get("stores") or []
         self.branches = [(b["store"], money_text(b["net"]), number(b["sales"]), number(b["buyers"]))
                          for b in stores] if len(stores) > 1 and not store else []
-        self.branch_title = f"By branch (last {plural(doc['period_days'], 'day')})"
+        self.branch_title = _("By branch (last {days})").format(days=plural(doc['period_days'], 'day'))
 
     @staticmethod
     def _comparison(doc: dict, prev: dict) -> list[tuple[str, str, str, str]]:
@@ -160,13 +172,13 @@ class DashboardView:
         s, m, p = doc["sales"], doc["members"], doc["points"]
         ps, pm, pp = prev["sales"], prev["members"], prev["points"]
         return [
-            ("net sales", money_text(s["net"]), money_text(ps["net"]), change(s["net"], ps["net"])),
-            ("sales", number(s["count"]), number(ps["count"]), change(s["count"], ps["count"])),
-            ("average order", money_text(s["average_order_value"]) or "–", money_text(ps["average_order_value"]) or "–",
+            (_("net sales"), money_text(s["net"]), money_text(ps["net"]), change(s["net"], ps["net"])),
+            (_("sales"), number(s["count"]), number(ps["count"]), change(s["count"], ps["count"])),
+            (_("average order"), money_text(s["average_order_value"]) or "–", money_text(ps["average_order_value"]) or "–",
              change(s["average_order_value"], ps["average_order_value"])),
-            ("active members", number(m["active"]), number(pm["active"]), change(m["active"], pm["active"])),
-            ("new members", number(m["new"]), number(pm["new"]), change(m["new"], pm["new"])),
-            ("points issued", number(p["issued"]), number(pp["issued"]), change(p["issued"], pp["issued"])),
+            (_("active members"), number(m["active"]), number(pm["active"]), change(m["active"], pm["active"])),
+            (_("new members"), number(m["new"]), number(pm["new"]), change(m["new"], pm["new"])),
+            (_("points issued"), number(p["issued"]), number(pp["issued"]), change(p["issued"], pp["issued"])),
         ]
 
     # -- the default: one 80x24 screen -----------------------------------------------------
@@ -178,71 +190,74 @@ class DashboardView:
         """
         doc, p = self.doc, self.doc["points"]
         days = doc["period_days"]
-        heading = f"Last {days:,} days against the {days:,} before" if days > 1 else "This day against the day before"
-        fig_w = max(len(heading) - 2, *(len(row[0]) for row in self.comparison))
-        now_w = max(len("this period"), *(len(row[1]) for row in self.comparison))
-        before_w = max(len("before"), *(len(row[2]) for row in self.comparison))
+        heading = _("Last {days:,} days against the {days:,} before").format(days=days) if days > 1 else _("This day against the day before")
+        fig_w = max(cells_of(heading) - 2, *(cells_of(row[0]) for row in self.comparison))
+        now_w = max(cells_of(_("this period")), *(len(row[1]) for row in self.comparison))
+        before_w = max(cells_of(_("before")), *(len(row[2]) for row in self.comparison))
         # Figures are never cut: when they are too large for the width, the period before goes
         # (--full and --json have it).
         with_before = fig_w + 4 + now_w + 2 + before_w + 2 + 7 <= width
-        head = f"  {'this period':>{now_w}}" + (f"  {'before':>{before_w}}" if with_before else "") + f"  {'change':>7}"
-        lines: list[list[tuple[str, str]]] = [[(f"{heading:{fig_w + 2}}", "bold"), (head, "dim")]]
+        head = f"  {rj(_('this period'), now_w)}" + (f"  {rj(_('before'), before_w)}" if with_before else "") + f"  {rj(_('change'), 7)}"
+        lines: list[list[tuple[str, str]]] = [[(lj(heading, fig_w + 2), "bold"), (head, "dim")]]
         for figure, now, before, delta in self.comparison:
             style = "green" if delta.startswith("+") else "red" if delta.startswith("-") else "dim"
-            lines.append([(f"  {figure:{fig_w}}  ", ""), (f"{now:>{now_w}}", "bold cyan"),
+            lines.append([(f"  {lj(figure, fig_w)}  ", ""), (f"{now:>{now_w}}", "bold cyan"),
                           (f"  {before:>{before_w}}  " if with_before else "  ", ""), (f"{delta:>7}", style)])
         lines.append([])
         figures = (number(doc["members"]["total"]), number(p["outstanding"]), money_text(doc["liability"]))
-        words = (" members · ", " points outstanding · liability ")
-        if len(self.now_title) + 2 + sum(map(len, figures + words)) > width:  # large figures: shorter words
-            words = (" members · ", " points owed · value ")
-        if len(self.now_title) + 2 + sum(map(len, figures + words)) > width:  # still too wide: two lines
+        words = (_(" members · "), _(" points outstanding · liability "))
+        if cells_of(self.now_title) + 2 + sum(map(cells_of, figures + words)) > width:  # large figures: shorter words
+            words = (_(" members · "), _(" points owed · value "))
+        if cells_of(self.now_title) + 2 + sum(map(cells_of, figures + words)) > width:  # still too wide: two lines
             lines.append([(f"{self.now_title}: ", "bold"), (figures[0], "bold cyan"), (words[0].rstrip(" ·"), "")])
             lines.append([("  ", ""), (figures[1], "bold cyan"), (words[1], ""), (figures[2], "bold cyan")])
         else:
             lines.append([(f"{self.now_title}: ", "bold"), (figures[0], "bold cyan"), (words[0], ""),
                           (figures[1], "bold cyan"), (words[1], ""), (figures[2], "bold cyan")])
-        lines.append([(f"  redemption rate {pct(doc['redemption_rate'])} · repeat rate {pct(doc['repeat_rate'])} · "
-                       f"retention {pct(doc['retention'])} · NPS {nps_text(doc['nps'])}", "")])
+        lines.append([(_("  redemption rate {pct} · repeat rate {pct2} · retention {pct3} · NPS {nps_text}").format(pct=pct(doc['redemption_rate']), pct2=pct(doc['repeat_rate']), pct3=pct(doc['retention']), nps_text=nps_text(doc['nps'])), "")])
         lines.append([])
         half = width // 2
-        left = self._compact_distribution("Tiers held", compact_tiers(self.tiers), half - 1, "yellow")
+        left = self._compact_distribution(_("Tiers held"), compact_tiers(self.tiers), half - 1, "yellow")
         if self.branches:  # a shop with branches reads them here; the segments are in --full
-            right = branch_lines(compact_branches(self.branches), "By branch", width - half - 1)
+            right = branch_lines(compact_branches(self.branches), _("By branch"), width - half - 1)
         else:
-            right = self._compact_distribution("RFM segments (365 days)", self.segments, width - half - 1, "green")
+            right = self._compact_distribution(_("RFM segments (365 days)"), self.segments, width - half - 1, "green")
         for i in range(max(len(left), len(right))):
             a = left[i] if i < len(left) else []
             b = right[i] if i < len(right) else []
-            pad = half + 1 - sum(len(t) for t, _ in a)
+            pad = half + 1 - sum(cells_of(t) for t, __ in a)
             lines.append(a + [(" " * pad, "")] + b)
         months = [row[0] for row in self.monthly]
-        lines.append([(f"Last 12 months ({months[0]} to {months[-1]})", "bold")])
+        lines.append([(_("Last 12 months ({months_0} to {months})").format(months_0=months[0], months=months[-1]), "bold")])
         best_sales = max(self.monthly, key=lambda row: row[2])
         best_points = max(self.monthly, key=lambda row: row[3])
-        notes = [f"  top {best_sales[1]} ({best_sales[0]})" if best_sales[2] > 0 else "  no sales in the 12 months",
-                 f"  top {number(best_points[3])} ({best_points[0]})" if best_points[3] > 0 else "  none issued"]
-        cells = max(1, min(4, (width - 17 - max(map(len, notes))) // 12))
-        lines.append([("  net sales     ", ""), (spark([row[2] for row in self.monthly], cells), "blue"), (notes[0], "dim")])
-        lines.append([("  points issued ", ""), (spark([row[3] for row in self.monthly], cells), "magenta"),
+        notes = ["  " + _("top {figure} ({month})").format(figure=best_sales[1], month=best_sales[0])
+                 if best_sales[2] > 0 else "  " + _("no sales in the 12 months"),
+                 "  " + _("top {figure} ({month})").format(figure=number(best_points[3]), month=best_points[0])
+                 if best_points[3] > 0 else "  " + _("none issued")]
+        series = (_("net sales"), _("points issued"))
+        label_w = max(map(cells_of, series))
+        cells = max(1, min(4, (width - label_w - 3 - max(map(cells_of, notes))) // 12))
+        lines.append([(f"  {lj(series[0], label_w)} ", ""), (spark([row[2] for row in self.monthly], cells), "blue"), (notes[0], "dim")])
+        lines.append([(f"  {lj(series[1], label_w)} ", ""), (spark([row[3] for row in self.monthly], cells), "magenta"),
                       (notes[1], "dim")])
         return [[(text, style) for text, style in line if text] for line in lines]
 
     def _compact_distribution(self, title: str, items: list[tuple[str, int]], width: int, style: str):
-        total = sum(n for _, n in items)
-        top = max((n for _, n in items), default=0)
-        name_w = max((len(k) for k, _ in items), default=0)
-        num_w = max((len(number(n)) for _, n in items), default=1)
+        total = sum(n for __, n in items)
+        top = max((n for __, n in items), default=0)
+        name_w = max((cells_of(k) for k, __ in items), default=0)
+        num_w = max((len(number(n)) for __, n in items), default=1)
         bar_w = max(1, width - 2 - name_w - 1 - num_w - 1 - 6 - 1)
         out = [[(title, "bold")]]
         for name, n in items:
-            out.append([(f"  {name:{name_w}} {number(n):>{num_w}} {pct(n / total if total else None):>6} ", ""),
+            out.append([(f"  {lj(name, name_w)} {number(n):>{num_w}} {pct(n / total if total else None):>6} ", ""),
                         (bar(n, top, bar_w), style)])
         return out
 
     def compact_plain(self, width: int = 80) -> str:
-        lines = [self.title, *("".join(text for text, _ in line) for line in self.compact_lines(width)),
-                 "(loyalty dashboard --full: every figure, the monthly table and the top members)"]
+        lines = [self.title, *("".join(text for text, __ in line) for line in self.compact_lines(width)),
+                 _("(loyalty dashboard --full: every figure, the monthly table and the top members)")]
         return "\n".join(line.rstrip() for line in lines) + "\n"
 
     def compact_rich(self, width: int = 80):
@@ -253,7 +268,7 @@ class DashboardView:
         body.no_wrap = True
         body.overflow = "crop"
         return Panel(body, title=f"[bold]{self.title}[/bold]", title_align="left", border_style="bright_blue",
-                     subtitle="[dim]--full: every figure and the top members[/dim]", subtitle_align="right",
+                     subtitle=_("[dim]--full: every figure and the top members[/dim]"), subtitle_align="right",
                      padding=(0, 1))
 
     # -- plain text (piped) --------------------------------------------------------------
@@ -261,47 +276,47 @@ class DashboardView:
         lines = [self.title, ""]
         blocks = [(self.period_title, self.period_kpis), (self.now_title, self.now_kpis)]
         pairs = _plain_pairs(blocks, 3)
-        if max(map(len, pairs)) > width:  # large figures: two to a line
+        if max(map(cells_of, pairs)) > width:  # large figures: two to a line
             pairs = _plain_pairs(blocks, 2)
         lines += pairs
-        lines += self._plain_distribution("Tiers (members by the tier they hold)", self.tiers, width) + [""]
-        lines += self._plain_distribution("Segments (RFM, 365 days)", self.segments, width) + [""]
+        lines += self._plain_distribution(_("Tiers (members by the tier they hold)"), self.tiers, width) + [""]
+        lines += self._plain_distribution(_("Segments (RFM, 365 days)"), self.segments, width) + [""]
         if self.branches:
-            lines += ["".join(text for text, _ in line) for line in branch_lines(self.branches, self.branch_title,
+            lines += ["".join(text for text, __ in line) for line in branch_lines(self.branches, self.branch_title,
                                                                                width)] + [""]
         lines += self._plain_monthly(width) + [""]
-        lines.append("Top 10 members by net spend (365 days)")
+        lines.append(_("Top 10 members by net spend (365 days)"))
         if self.top:
-            specs = [Column("rank", "#", "number"), Column("member_id", "member", "id"), Column("name", "name", "text"),
-                     Column("email", "email", "text"), Column("phone", "phone", "phone"),
-                     Column("net_spend", "net spend", "money")]
+            specs = [Column("rank", "#", "number"), Column("member_id", _("member"), "id"), Column("name", _("name"), "text"),
+                     Column("email", _("email"), "text"), Column("phone", _("phone"), "phone"),
+                     Column("net_spend", _("net spend"), "money")]
             cells = [list(row) for row in self.top]
-            kept, widths, _ = fit_columns(specs, cells, width, plain_overhead, cells_of)
+            kept, widths, __ = fit_columns(specs, cells, width, plain_overhead, cells_of)
             lines.append(plain_table(specs, cells, kept, widths).rstrip("\n"))
         else:
-            lines.append("  no sales in the 365 days")
+            lines.append(_("  no sales in the 365 days"))
         return "\n".join(line.rstrip() for line in lines) + "\n"
 
     def _plain_distribution(self, title: str, items: list[tuple[str, int]], width: int) -> list[str]:
-        total = sum(n for _, n in items)
-        top = max((n for _, n in items), default=0)
-        name_w = max((len(k) for k, _ in items), default=0)
-        num_w = max((len(number(n)) for _, n in items), default=1)
+        total = sum(n for __, n in items)
+        top = max((n for __, n in items), default=0)
+        name_w = max((cells_of(k) for k, __ in items), default=0)
+        num_w = max((len(number(n)) for __, n in items), default=1)
         bar_w = max(10, min(40, width - name_w - num_w - 14))
         out = [title]
         for name, n in items:
-            out.append(f"  {name.ljust(name_w)}  {number(n).rjust(num_w)}  {pct(n / total if total else None).rjust(6)}  "
+            out.append(f"  {lj(name, name_w)}  {number(n).rjust(num_w)}  {pct(n / total if total else None).rjust(6)}  "
                        f"{bar(n, top, bar_w)}")
         return out
 
     def _plain_monthly(self, width: int) -> list[str]:
-        sales_w = max(len("net sales"), *(len(v) for _, v, _, _ in self.monthly))
-        points_w = max(len("points issued"), *(len(number(v)) for _, _, _, v in self.monthly))
+        sales_w = max(cells_of(_("net sales")), *(len(v) for __, v, __, __ in self.monthly))
+        points_w = max(cells_of(_("points issued")), *(len(number(v)) for __, __, __, v in self.monthly))
         bar_w = max(8, (width - 2 - 7 - sales_w - points_w - 8) // 2)
-        top_sales = max(v for _, _, v, _ in self.monthly)
-        top_points = max(p for _, _, _, p in self.monthly)
-        out = ["Last 12 months",
-               f"  {'month':7}  {'net sales'.rjust(sales_w)} {''.ljust(bar_w)}  {'points issued'.rjust(points_w)}"]
+        top_sales = max(v for __, __, v, __ in self.monthly)
+        top_points = max(p for __, __, __, p in self.monthly)
+        out = [_("Last 12 months"),
+               f"  {lj(_('month'), 7)}  {rj(_('net sales'), sales_w)} {''.ljust(bar_w)}  {rj(_('points issued'), points_w)}"]
         for month, net, net_value, points in self.monthly:
             out.append(f"  {month:7}  {net.rjust(sales_w)} {bar(net_value, top_sales, bar_w).ljust(bar_w)}  "
                        f"{number(points).rjust(points_w)} {bar(points, top_points, bar_w)}")
@@ -317,13 +332,13 @@ class DashboardView:
 
         def tiles(pairs, per_row):
             grid = Table.grid(expand=True, padding=(0, 2))
-            for _ in range(per_row):
+            for __ in range(per_row):
                 grid.add_column(ratio=1, no_wrap=True)
             for i in range(0, len(pairs), per_row):
                 chunk = pairs[i:i + per_row]
                 chunk += [("", "")] * (per_row - len(chunk))
-                grid.add_row(*(Text(v, style="bold cyan") for _, v in chunk))
-                grid.add_row(*(Text(label, style="dim") for label, _ in chunk))
+                grid.add_row(*(Text(v, style="bold cyan") for __, v in chunk))
+                grid.add_row(*(Text(label, style="dim") for label, __ in chunk))
                 if i + per_row < len(pairs):
                     grid.add_row(*([""] * per_row))
             return grid
@@ -332,8 +347,8 @@ class DashboardView:
         rows = max(len(self.tiers), len(self.segments))  # both panels the same height
 
         def distribution(items, style, bar_width):
-            total = sum(n for _, n in items)
-            top = max((n for _, n in items), default=0)
+            total = sum(n for __, n in items)
+            top = max((n for __, n in items), default=0)
             t = Table.grid(padding=(0, 1))
             t.add_column(no_wrap=True)
             t.add_column(justify="right")
@@ -341,7 +356,7 @@ class DashboardView:
             t.add_column(no_wrap=True)
             for name, n in items:
                 t.add_row(name, number(n), pct(n / total if total else None), Text(bar(n, top, bar_width), style=style))
-            for _ in range(rows - len(items)):
+            for __ in range(rows - len(items)):
                 t.add_row("", "", "", "")
             return t
 
@@ -350,20 +365,20 @@ class DashboardView:
         dist_row.add_column(ratio=1)
         dist_row.add_column(ratio=1)
         dist_row.add_row(
-            Panel(distribution(self.tiers, "yellow", half), title="Tiers held", title_align="left", border_style="cyan"),
-            Panel(distribution(self.segments, "green", half), title="RFM segments (365 days)", title_align="left",
+            Panel(distribution(self.tiers, "yellow", half), title=_("Tiers held"), title_align="left", border_style="cyan"),
+            Panel(distribution(self.segments, "green", half), title=_("RFM segments (365 days)"), title_align="left",
                   border_style="cyan"))
 
-        top_sales = max(v for _, _, v, _ in self.monthly)
-        top_points = max(p for _, _, _, p in self.monthly)
-        sales_w = max(len("net sales"), *(len(v) for _, v, _, _ in self.monthly))
-        points_w = max(len("points issued"), *(len(number(v)) for _, _, _, v in self.monthly))
+        top_sales = max(v for __, __, v, __ in self.monthly)
+        top_points = max(p for __, __, __, p in self.monthly)
+        sales_w = max(cells_of(_("net sales")), *(len(v) for __, v, __, __ in self.monthly))
+        points_w = max(cells_of(_("points issued")), *(len(number(v)) for __, __, __, v in self.monthly))
         bar_w = max(8, (width - 8 - 7 - sales_w - points_w - 14) // 2)
         chart = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
-        chart.add_column("month", no_wrap=True)
-        chart.add_column("net sales", justify="right", no_wrap=True)
+        chart.add_column(_("month"), no_wrap=True)
+        chart.add_column(_("net sales"), justify="right", no_wrap=True)
         chart.add_column("", no_wrap=True, width=bar_w, overflow="crop")
-        chart.add_column("points issued", justify="right", no_wrap=True)
+        chart.add_column(_("points issued"), justify="right", no_wrap=True)
         chart.add_column("", no_wrap=True, width=bar_w, overflow="crop")
         for month, net, net_value, points in self.monthly:
             chart.add_row(month, net, Text(bar(net_value, top_sales, bar_w), style="blue"),
@@ -374,11 +389,11 @@ class DashboardView:
         for label, justify in (("#", "right"), ("member", "left"), ("name", "left"), ("email", "left"),
                                ("phone", "left"), ("net spend", "right")):
             if label != "phone" or wide:
-                top.add_column(label, justify=justify, no_wrap=True, overflow="ellipsis")
+                top.add_column(_(label), justify=justify, no_wrap=True, overflow="ellipsis")
         for row in self.top:
             top.add_row(*(row if wide else row[:4] + row[5:]))
         if not self.top:
-            top.add_row("", "no sales in the 365 days", *[""] * (4 if wide else 3))
+            top.add_row("", _("no sales in the 365 days"), *[""] * (4 if wide else 3))
 
         branches = []
         if self.branches:
@@ -389,8 +404,8 @@ class DashboardView:
             Group(Panel(tiles(self.period_kpis, per_row), title=self.period_title, title_align="left", border_style="cyan"),
                   Panel(tiles(self.now_kpis, per_row), title=self.now_title, title_align="left", border_style="cyan"),
                   dist_row, *branches,
-                  Panel(chart, title="Last 12 months", title_align="left", border_style="cyan"),
-                  Panel(top, title="Top 10 members by net spend (365 days)", title_align="left", border_style="cyan")),
+                  Panel(chart, title=_("Last 12 months"), title_align="left", border_style="cyan"),
+                  Panel(top, title=_("Top 10 members by net spend (365 days)"), title_align="left", border_style="cyan")),
             title=f"[bold]{self.title}[/bold]", border_style="bright_blue", padding=(0, 1))
 
 
@@ -399,16 +414,16 @@ def _plain_pairs(blocks: list[tuple[str, list[tuple[str, str]]]], per_line: int)
     rows = [(title, [pairs[i:i + per_line] for i in range(0, len(pairs), per_line)]) for title, pairs in blocks]
     label_w = [0] * per_line
     value_w = [0] * per_line
-    for _, lines in rows:
+    for __, lines in rows:
         for line in lines:
             for col, (label, value) in enumerate(line):
-                label_w[col] = max(label_w[col], len(label))
+                label_w[col] = max(label_w[col], cells_of(label))
                 value_w[col] = max(value_w[col], len(value))
     out = []
     for title, lines in rows:
         out.append(title)
         for line in lines:
-            out.append("  " + "  ".join(f"{label.ljust(label_w[c])}  {value.rjust(value_w[c])}"
+            out.append("  " + "  ".join(f"{lj(label, label_w[c])}  {value.rjust(value_w[c])}"
                                         for c, (label, value) in enumerate(line)))
         out.append("")
     return out

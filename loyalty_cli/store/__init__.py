@@ -16,6 +16,7 @@ from pathlib import Path
 
 from loyalty_cli.errors import Busy, LoyaltyError, UsageError
 from loyalty_cli.store.migrations import APPLICATION_ID, MIGRATIONS, MIGRATIONS_TABLE
+from loyalty_cli.i18n import M_, _
 
 DEFAULT_BUSY_TIMEOUT = 5.0
 MAX_BUSY_TIMEOUT = 2_147_483  # SQLite takes milliseconds as a 32-bit int: beyond it, no wait at all
@@ -85,12 +86,12 @@ def resolve_path(db: str | os.PathLike | None = None) -> Path:
         return Location(url)
     if db is not None:
         if not str(db).strip():
-            raise LoyaltyError("--db was given an empty path; give the path of a database file")
+            raise LoyaltyError(M_("--db was given an empty path; give the path of a database file"))
         return Path(db)
     env = os.environ.get("LOYALTY_DB")
     if env is not None:
         if not env.strip():  # set but empty: an unset shell variable, not a wish for the default database
-            raise UsageError("LOYALTY_DB is set but empty; give it the path of a database file, or unset it")
+            raise UsageError(M_("LOYALTY_DB is set but empty; give it the path of a database file, or unset it"))
         return Path(env)
     return default_path()
 
@@ -102,9 +103,9 @@ def busy_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}") from None
+        raise UsageError(M_("LOYALTY_BUSY_TIMEOUT must be a number of seconds, got {raw!r}", raw=raw)) from None
     if not 0 <= value <= MAX_BUSY_TIMEOUT:  # NaN fails too
-        raise UsageError(f"LOYALTY_BUSY_TIMEOUT must be from 0 to {MAX_BUSY_TIMEOUT:,} seconds, got {raw!r}")
+        raise UsageError(M_("LOYALTY_BUSY_TIMEOUT must be from 0 to {max_busy_timeout:,} seconds, got {raw!r}", max_busy_timeout=MAX_BUSY_TIMEOUT, raw=raw))
     return value
 
 
@@ -121,12 +122,11 @@ def is_read_only(exc: BaseException) -> bool:
 
 
 def read_only_message(path) -> str:
-    return (f"cannot write to {path}: the file or its folder is read-only (SQLite also writes "
-            f"{Path(path).name}-wal and -shm beside it)")
+    return (_("cannot write to {path}: the file or its folder is read-only (SQLite also writes {name}-wal and -shm beside it)").format(path=path, name=Path(path).name))
 
 
 def _taken(target: Path) -> LoyaltyError:
-    return LoyaltyError(f"{target} already exists; choose a new file name for the backup")
+    return LoyaltyError(M_("{target} already exists; choose a new file name for the backup", target=target))
 
 
 def _place(partial: Path, target: Path) -> None:
@@ -148,8 +148,7 @@ def _place(partial: Path, target: Path) -> None:
 
 
 def _backup_disk_full(target: Path) -> LoyaltyError:
-    return LoyaltyError(f"the disk holding {target} is full: no backup was written; free some space "
-                        "there (or back up to another disk) and run the command again")
+    return LoyaltyError(M_("the disk holding {target} is full: no backup was written; free some space there (or back up to another disk) and run the command again", target=target))
 
 
 PARTIAL_MARK = ".partial-"  # a backup being written: .NAME.partial-XXXXXXXX beside NAME
@@ -189,14 +188,12 @@ def foreign_or_newer(conn: sqlite3.Connection, path) -> str | None:
         return newer_message(path, version)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if tables and "migrations" not in tables:
-        return (f"{path} is another application's SQLite database (it has tables, none of loyalty's); "
-                "give --db a new file or a loyalty database")
+        return (_("{path} is another application's SQLite database (it has tables, none of loyalty's); give --db a new file or a loyalty database").format(path=path))
     return None
 
 
 def newer_message(path, version: int) -> str:
-    return (f"{path} was made by a newer version of loyalty (schema {version}; this one knows "
-            f"{len(MIGRATIONS)}); upgrade loyalty to use it")
+    return (_("{path} was made by a newer version of loyalty (schema {version}; this one knows {n_migrations}); upgrade loyalty to use it").format(path=path, version=version, n_migrations=len(MIGRATIONS)))
 
 
 # -- recognising a database file before SQLite opens it -----------------------------------
@@ -221,14 +218,14 @@ def examine(path: Path) -> str:
 
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/null, a pipe: never chmod-ed, never read
-            raise NotOurs(path, "not a regular file")
+            raise NotOurs(path, _("not a regular file"))
         header = _header(path)
     except FileNotFoundError:
         return MISSING
     if not header:
         return EMPTY
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        raise NotOurs(path, "not an SQLite database file")
+        raise NotOurs(path, _("not an SQLite database file"))
     user_version = int.from_bytes(header[60:64], "big")
     application_id = int.from_bytes(header[68:72], "big")
     if application_id == APPLICATION_ID:
@@ -237,15 +234,14 @@ def examine(path: Path) -> str:
         return OURS
     if application_id == 0 and _made_by_earlier_loyalty(path, user_version):
         return LEGACY
-    raise NotOurs(path, "another application's SQLite database")
+    raise NotOurs(path, _("another application's SQLite database"))
 
 
 class NotOurs(LoyaltyError):
     """A file that is not a loyalty database; `what` says what it is instead."""
 
     def __init__(self, path, what: str):
-        super().__init__(f"{path} is not a loyalty database ({what}); nothing was changed: give --db the path of "
-                         "your loyalty database, or a new file to create with: loyalty init --db PATH")
+        super().__init__(_("{path} is not a loyalty database ({what}); nothing was changed: give --db the path of your loyalty database, or a new file to create with: loyalty init --db PATH").format(path=path, what=what))
         self.what = what
 
 
@@ -289,9 +285,7 @@ def dangling_message(path: Path) -> str:
 
     target = os.readlink(path)
     where = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), target))
-    return (f"{path} is a symbolic link to {target}, which does not exist; nothing was created: "
-            f"create the database at the link's target (loyalty init --db {shlex.quote(where)}), "
-            "or remove the link")
+    return (_("{path} is a symbolic link to {target}, which does not exist; nothing was created: create the database at the link's target (loyalty init --db {quote}), or remove the link").format(path=path, target=target, quote=shlex.quote(where)))
 
 
 def missing_message(path: Path, db) -> str:
@@ -299,13 +293,11 @@ def missing_message(path: Path, db) -> str:
     import shlex
 
     where = os.path.abspath(path)
-    create = f"loyalty init --db {shlex.quote(where)}"
+    create = _("loyalty init --db {quote}").format(quote=shlex.quote(where))
     if db is None and os.environ.get("LOYALTY_DB") is None:
-        return (f"no loyalty database at {where} (the default location: neither --db nor LOYALTY_DB is set); "
-                f"nothing was created: give --db the path of your database, or create one here with: {create}")
-    source = "given by --db" if db is not None else "from LOYALTY_DB"
-    return (f"no loyalty database at {where} ({source}); nothing was created: check the path, "
-            f"or create the database with: {create}")
+        return (_("no loyalty database at {where} (the default location: neither --db nor LOYALTY_DB is set); nothing was created: give --db the path of your database, or create one here with: {create}").format(where=where, create=create))
+    source = _("given by --db") if db is not None else _("from LOYALTY_DB")
+    return (_("no loyalty database at {where} ({source}); nothing was created: check the path, or create the database with: {create}").format(where=where, source=source, create=create))
 
 
 # -- failures of the disk or of the file, each with its own message ---------------------------
@@ -329,7 +321,7 @@ def _primary_code(exc: sqlite3.Error) -> int | None:
 
 
 def damaged_message(path, words: str) -> str:
-    return f"{path} is damaged ({words}); restore a backup: loyalty db restore BACKUP --yes"
+    return _("{path} is damaged ({words}); restore a backup: loyalty db restore BACKUP --yes").format(path=path, words=words)
 
 
 def backup_damaged(backup, exc: sqlite3.Error):
@@ -339,14 +331,13 @@ def backup_damaged(backup, exc: sqlite3.Error):
 
     if _primary_code(exc) not in (SQLITE_CORRUPT, SQLITE_NOTADB):
         return None
-    return Damaged(f"{backup} is damaged ({exc}): nothing was restored; choose another backup")
+    return Damaged(M_("{backup} is damaged ({exc}): nothing was restored; choose another backup", backup=backup, exc=exc))
 
 
 def full_message(path) -> str:
     if saved_changes():  # a command that commits in steps saved some of them
-        return (f"the disk holding {path} is full: the command stopped after saving part of its work; "
-                "free some space, then look at what is missing before running it again")
-    return f"the disk holding {path} is full: nothing was written; free some space and run the command again"
+        return (_("the disk holding {path} is full: the command stopped after saving part of its work; free some space, then look at what is missing before running it again").format(path=path))
+    return _("the disk holding {path} is full: nothing was written; free some space and run the command again").format(path=path)
 
 
 FULL_BELOW = 64 * 1024  # free bytes under which an I/O error is taken for a full disk
@@ -387,32 +378,27 @@ def storage_failure(exc: BaseException, path) -> LoyaltyError | None:
         if code == SQLITE_READONLY:
             return LoyaltyError(read_only_message(path))
         if code == SQLITE_IOERR:
-            return LoyaltyError(f"cannot read or write {path}: the disk reported an error ({words}); "
-                                "check the disk and its connection, then run: loyalty db check")
+            return LoyaltyError(M_("cannot read or write {path}: the disk reported an error ({words}); check the disk and its connection, then run: loyalty db check", path=path, words=words))
         if code == SQLITE_CANTOPEN:
-            return LoyaltyError(f"cannot open {path} ({words}); check that the file and its folder exist "
-                                "and that you may read and write them")
+            return LoyaltyError(M_("cannot open {path} ({words}); check that the file and its folder exist and that you may read and write them", path=path, words=words))
         if code in (SQLITE_PERM, SQLITE_AUTH):
-            return LoyaltyError(f"permission denied on {path} ({words}); check the owner and mode of the file "
-                                "and its folder")
+            return LoyaltyError(M_("permission denied on {path} ({words}); check the owner and mode of the file and its folder", path=path, words=words))
         return None
     if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
         import errno
 
         # (a write to an open file or to the output names no file)
-        where = exc.filename if exc.filename is not None else "the file or output being written"
+        where = exc.filename if exc.filename is not None else _("the file or output being written")
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return LoyaltyError(f"the disk holding {where} is full ({exc.strerror}): what it was writing is "
-                                "incomplete; free some space and run the command again")
+            return LoyaltyError(M_("the disk holding {where} is full ({strerror}): what it was writing is incomplete; free some space and run the command again", where=where, strerror=exc.strerror))
         if exc.errno in (errno.EACCES, errno.EPERM):
-            return LoyaltyError(f"permission denied on {where}; check the owner and mode of the file and its folder")
+            return LoyaltyError(M_("permission denied on {where}; check the owner and mode of the file and its folder", where=where))
         if exc.errno == errno.EROFS:
-            return LoyaltyError(f"cannot write {where}: it is on a read-only file system")
+            return LoyaltyError(M_("cannot write {where}: it is on a read-only file system", where=where))
         if exc.errno == errno.EIO:
-            return LoyaltyError(f"cannot read or write {where}: the disk reported an input/output error; "
-                                "check the disk and its connection, then run: loyalty db check")
+            return LoyaltyError(M_("cannot read or write {where}: the disk reported an input/output error; check the disk and its connection, then run: loyalty db check", where=where))
         if exc.errno == errno.ENAMETOOLONG:
-            return UsageError(f"the path {where} is too long for the file system; give a shorter one")
+            return UsageError(M_("the path {where} is too long for the file system; give a shorter one", where=where))
     return None
 
 
@@ -496,18 +482,17 @@ class Store:
         path = resolve_path(db)
         timeout = busy_timeout()
         if path.is_dir():
-            raise UsageError(f"{path} is a directory; give --db the path of a database file")
+            raise UsageError(M_("{path} is a directory; give --db the path of a database file", path=path))
         try:
             kind = examine(path)
         except OSError as exc:
-            raise storage_failure(exc, path) or LoyaltyError(f"cannot read {path}: {exc.strerror}") from None
+            raise storage_failure(exc, path) or LoyaltyError(M_("cannot read {path}: {strerror}", path=path, strerror=exc.strerror)) from None
         if kind == MISSING and os.path.islink(path):
             raise LoyaltyError(dangling_message(path))
         if kind == MISSING and not create:
             raise LoyaltyError(missing_message(path, db))
         if kind == EMPTY and not create:
-            raise LoyaltyError(f"{path} is an empty file, not a loyalty database; nothing was changed: "
-                               f"to make a new database of it: loyalty init --db {path}")
+            raise LoyaltyError(M_("{path} is an empty file, not a loyalty database; nothing was changed: to make a new database of it: loyalty init --db {path}", path=path))
         new = kind in (MISSING, EMPTY)
         if kind == MISSING:
             try:
@@ -516,11 +501,10 @@ class Store:
                 if os.path.islink(path) and not os.path.exists(path):
                     raise LoyaltyError(dangling_message(path)) from None
                 if _retried:
-                    raise LoyaltyError(f"cannot create the database at {path}: a file appeared there "
-                                       "and went again while it was being created; run the command again") from None
+                    raise LoyaltyError(M_("cannot create the database at {path}: a file appeared there and went again while it was being created; run the command again", path=path)) from None
                 return cls.open(db, migrate, create, now, _retried=True, key_file=key_file, adopt=adopt)
             except OSError as exc:
-                raise LoyaltyError(f"cannot create the database at {path}: {exc.strerror}") from None
+                raise LoyaltyError(M_("cannot create the database at {path}: {strerror}", path=path, strerror=exc.strerror)) from None
         elif kind == EMPTY:
             os.chmod(path, 0o600)
         conn = None
@@ -542,7 +526,7 @@ class Store:
                     not os.access(path.parent if str(path.parent) else ".", os.W_OK):
                 # a read-only folder: SQLite cannot make the -wal and -shm files beside the database
                 failure = LoyaltyError(read_only_message(path))
-            raise failure or LoyaltyError(f"cannot open {path} as a loyalty database ({exc})") from None
+            raise failure or LoyaltyError(M_("cannot open {path} as a loyalty database ({exc})", path=path, exc=exc)) from None
         return store
 
     def _configure(self) -> None:
@@ -589,10 +573,9 @@ class Store:
         self.conn.journal.write_block({"adopted": bool(counts)})
         if counts:
             what = ", ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in counts.items())
-            self.notes.append(f"the chain now covers the rows recorded before it ({what}); "
-                              "'loyalty db check' verifies them from here on")
+            self.notes.append(_("the chain now covers the rows recorded before it ({what}); 'loyalty db check' verifies them from here on").format(what=what))
         if self.signer.created:
-            self.signer.notes.append(f"made a new chain key at {self.signer.path}: keep a copy of it with your backups")
+            self.signer.notes.append(_("made a new chain key at {path}: keep a copy of it with your backups").format(path=self.signer.path))
 
     @contextmanager
     def write(self):
@@ -714,7 +697,7 @@ class Store:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise Busy(f"another '{name}' job is running on {self.path}; try again when it has finished") from None
+                raise Busy(M_("another '{name}' job is running on {path}; try again when it has finished", name=name, path=self.path)) from None
             yield
         finally:
             os.close(fd)
@@ -745,7 +728,7 @@ class Store:
 
                     if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # not a wrong path: the backup's disk
                         raise _backup_disk_full(target) from None
-                    raise UsageError(f"cannot write the backup at {target}: {exc.strerror}") from None
+                    raise UsageError(M_("cannot write the backup at {target}: {strerror}", target=target, strerror=exc.strerror)) from None
                 dest = sqlite3.connect(partial)
                 try:
                     try:
@@ -773,8 +756,7 @@ class Store:
         if code == SQLITE_FULL or (code == SQLITE_IOERR and disk_full(target)):
             return _backup_disk_full(target)
         if code == SQLITE_IOERR:
-            return LoyaltyError(f"cannot write the backup at {target}: the disk reported an error ({exc}); "
-                                "no backup was written; check that disk, or back up to another one")
+            return LoyaltyError(M_("cannot write the backup at {target}: the disk reported an error ({exc}); no backup was written; check that disk, or back up to another one", target=target, exc=exc))
         return exc
 
     def _check_copy(self, dest: sqlite3.Connection) -> None:
@@ -790,8 +772,7 @@ class Store:
                 raise
             found = [str(exc)]
         if found != ["ok"]:
-            raise Damaged(f"{self.path} is damaged ({found[0]}): the backup was not written; restore "
-                          "an earlier backup: loyalty db restore BACKUP --yes")
+            raise Damaged(M_("{path} is damaged ({found_0}): the backup was not written; restore an earlier backup: loyalty db restore BACKUP --yes", path=self.path, found_0=found[0]))
 
     # -- partial backups left by a killed `db backup` ----------------------------
     # Each backup lists its partial file in DB.backup-partials (beside the database) before
@@ -873,11 +854,11 @@ class Store:
 
         try:  # from its header first: another application's file is refused before SQLite opens it
             if examine(Path(path)) == EMPTY:
-                raise InputFileError(f"{path} is not a loyalty backup (it is an empty file)")
+                raise InputFileError(M_("{path} is not a loyalty backup (it is an empty file)", path=path))
         except NotOurs as exc:
-            raise InputFileError(f"{path} is not a loyalty backup ({exc.what}); nothing was restored") from None
+            raise InputFileError(M_("{path} is not a loyalty backup ({what}); nothing was restored", path=path, what=exc.what)) from None
         except OSError as exc:
-            raise InputFileError(f"cannot read the backup {path}: {exc.strerror}") from None
+            raise InputFileError(M_("cannot read the backup {path}: {strerror}", path=path, strerror=exc.strerror)) from None
         except InputFileError:
             raise
         except LoyaltyError as exc:  # made by a newer loyalty
@@ -887,12 +868,12 @@ class Store:
 
             conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True)
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
-                raise InputFileError(f"{path} is not a loyalty backup (it has no ledger)")
+                raise InputFileError(M_("{path} is not a loyalty backup (it has no ledger)", path=path))
             problem = foreign_or_newer(conn, path)  # checked before anything is copied
             if problem:
                 raise InputFileError(problem)
         except sqlite3.DatabaseError as exc:
-            raise backup_damaged(path, exc) or InputFileError(f"{path} is not a loyalty backup ({exc})") from None
+            raise backup_damaged(path, exc) or InputFileError(M_("{path} is not a loyalty backup ({exc})", path=path, exc=exc)) from None
         return cls(Path(path), conn)
 
     def restore_from(self, backup: "Store") -> None:

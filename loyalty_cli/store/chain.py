@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 
 from loyalty_cli.store import dialect
+from loyalty_cli.i18n import M_, _
 
 GENESIS = "0" * 64
 BLOCK_ROWS = 20_000  # records buffered before a big import writes a block mid-transaction
@@ -149,18 +150,13 @@ class Signer:
                 self.created = True
                 if chain_key_id is not None:
                     self.notes.append(
-                        f"warning: the chain key file {self.path} did not exist: made a new key there (key "
-                        f"{keys.key_id(key)}), but the chain is signed with key {chain_key_id}: 'loyalty db check' "
-                        "reports the blocks signed with either one it is not given; put the old key file back, or, "
-                        "if it is lost for good: loyalty db rekey --yes")
+                        _("warning: the chain key file {path} did not exist: made a new key there (key {key_id}), but the chain is signed with key {chain_key_id}: 'loyalty db check' reports the blocks signed with either one it is not given; put the old key file back, or, if it is lost for good: loyalty db rekey --yes").format(path=self.path, key_id=keys.key_id(key), chain_key_id=chain_key_id))
             self._key = key
         kid = keys.key_id(self._key)
         if chain_key_id is not None and kid != chain_key_id:
             if not self.created and not self.notes:
                 self.notes.append(
-                    f"warning: the chain key in {self.path} (key {kid}) is not the one this database's chain is "
-                    f"signed with (key {chain_key_id}): 'loyalty db check' reports the blocks signed with either one "
-                    "it is not given; point LOYALTY_KEY_FILE at the right key file, or: loyalty db rekey --yes")
+                    _("warning: the chain key in {path} (key {kid}) is not the one this database's chain is signed with (key {chain_key_id}): 'loyalty db check' reports the blocks signed with either one it is not given; point LOYALTY_KEY_FILE at the right key file, or: loyalty db rekey --yes").format(path=self.path, kid=kid, chain_key_id=chain_key_id))
             return self._key, kid, chain_key_id
         return self._key, kid, None
 
@@ -227,7 +223,7 @@ class Journal:
             return None
         if self._head is None:
             self._head = head(self.conn)
-        last_id, _, chain_key_id, counts = self._pending[0] if self._pending else self._head
+        last_id, __, chain_key_id, counts = self._pending[0] if self._pending else self._head
         key, kid, rekey = self.signer.key_for(chain_key_id)
         counts = dict(counts)
         for kind, rows in self.rows.items():
@@ -259,11 +255,11 @@ class Journal:
         """Write the block still being compressed, if any (before the transaction commits)."""
         if self._pending is None:
             return
-        _, block, worker, done = self._pending
+        __, block, worker, done = self._pending
         self._pending = None
         worker.join()
         if not done or isinstance(done[0], BaseException):
-            raise done[0] if done else RuntimeError("the chain block was not compressed")
+            raise done[0] if done else RuntimeError(M_("the chain block was not compressed"))
         self._insert(block, done[0])
 
     def abandon(self) -> None:
@@ -296,7 +292,7 @@ def _compress(text: str, done: list) -> None:
 def size(kind: str, records) -> int:
     """How many rows `records` of `kind` stand for (a ledger record is a range of entries)."""
     if kind == "ledger":
-        return sum(last - first + 1 for first, last, _ in records)
+        return sum(last - first + 1 for first, last, __ in records)
     return len(records)
 
 
@@ -384,10 +380,10 @@ def hash_of(tx, block_id: int) -> str | None:
 def keys_not_chained(tx, kind: str, key: str, limit: int) -> list:
     """The keys of rows of `kind`'s table that no block records (every body holding that kind is
     read: only when the counts say there are such rows)."""
-    table, columns, _ = RECORDS[kind]
+    table, columns, __ = RECORDS[kind]
     at = columns.index(key)
     chained = set()
-    for *_, body in blocks(tx, kinds=kind):
+    for *__, body in blocks(tx, kinds=kind):
         try:
             chained.update(rec[at] for rec in body_of(body)["rows"].get(kind, ()))
         except (ValueError, KeyError, TypeError, IndexError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from loyalty_cli.store import dialect, stream
 from loyalty_cli.store.checks import column_names, table_names
+from loyalty_cli.i18n import M_
 
 # Parents before children. A member's referrer is another member: members are written without
 # it first and their referrers set once every member is there.
@@ -49,7 +50,7 @@ def copy_rows(source, target) -> dict[str, int]:
     have = table_names(source)
     missing = sorted((have - SKIP) - table_names(target))
     if missing:
-        raise ValueError(f"the target has no table {missing[0]}")
+        raise ValueError(M_("the target has no table {missing_0}", missing_0=missing[0]))
     to_postgres = dialect(target) == "postgresql"
     order = [t for t in ORDER if t in have] + sorted(have - set(ORDER) - SKIP)
     counts = {}
@@ -57,7 +58,7 @@ def copy_rows(source, target) -> dict[str, int]:
         names = columns(source, table)
         lacking = sorted(set(names) - set(columns(target, table)))
         if lacking:
-            raise ValueError(f"the target's {table} has no column {lacking[0]}")
+            raise ValueError(M_("the target's {table} has no column {lacking_0}", table=table, lacking_0=lacking[0]))
         written = names
         if table == "members":
             written = [n for n in names if n != "referred_by"]

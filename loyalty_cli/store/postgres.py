@@ -22,6 +22,7 @@ from functools import lru_cache
 import itertools
 
 from loyalty_cli.errors import Busy, LoyaltyError, UsageError
+from loyalty_cli.i18n import M_, _
 
 WRITE_LOCK = 0x4C4F5931          # the advisory lock every write transaction takes ("LOY1")
 TAKE_WRITE_LOCK = f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"
@@ -56,8 +57,7 @@ def driver():
     try:
         import psycopg
     except ImportError:
-        raise UsageError("a PostgreSQL --db needs the PostgreSQL driver: pip install 'loyalty[postgres]' "
-                         "(it installs psycopg)") from None
+        raise UsageError(M_("a PostgreSQL --db needs the PostgreSQL driver: pip install 'loyalty[postgres]' (it installs psycopg)")) from None
     return psycopg
 
 
@@ -418,10 +418,10 @@ def connect(url: str, timeout: float):
                               application_name="loyalty", options=f"{given} -c jit=off".strip())
     except psycopg.OperationalError as exc:
         if re.search(r"invalid \S+ value|invalid connection option|invalid URI", str(exc)):  # a URL's setting
-            raise UsageError(f"--db {redact(url)} has a setting libpq refuses ({first_line(exc, url)})") from None
+            raise UsageError(M_("--db {redact} has a setting libpq refuses ({first_line})", redact=redact(url), first_line=first_line(exc, url))) from None
         raise Unreachable(url, exc) from None
     except psycopg.ProgrammingError as exc:  # a URL libpq cannot parse
-        raise UsageError(f"--db {redact(url)} is not a PostgreSQL URL libpq understands ({first_line(exc, url)})") from None
+        raise UsageError(M_("--db {redact} is not a PostgreSQL URL libpq understands ({first_line})", redact=redact(url), first_line=first_line(exc, url))) from None
     _loaders(raw)
     return Connection(raw, url)
 
@@ -482,11 +482,9 @@ class Unreachable(LoyaltyError):
         if said and re.search(r"does not exist|authentication failed|no password|not permitted|"
                               r"no pg_hba.conf entry|permission denied", said.group(1)):
             self.exit_code = 1
-            super().__init__(f"the database server at {redact(url)} refused the connection: {said.group(1)}; "
-                             "check the URL (database, role, password) and the server's settings")
+            super().__init__(_("the database server at {redact} refused the connection: {group}; check the URL (database, role, password) and the server's settings").format(redact=redact(url), group=said.group(1)))
             return
-        super().__init__(f"cannot reach the database at {redact(url)} ({words}); "
-                         "check that the server is running and the URL, then run the command again")
+        super().__init__(_("cannot reach the database at {redact} ({words}); check that the server is running and the URL, then run the command again").format(redact=redact(url), words=words))
 
 
 def failure(exc: BaseException, where) -> LoyaltyError | None:
@@ -502,16 +500,14 @@ def failure(exc: BaseException, where) -> LoyaltyError | None:
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
         from loyalty_cli.store import saved_changes
 
-        state = "the command stopped after saving part of its work" if saved_changes() else "nothing was written"
-        error = LoyaltyError(f"lost the connection to the database at {where} ({first_line(exc)}): {state}; "
-                             "check the server, then run the command again")
+        state = _("the command stopped after saving part of its work") if saved_changes() else _("nothing was written")
+        error = LoyaltyError(M_("lost the connection to the database at {where} ({first_line}): {state}; check the server, then run the command again", where=where, first_line=first_line(exc), state=state))
         error.exit_code = UNREACHABLE
         return error
     if isinstance(exc, (errors.InsufficientPrivilege,)):
-        return LoyaltyError(f"permission denied on the database at {where} ({first_line(exc)}); the role in the "
-                            "URL must own the database")
+        return LoyaltyError(M_("permission denied on the database at {where} ({first_line}); the role in the URL must own the database", where=where, first_line=first_line(exc)))
     if isinstance(exc, (errors.DiskFull,)):
-        return LoyaltyError(f"the database server's disk is full ({where}): nothing was written")
+        return LoyaltyError(M_("the database server's disk is full ({where}): nothing was written", where=where))
     return None
 
 
@@ -548,14 +544,11 @@ class PgStore(Store):
         try:
             tables, ran = _catalogue(conn)
             if ran is None and tables:
-                raise LoyaltyError(f"the database at {where} holds another application's tables (none of loyalty's); "
-                                   "give --db an empty database or a loyalty one")
+                raise LoyaltyError(M_("the database at {where} holds another application's tables (none of loyalty's); give --db an empty database or a loyalty one", where=where))
             if ran is None and not create:
-                raise LoyaltyError(f"no loyalty database at {where} (it has no tables); nothing was created: "
-                                   f"create one there with: loyalty init --db '{where}'")
+                raise LoyaltyError(M_("no loyalty database at {where} (it has no tables); nothing was created: create one there with: loyalty init --db '{where}'", where=where))
             if ran is not None and ran > len(MIGRATIONS):
-                raise LoyaltyError(f"{where} was made by a newer version of loyalty (schema {ran}; this one knows "
-                                   f"{len(MIGRATIONS)}); upgrade loyalty to use it")
+                raise LoyaltyError(M_("{where} was made by a newer version of loyalty (schema {ran}; this one knows {n_migrations}); upgrade loyalty to use it", where=where, ran=ran, n_migrations=len(MIGRATIONS)))
             store = cls(where, conn, now, key_file, adopt)
             store._ran = ran
             # A database a migration is still to run on may lack a sequence RESYNC names (a table
@@ -659,7 +652,7 @@ class PgStore(Store):
         number = zlib.crc32(name.encode()) & 0x7FFFFFFF
         got = self.conn.raw.execute("SELECT pg_try_advisory_lock(%s, %s)", (JOB_LOCKS, number)).fetchone()[0]
         if not got:
-            raise Busy(f"another '{name}' job is running on {self.path}; try again when it has finished")
+            raise Busy(M_("another '{name}' job is running on {path}; try again when it has finished", name=name, path=self.path))
         try:
             yield
         finally:
@@ -667,12 +660,10 @@ class PgStore(Store):
                 self.conn.raw.execute("SELECT pg_advisory_unlock(%s, %s)", (JOB_LOCKS, number))
 
     def backup_to(self, target_path) -> list[str]:
-        raise LoyaltyError("db backup writes SQLite files; on PostgreSQL copy the database to one with: "
-                           f"loyalty db copy --to {target_path} (or use pg_dump)")
+        raise LoyaltyError(M_("db backup writes SQLite files; on PostgreSQL copy the database to one with: loyalty db copy --to {target_path} (or use pg_dump)", target_path=target_path))
 
     def restore_from(self, backup) -> None:
-        raise LoyaltyError("db restore replaces a SQLite file; to bring a backup into PostgreSQL, copy it into an "
-                           f"empty database: loyalty --db {backup.path} db copy --to URL")
+        raise LoyaltyError(M_("db restore replaces a SQLite file; to bring a backup into PostgreSQL, copy it into an empty database: loyalty --db {path} db copy --to URL", path=backup.path))
 
     def remove_stale_partials(self) -> list[str]:
         return []

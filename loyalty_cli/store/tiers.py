@@ -37,7 +37,7 @@ def candidates(tx, basis: str, first: str | None, last_end: str, joined_by: str,
     member order) and the level it reaches, compared with the tier held, so Python only sees the
     few members who may move. Rows: (member_id, tier, tier_since, floor_tier, floor_until, qualified)."""
     column = _column(basis)
-    level = ("CASE " + " ".join("WHEN coalesce(q.v, 0) >= ? THEN ?" for _ in higher) + " ELSE ? END") if higher else "?"
+    level = ("CASE " + " ".join("WHEN coalesce(q.v, 0) >= ? THEN ?" for __ in higher) + " ELSE ? END") if higher else "?"
     sql = f"""
         WITH q AS (SELECT member_id, sum(CASE kind WHEN 'sale' THEN {column} ELSE -{column} END) AS v
                    FROM purchases WHERE purchased_at <= ? {"AND purchased_at >= ?" if first else ""} GROUP BY member_id)
