@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOP_FOLDER = "/home/ana/shop"  # the session's folder, as the README shows it
 
 
-def first_session(readme: str) -> list[tuple[str, list[str]]]:
-    """(command line, expected output lines) for each `$ ` line of the first session."""
-    section = readme.split("## A first session", 1)[1]
+def first_session(readme: str, heading: str = "## A first session") -> list[tuple[str, list[str]]]:
+    """(command line, expected output lines) for each `$ ` line of the first session (or of the
+    first ```console block under another heading)."""
+    section = readme.split(heading, 1)[1]
     block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
     steps: list[tuple[str, list[str]]] = []
     for line in block.splitlines():
@@ -37,12 +38,14 @@ def first_session(readme: str) -> list[tuple[str, list[str]]]:
     return steps
 
 
-def run_session(steps, workdir: Path, home: Path) -> list[tuple[str, list[str], list[str]]]:
+def run_session(steps, workdir: Path, home: Path, **environ: str) -> list[tuple[str, list[str], list[str]]]:
     """Run each step in `workdir` (shown as /home/ana/shop) with HOME `home` (/home/ana, where the
-    chain key is made); (command, expected, actual) for every step."""
+    chain key is made) and the `environ` given; (command, expected, actual) for every step."""
     env = dict(os.environ)
-    for name in ("LOYALTY_DB", "LOYALTY_LANG", "NO_COLOR", "COLUMNS", "XDG_CONFIG_HOME"):
+    for name in ("LOYALTY_DB", "LOYALTY_LANG", "NO_COLOR", "COLUMNS", "XDG_CONFIG_HOME", "LANG", "LC_ALL",
+                 "LC_MESSAGES"):
         env.pop(name, None)
+    env.update(environ)
     env["HOME"] = str(home)
     env["LOYALTY_OPERATOR"] = "readme"
     results = []
@@ -69,6 +72,17 @@ def test_the_first_session_prints_what_the_readme_shows(tmp_path):
     shop.mkdir()
     (shop / "sample_data").symlink_to(ROOT / "sample_data")
     for command, expected, actual in run_session(steps, shop, tmp_path):
+        assert actual == expected, f"README step `$ {command}` printed:\n" + "\n".join(actual)
+
+
+def test_the_chinese_first_session_prints_what_the_readme_shows(tmp_path):
+    """The README's Chinese section: the same first steps with LANG=zh_CN.UTF-8 print Chinese."""
+    steps = first_session((ROOT / "README.md").read_text(encoding="utf-8"), "## 中文界面")
+    assert len(steps) >= 6
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "sample_data").symlink_to(ROOT / "sample_data")
+    for command, expected, actual in run_session(steps, shop, tmp_path, LANG="zh_CN.UTF-8"):
         assert actual == expected, f"README step `$ {command}` printed:\n" + "\n".join(actual)
 
 
