@@ -26,7 +26,12 @@ import sys
 
 __version__ = "0.1.0"
 
-from loyalty_cli.i18n import N_  # noqa: E402  (a few lines of its own: marks, no catalogue)
+
+def N_(message: str) -> str:
+    """loyalty_cli.i18n's mark (translated where shown), not imported from there: nothing may be
+    imported before the Ctrl-C handler is in place, or a Ctrl-C then is Python's traceback."""
+    return message
+
 
 # What Ctrl-C says when it stopped a command before it changed anything (translated where shown).
 INTERRUPTED = N_("Interrupted: nothing was written by the unfinished command.")
@@ -68,12 +73,26 @@ def _install() -> None:
         pass
 
 
+def _lost_interrupt(unraisable) -> None:
+    """sys.unraisablehook while a command runs. The KeyboardInterrupt of a Ctrl-C raised while
+    Python runs a callback it cannot raise from (a weakref's, such as the import lock's, or a
+    `__del__`) would be printed as "Exception ignored in …" and lost, and the command would go
+    on to exit 0: it stops here instead, as a second Ctrl-C does (one line, exit 130; an open
+    transaction is not committed)."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        report_interrupted(_write_fd2)
+        os._exit(130)
+    sys.__unraisablehook__(unraisable)
+
+
 def begin(message) -> None:
     """The command starts: Ctrl-C raises KeyboardInterrupt (once) from now on; `message()`
     gives the line to write."""
     global _state, _reported, _message
     _message, _reported = message, False
     _install()
+    if sys.unraisablehook is sys.__unraisablehook__:
+        sys.unraisablehook = _lost_interrupt
     _state = _RUNNING
 
 

@@ -155,8 +155,7 @@ def test_the_readme_first_session_prints_chinese(tmp_path, monkeypatch):
     for name in list(shop.iterdir()):
         if name.name != "sample_data":
             name.unlink()
-    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
-    chinese = run_session(steps, shop, tmp_path / "zh")
+    chinese = run_session(steps, shop, tmp_path / "zh", LANG="zh_CN.UTF-8")
     assert len(chinese) >= 8
     for command, __, actual in chinese:
         if command == "echo $?":

@@ -307,3 +307,19 @@ def test_check_and_backup_with_nothing_left_over_say_nothing_more(tmp_path):
     assert check.returncode == 0 and check.stderr == ""
     done = loyalty(db, "db", "backup", tmp_path / "b.db")
     assert done.returncode == 0 and done.stderr == "" and partials(tmp_path) == []
+
+
+def test_a_ctrl_c_python_would_swallow_in_a_callback_still_stops_the_command_with_130():
+    """A KeyboardInterrupt raised inside a callback Python cannot raise from (here a `__del__`; in
+    life the import lock's weakref callback) is "ignored" by Python: the command must not go on
+    and exit 0, but stop with its one line and 130."""
+    code = ("import loyalty_cli, sys\n"
+            "loyalty_cli.begin(lambda: 'Interrupted: nothing was written.')\n"
+            "class Lost:\n"
+            "    def __del__(self):\n"
+            "        raise KeyboardInterrupt\n"
+            "Lost()\n"
+            "print('went on')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout == "" and proc.stderr == "Interrupted: nothing was written.\n"
