@@ -88,6 +88,11 @@ def merge(store, dup: str, keep: str, at: str, by: str) -> dict:
         entry_out = entry_in = None
         if moved:
             entry_out, entry_in = move_lots(book, d, k, at, lots, by=by, note=f"merge of {dup} into {keep}")
+        if k.first_sale is None and d.first_sale is not None:
+            # One customer has one first purchase: KEEP's next sale earns no first-purchase multiplier
+            # (nor a referral bonus) again when DUP already made it (db check's replay does the same).
+            k.first_sale = d.first_sale
+            book.touch(k)
         if rules.rank(d.tier) > rules.rank(k.tier):
             book.record_tier_change(k, at, d.tier, "merge", by=by, ref=dup)
         book.flush()
@@ -97,13 +102,21 @@ def merge(store, dup: str, keep: str, at: str, by: str) -> dict:
             if member_id == keep:
                 k.referred_by = None  # KEEP referred by DUP: by themself, which earns no bonus
         rows.record_merge(tx, dup, keep, at, by, moved, entry_out, entry_in)
+        _load_features()
+        followed = {}
         for hook in MERGE_HOOKS:
-            hook(tx, dup, keep, at, by)
+            followed.update(hook(tx, dup, keep, at, by) or {})
         result = {"member_id": dup, "into": keep, "at": at, "points_moved": moved, "lots_moved": len(lots),
                   "lots": [{"expires_on": lot[1], "points": lot[2], "purchase_id": lot[3]} for lot in lots],
                   "balance": k.balance, "tier_before": tier_before, "tier": k.tier,
-                  "referrals_moved": [m for m in referred if m != keep]}
+                  "referrals_moved": [m for m in referred if m != keep], **followed}
         return result
+
+
+def _load_features() -> None:
+    """Import the features that register MERGE_HOOKS and EXPORT_SECTIONS (each registers itself when
+    imported; imported here, not at start-up, so that commands which never merge stay fast)."""
+    import loyalty_cli.households  # noqa: F401  (registers households.follow_merge and its export section)
 
 
 def refuse_merged_profile(tx, member_id: str) -> None:
@@ -262,6 +275,7 @@ def export_member(store, member_id: str) -> dict:
             "feedback": rows.feedback_of(tx, member_id),
             "erasure": rows.erasure_of(tx, member_id),
         }
+        _load_features()
         for name, section in sorted(EXPORT_SECTIONS.items()):
             doc[name] = section(tx, member_id)
     return doc
