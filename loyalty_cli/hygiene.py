@@ -8,7 +8,12 @@ KEEP); DUP's purchases stay in its history, and DUP becomes an alias: everything
 ids.Resolver, ledger.Book.member). Members DUP referred count as KEEP's referrals from then on;
 DUP's own referrer stays on DUP's record (its bonus, if any, was paid on DUP's first sale: copying
 it to KEEP could pay it twice). KEEP takes the higher of the two tiers (a tier change of reason
-'merge') until the next recalc, which judges KEEP's own purchases. A merge cannot be undone.
+'merge') until the next recalc, which judges KEEP's own purchases (and never DUP again). A KEEP
+who never bought takes DUP's first sale: one customer earns the first-purchase multiplier once.
+Household membership follows (households.follow_merge, a MERGE_HOOKS entry). From then on DUP
+is an alias, not a member: `members list` leaves it out (--merged shows it), the dashboard does
+not count it, and the reports judging customers by their purchases count its purchases as
+KEEP's (reports.merged_by). A merge cannot be undone.
 
 Consent: each member's email and SMS opt-in with the date and source of the answer; every answer
 is kept (consent_changes). Campaign lists name only members who opted in to the channel, are not

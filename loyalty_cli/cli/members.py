@@ -183,13 +183,11 @@ def list_(
     limit: int = typer.Option(None, "--limit", min=1, help=N_("At most this many (a terminal shows 100 by default).")),
     show_pii: bool = typer.Option(False, "--show-pii", help=N_("Show emails and phones unmasked.")),
     as_of: str = typer.Option(None, "--as-of", help=N_("Balances and --segment as of this date (default: today).")),
-    merged: bool = typer.Option(False, "--merged", help=N_("Also list members merged into another (aliases), with "
-                                                            "whom they were merged into.")),
+    merged: bool = typer.Option(False, "--merged", help=N_("Also list members merged into another (loyalty members "
+                                                            "merge): aliases, left out by default; a column says "
+                                                            "whom each was merged into.")),
 ):
     """List members; emails and phones are masked unless --show-pii.
-
-    A member merged into another (loyalty members merge) is an alias, not a member:
-    left out unless --merged.
 
     \b
     Example:
