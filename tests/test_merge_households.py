@@ -89,6 +89,17 @@ def test_keep_in_another_household_a_duplicate_alone_closes_its_household(tmp_pa
     check_passes(db)
 
 
+def test_the_merge_summary_says_what_happened_to_the_household(tmp_path):
+    db = shop(tmp_path)
+    ok(db, "-q", "households", "add", "FAM", "M3", "--at", "2025-05-01T09:00")
+    result = run(db, "members", "merge", "M2", "--into", "M1", "--at", MERGE_AT, "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip().endswith("; M1 takes M2's place in household FAM (head M1)")
+    ok(db, "-q", "households", "create", "OTHER", "--head", "M4", "--at", "2025-04-01T09:00")
+    result = run(db, "members", "merge", "M4", "--into", "M1", "--at", MERGE_AT, "--yes")
+    assert result.stdout.strip().endswith("; M4 left household OTHER, which closed")
+
+
 def test_a_duplicate_in_no_household_changes_no_household(tmp_path):
     db = shop(tmp_path)
     r = merge(db, "M3", "M1")
