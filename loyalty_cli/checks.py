@@ -238,7 +238,8 @@ def check_first_sales(tx) -> list[Problem]:
                     + (M_("they have sales: their next sale would earn the first-purchase bonus again") if first is None
                        else M_("that is not one of their sales")) + M_(": changed behind the tool's back"),
                     check="first_sale", member_id=mid)
-            for mid, first in check_rows.first_sale_mismatches(tx, LIMIT)]
+            for mid, first in check_rows.first_sale_mismatches(tx, LIMIT,
+                                                               check_rows.has_column(tx, "members", "merged_into"))]
 
 
 # The checks cheap enough for every incremental `db check` too (a tenth of a second at a million purchases).

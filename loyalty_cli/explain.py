@@ -98,27 +98,29 @@ def explain(store, purchase_id: str) -> dict:
         tier, tier_from = _tier_recorded(amount, rules, at, category, first, is_birthday, tier, recorded)
         lines = earning.earn(amount, rules, date=at, category=category, first=first, birthday=is_birthday, tier=tier)
         trace = _trace(amount, rules, at, category, first, is_birthday, tier, decimals)
-        lots = [{"lot": lid, "points": p, "expires_on": e, "available_on": a, "remaining": rem, "returned": origin}
-                for lid, p, e, a, rem, origin in rows.lots_of_sale(tx, pid)]
+        lots = [{"lot": lid, "points": p, "expires_on": e, "available_on": a, "remaining": rem, "returned": origin,
+                 "member_id": holder} for lid, p, e, a, rem, origin, holder in rows.lots_of_sale(tx, pid)]
         expired = rows.expired_from_lots(tx, [lot["lot"] for lot in lots])
         refunds = []
         refunded = reversed_ = 0
-        for rid, rat, ramount, rpoints in rows.refunds(tx, pid):
+        for rid, rat, ramount, rpoints, rmember in rows.refunds(tx, pid):
             refunded += ramount
             target = min(points * refunded // amount, points - expired) if amount else 0
-            refunds.append({"refund_id": rid, "at": rat, "amount": values.format_money(ramount, decimals),
+            refunds.append({"refund_id": rid, "at": rat, "member_id": rmember,
+                            "amount": values.format_money(ramount, decimals),
                             "refunded_so_far": values.format_money(refunded, decimals), "points_reversed": rpoints,
                             "formula": f"min(floor({points:,} × {values.format_money(refunded, decimals)} / "
                                        f"{values.format_money(amount, decimals)}), {points:,} − {expired:,} expired)"
                                        f" − {reversed_:,} reversed before = {max(0, target - reversed_):,}"})
             reversed_ += rpoints
+        merged = _merged(tx, member_id)
         referral = rows.referral_entry(tx, pid)
         referral_mark = rows.marks_of(tx, [referral[0]]).get(referral[0]) if referral else None
     ledger = [{"id": e[0], "kind": e[2], "rule": e[5] if e[2] == "bonus" else None, "points": e[3],
                "experiment": marks.get(e[0])} for e in entries if e[2] in ("earn", "bonus")]
     disagreements = _compare(lines, ledger, points, experiment)
     return {
-        "purchase_id": pid, "asked_for": asked_refund, "member_id": member_id, "at": at,
+        "purchase_id": pid, "asked_for": asked_refund, "member_id": member_id, "merged": merged, "at": at,
         "amount": values.format_money(amount, decimals), "category": category, "store": store_name,
         "programme": version, "experiment": experiment, "rounding": rules.rounding,
         "points_per_unit": _mult(rules.points_per_unit),
@@ -227,3 +229,14 @@ def _compare(lines: list[tuple], ledger: list[dict], points: int, experiment: di
         said = f"under experiment {variant}" if variant else "under no experiment"
         found.append(f"entries {', '.join(map(str, wrong))} are not marked as earned {said}")
     return found
+
+
+def _merged(tx, member_id: str) -> dict | None:
+    """{"into", "at"} when the sale's member was merged into another (members merge): its open lots
+    moved to that member then (lots of origin 'merge'), and a refund after it reverses from them."""
+    from loyalty_cli import hygiene
+
+    facts = hygiene.alias_facts(tx, member_id)
+    if facts["merged_into"] is None:
+        return None
+    return {"into": facts["merged_into"], "at": facts["merged_at"]}

@@ -33,6 +33,7 @@ import re
 
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound, Problem, UsageError
+from loyalty_cli.i18n import M_
 from loyalty_cli.ids import active_member, erased, existing_member, resolve_member
 from loyalty_cli.store import households as rows
 
@@ -554,3 +555,76 @@ def _replay(tx) -> list[Problem]:
 
 def _shown(value) -> str:
     return "NULL" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+# -- members merge ---------------------------------------------------------------------------------
+def follow_merge(tx, dup: str, keep: str, at: str, by: str) -> dict:
+    """Household membership follows a merge (`members merge DUP --into KEEP`, hygiene.MERGE_HOOKS),
+    inside the merge's transaction, every change recorded on the chain as `households add/remove`
+    record theirs. A merged pair is one customer, who can be in one household:
+
+    - DUP in a household, KEEP in none: KEEP takes DUP's place from `at` (and is its head if DUP was);
+    - both in the same household: DUP leaves (KEEP becomes the head if DUP was);
+    - KEEP in another household: KEEP stays where they are and DUP leaves its household; if DUP was
+      its head, the head passes to the longest-standing remaining member (earliest joined, then id);
+      if DUP was alone in it, it closes. (KEEP's household is the one the shop kept: the same rule
+      as the rest of the merge, where KEEP's record wins.)
+
+    Refused (LoyaltyError, the merge writes nothing) when DUP's points were spent by a pooled
+    redemption at or after `at`, or KEEP left a household after `at` (the merge would make
+    memberships overlap): both mean a merge dated before what was recorded since. Returns
+    {"household": what changed, or None}."""
+    current = rows.current_of(tx, dup)
+    if current is None:
+        return {"household": None}
+    household_id, name, _joined = current
+    head = rows.find(tx, _key(name))[2]
+    used = rows.last_pooled_use(tx, dup, name)
+    if used is not None and at <= used:
+        raise LoyaltyError(M_("household {name}'s redemption at {used} spent points of {dup}'s; merge {dup} after "
+                              "it, not at {at}", name=name, used=used, dup=dup, at=at))
+    theirs = rows.current_of(tx, keep)
+    rows.leave(tx, household_id, name, dup, at)
+    change = {"name": name, "left": dup, "joined": None, "head": head, "closed": False}
+    if theirs is None:
+        left = rows.last_left(tx, keep)
+        if left is not None and left[0] > at:
+            raise LoyaltyError(M_("member {keep} was in household {household} until {left}; a merge at {at} would "
+                                  "put them in household {name} before that (merge at a later --at)",
+                                  keep=keep, household=left[1], left=left[0], at=at, name=name))
+        rows.join(tx, household_id, name, keep, at)
+        change["joined"] = keep
+        if head == dup:
+            rows.set_head(tx, household_id, name, keep, at)
+            change["head"] = keep
+    elif theirs[0] == household_id:
+        if head == dup:
+            rows.set_head(tx, household_id, name, keep, at)
+            change["head"] = keep
+    elif head == dup:
+        remaining = rows.current_members_by_standing(tx, household_id)
+        if remaining:
+            rows.set_head(tx, household_id, name, remaining[0], at)
+            change["head"] = remaining[0]
+        else:
+            change["closed"] = True
+    return {"household": change}
+
+
+def export_section(tx, member_id: str) -> list[dict]:
+    """`members export`: every household membership of the member, current and past, in the order
+    they began: the household, when they joined and left (None: still in it), and whether they are
+    its head now."""
+    return [{"household": name, "joined_at": joined, "left_at": left, "head": left is None and head == member_id}
+            for name, joined, left, head in rows.memberships_of(tx, member_id)]
+
+
+def _register() -> None:
+    from loyalty_cli import hygiene
+
+    if follow_merge not in hygiene.MERGE_HOOKS:
+        hygiene.MERGE_HOOKS.append(follow_merge)
+    hygiene.EXPORT_SECTIONS["household"] = export_section
+
+
+_register()

@@ -8,7 +8,12 @@ KEEP); DUP's purchases stay in its history, and DUP becomes an alias: everything
 ids.Resolver, ledger.Book.member). Members DUP referred count as KEEP's referrals from then on;
 DUP's own referrer stays on DUP's record (its bonus, if any, was paid on DUP's first sale: copying
 it to KEEP could pay it twice). KEEP takes the higher of the two tiers (a tier change of reason
-'merge') until the next recalc, which judges KEEP's own purchases. A merge cannot be undone.
+'merge') until the next recalc, which judges KEEP's own purchases (and never DUP again). A KEEP
+who never bought takes DUP's first sale: one customer earns the first-purchase multiplier once.
+Household membership follows (households.follow_merge, a MERGE_HOOKS entry). From then on DUP
+is an alias, not a member: `members list` leaves it out (--merged shows it), the dashboard does
+not count it, and the reports judging customers by their purchases count its purchases as
+KEEP's (reports.merged_by). A merge cannot be undone.
 
 Consent: each member's email and SMS opt-in with the date and source of the answer; every answer
 is kept (consent_changes). Campaign lists name only members who opted in to the channel, are not
@@ -88,6 +93,11 @@ def merge(store, dup: str, keep: str, at: str, by: str) -> dict:
         entry_out = entry_in = None
         if moved:
             entry_out, entry_in = move_lots(book, d, k, at, lots, by=by, note=f"merge of {dup} into {keep}")
+        if k.first_sale is None and d.first_sale is not None:
+            # One customer has one first purchase: KEEP's next sale earns no first-purchase multiplier
+            # (nor a referral bonus) again when DUP already made it (db check's replay does the same).
+            k.first_sale = d.first_sale
+            book.touch(k)
         if rules.rank(d.tier) > rules.rank(k.tier):
             book.record_tier_change(k, at, d.tier, "merge", by=by, ref=dup)
         book.flush()
@@ -97,13 +107,21 @@ def merge(store, dup: str, keep: str, at: str, by: str) -> dict:
             if member_id == keep:
                 k.referred_by = None  # KEEP referred by DUP: by themself, which earns no bonus
         rows.record_merge(tx, dup, keep, at, by, moved, entry_out, entry_in)
+        _load_features()
+        followed = {}
         for hook in MERGE_HOOKS:
-            hook(tx, dup, keep, at, by)
+            followed.update(hook(tx, dup, keep, at, by) or {})
         result = {"member_id": dup, "into": keep, "at": at, "points_moved": moved, "lots_moved": len(lots),
                   "lots": [{"expires_on": lot[1], "points": lot[2], "purchase_id": lot[3]} for lot in lots],
                   "balance": k.balance, "tier_before": tier_before, "tier": k.tier,
-                  "referrals_moved": [m for m in referred if m != keep]}
+                  "referrals_moved": [m for m in referred if m != keep], **followed}
         return result
+
+
+def _load_features() -> None:
+    """Import the features that register MERGE_HOOKS and EXPORT_SECTIONS (each registers itself when
+    imported; imported here, not at start-up, so that commands which never merge stay fast)."""
+    import loyalty_cli.households  # noqa: F401  (registers households.follow_merge and its export section)
 
 
 def refuse_merged_profile(tx, member_id: str) -> None:
@@ -262,6 +280,7 @@ def export_member(store, member_id: str) -> dict:
             "feedback": rows.feedback_of(tx, member_id),
             "erasure": rows.erasure_of(tx, member_id),
         }
+        _load_features()
         for name, section in sorted(EXPORT_SECTIONS.items()):
             doc[name] = section(tx, member_id)
     return doc

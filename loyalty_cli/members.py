@@ -209,8 +209,10 @@ def tier_on(tx, member_id: str, date: str, current: tuple[str, str], joined_on: 
 
 
 def listing(store, *, tier: str | None = None, search: str | None = None, sort: str = "id",
-            limit: int | None = None, as_of: str | None = None) -> tuple[list[dict], int]:
+            limit: int | None = None, as_of: str | None = None, merged: bool = False) -> tuple[list[dict], int]:
     """`members list`: matching members (sorted by one of SORT_KEYS, then id); also how many match.
+    A member merged into another is an alias, not a member in its own right: listed only with
+    `merged`, and then every row says whom it was merged into ("merged_into", None for the others).
 
     Balances are as of the end of `as_of` (None: after every entry), as the dashboard and
     `report liability` count them: entries dated after it (--allow-future) do not count yet."""
@@ -228,9 +230,10 @@ def listing(store, *, tier: str | None = None, search: str | None = None, sort: 
             stack.enter_context(entries_after(tx, as_of))
             balances_after = as_of
         rows, total = member_rows.listing(tx, tier=tier, search=search, order=sort, limit=limit,
-                                          balances_after=balances_after)
+                                          balances_after=balances_after, merged=merged)
     return [{"member_id": r[0], "name": r[1], "email": r[2], "phone": r[3], "tier": r[4], "balance": r[5],
-             "joined_on": r[6], "erased": bool(r[7])} for r in rows], total
+             "joined_on": r[6], "erased": bool(r[7]), **({"merged_into": r[8]} if merged else {})}
+            for r in rows], total
 
 
 def erase(store, member_id: str, at: str, by: str) -> dict:

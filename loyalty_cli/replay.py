@@ -109,6 +109,8 @@ def replay(tx, key: bytes | None, since: int = 0) -> Replay:
         for kind, records in rows.items():
             if kind == "purchases" and since == 0:
                 firsts.take(records, block_id)
+            elif kind == "member_merges" and since == 0:
+                firsts.merged(records, block_id)
             if kind in STATE_KINDS:
                 state.take(kind, records, block_id)
             elif in_scope and kind == "ledger":
@@ -173,6 +175,13 @@ class _FirstSales:
         for pid, mid, kind, amount, *__ in records:
             if kind == "sale" and amount > 0 and mid not in first:
                 first[mid] = (pid, block_id)
+
+    def merged(self, records: list, block_id: int) -> None:
+        """`members merge DUP --into KEEP`: a KEEP without a first sale takes DUP's (one customer has one
+        first purchase; hygiene.merge sets it so)."""
+        for dup, keep, *_ in records:
+            if keep not in self.first and dup in self.first:
+                self.first[keep] = self.first[dup]
 
     def compare(self, tx, r: Replay, members: dict) -> None:
         if not check_rows.has_column(tx, "members", "first_sale"):

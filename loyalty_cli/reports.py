@@ -216,7 +216,7 @@ def rfm_columns(tx, d: Dates, store: str | None = None) -> tuple:
     cost SQLite half a second; counting them here a tenth of that). Columns, because
     every step is then one C-level map over 100,000 values instead of a Python loop.
     """
-    rows = report_rows.purchase_summary(tx, d.params(), store)
+    rows = _fold_summary(report_rows.purchase_summary(tx, d.params(), store), merged_by(tx, d.end))
     n = len(rows)
     if not n:
         return tuple([] for __ in RFM_FIELDS)
@@ -348,7 +348,12 @@ def churn(store, as_of: str, days: int = 365, sort: str = "last_sale", limit: in
     with store.read() as tx:
         check_store(tx, branch)
         __, decimals = _rules(tx, d.as_of)
-        rows = report_rows.lapsed_members(tx, d.as_of, d.end, cutoff, sort, limit, branch)
+        aliases = merged_by(tx, d.end)
+        if aliases:
+            rows = _fold_lapsed(tx, report_rows.lapsed_members(tx, d.as_of, d.end, d.end, sort, None, branch), aliases,
+                                d.as_of, cutoff, sort, limit)
+        else:
+            rows = report_rows.lapsed_members(tx, d.as_of, d.end, cutoff, sort, limit, branch)
     members = [{"member_id": r[0], "last_sale": r[1], "lifetime_spend": r[2], "days_since": r[3], "name": r[4],
                 "email": r[5], "phone": r[6]} for r in rows]
     return {"as_of": d.as_of, "days": days, "members": members, "currency_decimals": decimals, "store": branch}
@@ -417,7 +422,9 @@ def birthdays(store, as_of: str, days: int = 30, sort: str = "date", limit: int 
     dates = birthday_dates(d.as_of, days)
     with store.read() as tx:
         rows = report_rows.birthday_members(tx, d.as_of, dates)
+        aliases = merged_by(tx, d.end)
     members = []
+    rows = [r for r in rows if r[0] not in aliases]  # an alias's birthday is its member's
     for member_id, name, email, phone, birthday in rows:
         date = dates[birthday[5:]]
         members.append({"member_id": member_id, "name": name, "email": email, "phone": phone, "birthday": birthday,
@@ -591,3 +598,71 @@ def _nps(n: int, promoters: int, detractors: int) -> float | None:
     if not n:
         return None
     return 100 * (promoters - detractors) / n
+
+
+# -- members merged into another (members merge) -------------------------------------------------
+# A member merged into another by D is an alias, not a customer of its own: one person enrolled
+# twice. The reports judging customers by their purchases (RFM, segments, the dashboard's top
+# members and segments, churn, and the campaign lists built on them) count the alias's purchases
+# as the member's it was merged into: a sale rung up under the old card is the same customer's.
+# Birthdays leave aliases out (the member kept has their own birthday). Before the merge's date
+# the two were separate members, and a report as of then shows them so.
+def merged_by(tx, end: str) -> dict[str, str]:
+    """{alias: the member it was merged into} of the merges recorded up to `end` (a chain of merges,
+    B into C then C into A, ends in A)."""
+    found: dict[str, str] = {}
+    for dup, keep in report_rows.merges_by(tx, end):
+        found[dup] = keep
+        for alias, kept in list(found.items()):
+            if kept == dup:
+                found[alias] = keep
+    return found
+
+
+def _fold_summary(rows: list[tuple], aliases: dict[str, str]) -> list[tuple]:
+    """purchase_summary's rows (member, last sale date, sales, net spend) with each alias's folded into
+    its member's: the later last sale, the sums of the others; in member order."""
+    if not aliases or not any(r[0] in aliases for r in rows):
+        return rows
+    folded: dict[str, list] = {}
+    for mid, last, freq, mon in rows:
+        mid = aliases.get(mid, mid)
+        have = folded.get(mid)
+        if have is None:
+            folded[mid] = [mid, last, freq, mon]
+        else:
+            have[1] = max(have[1], last)
+            have[2] += freq
+            have[3] += mon
+    return [tuple(folded[mid]) for mid in sorted(folded)]
+
+
+def _fold_lapsed(tx, rows: list[tuple], aliases: dict[str, str], as_of: str, cutoff: str, sort: str,
+                 limit: int | None) -> list[tuple]:
+    """`report churn` when members were merged: lapsed_members' rows of every member who bought by D
+    (member, last sale date, lifetime spend, days since, name, email, phone), each alias's folded into
+    its member's (the later last sale, the spend summed), then those whose last sale is up to
+    `cutoff`, in CHURN_ORDER[sort], at most `limit`."""
+    folded: dict[str, list] = {}
+    for mid, last, spend, _days, *contact in rows:
+        mid = aliases.get(mid, mid)
+        have = folded.get(mid)
+        if have is None:
+            folded[mid] = [mid, last, spend, None, *contact]  # an alias's contact is replaced below
+        else:
+            have[1] = max(filter(None, (have[1], last)), default=None)
+            have[2] += spend
+    kept = [mid for mid in folded if mid in set(aliases.values())]
+    contacts = report_rows.contacts(tx, kept) if kept else {}
+    day = dt.date.fromisoformat(as_of).toordinal()
+    out = []
+    for mid, row in folded.items():
+        if mid in contacts:
+            row[4:7] = contacts[mid]
+        if row[1] is None or row[1] > cutoff[:10]:
+            continue
+        row[3] = day - dt.date.fromisoformat(row[1]).toordinal()
+        out.append(tuple(row))
+    keys = {"last_sale": lambda r: (r[1], r[0]), "spend": lambda r: (-r[2], r[0]), "id": lambda r: r[0]}
+    out.sort(key=keys[sort])
+    return out[:limit] if limit else out

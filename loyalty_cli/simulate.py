@@ -39,6 +39,14 @@ Choices where the issue is silent (the README says them too):
   at the same moment, with the same floor.
 - Refunds in the period of sales made before it reverse what those sales really earned, less
   what of it expired before the period (as in the shop).
+- Experiments are replayed as the shop ran them: in their days, their variant group earns under
+  the variant merged over the programme replayed (the baseline is then the shop's own history).
+- A pooled redemption (households) is replayed as its entries, each member's share from their own
+  lots; cancelling its voucher gives each member back what their share took.
+- Merges: a member merged before the period is an alias from the start; a merge in the period is
+  replayed at its moment (the duplicate's open lots in that replay move to the member kept, who
+  takes the higher tier and the first sale), so a later refund of the duplicate's sale reverses
+  from the member kept, as in the shop.
 """
 
 from __future__ import annotations
@@ -116,8 +124,10 @@ def _events(src, start: str, last: str):
     entries = ((e[1], ENTRY, e[2], e) for e in rows.source_entries(src))
     manual = [(t[0], ENTRY, "tier", t) for t in rows.source_manual_tiers(src, f"{start}T00:00:00",
                                                                          values.end_of_day(last))]
+    merges = [(at, ENTRY, "merge", (dup, keep, at)) for dup, keep, at in rows.source_merges(src)
+              if at >= f"{start}T00:00:00"]
     plan = schedule(start, last, rows.source_recalcs(src))
-    return heapq.merge(plan, sorted(joins), purchases, entries, manual, key=lambda e: (e[0], e[1]))
+    return heapq.merge(plan, sorted(joins), purchases, entries, manual, merges, key=lambda e: (e[0], e[1]))
 
 
 def replay(source: str, scratch: str, rules_json: str, start: str, last: str) -> dict:
@@ -171,6 +181,17 @@ def _replay(source: Path, scratch_path: Path, rules_json: str, start: str, last:
                 book.add_member_state(m)
                 book.touch(m)
             changes.clear()
+            for dup, keep, at in rows.source_merges(src):  # merged before the period: an alias from the start
+                if at < eve and dup in book.members:
+                    for m in book.members.values():
+                        if m.member_id == dup or m.merged_into == dup:
+                            m.merged_into = keep
+                    rows.mark_merged(tx, dup, keep)
+            from loyalty_cli import experiments
+            from loyalty_cli.store.experiments import Row
+
+            book._experiments = experiments.Experiments([experiments.Experiment(Row(*r))
+                                                         for r in rows.source_experiments(src)])
             _opening(book, rows.source_expired(src), rows.source_lots(src), rows.source_members(src), opening_at, start)
             for pid, mid, kind, amount, at, category, refund_of, points, basis_points, branch in rows.source_history(src):
                 m = book.members.get(mid)
@@ -202,9 +223,12 @@ def _replay(source: Path, scratch_path: Path, rules_json: str, start: str, last:
                             skipped += 1  # a sale this programme refuses (too many points), or its refund
                     elif kind == "join":  # members.enrol's signup bonus, under the programme replayed
                         mid, joined_on = payload
-                        bonus = book.rules_for(joined_on).signup_bonus
-                        if bonus:
-                            book.credit(book.members[mid], joined_on + "T00:00:00", "signup", bonus, note="signup bonus")
+                        earns, variant = book.earning_rules(mid, joined_on)  # an experiment's variant, for its members
+                        if earns.signup_bonus:
+                            eid = book.credit(book.members[mid], joined_on + "T00:00:00", "signup", earns.signup_bonus,
+                                              note="signup bonus")
+                            if variant:
+                                book.mark_variant(eid, 1, variant)
                     elif kind == "expire":
                         book.expire_all(payload)
                     elif kind == "recalc":
@@ -215,6 +239,8 @@ def _replay(source: Path, scratch_path: Path, rules_json: str, start: str, last:
                         if m is not None:
                             book.record_tier_change(m, at, to_tier, "manual", until=until)
                             m.floor_tier, m.floor_until = (to_tier, until) if until else (None, None)
+                    elif kind == "merge":
+                        _merge(book, tx, *payload)
                     else:
                         other_refused += _entry(book, payload, refused, vouchers)
 
@@ -278,14 +304,50 @@ def _recalc(book, scratch, tx, as_of: str, ledger_rows, tiers) -> None:
         m.tier, m.tier_since, m.floor_tier, m.floor_until = tier, since, floor, until
 
 
+def _merge(book, tx, dup: str, keep: str, at: str) -> None:
+    """`members merge DUP --into KEEP` at its moment, as hygiene.merge does it: DUP's lapsed points
+    written off, its open lots (what this replay left it) moved to KEEP whole, KEEP's first sale
+    DUP's if KEEP had none, KEEP the higher of the two tiers; DUP an alias from then on (a refund of
+    its sale reverses from KEEP, a recalc passes it by)."""
+    from loyalty_cli.ledger import move_lots
+    from loyalty_cli.store import hygiene as hygiene_rows
+    from loyalty_cli.store import simulate as rows
+
+    d, k = book.members.get(dup), book.members.get(keep)
+    if d is None or k is None:
+        return
+    book.write_off_lapsed(d, at)
+    book.flush(members=False)
+    lots = hygiene_rows.open_lots(tx, dup)
+    if lots:
+        move_lots(book, d, k, at, lots, note=f"merge of {dup} into {keep}")
+    if k.first_sale is None and d.first_sale is not None:
+        k.first_sale = d.first_sale
+        book.touch(k)
+    rules = book.rules_for(at)
+    if rules.rank(d.tier) > rules.rank(k.tier):
+        book.record_tier_change(k, at, d.tier, "merge", ref=dup)
+    for m in book.members.values():
+        if m.member_id == dup or m.merged_into == dup:
+            m.merged_into = keep
+    book.flush(members=False)
+    rows.mark_merged(tx, dup, keep)
+
+
 def _entry(book, entry, refused: dict, vouchers: dict) -> int:
     """Replay one ledger entry a person made (redeem, award, adjust, transfer, voucher cancel);
-    return 1 when a debit other than a redemption had to be refused."""
+    return 1 when a debit other than a redemption had to be refused.
+
+    A pooled redemption (households) is its entries, one per member whose points it took, sharing
+    one ref: each is replayed as that member's redemption. Its voucher names the first entry only:
+    the others are known by their ref, so that cancelling the voucher gives each member back the
+    lots their own entry took (`vouchers`: (code, member) → lots taken; code: pooled ref → code)."""
     mid, at, kind, points, ref, note, by, voucher = entry
     m = book.members.get(mid)
     if m is None:
         return 0
     if kind == "redeem":
+        code = voucher or (vouchers.get(ref) if ref else None)
         try:
             _, taken = book.debit(m, at, "redeem", -points, ref=ref, note=note, by=by)
         except LoyaltyError:
@@ -293,8 +355,10 @@ def _entry(book, entry, refused: dict, vouchers: dict) -> int:
             count[0] += 1
             count[1] -= points
             return 0
-        if voucher:
-            vouchers[voucher] = taken
+        if voucher and ref:
+            vouchers[ref] = voucher  # the pooled redemption's other entries share this ref
+        if code:
+            vouchers[(code, mid)] = taken
         return 0
     if kind in ("award", "adjust") and points > 0:
         book.credit(m, at, kind, points, note=note, by=by)
@@ -319,7 +383,7 @@ def _entry(book, entry, refused: dict, vouchers: dict) -> int:
         book.credit(receiver, at, "transfer_in", -points, ref=mid, by=by, lots=list(lots.items()))
         return 0
     if kind == "voucher_cancel":
-        taken = vouchers.pop(ref, None)
+        taken = vouchers.pop((ref, mid), None)
         if taken is None:  # its redemption was refused in this replay: nothing comes back
             return 0
         lots = {}

@@ -59,6 +59,11 @@ def merge(
     refuse_future(when, allow_future, "--at", lambda: f"record the merge of {as_stored(member_id)} as done then")
     r = call(hygiene.merge, member_id, into, when, operator(by))
     tier = f"; tier {r['tier_before']} → {r['tier']}" if r["tier"] != r["tier_before"] else ""
+    h = r.get("household")
+    if h:  # households.follow_merge: what the merge did to DUP's household
+        tier += (f"; {h['joined']} takes {h['left']}'s place in household {h['name']}" if h["joined"]
+                 else f"; {h['left']} left household {h['name']}" + (", which closed" if h["closed"] else ""))
+        tier += f" (head {h['head']})" if not h["closed"] else ""
     out(lists=False).done(f"merged {r['member_id']} into {r['into']}: {plural(r['points_moved'], 'point')} moved in "
                           f"{plural(r['lots_moved'], 'lot')} (balance {r['balance']:,}){tier}", r)
 

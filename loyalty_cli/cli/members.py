@@ -183,6 +183,9 @@ def list_(
     limit: int = typer.Option(None, "--limit", min=1, help=N_("At most this many (a terminal shows 100 by default).")),
     show_pii: bool = typer.Option(False, "--show-pii", help=N_("Show emails and phones unmasked.")),
     as_of: str = typer.Option(None, "--as-of", help=N_("Balances and --segment as of this date (default: today).")),
+    merged: bool = typer.Option(False, "--merged", help=N_("Also list members merged into another (loyalty members "
+                                                            "merge): aliases, left out by default; a column says "
+                                                            "whom each was merged into.")),
 ):
     """List members; emails and phones are masked unless --show-pii.
 
@@ -190,6 +193,7 @@ def list_(
     Example:
       loyalty members list --tier Gold --sort balance --limit 20
       loyalty members list --search ana --csv > ana.csv
+      loyalty members list --merged --search M042
     """
     from loyalty_cli import members
 
@@ -205,7 +209,7 @@ def list_(
 
             ids = reports.segment_members(s, segment, date)
         rows, total = members.listing(s, tier=tier, search=search, sort=sort, limit=None if ids is not None else limit,
-                                      as_of=date)
+                                      as_of=date, merged=merged)
     finally:
         s.close()
     if ids is not None:
@@ -215,7 +219,8 @@ def list_(
     rows = masked(rows, show_pii)
     if o.json and not show_pii:  # the keys say the values are masked, as the CSV header does (issue 15)
         rows = [{f"{k}_masked" if k in ("email", "phone") else k: v for k, v in r.items()} for r in rows]
-    o.table(rows, pii_columns(LIST_COLUMNS, show_pii), empty=_("no members match"))
+    columns = LIST_COLUMNS + ([("merged_into", N_("merged into"))] if merged else [])
+    o.table(rows, pii_columns(columns, show_pii), empty=_("no members match"))
     if o.rich and total > len(rows):
         o.note(_("showing {n_rows:,} of {members}; use --limit N, or pipe/--csv for all").format(n_rows=len(rows), members=plural(total, 'member')))
 

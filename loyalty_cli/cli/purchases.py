@@ -248,6 +248,9 @@ def explain_lines(r: dict) -> list[str]:
     lines.append(head + (f" ({', '.join(extra)})" if extra else ""))
     if r["asked_for"]:
         lines.append(f"({r['asked_for']} is a refund of this sale: see refunds)")
+    if r.get("merged"):
+        say("merged", f"{r['member_id']} was merged into {r['merged']['into']} on {r['merged']['at'][:10]}: its "
+                      f"points moved there, and refunds since reverse from {r['merged']['into']}")
     v = r["programme"]
     say("programme", f"version #{v['id']}, in force from {v['applies_from']} ({v['source']})" if v
         else "the defaults (no programme loaded then)")
@@ -294,14 +297,17 @@ def explain_lines(r: dict) -> list[str]:
                                                                  else "never expires")
         if lot["available_on"]:
             what += f", spendable from {lot['available_on']}"
-        if lot["returned"]:
-            what += f" (returned by cancelled voucher {lot['returned']})"
+        if lot["returned"] == "merge":
+            what += f" (moved to {lot['member_id']} by the merge)"
+        elif lot["returned"]:
+            what += " (returned by a cancelled voucher)"
         say("lot", what + f"; {lot['remaining']:,} left")
     if r["expired"]:
         say("expired", f"{r['expired']:,} points of its lots were written off")
     for f in r["refunds"]:
+        source = f" from {f['member_id']}" if f.get("member_id") not in (None, r["member_id"]) else ""
         say("refund", f"{f['refund_id']} on {f['at'][:10]}, {f['amount']} (refunded so far {f['refunded_so_far']}): "
-                      f"reversed {f['points_reversed']:,} = {f['formula']}")
+                      f"reversed {f['points_reversed']:,}{source} = {f['formula']}")
     if not r["refunds"]:
         say("refunds", "none")
     if r["referral"]:

@@ -399,12 +399,16 @@ def entries_between(tx, first: int, last: int):
                       (first, last))
 
 
-def first_sale_mismatches(tx, limit: int) -> list[tuple]:
-    """(member_id, first_sale) of members whose first sale is not a sale of theirs, or is NULL while they
-    have a sale of a positive amount (their next sale would earn the first-purchase bonus again)."""
+def first_sale_mismatches(tx, limit: int, merges: bool = False) -> list[tuple]:
+    """(member_id, first_sale) of members whose first sale is not a sale of theirs (nor, with `merges`,
+    of a member merged into them, or into the member they were merged into: a merge carries the
+    duplicate's first sale over, and a chain of merges ends in one member), or is NULL while
+    they have a sale of a positive amount (their next sale would earn the first-purchase bonus again)."""
+    theirs = ("(p.member_id != m.member_id AND NOT EXISTS (SELECT 1 FROM members d WHERE d.member_id = p.member_id "
+              "AND (d.merged_into = m.member_id OR d.merged_into = m.merged_into)))" if merges else "p.member_id != m.member_id")
     return tx.execute(
-        """SELECT m.member_id, m.first_sale FROM members m LEFT JOIN purchases p ON p.purchase_id = m.first_sale
-           WHERE m.first_sale IS NOT NULL AND (p.purchase_id IS NULL OR p.member_id != m.member_id OR p.kind != 'sale')
+        f"""SELECT m.member_id, m.first_sale FROM members m LEFT JOIN purchases p ON p.purchase_id = m.first_sale
+           WHERE m.first_sale IS NOT NULL AND (p.purchase_id IS NULL OR {theirs} OR p.kind != 'sale')
            UNION ALL
            SELECT m.member_id, NULL FROM members m
            WHERE m.first_sale IS NULL AND EXISTS (SELECT 1 FROM purchases s WHERE s.member_id = m.member_id

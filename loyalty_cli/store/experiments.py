@@ -137,16 +137,17 @@ def referral_entry(tx, purchase_id: str) -> tuple | None:
 
 
 def lots_of_sale(tx, purchase_id: str) -> list[tuple]:
-    """(lot id, points, expires_on, available_on, remaining, origin) of the sale's lots: the one it
-    created and any a cancelled voucher returned to it."""
-    return tx.execute("SELECT id, points, expires_on, available_on, remaining, origin FROM lots "
+    """(lot id, points, expires_on, available_on, remaining, origin, member_id) of the sale's lots: the
+    one it created and any a cancelled voucher returned to it or a merge moved (to the member kept)."""
+    return tx.execute("SELECT id, points, expires_on, available_on, remaining, origin, member_id FROM lots "
                       "WHERE id = (SELECT lot_id FROM purchases WHERE purchase_id = ?) "
                       "OR (purchase_id = ? AND origin IS NOT NULL) ORDER BY id", (purchase_id, purchase_id)).fetchall()
 
 
 def refunds(tx, purchase_id: str) -> list[tuple]:
-    """(refund id, at, amount, points reversed) of the sale's refunds, in date order."""
-    return tx.execute("SELECT purchase_id, purchased_at, amount, points FROM purchases WHERE refund_of = ? "
+    """(refund id, at, amount, points reversed, member) of the sale's refunds, in date order; the member
+    the points were reversed from (the member kept, for a refund after the sale's member was merged)."""
+    return tx.execute("SELECT purchase_id, purchased_at, amount, points, member_id FROM purchases WHERE refund_of = ? "
                       "ORDER BY purchased_at, purchase_id", (purchase_id,)).fetchall()
 
 

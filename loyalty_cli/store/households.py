@@ -201,3 +201,19 @@ def chain_records(tx):
     from loyalty_cli.store import stream
 
     return stream(tx, "SELECT id, body FROM chain WHERE kinds LIKE ? ORDER BY id", ("%,household%",))
+
+
+# -- members merge (loyalty_cli.households.follow_merge) -------------------------------------------
+def memberships_of(tx, member_id: str) -> list[tuple]:
+    """(household name, joined_at, left_at, the household's head now) of every membership of the
+    member, in the order they began (`members export`)."""
+    return tx.execute("SELECT h.name, m.joined_at, m.left_at, h.head FROM household_members m JOIN households h "
+                      "ON h.id = m.household_id WHERE m.member_id = ? ORDER BY m.joined_at, m.id",
+                      (member_id,)).fetchall()
+
+
+def current_members_by_standing(tx, household_id: int) -> list[str]:
+    """The household's current members, the longest-standing first (earliest joined, then id)."""
+    return [mid for (mid,) in tx.execute(
+        "SELECT member_id FROM household_members WHERE household_id = ? AND left_at IS NULL "
+        "ORDER BY joined_at, member_id", (household_id,))]

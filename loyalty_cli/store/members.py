@@ -107,9 +107,10 @@ def tiers_held(tx) -> set[str]:
 
 
 def listing(tx, *, tier: str | None, search: str | None, order: str, limit: int | None,
-            balances_after: str | None) -> tuple[list[tuple], int]:
-    """`members list`: rows (member_id, name, email, phone, tier, balance, joined_on, erased) of the
-    members matching, in LIST_ORDER[order] then id order, at most `limit`; and how many match.
+            balances_after: str | None, merged: bool = False) -> tuple[list[tuple], int]:
+    """`members list`: rows (member_id, name, email, phone, tier, balance, joined_on, erased, merged_into)
+    of the members matching, in LIST_ORDER[order] then id order, at most `limit`; and how many match.
+    Members merged into another (aliases, no longer members in their own right) only with `merged`.
 
     `balances_after`: a day whose later entries must not count in the balances (the caller holds
     temp.after_entries for it, ledger.entries_after); None: the balances as stored."""
@@ -127,16 +128,20 @@ def listing(tx, *, tier: str | None, search: str | None, order: str, limit: int 
         where.append("(fold(member_id) LIKE ? ESCAPE '\\' OR fold(name) LIKE ? ESCAPE '\\' OR fold(email) LIKE ? ESCAPE '\\' "
                      "OR phone LIKE ? ESCAPE '\\')")
         params += [like] * 4
+    if not merged:
+        where.append("merged_into IS NULL")
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     if hasattr(tx, "create_function"):  # (PostgreSQL: lower(), store.postgres)
         tx.create_function("fold", 1, lambda text: text.casefold() if text else text, deterministic=True)
     total = tx.execute(f"SELECT count(*) FROM members{clause}", params).fetchone()[0]
     source = "members"
     if balances_after is not None:  # the reports' balances as of the day (ledger.BALANCES_SQL)
-        source = ("(SELECT m.member_id, m.name, m.email, m.phone, m.tier, b.balance, m.joined_on, m.erased_at "
+        source = ("(SELECT m.member_id, m.name, m.email, m.phone, m.tier, b.balance, m.joined_on, m.erased_at, "
+                  "m.merged_into "
                   f"FROM main.members m JOIN (WITH {BALANCES_SQL} SELECT member_id, balance FROM balances) b "
                   "ON b.member_id = m.member_id) AS members")
-    sql = (f"SELECT member_id, name, email, phone, tier, balance, joined_on, erased_at IS NOT NULL FROM {source}{clause} "
+    sql = (f"SELECT member_id, name, email, phone, tier, balance, joined_on, erased_at IS NOT NULL, merged_into "
+           f"FROM {source}{clause} "
            f"ORDER BY {LIST_ORDER[order]}, member_id")
     if limit is not None:
         sql += " LIMIT ?"

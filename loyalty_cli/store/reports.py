@@ -464,3 +464,8 @@ def daily_points(tx, as_of: str):
 def nps_counts(tx, start: str, end: str) -> tuple[int, int, int]:
     """(members, promoters 9–10, detractors 0–6) over each member's latest score in [start, end]."""
     return tx.execute(NPS_SQL, {"start": start, "end": end}).fetchone()
+
+
+def merges_by(tx, end: str) -> list[tuple[str, str]]:
+    """(duplicate, member kept) of every merge recorded up to `end`, in the order they were made."""
+    return tx.execute("SELECT member_id, into_id FROM member_merges WHERE at <= ? ORDER BY id", (end,)).fetchall()

@@ -23,8 +23,9 @@ from loyalty_cli.store import (EMPTY, MISSING, Connection, Store, busy_timeout, 
 from loyalty_cli.store.migrations import MIGRATIONS
 
 # Credits that are not points a member earned by the rules (a transfer moves points; a cancelled
-# voucher gives back points spent): left out of "points issued", as the dashboard leaves them out.
-MOVED_CREDITS = ("transfer_in", "voucher_cancel")
+# voucher gives back points spent; a merge moves a duplicate's points to the member kept): left out
+# of "points issued", as the dashboard leaves them out.
+MOVED_CREDITS = ("transfer_in", "voucher_cancel", "merge_in")
 # Ledger entries of the period replayed as they happened (the rest the replay writes itself).
 REPLAYED_KINDS = ("redeem", "award", "adjust", "transfer_out", "voucher_cancel")
 SALE_FIRST = "CASE WHEN kind = 'sale' THEN 0 ELSE 1 END"  # a refund stamped with its sale's second comes after it
@@ -93,6 +94,13 @@ SOURCE_TABLES = (
     """CREATE TABLE entries (member_id TEXT, at TEXT, kind TEXT, points INTEGER, ref TEXT, note TEXT, by TEXT,
         voucher TEXT)""",
     "CREATE TABLE recalcs (as_of TEXT)",
+    # Merges up to the end of the period (members merge): before it, the duplicate is an alias from
+    # the start; in it, the merge is replayed at its moment (simulate._merge).
+    "CREATE TABLE merges (member_id TEXT, into_id TEXT, at TEXT)",
+    # Every experiment (store.experiments.Row's columns): its variant is replayed for its members,
+    # merged over the programme replayed, as the shop ran it.
+    """CREATE TABLE experiments (id INTEGER, name TEXT, variant TEXT, share TEXT, starts_on TEXT, stops_on TEXT,
+        started_at TEXT, source TEXT)""",
 )
 
 
@@ -179,6 +187,9 @@ def extract(shop, dest: sqlite3.Connection, start: str, end: str, last_day: str,
             WHERE e.at >= ? AND e.at <= ? AND e.kind IN ({kinds}) ORDER BY e.at, e.id""", (eve, end)),
         ("recalcs", 1, "SELECT DISTINCT as_of FROM {s}recalc_runs WHERE as_of >= ? AND as_of <= ? ORDER BY as_of",
          (start, last_day)),
+        ("merges", 3, "SELECT member_id, into_id, at FROM {s}member_merges WHERE at <= ? ORDER BY id", (end,)),
+        ("experiments", 8, "SELECT id, name, variant, share, starts_on, stops_on, started_at, source "
+                           "FROM {s}experiments ORDER BY id", ()),
     ]
     counts = {}
     if dialect(shop.conn) == "sqlite":
@@ -346,3 +357,20 @@ def scratch_members(tx, start: str) -> list[tuple]:
 def contacts(tx) -> dict[str, tuple]:
     """{member_id: (email, phone)} of every member of the shop's database (for --members)."""
     return {mid: (email, phone) for mid, email, phone in tx.execute("SELECT member_id, email, phone FROM members")}
+
+
+def source_merges(src) -> list[tuple]:
+    """(duplicate, member kept, at) of the merges up to the end of the period, in the order made."""
+    return src.execute("SELECT member_id, into_id, at FROM merges ORDER BY rowid").fetchall()
+
+
+def source_experiments(src) -> list[tuple]:
+    """Every experiment's row (store.experiments.COLUMNS), by id."""
+    return src.execute("SELECT id, name, variant, share, starts_on, stops_on, started_at, source FROM experiments "
+                       "ORDER BY id").fetchall()
+
+
+def mark_merged(tx, member_id: str, into_id: str) -> None:
+    """In a scratch database: `member_id` is an alias of `into_id` from now on (a recalc passes it by)."""
+    tx.execute("UPDATE members SET merged_into = ? WHERE member_id = ? OR merged_into = ?",
+               (into_id, member_id, member_id))

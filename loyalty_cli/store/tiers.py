@@ -4,9 +4,11 @@ from __future__ import annotations
 
 # A member counts as one on a date once they joined by it, or bought by its end: purchases may be
 # recorded with dates before the member's `joined_on` (a till's history imported after the members,
-# who then joined "today"). Parameters :as_of (a date) and :end (its last second).
+# who then joined "today"). A member merged into another by then (members merge) is an alias, not a
+# member: not counted. Parameters :as_of (a date) and :end (its last second).
 MEMBER_BY = ("(m.joined_on <= :as_of OR EXISTS (SELECT 1 FROM member_totals t "
-             "WHERE t.member_id = m.member_id AND t.first_purchase_at <= :end))")
+             "WHERE t.member_id = m.member_id AND t.first_purchase_at <= :end)) "
+             "AND NOT EXISTS (SELECT 1 FROM member_merges x WHERE x.member_id = m.member_id AND x.at <= :end)")
 
 INSERT_CHANGE = ("INSERT INTO tier_changes (member_id, at, from_tier, to_tier, reason, until, by, ref) "
                  "VALUES (?,?,?,?,?,?,?,?)")
@@ -30,8 +32,8 @@ def purchases_of(tx, member_ids: list[str]) -> list[tuple]:
 
 def candidates(tx, basis: str, first: str | None, last_end: str, joined_by: str,
                higher: list[tuple[int, str]], lowest: str) -> list[tuple]:
-    """Members joined by `joined_by` not holding the level their value in the window [first, last_end]
-    reaches (`higher`: (min, name) of the levels above `lowest`, highest first), or holding a floor.
+    """Members joined by `joined_by` (not merged into another: an alias's tier is left as it was) not
+    holding the level their value in the window [first, last_end] reaches (`higher`: (min, name) of the levels above `lowest`, highest first), or holding a floor.
 
     One statement: every member's qualifying value (grouped over the covering purchases index, in
     member order) and the level it reaches, compared with the tier held, so Python only sees the
@@ -43,7 +45,8 @@ def candidates(tx, basis: str, first: str | None, last_end: str, joined_by: str,
                    FROM purchases WHERE purchased_at <= ? {"AND purchased_at >= ?" if first else ""} GROUP BY member_id)
         SELECT member_id, tier, tier_since, floor_tier, floor_until, qualified FROM (
             SELECT m.member_id, m.tier, m.tier_since, m.floor_tier, m.floor_until, {level} AS qualified
-            FROM members m LEFT JOIN q ON q.member_id = m.member_id WHERE m.joined_on <= ?) AS c
+            FROM members m LEFT JOIN q ON q.member_id = m.member_id WHERE m.joined_on <= ?
+            AND m.merged_into IS NULL) AS c
         WHERE qualified != tier OR floor_tier IS NOT NULL"""
     params = [last_end] + ([first] if first else [])
     for minimum, name in higher:
@@ -78,8 +81,9 @@ def latest_recalc(tx) -> str | None:
 
 
 def members_joined_by(tx, day: str) -> int:
-    """How many members joined on or before the day."""
-    return tx.execute("SELECT count(*) FROM members WHERE joined_on <= ?", (day,)).fetchone()[0]
+    """How many members joined on or before the day (members merged into another left out: a recalc
+    never judges an alias)."""
+    return tx.execute("SELECT count(*) FROM members WHERE joined_on <= ? AND merged_into IS NULL", (day,)).fetchone()[0]
 
 
 def manually_set(tx) -> set[str]:
