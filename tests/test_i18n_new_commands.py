@@ -192,3 +192,12 @@ def test_a_household_table_lines_up_chinese_names(shop):
         grid = "".join(ch * 2 if cells(ch) == 2 else ch for ch in line).ljust(len(rule))
         for start in starts[1:]:
             assert grid[start - 2:start] == "  ", (line, start)
+
+
+def test_a_default_wording_follows_the_language_of_each_invocation(db):
+    """A default argument's wording ("member id") is decided when the message is shown, not when
+    the module was first imported (the tests run many invocations, in both languages, in one process)."""
+    for env, named in ((EN, "member id"), (ZH, "会员编号"), (EN, "member id")):
+        result = run(db, "points", "balance", "M\u200b1", env=env)
+        assert result.exit_code == 2, result.stderr
+        assert named in result.stderr, result.stderr
