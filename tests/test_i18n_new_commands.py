@@ -201,3 +201,30 @@ def test_a_default_wording_follows_the_language_of_each_invocation(db):
         result = run(db, "points", "balance", "M\u200b1", env=env)
         assert result.exit_code == 2, result.stderr
         assert named in result.stderr, result.stderr
+
+
+def every_command():
+    """The command path of every command and group of the tool."""
+    import typer
+
+    from loyalty_cli.cli import app
+
+    def walk(command, path, parent=None):
+        yield path
+        ctx = command.make_context(path[-1] if path else "loyalty", [], parent=parent, resilient_parsing=True)
+        for name in getattr(command, "list_commands", lambda ctx: [])(ctx):
+            yield from walk(command.get_command(ctx, name), [*path, name], ctx)
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+def test_every_help_in_chinese_fits_80_columns(tmp_path):
+    """Plain help wraps by terminal cells: a Chinese character takes two."""
+    paths = every_command()
+    assert ["households", "create"] in paths and ["program", "experiment", "start"] in paths
+    for path in paths:
+        result = run(tmp_path / "none.db", *path, "--help", env={**ZH, "COLUMNS": "80"})
+        assert result.exit_code == 0, (path, result.output)
+        lines = result.stdout.splitlines()
+        assert any(CJK.search(line) for line in lines), path
+        assert max(cells(line) for line in lines) <= 80, (path, max(lines, key=cells))
