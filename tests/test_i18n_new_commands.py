@@ -228,3 +228,32 @@ def test_every_help_in_chinese_fits_80_columns(tmp_path):
         lines = result.stdout.splitlines()
         assert any(CJK.search(line) for line in lines), path
         assert max(cells(line) for line in lines) <= 80, (path, max(lines, key=cells))
+
+
+def test_the_new_checks_say_their_problems_in_english_json_and_chinese_lines(shop):
+    """db check's problems about households, merges, consent and experiments: --json keeps them
+    English (byte-identical), a person reads every line in Chinese, the details too."""
+    from tests.db import connect
+    from tests.helpers import guards_dropped
+
+    with connect(shop) as conn:
+        with guards_dropped(conn, "household_members"):
+            conn.execute("UPDATE household_members SET left_at = NULL WHERE member_id = 'M0044'")
+        conn.execute("UPDATE members SET merged_into = NULL WHERE member_id = 'D1'")
+        conn.execute("UPDATE members SET email_opt_in = 0 WHERE member_id = 'M0002'")
+        with guards_dropped(conn, "experiments"):
+            conn.execute("UPDATE experiments SET share = '0.9' WHERE name = 'dbl'")
+    english = run(shop, "db", "check", "--full", "--json", env=EN)
+    chinese = run(shop, "db", "check", "--full", "--json", env=ZH)
+    assert (english.exit_code, chinese.exit_code) == (4, 4)
+    assert chinese.stdout == english.stdout
+    said = english.stdout
+    for text in ("household membership row", "no longer marked merged", "email consent is no",
+                 "experiment dbl: share is"):
+        assert text in said, text
+    lines = run(shop, "db", "check", "--full", env=ZH).stderr.splitlines()
+    assert lines[0].startswith("错误: db check 发现 "), lines
+    for text in ("家庭成员关系第", "不再被标记为已合并", "营销同意为 否", "实验 dbl：share 为"):
+        assert any(text in line for line in lines), (text, lines)
+    assert all(CJK.search(line) for line in lines), lines
+    assert not any(re.search(r"\bbut the chain recorded\b|\bbehind the tool's back\b", line) for line in lines), lines
