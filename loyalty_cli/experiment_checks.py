@@ -15,6 +15,7 @@ Pure: rows through store.experiments and store.checks.
 from __future__ import annotations
 
 from loyalty_cli.errors import Problem
+from loyalty_cli.i18n import M_, joined as each_shown
 from loyalty_cli.store import checks as check_rows
 
 LIMIT = 100
@@ -58,15 +59,15 @@ class ChainedExperiments:
             seen.add(row.name)
             want = self.by_name.get(row.name)
             if want is None:
-                r.problem(f"experiment {row.name} is not in the chain: it was added behind the tool's back")
+                r.problem(M_("experiment {name} is not in the chain: it was added behind the tool's back", name=row.name))
                 continue
-            wrong = [f"{field} is {_show(getattr(row, field))} but the chain recorded {_show(want[field])}"
+            wrong = [M_("{field} is {found} but the chain recorded {want}", field=field, found=_show(getattr(row, field)),
+                        want=_show(want[field]))
                      for field in FIELDS if getattr(row, field) != want[field]]
             if wrong:
-                r.problem(f"experiment {row.name}: {'; '.join(wrong)} (block {want['block']:,}): changed behind the "
-                          "tool's back")
+                r.problem(M_("experiment {name}: {wrong} (block {block:,}): changed behind the tool's back", name=row.name, wrong=each_shown('; ', wrong), block=want['block']))
         for name in sorted(set(self.by_name) - seen):
-            r.problem(f"experiment {name} is missing: the chain recorded it in block {self.by_name[name]['block']:,}")
+            r.problem(M_("experiment {name} is missing: the chain recorded it in block {block:,}", name=name, block=self.by_name[name]['block']))
 
 
 def check_variant_marks(tx) -> list[Problem]:
@@ -89,21 +90,19 @@ def check_variant_marks(tx) -> list[Problem]:
         marked[eid] = name
         e = by_name.get(name)
         if member_id is None:
-            problem(f"entry {eid} is marked as earned under experiment {name} but there is no such entry", None)
+            problem(M_("entry {eid} is marked as earned under experiment {name} but there is no such entry", eid=eid, name=name), None)
         elif e is None:
-            problem(f"entry {eid} is marked as earned under experiment {name}, which does not exist", member_id)
+            problem(M_("entry {eid} is marked as earned under experiment {name}, which does not exist", eid=eid, name=name), member_id)
         elif kind not in EARNED or not e.runs_on(at[:10]) or not e.in_variant(member_id):
-            why = (f"a {kind} entry is never earned under a variant" if kind not in EARNED else
-                   f"the experiment did not run on {at[:10]}" if not e.runs_on(at[:10]) else
-                   f"{member_id} is in its control group")
-            problem(f"entry {eid} is marked as earned under experiment {name}, but {why}: marker changed behind "
-                    "the tool's back", member_id)
+            why = (M_("a {kind} entry is never earned under a variant", kind=kind) if kind not in EARNED else
+                   M_("the experiment did not run on {at}", at=at[:10]) if not e.runs_on(at[:10]) else
+                   M_("{member_id} is in its control group", member_id=member_id))
+            problem(M_("entry {eid} is marked as earned under experiment {name}, but {why}: marker changed behind the tool's back", eid=eid, name=name, why=why), member_id)
     for e in found.all:
         end = (e.stops_on or "9999-12-31") + "T00:00:00"
         for eid, member_id, at, kind, _ref in rows.credits_between(tx, e.starts_on, end):
             if at[:10] >= (e.stops_on or "9999-12-31") or not e.in_variant(member_id):
                 continue
             if marked.get(eid) != e.name:
-                problem(f"entry {eid} ({kind}, {at[:10]}) of {member_id}, in experiment {e.name}'s variant group, is "
-                        "not marked as earned under it: marker removed behind the tool's back", member_id)
+                problem(M_("entry {eid} ({kind}, {at}) of {member_id}, in experiment {name}'s variant group, is not marked as earned under it: marker removed behind the tool's back", eid=eid, kind=kind, at=at[:10], member_id=member_id, name=e.name), member_id)
     return problems

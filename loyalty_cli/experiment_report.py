@@ -36,6 +36,7 @@ from fractions import Fraction
 
 from loyalty_cli import experiments, values
 from loyalty_cli.errors import LoyaltyError, NotFound
+from loyalty_cli.i18n import M_
 from loyalty_cli.program import load_programme
 from loyalty_cli.store import experiments as rows
 
@@ -136,10 +137,10 @@ def report(store, name: str, as_of: str) -> dict:
         found = {e.name: e for e in experiments.load(tx).all}
         e = found.get(name)
         if e is None:
-            hint = f" (experiments: {', '.join(sorted(found))})" if found else " (there are no experiments)"
-            raise NotFound(f"experiment {name} not found{hint}")
+            hint = M_(" (experiments: {known})", known=', '.join(sorted(found))) if found else M_(" (there are no experiments)")
+            raise NotFound(M_("experiment {name} not found{hint}", name=name, hint=hint))
         if as_of < e.starts_on:
-            raise LoyaltyError(f"experiment {name} starts on {e.starts_on}: nothing to report as of {as_of}")
+            raise LoyaltyError(M_("experiment {name} starts on {starts_on}: nothing to report as of {as_of}", name=name, starts_on=e.starts_on, as_of=as_of))
         last_day = as_of if e.stops_on is None or as_of < e.stops_on else values.add_days(e.stops_on, -1)
         end = values.end_of_day(last_day)
         programme = load_programme(tx)
@@ -211,27 +212,34 @@ def _shown(w: dict | None, key: str, decimals: int) -> dict | None:
 
 
 def _verdict(measures: dict, decimals: int, days: int, summary: dict) -> tuple[str, int | None]:
+    """One line saying what the groups' difference means (English where JSON has it, a person reads
+    it in their language: a Msg), and how many more weeks would be needed when none shows yet."""
     spend, cost = measures["spend"], measures["points_cost"]
     if spend is None:
-        return (f"too few members to compare yet (control {summary['control']['members']}, variant "
-                f"{summary['variant']['members']}: each group needs at least 2)"), None
+        return M_("too few members to compare yet (control {control}, variant {variant}: each group needs at least 2)",
+                  control=summary['control']['members'], variant=summary['variant']['members']), None
     if spend["low"] > 0 or spend["high"] < 0:
-        more = "more" if spend["difference"] > 0 else "less"
-        text = (f"variant members spent {_money(abs(spend['difference']), decimals)} {more} each (95% CI "
-                f"{_money(spend['low'], decimals)} to {_money(spend['high'], decimals)})")
+        shown = dict(amount=_money(abs(spend['difference']), decimals), low=_money(spend['low'], decimals),
+                     high=_money(spend['high'], decimals))
+        text = (M_("variant members spent {amount} more each (95% CI {low} to {high})", **shown) if spend["difference"] > 0
+                else M_("variant members spent {amount} less each (95% CI {low} to {high})", **shown))
         if cost is not None:
-            text += (f"; their points cost {_money(abs(cost['difference']), decimals)} "
-                     f"{'more' if cost['difference'] >= 0 else 'less'} each")
+            amount = _money(abs(cost['difference']), decimals)
+            text = (M_("{spent}; their points cost {amount} more each", spent=text, amount=amount)
+                    if cost['difference'] >= 0 else
+                    M_("{spent}; their points cost {amount} less each", spent=text, amount=amount))
         return text, None
     t = abs(spend["t"] or 0.0)
     weeks = days / 7
     if t == 0:
-        return ("no difference distinguishable from chance yet: the groups spent the same per member so far, "
-                "so no number of weeks at this rate would tell them apart"), None
+        return M_("no difference distinguishable from chance yet: the groups spent the same per member so far, "
+                  "so no number of weeks at this rate would tell them apart"), None
     needed = weeks * ((Z_975 + Z_80) / t) ** 2
     more = max(1, math.ceil(needed - weeks))
     if more > MAX_WEEKS:
-        return (f"no difference distinguishable from chance yet: more than {MAX_WEEKS} more weeks at this rate would "
-                "be needed (the difference is too small to measure)"), None
-    return (f"no difference distinguishable from chance yet: {more} more week{'s' if more != 1 else ''} at this rate "
-            "would be needed"), more
+        return M_("no difference distinguishable from chance yet: more than {weeks} more weeks at this rate would "
+                  "be needed (the difference is too small to measure)", weeks=MAX_WEEKS), None
+    if more == 1:
+        return M_("no difference distinguishable from chance yet: 1 more week at this rate would be needed"), more
+    return M_("no difference distinguishable from chance yet: {more} more weeks at this rate would be needed",
+              more=more), more

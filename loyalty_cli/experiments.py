@@ -30,6 +30,7 @@ from fractions import Fraction
 from loyalty_cli import rules as rules_mod
 from loyalty_cli import values
 from loyalty_cli.errors import InputFileError, LoyaltyError, NotFound, UsageError
+from loyalty_cli.i18n import M_
 from loyalty_cli.store import experiments as rows
 
 # The programme tables a variant may set: what a member earns, nothing else.
@@ -42,8 +43,7 @@ def parse_share(text: str) -> tuple[str, Fraction]:
 
     value = str(text).strip()
     if not re.fullmatch(r"0?\.\d{1,6}|0", value, re.ASCII) or Fraction(value) <= 0:
-        raise UsageError(f"--share must be a decimal between 0 and 1 (the share of members in the variant group, "
-                         f"e.g. 0.5), got {text!r}")
+        raise UsageError(M_("--share must be a decimal between 0 and 1 (the share of members in the variant group, e.g. 0.5), got {text!r}", text=text))
     share = Fraction(value)
     return (value if value.startswith("0") else "0" + value), share
 
@@ -84,7 +84,7 @@ class Experiment:
             try:
                 merged = rules_mod.validate(rules_mod.merge(base.doc, self.variant), stored=True)
             except rules_mod.RulesError as exc:
-                raise LoyaltyError(f"experiment {self.name}'s variant does not fit the programme in force: {exc}") from None
+                raise LoyaltyError(M_("experiment {name}'s variant does not fit the programme in force: {exc}", name=self.name, exc=exc)) from None
             cached = self._rules[id(base)] = (base, merged)
         return cached[1]
 
@@ -126,51 +126,43 @@ def parse_variant(text: str, source: str) -> dict:
     """VARIANT.toml → the keys it sets, or InputFileError (exit 3) saying what is wrong: TOML errors
     and bad values as `program load` reports them, and any key outside [earn] and [[campaigns]]."""
     if not text.strip():
-        raise InputFileError(f"{source} is empty: a variant sets at least one programme key, e.g. "
-                             "[earn] points_per_unit = \"2\"")
+        raise InputFileError(M_('{source} is empty: a variant sets at least one programme key, e.g. [earn] points_per_unit = "2"', source=source))
     try:
         doc = rules_mod.parse_toml(text, source)
     except rules_mod.RulesError as exc:
         raise InputFileError(str(exc)) from None
     if not isinstance(doc, dict) or not doc:
-        raise InputFileError(f"{source} sets no programme key: a variant sets at least one, e.g. "
-                             "[earn] points_per_unit = \"2\"")
+        raise InputFileError(M_('{source} sets no programme key: a variant sets at least one, e.g. [earn] points_per_unit = "2"', source=source))
     for key in doc:
         if key not in VARIANT_KEYS:
             if key not in rules_mod.DEFAULTS:
-                raise InputFileError(f"{source}: {key} is not a programme setting")
-            raise InputFileError(f"{source}: {key} cannot be changed by an experiment: a variant changes what "
-                                 "members earn ([earn] and [[campaigns]] only), tiers, expiry and the rest stay "
-                                 "the same for both groups")
+                raise InputFileError(M_("{source}: {key} is not a programme setting", source=source, key=key))
+            raise InputFileError(M_("{source}: {key} cannot be changed by an experiment: a variant changes what members earn ([earn] and [[campaigns]] only), tiers, expiry and the rest stay the same for both groups", source=source, key=key))
     return doc
 
 
 def start(store, name: str, text: str, source: str, share: str, starts_on: str, today: str, now: str) -> dict:
     """`program experiment start`: record an experiment running from `starts_on`."""
-    name = values.checked(values.parse_id, name, "experiment name")
+    name = values.checked(values.parse_id, name, M_("experiment name"))
     share_text, _ = parse_share(share)
     variant = parse_variant(text, source)
     with store.write() as tx:
         from loyalty_cli.program import load_programme
 
         if starts_on < today:
-            raise LoyaltyError(f"experiment {name} cannot start on {starts_on}, before today ({today}): points "
-                               "already awarded never change (start it today or later)")
+            raise LoyaltyError(M_("experiment {name} cannot start on {starts_on}, before today ({today}): points already awarded never change (start it today or later)", name=name, starts_on=starts_on, today=today))
         if rows.find(tx, name) is not None:
-            raise LoyaltyError(f"experiment {name} already exists (an experiment's name decides its groups: "
-                               "choose a new name)")
+            raise LoyaltyError(M_("experiment {name} already exists (an experiment's name decides its groups: choose a new name)", name=name))
         for e in load(tx).all:
             if e.stops_on is None or e.stops_on > starts_on:
-                until = f"until {e.stops_on}" if e.stops_on else "not stopped"
-                raise LoyaltyError(f"experiment {e.name} is running (from {e.starts_on}, {until}): one experiment "
-                                   f"at a time; stop it first: loyalty program experiment stop {e.name} --at "
-                                   f"{max(starts_on, e.starts_on)}")
-        _refuse_recorded(tx, starts_on, f"experiment {name} cannot start on {starts_on}")
+                until = M_("until {stops_on}", stops_on=e.stops_on) if e.stops_on else M_("not stopped")
+                raise LoyaltyError(M_("experiment {name} is running (from {starts_on}, {until}): one experiment at a time; stop it first: loyalty program experiment stop {name} --at {at}", name=e.name, starts_on=e.starts_on, until=until, at=max(starts_on, e.starts_on)))
+        _refuse_recorded(tx, starts_on, M_("experiment {name} cannot start on {starts_on}", name=name, starts_on=starts_on))
         base = load_programme(tx).for_date(starts_on)
         try:
             rules_mod.validate(rules_mod.merge(base.doc, variant))
         except rules_mod.RulesError as exc:
-            raise InputFileError(f"{source}: {exc}") from None
+            raise InputFileError(M_("{source}: {exc}", source=source, exc=exc)) from None
         stored = json.dumps(variant, sort_keys=True)
         rows.insert(tx, name, stored, share_text, starts_on, now, source)
     return {"name": name, "share": share_text, "from": starts_on, "variant": variant, "source": source}
@@ -180,8 +172,7 @@ def _refuse_recorded(tx, day: str, what: str) -> None:
     """Refuse to change which rules apply from `day` when points dated then are already recorded."""
     n = rows.sales_from(tx, day) + rows.credits_from(tx, day)
     if n:
-        raise LoyaltyError(f"{what}: {n:,} sale{'s' if n != 1 else ''}, refunds or bonuses dated {day} or later "
-                           "are already recorded, and points already awarded never change (choose a later date)")
+        raise LoyaltyError(M_("{what}: {n:,} sale{s}, refunds or bonuses dated {day} or later are already recorded, and points already awarded never change (choose a later date)", what=what, n=n, s="s" if n != 1 else "", day=day))
 
 
 def stop(store, name: str, stops_on: str, today: str) -> dict:
@@ -191,16 +182,15 @@ def stop(store, name: str, stops_on: str, today: str) -> dict:
         row = rows.find(tx, name)
         if row is None:
             known = [e.name for e in load(tx).all]
-            hint = f" (experiments: {', '.join(known)})" if known else " (there are no experiments)"
-            raise NotFound(f"experiment {name} not found{hint}")
+            hint = M_(" (experiments: {known})", known=', '.join(known)) if known else M_(" (there are no experiments)")
+            raise NotFound(M_("experiment {name} not found{hint}", name=name, hint=hint))
         if row.stops_on is not None:
-            raise LoyaltyError(f"experiment {name} is already stopped (from {row.stops_on})")
+            raise LoyaltyError(M_("experiment {name} is already stopped (from {stops_on})", name=name, stops_on=row.stops_on))
         if stops_on < row.starts_on:
-            raise LoyaltyError(f"experiment {name} cannot stop on {stops_on}, before it starts ({row.starts_on})")
+            raise LoyaltyError(M_("experiment {name} cannot stop on {stops_on}, before it starts ({starts_on})", name=name, stops_on=stops_on, starts_on=row.starts_on))
         if stops_on < today:
-            raise LoyaltyError(f"experiment {name} cannot stop on {stops_on}, before today ({today}): points "
-                               "already awarded never change (stop it today or later)")
-        _refuse_recorded(tx, stops_on, f"experiment {name} cannot stop on {stops_on}")
+            raise LoyaltyError(M_("experiment {name} cannot stop on {stops_on}, before today ({today}): points already awarded never change (stop it today or later)", name=name, stops_on=stops_on, today=today))
+        _refuse_recorded(tx, stops_on, M_("experiment {name} cannot stop on {stops_on}", name=name, stops_on=stops_on))
         rows.stop(tx, name, stops_on)
     return {"name": name, "from": row.starts_on, "stopped_from": stops_on}
 

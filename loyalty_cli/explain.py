@@ -24,6 +24,7 @@ from fractions import Fraction
 
 from loyalty_cli import earning, experiments, values
 from loyalty_cli.errors import NotFound
+from loyalty_cli.i18n import M_
 from loyalty_cli.program import load_programme
 from loyalty_cli.store import experiments as rows
 
@@ -59,7 +60,7 @@ def explain(store, purchase_id: str) -> dict:
     with store.read() as tx:
         row = rows.purchase(tx, purchase_id)
         if row is None:
-            raise NotFound(f"purchase {purchase_id} not found")
+            raise NotFound(M_("purchase {purchase_id} not found", purchase_id=purchase_id))
         asked_refund = None
         if row[2] == "refund":
             asked_refund = purchase_id
@@ -89,10 +90,11 @@ def explain(store, purchase_id: str) -> dict:
         tier = _tier_at(rows.tier_changes_of(tx, member_id), pid, at, current_tier)
         ledger_rules = [note_rule(e) for e in entries if e[2] in ("earn", "bonus")]
         if birthday is not None:
-            is_birthday, birthday_from = birthday[5:7] == at[5:7], "the member's birth month"
+            is_birthday, birthday_from = birthday[5:7] == at[5:7], M_("the member's birth month")
         else:
             is_birthday = any(r == "birthday" for r in ledger_rules)
-            birthday_from = "the ledger (the member's birthday is " + ("erased)" if erased_at else "not recorded)")
+            birthday_from = (M_("the ledger (the member's birthday is erased)") if erased_at
+                             else M_("the ledger (the member's birthday is not recorded)"))
         first = amount > 0 and first_sale == pid
         recorded = [(e[2], note_rule(e), e[3]) for e in entries if e[2] in ("earn", "bonus")]
         tier, tier_from = _tier_recorded(amount, rules, at, category, first, is_birthday, tier, recorded)
@@ -109,9 +111,11 @@ def explain(store, purchase_id: str) -> dict:
             refunds.append({"refund_id": rid, "at": rat, "member_id": rmember,
                             "amount": values.format_money(ramount, decimals),
                             "refunded_so_far": values.format_money(refunded, decimals), "points_reversed": rpoints,
-                            "formula": f"min(floor({points:,} × {values.format_money(refunded, decimals)} / "
-                                       f"{values.format_money(amount, decimals)}), {points:,} − {expired:,} expired)"
-                                       f" − {reversed_:,} reversed before = {max(0, target - reversed_):,}"})
+                            "formula": M_("min(floor({points:,} × {refunded} / {amount}), {points:,} − {expired:,} expired)"
+                                          " − {reversed:,} reversed before = {result:,}", points=points,
+                                          refunded=values.format_money(refunded, decimals),
+                                          amount=values.format_money(amount, decimals), expired=expired,
+                                          reversed=reversed_, result=max(0, target - reversed_))})
             reversed_ += rpoints
         merged = _merged(tx, member_id)
         referral = rows.referral_entry(tx, pid)
@@ -143,13 +147,13 @@ def _tier_recorded(amount, rules, at, category, first, birthday, by_date: str, r
     engine gives exactly what the ledger holds."""
     named = [r[1][5:] for r in recorded if r[1] and r[1].startswith("tier:")]
     plain = [lvl.name for lvl in rules.levels if lvl.name not in rules.tier_bonuses] if not named else []
-    for tier, source in [(by_date, "held on the sale's date")] + [(t, "as the ledger's tier bonus names it")
+    for tier, source in [(by_date, M_("held on the sale's date"))] + [(t, M_("as the ledger's tier bonus names it"))
                                                                    for t in named] + \
-            [(t, "no tier bonus in the ledger") for t in plain]:
+            [(t, M_("no tier bonus in the ledger")) for t in plain]:
         got = earning.earn(amount, rules, date=at, category=category, first=first, birthday=birthday, tier=tier)
         if got == recorded:
             return tier, source
-    return by_date, "held on the sale's date"
+    return by_date, M_("held on the sale's date")
 
 
 def note_rule(entry: tuple) -> str | None:
@@ -195,7 +199,7 @@ def _trace(amount: int, rules, at: str, category, first: bool, birthday: bool, t
         if rules.has_promotions else []
     applied_names = {name for name, _ in applied}
     promotions = [{"rule": name, "multiplier": _mult(m), "applies": name in applied_names,
-                   "why_not": None if name in applied_names else "stacking = max: a larger one applies"}
+                   "why_not": None if name in applied_names else M_("stacking = max: a larger one applies")}
                   for name, m in candidates if m > 1]  # a multiplier of 1 is no promotion
     chain = [(name, Fraction(m)) for name, m in applied]
     if tier is not None and tier in rules.tier_bonuses:
@@ -219,15 +223,15 @@ def _compare(lines: list[tuple], ledger: list[dict], points: int, experiment: di
     have = [(e["kind"], e["rule"], e["points"]) for e in ledger]
     if want != have:
         show = lambda items: ", ".join(f"{k}{' ' + r if r else ''} {p:,}" for k, r, p in items) or "nothing"  # noqa: E731
-        found.append(f"the engine gives {show(want)} but the ledger holds {show(have)}")
+        found.append(M_("the engine gives {want} but the ledger holds {have}", want=show(want), have=show(have)))
     total = sum(p for _, _, p in lines)
     if points != total:
-        found.append(f"the purchase row records {points:,} points, the engine gives {total:,}")
+        found.append(M_("the purchase row records {points:,} points, the engine gives {total:,}", points=points, total=total))
     variant = experiment["name"] if experiment and experiment["group"] == "variant" else None
     wrong = [e["id"] for e in ledger if e["experiment"] != variant]
     if wrong:
-        said = f"under experiment {variant}" if variant else "under no experiment"
-        found.append(f"entries {', '.join(map(str, wrong))} are not marked as earned {said}")
+        said = M_("under experiment {variant}", variant=variant) if variant else M_("under no experiment")
+        found.append(M_("entries {ids} are not marked as earned {said}", ids=', '.join(map(str, wrong)), said=said))
     return found
 
 

@@ -33,12 +33,12 @@ import re
 
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, NotFound, Problem, UsageError
-from loyalty_cli.i18n import M_
+from loyalty_cli.i18n import M_, _, joined as each_shown
 from loyalty_cli.ids import active_member, erased, existing_member, resolve_member
 from loyalty_cli.store import households as rows
 
 NAME = re.compile(r"[^\W_][\w.'-]{0,39}")
-NAME_RULE = "1-40 letters, digits, '-', '_', '.' or \"'\", starting with a letter or digit (no spaces)"
+NAME_RULE = M_("1-40 letters, digits, '-', '_', '.' or \"'\", starting with a letter or digit (no spaces)")
 SORTS = ("name", "created", "members", "pool")
 
 
@@ -46,7 +46,7 @@ def parse_name(text: str) -> str:
     """A household name as typed: trimmed, NFC; UsageError (exit 2) when it breaks NAME_RULE."""
     name = values.id_lookup(text)
     if not NAME.fullmatch(name):
-        raise UsageError(f"a household name must be {NAME_RULE}; got {text!r}")
+        raise UsageError(M_("a household name must be {rule}; got {text!r}", rule=NAME_RULE, text=text))
     return name
 
 
@@ -60,8 +60,7 @@ def _household(tx, typed: str):
     name = values.id_lookup(typed)
     found = rows.find(tx, _key(name)) if name else None
     if found is None:
-        raise NotFound(f"household {name} not found (see: loyalty households list; create it with: "
-                       f"loyalty households create {name or 'NAME'} --head MEMBER)")
+        raise NotFound(M_("household {name} not found (see: loyalty households list; create it with: loyalty households create {shown} --head MEMBER)", name=name, shown=name or 'NAME'))
     return found
 
 
@@ -74,16 +73,13 @@ def _may_join(tx, member_id: str, at: str) -> None:
     joined the shop after `at`'s date."""
     current = rows.current_of(tx, member_id)
     if current is not None:
-        raise LoyaltyError(f"member {member_id} is already in household {current[1]} (since {current[2][:10]}); "
-                           f"a member is in one household at a time: loyalty households remove {current[1]} "
-                           f"{member_id}")
+        raise LoyaltyError(M_("member {member_id} is already in household {household} (since {since}); a member is in one household at a time: loyalty households remove {household} {member_id}", member_id=member_id, household=current[1], since=current[2][:10]))
     left = rows.last_left(tx, member_id)
     if left is not None and left[0] > at:
-        raise LoyaltyError(f"member {member_id} was in household {left[1]} until {left[0]}; --at {at} is before "
-                           "that (give a later --at)")
+        raise LoyaltyError(M_("member {member_id} was in household {household} until {until}; --at {at} is before that (give a later --at)", member_id=member_id, household=left[1], until=left[0], at=at))
     joined_on = _member_facts(tx, member_id)[0]
     if at[:10] < joined_on:
-        raise LoyaltyError(f"member {member_id} joined the shop on {joined_on}; --at {at} is before that")
+        raise LoyaltyError(M_("member {member_id} joined the shop on {joined_on}; --at {at} is before that", member_id=member_id, joined_on=joined_on, at=at))
 
 
 def create(store, name: str, head: str, at: str) -> dict:
@@ -93,8 +89,7 @@ def create(store, name: str, head: str, at: str) -> dict:
         head = active_member(tx, head)
         found = rows.find(tx, _key(name))
         if found is not None:
-            raise LoyaltyError(f"household {found[1]} already exists (see: loyalty households show {found[1]}); "
-                               "choose another name")
+            raise LoyaltyError(M_("household {name} already exists (see: loyalty households show {name}); choose another name", name=found[1]))
         _may_join(tx, head, at)
         household_id = rows.create(tx, name, _key(name), head, at)
         rows.join(tx, household_id, name, head, at)
@@ -108,11 +103,10 @@ def add(store, name: str, member_id: str, at: str) -> dict:
         member_id = resolve_member(tx, member_id)
         if not rows.members_at(tx, household_id, "9999-12-31T23:59:59"):
             closed = max(left for _, _, left in rows.memberships(tx, household_id))
-            raise LoyaltyError(f"household {name} was closed on {closed[:10]} (its last member left); create a new "
-                               "household to pool again")
+            raise LoyaltyError(M_("household {name} was closed on {closed} (its last member left); create a new household to pool again", name=name, closed=closed[:10]))
         member_id = active_member(tx, member_id)
         if at < created_at:
-            raise LoyaltyError(f"household {name} was created at {created_at}; --at {at} is before that")
+            raise LoyaltyError(M_("household {name} was created at {created_at}; --at {at} is before that", name=name, created_at=created_at, at=at))
         _may_join(tx, member_id, at)
         rows.join(tx, household_id, name, member_id, at)
         members = rows.members_at(tx, household_id, "9999-12-31T23:59:59")
@@ -129,26 +123,24 @@ def remove(store, name: str, member_id: str, at: str, new_head: str | None = Non
         mine = [joined for mid, joined, left in rows.memberships(tx, household_id) if mid == member_id and left is None]
         if not mine:
             who = ", ".join(current) or "none"
-            raise LoyaltyError(f"member {member_id} is not in household {name} (its members: {who})")
+            raise LoyaltyError(M_("member {member_id} is not in household {name} (its members: {who})", member_id=member_id, name=name, who=who))
         if at < mine[0]:
-            raise LoyaltyError(f"member {member_id} joined household {name} at {mine[0]}; --at {at} is before that")
+            raise LoyaltyError(M_("member {member_id} joined household {name} at {joined}; --at {at} is before that", member_id=member_id, name=name, joined=mine[0], at=at))
         used = rows.last_pooled_use(tx, member_id, name)
         if used is not None and at <= used:
-            raise LoyaltyError(f"household {name}'s redemption at {used} spent points of {member_id}'s; they can "
-                               f"leave after it, not at {at}")
+            raise LoyaltyError(M_("household {name}'s redemption at {used} spent points of {member_id}'s; they can leave after it, not at {at}", name=name, used=used, member_id=member_id, at=at))
         others = [mid for mid in current if mid != member_id]
         if new_head is not None:
             new_head = resolve_member(tx, new_head)
             if member_id != head:
-                raise UsageError(f"--new-head is only for removing the head ({head}); {member_id} is not the head")
+                raise UsageError(M_("--new-head is only for removing the head ({head}); {member_id} is not the head", head=head, member_id=member_id))
             if new_head not in others:
-                raise LoyaltyError(f"--new-head {new_head} must be one of household {name}'s other members "
-                                   f"({', '.join(others) or 'none: it has no other members'})")
+                raise LoyaltyError(M_("--new-head {new_head} must be one of household {name}'s other members ({others})", new_head=new_head, name=name,
+                                      others=', '.join(others) or M_('none: it has no other members')))
             if _member_facts(tx, new_head)[6]:
-                raise erased(new_head, "the new head")
+                raise erased(new_head, _("the new head"))
         elif member_id == head and others:
-            raise LoyaltyError(f"member {member_id} is the head of household {name}: name the new head, e.g. "
-                               f"loyalty households remove {name} {member_id} --new-head {others[0]}")
+            raise LoyaltyError(M_("member {member_id} is the head of household {name}: name the new head, e.g. loyalty households remove {name} {member_id} --new-head {other}", member_id=member_id, name=name, other=others[0]))
         rows.leave(tx, household_id, name, member_id, at)
         if new_head is not None:
             rows.set_head(tx, household_id, name, new_head, at)
@@ -247,8 +239,7 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
         m = book.member(member_id)
         found = rows.household_at(conn, member_id, at)
         if found is None:
-            raise LoyaltyError(f"member {member_id} is not in a household at {at} (pool with: loyalty households "
-                               f"add NAME {member_id}; or leave out --household to spend their own points)")
+            raise LoyaltyError(M_("member {member_id} is not in a household at {at} (pool with: loyalty households add NAME {member_id}; or leave out --household to spend their own points)", member_id=member_id, at=at))
         household_id, name = found
         reward, points, note, stock = spend_terms(conn, points, reward)
         states = [book.member(mid, active=False) for mid in rows.members_at(conn, household_id, at)]
@@ -266,8 +257,7 @@ def redeem(store, member_id: str, points: int | None, reward: str | None, at: st
         available = sum(lot[3] for lot in lots)
         if available < points:
             each = ", ".join(f"{s.member_id} {sum(lot[3] for lot in lots if lot[2] is s):,}" for s in states)
-            raise LoyaltyError(f"household {name} has {available:,} point{'' if available == 1 else 's'} available "
-                               f"({each}), not enough for {points:,}")
+            raise LoyaltyError(M_("household {name} has {available:,} point{s} available ({each}), not enough for {points:,}", name=name, available=available, s='' if available == 1 else 's', each=each, points=points))
         shares: dict = {}  # member -> points, in the order their first lot is used
         need = points
         for _e, _lot, s, remaining in lots:
@@ -469,19 +459,17 @@ def check(tx) -> list[Problem]:
     for eid, entry_member, at, ref in pooled:
         name = ref[len(rows.REF_PREFIX):].rpartition(":")[0]
         household_id = households.get(name)
-        what = f"entry {eid} (redeem, {at[:10]}) is a pooled redemption of household {name}"
+        what = M_("entry {eid} (redeem, {at}) is a pooled redemption of household {name}", eid=eid, at=at[:10], name=name)
         if household_id is None:
-            problems.append(Problem(f"{what}, which does not exist", check="households", member_id=entry_member))
+            problems.append(Problem(M_("{what}, which does not exist", what=what), check="households", member_id=entry_member))
             continue
         households_of[eid] = (household_id, what, at, entry_member)
         if not member_then(household_id, entry_member, at):
-            problems.append(Problem(f"{what}, but it debits {entry_member}, who was not in the household then (a "
-                                    "forged pooled debit)", check="households", member_id=entry_member))
+            problems.append(Problem(M_("{what}, but it debits {entry_member}, who was not in the household then (a forged pooled debit)", what=what, entry_member=entry_member), check="households", member_id=entry_member))
     for eid, lot_id, lot_member, used in rows.lots_used_by(tx, list(households_of)):
         household_id, what, at, entry_member = households_of[eid]
         if lot_member != entry_member and not member_then(household_id, lot_member, at):
-            problems.append(Problem(f"{what}, but it took {used:,} points of lot {lot_id} of {lot_member}, who was "
-                                    "not in the household then (a forged pooled debit)", check="households",
+            problems.append(Problem(M_("{what}, but it took {used:,} points of lot {lot_id} of {lot_member}, who was not in the household then (a forged pooled debit)", what=what, used=used, lot_id=lot_id, lot_member=lot_member), check="households",
                                     member_id=lot_member))
     return problems[:100]
 
@@ -509,8 +497,7 @@ def _replay(tx) -> list[Problem]:
         for name, mid, at in records.get("household_leaves", ()):
             row = next((r for r in reversed(joined) if r[0] == name and r[1] == mid and r[3] is None), None)
             if row is None:
-                problems.append(Problem(f"chain block {block_id:,} ends a membership of {mid} in household {name} "
-                                        "that no block began", check="households", member_id=mid))
+                problems.append(Problem(M_("chain block {block_id:,} ends a membership of {mid} in household {name} that no block began", block_id=block_id, mid=mid, name=name), check="households", member_id=mid))
             else:
                 row[3], row[4] = at, block_id
         for name, mid, _at in records.get("household_heads", ()):
@@ -521,35 +508,30 @@ def _replay(tx) -> list[Problem]:
     for n, (name, head, created_at, block_id) in enumerate(made, 1):
         row = have.pop(n, None)
         if row is None:
-            problems.append(Problem(f"household {name} is missing: the chain recorded it in block {block_id:,}",
+            problems.append(Problem(M_("household {name} is missing: the chain recorded it in block {block_id:,}", name=name, block_id=block_id),
                                     check="households"))
             continue
-        differ = [f"{field} is {_shown(found)} but the chain recorded {_shown(want)}" for field, found, want in
+        differ = [M_("{field} is {found} but the chain recorded {want}", field=field, found=_shown(found), want=_shown(want)) for field, found, want in
                   (("name", row[0], name), ("name_key", row[1], values.member_key(name)), ("head", row[2], head),
                    ("created_at", row[3], created_at)) if found != want]
         if differ:
-            problems.append(Problem(f"household {name}: {'; '.join(differ)} (block {block_id:,}): changed behind "
-                                    "the tool's back", check="households"))
+            problems.append(Problem(M_("household {name}: {differ} (block {block_id:,}): changed behind the tool's back", name=name, differ=each_shown('; ', differ), block_id=block_id), check="households"))
     for n, row in sorted(have.items()):
-        problems.append(Problem(f"household row {n} ({row[0]}) is not in the chain: it was added behind the tool's "
-                                "back", check="households"))
+        problems.append(Problem(M_("household row {n} ({name}) is not in the chain: it was added behind the tool's back", n=n, name=row[0]), check="households"))
     found_rows = {row[0]: row[1:] for row in rows.membership_rows(tx)}
     for n, (name, mid, at, left, block_id) in enumerate(joined, 1):
         row = found_rows.pop(n, None)
-        label = f"household membership row {n} (household_members)"
+        label = M_("household membership row {n} (household_members)", n=n)
         if row is None:
-            problems.append(Problem(f"{label} is missing: the chain recorded {mid} joining {name} in block "
-                                    f"{block_id:,}", check="households", member_id=mid))
+            problems.append(Problem(M_("{label} is missing: the chain recorded {mid} joining {name} in block {block_id:,}", label=label, mid=mid, name=name, block_id=block_id), check="households", member_id=mid))
             continue
-        differ = [f"{field} is {_shown(found)} but the chain recorded {_shown(want)}" for field, found, want in
+        differ = [M_("{field} is {found} but the chain recorded {want}", field=field, found=_shown(found), want=_shown(want)) for field, found, want in
                   (("household", names.get(row[0], row[0]), name), ("member_id", row[1], mid),
                    ("joined_at", row[2], at), ("left_at", row[3], left)) if found != want]
         if differ:
-            problems.append(Problem(f"{label}: {'; '.join(differ)} (block {block_id:,}): changed behind the tool's "
-                                    "back", check="households", member_id=mid))
+            problems.append(Problem(M_("{label}: {differ} (block {block_id:,}): changed behind the tool's back", label=label, differ=each_shown('; ', differ), block_id=block_id), check="households", member_id=mid))
     for n, row in sorted(found_rows.items()):
-        problems.append(Problem(f"household membership row {n} (household_members) is not in the chain: it was "
-                                "added behind the tool's back", check="households", member_id=row[1]))
+        problems.append(Problem(M_("household membership row {n} (household_members) is not in the chain: it was added behind the tool's back", n=n), check="households", member_id=row[1]))
     return problems
 
 

@@ -25,6 +25,7 @@ Pure: SQL in store.hygiene; no clock (the CLI passes `at`), no printing.
 from __future__ import annotations
 
 from loyalty_cli.errors import LoyaltyError, NotFound, Problem, UsageError
+from loyalty_cli.i18n import M_, joined as each_shown
 from loyalty_cli.store import hygiene as rows
 
 CHANNELS = rows.CHANNELS
@@ -43,7 +44,7 @@ def parse_yes_no(text: str, what: str) -> bool:
     """yes/no/true/false/1/0 (any case) → bool; ValueError naming `what` otherwise."""
     answer = YES.get(str(text).strip().lower())
     if answer is None:
-        raise ValueError(f"{what} must be yes or no (or true/false, 1/0), got {text!r}")
+        raise ValueError(M_("{what} must be yes or no (or true/false, 1/0), got {text!r}", what=what, text=text))
     return answer
 
 
@@ -55,11 +56,11 @@ def _refusal(tx, member_id: str, role: str) -> None:
         raise NotFound.member(member_id)
     erased_at, merged_into, *_ = found
     if merged_into is not None:
-        advice = (f"merge into {merged_into} instead" if role == "the member kept"
-                  else "a member is merged once")
-        raise LoyaltyError(f"member {member_id} ({role}) was already merged into {merged_into}: {advice}")
+        advice = (M_("merge into {merged_into} instead", merged_into=merged_into) if role == M_("the member kept")
+                  else M_("a member is merged once"))
+        raise LoyaltyError(M_("member {member_id} ({role}) was already merged into {merged_into}: {advice}", member_id=member_id, role=role, merged_into=merged_into, advice=advice))
     if erased_at:
-        raise LoyaltyError(f"member {member_id} ({role}) was erased; an erased member is never merged")
+        raise LoyaltyError(M_("member {member_id} ({role}) was erased; an erased member is never merged", member_id=member_id, role=role))
 
 
 def merge(store, dup: str, keep: str, at: str, by: str) -> dict:
@@ -74,18 +75,16 @@ def merge(store, dup: str, keep: str, at: str, by: str) -> dict:
         dup = resolve_member(tx, dup, alias=False)
         keep = resolve_member(tx, keep, "--into", alias=False)
         if dup == keep:
-            raise LoyaltyError(f"member {dup} cannot be merged into themself")
-        _refusal(tx, dup, "the duplicate")
-        _refusal(tx, keep, "the member kept")
+            raise LoyaltyError(M_("member {dup} cannot be merged into themself", dup=dup))
+        _refusal(tx, dup, M_("the duplicate"))
+        _refusal(tx, keep, M_("the member kept"))
         book = Book(tx)
         d = book.member(dup, active=False)
         k = book.member(keep, active=False)
         book.write_off_lapsed(d, at)  # lapsed points are written off, never moved
         book.sync(d)
         if d.balance < 0:
-            raise LoyaltyError(f"member {dup} is {-d.balance:,} points below zero (a refund took back points already "
-                               f"spent): clear that first (loyalty points transfer {keep} {dup} {-d.balance}), "
-                               "then merge")
+            raise LoyaltyError(M_("member {dup} is {balance:,} points below zero (a refund took back points already spent): clear that first (loyalty points transfer {keep} {dup} {balance}), then merge", dup=dup, balance=-d.balance, keep=keep))
         lots = rows.open_lots(tx, dup)
         moved = sum(lot[2] for lot in lots)
         rules = book.rules_for(at)
@@ -129,7 +128,7 @@ def refuse_merged_profile(tx, member_id: str) -> None:
     would overwrite the member kept's (update that member's row instead)."""
     kept = rows.merged_into(tx, member_id)
     if kept is not None:
-        raise LoyaltyError(f"member {member_id} was merged into {kept}: update {kept} instead")
+        raise LoyaltyError(M_("member {member_id} was merged into {kept}: update {kept} instead", member_id=member_id, kept=kept))
 
 
 def alias_facts(tx, member_id: str) -> dict:
@@ -174,19 +173,19 @@ def campaign_members(store, list_name: str, channel: str, as_of: str, segment: s
     from loyalty_cli import reports
 
     if channel not in CHANNELS:
-        raise UsageError(f"--channel must be email or sms, got {channel!r}")
+        raise UsageError(M_("--channel must be email or sms, got {channel!r}", channel=channel))
     if list_name not in LISTS:
-        raise UsageError(f"unknown campaign list {list_name!r}; the lists are: {', '.join(LISTS)}")
+        raise UsageError(M_("unknown campaign list {list_name!r}; the lists are: {lists}", list_name=list_name, lists=', '.join(LISTS)))
     if list_name == "segment":
         if segment is None:
-            raise UsageError(f"campaign list segment needs a segment name: one of {', '.join(reports.SEGMENTS)}")
+            raise UsageError(M_("campaign list segment needs a segment name: one of {segments}", segments=', '.join(reports.SEGMENTS)))
         if days is not None:
-            raise UsageError("--days is for birthdays, churn-risk and expiring, not a segment")
+            raise UsageError(M_("--days is for birthdays, churn-risk and expiring, not a segment"))
     elif segment is not None:
-        raise UsageError(f"campaign list {list_name} takes no segment name (got {segment!r})")
+        raise UsageError(M_("campaign list {list_name} takes no segment name (got {segment!r})", list_name=list_name, segment=segment))
     days = DEFAULT_DAYS.get(list_name) if days is None else days
     if days is not None and days < 0:
-        raise UsageError(f"--days must be zero or more, got {days}")
+        raise UsageError(M_("--days must be zero or more, got {days}", days=days))
     found: dict[str, dict] = {}
     if list_name == "birthdays":
         for r in reports.birthdays(store, as_of, days)["members"]:
@@ -231,9 +230,9 @@ def audit(store, kind: str | None = None, sort: str = "at", limit: int | None = 
     """`db audit`: every campaign list exported, merge and erasure, oldest first (or by `sort`)."""
     kinds = {"export": "campaign export", "merge": "merge", "erasure": "erasure"}
     if kind is not None and kind not in kinds:
-        raise UsageError(f"--kind must be one of {', '.join(kinds)}, got {kind!r}")
+        raise UsageError(M_("--kind must be one of {kinds}, got {kind!r}", kinds=', '.join(kinds), kind=kind))
     if sort not in AUDIT_SORTS:
-        raise UsageError(f"--sort must be one of {', '.join(AUDIT_SORTS)}, got {sort!r}")
+        raise UsageError(M_("--sort must be one of {sorts}, got {sort!r}", sorts=', '.join(AUDIT_SORTS), sort=sort))
     with store.read() as tx:
         found = rows.audit_rows(tx)
     if kind is not None:
@@ -241,7 +240,21 @@ def audit(store, kind: str | None = None, sort: str = "at", limit: int | None = 
     found.sort(key=lambda r: tuple(r[i] for i in AUDIT_SORTS[sort]))
     if limit:
         found = found[:limit]
-    return [{"at": r[0], "kind": r[1], "by": r[2], "what": r[3], "members": r[4]} for r in found]
+    return [{"at": r[0], "kind": r[1], "by": r[2], "what": _audit_what(r), "members": r[4]} for r in found]
+
+
+def _audit_what(row: tuple):
+    """What an audit line was about: the text the database made (English, as --json gives it), said
+    in the reader's language where a person reads it."""
+    what, parts = row[3], row[5:]
+    if row[1] == "campaign export":
+        said = M_("{list} by {channel} as of {as_of} to {destination}", list=parts[0], channel=parts[1],
+                  as_of=parts[2], destination=parts[3])
+    elif row[1] == "merge":
+        said = M_("{member_id} into {into}", member_id=parts[0], into=parts[1])
+    else:
+        return what
+    return said if said == what else what  # the parts make exactly the stored text, or it is shown as it is
 
 
 # -- the right of access -------------------------------------------------------------------------
@@ -306,48 +319,47 @@ def check_merges(tx) -> list[Problem]:
         for member_id, merged in list(last_merge.items()):
             if merged == dup:
                 last_merge[member_id] = keep
-        what = f"merge {merge_id} ({dup} into {keep})"
+        what = M_("merge {merge_id} ({dup} into {keep})", merge_id=merge_id, dup=dup, keep=keep)
         if out_id is None and in_id is None:
             if points:
-                problems.append(Problem(f"{what} records {points:,} points moved but no entries", check="merges",
+                problems.append(Problem(M_("{what} records {points:,} points moved but no entries", what=what, points=points), check="merges",
                                         member_id=dup))
             continue
         out, into = entries.get(out_id), entries.get(in_id)
         if out is None or into is None:
-            problems.append(Problem(f"{what}: its entries {out_id} and {in_id} are not in the ledger", check="merges",
+            problems.append(Problem(M_("{what}: its entries {out_id} and {in_id} are not in the ledger", what=what, out_id=out_id, in_id=in_id), check="merges",
                                     member_id=dup))
             continue
         if out[:2] != (dup, "merge_out") or into[:2] != (keep, "merge_in"):
-            problems.append(Problem(f"{what}: entry {out_id} is not {dup}'s merge_out or entry {in_id} not "
-                                    f"{keep}'s merge_in", check="merges", member_id=dup))
+            problems.append(Problem(M_("{what}: entry {out_id} is not {dup}'s merge_out or entry {in_id} not {keep}'s merge_in", what=what, out_id=out_id, dup=dup, in_id=in_id, keep=keep), check="merges", member_id=dup))
         if out[2] != -points or into[2] != points:
-            problems.append(Problem(f"{what} moved {points:,} points but its entries are {out[2]:,} and {into[2]:,}",
+            problems.append(Problem(M_("{what} moved {points:,} points but its entries are {out:,} and {into:,}", what=what, points=points, out=out[2], into=into[2]),
                                     check="merges", member_id=dup))
         used, made = rows.lots_used_by(tx, out_id), rows.lots_made_by(tx, in_id)  # in lot order, as shown
         if sorted(used, key=_lot_key) != sorted(made, key=_lot_key) or sum(u[1] for u in used) != points:
-            problems.append(Problem(f"{what}: the lots entry {in_id} made ({_lots_text(made)}) are not the lots entry "
-                                    f"{out_id} took ({_lots_text(used)})", check="merges", member_id=dup))
+            problems.append(Problem(M_("{what}: the lots entry {in_id} made ({made}) are not the lots entry {out_id} took ({took})", what=what, in_id=in_id, made=_lots_text(made), out_id=out_id, took=_lots_text(used)), check="merges", member_id=dup))
         later = rows.entries_after(tx, dup, max(out_id, in_id))
         if later:
-            problems.append(Problem(f"{what}: entries {', '.join(map(str, later))} were recorded for {dup} after it was "
-                                    "merged (they belong to the member kept)", check="merges", member_id=dup))
+            problems.append(Problem(M_("{what}: entries {ids} were recorded for {dup} after it was merged (they belong to the member kept)", what=what, ids=', '.join(map(str, later)), dup=dup), check="merges", member_id=dup))
     for entry_id, member_id, kind, points in rows.merge_entries(tx):
         if entry_id not in claimed:
-            problems.append(Problem(f"entry {entry_id} ({kind}, {points:,} points) is not one of a recorded merge's",
+            problems.append(Problem(M_("entry {entry_id} ({kind}, {points:,} points) is not one of a recorded merge's", entry_id=entry_id, kind=kind, points=points),
                                     check="merges", member_id=member_id))
     standing = {m: s for m, s in rows.merged_members(tx)}
     for member_id, kept in sorted(standing.items()):
         if last_merge.get(member_id) != kept:
-            problems.append(Problem(f"merged into {kept} but the merges recorded "
-                                    + (f"make it an alias of {last_merge[member_id]}" if member_id in last_merge
-                                       else "none of it"), check="merges", member_id=member_id))
+            problems.append(Problem(M_("merged into {kept} but the merges recorded make it an alias of {alias}", kept=kept,
+                                       alias=last_merge[member_id]) if member_id in last_merge else
+                                    M_("merged into {kept} but the merges recorded none of it", kept=kept),
+                                    check="merges", member_id=member_id))
         target = rows.standing(tx, kept)
         if target is None or target[1] is not None:
-            problems.append(Problem(f"merged into {kept}, who is " + ("not enrolled" if target is None else
-                                    f"merged into {target[1]} in turn"), check="merges", member_id=member_id))
+            problems.append(Problem(M_("merged into {kept}, who is not enrolled", kept=kept) if target is None else
+                                    M_("merged into {kept}, who is merged into {other} in turn", kept=kept,
+                                       other=target[1]), check="merges", member_id=member_id))
     for member_id, kept in sorted(last_merge.items()):
         if member_id not in standing:
-            problems.append(Problem(f"was merged into {kept} but is no longer marked merged", check="merges",
+            problems.append(Problem(M_("was merged into {kept} but is no longer marked merged", kept=kept), check="merges",
                                     member_id=member_id))
     return problems[:100]
 
@@ -357,7 +369,8 @@ def _lot_key(lot: tuple) -> tuple:
 
 
 def _lots_text(lots: list) -> str:
-    return ", ".join(f"{p:,} to {e or 'never'}" for e, p, *_ in lots) or "none"
+    return each_shown(", ", [M_("{points:,} to {expires}", points=p, expires=e or M_("never")) for e, p, *_ in lots]) \
+        or M_("none")
 
 
 def _tables(tx) -> set[str]:
@@ -384,16 +397,14 @@ def compare_replayed(tx, r, records: dict) -> None:
     for member_id, e_opt, e_at, e_src, s_opt, s_at, s_src, kept in rows.consent_states(tx):
         want = merged.get(member_id)
         if (want[0] if want else None) != kept:
-            where = f" (block {want[1]:,})" if want else ""
-            r.problem(f"member {member_id}: merged_into is {_show(kept)} but the chain recorded "
-                      f"{_show(want[0] if want else None)}{where}: changed behind the tool's back", member_id)
+            where = M_(" (block {block:,})", block=want[1]) if want else ""
+            r.problem(M_("member {member_id}: merged_into is {kept} but the chain recorded {chain}{where}: changed behind the tool's back", member_id=member_id, kept=_show(kept), chain=_show(want[0] if want else None), where=where), member_id)
         for channel, have in (("email", (e_opt, e_at, e_src)), ("sms", (s_opt, s_at, s_src))):
             given = consent.get((member_id, channel))
             expected = given[:3] if given else (0, None, None)
             if tuple(have) != tuple(expected):
-                where = f" (block {given[3]:,})" if given else ""
-                r.problem(f"member {member_id}: {channel} consent is {_consent_text(have)} but the chain recorded "
-                          f"{_consent_text(expected)}{where}: changed behind the tool's back", member_id)
+                where = M_(" (block {block:,})", block=given[3]) if given else ""
+                r.problem(M_("member {member_id}: {channel} consent is {have} but the chain recorded {want}{where}: changed behind the tool's back", member_id=member_id, channel=channel, have=_consent_text(have), want=_consent_text(expected), where=where), member_id)
 
 
 def _show(value) -> str:
@@ -402,4 +413,5 @@ def _show(value) -> str:
 
 def _consent_text(value) -> str:
     opt_in, at, source = value
-    return ("yes" if opt_in else "no") + (f" ({at}, {source})" if at else "")
+    answer = M_("yes") if opt_in else M_("no")
+    return M_("{answer} ({at}, {source})", answer=answer, at=at, source=source) if at else answer

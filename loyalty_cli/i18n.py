@@ -66,6 +66,15 @@ def worded(english: str, people: str) -> Msg:
     return msg
 
 
+def joined(separator: str, items) -> Msg:
+    """Messages joined by `separator` (the differences a check found, "; "): English where machines
+    read it, each item in the current language where a person does (`display`)."""
+    items = list(items)
+    msg = Msg(separator.join(items), {})
+    msg.parts = (separator, items)
+    return msg
+
+
 def display(text) -> str:
     """What a person reads of `text`: a Msg translated (its values too; an exception's by its
     message), anything else as it is."""
@@ -75,6 +84,9 @@ def display(text) -> str:
         people = getattr(text, "people", None)
         if people is not None:
             return people
+        parts = getattr(text, "parts", None)
+        if parts is not None:
+            return parts[0].join(display(item) for item in parts[1])
         if not text.values:  # a message without values is not a template: its braces are text
             return _(text.template)
         values = {k: display(v) if isinstance(v, (Msg, BaseException)) else v for k, v in text.values.items()}

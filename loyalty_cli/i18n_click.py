@@ -9,7 +9,10 @@ this tool does not own). So, once the language is not English (`i18n.set_languag
 - the help option's text and the usage line's "Usage: " prefix are translated where Click makes
   them (`get_help_option`, `HelpFormatter.write_usage`);
 - `typer.rich_utils`' panel titles and markers (terminal help) are set before each help is
-  drawn, from their English originals.
+  drawn, from their English originals;
+- plain help (piped, or COLUMNS set) wraps by terminal cells, not characters: a Chinese
+  character takes two cells, so help wrapped by characters ran past 80 columns (rich's help
+  already counts cells).
 
 Each of these returns the English text unchanged when the language is English, so installing
 them once is harmless for the invocations that follow. If Typer's internals change shape, the
@@ -58,10 +61,71 @@ def install() -> None:
     except ImportError:
         return
     core._ = _
+    _cell_wrapping()
     _wrap_help_option(click_core)
     _wrap_usage(HelpFormatter)
     for cls in (core.TyperCommand, core.TyperGroup):
         _wrap_format_help(cls)
+
+
+def _cell_wrapping() -> None:
+    """Click's text wrapper measuring terminal cells (render.cells_of) and breaking a run of Chinese
+    anywhere between characters; text that is all ASCII is wrapped exactly as before."""
+    try:
+        from typer._click import _textwrap
+    except ImportError:
+        return
+    base = _textwrap.TextWrapper
+    if getattr(base, "counts_cells", False):
+        return
+
+    class CellWrapper(base):
+        counts_cells = True
+
+        def _split(self, text):
+            chunks = super()._split(text)
+            if text.isascii():
+                return chunks
+            out = []
+            for chunk in chunks:  # every wide character a chunk of its own: a line may break after it
+                out.extend(chunk if chunk.isascii() else _WIDE_RUNS.findall(chunk))
+            return out
+
+        def _wrap_chunks(self, chunks):
+            if all(chunk.isascii() for chunk in chunks):
+                return super()._wrap_chunks(chunks)
+            from loyalty_cli.render import cells_of
+
+            lines, chunks = [], list(reversed(chunks))
+            while chunks:
+                indent = self.subsequent_indent if lines else self.initial_indent
+                width = max(self.width - cells_of(indent), 1)
+                if self.drop_whitespace and lines and not chunks[-1].strip():
+                    chunks.pop()
+                line, used = [], 0
+                while chunks and used + cells_of(chunks[-1]) <= width:
+                    used += cells_of(chunks[-1])
+                    line.append(chunks.pop())
+                if chunks and not line:  # one chunk wider than the line: cut it by cells
+                    word, cut = chunks.pop(), ""
+                    for ch in word:
+                        if cells_of(cut + ch) > width and cut:
+                            break
+                        cut += ch
+                    line.append(cut)
+                    if word[len(cut):]:
+                        chunks.append(word[len(cut):])
+                if self.drop_whitespace and line and not line[-1].strip():
+                    line.pop()
+                if line:
+                    lines.append(indent + "".join(line))
+            return lines
+
+    _textwrap.TextWrapper = CellWrapper
+
+
+_WIDE_RUNS = __import__("re").compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]|"
+                                      r"[^\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]+")
 
 
 def _wrap_help_option(click_core) -> None:

@@ -20,7 +20,7 @@ def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
     return LoyaltyError(M_("member id {typed} is ambiguous: members {join} differ only by case (both enrolled before ids matched without regard to case), and the tool will not guess which one is meant (loyalty db check lists such pairs)", typed=typed, join=' and '.join(stored)))
 
 
-def resolve_member(tx, typed: str, what: str = _("member id"), *, alias: bool = True) -> str:
+def resolve_member(tx, typed: str, what: str = M_("member id"), *, alias: bool = True) -> str:
     """The stored spelling of the member a typed id names (`m0042` → `M0042`); the typed id
     (trimmed, NFC) when no member has it, so the caller's lookup says "not found". A typed id that
     could never be stored (an invisible character, too long) is a usage error (exit 2).
@@ -50,7 +50,7 @@ def erased(member_id: str, role: str | None = None) -> LoyaltyError:
     return LoyaltyError(M_("{named} was erased; erased members take no new activity", named=named))
 
 
-def active_member(tx, typed: str, what: str = _("member id")) -> str:
+def active_member(tx, typed: str, what: str = M_("member id")) -> str:
     """The stored id of the member a typed id names (resolve_member), who must be enrolled
     (NotFound otherwise) and not erased (an erased member takes no new activity, nor changes)."""
     member_id = resolve_member(tx, typed, what)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from loyalty_cli.errors import Problem
 from loyalty_cli.store import chain as chain_rows
 from loyalty_cli.store import checks as check_rows
-from loyalty_cli.i18n import M_
+from loyalty_cli.i18n import M_, joined as each_shown
 
 LIMIT = 100
 # Kinds whose records rebuild small tables of current state: their blocks are read whatever the scope.
@@ -319,21 +319,21 @@ def _purchase_records(tx, r: Replay, columns: tuple, records: list) -> tuple[tup
     return columns[:n], [list(rec[:n]) + [None] * (n - len(rec)) for rec in records]
 
 
-_NAMES = {"ledger": "entry", "lots": "lot", "lot_uses": "lot use", "purchases": "purchase",
-          "tier_changes": "tier change", "variant_entries": "variant marker of entry"}
+_NAMES = {"ledger": M_("entry"), "lots": M_("lot"), "lot_uses": M_("lot use"), "purchases": M_("purchase"),
+          "tier_changes": M_("tier change"), "variant_entries": M_("variant marker of entry")}
 
 
 def _compare_row(r: Replay, kind, table, columns, label, rec, row, block_id) -> None:
     if row is not None and tuple(rec) == row:
         return
-    what = f"{_NAMES.get(kind) or _LABEL.get(kind, table)} {label}"
+    what = M_("{kind} {label}", kind=_NAMES.get(kind) or _LABEL.get(kind, table), label=label)
     member = rec[columns.index("member_id")] if "member_id" in columns else None
     if row is None:
         r.problem(M_("{what} ({table}) is missing: the chain recorded it in block {block_id:,}; it was deleted behind the tool's back", what=what, table=table, block_id=block_id), member)
         return
     changed = [M_("{c} is {shown_0} but the chain recorded {shown_1}", c=c, shown_0=shown[0], shown_1=shown[1]) for i, (c, a, b) in enumerate(zip(columns, rec, row))
                if a != b for shown in (_differ(b, a),)]
-    r.problem(M_("{what} ({table}): {join} (block {block_id:,}): changed behind the tool's back", what=what, table=table, join='; '.join(changed), block_id=block_id), member)
+    r.problem(M_("{what} ({table}): {join} (block {block_id:,}): changed behind the tool's back", what=what, table=table, join=each_shown('; ', changed), block_id=block_id), member)
 
 
 def _differ(have, recorded) -> tuple[str, str]:
@@ -494,7 +494,7 @@ class _State:
                 wrong += [M_("{field} holds personal data again after the erasure", field=field) for field, value
                           in zip(PERSONAL, personal) if value is not None]
             if wrong:
-                r.problem(M_("member {mid}: {join} (block {block:,}): changed behind the tool's back", mid=mid, join='; '.join(wrong), block=want['block']),
+                r.problem(M_("member {mid}: {join} (block {block:,}): changed behind the tool's back", mid=mid, join=each_shown('; ', wrong), block=want['block']),
                           mid)
         for mid in sorted(set(self.members) - seen):
             r.problem(M_("member {mid} is missing: the chain recorded it in block {block:,}", mid=mid, block=self.members[mid]['block']), mid)
@@ -511,11 +511,11 @@ class _State:
             wrong = [M_("{field} is {show} but the chain recorded {show2}", field=field, show=_show(have), show2=_show(expected[field]))
                      for field, have in zip(fields, values) if have != expected[field]]
             if wrong:
-                r.problem(M_("{name} {code}: {join} (block {block:,}): changed behind the tool's back", name=name, code=code, join='; '.join(wrong), block=expected['block']), expected.get("member_id"))
+                r.problem(M_("{name} {code}: {join} (block {block:,}): changed behind the tool's back", name=name, code=code, join=each_shown('; ', wrong), block=expected['block']), expected.get("member_id"))
         for code in sorted(set(want) - seen):
             r.problem(M_("{name} {code} is missing: the chain recorded it in block {block:,}", name=name, code=code, block=want[code]['block']))
 
 
-_LABEL = {"erasures": "erasure", "program_versions": "programme version", "recalc_runs": "recalc run",
-          "feedback": "feedback", "member_merges": "merge", "consent_changes": "consent change",
-          "campaign_exports": "campaign export"}
+_LABEL = {"erasures": M_("erasure"), "program_versions": M_("programme version"), "recalc_runs": M_("recalc run"),
+          "feedback": M_("feedback"), "member_merges": M_("merge"), "consent_changes": M_("consent change"),
+          "campaign_exports": M_("campaign export")}

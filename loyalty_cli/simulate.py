@@ -58,6 +58,7 @@ from pathlib import Path
 
 from loyalty_cli import values
 from loyalty_cli.errors import LoyaltyError, UsageError
+from loyalty_cli.i18n import M_, message_of
 
 PERIOD_MONTHS = 12
 NO_SEGMENT = "none"  # members without a sale in the RFM window at the end of the period
@@ -75,7 +76,7 @@ def period(last_purchase: str, start: str | None, last: str | None) -> tuple[str
     if start is None:
         start = values.add_days(values.add_months(last, -PERIOD_MONTHS), 1)
     if start > last:
-        raise UsageError(f"--from {start} is after --to {last}: the period must start on or before its last day")
+        raise UsageError(M_("--from {start} is after --to {last}: the period must start on or before its last day", start=start, last=last))
     return start, last
 
 
@@ -137,7 +138,7 @@ def replay(source: str, scratch: str, rules_json: str, start: str, last: str) ->
     try:
         return _replay(Path(source), Path(scratch), rules_json, start, last)
     except LoyaltyError as exc:
-        return {"error": str(exc), "exit_code": exc.exit_code}
+        return {"error": message_of(exc), "exit_code": exc.exit_code}
 
 
 def _replay(source: Path, scratch_path: Path, rules_json: str, start: str, last: str) -> dict:
@@ -214,7 +215,7 @@ def _replay(source: Path, scratch_path: Path, rules_json: str, start: str, last:
                         m = book.members.get(mid)
                         try:
                             if m is None:
-                                raise LoyaltyError(f"member {mid} is not in the history")
+                                raise LoyaltyError(M_("member {mid} is not in the history", mid=mid))
                             if kind == "sale":
                                 record_sale(book, m, pid, at, amount, category, branch)
                             else:
@@ -416,8 +417,7 @@ def simulate(store_factory, proposal, proposal_source: str, start: str | None, l
                 baseline = programme.for_date(today)
                 last_purchase = rows.last_purchase_day(tx)
                 if last_purchase is None:
-                    raise LoyaltyError("there is nothing to simulate: no sale or refund is recorded yet "
-                                       "(import the till's sales first: loyalty purchases import FILE)")
+                    raise LoyaltyError(M_("there is nothing to simulate: no sale or refund is recorded yet (import the till's sales first: loyalty purchases import FILE)"))
                 start, last = period(last_purchase, start, last)
                 lifetime = "lifetime" in (baseline.tier_window, proposal.tier_window)
                 window_start = values.EARLIEST if lifetime else values.add_months(start, -PERIOD_MONTHS)
@@ -428,8 +428,7 @@ def simulate(store_factory, proposal, proposal_source: str, start: str | None, l
             finally:
                 dest.close()
             if not counts["purchases"]:
-                raise LoyaltyError(f"there is nothing to simulate: no sale or refund is dated from {start} to "
-                                   f"{last} (the last one is dated {last_purchase})")
+                raise LoyaltyError(M_("there is nothing to simulate: no sale or refund is dated from {start} to {last} (the last one is dated {last_purchase})", start=start, last=last, last_purchase=last_purchase))
             segments = _segments(reports.rfm(shop, last)["columns"])
             contacts = None
             if members_wanted:
@@ -449,7 +448,7 @@ def simulate(store_factory, proposal, proposal_source: str, start: str | None, l
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     report = compare(baseline, proposal, results[0], results[1], segments, sales, programme.currency_decimals)
-    report.update({"from": start, "to": last, "baseline": f"the programme in force on {today}",
+    report.update({"from": start, "to": last, "baseline": M_("the programme in force on {today}", today=today),
                    "proposal": proposal_source})
     if members_wanted:
         report["members"] = _member_rows(results, segments, contacts)
@@ -478,8 +477,7 @@ def _run_both(folder: Path, source: Path, programmes: list[str], start: str, las
                 results.append(receive.recv())
             except EOFError:
                 process.join()
-                raise LoyaltyError(f"a replay of the simulation stopped unexpectedly (exit code {process.exitcode}); "
-                                   "nothing was changed") from None
+                raise LoyaltyError(M_("a replay of the simulation stopped unexpectedly (exit code {exitcode}); nothing was changed", exitcode=process.exitcode)) from None
         return results
     finally:
         for process, receive in workers:
@@ -496,8 +494,7 @@ def _worker(send, source: str, scratch: str, doc: str, start: str, last: str) ->
     try:
         result = replay(source, scratch, doc, start, last)
     except sqlite3.Error as exc:  # the scratch database failing (a full disk, most likely): not the shop's
-        result = {"error": f"the simulation's scratch database in {Path(scratch).parent} failed ({exc}); "
-                           "nothing was changed (a full disk? TMPDIR chooses where scratch databases go)",
+        result = {"error": M_("the simulation's scratch database in {parent} failed ({exc}); nothing was changed (a full disk? TMPDIR chooses where scratch databases go)", parent=Path(scratch).parent, exc=str(exc)),
                   "exit_code": 1}
     except KeyboardInterrupt:
         return

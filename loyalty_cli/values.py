@@ -297,7 +297,7 @@ def _takes_marks(base: str) -> bool:
     return not unicodedata.name(base, "").startswith(("LATIN", "GREEK", "CYRILLIC"))
 
 
-def parse_id(text: str, what: str = _("member id")) -> str:
+def parse_id(text: str, what: str = M_("member id")) -> str:
     """An id (member, purchase, store): 1-64 printable characters, NFC, nothing invisible, as the
     imports and the counter take them (values.member_key folds a member id for matching)."""
     value = text.strip()

@@ -14,19 +14,20 @@ from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option
                                     refuse_future, store)
 from loyalty_cli.cli.members import app as members_app
 from loyalty_cli.errors import LoyaltyError, UsageError
+from loyalty_cli.i18n import M_, N_, _, display
 from loyalty_cli.render import plural
 
-campaign_app = group("Contact lists for campaigns, of the members who agreed to be contacted.",
+campaign_app = group(N_("Contact lists for campaigns, of the members who agreed to be contacted."),
                      "loyalty campaign list birthdays --channel email --output birthdays.csv")
 
 
 @members_app.command("merge")
 def merge(
-    member_id: str = typer.Argument(..., metavar="DUP", help="The duplicate: the id to merge away."),
-    into: str = typer.Option(..., "--into", metavar="KEEP", help="The member to keep."),
-    at: str = typer.Option(None, "--at", help="When (default: now)."),
-    yes: bool = typer.Option(False, "--yes", help="Really merge (required when not asked on a terminal)."),
-    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who merges (default: the OS user)."),
+    member_id: str = typer.Argument(..., metavar="DUP", help=N_("The duplicate: the id to merge away.")),
+    into: str = typer.Option(..., "--into", metavar="KEEP", help=N_("The member to keep.")),
+    at: str = typer.Option(None, "--at", help=N_("When (default: now).")),
+    yes: bool = typer.Option(False, "--yes", help=N_("Really merge (required when not asked on a terminal).")),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help=N_("Who merges (default: the OS user).")),
     allow_future: bool = allow_future_option(),
 ):
     """Merge a member enrolled twice into the one to keep. It cannot be undone.
@@ -52,27 +53,35 @@ def merge(
         import sys
 
         if not sys.stdin.isatty():
-            raise UsageError("merging members needs --yes (it cannot be undone)")
-        if not typer.confirm(f"Merge {as_stored(member_id)} into {as_stored(into)}? This cannot be undone"):
+            raise UsageError(M_("merging members needs --yes (it cannot be undone)"))
+        if not typer.confirm(_("Merge {dup} into {keep}? This cannot be undone").format(dup=as_stored(member_id),
+                                                                                       keep=as_stored(into))):
             raise typer.Exit(1)
     when = at_option(at)
-    refuse_future(when, allow_future, "--at", lambda: f"record the merge of {as_stored(member_id)} as done then")
+    refuse_future(when, allow_future, "--at", lambda: _("record the merge of {dup} as done then").format(dup=as_stored(member_id)))
     r = call(hygiene.merge, member_id, into, when, operator(by))
-    tier = f"; tier {r['tier_before']} → {r['tier']}" if r["tier"] != r["tier_before"] else ""
+    tier = (_("; tier {before} → {after}").format(before=r['tier_before'], after=r['tier'])
+            if r["tier"] != r["tier_before"] else "")
     h = r.get("household")
     if h:  # households.follow_merge: what the merge did to DUP's household
-        tier += (f"; {h['joined']} takes {h['left']}'s place in household {h['name']}" if h["joined"]
-                 else f"; {h['left']} left household {h['name']}" + (", which closed" if h["closed"] else ""))
-        tier += f" (head {h['head']})" if not h["closed"] else ""
-    out(lists=False).done(f"merged {r['member_id']} into {r['into']}: {plural(r['points_moved'], 'point')} moved in "
-                          f"{plural(r['lots_moved'], 'lot')} (balance {r['balance']:,}){tier}", r)
+        if h["joined"]:
+            tier += _("; {keep} takes {dup}'s place in household {name}").format(keep=h['joined'], dup=h['left'],
+                                                                                  name=h['name'])
+        elif h["closed"]:
+            tier += _("; {dup} left household {name}, which closed").format(dup=h['left'], name=h['name'])
+        else:
+            tier += _("; {dup} left household {name}").format(dup=h['left'], name=h['name'])
+        tier += _(" (head {head})").format(head=h['head']) if not h["closed"] else ""
+    out(lists=False).done(_("merged {dup} into {keep}: {points} moved in {lots} (balance {balance:,}){tier}").format(
+        dup=r['member_id'], keep=r['into'], points=plural(r['points_moved'], 'point'), lots=plural(r['lots_moved'], 'lot'),
+        balance=r['balance'], tier=tier), r)
 
 
 @members_app.command("export")
 def export(
-    member_id: str = typer.Argument(..., help="Member id."),
+    member_id: str = typer.Argument(..., help=N_("Member id.")),
     output: Path = typer.Option(None, "--output", "-o", metavar="FILE",
-                                help="Write the document here (mode 0600, replaced whole) instead of stdout."),
+                                help=N_("Write the document here (mode 0600, replaced whole) instead of stdout.")),
 ):
     """Everything the shop holds on one member, as one JSON document (right of access).
 
@@ -100,20 +109,20 @@ def export(
             sys.stdout.write(text)
         return
     write_private(output, text)
-    o.note(f"wrote everything held on {doc['member_id']} to {output}")
+    o.note(_("wrote everything held on {member_id} to {path}").format(member_id=doc['member_id'], path=output))
 
 
 @campaign_app.command("list")
 def campaign_list(
     list_name: str = typer.Argument(..., metavar="LIST", help="birthdays | churn-risk | segment | expiring"),
-    segment: str = typer.Argument(None, metavar="[NAME]", help="For 'segment': the RFM segment (see report segments)."),
-    channel: str = typer.Option(..., "--channel", metavar="email|sms", help="Who agreed to be contacted this way."),
-    as_of: str = typer.Option(None, "--as-of", help="The lists as of this date (default: today)."),
-    days: int = typer.Option(None, "--days", help="birthdays: in the next N days (30); churn-risk: no sale for N "
-                             "days (365, as report churn); expiring: points expiring in N days (30)."),
+    segment: str = typer.Argument(None, metavar="[NAME]", help=N_("For 'segment': the RFM segment (see report segments).")),
+    channel: str = typer.Option(..., "--channel", metavar="email|sms", help=N_("Who agreed to be contacted this way.")),
+    as_of: str = typer.Option(None, "--as-of", help=N_("The lists as of this date (default: today).")),
+    days: int = typer.Option(None, "--days", help=N_("birthdays: in the next N days (30); churn-risk: no sale for N "
+                             "days (365, as report churn); expiring: points expiring in N days (30).")),
     output: Path = typer.Option(None, "--output", "-o", metavar="FILE",
-                                help="Write the list here (CSV, or JSON with --json; mode 0600, replaced whole)."),
-    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who exports (default: the OS user)."),
+                                help=N_("Write the list here (CSV, or JSON with --json; mode 0600, replaced whole).")),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help=N_("Who exports (default: the OS user).")),
 ):
     """The contact list of a campaign: members of LIST who opted in to the channel.
 
@@ -151,10 +160,17 @@ def campaign_list(
     doc = {"list": name, "channel": channel, "as_of": day, "members": members}
     if output is not None:
         write_private(output, _json_text(doc) if out(lists=True).json else _csv_text(members, columns))
-        out(lists=True).note(f"wrote {plural(len(members), 'member')} ({name}, {channel}) to {output}")
+        out(lists=True).note(_("wrote {members} ({name}, {channel}) to {path}").format(
+            members=plural(len(members), 'member'), name=name, channel=channel, path=output))
         return
-    out().table(members, [(c, c.replace("_", " ")) for c in columns], json_obj=doc, empty=f"no member of {name} "
-                f"agreed to {channel}")
+    out().table(members, [(c, CAMPAIGN_LABELS.get(c, c.replace("_", " "))) for c in columns], json_obj=doc,
+                empty=_("no member of {name} agreed to {channel}").format(name=name, channel=channel))
+
+
+# The headers of a campaign list's columns (shown translated; CSV and JSON keep the keys)
+CAMPAIGN_LABELS = {"member_id": N_("member"), "name": N_("name"), "email": N_("email"), "phone": N_("phone"),
+                   "sms": N_("sms"), "birthday": N_("birthday"), "date": N_("date"), "last_sale": N_("last sale"),
+                   "days_since": N_("days since"), "segment": N_("segment"), "points": N_("points")}
 
 
 def _campaign_columns(members: list[dict], channel: str) -> list[str]:
@@ -196,15 +212,16 @@ def _check_output(path: Path) -> None:
 
     text = str(path)
     if not text or text in (".", "-"):
-        raise UsageError("--output needs a file name")
+        raise UsageError(M_("--output needs a file name"))
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"--output {path} is not a regular file (a link, folder or device): give a file name")
+        raise UsageError(M_("--output {path} is not a regular file (a link, folder or device): give a file name",
+                            path=path))
     if not path.parent.is_dir():
-        raise UsageError(f"--output {path}: the folder {path.parent} does not exist")
+        raise UsageError(M_("--output {path}: the folder {folder} does not exist", path=path, folder=path.parent))
     if postgres_url(Invocation.db) is not None:
         return  # a PostgreSQL database is no file to overwrite
     try:
@@ -220,7 +237,7 @@ def _check_output(path: Path) -> None:
             except OSError:
                 same = False
         if same:
-            raise UsageError(f"--output {path} is the database or one of its files: give another file")
+            raise UsageError(M_("--output {path} is the database or one of its files: give another file", path=path))
 
 
 def write_private(path: Path, text: str) -> None:
@@ -247,9 +264,9 @@ def write_private(path: Path, text: str) -> None:
 
 
 def audit(
-    kind: str = typer.Option(None, "--kind", help="Only this kind: export | merge | erasure."),
+    kind: str = typer.Option(None, "--kind", help=N_("Only this kind: export | merge | erasure.")),
     sort: str = typer.Option("at", "--sort", help="at | kind | by"),
-    limit: int = typer.Option(None, "--limit", min=1, help="At most this many."),
+    limit: int = typer.Option(None, "--limit", min=1, help=N_("At most this many.")),
 ):
     """What was done with members' personal data: campaign lists exported, merges, erasures.
 
@@ -265,6 +282,12 @@ def audit(
     from loyalty_cli import hygiene
 
     rows = call(hygiene.audit, kind, sort, limit)
-    out().table(rows, [("at", "at"), ("kind", "kind"), ("by", "by"), ("members", "members"), ("what", "what")],
-                empty="nothing recorded yet")
+    o = out()
+    shown = rows if o.csv else [dict(row, what=display(row["what"])) for row in rows]  # CSV stays English
+    o.table(shown, [("at", N_("at")), ("kind", N_("kind")), ("by", N_("by")), ("members", N_("members")),
+                    ("what", N_("what"))], empty=N_("nothing recorded yet"), json_obj=rows)
+
+
+AUDIT_KINDS = (N_("campaign export"), N_("merge"), N_("erasure"))  # the kind column's words, shown translated
+MERGE_KINDS = (N_("merge_in"), N_("merge_out"))  # a merge's ledger entries, shown translated by points history
 

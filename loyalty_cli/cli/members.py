@@ -57,10 +57,14 @@ def consent_pairs(consent: dict) -> list[tuple[str, str]]:
     out = []
     for channel in ("email", "sms"):
         c = consent.get(channel) or {}
-        answer = "yes" if c.get("opt_in") else "no"
-        out.append((f"{channel} consent", f"{answer} ({c['at'][:10]}, {c['source']})" if c.get("at")
-                    else f"{answer} (never asked)"))
+        answer = _("yes") if c.get("opt_in") else _("no")
+        out.append((_("{channel} consent").format(channel=_(channel)),
+                    _("{answer} ({day}, {source})").format(answer=answer, day=c['at'][:10], source=_(c['source']))
+                    if c.get("at") else _("{answer} (never asked)").format(answer=answer)))
     return out
+
+
+CONSENT_WORDS = (N_("email"), N_("sms"), N_("counter"), N_("edit"), N_("import"))  # channels and sources, shown translated
 
 
 def _consent_option(value: str | None, option: str) -> bool | None:
@@ -86,11 +90,11 @@ def add(
     joined: str = typer.Option(None, "--joined", help=N_("Date joined, YYYY-MM-DD (default: today).")),
     referred_by: str = typer.Option(None, "--referred-by", help=N_("Id of the member who referred them.")),
     consent_email: str = typer.Option(None, "--consent-email", metavar="yes|no",
-                                      help="Whether they agree to marketing email (default no), recorded as given "
-                                           "now at the counter."),
+                                      help=N_("Whether they agree to marketing email (default no), recorded as given "
+                                              "now at the counter.")),
     consent_sms: str = typer.Option(None, "--consent-sms", metavar="yes|no",
-                                    help="Whether they agree to marketing SMS (default no)."),
-    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who records their consent (default: the OS user)."),
+                                    help=N_("Whether they agree to marketing SMS (default no).")),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help=N_("Who records their consent (default: the OS user).")),
     allow_future: bool = ALLOW_FUTURE,
 ):
     """Enrol a member and print their id; the signup bonus applies.
@@ -160,10 +164,10 @@ def show(
              (_("next tier"), _("{next_tier}: {to_next} to go").format(next_tier=p['next_tier'], to_next=human(to_next)) if p["next_tier"] else _("top tier"))]
     pairs += consent_pairs(p["consent"])
     if p["aliases"]:
-        pairs.append(("aliases", ", ".join(p["aliases"]) + " (merged into this member)"))
+        pairs.append((_("aliases"), _("{ids} (merged into this member)").format(ids=", ".join(p["aliases"]))))
     if p["merged_into"]:
-        pairs.insert(0, ("merged into", f"{p['merged_into']} on {p['merged_at'][:10]}: this id is an alias, its new "
-                                        f"activity is {p['merged_into']}'s"))
+        pairs.insert(0, (_("merged into"), _("{keep} on {day}: this id is an alias, its new activity is {keep}'s").format(
+            keep=p['merged_into'], day=p['merged_at'][:10])))
     if p["erased"]:
         pairs.insert(0, (_("erased"), _("personal data erased")))
     from loyalty_cli.cli.households import household_lines
@@ -235,10 +239,10 @@ def edit(
     joined: str = typer.Option(None, "--joined", help="YYYY-MM-DD"),
     referred_by: str = typer.Option(None, "--referred-by"),
     consent_email: str = typer.Option(None, "--consent-email", metavar="yes|no",
-                                      help="Their answer on marketing email, recorded now with source 'edit'."),
+                                      help=N_("Their answer on marketing email, recorded now with source 'edit'.")),
     consent_sms: str = typer.Option(None, "--consent-sms", metavar="yes|no",
-                                    help="Their answer on marketing SMS, recorded now with source 'edit'."),
-    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help="Who records their consent (default: the OS user)."),
+                                    help=N_("Their answer on marketing SMS, recorded now with source 'edit'.")),
+    by: str = typer.Option(None, "--by", envvar="LOYALTY_OPERATOR", help=N_("Who records their consent (default: the OS user).")),
     allow_future: bool = ALLOW_FUTURE,
 ):
     """Change a member's profile fields and consent; fields not given stay as they are.
@@ -262,7 +266,7 @@ def edit(
     given = any(v is not None for v in consent.values())
     p = call(members.edit, member_id, changes, consent, now(), operator(by) if given else None)
     changed = ", ".join([k for k, v in changes.items() if v is not None]
-                        + [f"{k} consent" for k, v in consent.items() if v is not None])
+                        + [_("{channel} consent").format(channel=_(k)) for k, v in consent.items() if v is not None])
     out(lists=False).done(_("updated {member_id}: {changed}").format(member_id=p['member_id'], changed=changed),
                           {k: p[k] for k in ("member_id", "name", "email", "phone", "birthday", "joined_on", "referred_by")})
 

@@ -121,8 +121,8 @@ def adjust(member_id: str = typer.Argument(..., help=N_("Member id.")),
 def redeem(member_id: str = typer.Argument(..., help=N_("Member id.")),
            points_: int = typer.Argument(None, metavar="POINTS", min=1, help=N_("Points to spend (or use --reward).")),
            reward: str = typer.Option(None, "--reward", help=N_("Reward code: spends its cost and issues a voucher.")),
-           household: bool = typer.Option(False, "--household", help="Spend from the pool of the member's "
-                                          "household: every member's points, earliest expiry first."),
+           household: bool = typer.Option(False, "--household", help=N_("Spend from the pool of the member's "
+                                             "household: every member's points, earliest expiry first.")),
            by: str = BY, at: str = AT, allow_future: bool = ALLOW_FUTURE):
     """Spend points, or exchange them for a reward voucher; refused when the balance is short.
 

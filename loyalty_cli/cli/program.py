@@ -34,7 +34,7 @@ def show(as_of: str = typer.Option(None, "--as-of", help=N_("The rules in force 
 
     # The versions as TOML comments: on stdout with the rules, which `> program.toml` keeps loadable.
     if versions:
-        about = _("versions: ") + "; ".join(f"#{v['id']} from {v['applies_from']} ({v['source']})" for v in versions)
+        about = _("versions: ") + "; ".join(_("#{id} from {day} ({source})").format(id=v['id'], day=v['applies_from'], source=v['source']) for v in versions)
     else:
         about = _("no programme loaded yet: these are the defaults (load one with: loyalty program load FILE.toml)")
     sys.stdout.write(_("# rules in force on {date}\n# {about}\n").format(date=date, about=about) + rules.to_toml(doc))
@@ -108,20 +108,20 @@ app.command("simulate")(_simulate)
 
 
 # -- experiments (issue 19) -------------------------------------------------------------------
-experiment_app = group("A/B experiments: a share of members earns under a variant of the programme.",
+experiment_app = group(N_("A/B experiments: a share of members earns under a variant of the programme."),
                        "loyalty program experiment start dbl v.toml --share 0.5 --from 2027-01-04")
 app.add_typer(experiment_app, name="experiment")
 
 
 @experiment_app.command("start")
 def experiment_start(
-    name: str = typer.Argument(..., help="The experiment's name (it decides the groups: never reused)."),
+    name: str = typer.Argument(..., help=N_("The experiment's name (it decides the groups: never reused).")),
     file: Path = typer.Argument(..., metavar="VARIANT.toml",
-                                help="Programme keys the variant changes (the earn table, campaigns), merged over "
-                                     "the programme in force."),
-    share: str = typer.Option(..., "--share", help="Share of members in the variant group, between 0 and 1 (0.5: half)."),
-    from_: str = typer.Option(None, "--from", help="First day sales earn under the variant: today or later "
-                                                   "(default: today)."),
+                                help=N_("Programme keys the variant changes (the earn table, campaigns), merged over "
+                                        "the programme in force.")),
+    share: str = typer.Option(..., "--share", help=N_("Share of members in the variant group, between 0 and 1 (0.5: half).")),
+    from_: str = typer.Option(None, "--from", help=N_("First day sales earn under the variant: today or later "
+                                                      "(default: today).")),
 ):
     """Start an experiment: from --from, a fixed share of members earn under the variant.
 
@@ -139,11 +139,11 @@ def experiment_start(
 
     start = date_option(from_, "--from") or today()  # the options first: a bad one is a usage error (exit 2)
     experiments.parse_share(share)
-    file = existing_file(file, "variant file")
+    file = existing_file(file, _("variant file"))
     text = programme_text(file)
     r = call(experiments.start, name, text, file.name, share, start, today(), now())
-    out(lists=False).done(f"experiment {r['name']} starts on {r['from']}: {_percent(r['share'])} of members earn "
-                          f"under {file.name}", r)
+    out(lists=False).done(_("experiment {name} starts on {day}: {share} of members earn under {file}").format(
+        name=r['name'], day=r['from'], share=_percent(r['share']), file=file.name), r)
 
 
 def _percent(share: str) -> str:
@@ -154,9 +154,9 @@ def _percent(share: str) -> str:
 
 @experiment_app.command("stop")
 def experiment_stop(
-    name: str = typer.Argument(..., help="The experiment's name."),
-    at: str = typer.Option(None, "--at", help="First day sales earn under the programme again: today or later "
-                                             "(default: today)."),
+    name: str = typer.Argument(..., help=N_("The experiment's name.")),
+    at: str = typer.Option(None, "--at", help=N_("First day sales earn under the programme again: today or later "
+                                                "(default: today).")),
 ):
     """Stop an experiment: sales dated --at or later earn under the programme again.
 
@@ -169,8 +169,8 @@ def experiment_stop(
 
     day = date_option(at, "--at") or today()
     r = call(experiments.stop, name, day, today())
-    out(lists=False).done(f"experiment {r['name']} stops on {r['stopped_from']}: sales from then on earn under "
-                          "the programme", r)
+    out(lists=False).done(_("experiment {name} stops on {day}: sales from then on earn under the programme").format(
+        name=r['name'], day=r['stopped_from']), r)
 
 
 @experiment_app.command("list")
@@ -186,10 +186,12 @@ def experiment_list():
     from loyalty_cli import experiments
 
     rows = call(experiments.listing)
-    shown = [dict(r, until=r["stopped_from"] or "running", variant=json.dumps(r["variant"], ensure_ascii=False,
+    o = out()
+    running = "running" if o.csv else _("running")  # CSV stays English
+    shown = [dict(r, until=r["stopped_from"] or running, variant=json.dumps(r["variant"], ensure_ascii=False,
                                                                                separators=(",", ":")))
              for r in rows]
-    out().table(shown, [("name", "name"), ("share", "share"), ("from", "from"), ("until", "stopped from"),
-                        ("source", "file"), ("variant", "variant")],
-                title="experiments", empty="no experiments yet (start one with: loyalty program experiment start)",
-                json_obj=rows)
+    o.table(shown, [("name", N_("experiment")), ("share", N_("share")), ("from", N_("starts")), ("until", N_("stopped from")),
+                    ("source", N_("file")), ("variant", N_("variant"))],
+            title=_("experiments"), empty=N_("no experiments yet (start one with: loyalty program experiment start)"),
+            json_obj=rows)

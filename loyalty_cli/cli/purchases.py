@@ -204,7 +204,7 @@ def refund(
 
 
 @app.command("explain")
-def explain(purchase_id: str = typer.Argument(..., metavar="PURCHASE_ID", help="The sale (or a refund of it).")):
+def explain(purchase_id: str = typer.Argument(..., metavar="PURCHASE_ID", help=N_("The sale (or a refund of it)."))):
     """How a sale's points came about, step by step, recomputed by the earning engine.
 
     Shows the programme version in force, the experiment group if one ran, the base
@@ -232,86 +232,101 @@ def explain(purchase_id: str = typer.Argument(..., metavar="PURCHASE_ID", help="
 
 
 def explain_lines(r: dict) -> list[str]:
-    """`purchases explain` as text: a label column and what it says, wrapped to 80 columns."""
-    import textwrap
+    """`purchases explain` as text: a label column and what it says, wrapped to 80 terminal cells (a
+    Chinese label or word takes two)."""
+    from loyalty_cli.render import cells_of, wrap_cells
 
     lines: list[str] = []
 
     def say(label: str, text: str) -> None:
-        wrapped = textwrap.wrap(text, 80 - 13, break_on_hyphens=False) or [""]
-        lines.append(f"{label:<12} {wrapped[0]}")
-        lines.extend(f"{'':<12} {more}" for more in wrapped[1:])
+        label = _(label)
+        wrapped = wrap_cells(display(text), 80 - 13) or [""]
+        lines.append(label + " " * max(12 - cells_of(label), 0) + " " + wrapped[0])
+        lines.extend(" " * 13 + more for more in wrapped[1:])
 
-    head = f"sale {r['purchase_id']} of {r['member_id']}, {r['at'].replace('T', ' ')}, amount {r['amount']}"
-    extra = [f"category {r['category']}"] if r["category"] else []
-    extra += [f"store {r['store']}"] if r["store"] else []
-    lines.append(head + (f" ({', '.join(extra)})" if extra else ""))
+    head = _("sale {purchase_id} of {member_id}, {at}, amount {amount}").format(
+        purchase_id=r['purchase_id'], member_id=r['member_id'], at=r['at'].replace('T', ' '), amount=r['amount'])
+    extra = [_("category {category}").format(category=r['category'])] if r["category"] else []
+    extra += [_("store {store}").format(store=r['store'])] if r["store"] else []
+    lines.append(head + (_(" ({details})").format(details=', '.join(extra)) if extra else ""))
     if r["asked_for"]:
-        lines.append(f"({r['asked_for']} is a refund of this sale: see refunds)")
+        lines.append(_("({refund_id} is a refund of this sale: see refunds)").format(refund_id=r['asked_for']))
     if r.get("merged"):
-        say("merged", f"{r['member_id']} was merged into {r['merged']['into']} on {r['merged']['at'][:10]}: its "
-                      f"points moved there, and refunds since reverse from {r['merged']['into']}")
+        say(N_("merged"), _("{dup} was merged into {keep} on {day}: its points moved there, and refunds since reverse "
+                            "from {keep}").format(dup=r['member_id'], keep=r['merged']['into'],
+                                                   day=r['merged']['at'][:10]))
     v = r["programme"]
-    say("programme", f"version #{v['id']}, in force from {v['applies_from']} ({v['source']})" if v
-        else "the defaults (no programme loaded then)")
+    say(N_("programme"), _("version #{id}, in force from {day} ({source})").format(
+        id=v['id'], day=v['applies_from'], source=v['source']) if v else _("the defaults (no programme loaded then)"))
     e = r["experiment"]
     if e is None:
-        say("experiment", "none running that day")
+        say(N_("experiment"), _("none running that day"))
     elif e["group"] == "variant":
         import json
 
-        say("experiment", f"{e['name']}: variant group (share {e['share']}), earning under "
-                          f"{json.dumps(e['variant'], ensure_ascii=False, separators=(', ', ': '))}")
+        say(N_("experiment"), _("{name}: variant group (share {share}), earning under {variant}").format(
+            name=e['name'], share=e['share'], variant=json.dumps(e['variant'], ensure_ascii=False, separators=(', ', ': '))))
     else:
-        say("experiment", f"{e['name']}: control group: the programme as it is")
+        say(N_("experiment"), _("{name}: control group: the programme as it is").format(name=e['name']))
     base = r["steps"][0]
     if base["step"] == "below_min_amount":
-        say("base", f"{r['amount']} is below earn.min_amount {r['min_amount']}: no points")
+        say(N_("base"), _("{amount} is below earn.min_amount {min_amount}: no points").format(
+            amount=r['amount'], min_amount=r['min_amount']))
     else:
-        cat = f" × category {base['category_multiplier']}" if base["category_multiplier"] else ""
-        say("base", f"{r['amount']} × {base['multiplier']} point{'' if base['multiplier'] == '1' else 's'} per unit{cat} = {base['exact']} → {base['total']:,} "
-                    f"(rounding {r['rounding']}): earn {base['points']:,}")
+        cat = _(" × category {multiplier}").format(multiplier=base['category_multiplier']) if base["category_multiplier"] else ""
+        per_unit = (_("{amount} × {multiplier} point per unit{category}") if base['multiplier'] == '1'
+                    else _("{amount} × {multiplier} points per unit{category}")).format(
+            amount=r['amount'], multiplier=base['multiplier'], category=cat)
+        say(N_("base"), per_unit + _(" = {exact} → {total:,} (rounding {rounding}): earn {points:,}").format(
+            exact=base['exact'], total=base['total'], rounding=r['rounding'], points=base['points']))
     for p in r["promotions"]:
-        why = "applies" if p["applies"] else f"not applied: {p['why_not']}"
-        say("promotion", f"{p['rule']} ×{p['multiplier']} ({why})")
+        why = _("applies") if p["applies"] else _("not applied: {why}").format(why=display(p['why_not']))
+        say(N_("promotion"), _("{rule} ×{multiplier} ({why})").format(rule=p['rule'], multiplier=p['multiplier'], why=why))
     if not r["promotions"]:
-        say("promotion", "none applies (not a first purchase, not the birth month, no campaign)")
+        say(N_("promotion"), _("none applies (not a first purchase, not the birth month, no campaign)"))
     else:
-        say("stacking", f"{r['stacking']}: " + ("only the largest promotion applies" if r["stacking"] == "max"
-                                                  else "every promotion applies, one step each"))
-    say("tier", f"{r['tier'] or 'none'} ({r['tier_from']})")
+        say(N_("stacking"), f"{r['stacking']}: " + (_("only the largest promotion applies") if r["stacking"] == "max"
+                                                      else _("every promotion applies, one step each")))
+    say(N_("tier"), _("{tier} ({source})").format(tier=r['tier'] or _('none'), source=display(r['tier_from'])))
     for s in r["steps"][1:]:
-        label = "tier bonus" if s["step"] == "tier" else "step"
-        say(label, f"{s['rule']}: {s['from']} × {s['multiplier']} = {s['exact']} → {s['total']:,}: "
-                   f"bonus {s['points']:+,}")
+        label = N_("tier bonus") if s["step"] == "tier" else N_("step")
+        say(label, _("{rule}: {start} × {multiplier} = {exact} → {total:,}: bonus {points:+,}").format(
+            rule=s['rule'], start=s['from'], multiplier=s['multiplier'], exact=s['exact'], total=s['total'],
+            points=s['points']))
     if not any(s["step"] == "tier" for s in r["steps"]):
-        say("tier bonus", f"none ({r['tier'] or 'no tier'} has a multiplier of 1)")
-    say("total", f"{r['points']:,} points (each step rounded {r['rounding']} from the exact product)")
-    recorded = ", ".join(f"#{x['id']} {x['kind']}{' ' + x['rule'] if x['rule'] else ''} {x['points']:,}"
-                         + (f" (experiment {x['experiment']})" if x["experiment"] else "") for x in r["ledger"])
-    say("ledger", (recorded or "no entries") + (": agrees" if r["agrees"] else ""))
+        say(N_("tier bonus"), _("none ({tier} has a multiplier of 1)").format(tier=r['tier'] or _('no tier')))
+    say(N_("total"), _("{points:,} points (each step rounded {rounding} from the exact product)").format(
+        points=r['points'], rounding=r['rounding']))
+    recorded = ", ".join(f"#{x['id']} {_(x['kind'])}{' ' + x['rule'] if x['rule'] else ''} {x['points']:,}"
+                         + (_(" (experiment {name})").format(name=x['experiment']) if x["experiment"] else "")
+                         for x in r["ledger"])
+    say(N_("ledger"), (recorded or _("no entries")) + (_(": agrees") if r["agrees"] else ""))
     for d in r["disagreements"]:
-        say("DISAGREES", d)
+        say(N_("DISAGREES"), d)
     for lot in r["lots"]:
-        what = f"lot {lot['lot']}: {lot['points']:,} points, " + (f"expires {lot['expires_on']}" if lot["expires_on"]
-                                                                 else "never expires")
+        what = _("lot {lot}: {points:,} points, ").format(lot=lot['lot'], points=lot['points']) + (
+            _("expires {day}").format(day=lot['expires_on']) if lot["expires_on"] else _("never expires"))
         if lot["available_on"]:
-            what += f", spendable from {lot['available_on']}"
+            what += _(", spendable from {day}").format(day=lot['available_on'])
         if lot["returned"] == "merge":
-            what += f" (moved to {lot['member_id']} by the merge)"
+            what += _(" (moved to {keep} by the merge)").format(keep=lot['member_id'])
         elif lot["returned"]:
-            what += " (returned by a cancelled voucher)"
-        say("lot", what + f"; {lot['remaining']:,} left")
+            what += _(" (returned by a cancelled voucher)")
+        say(N_("lot"), what + _("; {remaining:,} left").format(remaining=lot['remaining']))
     if r["expired"]:
-        say("expired", f"{r['expired']:,} points of its lots were written off")
+        say(N_("expired"), _("{points:,} points of its lots were written off").format(points=r['expired']))
     for f in r["refunds"]:
-        source = f" from {f['member_id']}" if f.get("member_id") not in (None, r["member_id"]) else ""
-        say("refund", f"{f['refund_id']} on {f['at'][:10]}, {f['amount']} (refunded so far {f['refunded_so_far']}): "
-                      f"reversed {f['points_reversed']:,}{source} = {f['formula']}")
+        source = _(" from {member_id}").format(member_id=f['member_id']) \
+            if f.get("member_id") not in (None, r["member_id"]) else ""
+        say(N_("refund"), _("{refund_id} on {day}, {amount} (refunded so far {so_far}): reversed {points:,}{source} = "
+                            "{formula}").format(refund_id=f['refund_id'], day=f['at'][:10], amount=f['amount'],
+                                                so_far=f['refunded_so_far'], points=f['points_reversed'], source=source,
+                                                formula=display(f['formula'])))
     if not r["refunds"]:
-        say("refunds", "none")
+        say(N_("refunds"), _("none"))
     if r["referral"]:
         ref = r["referral"]
-        say("referral", f"first sale: paid {ref['member_id']} a referral bonus of {ref['points']:,}"
-                        + (f" (experiment {ref['experiment']})" if ref["experiment"] else ""))
+        say(N_("referral"), _("first sale: paid {member_id} a referral bonus of {points:,}").format(
+            member_id=ref['member_id'], points=ref['points'])
+            + (_(" (experiment {name})").format(name=ref['experiment']) if ref["experiment"] else ""))
     return lines

@@ -15,7 +15,7 @@ from loyalty_cli import values
 from loyalty_cli.cli.common import (GLOBAL_HELP, allow_future_option, as_of_option, at_option, call, group, masked, money,
                                     out, pii_columns, refuse_future)
 from loyalty_cli.render import money_text, pct, plural
-from loyalty_cli.i18n import M_, N_, _
+from loyalty_cli.i18n import M_, N_, _, display
 
 app = group(N_("Analyses: RFM, segments, Pareto, churn, liability, birthdays, expiring points, anomalies."),
             "loyalty report segments --as-of 2026-10-31\n  loyalty report churn --days 90 --csv > win-back.csv")
@@ -337,8 +337,9 @@ def expiring(
     doc = {"as_of": r["as_of"], "days": r["days"], "members": rows, "masked": not show_pii}
     o.table(_shown(o, rows, limit, "rows"), pii_columns(EXPIRING_COLUMNS, show_pii), json_obj=doc,
             title=_("Points expiring {as_of} to {add_days}").format(as_of=r['as_of'], add_days=values.add_days(r['as_of'], days))
-                  + ("" if limit else f": {plural(sum(m['points'] for m in rows), 'point')}, "
-                                      f"{plural(len({m['member_id'] for m in rows}), 'member')}"),
+                  + ("" if limit else _(": {points}, {members}").format(
+                      points=plural(sum(m['points'] for m in rows), 'point'),
+                      members=plural(len({m['member_id'] for m in rows}), 'member'))),
             empty=_("no points expire in the {days} from {as_of}").format(days=plural(days, 'day'), as_of=r['as_of']))
 
 
@@ -504,7 +505,7 @@ def feedback_add(
 
 
 @app.command("experiment")
-def experiment(name: str = typer.Argument(..., help="The experiment's name (see: loyalty program experiment list)."),
+def experiment(name: str = typer.Argument(..., help=N_("The experiment's name (see: loyalty program experiment list).")),
                as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP)):
     """An experiment's control and variant groups side by side, and whether they differ.
 
@@ -533,34 +534,43 @@ def experiment(name: str = typer.Argument(..., help="The experiment's name (see:
 
 
 def experiment_lines(r: dict) -> list[str]:
-    """`report experiment` as text, within 80 columns."""
-    import textwrap
+    """`report experiment` as text, within 80 terminal cells (a Chinese label or word takes two)."""
+    from loyalty_cli.render import cells_of, wrap_cells
+
+    def left(text: str, width: int) -> str:
+        return text + " " * max(width - cells_of(text), 0)
+
+    def right(text: str, width: int) -> str:
+        return " " * max(width - cells_of(text), 0) + text
 
     c, v, d = r["groups"]["control"], r["groups"]["variant"], r["differences"]
-    stopped = f", stopped from {r['stopped_from']}" if r["stopped_from"] else ""
-    lines = textwrap.wrap(f"experiment {r['experiment']}: {r['from']} to {r['to']} ({r['days']:,} days{stopped}), "
-                          f"share {r['share']}", 80) + [""]
-    head = f"{'':<22}{'control':>11}{'variant':>11}{'difference':>12}  95% CI"
-    lines += [head, "-" * len(head)]
+    days = plural(r['days'], 'day')
+    lines = wrap_cells((_("experiment {name}: {start} to {last} ({days}, stopped from {stopped}), share {share}")
+                        if r["stopped_from"] else _("experiment {name}: {start} to {last} ({days}), share {share}"))
+                       .format(name=r['experiment'], start=r['from'], last=r['to'], days=days,
+                               stopped=r['stopped_from'], share=r['share']), 80) + [""]
+    head = (left("", 22) + right(_("control"), 11) + right(_("variant"), 11) + right(_("difference"), 12) + "  "
+            + _("95% CI"))
+    lines += [head, "-" * cells_of(head)]
 
     def rate(x):
         return "" if x is None else f"{float(x) * 100:.1f}%"
 
     def row(label, a, b, diff=None):
-        ci = f"  {diff['ci_low']} to {diff['ci_high']}" if diff else ""
+        ci = "  " + _("{low} to {high}").format(low=diff['ci_low'], high=diff['ci_high']) if diff else ""
         delta = diff["difference"] if diff else ""
         if diff and not str(delta).startswith("-"):
             delta = "+" + str(delta)
-        lines.append(f"{label:<22}{a:>11}{b:>11}{delta:>12}{ci}")
+        lines.append(f"{left(_(label), 22)}{a:>11}{b:>11}{delta:>12}{ci}")
 
-    row("members", f"{c['members']:,}", f"{v['members']:,}")
-    row("active members", f"{c['active_members']:,}", f"{v['active_members']:,}")
-    row("sales per member", c["sales_per_member"], v["sales_per_member"], d["sales"])
-    row("spend per member", c["spend_per_member"], v["spend_per_member"], d["spend"])
-    row("visits per member", c["visits_per_member"], v["visits_per_member"], d["visits"])
-    row("repeat rate", rate(c["repeat_rate"]), rate(v["repeat_rate"]))
-    row("points per member", c["points_per_member"], v["points_per_member"], d["points"])
-    row("points cost per member", c["points_cost_per_member"], v["points_cost_per_member"], d["points_cost"])
+    row(N_("members"), f"{c['members']:,}", f"{v['members']:,}")
+    row(N_("active members"), f"{c['active_members']:,}", f"{v['active_members']:,}")
+    row(N_("sales per member"), c["sales_per_member"], v["sales_per_member"], d["sales"])
+    row(N_("spend per member"), c["spend_per_member"], v["spend_per_member"], d["spend"])
+    row(N_("visits per member"), c["visits_per_member"], v["visits_per_member"], d["visits"])
+    row(N_("repeat rate"), rate(c["repeat_rate"]), rate(v["repeat_rate"]))
+    row(N_("points per member"), c["points_per_member"], v["points_per_member"], d["points"])
+    row(N_("points cost per member"), c["points_cost_per_member"], v["points_cost_per_member"], d["points_cost"])
     lines.append("")
-    lines += textwrap.wrap(r["verdict"], 80)
+    lines += wrap_cells(display(r["verdict"]), 80)
     return lines

@@ -10,17 +10,19 @@ from pathlib import Path
 import typer
 
 from loyalty_cli.cli.common import Invocation, date_option, existing_file, now, out, today
+from loyalty_cli.i18n import M_, N_, _, display
+from loyalty_cli.render import plural
 
 
 def simulate(
     proposal: Path = typer.Argument(..., metavar="PROPOSED.toml",
-                                    help="The proposed programme: a TOML file, as for program load."),
-    from_: str = typer.Option(None, "--from", help="First day of the period, from which the proposal applies "
-                              "(default: twelve months before --to)."),
-    to: str = typer.Option(None, "--to", metavar="DATE", help="Last day of the period (default: the day of the last purchase)."),
-    members: Path = typer.Option(None, "--members", metavar="FILE", help="Also write each member's figures under both programmes "
-                                 "to this CSV file (replaced if it exists)."),
-    show_pii: bool = typer.Option(False, "--show-pii", help="Real emails and phones in --members (masked otherwise)."),
+                                    help=N_("The proposed programme: a TOML file, as for program load.")),
+    from_: str = typer.Option(None, "--from", help=N_("First day of the period, from which the proposal applies "
+                              "(default: twelve months before --to).")),
+    to: str = typer.Option(None, "--to", metavar="DATE", help=N_("Last day of the period (default: the day of the last purchase).")),
+    members: Path = typer.Option(None, "--members", metavar="FILE", help=N_("Also write each member's figures under both programmes "
+                                 "to this CSV file (replaced if it exists).")),
+    show_pii: bool = typer.Option(False, "--show-pii", help=N_("Real emails and phones in --members (masked otherwise).")),
 ):
     """Try a programme on the shop's own history before loading it.
 
@@ -50,11 +52,12 @@ def simulate(
     if start and last and start > last:
         from loyalty_cli.errors import UsageError
 
-        raise UsageError(f"--from {start} is after --to {last}: the period must start on or before its last day")
+        raise UsageError(M_("--from {start} is after --to {last}: the period must start on or before its last day",
+                            start=start, last=last))
     o = out(lists=False)
     if members is not None:
         _check_members_path(members)
-    file = existing_file(proposal, "programme file")
+    file = existing_file(proposal, _("programme file"))
     text = programme_text(file)
     moment = now()
 
@@ -72,7 +75,7 @@ def simulate(
         report = sim.simulate(shop, rules, file.name, start, last, today(), members_wanted=members is not None)
     if members is not None:
         written = _write_members(members, report.pop("members"), show_pii)
-        o.note(f"wrote {written:,} member{'' if written == 1 else 's'} to {members}")
+        o.note(_("wrote {members} to {path}").format(members=plural(written, "member"), path=members))
     doc = as_json(report)
     if o.json:
         o.json_doc(doc)
@@ -88,7 +91,7 @@ class _busy:
     def __init__(self, o):
         self.status = None
         if sys.stderr.isatty() and not o.quiet and not o.json:
-            self.status = o.console(stderr=True).status("replaying the history under both programmes…")
+            self.status = o.console(stderr=True).status(_("replaying the history under both programmes…"))
 
     def __enter__(self):
         if self.status is not None:
@@ -147,16 +150,17 @@ def _share_change(a: float | None, b: float | None) -> str:
     return f"+{diff:.1f}" if diff > 0 else f"{diff:.1f}" if diff < 0 else "0.0"
 
 
-RULE_LABELS = {"earn": "earn", "signup": "signup bonus", "referral": "referral bonus", "manual": "awards, adjustments"}
+RULE_LABELS = {"earn": N_("earn"), "signup": N_("signup bonus"), "referral": N_("referral bonus"),
+               "manual": N_("awards, adjustments"), "first_purchase": N_("first purchase"), "birthday": N_("birthday")}
 
 
 def _rule_label(rule: str) -> str:
     if rule in RULE_LABELS:
-        return RULE_LABELS[rule]
+        return _(RULE_LABELS[rule])
     if rule.startswith("tier:"):
-        return f"tier bonus {rule[5:]}"
+        return _("tier bonus {tier}").format(tier=rule[5:])
     if rule.startswith("campaign:"):
-        return f"campaign {rule[9:]}"
+        return _("campaign {name}").format(name=rule[9:])
     return rule.replace("_", " ")
 
 
@@ -168,61 +172,65 @@ def _rows(report: dict, doc: dict) -> list[dict]:
     rows = []
 
     def points(label: str, key: str) -> None:
-        rows.append({"figure": label, "baseline": f"{a[key]:,}", "proposed": f"{b[key]:,}", "change": _signed(c[key])})
+        rows.append({"figure": _(label), "baseline": f"{a[key]:,}", "proposed": f"{b[key]:,}", "change": _signed(c[key])})
 
     found = list(a["points_issued_by_rule"])
     order = {"earn": 0, "first_purchase": 1, "birthday": 2, "signup": 8, "referral": 9, "manual": 10}
     issued_rules = sorted(found, key=lambda r: (order.get(r, 5 if r.startswith("tier:") else 3), found.index(r)))
     for rule in issued_rules:
-        rows.append({"figure": f"issued: {_rule_label(rule)}", "baseline": f"{a['points_issued_by_rule'][rule]:,}",
+        rows.append({"figure": _("issued: {rule}").format(rule=_rule_label(rule)), "baseline": f"{a['points_issued_by_rule'][rule]:,}",
                      "proposed": f"{b['points_issued_by_rule'][rule]:,}",
                      "change": _signed(c["points_issued_by_rule"][rule])})
-    points("points issued", "points_issued")
-    points("points reversed (refunds)", "points_reversed")
-    points("points expired", "points_expired")
-    points("points redeemed", "points_redeemed")
-    points("redemptions refused", "redemptions_refused")
+    points(N_("points issued"), "points_issued")
+    points(N_("points reversed (refunds)"), "points_reversed")
+    points(N_("points expired"), "points_expired")
+    points(N_("points redeemed"), "points_redeemed")
+    points(N_("redemptions refused"), "redemptions_refused")
     if a["other_debits_refused"] or b["other_debits_refused"]:
-        points("other debits refused", "other_debits_refused")
-    points("outstanding points (end)", "outstanding_points")
+        points(N_("other debits refused"), "other_debits_refused")
+    points(N_("outstanding points (end)"), "outstanding_points")
     money = {k: doc[k]["liability"] for k in ("baseline", "proposed", "change")}
     change = money_text(money["change"])
-    rows.append({"figure": "liability (end)", "baseline": money_text(money["baseline"]),
+    rows.append({"figure": _("liability (end)"), "baseline": money_text(money["baseline"]),
                  "proposed": money_text(money["proposed"]),
                  "change": change if change.startswith("-") or change in ("0", "0.00", "0.0") or set(change) <= set("0.")
                  else "+" + change})
-    rows.append({"figure": "points cost, % of net sales", "baseline": _share(a["points_cost_share"]),
+    rows.append({"figure": _("points cost, % of net sales"), "baseline": _share(a["points_cost_share"]),
                  "proposed": _share(b["points_cost_share"]),
                  "change": _share_change(a["points_cost_share"], b["points_cost_share"])})
-    rows.append({"figure": "redemption rate, %", "baseline": _share(a["redemption_rate"]),
+    rows.append({"figure": _("redemption rate, %"), "baseline": _share(a["redemption_rate"]),
                  "proposed": _share(b["redemption_rate"]),
                  "change": _share_change(a["redemption_rate"], b["redemption_rate"])})
     for tier in a["tiers"]:
-        rows.append({"figure": f"members in {tier} (end)", "baseline": f"{a['tiers'][tier]:,}",
+        rows.append({"figure": _("members in {tier} (end)").format(tier=tier), "baseline": f"{a['tiers'][tier]:,}",
                      "proposed": f"{b['tiers'][tier]:,}", "change": _signed(c["tiers"][tier])})
     return rows
 
 
 def _render(o, report: dict, doc: dict) -> None:
     moves = report["tier_moves"]
-    lines = [f"period {report['from']} to {report['to']}: {report['sales']:,} sales, {report['refunds']:,} refunds, "
-             f"{report['members_count']:,} members",
-             f"baseline: {report['baseline']}",
-             f"proposed: {report['proposal']}, in force from {report['from']}"]
+    lines = [_("period {start} to {last}: {sales}, {refunds}, {members}").format(
+                 start=report['from'], last=report['to'], sales=plural(report['sales'], "sale"),
+                 refunds=plural(report['refunds'], "refund"), members=plural(report['members_count'], "member")),
+             _("baseline: {programme}").format(programme=display(report['baseline'])),
+             _("proposed: {programme}, in force from {start}").format(programme=report['proposal'], start=report['from'])]
     sys.stdout.write("\n".join(lines) + "\n\n")
-    o.table(_rows(report, doc), [("figure", ""), ("baseline", "baseline"), ("proposed", "proposed"),
-                                 ("change", "change")])
-    sys.stdout.write(f"\nmembers who would move up a tier: {moves['up']:,}; down a tier: {moves['down']:,}\n\n")
+    o.table(_rows(report, doc), [("figure", ""), ("baseline", N_("baseline")), ("proposed", N_("proposed")),
+                                 ("change", N_("change"))])
+    sys.stdout.write("\n" + _("members who would move up a tier: {up:,}; down a tier: {down:,}").format(
+        up=moves['up'], down=moves['down']) + "\n\n")
     segments = [{"segment": s["segment"], "members": s["members"], "baseline": f"{s['points_issued_baseline']:,}",
                  "proposed": f"{s['points_issued_proposed']:,}", "change": _signed(s["points_issued_change"]),
                  "up": s["moved_up"], "down": s["moved_down"]} for s in report["segments"]]
-    sys.stdout.write(f"points issued by RFM segment (as of {report['to']}; none: no sale in its year)\n")
-    o.table(segments, [("segment", "segment"), ("members", "members"), ("baseline", "baseline"),
-                       ("proposed", "proposed"), ("change", "change"), ("up", "up"), ("down", "down")])
+    sys.stdout.write(_("points issued by RFM segment (as of {day}; none: no sale in its year)").format(day=report['to'])
+                     + "\n")
+    o.table(segments, [("segment", N_("segment")), ("members", N_("members")), ("baseline", N_("baseline")),
+                       ("proposed", N_("proposed")), ("change", N_("change")), ("up", N_("up")), ("down", N_("down"))])
     skipped = report["skipped"]
     if skipped["baseline"] or skipped["proposed"]:
-        o.note(f"note: sales the programme refused (too many points), with their refunds, not replayed: "
-               f"{skipped['baseline']:,} under the baseline, {skipped['proposed']:,} under the proposal")
+        o.note(_("note: sales the programme refused (too many points), with their refunds, not replayed: "
+                 "{baseline:,} under the baseline, {proposed:,} under the proposal").format(
+                     baseline=skipped['baseline'], proposed=skipped['proposed']))
 
 
 # -- --members ----------------------------------------------------------------------------------
@@ -250,18 +258,20 @@ def _check_members_path(path: Path) -> None:
             except OSError:
                 pass
             if same:
-                what = "the database" + (f"'s {suffix[1:]} file" if suffix else "")
-                raise UsageError(f"--members {path} is {what}; give another file for the members' figures")
+                what = M_("the database's {kind} file", kind=suffix[1:]) if suffix else M_("the database")
+                raise UsageError(M_("--members {path} is {what}; give another file for the members' figures",
+                                    path=path, what=what))
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         if not path.parent.is_dir() and str(path.parent) not in ("", "."):
-            raise UsageError(f"--members {path}: the folder {path.parent} does not exist") from None
+            raise UsageError(M_("--members {path}: the folder {folder} does not exist", path=path,
+                                folder=path.parent)) from None
         return
     except OSError as exc:
-        raise UsageError(f"cannot write --members {path}: {exc.strerror}") from None
+        raise UsageError(M_("cannot write --members {path}: {reason}", path=path, reason=exc.strerror)) from None
     if not stat.S_ISREG(mode):
-        raise UsageError(f"--members {path} is not a regular file; give the path of a CSV file")
+        raise UsageError(M_("--members {path} is not a regular file; give the path of a CSV file", path=path))
 
 
 def _write_members(path: Path, rows: list[dict], show_pii: bool) -> int:
@@ -291,8 +301,8 @@ def _write_members(path: Path, rows: list[dict], show_pii: bool) -> int:
         os.replace(part, path)
         part = None
     except OSError as exc:
-        raise LoyaltyError(f"cannot write --members {path}: {exc.strerror or exc}; the simulation's figures "
-                           "were not written there") from None
+        raise LoyaltyError(M_("cannot write --members {path}: {reason}; the simulation's figures were not written "
+                              "there", path=path, reason=exc.strerror or str(exc))) from None
     finally:
         if part is not None:
             try:

@@ -417,7 +417,8 @@ def forget_saved() -> None:
     _SAVED = False
 
 
-BUSY_MESSAGE = "the database is busy (another loyalty command is writing to it); try again later, or raise LOYALTY_BUSY_TIMEOUT"
+BUSY_MESSAGE = M_("the database is busy (another loyalty command is writing to it); try again later, or raise "
+                  "LOYALTY_BUSY_TIMEOUT")
 
 
 def make_private_dir(path: Path) -> None:

@@ -169,14 +169,16 @@ def record_export(tx, at: str, by: str, list_name: str, channel: str, as_of: str
 
 
 def audit_rows(tx) -> list[tuple]:
-    """(at, kind, by, what, members) of every campaign export, merge and erasure, by date then kind."""
+    """(at, kind, by, what, members, *parts) of every campaign export, merge and erasure, by date then
+    kind; `parts` are the values `what` is made of (list, channel, as_of, destination; member, into;
+    member), for saying it in the language of the person reading."""
     return tx.execute(
         """SELECT at, 'campaign export' AS kind, by, list || ' by ' || channel || ' as of ' || as_of || ' to '
-                  || destination AS what, members FROM campaign_exports
+                  || destination AS what, members, list, channel, as_of, destination FROM campaign_exports
            UNION ALL
-           SELECT at, 'merge', by, member_id || ' into ' || into_id, 1 FROM member_merges
+           SELECT at, 'merge', by, member_id || ' into ' || into_id, 1, member_id, into_id, '', '' FROM member_merges
            UNION ALL
-           SELECT at, 'erasure', by, member_id, 1 FROM erasures
+           SELECT at, 'erasure', by, member_id, 1, member_id, '', '', '' FROM erasures
            ORDER BY 1, 2, 4""").fetchall()
 
 

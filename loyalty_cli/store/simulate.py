@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from loyalty_cli.errors import LoyaltyError
+from loyalty_cli.i18n import M_
 from loyalty_cli.store import (EMPTY, MISSING, Connection, Store, busy_timeout, dangling_message, examine,
                                is_postgres_url, missing_message, resolve_path, storage_failure)
 from loyalty_cli.store.migrations import MIGRATIONS
@@ -43,25 +44,24 @@ def open_read_only(db, now: str | None = None):
     if path.is_dir():
         from loyalty_cli.errors import UsageError
 
-        raise UsageError(f"{path} is a directory; give --db the path of a database file")
+        raise UsageError(M_("{path} is a directory; give --db the path of a database file", path=path))
     try:
         kind = examine(path)
     except OSError as exc:
-        raise storage_failure(exc, path) or LoyaltyError(f"cannot read {path}: {exc.strerror}") from None
+        raise storage_failure(exc, path) or LoyaltyError(M_("cannot read {path}: {strerror}", path=path, strerror=exc.strerror)) from None
     if kind == MISSING:
         raise LoyaltyError(dangling_message(path) if os.path.islink(path) else missing_message(path, db))
     if kind == EMPTY:
-        raise LoyaltyError(f"{path} is an empty file, not a loyalty database; nothing was changed")
+        raise LoyaltyError(M_("{path} is an empty file, not a loyalty database; nothing was changed", path=path))
     try:
         conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=busy_timeout(),
                                isolation_level=None, check_same_thread=False, factory=Connection)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as exc:
-        raise storage_failure(exc, path) or LoyaltyError(f"cannot open {path} as a loyalty database ({exc})") from None
+        raise storage_failure(exc, path) or LoyaltyError(M_("cannot open {path} as a loyalty database ({exc})", path=path, exc=exc)) from None
     if version < len(MIGRATIONS):
         conn.close()
-        raise LoyaltyError(f"{path} was made by an earlier version of loyalty: bring it up to date first "
-                           f"(any command does, e.g. loyalty --db {path} db check), then simulate")
+        raise LoyaltyError(M_("{path} was made by an earlier version of loyalty: bring it up to date first (any command does, e.g. loyalty --db {path} db check), then simulate", path=path))
     return Store(path, conn, now)
 
 
