@@ -132,7 +132,7 @@ def welch(control: list[float], variant: list[float]) -> dict | None:
 # -- the report -------------------------------------------------------------------------------
 def report(store, name: str, as_of: str) -> dict:
     """`report experiment NAME --as-of D`."""
-    name = values.id_lookup(name)
+    name = values.id_lookup(name, M_("experiment name"))
     with store.read() as tx:
         found = {e.name: e for e in experiments.load(tx).all}
         e = found.get(name)

@@ -177,7 +177,7 @@ def _refuse_recorded(tx, day: str, what: str) -> None:
 
 def stop(store, name: str, stops_on: str, today: str) -> dict:
     """`program experiment stop`: the variant ends for sales dated `stops_on` or later."""
-    name = values.id_lookup(name)
+    name = values.id_lookup(name, M_("experiment name"))
     with store.write() as tx:
         row = rows.find(tx, name)
         if row is None:

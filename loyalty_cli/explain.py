@@ -56,7 +56,7 @@ def _tier_at(changes: list[tuple], purchase_id: str, at: str, current: str) -> s
 
 def explain(store, purchase_id: str) -> dict:
     """The explanation of a sale (or of the sale a refund refunds, with that refund named)."""
-    purchase_id = values.id_lookup(purchase_id)
+    purchase_id = values.id_lookup(purchase_id, M_("purchase id"))
     with store.read() as tx:
         row = rows.purchase(tx, purchase_id)
         if row is None:
@@ -66,8 +66,7 @@ def explain(store, purchase_id: str) -> dict:
             asked_refund = purchase_id
             row = rows.purchase(tx, row[6])
         pid, member_id, _kind, amount, at, category, _ref, points, _basis, lot_id = row
-        store_name = tx.execute("SELECT store FROM purchases WHERE purchase_id = ?", (pid,)).fetchone()[0] \
-            if _has_store(tx) else None
+        store_name = rows.purchase_store(tx, pid)
         programme = load_programme(tx)
         decimals = programme.currency_decimals
         base = programme.for_date(at)
@@ -159,12 +158,6 @@ def _tier_recorded(amount, rules, at, category, first, birthday, by_date: str, r
 def note_rule(entry: tuple) -> str | None:
     """A bonus entry's rule: stored in its note (`birthday`, `tier:Gold`…)."""
     return entry[5] if entry[2] == "bonus" else None
-
-
-def _has_store(tx) -> bool:
-    from loyalty_cli.store import checks as check_rows
-
-    return check_rows.has_column(tx, "purchases", "store")
 
 
 def _trace(amount: int, rules, at: str, category, first: bool, birthday: bool, tier: str | None,

@@ -57,8 +57,8 @@ def _key(name: str) -> str:
 def _household(tx, typed: str):
     """(id, name, head, created_at) of the household a typed name names; NotFound (exit 1) saying how
     to find or make one."""
-    name = values.id_lookup(typed)
-    found = rows.find(tx, _key(name)) if name else None
+    name = values.id_lookup(typed, M_("household name"))
+    found = rows.find(tx, _key(name))
     if found is None:
         raise NotFound(M_("household {name} not found (see: loyalty households list; create it with: loyalty households create {shown} --head MEMBER)", name=name, shown=name or 'NAME'))
     return found

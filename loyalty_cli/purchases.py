@@ -178,7 +178,7 @@ def refund(store, sale_id: str, amount: int | None, at: str, refund_id: str | No
         refund_id = values.checked(values.parse_id, refund_id, "--id")
     if amount is not None and amount <= 0:
         raise UsageError(M_("the amount refunded must be more than 0 (leave it out to refund all that is left)"))
-    sale_id = values.id_lookup(sale_id)  # receipt ids match exactly, once trimmed and NFC (as stored)
+    sale_id = values.id_lookup(sale_id, M_("purchase id"))  # receipt ids match exactly, once trimmed and NFC (as stored)
     with store.write() as conn:
         book = Book(conn)
         sale = purchase_rows.find(conn, sale_id)

@@ -306,10 +306,13 @@ def parse_id(text: str, what: str = M_("member id")) -> str:
     return _id_text(text, what, 64)
 
 
-def id_lookup(text: str | None) -> str:
+def id_lookup(text: str | None, what: str | None = None) -> str:
     """An id typed to find something already stored (a receipt to refund, a voucher): trimmed and
-    NFC, as ids are stored, but not refused for what a new id may not hold (older data keeps its ids)."""
+    NFC, as ids are stored, but not refused for what a new id may not hold (older data keeps its ids).
+    With `what` (how the command names it), an empty id is a usage error (exit 2), not "not found"."""
     value = (text or "").strip()
+    if not value and what is not None:
+        return checked(parse_id, value, what)  # parse_id refuses it, saying what an id is
     if value.isascii():
         return value
     import unicodedata

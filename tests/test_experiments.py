@@ -234,6 +234,9 @@ def test_a_variant_that_raises_spend_is_found_with_the_known_effect_inside_its_i
     text = ok(db, "report", "experiment", "dbl", "--as-of", "2027-03-01").stdout
     assert all(len(line) <= 80 for line in text.splitlines())
     assert "spend per member" in text and r["verdict"][:40] in text.replace("\n", " ")
+    assert all(line == line.rstrip() for line in text.splitlines())  # no trailing blanks where no difference
+    sales = next(line for line in text.splitlines() if line.startswith("sales per member")).split()
+    assert sales[3:6] == ["4.00", "4.00", "0.00"]  # equal figures: a difference of 0.00, with no sign
     ok(db, "db", "check")
 
 

@@ -380,3 +380,15 @@ def test_recalc_holds_or_drops_the_household_together_on_its_combined_value_afte
     changes = as_json(db, "tiers", "recalc", "--as-of", "2025-06-23")["changes"]
     assert changes == [{"member_id": m, "from": "Silver", "to": "Bronze"} for m in ("M1", "M2", "M3")]
     check_ok(db)
+
+
+def test_the_combined_spend_is_shown_with_thousands_separators(db):
+    for mid, name in (("M1", "Ann"), ("M2", "Bo")):
+        ok(db, "members", "add", "--id", mid, "--name", name, "--joined", "2025-01-01")
+    ok(db, "households", "create", "LEE", "--head", "M1", "--at", "2025-01-02")
+    ok(db, "households", "add", "LEE", "M2", "--at", "2025-01-02")
+    ok(db, "purchases", "add", "M1", "600.25", "--at", "2025-02-01")
+    ok(db, "purchases", "add", "M2", "700.50", "--at", "2025-02-02")
+    shown = ok(db, "households", "show", "LEE", "--as-of", "2025-03-01").stdout
+    assert "spend in window  1,300.75 combined" in shown
+    assert as_json(db, "households", "show", "LEE", "--as-of", "2025-03-01")["combined_in_window"] == "1300.75"

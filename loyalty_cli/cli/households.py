@@ -8,7 +8,7 @@ import typer
 from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, money, out,
                                      refuse_future)
 from loyalty_cli.i18n import N_, _
-from loyalty_cli.render import plural
+from loyalty_cli.render import human, plural
 
 app = group(N_("Households: members who redeem from one pool of points (1+N) and may reach a tier together."),
             "loyalty households create LEE --head M0001")
@@ -124,7 +124,7 @@ def show(name: str = NAME,
     if r["closed_at"]:
         pairs.append((_("closed"), _("{day} (no members)").format(day=r['closed_at'][:10])))
     pairs += [(_("members"), len(r["members"])), (_("pool"), plural(r["pool"], "point")),
-              (_("spend in window") if spend else _("points in window"), _("{value} combined").format(value=shown)),
+              (_("spend in window") if spend else _("points in window"), _("{value} combined").format(value=human(shown))),
               (_("tier basis"), _("{tier} (tiers.pooling = {pooling}: {together})").format(
                   tier=r['qualifies_for'] or '-', pooling=r['pooling'], together=together))]
     o = out(lists=False)
@@ -188,5 +188,5 @@ def household_lines(household: dict | None, pooled: int | None, basis: str | Non
     if pooled is not None:
         combined = money(pooled, decimals) if basis == "spend" else pooled
         pairs.append((_("household spend") if basis == "spend" else _("household points"),
-                      _("{value} in window").format(value=combined)))
+                      _("{value} in window").format(value=human(combined))))
     return dict(household, combined_in_window=combined)

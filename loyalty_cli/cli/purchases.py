@@ -221,14 +221,7 @@ def explain(purchase_id: str = typer.Argument(..., metavar="PURCHASE_ID", help=N
     from loyalty_cli import explain as explain_mod
 
     r = call(explain_mod.explain, purchase_id)
-    o = out(lists=False)
-    if o.json:
-        o.json_doc(r)
-        return
-    if not o.quiet:
-        import sys
-
-        sys.stdout.write("\n".join(explain_lines(r)) + "\n")
+    out(lists=False).text(r, explain_lines)
 
 
 def explain_lines(r: dict) -> list[str]:

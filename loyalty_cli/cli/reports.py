@@ -523,14 +523,7 @@ def experiment(name: str = typer.Argument(..., help=N_("The experiment's name (s
 
     day = as_of_option(as_of)
     r = call(experiment_report.report, name, day)
-    o = out(lists=False)
-    if o.json:
-        o.json_doc(r)
-        return
-    if not o.quiet:
-        import sys
-
-        sys.stdout.write("\n".join(experiment_lines(r)) + "\n")
+    out(lists=False).text(r, experiment_lines)
 
 
 def experiment_lines(r: dict) -> list[str]:
@@ -558,10 +551,12 @@ def experiment_lines(r: dict) -> list[str]:
 
     def row(label, a, b, diff=None):
         ci = "  " + _("{low} to {high}").format(low=diff['ci_low'], high=diff['ci_high']) if diff else ""
-        delta = diff["difference"] if diff else ""
-        if diff and not str(delta).startswith("-"):
-            delta = "+" + str(delta)
-        lines.append(f"{left(_(label), 22)}{a:>11}{b:>11}{delta:>12}{ci}")
+        delta = str(diff["difference"]) if diff else ""
+        if diff and delta.lstrip("-+").strip("0.") == "":
+            delta = delta.lstrip("-+")  # rounded to nothing: no sign ("-0.00" said a difference that is not there)
+        elif diff and not delta.startswith("-"):
+            delta = "+" + delta
+        lines.append(f"{left(_(label), 22)}{a:>11}{b:>11}{delta:>12}{ci}".rstrip())
 
     row(N_("members"), f"{c['members']:,}", f"{v['members']:,}")
     row(N_("active members"), f"{c['active_members']:,}", f"{v['active_members']:,}")

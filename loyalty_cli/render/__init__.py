@@ -87,6 +87,14 @@ class Output:
         else:
             sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
 
+    def text(self, doc, lines) -> None:
+        """A document read as lines of prose (purchases explain, report experiment): `doc` as JSON,
+        else `lines(doc)` unless -q."""
+        if self.json:
+            self.json_doc(doc)
+        elif not self.quiet:
+            sys.stdout.write("\n".join(lines(doc)) + "\n")
+
     def json_records(self, head: dict, key: str, fields: tuple[tuple[str, type], ...], columns: tuple,
                      convert: dict | None = None) -> None:
         """`head` plus `key`: a list of objects, written straight from columns (no dict per row).

@@ -123,6 +123,11 @@ def purchase(tx, purchase_id: str):
                       "basis_points, lot_id FROM purchases WHERE purchase_id = ?", (purchase_id,)).fetchone()
 
 
+def purchase_store(tx, purchase_id: str) -> str | None:
+    """The branch a purchase was rung up at (None: none named)."""
+    return tx.execute("SELECT store FROM purchases WHERE purchase_id = ?", (purchase_id,)).fetchone()[0]
+
+
 def sale_entries(tx, member_id: str, purchase_id: str) -> list[tuple]:
     """(id, at, kind, points, ref, note) of the member's entries referring to the purchase (its earn
     and bonus entries, a referral it paid the referrer is the referrer's)."""
