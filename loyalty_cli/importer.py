@@ -938,7 +938,7 @@ def import_members(store, path: Path, options: ImportOptions, progress: Progress
                     continue
                 counts[outcome] += 1
             lookups.forget()  # (written before the ledger: its entries name the new members)
-            book.flush()
+            book.flush(members=False)  # members' rows and the daily totals once, at the end
             source.progress()
 
         chunk: list = []
@@ -953,6 +953,7 @@ def import_members(store, path: Path, options: ImportOptions, progress: Progress
             run(chunk)  # the file is refused from here on: the bad rows before it are reported too
             raise
         run(chunk)
+        book.flush()
     return counts
 
 
