@@ -165,6 +165,10 @@ _IMPORT_COLUMNS = ("member_id", "member_key", "email", "erased_at", "merged_into
 _COL = {name: i for i, name in enumerate(_IMPORT_COLUMNS)}
 _CONSENT = {"email": (_COL["email_opt_in"], _COL["email_consent_at"], _COL["email_consent_source"]),
             "sms": (_COL["sms_opt_in"], _COL["sms_consent_at"], _COL["sms_consent_source"])}
+# INSERT with every value a parameter (balance 0 among them): on PostgreSQL a batch of such plain
+# INSERTs streams through COPY (store.postgres), where INSERT's literal 0 made it a row-by-row pipeline.
+_INSERT_ALL = ("INSERT INTO members (member_id, name, email, phone, birthday, joined_on, referred_by, tier, tier_since, "
+               "balance, member_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 # The columns an import's look-ups may select members by (allow-listed: they name columns).
 _LOOKUP_COLUMNS = ("member_key", "member_id", "email")
 
@@ -298,7 +302,7 @@ class ImportLookups:
     def insert(self, tx, member_id: str, name, email, phone, birthday, joined_on: str, referred_by, tier: str,
                key: str) -> None:
         """members.insert, buffered until `write()`; recorded on the chain now (its order unchanged)."""
-        self._new.append((member_id, name, email, phone, birthday, joined_on, referred_by, tier, joined_on, key))
+        self._new.append((member_id, name, email, phone, birthday, joined_on, referred_by, tier, joined_on, 0, key))
         tx.journal.add("members", (member_id, joined_on, referred_by, tier, joined_on))
         values = dict(member_id=member_id, member_key=key, email=email, tier=tier, name=name, phone=phone,
                       birthday=birthday, joined_on=joined_on, referred_by=referred_by, email_opt_in=0, sms_opt_in=0)
@@ -308,7 +312,7 @@ class ImportLookups:
     def write(self) -> None:
         """Write the members inserted since the last call (one statement for them all)."""
         if self._new:
-            self.tx.executemany(INSERT, self._new)
+            self.tx.executemany(_INSERT_ALL, self._new)
             self._new = []
 
     def update(self, tx, member_id: str, changes: dict) -> None:
