@@ -266,6 +266,37 @@ class Book:
         return sum(use.points for use in self._uses
                    if use.lot_id in own and use.entry_id >= first and entries[use.entry_id - first].kind == "expire")
 
+    def _own_open_lots(self, m: MemberState, sale_id: str) -> list[tuple]:
+        """store.ledger.open_lots(…, sale_id) as it would read once the buffer is written: the
+        database's (their remaining points as the buffer left them: a lot at 0 is skipped by the
+        caller) and the buffered ones, in the same order (earliest expiry, never last, then id)."""
+        sale = self._pending_purchase_ids.get(sale_id)
+        if sale is not None:  # none of an unwritten sale's lots can be in the database
+            buffered, stored = self._unwritten_own_lots(sale), []
+        else:
+            buffered = [lot for lot in self._lots if lot.purchase_id == sale_id and lot.origin is not None]
+            stored = ledger_rows.open_lots(self.conn, m.member_id, sale_id)
+        lots = list(stored) + [(lot.id, lot.expires_on, lot.remaining, lot.available_on)
+                               for lot in buffered if lot.member_id == m.member_id]
+        return sorted(lots, key=lambda lot: (lot[1] or ledger_rows.NEVER, lot[0])) if buffered else lots
+
+    def expired_points(self, m: MemberState, sale_id: str) -> int:
+        """How many of a sale's own points expiry wrote off (store.purchases.expired_points_of),
+        counting the write-offs still in the buffer, without writing it first."""
+        unwritten = self.unwritten_expired_points(sale_id)
+        if unwritten is not None:
+            return unwritten
+        from loyalty_cli.store import purchases as purchase_rows
+
+        if m.member_id not in self._pending_members or not self._uses:
+            return purchase_rows.expired_points_of(self.conn, sale_id)
+        stored, own = purchase_rows.expired_and_own_lots(self.conn, sale_id)
+        own = set(own) | {lot.id for lot in self._lots if lot.purchase_id == sale_id and lot.origin is not None}
+        first = self._entries[0].id if self._entries else self.next_id
+        entries = self._entries
+        return stored + sum(use.points for use in self._uses if use.lot_id in own and use.entry_id >= first
+                            and entries[use.entry_id - first].kind == "expire")
+
     def is_pending(self, purchase_id: str) -> bool:
         """Whether this book holds unwritten rows of the purchase (it, or a refund of it)."""
         return purchase_id in self._pending_purchase_ids or purchase_id in self._pending_refunds_of
@@ -399,14 +430,11 @@ class Book:
         for own in ((True, False) if purchase_id is not None else (False,)):
             if need == 0:
                 break
-            sale = self._pending_purchase_ids.get(purchase_id) if own else None
-            if sale is not None:  # an unwritten sale's own lots are all in the buffer (OPEN_LOTS' order)
-                lots = sorted(((lot.id, lot.expires_on, lot.remaining, lot.available_on)
-                               for lot in self._unwritten_own_lots(sale) if lot.member_id == m.member_id),
-                              key=lambda lot: (lot[1] or ledger_rows.NEVER, lot[0]))
+            if own:  # the sale's own lots, written or not, without writing the buffer first
+                lots = self._own_open_lots(m, purchase_id)
             else:
                 self.sync(m)
-                lots = ledger_rows.open_lots(self.conn, m.member_id, purchase_id if own else None)
+                lots = ledger_rows.open_lots(self.conn, m.member_id, None)
             for lot_id, expires_on, remaining, available_on in lots:
                 if spend_day is not None and available_on is not None and available_on > spend_day:
                     continue

@@ -131,12 +131,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     facts = check_refund(book, m.member_id, refund_id, at, amount, refund_of, label)
     (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = facts
     book.write_off_lapsed(m, at)  # lapsed points are written off before the debit, so X counts them
-    expired = 0  # X
-    if earned:
-        expired = book.unwritten_expired_points(refund_of)  # (a sale still in the buffer)
-        if expired is None:
-            book.sync(m)
-            expired = purchase_rows.expired_points_of(book.conn, refund_of)
+    expired = book.expired_points(m, refund_of) if earned else 0  # X
     target = min(earned * (refunded + amount) // sale_amount, earned - expired)
     points = max(0, target - reversed_)
     basis_points = basis_earned * points // earned if earned else 0

@@ -143,3 +143,26 @@ def test_a_refund_after_each_sale_costs_no_flush(tmp_path):
     assert len(sent) < 400, len(sent)
     check = run(db, "db", "check")
     assert check.exit_code == 0, check.stdout + check.stderr
+
+
+def test_refunds_of_recorded_sales_while_the_member_has_buffered_rows(tmp_path):
+    """The sale is in the database, the member's newer sale in the buffer: the refund reads the sale's
+    lots as the buffer left them, and counts a write-off still in the buffer as expiry's share."""
+    db = shop(tmp_path, ("M4", "M5"))
+    first = tmp_path / "january.csv"
+    first.write_text(HEADER + "S6,M4,2025-01-05T10:00,80.00,,sale,\nS8,M5,2025-05-01T10:00,100.00,,sale,\n")
+    ok(db, "purchases", "import", first)
+    later = tmp_path / "later.csv"
+    later.write_text(HEADER
+                     + "S9,M5,2025-06-01T10:00,10.00,,sale,\n"      # M5 has buffered rows: +10
+                     + "R8,M5,2025-06-02T10:00,30.00,,refund,S8\n"  # -30 from S8's lot (in the database)
+                     + "S7,M4,2026-03-01T10:00,20.00,,sale,\n"      # M4: +20
+                     + "R7,M4,2026-03-02T10:00,80.00,,refund,S6\n")  # S6's 80 lapsed: written off, 0 reversed
+    summary = as_json(db, "purchases", "import", later)
+    assert (summary["imported"], summary["points_reversed"]) == (4, 30)
+    assert [dbr.balance(db, m) for m in ("M4", "M5")] == [20, 80]
+    assert [(e.kind, e.points, e.ref) for e in dbr.entries(db, "M4")] == [
+        ("earn", 80, "S6"), ("earn", 20, "S7"), ("expire", -80, None)]
+    assert sorted((lot.purchase_id, lot.remaining) for lot in dbr.lots(db, "M5")) == [("S8", 70), ("S9", 10)]
+    check = run(db, "db", "check")
+    assert check.exit_code == 0, check.stdout + check.stderr
