@@ -1,10 +1,15 @@
-"""SQLite and PostgreSQL side by side: import, counter redeems, dashboard, concurrent tills.
+"""SQLite and PostgreSQL side by side: members import, purchases import, counter redeems, dashboard, tills.
 
 What is measured, in one run on one machine and the same data (the project's
 synthetic CSVs, bench/gen_members.py and bench/gen_purchases.py through
 _common.ensure_data, cached in --workdir), every measured command a fresh
 process with this interpreter (start-up included), timed with time.perf_counter:
 
+  (0) members import: on a fresh database of each backend, `init` and
+      `program load sample_data/program.toml` (untimed setup), then
+      `members import` of the --members members, timed (--import-runs runs
+      each, order alternated, medians). The two backends' JSON summaries must
+      agree. Those databases are then dropped.
   (1) import: on a fresh database of each backend, `init`, `program load
       sample_data/program.toml` and `members import` (untimed setup), then
       `purchases import` of --rows purchases (default 200,000 over 20,000
@@ -41,6 +46,7 @@ made in --workdir and deleted at the end; the CSVs are kept.
 
 How to read it: only the ratios mean anything across machines, and only when
 the machine is otherwise idle (a busy machine makes every figure noisy).
+  members import  PostgreSQL / SQLite    target <= 2.0, must be <= 2.5
   import          PostgreSQL / SQLite    target <= 1.5, must be <= 2.5
   redeem median   PostgreSQL / SQLite    target <= 1.5, must be <= 1.5
   dashboard       PostgreSQL / SQLite    target <= 1.5, must be <= 1.5
@@ -81,6 +87,7 @@ PROGRAM = REPO_ROOT / "sample_data" / "program.toml"
 PG_SERVER = REPO_ROOT / "tests" / "pg_server.py"
 
 # (target, must) for each PostgreSQL/SQLite ratio; lower is better.
+MEMBERS_IMPORT = (2.0, 2.5)
 IMPORT = (1.5, 2.5)
 REDEEM = (1.5, 1.5)
 DASHBOARD = (1.5, 1.5)
@@ -175,6 +182,15 @@ def build(db: str, members_csv: Path, purchases_csv: Path) -> tuple[float, float
     setup_s = time.perf_counter() - t0
     import_s, out = run([*base, "purchases", "import", str(purchases_csv), "--json"])
     return setup_s, import_s, json.loads(out)
+
+
+def members_import(db: str, members_csv: Path) -> tuple[float, dict]:
+    """init and program load (untimed setup), then `members import`, timed: (seconds, its JSON summary)."""
+    base = [*loyalty_cmd(), "--db", db]
+    run([*base, "-q", "init"])
+    run([*base, "-q", "program", "load", str(PROGRAM)])
+    seconds, out = run([*base, "members", "import", str(members_csv), "--json"])
+    return seconds, json.loads(out)
 
 
 def balances(db: str, as_of: str) -> list[tuple[str, int]]:
@@ -310,6 +326,25 @@ def bench(args: argparse.Namespace) -> int:
 def measure(args, dbs: Backends, members_csv: Path, purchases_csv: Path, day: str, at: str) -> int:
     med = statistics.median
     figures: list[tuple] = []  # (figure, sqlite, pg, ratio, target, must, verdict)
+
+    # (0) members import
+    print(f"\n(0) members import, {args.members} members ({args.import_runs} run(s) each, order alternated)")
+    members_s: dict[str, list[float]] = {s: [] for s in SIDES}
+    member_summaries: dict[str, dict] = {}
+    for i in range(args.import_runs):
+        for side in (SIDES if i % 2 == 0 else SIDES[::-1]):
+            db = dbs.fresh(side, "members")
+            seconds, member_summaries[side] = members_import(db, members_csv)
+            members_s[side].append(seconds)
+            dbs.discard(side, db)
+            print(f"  {side:10}: members import {seconds:7.2f} s", flush=True)
+    s_mem, p_mem = med(members_s["SQLite"]), med(members_s["PostgreSQL"])
+    r = p_mem / s_mem
+    figures.append((f"members import {args.members:,} (s)", f"{s_mem:.2f}", f"{p_mem:.2f}", r, *MEMBERS_IMPORT,
+                    verdict(r, MEMBERS_IMPORT)))
+    print(f"  ratio {r:.2f}; summary: {json.dumps(member_summaries['SQLite'], sort_keys=True)}")
+    if member_summaries["SQLite"] != member_summaries["PostgreSQL"]:
+        print(f"  NOTE: the PostgreSQL summary differs: {json.dumps(member_summaries['PostgreSQL'], sort_keys=True)}")
 
     # (1) import
     print(f"\n(1) purchases import, {args.rows} rows ({args.import_runs} run(s) each, order alternated)")

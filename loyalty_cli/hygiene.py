@@ -123,10 +123,11 @@ def _load_features() -> None:
     import loyalty_cli.households  # noqa: F401  (registers households.follow_merge and its export section)
 
 
-def refuse_merged_profile(tx, member_id: str) -> None:
+def refuse_merged_profile(tx, member_id: str, lookups=None) -> None:
     """A members-import row naming a member merged into another is a bad row: its name, email and phone
-    would overwrite the member kept's (update that member's row instead)."""
-    kept = rows.merged_into(tx, member_id)
+    would overwrite the member kept's (update that member's row instead). `lookups`: where member rows
+    are looked up (store.members.ImportLookups); None: the database."""
+    kept = (lookups or rows).merged_into(tx, member_id)
     if kept is not None:
         raise LoyaltyError(M_("member {member_id} was merged into {kept}: update {kept} instead", member_id=member_id, kept=kept))
 
@@ -141,16 +142,20 @@ def alias_facts(tx, member_id: str) -> dict:
 
 
 # -- consent -------------------------------------------------------------------------------------
-def set_consent(tx, member_id: str, answers: dict, at: str, source: str, by: str | None) -> bool:
+def set_consent(tx, member_id: str, answers: dict, at: str, source: str, by: str | None, lookups=None) -> bool:
     """Record the member's answers {channel: bool} that differ from what they hold (the date and source
-    of an unchanged answer stay those of when it was given). Returns whether anything changed."""
-    held = rows.consent(tx, member_id)
+    of an unchanged answer stay those of when it was given). Returns whether anything changed.
+    `lookups`: where member rows are looked up and written (store.members.ImportLookups); None: the database."""
+    if not answers:
+        return False  # (nothing asked: nothing to read)
+    store_rows = lookups or rows
+    held = store_rows.consent(tx, member_id)
     changed = False
     for channel in CHANNELS:
         answer = answers.get(channel)
         if answer is None or (channel in held and bool(held[channel][0]) == answer and held[channel][1] is not None):
             continue
-        rows.set_consent(tx, member_id, channel, answer, at, source, by)
+        store_rows.set_consent(tx, member_id, channel, answer, at, source, by)
         changed = True
     return changed
 

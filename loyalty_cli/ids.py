@@ -20,25 +20,29 @@ def ambiguous(typed: str, stored: list[str]) -> LoyaltyError:
     return LoyaltyError(M_("member id {typed} is ambiguous: members {join} differ only by case (both enrolled before ids matched without regard to case), and the tool will not guess which one is meant (loyalty db check lists such pairs)", typed=typed, join=' and '.join(stored)))
 
 
-def resolve_member(tx, typed: str, what: str = M_("member id"), *, alias: bool = True) -> str:
+def resolve_member(tx, typed: str, what: str = M_("member id"), *, alias: bool = True, rows=None) -> str:
     """The stored spelling of the member a typed id names (`m0042` → `M0042`); the typed id
     (trimmed, NFC) when no member has it, so the caller's lookup says "not found". A typed id that
     could never be stored (an invisible character, too long) is a usage error (exit 2).
 
     A member merged into another (`members merge DUP --into KEEP`) is an alias: the id of the
     member kept, unless `alias` is false (the commands about that record itself: show, erase,
-    merge, the statements of what it held)."""
+    merge, the statements of what it held).
+
+    `rows`: where the member rows are looked up (store.members.ImportLookups, a members import's
+    rows read in bulk); None: the database, one query at a time."""
     text = typed.strip() if isinstance(typed, str) else typed
-    rows = member_rows.ids_with_key(tx, values.member_key(text))
-    if len(rows) == 1:
+    lookups = rows or member_rows
+    found = lookups.ids_with_key(tx, values.member_key(text))
+    if len(found) == 1:
         if alias:
             from loyalty_cli.store import hygiene as hygiene_rows
 
-            return hygiene_rows.merged_into(tx, rows[0]) or rows[0]
-        return rows[0]
-    if len(rows) > 1:
-        raise ambiguous(text, rows)
-    if member_rows.exists(tx, text):
+            return (rows or hygiene_rows).merged_into(tx, found[0]) or found[0]
+        return found[0]
+    if len(found) > 1:
+        raise ambiguous(text, found)
+    if lookups.exists(tx, text):
         return text  # stored behind the tool's back without its key: still found by its exact spelling
     return values.checked(values.parse_id, text, what)
 

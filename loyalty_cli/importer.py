@@ -911,29 +911,75 @@ def _reject_message(path: Path, problems: list[Problem]) -> str:
 
 
 def import_members(store, path: Path, options: ImportOptions, progress: Progress | None = None) -> dict:
-    """`members import`: upsert by member_id, else by email; never duplicates."""
+    """`members import`: upsert by member_id, else by email; never duplicates.
+
+    Rows are applied one by one, in file order, in chunks of CHUNK: the members a chunk names (by
+    id, referrer and email) are read with a few queries first (store.members.ImportLookups), the
+    members it enrols written together, so a row costs no round trip to a database server."""
     from loyalty_cli import members as members_mod
     from loyalty_cli.ledger import Book
+    from loyalty_cli.store.members import ImportLookups
 
     counts = dict(rows=0, created=0, updated=0, unchanged=0, rejected=0)
     with _importing(store, path, MEMBER_FIELDS, options, progress, counts) as (conn, source, bad):
         _refuse_masked_columns(source, options)
         book = Book(conn)
-        for line, cells, row in source.rows():
-            counts["rows"] += 1
-            try:
-                if isinstance(row, str):
-                    raise ValueError(row)
-                outcome = _upsert_member(book, conn, row, options, members_mod)
-            except (ValueError, LoyaltyError) as exc:
-                bad(line, cells, message_of(exc))
-                continue
-            counts[outcome] += 1
-            if counts["rows"] % CHUNK == 0:
-                book.flush()
-                source.progress()
+        lookups = ImportLookups(conn)
+
+        def run(chunk):
+            _prepare_members(lookups, chunk)
+            for line, cells, row in chunk:
+                try:
+                    if isinstance(row, str):
+                        raise ValueError(row)
+                    outcome = _upsert_member(book, conn, row, options, members_mod, lookups)
+                except (ValueError, LoyaltyError) as exc:
+                    bad(line, cells, message_of(exc))
+                    continue
+                counts[outcome] += 1
+            lookups.forget()  # (written before the ledger: its entries name the new members)
+            book.flush(members=False)  # members' rows and the daily totals once, at the end
+            source.progress()
+
+        chunk: list = []
+        try:
+            for item in source.rows():
+                counts["rows"] += 1
+                chunk.append(item)
+                if len(chunk) >= CHUNK:
+                    run(chunk)
+                    chunk = []
+        except InputFileError:
+            run(chunk)  # the file is refused from here on: the bad rows before it are reported too
+            raise
+        run(chunk)
         book.flush()
     return counts
+
+
+def _prepare_members(lookups, chunk: list) -> None:
+    """Read the members a chunk of members-import rows names, by id, referrer and email, in bulk.
+    Only a guess at what the rows will ask (a cell that does not parse is skipped here and refused
+    by the row itself): whatever is not read here is asked of the database when needed."""
+    keys, ids, emails = set(), set(), set()
+    for __, __, row in chunk:
+        if isinstance(row, str):
+            continue
+        for column in ("member_id", "referred_by"):
+            text = _unquoted(row.get(column) or "")
+            if text:
+                try:
+                    typed = values.parse_id(text)
+                except ValueError:
+                    continue
+                ids.add(typed)
+                keys.add(values.member_key(typed))
+        if row.get("email"):
+            try:
+                emails.add(values.parse_email(_unquoted(row["email"])))
+            except ValueError:
+                pass
+    lookups.prepare(keys, ids, emails)
 
 
 def future_row(column: str, value: str, latest: str) -> str:
@@ -972,17 +1018,19 @@ def _unquoted(cell: str) -> str:
     return cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
-def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -> str:
+def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod, lookups=None) -> str:
+    """Apply one row; `lookups`: the import's member rows (store.members.ImportLookups), or None to ask
+    the database for each."""
     from loyalty_cli.ids import resolve_member
 
     row = {k: _unquoted(v) for k, v in row.items()}
 
     mid = values.parse_id(row["member_id"]) if row.get("member_id") else None
     if mid is not None:
-        mid = resolve_member(conn, mid, alias=False)  # the stored spelling: `m0042` updates `M0042`
+        mid = resolve_member(conn, mid, alias=False, rows=lookups)  # the stored spelling: `m0042` updates `M0042`
         from loyalty_cli import hygiene
 
-        hygiene.refuse_merged_profile(conn, mid)
+        hygiene.refuse_merged_profile(conn, mid, lookups)
     email = values.parse_email(row["email"]) if row.get("email") else None
     if mid is None and email is None:
         raise ValueError(M_("a row needs a member_id or an email"))
@@ -992,8 +1040,8 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
         "phone": values.parse_phone(row["phone"]) if row.get("phone") else None,
         "birthday": _member_date(row.get("birthday"), options, "birthday"),
         "joined_on": _member_date(row.get("joined_on"), options, "joined_on"),
-        "referred_by": resolve_member(conn, values.parse_id(row["referred_by"], "referred_by"), "referred_by")
-        if row.get("referred_by") else None,
+        "referred_by": resolve_member(conn, values.parse_id(row["referred_by"], "referred_by"), "referred_by",
+                                      rows=lookups) if row.get("referred_by") else None,
     }
     if fields["name"] is not None:
         fields["name"] = values.parse_text(fields["name"], "name", 200)
@@ -1006,15 +1054,15 @@ def _upsert_member(book, conn, row: dict, options: ImportOptions, members_mod) -
     # Consent (members import's email_opt_in, sms_opt_in): an empty cell or no column leaves it as it is.
     consent = {channel: hygiene.parse_yes_no(row[f"{channel}_opt_in"], f"{channel}_opt_in")
                for channel in hygiene.CHANNELS if row.get(f"{channel}_opt_in")}
-    match = members_mod.import_match(conn, mid, email)
+    match = members_mod.import_match(conn, mid, email, lookups)
     try:  # enrol and change_profile check the referrer: enrolled, active, not the member themself
         if match is None:
             joined = fields.pop("joined_on") or options.today
-            m = members_mod.enrol(book, member_id=mid, joined_on=joined, **fields)
-            hygiene.set_consent(conn, m.member_id, consent, options.today, "import", None)
+            m = members_mod.enrol(book, member_id=mid, joined_on=joined, **fields, rows=lookups)
+            hygiene.set_consent(conn, m.member_id, consent, options.today, "import", None, lookups)
             return "created"
-        changed = members_mod.change_profile(conn, match, fields)
-        changed = hygiene.set_consent(conn, match, consent, options.today, "import", None) or changed
+        changed = members_mod.change_profile(conn, match, fields, lookups)
+        changed = hygiene.set_consent(conn, match, consent, options.today, "import", None, lookups) or changed
         return "updated" if changed else "unchanged"
     except NotFound:  # only the referrer can be missing
         raise LoyaltyError(M_("referred_by names member {referred_by}, who is not enrolled (earlier rows of the file count)", referred_by=fields['referred_by'])) from None

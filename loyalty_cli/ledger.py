@@ -165,8 +165,8 @@ class Book:
         self._lot_remaining: dict[int, int] = {}
         self._purchases: list[Purchase] = []
         self._tier_changes: list[TierChange] = []
-        self._pending_purchase_ids: set = set()
-        self._pending_refunds_of: set = set()  # sales with buffered refunds
+        self._pending_purchase_ids: dict[str, Purchase] = {}  # the purchases buffered, by id
+        self._pending_refunds_of: dict[str, list[int]] = {}  # sales with buffered refunds → [amount, points] of those
         self._pending_members: set = set()  # members whose lots have unwritten changes
         self.points_in = 0   # credits written by this book
         self.points_out = 0  # debits written by this book
@@ -233,6 +233,70 @@ class Book:
         """Note that entries first_entry.. (`count` of them) were earned under `experiment`'s variant."""
         self._variant_marks.extend((eid, experiment) for eid in range(first_entry, first_entry + count))
 
+    # -- a sale still in the buffer ------------------------------------------
+    # An import's refund often names a sale a few rows earlier, still unwritten. What the refund
+    # needs of it (its facts, its refunds, its own lots and what expiry took of them) is then all
+    # in the buffer: none of it can be in the database yet. Answered here, it costs no flush and
+    # no round trip to a database server.
+    def unwritten_purchase(self, purchase_id: str) -> Purchase | None:
+        """The purchase when this book holds it unwritten, else None."""
+        return self._pending_purchase_ids.get(purchase_id)
+
+    def unwritten_refunds_of(self, sale_id: str) -> tuple[int, int]:
+        """(amount refunded, points reversed) by the refunds of the sale this book holds unwritten."""
+        total = self._pending_refunds_of.get(sale_id)
+        return (total[0], total[1]) if total else (0, 0)
+
+    def _unwritten_own_lots(self, sale: Purchase) -> list[Lot]:
+        """The lots of an unwritten sale (store.ledger.OWN_LOTS: its own lot, and points returned to it)."""
+        return [lot for lot in self._lots if lot.id == sale.lot_id
+                or (lot.purchase_id == sale.purchase_id and lot.origin is not None)]
+
+    def unwritten_expired_points(self, sale_id: str) -> int | None:
+        """How many of an unwritten sale's own points expiry wrote off (store.purchases.expired_points_of);
+        None when the sale is not in the buffer."""
+        sale = self._pending_purchase_ids.get(sale_id)
+        if sale is None:
+            return None
+        own = {lot.id for lot in self._unwritten_own_lots(sale)}
+        if not own:
+            return 0
+        first = self._entries[0].id if self._entries else self.next_id  # buffered entries: ids first, first+1…
+        entries = self._entries
+        return sum(use.points for use in self._uses
+                   if use.lot_id in own and use.entry_id >= first and entries[use.entry_id - first].kind == "expire")
+
+    def _own_open_lots(self, m: MemberState, sale_id: str) -> list[tuple]:
+        """store.ledger.open_lots(…, sale_id) as it would read once the buffer is written: the
+        database's (their remaining points as the buffer left them: a lot at 0 is skipped by the
+        caller) and the buffered ones, in the same order (earliest expiry, never last, then id)."""
+        sale = self._pending_purchase_ids.get(sale_id)
+        if sale is not None:  # none of an unwritten sale's lots can be in the database
+            buffered, stored = self._unwritten_own_lots(sale), []
+        else:
+            buffered = [lot for lot in self._lots if lot.purchase_id == sale_id and lot.origin is not None]
+            stored = ledger_rows.open_lots(self.conn, m.member_id, sale_id)
+        lots = list(stored) + [(lot.id, lot.expires_on, lot.remaining, lot.available_on)
+                               for lot in buffered if lot.member_id == m.member_id]
+        return sorted(lots, key=lambda lot: (lot[1] or ledger_rows.NEVER, lot[0])) if buffered else lots
+
+    def expired_points(self, m: MemberState, sale_id: str) -> int:
+        """How many of a sale's own points expiry wrote off (store.purchases.expired_points_of),
+        counting the write-offs still in the buffer, without writing it first."""
+        unwritten = self.unwritten_expired_points(sale_id)
+        if unwritten is not None:
+            return unwritten
+        from loyalty_cli.store import purchases as purchase_rows
+
+        if m.member_id not in self._pending_members or not self._uses:
+            return purchase_rows.expired_points_of(self.conn, sale_id)
+        stored, own = purchase_rows.expired_and_own_lots(self.conn, sale_id)
+        own = set(own) | {lot.id for lot in self._lots if lot.purchase_id == sale_id and lot.origin is not None}
+        first = self._entries[0].id if self._entries else self.next_id
+        entries = self._entries
+        return stored + sum(use.points for use in self._uses if use.lot_id in own and use.entry_id >= first
+                            and entries[use.entry_id - first].kind == "expire")
+
     def is_pending(self, purchase_id: str) -> bool:
         """Whether this book holds unwritten rows of the purchase (it, or a refund of it)."""
         return purchase_id in self._pending_purchase_ids or purchase_id in self._pending_refunds_of
@@ -254,9 +318,13 @@ class Book:
         for a refund, note the sale it refunds as having unwritten refunds."""
         self._purchases.append(_record(Purchase, (purchase_id, m.member_id, kind, amount, at, category, refund_of,
                                                   points, basis_points, lot_id, store)))
-        self._pending_purchase_ids.add(purchase_id)
+        self._pending_purchase_ids[purchase_id] = self._purchases[-1]
         if refund_of is not None:
-            self._pending_refunds_of.add(refund_of)
+            total = self._pending_refunds_of.get(refund_of)
+            if total is None:
+                total = self._pending_refunds_of[refund_of] = [0, 0]
+            total[0] += amount
+            total[1] += points
 
     def credit(self, m: MemberState, at: str, kind: str, points: int, *, ref=None, note=None, by=None,
                purchase_id=None, lots: list[tuple] | None = None, origin: str | None = None) -> int:
@@ -362,9 +430,12 @@ class Book:
         for own in ((True, False) if purchase_id is not None else (False,)):
             if need == 0:
                 break
-            self.sync(m)
-            for lot_id, expires_on, remaining, available_on in ledger_rows.open_lots(self.conn, m.member_id,
-                                                                                      purchase_id if own else None):
+            if own:  # the sale's own lots, written or not, without writing the buffer first
+                lots = self._own_open_lots(m, purchase_id)
+            else:
+                self.sync(m)
+                lots = ledger_rows.open_lots(self.conn, m.member_id, None)
+            for lot_id, expires_on, remaining, available_on in lots:
                 if spend_day is not None and available_on is not None and available_on > spend_day:
                     continue
                 remaining = self._lot_remaining.get(lot_id, remaining)
@@ -381,9 +452,21 @@ class Book:
         return taken
 
     def write_off_lapsed(self, m: MemberState, at: str) -> int:
-        """Write off the member's lots that lapsed before `at`'s date; return the points."""
-        self.sync(m)
-        return self._write_off(m, at, ledger_rows.lapsed_lots(self.conn, m.member_id, at[:10]))
+        """Write off the member's lots that lapsed before `at`'s date; return the points.
+
+        When none of the member's buffered lots has lapsed, the database's lapsed lots (with what
+        the buffer took of them) are the answer, without writing the buffer first."""
+        day = at[:10]
+        if m.member_id in self._pending_members:
+            remaining = self._lot_remaining
+            if any(lot.member_id == m.member_id and lot.expires_on is not None and lot.expires_on < day
+                   and remaining.get(lot.id, lot.remaining) > 0 for lot in self._lots):
+                self.flush(members=False)
+            else:
+                rows = [(lot_id, remaining.get(lot_id, left))
+                        for lot_id, left in ledger_rows.lapsed_lots(self.conn, m.member_id, day)]
+                return self._write_off(m, at, [row for row in rows if row[1] > 0])
+        return self._write_off(m, at, ledger_rows.lapsed_lots(self.conn, m.member_id, day))
 
     def write_off_new_lapsed(self, m: MemberState, at: str, first_lot: int) -> int:
         """Write off the lots from `first_lot` on (just credited, still buffered) that lapsed before

@@ -19,35 +19,36 @@ PROFILE_FIELDS = member_rows.PROFILE_FIELDS
 SORT_KEYS = tuple(member_rows.LIST_ORDER)  # `members list --sort`
 
 
-def _generate_id(tx) -> str:
+def _generate_id(tx, rows=None) -> str:
     while True:
         mid = f"L{secrets.randbelow(10**8):08d}"
-        if not member_rows.key_taken(tx, values.member_key(mid)):
+        if not (rows or member_rows).key_taken(tx, values.member_key(mid)):
             return mid
 
 
-def check_email_free(tx, email: str | None, member_id: str | None) -> None:
-    """An email belongs to one member at most."""
+def check_email_free(tx, email: str | None, member_id: str | None, rows=None) -> None:
+    """An email belongs to one member at most. (`rows`, here and below: where member rows are looked
+    up, as in ids.resolve_member; None: the database.)"""
     if email is None:
         return
-    holder = member_rows.holder_of_email(tx, email)
+    holder = (rows or member_rows).holder_of_email(tx, email)
     if holder is not None and holder != member_id:
         raise LoyaltyError(M_("that email already belongs to member {holder}", holder=holder))
 
 
-def check_referrer(tx, referrer: str) -> None:
+def check_referrer(tx, referrer: str, rows=None) -> None:
     """A referrer must be enrolled and not erased (an erased member takes no new activity)."""
-    found = member_rows.standing(tx, referrer)
+    found = (rows or member_rows).standing(tx, referrer)
     if found is None:
         raise NotFound(M_("member {referrer} (the referrer) not found", referrer=referrer))
     if found.erased_at:
         raise erased(referrer, _("the referrer"))
 
 
-def import_match(tx, member_id: str | None, email: str | None) -> str | None:
+def import_match(tx, member_id: str | None, email: str | None, rows=None) -> str | None:
     """The member an import row names, by id when it has one (already resolved), else by email;
     None when it names nobody yet. An erased member is refused: erased members take no new activity."""
-    found = member_rows.match_for_import(tx, member_id, email)
+    found = (rows or member_rows).match_for_import(tx, member_id, email)
     if found is None:
         return None
     if found[1]:
@@ -55,7 +56,7 @@ def import_match(tx, member_id: str | None, email: str | None) -> str | None:
     return found[0]
 
 
-def change_profile(tx, member_id: str, changes: dict) -> bool:
+def change_profile(tx, member_id: str, changes: dict, rows=None) -> bool:
     """Change an enrolled member's profile fields (None values stay as they are): the one update
     path of `members edit` and `members import`. A referrer (already resolved to a stored id) must
     be another, active member; an email must be nobody else's. Returns whether anything changed."""
@@ -63,34 +64,37 @@ def change_profile(tx, member_id: str, changes: dict) -> bool:
     if "referred_by" in changes:
         if changes["referred_by"] == member_id:
             raise LoyaltyError(M_("member {member_id} cannot refer themself", member_id=member_id))
-        check_referrer(tx, changes["referred_by"])
-    check_email_free(tx, changes.get("email"), member_id)
-    if not changes or tuple(changes.values()) == tuple(member_rows.profile_values(tx, member_id, changes)):
+        check_referrer(tx, changes["referred_by"], rows)
+    check_email_free(tx, changes.get("email"), member_id, rows)
+    lookups = rows or member_rows
+    if not changes or tuple(changes.values()) == tuple(lookups.profile_values(tx, member_id, changes)):
         return False
-    member_rows.update(tx, member_id, changes)
+    lookups.update(tx, member_id, changes)
     return True
 
 
 def enrol(book: Book, *, member_id: str | None, name: str | None, email: str | None = None, phone: str | None = None,
-          birthday: str | None = None, joined_on: str, referred_by: str | None = None) -> MemberState:
-    """Insert a member (tier: the lowest level) and write the signup bonus dated `joined_on`."""
+          birthday: str | None = None, joined_on: str, referred_by: str | None = None, rows=None) -> MemberState:
+    """Insert a member (tier: the lowest level) and write the signup bonus dated `joined_on`.
+    `rows`: where member rows are looked up and inserted (store.members.ImportLookups); None: the database."""
     tx = book.conn
+    lookups = rows or member_rows
     if member_id is None:
-        member_id = _generate_id(tx)
+        member_id = _generate_id(tx, rows)
     else:
-        existing = resolve_member(tx, member_id, alias=False)  # SPEC §4: `m0042` is `M0042`, never a second member
-        if existing in book.members or member_rows.exists(tx, existing):
+        existing = resolve_member(tx, member_id, alias=False, rows=rows)  # SPEC §4: `m0042` is `M0042`, never a second member
+        if existing in book.members or lookups.exists(tx, existing):
             same = "" if existing == member_id else _(" (ids match without regard to case: {member_id} is {existing})").format(member_id=member_id, existing=existing)
             raise LoyaltyError(M_("member {existing} already exists{same} (change it with: loyalty members edit {existing} …)", existing=existing, same=same))
     if referred_by is not None:
-        referred_by = resolve_member(tx, referred_by, "--referred-by")
+        referred_by = resolve_member(tx, referred_by, "--referred-by", rows=rows)
         if referred_by == member_id:
             raise LoyaltyError(M_("member {member_id} cannot refer themself", member_id=member_id))
-        check_referrer(tx, referred_by)
-    check_email_free(tx, email, member_id)
+        check_referrer(tx, referred_by, rows)
+    check_email_free(tx, email, member_id, rows)
     rules = book.rules_for(joined_on)
     tier = rules.levels[0].name
-    member_rows.insert(tx, member_id, name, email, phone, birthday, joined_on, referred_by, tier,
+    lookups.insert(tx, member_id, name, email, phone, birthday, joined_on, referred_by, tier,
                        values.member_key(member_id))
     m = MemberState(member_id, birthday[5:7] if birthday else None, referred_by, tier, joined_on, None, None, 0, None, False)
     book.add_member_state(m)

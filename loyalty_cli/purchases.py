@@ -78,7 +78,12 @@ def check_new_members_sale(book: Book, purchase_id: str, at: str, amount: int, c
 
 
 def sale_facts(book: Book, sale_id: str):
-    """(member, amount, at, points, basis_points, refunded, reversed, expired) of a sale, or None."""
+    """((member, kind, amount, at, points, basis_points), refunded, reversed) of a sale, or None. A sale
+    still in the book's buffer (an import's refund a few rows after it) is answered from there."""
+    sale = book.unwritten_purchase(sale_id)
+    if sale is not None:
+        return ((sale.member_id, sale.kind, sale.amount, sale.at, sale.points, sale.basis_points),
+                *book.unwritten_refunds_of(sale_id))
     if book.is_pending(sale_id):
         book.flush(members=False)
     row = purchase_rows.earnings(book.conn, sale_id)
@@ -126,8 +131,7 @@ def record_refund(book: Book, m: MemberState, refund_id: str, at: str, amount: i
     facts = check_refund(book, m.member_id, refund_id, at, amount, refund_of, label)
     (_member, _kind, sale_amount, _sale_at, earned, basis_earned), refunded, reversed_ = facts
     book.write_off_lapsed(m, at)  # lapsed points are written off before the debit, so X counts them
-    book.sync(m)
-    expired = purchase_rows.expired_points_of(book.conn, refund_of) if earned else 0  # X
+    expired = book.expired_points(m, refund_of) if earned else 0  # X
     target = min(earned * (refunded + amount) // sale_amount, earned - expired)
     points = max(0, target - reversed_)
     basis_points = basis_earned * points // earned if earned else 0

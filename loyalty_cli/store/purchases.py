@@ -31,3 +31,10 @@ def expired_points_of(tx, sale_id: str) -> int:
         f"""SELECT coalesce(sum(u.points), 0) FROM lot_uses u JOIN ledger e ON e.id = u.entry_id
             WHERE u.lot_id IN (SELECT id FROM lots WHERE {OWN_LOTS}) AND e.kind = 'expire'""",
         (sale_id, sale_id)).fetchone()[0]
+
+
+def expired_and_own_lots(tx, sale_id: str) -> tuple[int, list[int]]:
+    """(expired_points_of the sale as the database holds it, the ids of the sale's own lots there):
+    what a book adds its unwritten write-offs to (ledger.Book.expired_points)."""
+    own = [lot for (lot,) in tx.execute(f"SELECT id FROM lots WHERE {OWN_LOTS}", (sale_id, sale_id))]
+    return expired_points_of(tx, sale_id) if own else 0, own
