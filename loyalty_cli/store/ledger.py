@@ -116,9 +116,10 @@ def pending_as_of(conn, member_id: str, day: str) -> list[dict]:
 
 
 def lapsed_lots(tx, member_id: str, day: str) -> list[tuple[int, int]]:
-    """[(lot id, remaining)] of the member's open lots that expired before `day`."""
-    return tx.execute("SELECT id, remaining FROM lots WHERE member_id = ? AND remaining > 0 AND expires_on < ?",
-                      (member_id, day)).fetchall()
+    """[(lot id, remaining)] of the member's open lots that expired before `day`, earliest expiry first
+    (SQLite's index order, said outright so that PostgreSQL writes them off in the same order)."""
+    return tx.execute("SELECT id, remaining FROM lots WHERE member_id = ? AND remaining > 0 AND expires_on < ? "
+                      "ORDER BY expires_on, id", (member_id, day)).fetchall()
 
 
 def all_lapsed_lots(tx, day: str) -> list[tuple[str, int, int]]:
