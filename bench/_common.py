@@ -159,3 +159,24 @@ def prepared_data(rows: int, members: int, workdir: Path) -> tuple[Path, Path]:
     warm_cache(members_csv)
     warm_cache(purchases_csv)
     return members_csv, purchases_csv
+
+
+def sized_main(argv, description: str, runs_help: str, bench, name: str) -> int:
+    """The command line of a benchmark over generated data: --rows, --members, --workdir, --runs
+    (each >= 1), then `bench(args)`; a RuntimeError (a command failed) is one line and exit 1."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="purchase rows (default 1000000)")
+    parser.add_argument("--members", type=int, default=100_000, help="members (default 100000)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
+                        help="where the CSVs are cached and the databases made (default bench/.data)")
+    parser.add_argument("--runs", type=int, default=1, help=runs_help)
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.rows < 1 or args.members < 1:
+        parser.error("--rows, --members and --runs must be >= 1")
+    try:
+        return bench(args)
+    except RuntimeError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1

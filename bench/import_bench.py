@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (BENCH_DIR, DEFAULT_WORKDIR, _run_checked, loyalty_cmd, peak_rss_mib,  # noqa: E402
+from _common import (sized_main, BENCH_DIR, _run_checked, loyalty_cmd, peak_rss_mib,  # noqa: E402
                      prepared_data, remove_db)
 
 REPO_ROOT = BENCH_DIR.parent
@@ -107,20 +107,7 @@ def run_ours(members_csv: Path, purchases_csv: Path, db: Path, out: Path) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="purchase rows (default 1000000)")
-    parser.add_argument("--members", type=int, default=100_000, help="members (default 100000)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="where the CSVs are cached and the databases made (default bench/.data)")
-    parser.add_argument("--runs", type=int, default=1, help="runs of (a) and (b), alternately (default 1)")
-    args = parser.parse_args(argv)
-    if args.runs < 1 or args.rows < 1 or args.members < 1:
-        parser.error("--rows, --members and --runs must be >= 1")
-    try:
-        return bench(args)
-    except RuntimeError as exc:
-        print(f"import benchmark: {exc}", file=sys.stderr)
-        return 1
+    return sized_main(argv, __doc__.splitlines()[0], "runs of (a) and (b), alternately (default 1)", bench, "import benchmark")
 
 
 def bench(args: argparse.Namespace) -> int:

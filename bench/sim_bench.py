@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (DEFAULT_WORKDIR, _failure, _run_checked, loyalty_cmd, peak_rss_mib,  # noqa: E402
+from _common import (sized_main, _failure, _run_checked, loyalty_cmd, peak_rss_mib,  # noqa: E402
                      prepared_data, remove_db)
 
 LIMIT = 2.0
@@ -77,20 +77,7 @@ def one_run(members_csv: Path, purchases_csv: Path, db: Path, proposal: Path) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="purchase rows (default 1000000)")
-    parser.add_argument("--members", type=int, default=100_000, help="members (default 100000)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="where the CSVs are cached and the database made (default bench/.data)")
-    parser.add_argument("--runs", type=int, default=1, help="runs of (a) then (b) (default 1)")
-    args = parser.parse_args(argv)
-    if args.runs < 1 or args.rows < 1 or args.members < 1:
-        parser.error("--rows, --members and --runs must be >= 1")
-    try:
-        return bench(args)
-    except RuntimeError as exc:
-        print(f"simulate benchmark: {exc}", file=sys.stderr)
-        return 1
+    return sized_main(argv, __doc__.splitlines()[0], "runs of (a) then (b) (default 1)", bench, "simulate benchmark")
 
 
 def bench(args: argparse.Namespace) -> int:

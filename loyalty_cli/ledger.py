@@ -571,7 +571,7 @@ def move_lots(book: Book, src: MemberState, dst: MemberState, at: str, lots: lis
     if total <= 0:
         raise ValueError("a merge moves at least one point")
     out_id = book._append(src, at, "merge_out", -total, dst.member_id, note, by)
-    for lot_id, _expires_on, remaining, *_ in lots:
+    for lot_id, _expires_on, remaining, *_rest in lots:
         book._lot_remaining[lot_id] = 0
         book._uses.append(LotUse(out_id, lot_id, remaining))
     book._pending_members.add(src.member_id)
