@@ -473,3 +473,25 @@ def test_ctrl_c_stops_an_import_promptly_writes_nothing_and_exits_130(db, tmp_pa
     assert raw(db, "SELECT count(*) FROM purchases") == [(0,)]
     assert raw(db, "SELECT count(*), max(id) FROM ledger") == before
     assert _child(db, "db", "check").returncode == 0
+
+
+def test_a_ctrl_c_while_a_command_is_on_the_wire_ends_the_transaction_and_stays_a_ctrl_c(db):
+    """A Ctrl-C that lands while psycopg sends a command or reads its result (outside the wait that
+    cancels it) leaves the connection busy: the ROLLBACK or COMMIT that ends the transaction would be
+    refused ("another command is already in progress") and was reported as a lost connection (exit
+    75). The connection is abandoned instead (the server rolls back) and the Ctrl-C stays one."""
+    import pytest as _pytest
+
+    from loyalty_cli.store import Store
+
+    ok(db, "members", "add", "--id", "M1", "--name", "Ana", "--joined", "2026-01-01")
+    for way in ("read", "write"):
+        store = Store.open(db)
+        with _pytest.raises(KeyboardInterrupt):
+            with getattr(store, way)() as conn:
+                conn.raw.pgconn.send_query(b"SELECT pg_sleep(0.2)")  # on the wire, not waited for
+                raise KeyboardInterrupt
+        assert store.conn.raw.closed
+        store.close()
+    assert as_json(db, "points", "balance", "M1")["balance"] == 0
+    assert ok(db, "db", "check").exit_code == 0

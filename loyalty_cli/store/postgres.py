@@ -326,9 +326,31 @@ class Connection:
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        return not self.raw.closed and self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def _mid_command(self) -> bool:
+        """Whether the connection is still busy with a command: a Ctrl-C came while psycopg was
+        sending it or reading its result, outside the wait that cancels it."""
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.closed or self.raw.info.transaction_status == TransactionStatus.ACTIVE
+
+    def abandon(self) -> None:
+        """End a connection that is mid-command: cancel the command and close the connection, so
+        the server rolls back whatever the transaction had begun (a ROLLBACK there would only be
+        refused: "another command is already in progress")."""
+        if self.raw.closed:
+            return
+        try:
+            self.raw.cancel()
+        except Exception:  # the cancel is a courtesy: closing is what ends the transaction
+            pass
+        self.raw.close()
 
     def execute(self, sql: str, params=()):
+        if sql in ("ROLLBACK", "COMMIT") and self._mid_command():  # after a Ctrl-C mid-command
+            self.abandon()
+            return None
         if sql == "BEGIN IMMEDIATE":  # SQLite's "begin, as the writer": the write lock (see the docstring)
             self.raw.execute("BEGIN")
             sql = TAKE_WRITE_LOCK
@@ -603,8 +625,8 @@ class PgStore(Store):
                           f"{TAKE_WRITE_LOCK}; "
                           f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_AFTER}'{resync}")
         except BaseException as exc:
-            if not c.raw.closed and c.in_transaction:
-                c.raw.execute("ROLLBACK")
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             found = failure(exc, self.path) if not isinstance(exc, (KeyboardInterrupt, LoyaltyError)) else None
             if found is not None:
                 raise found from None
@@ -621,7 +643,7 @@ class PgStore(Store):
             yield self.conn
         finally:
             if self.conn.in_transaction:
-                self.conn.raw.execute("COMMIT")
+                self.conn.execute("COMMIT")  # (or, interrupted mid-command, the connection abandoned)
 
     @contextmanager
     def bulk_write(self):
@@ -637,8 +659,8 @@ class PgStore(Store):
 
     def close(self) -> None:
         try:
-            if not self.conn.raw.closed and self.conn.in_transaction:
-                self.conn.raw.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
         finally:
             self.conn.close()
         self.tell()
