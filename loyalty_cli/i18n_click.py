@@ -88,7 +88,7 @@ def _cell_wrapping() -> None:
                 return chunks
             out = []
             for chunk in chunks:  # every wide character a chunk of its own: a line may break after it
-                out.extend(chunk if chunk.isascii() else _WIDE_RUNS.findall(chunk))
+                out.extend(chunk if chunk.isascii() else _wide_split(chunk))
             return out
 
         def _wrap_chunks(self, chunks):
@@ -124,8 +124,18 @@ def _cell_wrapping() -> None:
     _textwrap.TextWrapper = CellWrapper
 
 
-_WIDE_RUNS = __import__("re").compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]|"
-                                      r"[^\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]+")
+_WIDE = r"\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
+_wide_runs = None  # compiled on first use: about 5 ms, which every start-up paid in English too
+
+
+def _wide_split(chunk: str) -> list[str]:
+    """`chunk` as each wide character alone and the runs of other characters between them."""
+    global _wide_runs
+    if _wide_runs is None:
+        import re
+
+        _wide_runs = re.compile(f"[{_WIDE}]|[^{_WIDE}]+")
+    return _wide_runs.findall(chunk)
 
 
 def _wrap_help_option(click_core) -> None:

@@ -117,7 +117,9 @@ class LoyaltyGroup(TyperGroup):
             from loyalty_cli.cli.common import currency_symbol
             from loyalty_cli.render import currency_from
 
-            currency_from(currency_symbol)
+            # JSON and CSV never show the symbol: no second look at the database for it (a record's
+            # text is built before it knows it will be printed as JSON)
+            currency_from(None if Invocation.json or Invocation.csv else currency_symbol)
             translate_tree(self)
             _example_last(self)
             usage.name_parameters(self)
