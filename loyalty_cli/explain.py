@@ -162,49 +162,29 @@ def note_rule(entry: tuple) -> str | None:
 
 def _trace(amount: int, rules, at: str, category, first: bool, birthday: bool, tier: str | None,
            decimals: int) -> dict:
-    """The engine's arithmetic, step by step (earning.earn's, with every intermediate value kept)."""
-    money = Fraction(amount, 10**decimals)
-    if amount < rules.min_amount:
+    """The engine's arithmetic, step by step: earning.earn's own trace, with the promotions whose
+    conditions the sale met (earning.candidates) and whether stacking let each apply."""
+    trace: list[tuple] = []
+    earning.earn(amount, rules, date=at, category=category, first=first, birthday=birthday, tier=tier, trace=trace)
+    kind, ratio, num, den, total = trace[0]
+    if kind == "below_min_amount":
         return {"promotions": [], "steps": [{"step": "below_min_amount", "rule": None, "multiplier": None,
-                                             "exact": _decimal(money), "total": 0, "points": 0}]}
-    exact = money * rules.points_per_unit
-    category_mult = None
-    if category and rules.category_ratios:
-        ratio = rules.category_ratios.get(category.lower())
-        if ratio is not None:
-            category_mult = Fraction(*ratio)
-            exact *= category_mult
-    total = earning._round(exact.numerator, exact.denominator, rules.rounding)
+                                             "exact": _decimal(Fraction(amount, 10**decimals)), "total": 0,
+                                             "points": 0}]}
+    exact = Fraction(num, den)
     steps = [{"step": "base", "rule": None, "multiplier": _mult(rules.points_per_unit),
-              "category_multiplier": _mult(category_mult) if category_mult is not None else None,
+              "category_multiplier": _mult(Fraction(*ratio)) if ratio is not None else None,
               "exact": _decimal(exact), "total": total, "points": total}]
-    candidates = []
-    if first:
-        candidates.append(("first_purchase", rules.first_purchase_multiplier))
-    if birthday:
-        candidates.append(("birthday", rules.birthday_multiplier))
-    day = at[:10]
-    cat = category.lower() if category else None
-    for c in rules.campaigns:
-        if c.start <= day <= c.end and (not c.categories or cat in c.categories):
-            candidates.append((f"campaign:{c.name}", c.multiplier))
-    applied = earning.promotions(rules, date=at, category=category, first=first, birthday=birthday) \
-        if rules.has_promotions else []
-    applied_names = {name for name, _ in applied}
-    promotions = [{"rule": name, "multiplier": _mult(m), "applies": name in applied_names,
-                   "why_not": None if name in applied_names else M_("stacking = max: a larger one applies")}
-                  for name, m in candidates if m > 1]  # a multiplier of 1 is no promotion
-    chain = [(name, Fraction(m)) for name, m in applied]
-    if tier is not None and tier in rules.tier_bonuses:
-        _, num, den = rules.tier_bonuses[tier]
-        chain.append((f"tier:{tier}", Fraction(num, den)))
-    for name, m in chain:
-        before = _decimal(exact)
-        exact *= m
-        step_total = earning._round(exact.numerator, exact.denominator, rules.rounding)
+    applied = {step[0] for step in trace[1:]}
+    promotions = [{"rule": name, "multiplier": _mult(m), "applies": name in applied,
+                   "why_not": None if name in applied else M_("stacking = max: a larger one applies")}
+                  for name, m in earning.candidates(rules, date=at, category=category, first=first,
+                                                    birthday=birthday)] if rules.has_promotions else []
+    for name, (m_num, m_den), num, den, step_total in trace[1:]:
+        before, exact = exact, Fraction(num, den)
         steps.append({"step": "tier" if name.startswith("tier:") else "promotion", "rule": name,
-                      "multiplier": _mult(m), "from": before, "exact": _decimal(exact), "total": step_total,
-                      "points": step_total - total})
+                      "multiplier": _mult(Fraction(m_num, m_den)), "from": _decimal(before),
+                      "exact": _decimal(exact), "total": step_total, "points": step_total - total})
         total = step_total
     return {"promotions": promotions, "steps": steps}
 
