@@ -489,11 +489,11 @@ def _run_both(folder: Path, source: Path, programmes: list[str], start: str, las
 
 def _worker(send, source: str, scratch: str, doc: str, start: str, last: str) -> None:
     """One replay in its own process; what it found (or why it failed) goes back through `send`."""
-    import sqlite3
+    from loyalty_cli.store.simulate import SCRATCH_ERRORS
 
     try:
         result = replay(source, scratch, doc, start, last)
-    except sqlite3.Error as exc:  # the scratch database failing (a full disk, most likely): not the shop's
+    except SCRATCH_ERRORS as exc:  # the scratch database failing (a full disk, most likely): not the shop's
         result = {"error": M_("the simulation's scratch database in {parent} failed ({exc}); nothing was changed (a full disk? TMPDIR chooses where scratch databases go)", parent=Path(scratch).parent, exc=str(exc)),
                   "exit_code": 1}
     except KeyboardInterrupt:

@@ -23,6 +23,9 @@ from loyalty_cli.store import (EMPTY, MISSING, Connection, Store, busy_timeout, 
                                is_postgres_url, missing_message, resolve_path, storage_failure)
 from loyalty_cli.store.migrations import MIGRATIONS
 
+# What a scratch database's failure raises (a full disk, most likely): the replay's own storage.
+SCRATCH_ERRORS = (sqlite3.Error,)
+
 # Credits that are not points a member earned by the rules (a transfer moves points; a cancelled
 # voucher gives back points spent; a merge moves a duplicate's points to the member kept): left out
 # of "points issued", as the dashboard leaves them out.
