@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from loyalty_cli import values
-from loyalty_cli.errors import UsageError
+from loyalty_cli.errors import LoyaltyError, UsageError
 from loyalty_cli.render import Output
 from loyalty_cli.i18n import M_, N_, _, display
 
@@ -251,3 +251,52 @@ def group(help: str, example: str):
     import typer
 
     return typer.Typer(help=f"{help}\n\n\b\nExample:\n  {example}", no_args_is_help=True, epilog=GLOBAL_HELP)
+
+
+def database_file(path: Path) -> str | None:
+    """Which of this invocation's database files `path` names: "" the database itself, "wal",
+    "shm" or "journal" one of SQLite's files beside it; None when it is none of them (and always
+    for a PostgreSQL database). For the options that write a file (--output, --members): never
+    over the database."""
+    from loyalty_cli.store import postgres_url, resolve_path
+
+    if postgres_url(Invocation.db) is not None:
+        return None
+    try:
+        db = Path(resolve_path(Invocation.db)).resolve()
+    except (LoyaltyError, OSError):
+        return None
+    target = path.resolve()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        taken = db.with_name(db.name + suffix)
+        same = target == taken
+        if not same and path.exists() and taken.exists():
+            try:
+                same = os.path.samefile(taken, path)
+            except OSError:
+                same = False
+        if same:
+            return suffix[1:]
+    return None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` with mode 0600, atomically: a temporary file beside it, synced, then
+    renamed over it (a reader never sees half a file; a failure leaves the old file or none)."""
+    import tempfile
+
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)  # 0600
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 
-from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, group, operator, out,
-                                    refuse_future, store)
+from loyalty_cli.cli.common import (allow_future_option, as_of_option, at_option, call, database_file, group,
+                                    operator, out, refuse_future, store, write_private)
 from loyalty_cli.cli.members import app as members_app
-from loyalty_cli.errors import LoyaltyError, UsageError
+from loyalty_cli.errors import UsageError
 from loyalty_cli.i18n import M_, N_, _, display
 from loyalty_cli.render import plural
 
@@ -207,9 +207,6 @@ def _check_output(path: Path) -> None:
     import os
     import stat
 
-    from loyalty_cli.cli.common import Invocation
-    from loyalty_cli.store import postgres_url, resolve_path
-
     text = str(path)
     if not text or text in (".", "-"):
         raise UsageError(M_("--output needs a file name"))
@@ -222,45 +219,8 @@ def _check_output(path: Path) -> None:
                             path=path))
     if not path.parent.is_dir():
         raise UsageError(M_("--output {path}: the folder {folder} does not exist", path=path, folder=path.parent))
-    if postgres_url(Invocation.db) is not None:
-        return  # a PostgreSQL database is no file to overwrite
-    try:
-        db = Path(resolve_path(Invocation.db)).resolve()
-    except (LoyaltyError, OSError):
-        return
-    target = path.resolve()
-    for taken in (db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
-        same = target == taken
-        if not same and st is not None and taken.exists():
-            try:
-                same = os.path.samefile(taken, path)
-            except OSError:
-                same = False
-        if same:
-            raise UsageError(M_("--output {path} is the database or one of its files: give another file", path=path))
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600, atomically: a temporary file beside it, synced, then
-    renamed over it (a reader never sees half a list; a failure leaves the old file or none)."""
-    import os
-    import tempfile
-
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    if database_file(path) is not None:
+        raise UsageError(M_("--output {path} is the database or one of its files: give another file", path=path))
 
 
 def audit(

@@ -245,22 +245,14 @@ def _check_members_path(path: Path) -> None:
     error, exit 2, before any work)."""
     import stat
 
+    from loyalty_cli.cli.common import database_file
     from loyalty_cli.errors import UsageError
-    from loyalty_cli.store import is_postgres_url, resolve_path
 
-    if not is_postgres_url(Invocation.db):
-        db = resolve_path(Invocation.db)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            other = Path(f"{db}{suffix}")
-            same = os.path.abspath(path) == os.path.abspath(other)
-            try:
-                same = same or (path.exists() and other.exists() and os.path.samefile(path, other))
-            except OSError:
-                pass
-            if same:
-                what = M_("the database's {kind} file", kind=suffix[1:]) if suffix else M_("the database")
-                raise UsageError(M_("--members {path} is {what}; give another file for the members' figures",
-                                    path=path, what=what))
+    kind = database_file(path)
+    if kind is not None:
+        what = M_("the database's {kind} file", kind=kind) if kind else M_("the database")
+        raise UsageError(M_("--members {path} is {what}; give another file for the members' figures",
+                            path=path, what=what))
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -279,34 +271,22 @@ def _write_members(path: Path, rows: list[dict], show_pii: bool) -> int:
     emails and phones masked (headed email_masked, phone_masked) unless `show_pii`; formulas
     neutralised."""
     import csv
-    import tempfile
+    import io
 
-    from loyalty_cli.cli.common import masked, pii_columns
+    from loyalty_cli.cli.common import masked, pii_columns, write_private
     from loyalty_cli.errors import LoyaltyError
     from loyalty_cli.render import safe_cell
 
     columns = pii_columns([(key, key) for key in MEMBER_COLUMNS], show_pii)
     masked(rows, show_pii)
-    folder = path.parent if str(path.parent) else Path(".")
-    part = None
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([c[2] if len(c) > 2 else c[0] for c in columns])
+    for row in rows:
+        writer.writerow([safe_cell("" if row[key] is None else row[key]) for key in MEMBER_COLUMNS])
     try:
-        fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow([c[2] if len(c) > 2 else c[0] for c in columns])
-            for row in rows:
-                writer.writerow([safe_cell("" if row[key] is None else row[key]) for key in MEMBER_COLUMNS])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(part, path)
-        part = None
+        write_private(path, text.getvalue())
     except OSError as exc:
         raise LoyaltyError(M_("cannot write --members {path}: {reason}; the simulation's figures were not written "
                               "there", path=path, reason=exc.strerror or str(exc))) from None
-    finally:
-        if part is not None:
-            try:
-                os.unlink(part)
-            except OSError:
-                pass
     return len(rows)
