@@ -168,6 +168,7 @@ class Book:
         self._pending_purchase_ids: dict[str, Purchase] = {}  # the purchases buffered, by id
         self._pending_refunds_of: dict[str, list[int]] = {}  # sales with buffered refunds → [amount, points] of those
         self._pending_members: set = set()  # members whose lots have unwritten changes
+        self._sales_read: dict = {}  # prefetch_sales: sale id → store.purchases.SaleRead or None, until a flush
         self.points_in = 0   # credits written by this book
         self.points_out = 0  # debits written by this book
         self._deferred: list[str] = []  # how to build again what defer_indexes dropped
@@ -266,6 +267,25 @@ class Book:
         return sum(use.points for use in self._uses
                    if use.lot_id in own and use.entry_id >= first and entries[use.entry_id - first].kind == "expire")
 
+    def prefetch_sales(self, sale_ids) -> None:
+        """Read at once what refunds of these sales will ask of the database (store.purchases.
+        sales_for_refunds): an import's chunk of rows then costs a few statements, not four a
+        refund. What is read holds until the buffer is next written (flush forgets it: the database
+        changes only then); a sale with unwritten rows is asked of the buffer, or written first, as
+        before."""
+        from loyalty_cli.store import purchases as purchase_rows
+
+        wanted = [s for s in set(sale_ids) if s and s not in self._sales_read and s not in self._pending_purchase_ids]
+        if wanted:
+            self._sales_read.update(purchase_rows.sales_for_refunds(self.conn, wanted))
+
+    def read_sale(self, sale_id: str):
+        """(found, SaleRead or None) for a sale prefetch_sales read since the last flush; found False
+        when it was not read (ask the database)."""
+        if sale_id in self._sales_read:
+            return True, self._sales_read[sale_id]
+        return False, None
+
     def _own_open_lots(self, m: MemberState, sale_id: str) -> list[tuple]:
         """store.ledger.open_lots(…, sale_id) as it would read once the buffer is written: the
         database's (their remaining points as the buffer left them: a lot at 0 is skipped by the
@@ -275,7 +295,14 @@ class Book:
             buffered, stored = self._unwritten_own_lots(sale), []
         else:
             buffered = [lot for lot in self._lots if lot.purchase_id == sale_id and lot.origin is not None]
-            stored = ledger_rows.open_lots(self.conn, m.member_id, sale_id)
+            read = self._sales_read.get(sale_id)
+            if read is not None:  # (ledger_rows.open_lots's filter and order, on what prefetch_sales read)
+                stored = sorted(((lot_id, expires_on, remaining, available_on)
+                                 for lot_id, member, expires_on, remaining, available_on in read.own_lots
+                                 if member == m.member_id and remaining > 0),
+                                key=lambda lot: (lot[1] or ledger_rows.NEVER, lot[0]))
+            else:
+                stored = ledger_rows.open_lots(self.conn, m.member_id, sale_id)
         lots = list(stored) + [(lot.id, lot.expires_on, lot.remaining, lot.available_on)
                                for lot in buffered if lot.member_id == m.member_id]
         return sorted(lots, key=lambda lot: (lot[1] or ledger_rows.NEVER, lot[0])) if buffered else lots
@@ -288,9 +315,13 @@ class Book:
             return unwritten
         from loyalty_cli.store import purchases as purchase_rows
 
+        read = self._sales_read.get(sale_id)
         if m.member_id not in self._pending_members or not self._uses:
-            return purchase_rows.expired_points_of(self.conn, sale_id)
-        stored, own = purchase_rows.expired_and_own_lots(self.conn, sale_id)
+            return read.expired if read is not None else purchase_rows.expired_points_of(self.conn, sale_id)
+        if read is not None:
+            stored, own = read.expired, [lot[0] for lot in read.own_lots]
+        else:
+            stored, own = purchase_rows.expired_and_own_lots(self.conn, sale_id)
         own = set(own) | {lot.id for lot in self._lots if lot.purchase_id == sale_id and lot.origin is not None}
         first = self._entries[0].id if self._entries else self.next_id
         entries = self._entries
@@ -539,6 +570,7 @@ class Book:
         intermediate flush.
         """
         self._pending_members.clear()
+        self._sales_read.clear()
         self._writer.write(self._entries, self._lots, self._uses, self._lot_remaining, self._purchases,
                            self._tier_changes)
         if self._variant_marks:  # after their entries (a foreign key)

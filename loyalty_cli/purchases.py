@@ -86,6 +86,9 @@ def sale_facts(book: Book, sale_id: str):
                 *book.unwritten_refunds_of(sale_id))
     if book.is_pending(sale_id):
         book.flush(members=False)
+    found, read = book.read_sale(sale_id)  # (read for the import's whole chunk at once)
+    if found:
+        return None if read is None else (read.row, read.refunded, read.reversed)
     row = purchase_rows.earnings(book.conn, sale_id)
     if row is None:
         return None

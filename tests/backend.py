@@ -96,7 +96,10 @@ def drop_made() -> None:
 
 
 def stop() -> None:
-    global _server
+    global _server, _key
     if _server is not None:
         _server.stop()
         _server = None
+    if _key is not None:  # the folder of the session's chain key (a temporary one)
+        shutil.rmtree(_key.parent, ignore_errors=True)
+        _key = None

@@ -286,3 +286,21 @@ def undo_member_hygiene(conn) -> None:
     for table in ("member_merges", "consent_changes", "campaign_exports"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DELETE FROM migrations WHERE name = 'm013_member_hygiene'")
+
+
+def count_statements(patches) -> list:
+    """Count every statement the store sends to its database (either backend) from now on;
+    `patches`: a pytest MonkeyPatch."""
+    from loyalty_cli.store import Connection as SqliteConnection
+    from loyalty_cli.store import postgres
+
+    sent = []
+    for cls in (SqliteConnection, postgres.Connection):
+        for name in ("execute", "executemany"):
+            def counted(self, sql, *args, _base=getattr(cls, name)):
+                sent.append(sql)
+                return _base(self, sql, *args)
+
+            patches.setattr(cls, name, counted)
+    return sent
+

@@ -27,7 +27,7 @@ import pytest
 
 from loyalty_cli import importer
 from tests import db as dbr
-from tests.helpers import as_json, fresh_db, ok, run
+from tests.helpers import as_json, count_statements, fresh_db, ok, run
 
 pytestmark = pytest.mark.any_backend  # every database made with fresh_db
 
@@ -101,28 +101,6 @@ def test_importing_the_file_again_changes_nothing(tmp_path, monkeypatch):
     assert (again["created"], again["updated"], again["unchanged"], again["rejected"]) == (0, 2, 5, 4)
     assert [e["line"] for e in again["errors"]] == [2, 8, 9, 12]
     assert profiles(db) == before
-
-
-def count_statements(monkeypatch) -> list:
-    """Count every statement the store sends to its database (either backend) from now on."""
-    from loyalty_cli.store import Connection as SqliteConnection
-    from loyalty_cli.store import postgres
-
-    sent = []
-    for cls, base_execute, base_many in (
-            (SqliteConnection, SqliteConnection.execute, SqliteConnection.executemany),
-            (postgres.Connection, postgres.Connection.execute, postgres.Connection.executemany)):
-        def execute(self, sql, *args, _base=base_execute):
-            sent.append(sql)
-            return _base(self, sql, *args)
-
-        def executemany(self, sql, *args, _base=base_many):
-            sent.append(sql)
-            return _base(self, sql, *args)
-
-        monkeypatch.setattr(cls, "execute", execute)
-        monkeypatch.setattr(cls, "executemany", executemany)
-    return sent
 
 
 def test_a_thousand_new_members_cost_a_few_statements_per_chunk(tmp_path):

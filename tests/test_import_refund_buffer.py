@@ -26,7 +26,7 @@ import json
 import pytest
 
 from tests import db as dbr
-from tests.helpers import as_json, fresh_db, ok, run
+from tests.helpers import as_json, count_statements, fresh_db, ok, run
 
 pytestmark = pytest.mark.any_backend  # every database made with fresh_db
 
@@ -108,22 +108,6 @@ def test_the_same_file_in_one_import_or_row_by_row_at_the_counter_gives_the_same
         sorted((lot.member_id, lot.points, lot.remaining) for lot in dbr.lots(other))
 
 
-def count_statements(patches) -> list:
-    """Count every statement the store sends to its database (either backend) from now on."""
-    from loyalty_cli.store import Connection as SqliteConnection
-    from loyalty_cli.store import postgres
-
-    sent = []
-    for cls in (SqliteConnection, postgres.Connection):
-        for name in ("execute", "executemany"):
-            def counted(self, sql, *args, _base=getattr(cls, name)):
-                sent.append(sql)
-                return _base(self, sql, *args)
-
-            patches.setattr(cls, name, counted)
-    return sent
-
-
 def test_a_refund_after_each_sale_costs_no_flush(tmp_path):
     members = [f"M{i:03d}" for i in range(200)]
     db = shop(tmp_path, members)
@@ -164,5 +148,44 @@ def test_refunds_of_recorded_sales_while_the_member_has_buffered_rows(tmp_path):
     assert [(e.kind, e.points, e.ref) for e in dbr.entries(db, "M4")] == [
         ("earn", 80, "S6"), ("earn", 20, "S7"), ("expire", -80, None)]
     assert sorted((lot.purchase_id, lot.remaining) for lot in dbr.lots(db, "M5")) == [("S8", 70), ("S9", 10)]
+    check = run(db, "db", "check")
+    assert check.exit_code == 0, check.stdout + check.stderr
+
+
+def test_refunds_of_sales_recorded_earlier_are_read_a_chunk_at_a_time(tmp_path):
+    """A day's refunds of sales imported before: each sale's facts, refunds so far, own lots and
+    expired points are read for the whole chunk at once (ledger.Book.prefetch_sales), with the
+    answers the database would give row by row: a second refund of the same sale in the same file
+    sees the first, a refund of a sale whose points lapsed reverses nothing, a refund of a sale
+    never recorded is refused."""
+    members = [f"M{i:03d}" for i in range(200)]
+    db = shop(tmp_path, members)
+    sales = tmp_path / "sales.csv"
+    sales.write_text(HEADER + "".join(f"S{i},{mid},2025-05-01T10:{i % 60:02d},{10 + i}.00,,sale,\n"
+                                      for i, mid in enumerate(members))
+                     + "S900,M001,2025-01-05T10:00,80.00,,sale,\n")  # its 80 points lapse on 2026-01-31
+    ok(db, "purchases", "import", sales)
+    refunds = tmp_path / "refunds.csv"
+    refunds.write_text(HEADER + "".join(f"R{i},{mid},2025-05-02T10:{i % 60:02d},5.00,,refund,S{i}\n"
+                                        for i, mid in enumerate(members))
+                       + "R900,M000,2025-05-03T10:00,2.00,,refund,S0\n"     # S0's second refund: 10.00 - 5 - 2
+                       + "R901,M000,2025-05-03T11:00,4.00,,refund,S0\n"     # 3.00 left: refused
+                       + "R902,M002,2025-05-03T10:00,1.00,,refund,NOPE\n"   # never recorded: refused
+                       + "R903,M001,2026-03-02T10:00,80.00,,refund,S900\n")  # lapsed: 80 written off, 0 reversed
+    with pytest.MonkeyPatch.context() as patches:
+        sent = count_statements(patches)
+        result = run(db, "purchases", "import", refunds, "--skip-bad", "--json")
+    assert result.exit_code == 3, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["imported"], summary["rejected"], summary["points_reversed"]) == (202, 2, 1002)
+    assert [(e["line"], e["message"]) for e in summary["errors"]] == [
+        (203, "refund R901 is larger than what is left of S0 (3.00 left to refund)"),
+        (204, "refund R902 refunds purchase NOPE, which is not recorded")]
+    assert [dbr.balance(db, m) for m in ("M000", "M001", "M199")] == [3, 6, 204]
+    assert [(e.kind, e.points, e.ref) for e in dbr.entries(db, "M001")][-2:] == [
+        ("reversal", -5, "R1"), ("expire", -80, None)]
+    # Read refund by refund it was five statements a refund (over 1,000 here): the sale, its
+    # refunds, its lots, their expiry, the member's lapsed lots. Now only the last is asked per refund.
+    assert len(sent) < 400, len(sent)
     check = run(db, "db", "check")
     assert check.exit_code == 0, check.stdout + check.stderr
