@@ -963,9 +963,11 @@ def _prepare_members(lookups, chunk: list) -> None:
     Only a guess at what the rows will ask (a cell that does not parse is skipped here and refused
     by the row itself): whatever is not read here is asked of the database when needed."""
     keys, ids, emails = set(), set(), set()
+    unnamed = 0  # rows without a member_id: a new member among them is given a generated id
     for __, __, row in chunk:
         if isinstance(row, str):
             continue
+        unnamed += not row.get("member_id")
         for column in ("member_id", "referred_by"):
             text = _unquoted(row.get(column) or "")
             if text:
@@ -981,6 +983,11 @@ def _prepare_members(lookups, chunk: list) -> None:
             except ValueError:
                 pass
     lookups.prepare(keys, ids, emails)
+    if unnamed:
+        from loyalty_cli.members import new_member_id
+
+        offered = [new_member_id() for __ in range(unnamed)]
+        lookups.offer_ids(offered, [values.member_key(mid) for mid in offered])
 
 
 def future_row(column: str, value: str, latest: str) -> str:

@@ -19,9 +19,14 @@ PROFILE_FIELDS = member_rows.PROFILE_FIELDS
 SORT_KEYS = tuple(member_rows.LIST_ORDER)  # `members list --sort`
 
 
+def new_member_id() -> str:
+    """A random member id, for a member enrolled without one (`L` and eight digits)."""
+    return f"L{secrets.randbelow(10**8):08d}"
+
+
 def _generate_id(tx, rows=None) -> str:
     while True:
-        mid = f"L{secrets.randbelow(10**8):08d}"
+        mid = (rows.candidate_id() if rows is not None else None) or new_member_id()
         if not (rows or member_rows).key_taken(tx, values.member_key(mid)):
             return mid
 

@@ -126,13 +126,25 @@ def consent(tx, member_id: str) -> dict:
 
 def set_consent(tx, member_id: str, channel: str, opt_in: bool, at: str, source: str, by: str | None) -> None:
     """Record a member's answer for one channel and make it their current consent."""
-    opted, at_column, source_column = CONSENT_COLUMNS[channel]
-    tx.execute(f"UPDATE members SET {opted} = ?, {at_column} = ?, {source_column} = ? WHERE member_id = ?",
-               (int(opt_in), at, source, member_id))
     row = (member_id, channel, int(opt_in), at, source, by)
-    tx.execute("INSERT INTO consent_changes (id, member_id, channel, opt_in, at, source, by) "
-               "VALUES ((SELECT coalesce(max(id), 0) + 1 FROM consent_changes), ?, ?, ?, ?, ?, ?)", row)
+    write_consent(tx, [row])
     tx.journal.add("consent_changes", row)
+
+
+def write_consent(tx, answers: list[tuple]) -> None:
+    """Write answers [(member_id, channel, opt_in, at, source, by)], in order: each member's current
+    consent, and the answers' rows numbered on from the last (the caller records them on the chain)."""
+    for channel, (opted, at_column, source_column) in CONSENT_COLUMNS.items():
+        current: dict = {}  # the last answer of each member on the channel is the one that stays
+        for member_id, answered, opt_in, at, source, __ in answers:
+            if answered == channel:
+                current[member_id] = (opt_in, at, source, member_id)
+        if current:
+            tx.executemany(f"UPDATE members SET {opted} = ?, {at_column} = ?, {source_column} = ? WHERE member_id = ?",
+                           list(current.values()))
+    last = tx.execute("SELECT coalesce(max(id), 0) FROM consent_changes").fetchone()[0]
+    tx.executemany("INSERT INTO consent_changes (id, member_id, channel, opt_in, at, source, by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [(last + n, *row) for n, row in enumerate(answers, 1)])
 
 
 def consent_changes(tx, member_id: str) -> list[tuple]:

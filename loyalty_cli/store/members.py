@@ -228,6 +228,8 @@ class ImportLookups:
         self.by_email: dict[str, str] = {}      # email → member_id
         self.known = {column: set() for column in _LOOKUP_COLUMNS}  # values whose members are all here
         self._new: list[tuple] = []             # INSERT rows not written yet
+        self._consent: list[tuple] = []         # consent answers not written yet (set_consent)
+        self._candidates: list[str] = []        # ids offered for members enrolled without one (offer_ids)
 
     # -- reading ----------------------------------------------------------------------------
     def _take(self, row) -> None:
@@ -314,11 +316,27 @@ class ImportLookups:
         self.rows.pop(member_id, None)
         self._take([values.get(column) for column in _IMPORT_COLUMNS])
 
+    def offer_ids(self, ids: list[str], keys: list[str]) -> None:
+        """Ids (and their lookup keys) for the members a chunk may enrol without an id: whether each
+        is taken is read for them all at once, where asking for each new member would be a round trip."""
+        self.prepare(keys=keys)
+        self._candidates = list(ids)
+
+    def candidate_id(self) -> str | None:
+        """One of the ids offer_ids gave (not used yet), or None."""
+        return self._candidates.pop() if self._candidates else None
+
     def write(self) -> None:
-        """Write the members inserted since the last call (one statement for them all)."""
+        """Write the members inserted and the consent answers given since the last call (a statement
+        or two for them all, in the order they were given)."""
+        from loyalty_cli.store import hygiene as hygiene_rows
+
         if self._new:
             self.tx.executemany(_INSERT_ALL, self._new)
             self._new = []
+        if self._consent:
+            hygiene_rows.write_consent(self.tx, self._consent)
+            self._consent = []
 
     def update(self, tx, member_id: str, changes: dict) -> None:
         """members.update, and the profile held here changed the same way."""
@@ -335,11 +353,11 @@ class ImportLookups:
             row[_COL[field]] = value
 
     def set_consent(self, tx, member_id: str, channel: str, opt_in: bool, at: str, source: str, by: str | None) -> None:
-        """store.hygiene.set_consent, and the consent held here changed the same way."""
-        from loyalty_cli.store import hygiene as hygiene_rows
-
-        self.write()
-        hygiene_rows.set_consent(tx, member_id, channel, opt_in, at, source, by)
+        """store.hygiene.set_consent, buffered until `write()` (recorded on the chain now, its order
+        unchanged), and the consent held here changed the same way."""
+        row = (member_id, channel, int(opt_in), at, source, by)
+        self._consent.append(row)
+        tx.journal.add("consent_changes", row)
         row = self.rows.get(member_id)
         if row is not None:
             for i, value in zip(_CONSENT[channel], (int(opt_in), at, source)):
@@ -349,6 +367,7 @@ class ImportLookups:
         """Write what is buffered and let go of what was read (the database holds it all again):
         an import of any size keeps one chunk's members in memory."""
         self.write()
+        self._candidates = []
         self.rows.clear()
         self.by_key.clear()
         self.by_email.clear()
