@@ -617,7 +617,9 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                 # Of about how many new rows (a re-import, all duplicates, writes none): see store.imports.defer_indexes.
                 book.defer_indexes(estimated_rows * len(fresh) // len(parsed))
                 estimated_rows = None
-            book.prefetch_sales([p[8] for p in parsed if p[7] == "refund" and p[2] not in known])
+            refunds = [p for p in parsed if p[7] == "refund" and p[2] not in known]
+            book.prefetch_sales([p[8] for p in refunds], [ids.peek(p[3]) for p in refunds],
+                                max((p[4][:10] for p in refunds), default=None))
             if fresh:
                 book.load_members(fresh)
                 tiers.preload(book, fresh, book.rules_for(parsed[0][4]).tier_basis)

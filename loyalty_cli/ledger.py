@@ -169,6 +169,8 @@ class Book:
         self._pending_refunds_of: dict[str, list[int]] = {}  # sales with buffered refunds → [amount, points] of those
         self._pending_members: set = set()  # members whose lots have unwritten changes
         self._sales_read: dict = {}  # prefetch_sales: sale id → store.purchases.SaleRead or None, until a flush
+        self._expiring_read: dict = {}  # prefetch_sales: member id → their lots lapsed by _expiring_day, until a flush
+        self._expiring_day = ""
         self.points_in = 0   # credits written by this book
         self.points_out = 0  # debits written by this book
         self._deferred: list[str] = []  # how to build again what defer_indexes dropped
@@ -267,17 +269,25 @@ class Book:
         return sum(use.points for use in self._uses
                    if use.lot_id in own and use.entry_id >= first and entries[use.entry_id - first].kind == "expire")
 
-    def prefetch_sales(self, sale_ids) -> None:
-        """Read at once what refunds of these sales will ask of the database (store.purchases.
-        sales_for_refunds): an import's chunk of rows then costs a few statements, not four a
-        refund. What is read holds until the buffer is next written (flush forgets it: the database
-        changes only then); a sale with unwritten rows is asked of the buffer, or written first, as
-        before."""
+    def prefetch_sales(self, sale_ids, member_ids=(), last_day: str | None = None) -> None:
+        """Read at once what refunds of these sales, by these members, up to the day `last_day`,
+        will ask of the database (store.purchases.sales_for_refunds; the members' lots lapsed by
+        then): an import's chunk of rows then costs a few statements, not five a refund. What is
+        read holds until the buffer is next written (flush forgets it: the database changes only
+        then); a sale with unwritten rows is asked of the buffer, or written first, as before."""
         from loyalty_cli.store import purchases as purchase_rows
 
         wanted = [s for s in set(sale_ids) if s and s not in self._sales_read and s not in self._pending_purchase_ids]
         if wanted:
             self._sales_read.update(purchase_rows.sales_for_refunds(self.conn, wanted))
+        members = set(member_ids)
+        if members and last_day:
+            if self._expiring_read and last_day != self._expiring_day:
+                self._expiring_read.clear()  # (read up to another day: read again)
+            self._expiring_day = last_day
+            members.difference_update(self._expiring_read)
+            if members:
+                self._expiring_read.update(ledger_rows.expiring_lots(self.conn, sorted(members), last_day))
 
     def read_sale(self, sale_id: str):
         """(found, SaleRead or None) for a sale prefetch_sales read since the last flush; found False
@@ -494,10 +504,16 @@ class Book:
                    and remaining.get(lot.id, lot.remaining) > 0 for lot in self._lots):
                 self.flush(members=False)
             else:
-                rows = [(lot_id, remaining.get(lot_id, left))
-                        for lot_id, left in ledger_rows.lapsed_lots(self.conn, m.member_id, day)]
+                rows = [(lot_id, remaining.get(lot_id, left)) for lot_id, left in self._lapsed_lots(m, day)]
                 return self._write_off(m, at, [row for row in rows if row[1] > 0])
-        return self._write_off(m, at, ledger_rows.lapsed_lots(self.conn, m.member_id, day))
+        return self._write_off(m, at, self._lapsed_lots(m, day))
+
+    def _lapsed_lots(self, m: MemberState, day: str) -> list[tuple[int, int]]:
+        """store.ledger.lapsed_lots, from what prefetch_sales read when it read this member's lots."""
+        read = self._expiring_read.get(m.member_id)
+        if read is None or day > self._expiring_day:
+            return ledger_rows.lapsed_lots(self.conn, m.member_id, day)
+        return [(lot_id, remaining) for expires_on, lot_id, remaining in read if expires_on < day]
 
     def write_off_new_lapsed(self, m: MemberState, at: str, first_lot: int) -> int:
         """Write off the lots from `first_lot` on (just credited, still buffered) that lapsed before
@@ -571,6 +587,7 @@ class Book:
         """
         self._pending_members.clear()
         self._sales_read.clear()
+        self._expiring_read.clear()
         self._writer.write(self._entries, self._lots, self._uses, self._lot_remaining, self._purchases,
                            self._tier_changes)
         if self._variant_marks:  # after their entries (a foreign key)

@@ -122,6 +122,30 @@ def lapsed_lots(tx, member_id: str, day: str) -> list[tuple[int, int]]:
                       "ORDER BY expires_on, id", (member_id, day)).fetchall()
 
 
+def expiring_lots(tx, member_ids: list[str], before: str) -> dict[str, list[tuple[str, int, int]]]:
+    """{member id: [(expires_on, lot id, remaining)] of their open lots that expired before the day
+    `before`, earliest expiry first, then lot id}: `lapsed_lots` of each on any day up to `before`,
+    read for them all at once (on PostgreSQL an index probe a member: see store.members.import_rows)."""
+    from loyalty_cli.store import dialect
+
+    found: dict = {member_id: [] for member_id in member_ids}
+    ids = sorted(found)
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        if dialect(tx) == "postgresql":
+            rows = tx.execute("SELECT w.v, l.* FROM unnest(?::text[]) AS w(v), LATERAL (SELECT expires_on, id, "
+                              "remaining FROM lots WHERE member_id = w.v AND remaining > 0 AND expires_on < ? "
+                              "OFFSET 0) AS l", (part, before))
+        else:
+            rows = tx.execute("SELECT member_id, expires_on, id, remaining FROM lots WHERE member_id IN "
+                              f"({','.join('?' * len(part))}) AND remaining > 0 AND expires_on < ?", (*part, before))
+        for member_id, expires_on, lot_id, remaining in rows:
+            found[member_id].append((expires_on, lot_id, remaining))
+    for lots in found.values():
+        lots.sort()
+    return found
+
+
 def all_lapsed_lots(tx, day: str) -> list[tuple[str, int, int]]:
     """[(member id, lot id, remaining)] of every open lot that expired before `day`, by member and lot."""
     return tx.execute("SELECT member_id, id, remaining FROM lots WHERE remaining > 0 AND expires_on < ? "
