@@ -321,7 +321,11 @@ def pareto(store, as_of: str, branch: str | None = None) -> dict:
     with store.read() as tx:
         check_store(tx, branch)
         __, decimals = _rules(tx, d.as_of)
-        row = report_rows.pareto_figures(tx, d.params(), PARETO_PERCENTS, branch)
+        aliases = merged_by(tx, d.end)
+        if aliases:  # each alias's spend is its member's (see "members merged into another")
+            row = _pareto_of(_fold_summary(report_rows.purchase_summary(tx, d.params(), branch), aliases))
+        else:
+            row = report_rows.pareto_figures(tx, d.params(), PARETO_PERCENTS, branch)
     n, total = row[0] or 0, row[1] or 0
     top_spend = [v or 0 for v in row[2:2 + len(PARETO_PERCENTS)]]
     k80 = row[-1]
@@ -527,7 +531,7 @@ def dashboard(store, as_of: str, period: int = 30, branch: str | None = None) ->
         contact = report_rows.contacts(tx, [mid for mid, __ in best])
         top = [(mid, *contact[mid], spend) for mid, spend in best]
         # 2: this period and the one before: who bought in each, and twice in this one.
-        active, repeaters, previous, both = report_rows.period_activity(tx, d.params(), branch)
+        active, repeaters, previous, both = _period_activity(tx, d, branch)
         count, net = report_rows.sales_between(tx, period_start, d.as_of, branch)
         # The period before, for the dashboard's "this period against the previous one".
         previous_count, previous_net = report_rows.sales_between(tx, previous_start, values.add_days(period_start, -1),
@@ -617,6 +621,46 @@ def merged_by(tx, end: str) -> dict[str, str]:
             if kept == dup:
                 found[alias] = keep
     return found
+
+
+def _pareto_of(rows: list[tuple]) -> tuple:
+    """store.reports.pareto_figures's figures (members, total spend, the top ⌈n·p/100⌉ members' spend
+    for each p of PARETO_PERCENTS, the smallest k whose top-k spend reaches 80 %) from summary rows
+    (member, last sale, sales, net spend), ranked as it ranks them: by spend, then member id."""
+    spends = sorted(((-mon, mid) for mid, __, __, mon in rows))
+    n, total = len(spends), sum(-neg for neg, __ in spends)
+    cumulative, running = [], 0
+    for neg, __ in spends:
+        running -= neg
+        cumulative.append(running)
+    tops = [cumulative[(n * p + 99) // 100 - 1] if n and (n * p + 99) // 100 else None for p in PARETO_PERCENTS]
+    k80 = next((k for k, cum in enumerate(cumulative, 1) if 5 * cum >= 4 * total), None)
+    return (n, total, *tops, k80)
+
+
+def _period_activity(tx, d: "Dates", branch: str | None) -> tuple[int, int, int, int]:
+    """store.reports.period_activity (members who bought in this period, twice or more in it, in the
+    previous one, and in both), each alias and its member counted as one customer: the figures of
+    every member, less the separate members of each merged group, plus each group as one."""
+    counts = report_rows.period_activity(tx, d.params(), branch)
+    aliases = merged_by(tx, d.end)
+    if not aliases:
+        return counts
+    groups: dict[str, list[str]] = {}
+    for alias, kept in aliases.items():
+        groups.setdefault(kept, [kept]).append(alias)
+    sales = report_rows.period_sales_of(tx, d.params(), sorted({m for g in groups.values() for m in g}), branch)
+
+    def flags(now: int, before: int) -> tuple[int, int, int, int]:
+        return int(now > 0), int(now > 1), int(before > 0), int(now > 0 and before > 0)
+
+    adjusted = list(counts)
+    for members in groups.values():
+        for member in members:
+            adjusted = [a - f for a, f in zip(adjusted, flags(*sales.get(member, (0, 0))))]
+        together = [sum(sales.get(m, (0, 0))[i] for m in members) for i in (0, 1)]
+        adjusted = [a + f for a, f in zip(adjusted, flags(*together))]
+    return tuple(adjusted)
 
 
 def _fold_summary(rows: list[tuple], aliases: dict[str, str]) -> list[tuple]:

@@ -110,3 +110,18 @@ def test_recalc_leaves_the_alias_alone(tmp_path):
     assert [(c["member_id"], c["to"]) for c in result["changes"]] == [("M1", "Bronze")]
     assert raw(db, "SELECT tier FROM members WHERE member_id = 'M2'")[0][0] == "Gold"
     assert run(db, "db", "check", "--full").exit_code == 0
+
+
+def test_the_dashboard_activity_and_pareto_count_the_pair_as_one_customer(db):
+    # M1 buys again after the merge; as of 2026-02-15 (30-day periods: this one from 2026-01-17, the
+    # one before from 2025-12-18) the pair bought in both periods (D1 under M2, K2 under M1), M3 in this one.
+    ok(db, "-q", "purchases", "add", "M1", "30.00", "--id", "K2", "--at", "2026-02-10T10:00")
+    doc = as_json(db, "dashboard", "--as-of", "2026-02-15")
+    assert (doc["members"]["active"], doc["repeat_rate"], doc["retention"]) == (2, 0.0, 1.0)  # 0.0 counted apart
+    pareto = as_json(db, "report", "pareto", "--as-of", "2026-02-15")
+    # the pair spent 180.00 of the 200.00 in the year: the top member is half of the two customers
+    assert (pareto["member_count"], pareto["total_spend"], pareto["top_spend"]["1"],
+            pareto["members_share_for_80pct"]) == (2, "200.00", "180.00", 0.5)
+    # before the merge they were two customers
+    before = as_json(db, "report", "pareto", "--as-of", "2026-01-31")
+    assert (before["member_count"], before["top_spend"]["1"]) == (3, "100.00")

@@ -439,6 +439,24 @@ def period_activity(tx, p: dict, store: str | None = None) -> tuple[int, int, in
     return tx.execute(PERIODS_SQL, p).fetchone()
 
 
+def period_sales_of(tx, p: dict, member_ids: list[str], store: str | None = None) -> dict[str, tuple[int, int]]:
+    """{member: (sales in this period, sales in the one before)} of these members (with `store`, at
+    that branch): what period_activity counts, member by member (through purchases_member)."""
+    found: dict = {}
+    for start in range(0, len(member_ids), 500):
+        part = member_ids[start:start + 500]
+        marks = ",".join("?" * len(part))
+        for member_id, now, before in tx.execute(
+                "SELECT member_id, count(CASE WHEN purchased_at >= ? THEN 1 END), "
+                "count(CASE WHEN purchased_at < ? THEN 1 END) FROM purchases "
+                f"WHERE member_id IN ({marks}) AND kind = 'sale' AND purchased_at >= ? AND purchased_at <= ?"
+                + (" AND store = ?" if store is not None else "") + " GROUP BY member_id",
+                (p["period_start"], p["period_start"], *part, p["previous_start"], p["end"],
+                 *((store,) if store is not None else ()))):
+            found[member_id] = (now, before)
+    return found
+
+
 def sales_between(tx, first_day: str, last_day: str, store: str | None = None) -> tuple[int, int]:
     """(sales, net sales) of the days in [first_day, last_day], from the per-day totals (with
     `store`, of that branch's purchases)."""
