@@ -541,7 +541,8 @@ def dashboard(store, as_of: str, period: int = 30, branch: str | None = None) ->
         for name in ([branch] if branch is not None else report_rows.stores(tx)):
             sales, amount, buyers = report_rows.store_sales(tx, name, period_start, d.as_of)
             if sales or amount:
-                branches.append({"store": name, "sales": sales, "net": amount, "buyers": buyers})
+                branches.append({"store": name, "sales": sales, "net": amount,
+                                 "buyers": _branch_buyers(tx, d, name, buyers)})
         branches.sort(key=lambda b: (-b["net"], b["store"]))
         previous_new = report_rows.joined_between(tx, previous_start, period_start)
         # 3: net sales by month, from the per-day totals.
@@ -643,12 +644,9 @@ def _period_activity(tx, d: "Dates", branch: str | None) -> tuple[int, int, int,
     previous one, and in both), each alias and its member counted as one customer: the figures of
     every member, less the separate members of each merged group, plus each group as one."""
     counts = report_rows.period_activity(tx, d.params(), branch)
-    aliases = merged_by(tx, d.end)
-    if not aliases:
+    groups = _merged_groups(tx, d)
+    if not groups:
         return counts
-    groups: dict[str, list[str]] = {}
-    for alias, kept in aliases.items():
-        groups.setdefault(kept, [kept]).append(alias)
     sales = report_rows.period_sales_of(tx, d.params(), sorted({m for g in groups.values() for m in g}), branch)
 
     def flags(now: int, before: int) -> tuple[int, int, int, int]:
@@ -661,6 +659,27 @@ def _period_activity(tx, d: "Dates", branch: str | None) -> tuple[int, int, int,
         together = [sum(sales.get(m, (0, 0))[i] for m in members) for i in (0, 1)]
         adjusted = [a + f for a, f in zip(adjusted, flags(*together))]
     return tuple(adjusted)
+
+
+def _merged_groups(tx, d: "Dates") -> dict[str, list[str]]:
+    """{member kept: [it, and every member merged into it by D]} (empty when nobody was merged)."""
+    groups: dict[str, list[str]] = {}
+    for alias, kept in merged_by(tx, d.end).items():
+        groups.setdefault(kept, [kept]).append(alias)
+    return groups
+
+
+def _branch_buyers(tx, d: "Dates", branch: str, buyers: int) -> int:
+    """store_sales's buyers at `branch` in this period (members with a sale there), each alias and
+    its member counted as one."""
+    groups = _merged_groups(tx, d)
+    if not groups:
+        return buyers
+    sales = report_rows.period_sales_of(tx, d.params(), sorted({m for g in groups.values() for m in g}), branch)
+    for members in groups.values():
+        bought = sum(sales.get(m, (0, 0))[0] > 0 for m in members)
+        buyers -= bought - (bought > 0)
+    return buyers
 
 
 def _fold_summary(rows: list[tuple], aliases: dict[str, str]) -> list[tuple]:

@@ -125,3 +125,22 @@ def test_the_dashboard_activity_and_pareto_count_the_pair_as_one_customer(db):
     # before the merge they were two customers
     before = as_json(db, "report", "pareto", "--as-of", "2026-01-31")
     assert (before["member_count"], before["top_spend"]["1"]) == (3, "100.00")
+
+
+def test_a_branchs_buyers_count_the_pair_as_one_customer(tmp_path):
+    db = fresh_db(tmp_path / "shop.db")
+    (tmp_path / "rules.toml").write_text(RULES)
+    ok(db, "-q", "program", "load", tmp_path / "rules.toml")
+    for mid in ("M1", "M2", "M3"):
+        ok(db, "-q", "members", "add", "--id", mid, "--name", f"Member {mid}", "--joined", "2025-01-01")
+    for pid, mid, day, branch in (("N1", "M1", "2026-01-20", "North"), ("N2", "M2", "2026-01-25", "North"),
+                                  ("S1", "M3", "2026-01-26", "South"), ("S2", "M2", "2026-01-27", "South")):
+        ok(db, "-q", "purchases", "add", mid, "10.00", "--id", pid, "--at", f"{day}T10:00", "--store", branch)
+    before = {b["store"]: b["buyers"] for b in as_json(db, "dashboard", "--as-of", "2026-01-31")["stores"]}
+    assert before == {"North": 2, "South": 2}
+    ok(db, "-q", "members", "merge", "M2", "--into", "M1", "--at", "2026-02-01T10:00", "--yes")
+    doc = as_json(db, "dashboard", "--as-of", "2026-02-15")
+    assert {b["store"]: (b["sales"], b["buyers"]) for b in doc["stores"]} == {"North": (2, 1), "South": (2, 2)}
+    assert doc["members"]["active"] == 2
+    north = as_json(db, "dashboard", "--as-of", "2026-02-15", "--store", "North")
+    assert (north["members"]["active"], [b["buyers"] for b in north["stores"]]) == (1, [1])
