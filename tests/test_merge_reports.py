@@ -38,14 +38,21 @@ levels = [
 """
 
 
-@pytest.fixture
-def db(tmp_path):
+def shop(tmp_path, *member_options):
+    """RULES and members M1, M2, M3 joined 2025-01-01 (`member_options`: more `members add` options,
+    `{m}` in them the member's id in lower case)."""
     db = fresh_db(tmp_path / "shop.db")
     (tmp_path / "rules.toml").write_text(RULES)
     ok(db, "-q", "program", "load", tmp_path / "rules.toml")
     for mid in ("M1", "M2", "M3"):
         ok(db, "-q", "members", "add", "--id", mid, "--name", f"Member {mid}", "--joined", "2025-01-01",
-           "--email", f"{mid.lower()}@shop.example", "--consent-email", "yes")
+           *(option.format(m=mid.lower()) for option in member_options))
+    return db
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = shop(tmp_path, "--email", "{m}@shop.example", "--consent-email", "yes")
     ok(db, "-q", "purchases", "add", "M1", "50.00", "--id", "K1", "--at", "2025-06-01T10:00")
     ok(db, "-q", "purchases", "add", "M2", "100.00", "--id", "D1", "--at", "2026-01-10T10:00")
     ok(db, "-q", "purchases", "add", "M3", "20.00", "--id", "O1", "--at", "2026-01-20T10:00")
@@ -128,11 +135,7 @@ def test_the_dashboard_activity_and_pareto_count_the_pair_as_one_customer(db):
 
 
 def test_a_branchs_buyers_count_the_pair_as_one_customer(tmp_path):
-    db = fresh_db(tmp_path / "shop.db")
-    (tmp_path / "rules.toml").write_text(RULES)
-    ok(db, "-q", "program", "load", tmp_path / "rules.toml")
-    for mid in ("M1", "M2", "M3"):
-        ok(db, "-q", "members", "add", "--id", mid, "--name", f"Member {mid}", "--joined", "2025-01-01")
+    db = shop(tmp_path)
     for pid, mid, day, branch in (("N1", "M1", "2026-01-20", "North"), ("N2", "M2", "2026-01-25", "North"),
                                   ("S1", "M3", "2026-01-26", "South"), ("S2", "M2", "2026-01-27", "South")):
         ok(db, "-q", "purchases", "add", mid, "10.00", "--id", pid, "--at", f"{day}T10:00", "--store", branch)
