@@ -39,6 +39,16 @@ def dialect(conn) -> str:
     return getattr(conn, "dialect", "sqlite")
 
 
+IN_LIST = 500  # values in one `IN (…)` list: well under SQLite's 32,766 parameters, and a plan still cheap
+
+
+def in_parts(values: list):
+    """`values` IN_LIST at a time, each part with its placeholders: (part, "?,?,…") for `IN ({marks})`."""
+    for start in range(0, len(values), IN_LIST):
+        part = values[start:start + IN_LIST]
+        yield part, ",".join("?" * len(part))
+
+
 def stream(conn, sql: str, params=()):
     """The rows of a query that may return millions (db check, db copy), read a batch at a time:
     SQLite's cursor already steps through them; PostgreSQL's would load them all (store.postgres)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from loyalty_cli.store import in_parts
 from loyalty_cli.store.ledger import BALANCES_SQL, entries_after, outstanding
 from loyalty_cli.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, SUMMARY_TABLES
 
@@ -272,10 +273,9 @@ def rows_by_key(tx, table: str, columns, key: str, keys: list) -> dict:
     """{key: row of `columns`} of the rows whose `key` is among `keys`."""
     found = {}
     at = list(columns).index(key)
-    for start in range(0, len(keys), 500):
-        part = keys[start:start + 500]
+    for part, marks in in_parts(keys):
         for row in tx.execute(f"SELECT {', '.join(_quoted(columns))} FROM {table} "
-                              f"WHERE {key} IN ({','.join('?' * len(part))})", part):
+                              f"WHERE {key} IN ({marks})", part):
             found[row[at]] = row
     return found
 

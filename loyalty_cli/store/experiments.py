@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from loyalty_cli.store import in_parts
+
 Row = namedtuple("Row", "id name variant share starts_on stops_on started_at source")
 COLUMNS = "id, name, variant, share, starts_on, stops_on, started_at, source"
 
@@ -67,9 +69,8 @@ def marks_of_member(tx, member_id: str) -> dict[int, str]:
 def marks_of(tx, entry_ids: list[int]) -> dict[int, str]:
     """{entry id: experiment} of those of `entry_ids` earned under a variant."""
     found = {}
-    for start in range(0, len(entry_ids), 500):
-        part = entry_ids[start:start + 500]
-        found.update(tx.execute(f"SELECT id, experiment FROM variant_entries WHERE id IN ({','.join('?' * len(part))})",
+    for part, marks in in_parts(entry_ids):
+        found.update(tx.execute(f"SELECT id, experiment FROM variant_entries WHERE id IN ({marks})",
                                 part).fetchall())
     return found
 

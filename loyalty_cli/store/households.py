@@ -14,6 +14,8 @@ Chain records (store.chain), one list per kind:
 
 from __future__ import annotations
 
+from loyalty_cli.store import in_parts
+
 KINDS = ("households", "household_members", "household_leaves", "household_heads")
 # Pooled redemptions' entries: kind 'redeem', ref `household:NAME:FIRST_ENTRY` (names hold no ':').
 REF_PREFIX = "household:"
@@ -132,11 +134,10 @@ def entries_with_ref(tx, ref: str) -> list[tuple]:
 def member_facts(tx, ids: list[str]) -> dict[str, tuple]:
     """{member: (joined_on, tier, tier_since, floor_tier, floor_until, erased_at, erased)} of the members."""
     out = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for part, marks in in_parts(ids):
         for mid, *facts in tx.execute(
                 "SELECT member_id, joined_on, tier, tier_since, floor_tier, floor_until, erased_at FROM members "
-                f"WHERE member_id IN ({','.join('?' * len(chunk))})", chunk):
+                f"WHERE member_id IN ({marks})", part):
             out[mid] = (*facts, facts[-1] is not None)
     return out
 
@@ -148,13 +149,12 @@ def qualifying_values(tx, basis: str, first: str | None, last_end: str, ids: lis
 
     column = _column(basis)
     out = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for part, marks in in_parts(ids):
         out.update(tx.execute(
             f"SELECT member_id, sum(CASE kind WHEN 'sale' THEN {column} ELSE -{column} END) FROM purchases "
-            f"WHERE member_id IN ({','.join('?' * len(chunk))}) AND purchased_at <= ?"
+            f"WHERE member_id IN ({marks}) AND purchased_at <= ?"
             f"{' AND purchased_at >= ?' if first else ''} GROUP BY member_id",
-            [*chunk, last_end, *([first] if first else [])]).fetchall())
+            [*part, last_end, *([first] if first else [])]).fetchall())
     return out
 
 
@@ -170,11 +170,10 @@ def lots_used_by(tx, entry_ids: list[int]) -> list[tuple]:
     index by entry (it would cost every import): this reads the table once, and only a shop whose
     households have redeemed asks."""
     out = []
-    for start in range(0, len(entry_ids), 500):
-        chunk = entry_ids[start:start + 500]
+    for part, marks in in_parts(entry_ids):
         out += tx.execute(f"SELECT u.entry_id, u.lot_id, l.member_id, u.points FROM lot_uses u JOIN lots l "
-                          f"ON l.id = u.lot_id WHERE u.entry_id IN ({','.join('?' * len(chunk))}) "
-                          "ORDER BY u.entry_id, u.lot_id", chunk).fetchall()
+                          f"ON l.id = u.lot_id WHERE u.entry_id IN ({marks}) "
+                          "ORDER BY u.entry_id, u.lot_id", part).fetchall()
     return out
 
 

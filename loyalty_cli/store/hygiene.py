@@ -8,6 +8,8 @@ current state they make (members.merged_into and the consent columns) is rebuilt
 
 from __future__ import annotations
 
+from loyalty_cli.store import in_parts
+
 CHANNELS = ("email", "sms")
 # The columns of a member's consent, per channel (names fixed here: never user text).
 CONSENT_COLUMNS = {"email": ("email_opt_in", "email_consent_at", "email_consent_source"),
@@ -76,9 +78,8 @@ def merges(tx, member_id: str | None = None) -> list[tuple]:
 def entries_by_id(tx, ids: list[int]) -> dict[int, tuple]:
     """{entry id: (member_id, kind, points, at)} of the entries `ids`."""
     found = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        for row in tx.execute(f"SELECT id, member_id, kind, points, at FROM ledger WHERE id IN ({','.join('?' * len(part))})",
+    for part, marks in in_parts(ids):
+        for row in tx.execute(f"SELECT id, member_id, kind, points, at FROM ledger WHERE id IN ({marks})",
                               part):
             found[row[0]] = row[1:]
     return found

@@ -3,7 +3,7 @@ enrolled by lookup key, and the indexes a big import builds once at its end."""
 
 from __future__ import annotations
 
-from loyalty_cli.store import dialect, page_cache
+from loyalty_cli.store import dialect, in_parts, page_cache
 
 # Member-ordered indexes that a big import builds once at its end (one sort) instead of
 # inserting into at a random place for every row: at 1M purchases, 90 s became 76 s. Nothing
@@ -22,11 +22,9 @@ def recorded(tx, ids) -> dict:
     """{purchase id: (member, kind, amount, refund_of, date)} of those of `ids` already recorded."""
     ids = list(ids)
     known = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        q = ",".join("?" * len(part))
+    for part, marks in in_parts(ids):
         for r in tx.execute(f"SELECT purchase_id, member_id, kind, amount, refund_of, purchased_at "
-                            f"FROM purchases WHERE purchase_id IN ({q})", part):
+                            f"FROM purchases WHERE purchase_id IN ({marks})", part):
             known[r[0]] = (r[1], r[2], r[3], r[4], r[5][:10])
     return known
 
@@ -34,10 +32,9 @@ def recorded(tx, ids) -> dict:
 def enrolled_keys(tx, keys: list[str]) -> set[str]:
     """Those of the member lookup keys (values.member_key) that an enrolled member has."""
     enrolled = set()
-    for start in range(0, len(keys), 500):
-        part = keys[start:start + 500]
+    for part, marks in in_parts(keys):
         enrolled.update(r[0] for r in tx.execute(
-            f"SELECT member_key FROM members WHERE member_key IN ({','.join('?' * len(part))})", part))
+            f"SELECT member_key FROM members WHERE member_key IN ({marks})", part))
     return enrolled
 
 

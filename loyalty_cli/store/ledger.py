@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
+from loyalty_cli.store import in_parts
 from loyalty_cli.store.migrations import MEMBER_TOTALS_SQL
 from loyalty_cli.values import end_of_day
 
@@ -71,11 +72,9 @@ def member_states(tx, ids: list[str]):
     first_sale, erased, merged_into) of those of `ids` enrolled, read a few hundred at a time; tier names and
     dates interned (a hundred thousand members share a handful of them)."""
     intern = sys.intern
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
+    for part, marks in in_parts(ids):
         for mid, month, ref, tier, since, floor, until, balance, first, erased, merged in tx.execute(
-                f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id IN ({marks})", chunk):
+                f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id IN ({marks})", part):
             yield (mid, month and intern(month), ref, intern(tier), intern(since), floor, until, balance, first,
                    bool(erased), merged)
 
@@ -130,15 +129,14 @@ def expiring_lots(tx, member_ids: list[str], before: str) -> dict[str, list[tupl
 
     found: dict = {member_id: [] for member_id in member_ids}
     ids = sorted(found)
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
+    for part, marks in in_parts(ids):
         if dialect(tx) == "postgresql":
             rows = tx.execute("SELECT w.v, l.* FROM unnest(?::text[]) AS w(v), LATERAL (SELECT expires_on, id, "
                               "remaining FROM lots WHERE member_id = w.v AND remaining > 0 AND expires_on < ? "
                               "OFFSET 0) AS l", (part, before))
         else:
             rows = tx.execute("SELECT member_id, expires_on, id, remaining FROM lots WHERE member_id IN "
-                              f"({','.join('?' * len(part))}) AND remaining > 0 AND expires_on < ?", (*part, before))
+                              f"({marks}) AND remaining > 0 AND expires_on < ?", (*part, before))
         for member_id, expires_on, lot_id, remaining in rows:
             found[member_id].append((expires_on, lot_id, remaining))
     for lots in found.values():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from loyalty_cli.store import in_parts
 from loyalty_cli.store.chain import CHAINED_MEMBER_FIELDS
 
 # The profile columns a command may change (`members edit`, `members import`).
@@ -193,13 +194,12 @@ def import_rows(tx, column: str, wanted: list[str]) -> list[tuple]:
     assert column in _LOOKUP_COLUMNS  # it names a column
     columns = ", ".join(_IMPORT_COLUMNS)
     found = []
-    for start in range(0, len(wanted), 500):
-        part = wanted[start:start + 500]
+    for part, marks in in_parts(wanted):
         if dialect(tx) == "postgresql":
             found += tx.execute(f"SELECT m.* FROM unnest(?::text[]) AS w(v), LATERAL "
                                 f"(SELECT {columns} FROM members WHERE {column} = w.v OFFSET 0) AS m", (part,)).fetchall()
         else:
-            found += tx.execute(f"SELECT {columns} FROM members WHERE {column} IN ({','.join('?' * len(part))})",
+            found += tx.execute(f"SELECT {columns} FROM members WHERE {column} IN ({marks})",
                                 part).fetchall()
     return found
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from loyalty_cli.store import in_parts
 from loyalty_cli.store.ledger import OWN_LOTS
 
 
@@ -62,9 +63,7 @@ def sales_for_refunds(tx, sale_ids) -> dict:
     found: dict = dict.fromkeys(ids)
     lot_of: dict = {}
     rows: dict = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_parts(ids):
         for pid, member, kind, amount, at, points, basis, lot_id in tx.execute(
                 "SELECT purchase_id, member_id, kind, amount, purchased_at, points, basis_points, lot_id "
                 f"FROM purchases WHERE purchase_id IN ({marks})", part):
@@ -74,9 +73,7 @@ def sales_for_refunds(tx, sale_ids) -> dict:
     totals: dict = {}
     own: dict = {pid: [] for pid in rows}
     sales = sorted(rows)
-    for start in range(0, len(sales), 500):
-        part = sales[start:start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_parts(sales):
         for sale, amount, points in tx.execute(
                 "SELECT refund_of, coalesce(sum(amount), 0), coalesce(sum(points), 0) FROM purchases "
                 f"WHERE refund_of IN ({marks}) GROUP BY refund_of", part):
@@ -86,9 +83,7 @@ def sales_for_refunds(tx, sale_ids) -> dict:
                 f"WHERE purchase_id IN ({marks}) AND origin IS NOT NULL", part):
             own[purchase_id].append((lot_id, member, expires_on, remaining, available_on))
     lot_ids = sorted(lot_of)
-    for start in range(0, len(lot_ids), 500):
-        part = lot_ids[start:start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_parts(lot_ids):
         for lot_id, purchase_id, origin, member, expires_on, remaining, available_on in tx.execute(
                 "SELECT id, purchase_id, origin, member_id, expires_on, remaining, available_on FROM lots "
                 f"WHERE id IN ({marks})", part):
@@ -97,9 +92,7 @@ def sales_for_refunds(tx, sale_ids) -> dict:
                     own[sale].append((lot_id, member, expires_on, remaining, available_on))
     expired_of_lot: dict = {}
     every_lot = sorted({lot[0] for lots in own.values() for lot in lots})
-    for start in range(0, len(every_lot), 500):
-        part = every_lot[start:start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_parts(every_lot):
         for lot_id, points in tx.execute(
                 "SELECT u.lot_id, sum(u.points) FROM lot_uses u JOIN ledger e ON e.id = u.entry_id "
                 f"WHERE u.lot_id IN ({marks}) AND e.kind = 'expire' GROUP BY u.lot_id", part):

@@ -8,7 +8,7 @@ from the as-of date D); `p` below is the dict of those bounds (`reports.Dates.pa
 
 from __future__ import annotations
 
-from loyalty_cli.store import dialect
+from loyalty_cli.store import dialect, in_parts
 from loyalty_cli.store.ledger import BALANCES_SQL, entries_after, outstanding
 from loyalty_cli.store.tiers import MEMBER_BY
 from loyalty_cli.values import EARLIEST
@@ -443,9 +443,7 @@ def period_sales_of(tx, p: dict, member_ids: list[str], store: str | None = None
     """{member: (sales in this period, sales in the one before)} of these members (with `store`, at
     that branch): what period_activity counts, member by member (through purchases_member)."""
     found: dict = {}
-    for start in range(0, len(member_ids), 500):
-        part = member_ids[start:start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_parts(member_ids):
         for member_id, now, before in tx.execute(
                 "SELECT member_id, count(CASE WHEN purchased_at >= ? THEN 1 END), "
                 "count(CASE WHEN purchased_at < ? THEN 1 END) FROM purchases "
