@@ -588,7 +588,6 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
     with _importing(store, path, PURCHASE_FIELDS, options, progress, counts) as (conn, source, reject):
         book = Book(conn)
         parse_row = _row_parser(options, book.programme.currency_decimals, "store" in source._index)
-        chunk: list = []
         estimated_rows = None  # the file's rows, estimated once the first chunk is read
         erased = import_rows.erased_members(conn)
         ids = Resolver(conn)  # member ids match without regard to case: resolved once per distinct id
@@ -684,19 +683,11 @@ def import_purchases(store, path: Path, options: ImportOptions, progress: Progre
                 reject(line, cells, message)
             source.progress()
 
-        try:
-            for item in source.raw_rows():
-                counts["rows"] += 1
-                chunk.append(item)
-                if len(chunk) >= CHUNK:
-                    if counts["rows"] == CHUNK:  # the file's size over the first rows' size: about how many rows
-                        estimated_rows = source.size * CHUNK // max(source.counter.count, 1)
-                    run(chunk)
-                    chunk = []
-        except InputFileError:
-            run(chunk)  # the file is refused from here on: the bad rows before it are reported too
-            raise
-        run(chunk)
+        def first_chunk_read():
+            nonlocal estimated_rows  # the file's size over the first rows' size: about how many rows
+            estimated_rows = source.size * CHUNK // max(source.counter.count, 1)
+
+        _in_chunks(source.raw_rows(), counts, run, first_chunk_read)
         book.flush()
         counts["points_awarded"] = book.points_in
     return counts
@@ -944,20 +935,30 @@ def import_members(store, path: Path, options: ImportOptions, progress: Progress
             book.flush(members=False)  # members' rows and the daily totals once, at the end
             source.progress()
 
-        chunk: list = []
-        try:
-            for item in source.rows():
-                counts["rows"] += 1
-                chunk.append(item)
-                if len(chunk) >= CHUNK:
-                    run(chunk)
-                    chunk = []
-        except InputFileError:
-            run(chunk)  # the file is refused from here on: the bad rows before it are reported too
-            raise
-        run(chunk)
+        _in_chunks(source.rows(), counts, run)
         book.flush()
     return counts
+
+
+def _in_chunks(rows, counts: dict, run, first_chunk_read=None) -> None:
+    """Hand the rows to `run` CHUNK at a time (the last chunk may be short, or empty), counting them
+    in counts["rows"]; `first_chunk_read()` is called once the first whole chunk is read, before it
+    runs. A file refused part way (InputFileError) still runs the rows read before it: their bad
+    rows are reported too."""
+    chunk: list = []
+    try:
+        for item in rows:
+            counts["rows"] += 1
+            chunk.append(item)
+            if len(chunk) >= CHUNK:
+                if first_chunk_read is not None and counts["rows"] == CHUNK:
+                    first_chunk_read()
+                run(chunk)
+                chunk = []
+    except InputFileError:
+        run(chunk)
+        raise
+    run(chunk)
 
 
 def _prepare_members(lookups, chunk: list) -> None:
