@@ -531,7 +531,11 @@ def dashboard(store, as_of: str, period: int = 30, branch: str | None = None) ->
         contact = report_rows.contacts(tx, [mid for mid, __ in best])
         top = [(mid, *contact[mid], spend) for mid, spend in best]
         # 2: this period and the one before: who bought in each, and twice in this one.
-        active, repeaters, previous, both = _period_activity(tx, d, branch)
+        # (a member merged into another is the same customer: see "members merged into another")
+        groups = _merged_groups(tx, d)
+        active, repeaters, previous, both = _as_one_customer(
+            report_rows.period_activity(tx, d.params(), branch), groups, _merged_sales(tx, d, groups, branch),
+            _activity_flags)
         count, net = report_rows.sales_between(tx, period_start, d.as_of, branch)
         # The period before, for the dashboard's "this period against the previous one".
         previous_count, previous_net = report_rows.sales_between(tx, previous_start, values.add_days(period_start, -1),
@@ -541,8 +545,9 @@ def dashboard(store, as_of: str, period: int = 30, branch: str | None = None) ->
         for name in ([branch] if branch is not None else report_rows.stores(tx)):
             sales, amount, buyers = report_rows.store_sales(tx, name, period_start, d.as_of)
             if sales or amount:
-                branches.append({"store": name, "sales": sales, "net": amount,
-                                 "buyers": _branch_buyers(tx, d, name, buyers)})
+                buyers, = _as_one_customer((buyers,), groups, _merged_sales(tx, d, groups, name),
+                                           lambda now, before: (int(now > 0),))
+                branches.append({"store": name, "sales": sales, "net": amount, "buyers": buyers})
         branches.sort(key=lambda b: (-b["net"], b["store"]))
         previous_new = report_rows.joined_between(tx, previous_start, period_start)
         # 3: net sales by month, from the per-day totals.
@@ -639,29 +644,7 @@ def _pareto_of(rows: list[tuple]) -> tuple:
     return (n, total, *tops, k80)
 
 
-def _period_activity(tx, d: "Dates", branch: str | None) -> tuple[int, int, int, int]:
-    """store.reports.period_activity (members who bought in this period, twice or more in it, in the
-    previous one, and in both), each alias and its member counted as one customer: the figures of
-    every member, less the separate members of each merged group, plus each group as one."""
-    counts = report_rows.period_activity(tx, d.params(), branch)
-    groups = _merged_groups(tx, d)
-    if not groups:
-        return counts
-    sales = report_rows.period_sales_of(tx, d.params(), sorted({m for g in groups.values() for m in g}), branch)
-
-    def flags(now: int, before: int) -> tuple[int, int, int, int]:
-        return int(now > 0), int(now > 1), int(before > 0), int(now > 0 and before > 0)
-
-    adjusted = list(counts)
-    for members in groups.values():
-        for member in members:
-            adjusted = [a - f for a, f in zip(adjusted, flags(*sales.get(member, (0, 0))))]
-        together = [sum(sales.get(m, (0, 0))[i] for m in members) for i in (0, 1)]
-        adjusted = [a + f for a, f in zip(adjusted, flags(*together))]
-    return tuple(adjusted)
-
-
-def _merged_groups(tx, d: "Dates") -> dict[str, list[str]]:
+def _merged_groups(tx, d: Dates) -> dict[str, list[str]]:
     """{member kept: [it, and every member merged into it by D]} (empty when nobody was merged)."""
     groups: dict[str, list[str]] = {}
     for alias, kept in merged_by(tx, d.end).items():
@@ -669,17 +652,31 @@ def _merged_groups(tx, d: "Dates") -> dict[str, list[str]]:
     return groups
 
 
-def _branch_buyers(tx, d: "Dates", branch: str, buyers: int) -> int:
-    """store_sales's buyers at `branch` in this period (members with a sale there), each alias and
-    its member counted as one."""
-    groups = _merged_groups(tx, d)
+def _merged_sales(tx, d: Dates, groups: dict[str, list[str]], branch: str | None) -> dict[str, tuple[int, int]]:
+    """{member: (sales in this period, sales in the one before)} of the members of merged groups
+    (with `branch`, at that branch); none read when nobody was merged."""
     if not groups:
-        return buyers
-    sales = report_rows.period_sales_of(tx, d.params(), sorted({m for g in groups.values() for m in g}), branch)
+        return {}
+    return report_rows.period_sales_of(tx, d.params(), sorted({m for g in groups.values() for m in g}), branch)
+
+
+def _activity_flags(now: int, before: int) -> tuple[int, int, int, int]:
+    """One customer's part in period_activity: bought in this period, twice or more in it, in the
+    previous one, in both."""
+    return int(now > 0), int(now > 1), int(before > 0), int(now > 0 and before > 0)
+
+
+def _as_one_customer(figures: tuple, groups: dict[str, list[str]], sales: dict, flags) -> tuple:
+    """Figures counted member by member (each the sum over members of `flags(sales in this period,
+    sales before)`), with each merged group counted as one customer: its members' own flags taken
+    off, the group's (their sales together) added."""
+    adjusted = list(figures)
     for members in groups.values():
-        bought = sum(sales.get(m, (0, 0))[0] > 0 for m in members)
-        buyers -= bought - (bought > 0)
-    return buyers
+        for member in members:
+            adjusted = [a - f for a, f in zip(adjusted, flags(*sales.get(member, (0, 0))))]
+        together = [sum(sales.get(m, (0, 0))[i] for m in members) for i in (0, 1)]
+        adjusted = [a + f for a, f in zip(adjusted, flags(*together))]
+    return tuple(adjusted)
 
 
 def _fold_summary(rows: list[tuple], aliases: dict[str, str]) -> list[tuple]:
