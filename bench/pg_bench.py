@@ -103,6 +103,18 @@ def verdict(value: float, limits: tuple[float, float]) -> str:
     return "ok" if value <= target else "above target"
 
 
+def timed_import(figures: list, label: str, seconds: dict[str, list[float]], limits: tuple[float, float],
+                 summaries: dict[str, dict]) -> None:
+    """An import's figure for the closing table: each backend's median time and their ratio; its
+    JSON summary printed, and a NOTE when the two backends' summaries differ (they must not)."""
+    s, p = statistics.median(seconds["SQLite"]), statistics.median(seconds["PostgreSQL"])
+    r = p / s
+    figures.append((label, f"{s:.2f}", f"{p:.2f}", r, *limits, verdict(r, limits)))
+    print(f"  ratio {r:.2f}; summary: {json.dumps(summaries['SQLite'], sort_keys=True)}")
+    if summaries["SQLite"] != summaries["PostgreSQL"]:
+        print(f"  NOTE: the PostgreSQL summary differs: {json.dumps(summaries['PostgreSQL'], sort_keys=True)}")
+
+
 def load_pg_server():
     """tests/pg_server.py, imported by its path (the tests package is not installed)."""
     spec = importlib.util.spec_from_file_location("loyalty_bench_pg_server", PG_SERVER)
@@ -338,13 +350,7 @@ def measure(args, dbs: Backends, members_csv: Path, purchases_csv: Path, day: st
             members_s[side].append(seconds)
             dbs.discard(side, db)
             print(f"  {side:10}: members import {seconds:7.2f} s", flush=True)
-    s_mem, p_mem = med(members_s["SQLite"]), med(members_s["PostgreSQL"])
-    r = p_mem / s_mem
-    figures.append((f"members import {args.members:,} (s)", f"{s_mem:.2f}", f"{p_mem:.2f}", r, *MEMBERS_IMPORT,
-                    verdict(r, MEMBERS_IMPORT)))
-    print(f"  ratio {r:.2f}; summary: {json.dumps(member_summaries['SQLite'], sort_keys=True)}")
-    if member_summaries["SQLite"] != member_summaries["PostgreSQL"]:
-        print(f"  NOTE: the PostgreSQL summary differs: {json.dumps(member_summaries['PostgreSQL'], sort_keys=True)}")
+    timed_import(figures, f"members import {args.members:,} (s)", members_s, MEMBERS_IMPORT, member_summaries)
 
     # (1) import
     print(f"\n(1) purchases import, {args.rows} rows ({args.import_runs} run(s) each, order alternated)")
@@ -361,13 +367,7 @@ def measure(args, dbs: Backends, members_csv: Path, purchases_csv: Path, day: st
             import_s[side].append(imp_s)
             summaries[side] = summary
             print(f"  {side:10}: setup {setup_s:6.2f} s (untimed), purchases import {imp_s:7.2f} s", flush=True)
-    s_imp, p_imp = med(import_s["SQLite"]), med(import_s["PostgreSQL"])
-    r = p_imp / s_imp
-    figures.append((f"import {args.rows:,} purchases (s)", f"{s_imp:.2f}", f"{p_imp:.2f}", r, *IMPORT,
-                    verdict(r, IMPORT)))
-    print(f"  summary: {json.dumps(summaries['SQLite'], sort_keys=True)}")
-    if summaries["SQLite"] != summaries["PostgreSQL"]:
-        print(f"  NOTE: the PostgreSQL summary differs: {json.dumps(summaries['PostgreSQL'], sort_keys=True)}")
+    timed_import(figures, f"import {args.rows:,} purchases (s)", import_s, IMPORT, summaries)
 
     # members to redeem from, the same on both sides
     bal = {side: balances(main_db[side], next_day(day)) for side in SIDES}
